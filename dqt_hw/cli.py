@@ -1,0 +1,52 @@
+"""The ``dqt-hw`` command.
+
+Each part of the toolkit registers its own sub-commands: a module listed in
+``_COMMAND_MODULES`` has a ``register(subparsers)`` function that adds its parsers and
+sets ``func`` on each (called with the parsed arguments, returning an exit code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+_COMMAND_MODULES = (
+    "dqt_hw.golden.cli",
+    "dqt_hw.demo",
+    "dqt_hw.hw.cli",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dqt-hw",
+        description="Bit-exact DQT arithmetic, generated hardware and cost models.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _COMMAND_MODULES:
+        try:
+            mod = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name == name:  # a part not built yet
+                continue
+            raise
+        mod.register(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, TypeError, OSError) as e:
+        print(f"dqt-hw {args.command}: error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,255 @@
+"""Private Numba kernels of the reference model.
+
+No validation happens here: the public wrappers in this package check every argument and
+every bound that keeps the int64 arithmetic exact before calling a kernel. Rounding and
+overflow modes arrive as the integer codes of ``dqt_hw.spec.ROUNDING_CODES`` and
+``dqt_hw.spec.OVERFLOW_CODES``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+R_FLOOR, R_HALF_UP, R_HALF_EVEN, R_HALF_AWAY = 0, 1, 2, 3
+O_WRAP, O_SATURATE, O_TRAP = 0, 1, 2
+
+
+@njit(cache=True, inline="always")
+def round_shift(x, s, r):
+    """docs/arithmetic.md "Rounding": x * 2^-s rounded by mode r; x << -s for s <= 0."""
+    if s <= 0:
+        return x << (-s)
+    q = x >> s
+    if r == R_FLOOR:
+        return q
+    rem = x - (q << s)
+    half = np.int64(1) << (s - 1)
+    if rem < half:
+        return q
+    if rem > half:
+        return q + 1
+    if r == R_HALF_UP:
+        return q + 1
+    if r == R_HALF_EVEN:
+        return q + (q & 1)
+    if q >= 0:
+        return q + 1
+    return q
+
+
+@njit(cache=True)
+def nested_view(q, d, r, lo, hi):
+    """Flat int64 codes -> clamp(round_shift(q, d, r), lo, hi)."""
+    out = np.empty_like(q)
+    for i in range(q.shape[0]):
+        v = round_shift(q[i], d, r)
+        if v < lo:
+            v = lo
+        elif v > hi:
+            v = hi
+        out[i] = v
+    return out
+
+
+@njit(cache=True)
+def lincomb(X, K, E, S, r, lo, hi):
+    """X (T, L): out[l] = clamp(round_shift(sum_t (K[t] X[t, l]) << E[t], S, r), lo, hi)."""
+    T, L = X.shape
+    out = np.empty(L, dtype=np.int64)
+    for l in range(L):
+        acc = np.int64(0)
+        for t in range(T):
+            acc += (K[t] * X[t, l]) << E[t]
+        v = round_shift(acc, S, r)
+        if v < lo:
+            v = lo
+        elif v > hi:
+            v = hi
+        out[l] = v
+    return out
+
+
+@njit(cache=True, parallel=True)
+def requantize(acc, sum_a, sum_w, K, E, S, r, lo, hi):
+    """acc (P, C), sum_a (P, C), sum_w (C,), K/E (4, C), S (C,) -> codes (P, C)."""
+    P, C = acc.shape
+    out = np.empty((P, C), dtype=np.int64)
+    for p in prange(P):
+        for c in range(C):
+            s = (K[0, c] * acc[p, c]) << E[0, c]
+            s += (K[1, c] * sum_a[p, c]) << E[1, c]
+            s += (K[2, c] * sum_w[c]) << E[2, c]
+            s += K[3, c] << E[3, c]
+            v = round_shift(s, S[c], r)
+            if v < lo:
+                v = lo
+            elif v > hi:
+                v = hi
+            out[p, c] = v
+    return out
+
+
+@njit(cache=True, parallel=True)
+def gemm_exact(a, w):
+    """Plain int64 GEMM, k ascending (used only where no partial sum can overflow)."""
+    M, Kd = a.shape
+    N = w.shape[1]
+    out = np.zeros((M, N), dtype=np.int64)
+    for i in prange(M):
+        for k in range(Kd):
+            av = a[i, k]
+            if av != 0:
+                for j in range(N):
+                    out[i, j] += av * w[k, j]
+    return out
+
+
+@njit(cache=True, parallel=True)
+def gemm_seq(a, w, W, mode):
+    """Sequential GEMM with an accumulator of W bits, wrap or saturate at every addition.
+
+    Returns (out, max_abs_partial, events, outputs_affected) where max_abs_partial is the
+    largest |partial sum| of the exact (unbounded) accumulation, events counts additions
+    whose result was changed by wrap/saturate, outputs_affected counts outputs with at
+    least one event.
+    """
+    M, Kd = a.shape
+    N = w.shape[1]
+    lo = -(np.int64(1) << (W - 1))
+    hi = (np.int64(1) << (W - 1)) - 1
+    mask = (np.int64(1) << W) - 1
+    out = np.empty((M, N), dtype=np.int64)
+    row_max = np.zeros(M, dtype=np.int64)
+    row_events = np.zeros(M, dtype=np.int64)
+    row_aff = np.zeros(M, dtype=np.int64)
+    for i in prange(M):
+        acc = np.zeros(N, dtype=np.int64)
+        ideal = np.zeros(N, dtype=np.int64)
+        hit = np.zeros(N, dtype=np.bool_)
+        mx = np.int64(0)
+        ev = np.int64(0)
+        for k in range(Kd):
+            av = a[i, k]
+            for j in range(N):
+                p = av * w[k, j]
+                t = ideal[j] + p
+                ideal[j] = t
+                if t < 0:
+                    t = -t
+                if t > mx:
+                    mx = t
+                s = acc[j] + p
+                if mode == O_WRAP:
+                    v = ((s - lo) & mask) + lo
+                else:
+                    v = s
+                    if v < lo:
+                        v = lo
+                    elif v > hi:
+                        v = hi
+                if v != s:
+                    ev += 1
+                    hit[j] = True
+                acc[j] = v
+        out[i, :] = acc
+        row_max[i] = mx
+        row_events[i] = ev
+        row_aff[i] = hit.sum()
+    return out, row_max.max() if M > 0 else 0, row_events.sum(), row_aff.sum()
+
+
+@njit(cache=True)
+def gemm_first_overflow(a, w, W):
+    """First (i, j, k, partial) in row-major output order, k ascending, whose partial sum
+    leaves the signed W-bit range; (-1, -1, -1, 0) if none."""
+    M, Kd = a.shape
+    N = w.shape[1]
+    lo = -(np.int64(1) << (W - 1))
+    hi = (np.int64(1) << (W - 1)) - 1
+    for i in range(M):
+        for j in range(N):
+            acc = np.int64(0)
+            for k in range(Kd):
+                acc += a[i, k] * w[k, j]
+                if acc < lo or acc > hi:
+                    return i, j, k, acc
+    return -1, -1, -1, np.int64(0)
+
+
+@njit(cache=True, parallel=True)
+def im2col(x, kh, kw, stride, pad, pad_code, c0, cg):
+    """x (N, C, H, W) -> (N*Ho*Wo, cg*kh*kw) columns of channels [c0, c0+cg), taps in
+    (c, ky, kx) ascending order; out-of-image taps read ``pad_code``."""
+    Nb, C, H, Wd = x.shape
+    Ho = (H + 2 * pad - kh) // stride + 1
+    Wo = (Wd + 2 * pad - kw) // stride + 1
+    cols = np.empty((Nb * Ho * Wo, cg * kh * kw), dtype=np.int64)
+    for row in prange(Nb * Ho * Wo):
+        nb = row // (Ho * Wo)
+        rem = row - nb * Ho * Wo
+        oy = rem // Wo
+        ox = rem - oy * Wo
+        col = 0
+        for c in range(c0, c0 + cg):
+            for ky in range(kh):
+                iy = oy * stride + ky - pad
+                for kx in range(kw):
+                    ix = ox * stride + kx - pad
+                    if 0 <= iy < H and 0 <= ix < Wd:
+                        cols[row, col] = x[nb, c, iy, ix]
+                    else:
+                        cols[row, col] = pad_code
+                    col += 1
+    return cols
+
+
+@njit(cache=True, parallel=True)
+def pool2d(x, kh, kw, stride, mode, r):
+    """Max (mode 0) or average (mode 1, exact integer division rounded by r) pooling."""
+    Nb, C, H, Wd = x.shape
+    Ho = (H - kh) // stride + 1
+    Wo = (Wd - kw) // stride + 1
+    out = np.empty((Nb, C, Ho, Wo), dtype=np.int64)
+    cnt = kh * kw
+    for nc in prange(Nb * C):
+        nb = nc // C
+        c = nc - nb * C
+        for oy in range(Ho):
+            for ox in range(Wo):
+                if mode == 0:
+                    m = x[nb, c, oy * stride, ox * stride]
+                    for ky in range(kh):
+                        for kx in range(kw):
+                            v = x[nb, c, oy * stride + ky, ox * stride + kx]
+                            if v > m:
+                                m = v
+                    out[nb, c, oy, ox] = m
+                else:
+                    s = np.int64(0)
+                    for ky in range(kh):
+                        for kx in range(kw):
+                            s += x[nb, c, oy * stride + ky, ox * stride + kx]
+                    out[nb, c, oy, ox] = round_div(s, cnt, r)
+    return out
+
+
+@njit(cache=True, inline="always")
+def round_div(x, d, r):
+    """x / d (d > 0) rounded by mode r (docs/arithmetic.md "Pooling")."""
+    q = x // d
+    rem = x - q * d
+    if r == R_FLOOR:
+        return q
+    t = 2 * rem
+    if t < d:
+        return q
+    if t > d:
+        return q + 1
+    if r == R_HALF_UP:
+        return q + 1
+    if r == R_HALF_EVEN:
+        return q + (q & 1)
+    if q >= 0:
+        return q + 1
+    return q
