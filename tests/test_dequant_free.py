@@ -43,7 +43,10 @@ def test_layer_codes_equal_with_shifted_or_fresh_constants(rng, w_signed):
     assert checked == 7 * 7 * 3
 
 
-@given(m=st.floats(-10, 10), delta=st.floats(1e-6, 10), n=st.integers(2, 16), data=st.data())
+# real formats: minima of magnitude 0 or >= 1e-6 keep every float intermediate normal (a
+# subnormal intermediate loses mantissa bits, the one case the property does not cover)
+@given(m=st.one_of(st.just(0.0), st.floats(1e-6, 10), st.floats(-10, -1e-6)),
+       delta=st.floats(1e-6, 10), n=st.integers(2, 16), data=st.data())
 def test_every_operator_constant_moves_by_its_own_power_of_two(m, delta, n, data):
     f1 = spec.Format(n, m=m, delta=delta)
     f2 = spec.Format(n, m=-m / 3, delta=delta * 1.7)
