@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             mod = importlib.import_module(name)
         except ModuleNotFoundError as e:
-            if e.name == name:  # a part not built yet
+            # a part not built (the module or its package missing) adds no command
+            if e.name and (name == e.name or name.startswith(e.name + ".")):
                 continue
             raise
         mod.register(sub)
