@@ -1,0 +1,281 @@
+"""Output-stationary R x C PE array with systolic skew, edge views and side sums.
+
+Data flow, counted in *steps* (clock cycles with ``en`` high; ``en`` low freezes every
+register of the array, which is how the tile applies back-pressure):
+
+- At step t the edge takes one activation column ``a[0..R-1]`` (element k of every row) and
+  one weight row ``w[0..C-1]`` (element k of every column) with the flags ``valid``,
+  ``first`` (k = 0) and ``last`` (k = K - 1), views them once per row / column at the
+  run-time widths ``b_a`` / ``b_w``, and registers them.
+- Row i is delayed by i more registers, column j by j, and operands hop one PE per step
+  (activations east, weights south, the flags with the activations), so PE(i, j) adds
+  element k at step t_k + 1 + i + j. A width switch therefore needs nothing inside the
+  array: the views happen at the edge, and every operand travels already viewed.
+- Each PE accumulates one output (:class:`~dqt_hw.hw.pe.MACPE`); on ``last`` it copies the
+  value into its result register, so the next tile starts at once (no drain).
+- The side sums (sum of the viewed activations of row i, of the viewed weights of column
+  j, over k) are exact accumulators at the array's west and north edges, on the same skew.
+- Drain: row i of a tile whose last element entered at step t_L is presented on the
+  ``row_*`` outputs at step D_i = t_L + 1 + C + i (``row_valid`` high, ``row_index`` = i),
+  all C columns at once. Rows come out in order 0..R-1 at one per step.
+
+Precondition (kept by the tile's input controller): the last elements of consecutive tiles
+enter at least ``min_period`` = max(R, C) steps apart, so a result is read before the next
+tile overwrites it and two tiles never drain in the same step.
+"""
+
+from __future__ import annotations
+
+from amaranth import Module, Mux, Signal, unsigned
+from amaranth import signed as signed_shape
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from ._params import (
+    check_bool,
+    check_int,
+    check_master_width,
+    check_overflow,
+    check_view_rounding,
+    check_widths,
+    validated_init,
+    width_field_bits,
+)
+from .pe import MACPE, check_acc_width
+from .view import NestedView, code_shape
+
+__all__ = ["PEArray", "SideSum", "MAX_DIM", "MAX_DEPTH_BITS", "side_sum_width"]
+
+MAX_DIM = 64
+MAX_DEPTH_BITS = 24
+
+
+def side_sum_width(n: int, depth_bits: int) -> int:
+    """Signed width that holds the exact sum of up to 2^depth_bits n-bit codes."""
+    return n + depth_bits + 1
+
+
+class SideSum(wiring.Component):
+    """Exact accumulator of viewed codes: ``total`` = sum of x over one tile.
+
+    Members: ``en``, ``first``, ``last``, ``x`` (In); ``total`` (Out, signed), updated on
+    the ``last`` step and held until the next tile's ``last``.
+    """
+
+    @validated_init
+    def __init__(self, *, n=8, signed=False, width=21):
+        self._n = check_master_width(n)
+        self._signed = check_bool("signed", signed)
+        self._width = check_int("side-sum width", width, self._n + 1, 64)
+        super().__init__(
+            {
+                "en": In(1),
+                "first": In(1),
+                "last": In(1),
+                "x": In(code_shape(self._n, self._signed)),
+                "total": Out(signed_shape(self._width)),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        run = Signal(signed_shape(self._width), name="running")
+        new = Signal(signed_shape(self._width), name="next")
+        m.d.comb += new.eq(Mux(self.first, 0, run) + self.x)
+        with m.If(self.en):
+            m.d.sync += run.eq(new)
+            with m.If(self.last):
+                m.d.sync += self.total.eq(new)
+        return m
+
+
+class PEArray(wiring.Component):
+    """R x C output-stationary MAC array (see the module docstring for the timing).
+
+    Parameters (keyword-only)
+    -------------------------
+    rows, cols : int
+        R and C, 1..64.
+    n, acc_width, overflow, view_rounding, signed, widths :
+        As for :class:`~dqt_hw.hw.pe.MACPE`.
+    depth_bits : int
+        Side sums are exact for tiles of up to 2^depth_bits elements (default 12).
+
+    Members
+    -------
+    en : In(1)                       advance one step
+    valid, first, last : In(1)       edge flags of this step's element
+    b_a, b_w : In(unsigned)          view widths of this step's element
+    a : In(array of R codes); w : In(array of C codes)   master codes
+    row_valid : Out(1); row_index : Out(unsigned)
+    row_acc : Out(array of C signed(W))
+    row_sum_a : Out(signed); row_sum_w : Out(array of C signed)
+    """
+
+    @validated_init
+    def __init__(self, *, rows=4, cols=4, n=8, acc_width=32, overflow="wrap",
+                 view_rounding="floor", signed=False, widths=None, depth_bits=12):
+        self._R = check_int("rows R", rows, 1, MAX_DIM)
+        self._C = check_int("columns C", cols, 1, MAX_DIM)
+        self._n = check_master_width(n)
+        self._W = check_acc_width(acc_width, self._n)
+        self._overflow = check_overflow(overflow)
+        self._view_rounding = check_view_rounding(view_rounding)
+        self._signed = check_bool("signed", signed)
+        self._widths = check_widths(widths, self._n, self._signed)
+        self._depth_bits = check_int("depth_bits", depth_bits, 1, MAX_DEPTH_BITS)
+        code = code_shape(self._n, self._signed)
+        wbits = width_field_bits(self._n)
+        sw = signed_shape(self.sum_width)
+        super().__init__(
+            {
+                "en": In(1),
+                "valid": In(1),
+                "first": In(1),
+                "last": In(1),
+                "b_a": In(unsigned(wbits)),
+                "b_w": In(unsigned(wbits)),
+                "a": In(data.ArrayLayout(code, self._R)),
+                "w": In(data.ArrayLayout(code, self._C)),
+                "row_valid": Out(1),
+                "row_index": Out(unsigned(max(1, (self._R - 1).bit_length()))),
+                "row_acc": Out(data.ArrayLayout(signed_shape(self._W), self._C)),
+                "row_sum_a": Out(sw),
+                "row_sum_w": Out(data.ArrayLayout(sw, self._C)),
+            }
+        )
+
+    rows = property(lambda self: self._R)
+    cols = property(lambda self: self._C)
+    n = property(lambda self: self._n)
+    acc_width = property(lambda self: self._W)
+    overflow = property(lambda self: self._overflow)
+    view_rounding = property(lambda self: self._view_rounding)
+    signed = property(lambda self: self._signed)
+    widths = property(lambda self: self._widths)
+    depth_bits = property(lambda self: self._depth_bits)
+
+    @property
+    def sum_width(self) -> int:
+        return side_sum_width(self._n, self._depth_bits)
+
+    @property
+    def min_period(self) -> int:
+        """Fewest steps between the last elements of consecutive tiles."""
+        return max(self._R, self._C)
+
+    @property
+    def latency(self) -> int:
+        """Steps from a tile's last element at the edge to its row 0 on ``row_*``."""
+        return 1 + self._C
+
+    def elaborate(self, platform):
+        m = Module()
+        R, C, n = self._R, self._C, self._n
+        code = code_shape(n, self._signed)
+        en = self.en
+
+        def reg(name, shape, src):
+            r = Signal(shape, name=name)
+            with m.If(en):
+                m.d.sync += r.eq(src)
+            return r
+
+        # edge: one view unit per row and per column, then a register
+        vkw = dict(n=n, rounding=self._view_rounding, signed=self._signed, widths=self._widths)
+        row_in, col_in = [], []
+        ev = reg("edge_valid", 1, self.valid)
+        ef = reg("edge_first", 1, self.first)
+        el = reg("edge_last", 1, self.last)
+        for i in range(R):
+            u = NestedView(**vkw)
+            m.submodules[f"view_a{i}"] = u
+            m.d.comb += [u.q.eq(self.a[i]), u.b.eq(self.b_a)]
+            row_in.append(reg(f"edge_a{i}", code, u.v))
+        for j in range(C):
+            u = NestedView(**vkw)
+            m.submodules[f"view_w{j}"] = u
+            m.d.comb += [u.q.eq(self.w[j]), u.b.eq(self.b_w)]
+            col_in.append(reg(f"edge_w{j}", code, u.v))
+
+        # skew: row i by i registers (its operand and flags), column j by j registers
+        a_in = [[None] * (C + 1) for _ in range(R)]
+        f_in = [[None] * (C + 1) for _ in range(R)]  # (valid, first, last)
+        w_in = [[None] * C for _ in range(R + 1)]
+        for i in range(R):
+            a, f = row_in[i], (ev, ef, el)
+            for s in range(i):
+                a = reg(f"skew_a{i}_{s}", code, a)
+                f = tuple(reg(f"skew_{nm}{i}_{s}", 1, x) for nm, x in zip("vfl", f))
+            a_in[i][0], f_in[i][0] = a, f
+        for j in range(C):
+            w = col_in[j]
+            for s in range(j):
+                w = reg(f"skew_w{j}_{s}", code, w)
+            w_in[0][j] = w
+
+        # the PEs; operands and flags hop east / south one register per PE
+        pkw = dict(n=n, acc_width=self._W, overflow=self._overflow, signed=self._signed,
+                   views=False)
+        pes = [[None] * C for _ in range(R)]
+        for i in range(R):
+            for j in range(C):
+                pe = pes[i][j] = MACPE(**pkw)
+                m.submodules[f"pe_{i}_{j}"] = pe
+                v, fi, la = f_in[i][j]
+                m.d.comb += [
+                    pe.a.eq(a_in[i][j]),
+                    pe.w.eq(w_in[i][j]),
+                    pe.en.eq(en & v),
+                    pe.first.eq(fi),
+                    pe.last.eq(la),
+                ]
+                if j + 1 < C:
+                    a_in[i][j + 1] = reg(f"a_{i}_{j}", code, a_in[i][j])
+                f_in[i][j + 1] = tuple(
+                    reg(f"{nm}_{i}_{j}", 1, x) for nm, x in zip("vfl", f_in[i][j])
+                )
+                if i + 1 < R:
+                    w_in[i + 1][j] = reg(f"w_{i}_{j}", code, w_in[i][j])
+
+        # side sums at the west edge (per row) and the north edge (per column)
+        skw = dict(n=n, signed=self._signed, width=self.sum_width)
+        sum_a, sum_w = [], []
+        for i in range(R):
+            s = SideSum(**skw)
+            m.submodules[f"sum_a{i}"] = s
+            v, fi, la = f_in[i][0]
+            m.d.comb += [s.en.eq(en & v), s.first.eq(fi), s.last.eq(la), s.x.eq(a_in[i][0])]
+            sum_a.append(s.total)
+        for j in range(C):
+            s = SideSum(**skw)
+            m.submodules[f"sum_w{j}"] = s
+            v, fi, la = f_in[0][j]
+            m.d.comb += [s.en.eq(en & v), s.first.eq(fi), s.last.eq(la), s.x.eq(w_in[0][j])]
+            sum_w.append(s.total)
+
+        # drain: row i is read when its tile's last flag leaves PE(i, C-1)
+        trig = [f_in[i][C][0] & f_in[i][C][2] for i in range(R)]
+        any_trig = 0
+        for t in trig:
+            any_trig = any_trig | t
+        m.d.comb += self.row_valid.eq(any_trig)
+        idx = 0
+        for i in range(1, R):
+            idx = idx | Mux(trig[i], i, 0)
+        m.d.comb += self.row_index.eq(idx)
+        sa = 0
+        for i in range(R):
+            sa = sa | Mux(trig[i], sum_a[i].as_unsigned(), 0)
+        m.d.comb += self.row_sum_a.eq(sa)
+        for j in range(C):
+            acc = 0
+            for i in range(R):
+                acc = acc | Mux(trig[i], pes[i][j].result.as_unsigned(), 0)
+            m.d.comb += self.row_acc[j].eq(acc)
+            # row 0 reads the column sums directly and keeps a copy for rows 1..R-1
+            copy = Signal(signed_shape(self.sum_width), name=f"held_sum_w{j}")
+            with m.If(en & trig[0]):
+                m.d.sync += copy.eq(sum_w[j])
+            m.d.comb += self.row_sum_w[j].eq(Mux(trig[0], sum_w[j], copy))
+        return m

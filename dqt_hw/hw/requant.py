@@ -1,0 +1,188 @@
+"""The requantizer lane: the contract's integer linear combination, rounded once, clamped.
+
+Hardware twin of :func:`dqt_hw.spec.lincomb` with the constants already aligned
+(:func:`dqt_hw.spec.align` gives them)::
+
+    code = clamp(round_shift((K1*acc << E1) + (K2*sum_a << E2) + (K3*sum_w << E3)
+                             + (K4 << E4), S, rounding), lo, hi)
+
+with [lo, hi] the code range of the output width ``b_out`` (ReLU and PACT clipping are this
+clamp). The sum is formed at its exact width (Amaranth sizes every intermediate), so it can
+never overflow: see :attr:`Requantizer.sum_bits`. ``S`` is a run-time shift in
+[0, 2^sbits - 1]; the contract's negative S (a left shift) is folded into the E_i by the
+configuration writer (docs/hardware.md). ``rounding`` is a run-time 2-bit code,
+:data:`dqt_hw.spec.ROUNDING_CODES`: floor, half_up, half_even, half_away.
+"""
+
+from __future__ import annotations
+
+from amaranth import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth import signed as signed_shape
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..spec import MAX_CONST_BITS, ROUNDING_CODES, code_range
+from ._params import (
+    check_bool,
+    check_int,
+    check_master_width,
+    check_widths,
+    validated_init,
+    width_field_bits,
+)
+from .pe import MAX_ACC_WIDTH
+from .view import code_shape
+
+__all__ = ["Requantizer", "lane_layout", "requant_sum_bits", "round_shift_hw"]
+
+MAX_E_BITS = 7
+MAX_S_BITS = 8
+
+
+def lane_layout(kbits: int, ebits: int, sbits: int) -> data.StructLayout:
+    """Per-lane (per output channel) constants: K1..K4 (signed, kbits), E1..E4
+    (unsigned, ebits), S (unsigned, sbits)."""
+    return data.StructLayout(
+        {
+            "k1": signed_shape(kbits),
+            "k2": signed_shape(kbits),
+            "k3": signed_shape(kbits),
+            "k4": signed_shape(kbits),
+            "e1": unsigned(ebits),
+            "e2": unsigned(ebits),
+            "e3": unsigned(ebits),
+            "e4": unsigned(ebits),
+            "s": unsigned(sbits),
+        }
+    )
+
+
+if tuple(ROUNDING_CODES[r] for r in ("floor", "half_up", "half_even", "half_away")) != (
+        0, 1, 2, 3):  # pragma: no cover - the decoder below reads the code bit by bit
+    raise RuntimeError("round_shift_hw expects the rounding codes 0..3 in ROUNDINGS order")
+
+
+def requant_sum_bits(*, kbits: int, ebits: int, acc_width: int, sum_width: int) -> int:
+    """Width of the exact sum of the four requantizer terms: each K_i * x_i needs
+    kbits + width(x_i) bits (the product of two most-negative values included), the left
+    shift adds up to 2^ebits - 1, and the sum of four terms two more."""
+    return kbits + max(acc_width, sum_width) + (1 << ebits) - 1 + 2
+
+
+def round_shift_hw(m: Module, x, s, rounding):
+    """Amaranth twin of :func:`dqt_hw.spec.round_shift` for a signed ``x``, an unsigned
+    run-time shift ``s`` >= 0 and a run-time rounding code; returns the rounded value."""
+    width = len(x)
+    q = x >> s  # arithmetic: floor
+    # the half bit (bit s-1 of x; 0 when s = 0) and the sticky bits below it
+    half = (Cat(Const(0, 1), x.as_unsigned()) >> s)[0]
+    smax = (1 << len(s)) - 1
+    below = [x[i] & (s > i + 1) for i in range(min(width, smax - 1))]  # bit i < s - 1
+    sticky = Cat(*below).any() if below else Const(0, 1)
+    negative = x[width - 1]
+    # decode the 2-bit rounding code by its bits (codes 0..3 in ROUNDINGS order)
+    inc = Signal(name="round_inc")
+    r = rounding
+    m.d.comb += inc.eq(
+        Mux(
+            r[1],
+            Mux(r[0], half & (sticky | ~negative), half & (sticky | q[0])),  # away, even
+            Mux(r[0], half, 0),  # half_up, floor
+        )
+    )
+    return q + inc
+
+
+class Requantizer(wiring.Component):
+    """One requantizer lane (combinational).
+
+    Parameters (keyword-only)
+    -------------------------
+    n : int
+        Master width of the output codes, 2..16; ``b_out`` selects a width in ``widths``.
+    acc_width : int
+        Width W of the (signed) accumulator input.
+    sum_width : int
+        Width of the signed side-sum inputs.
+    kbits : int
+        Width of the signed constants K1..K4 (default 32, at most 48).
+    ebits : int
+        Width of the unsigned left shifts E1..E4 (default 5: E <= 31).
+    sbits : int
+        Width of the unsigned right shift S (default 6: S <= 63).
+    signed : bool
+        Two's-complement output codes (default: unsigned, clamp to [0, 2^b_out - 1]).
+    widths : sequence of int, optional
+        Supported output widths; any other ``b_out`` clamps to [0, 0].
+
+    Members
+    -------
+    acc : In(signed(W)); sum_a, sum_w : In(signed(sum_width))
+    cfg : In(lane_layout)       K1..K4, E1..E4, S
+    rounding : In(unsigned(2))  a :data:`dqt_hw.spec.ROUNDING_CODES` value
+    b_out : In(unsigned)        output width
+    code : Out(code)            the output code
+    """
+
+    @validated_init
+    def __init__(self, *, n=8, acc_width=32, sum_width=20, kbits=32, ebits=5, sbits=6,
+                 signed=False, widths=None):
+        self._n = check_master_width(n)
+        self._W = check_int("accumulator width W", acc_width, 2, MAX_ACC_WIDTH)
+        self._sum_width = check_int("side-sum width", sum_width, 2, MAX_ACC_WIDTH)
+        self._kbits = check_int("constant width kbits", kbits, 2, MAX_CONST_BITS)
+        self._ebits = check_int("shift width ebits", ebits, 1, MAX_E_BITS)
+        self._sbits = check_int("shift width sbits", sbits, 1, MAX_S_BITS)
+        self._signed = check_bool("signed", signed)
+        self._widths = check_widths(widths, self._n, self._signed)
+        self._layout = lane_layout(self._kbits, self._ebits, self._sbits)
+        super().__init__(
+            {
+                "acc": In(signed_shape(self._W)),
+                "sum_a": In(signed_shape(self._sum_width)),
+                "sum_w": In(signed_shape(self._sum_width)),
+                "cfg": In(self._layout),
+                "rounding": In(unsigned(2)),
+                "b_out": In(unsigned(width_field_bits(self._n))),
+                "code": Out(code_shape(self._n, self._signed)),
+            }
+        )
+
+    n = property(lambda self: self._n)
+    acc_width = property(lambda self: self._W)
+    sum_width = property(lambda self: self._sum_width)
+    kbits = property(lambda self: self._kbits)
+    ebits = property(lambda self: self._ebits)
+    sbits = property(lambda self: self._sbits)
+    signed = property(lambda self: self._signed)
+    widths = property(lambda self: self._widths)
+    layout = property(lambda self: self._layout)
+
+    @property
+    def sum_bits(self) -> int:
+        """Width of the exact sum of the four terms (no overflow is possible)."""
+        return requant_sum_bits(kbits=self._kbits, ebits=self._ebits, acc_width=self._W,
+                                sum_width=self._sum_width)
+
+    def elaborate(self, platform):
+        m = Module()
+        c = self.cfg
+        t1 = (c.k1 * self.acc) << c.e1
+        t2 = (c.k2 * self.sum_a) << c.e2
+        t3 = (c.k3 * self.sum_w) << c.e3
+        t4 = c.k4 << c.e4
+        total = Signal(signed_shape(self.sum_bits), name="total")
+        m.d.comb += total.eq(t1 + t2 + t3 + t4)
+        rounded = Signal(signed_shape(self.sum_bits), name="rounded")
+        m.d.comb += rounded.eq(round_shift_hw(m, total, c.s, self.rounding))
+        lo = Signal(code_shape(self._n, self._signed), name="lo")
+        hi = Signal(code_shape(self._n, self._signed), name="hi")
+        with m.Switch(self.b_out):
+            for b in self._widths:
+                with m.Case(b):
+                    blo, bhi = code_range(b, self._signed)
+                    m.d.comb += [lo.eq(blo), hi.eq(bhi)]
+            with m.Default():
+                m.d.comb += [lo.eq(0), hi.eq(0)]
+        m.d.comb += self.code.eq(Mux(rounded < lo, lo, Mux(rounded > hi, hi, rounded)))
+        return m

@@ -1,0 +1,249 @@
+"""The accelerator tile: PE array + side sums + requantizer lanes + stream interfaces.
+
+One GEMM tile out = requant(A[M x K] @ W[K x N]) with M <= R, N <= C and any K
+(1..2^depth_bits) goes in as K steps and comes out as M rows of C output codes. The exact
+protocol (docs/hardware.md, "Tile stream protocol"):
+
+- ``cmd`` (input side, one transfer per tile): ``k`` = K, ``b_a``, ``b_w`` = the view
+  widths of this tile. It is held (valid, not yet ready) for the whole input phase of its
+  tile and is taken (ready) together with the tile's last activation/weight step.
+- ``act`` / ``wgt``: one transfer each per step, always together: step k carries column k
+  of A (``act.payload[i]`` = A[i][k], R master codes) and row k of W (``wgt.payload[j]`` =
+  W[k][j], C master codes). Rows i >= M and columns j >= N are padding (any value).
+- ``rq`` (output side, one transfer per tile, in the same tile order): ``m`` = M, ``ncols``
+  = N, ``b_out``, ``rounding`` (a :data:`dqt_hw.spec.ROUNDING_CODES` value) and per
+  column j the lane constants K1..K4, E1..E4, S. It is held for the tile's drain and taken
+  with the drain of row R - 1.
+- ``out``: M transfers per tile, rows 0..M-1 in order: ``codes[j]`` (0 for j >= N),
+  ``row`` = i, ``last`` = (i == M - 1).
+
+Back-pressure: when ``out`` is full and not ready, or a row is due and ``rq`` is not
+valid, the whole datapath freezes for that cycle (nothing is lost or duplicated). The last
+steps of consecutive tiles are at least max(R, C) steps apart (a shorter tile is padded
+with idle steps), so for K >= max(R, C) tiles follow each other back to back, whatever
+their widths: a precision switch costs no drain and no cycle.
+"""
+
+from __future__ import annotations
+
+from amaranth import Module, Mux, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ._params import (
+    check_bool,
+    check_int,
+    check_master_width,
+    check_overflow,
+    check_view_rounding,
+    check_widths,
+    validated_init,
+    width_field_bits,
+)
+from .array import MAX_DEPTH_BITS, MAX_DIM, PEArray, side_sum_width
+from .pe import check_acc_width
+from .requant import MAX_E_BITS, MAX_S_BITS, Requantizer, lane_layout, requant_sum_bits
+from .view import code_shape
+from ..spec import MAX_CONST_BITS
+
+__all__ = ["Tile"]
+
+
+class Tile(wiring.Component):
+    """Accelerator tile (the top level).
+
+    Parameters (keyword-only)
+    -------------------------
+    rows, cols : int
+        R and C of the PE array, 1..64.
+    n : int
+        Master width of activations, weights and output codes, 2..16.
+    acc_width : int
+        Accumulator width W, 2n..64.
+    overflow : str
+        ``"wrap"`` or ``"saturate"``.
+    view_rounding : str
+        ``"floor"`` or ``"half_up"``.
+    signed : bool
+        Two's-complement codes (activations, weights and outputs).
+    widths : sequence of int, optional
+        Supported widths for views and outputs (default: all).
+    depth_bits : int
+        K field width: tiles of 1..2^depth_bits steps (K = 0 means 2^depth_bits).
+    kbits, ebits, sbits : int
+        Widths of the requantizer constants K, left shifts E and right shift S.
+
+    Members
+    -------
+    cmd, act, wgt, rq : In(stream.Signature(...)); out : Out(stream.Signature(...))
+    """
+
+    @validated_init
+    def __init__(self, *, rows=8, cols=8, n=8, acc_width=32, overflow="wrap",
+                 view_rounding="floor", signed=False, widths=None, depth_bits=12,
+                 kbits=32, ebits=5, sbits=6):
+        self._R = check_int("rows R", rows, 1, MAX_DIM)
+        self._C = check_int("columns C", cols, 1, MAX_DIM)
+        self._n = check_master_width(n)
+        self._W = check_acc_width(acc_width, self._n)
+        self._overflow = check_overflow(overflow)
+        self._view_rounding = check_view_rounding(view_rounding)
+        self._signed = check_bool("signed", signed)
+        self._widths = check_widths(widths, self._n, self._signed)
+        self._depth_bits = check_int("depth_bits", depth_bits, 1, MAX_DEPTH_BITS)
+        self._kbits = check_int("constant width kbits", kbits, 2, MAX_CONST_BITS)
+        self._ebits = check_int("shift width ebits", ebits, 1, MAX_E_BITS)
+        self._sbits = check_int("shift width sbits", sbits, 1, MAX_S_BITS)
+        code = code_shape(self._n, self._signed)
+        wbits = width_field_bits(self._n)
+        self.cmd_layout = data.StructLayout(
+            {"k": unsigned(self._depth_bits), "b_a": unsigned(wbits), "b_w": unsigned(wbits)}
+        )
+        self.lane_layout = lane_layout(self._kbits, self._ebits, self._sbits)
+        self.rq_layout = data.StructLayout(
+            {
+                "m": unsigned(self._R.bit_length()),
+                "ncols": unsigned(self._C.bit_length()),
+                "b_out": unsigned(wbits),
+                "rounding": unsigned(2),
+                "lanes": data.ArrayLayout(self.lane_layout, self._C),
+            }
+        )
+        self.act_layout = data.ArrayLayout(code, self._R)
+        self.wgt_layout = data.ArrayLayout(code, self._C)
+        self.out_layout = data.StructLayout(
+            {
+                "codes": data.ArrayLayout(code, self._C),
+                "row": unsigned(max(1, (self._R - 1).bit_length())),
+                "last": unsigned(1),
+            }
+        )
+        super().__init__(
+            {
+                "cmd": In(stream.Signature(self.cmd_layout)),
+                "act": In(stream.Signature(self.act_layout)),
+                "wgt": In(stream.Signature(self.wgt_layout)),
+                "rq": In(stream.Signature(self.rq_layout)),
+                "out": Out(stream.Signature(self.out_layout)),
+            }
+        )
+
+    rows = property(lambda self: self._R)
+    cols = property(lambda self: self._C)
+    n = property(lambda self: self._n)
+    acc_width = property(lambda self: self._W)
+    overflow = property(lambda self: self._overflow)
+    view_rounding = property(lambda self: self._view_rounding)
+    signed = property(lambda self: self._signed)
+    widths = property(lambda self: self._widths)
+    depth_bits = property(lambda self: self._depth_bits)
+    kbits = property(lambda self: self._kbits)
+    ebits = property(lambda self: self._ebits)
+    sbits = property(lambda self: self._sbits)
+
+    @property
+    def sum_width(self) -> int:
+        """Width of the signed side sums."""
+        return side_sum_width(self._n, self._depth_bits)
+
+    @property
+    def min_period(self) -> int:
+        """Fewest steps between the last steps of consecutive tiles: max(R, C)."""
+        return max(self._R, self._C)
+
+    @property
+    def latency(self) -> int:
+        """Clock edges from the one that transfers a tile's last step to the one that
+        transfers its first ``out`` row, without back-pressure (``out.valid`` rises one
+        edge earlier): C + 2."""
+        return self._C + 2
+
+    @property
+    def requant_sum_bits(self) -> int:
+        """Width of the requantizer's exact internal sum."""
+        return requant_sum_bits(kbits=self._kbits, ebits=self._ebits, acc_width=self._W,
+                                sum_width=self.sum_width)
+
+    def requantizer(self) -> Requantizer:
+        """A lane as built inside this tile (for its widths)."""
+        return Requantizer(n=self._n, acc_width=self._W, sum_width=self.sum_width,
+                           kbits=self._kbits, ebits=self._ebits, sbits=self._sbits,
+                           signed=self._signed, widths=self._widths)
+
+    def elaborate(self, platform):
+        m = Module()
+        R, C = self._R, self._C
+        m.submodules.array = arr = PEArray(
+            rows=R, cols=C, n=self._n, acc_width=self._W, overflow=self._overflow,
+            view_rounding=self._view_rounding, signed=self._signed, widths=self._widths,
+            depth_bits=self._depth_bits,
+        )
+        cmd, act, wgt, rq, out = self.cmd, self.act, self.wgt, self.rq, self.out
+
+        # ---- drain side: requantize the row the array presents, into the out register
+        lanes = []
+        for j in range(C):
+            lane = self.requantizer()
+            m.submodules[f"lane{j}"] = lane
+            m.d.comb += [
+                lane.acc.eq(arr.row_acc[j]),
+                lane.sum_a.eq(arr.row_sum_a),
+                lane.sum_w.eq(arr.row_sum_w[j]),
+                lane.cfg.eq(rq.payload.lanes[j]),
+                lane.rounding.eq(rq.payload.rounding),
+                lane.b_out.eq(rq.payload.b_out),
+            ]
+            lanes.append(lane)
+        due = arr.row_valid
+        emit = Signal(name="emit")
+        m.d.comb += emit.eq(arr.row_index < rq.payload.m)
+        out_free = Signal(name="out_free")
+        m.d.comb += out_free.eq(~out.valid | out.ready)
+        advance = Signal(name="advance")
+        m.d.comb += advance.eq(~due | (rq.valid & (~emit | out_free)))
+        with m.If(out.ready):
+            m.d.sync += out.valid.eq(0)
+        with m.If(advance & due & emit):
+            m.d.sync += [
+                out.valid.eq(1),
+                out.payload.row.eq(arr.row_index),
+                out.payload.last.eq(arr.row_index + 1 == rq.payload.m),
+            ]
+            for j, lane in enumerate(lanes):
+                m.d.sync += out.payload.codes[j].eq(Mux(j < rq.payload.ncols, lane.code, 0))
+        # (no comparison with a constant 0: Yosys writes it as a multi-bit `!x`)
+        last_row = (arr.row_index == R - 1) if R > 1 else 1
+        m.d.comb += rq.ready.eq(advance & due & last_row)
+
+        # ---- input side: join cmd, act and wgt into the array's edge
+        P = self.min_period
+        k = Signal(unsigned(self._depth_bits), name="k")
+        gap = Signal(range(P + 1), init=P, name="gap")
+        is_last = Signal(name="is_last")
+        m.d.comb += is_last.eq(k == (cmd.payload.k - 1)[: self._depth_bits])
+        fire = Signal(name="fire")
+        m.d.comb += fire.eq(
+            advance & cmd.valid & act.valid & wgt.valid & (~is_last | (gap == P))
+        )
+        m.d.comb += [
+            act.ready.eq(fire),
+            wgt.ready.eq(fire),
+            cmd.ready.eq(fire & is_last),
+            arr.en.eq(advance),
+            arr.valid.eq(fire),
+            arr.first.eq(~k.any()),
+            arr.last.eq(is_last),
+            arr.b_a.eq(cmd.payload.b_a),
+            arr.b_w.eq(cmd.payload.b_w),
+            arr.a.eq(act.payload),
+            arr.w.eq(wgt.payload),
+        ]
+        with m.If(advance):
+            with m.If(fire & is_last):
+                m.d.sync += [k.eq(0), gap.eq(1)]
+            with m.Else():
+                with m.If(fire):
+                    m.d.sync += k.eq(k + 1)
+                with m.If(gap != P):
+                    m.d.sync += gap.eq(gap + 1)
+        return m

@@ -1,0 +1,209 @@
+"""Generated Verilog: rtl/ is reproducible, lint-clean, and `dqt-hw rtl` validates first."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from dqt_hw.cli import main
+from dqt_hw.hw.config import REFERENCE_CONFIGS, HWConfig, config_from_mapping
+from dqt_hw.hw.lint import NEVER_WAIVED, WAIVERS, lint
+from dqt_hw.hw.verilog import generate, render
+from dqt_hw.spec import CONTRACT_VERSION
+
+RTL = Path(__file__).resolve().parent.parent / "rtl"
+
+
+@pytest.fixture(scope="module")
+def fresh():
+    """{file name: content} of a fresh generation of every reference configuration."""
+    files = {}
+    for c in REFERENCE_CONFIGS:
+        files.update(render(c))
+    files["verilator.vlt"] = WAIVERS
+    return files
+
+
+def test_checked_in_rtl_equals_fresh_generation(fresh):
+    on_disk = {p.name for p in RTL.iterdir() if p.is_file()}
+    assert on_disk == set(fresh), "rtl/ holds other files than `make rtl` writes"
+    stale = [name for name, text in fresh.items() if (RTL / name).read_text() != text]
+    assert not stale, f"rtl/ is stale, run `make rtl`: {stale}"
+
+
+def test_generation_is_deterministic():
+    c = REFERENCE_CONFIGS[2]
+    assert render(c) == render(c)
+
+
+@pytest.mark.parametrize("config", REFERENCE_CONFIGS, ids=lambda c: c.name)
+def test_reference_rtl_lints_clean(config):
+    r = lint(RTL / f"{config.name}.v", RTL / "verilator.vlt")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        HWConfig("view", "v_signed_floor", dict(n=6, rounding="floor", signed=True)),
+        HWConfig("view", "v_sparse", dict(n=16, rounding="half_up", widths=(2, 4, 8, 16))),
+        HWConfig("pe", "pe_sat_signed", dict(n=4, acc_width=8, overflow="saturate",
+                                             view_rounding="half_up", signed=True)),
+        HWConfig("scalable_pe", "spe_signed", dict(n=8, acc_width=16, overflow="saturate",
+                                                   signed=True, max_pack=2)),
+        HWConfig("requant", "rq_small", dict(n=4, acc_width=10, sum_width=8, kbits=6,
+                                             ebits=2, sbits=3, widths=(2, 4))),
+        HWConfig("tile", "tile_2x3_signed", dict(rows=2, cols=3, n=4, acc_width=8,
+                                                 overflow="saturate", signed=True,
+                                                 view_rounding="half_up", depth_bits=3,
+                                                 kbits=8, ebits=2, sbits=4)),
+        HWConfig("tile", "tile_1x1", dict(rows=1, cols=1, n=2, acc_width=4, depth_bits=1,
+                                          kbits=2, ebits=1, sbits=1)),
+        HWConfig("rescale", "rescale_even", dict(n=4, rounding="half_even", signed=True,
+                                                 mult_bits=6, sbits=3)),
+    ],
+    ids=lambda c: c.name,
+)
+def test_other_configurations_lint_clean(config, tmp_path):
+    text, _ = generate(config)
+    (tmp_path / f"{config.name}.v").write_text(text)
+    (tmp_path / "verilator.vlt").write_text(WAIVERS)
+    r = lint(tmp_path / f"{config.name}.v", tmp_path / "verilator.vlt")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_waivers_are_commented_and_never_hide_bugs():
+    lines = WAIVERS.splitlines()
+    assert lines[0] == "`verilator_config"
+    rules = []
+    for i, line in enumerate(lines):
+        if line.startswith("lint_off"):
+            m = re.fullmatch(r"lint_off -rule ([A-Z]+)", line)
+            assert m, f"a waiver must name one rule, for every file: {line!r}"
+            rules.append(m.group(1))
+            assert lines[i - 1].startswith("//"), f"{line!r} has no reason above it"
+    assert rules and not set(rules) & set(NEVER_WAIVED)
+    assert "-Wno" not in WAIVERS
+
+
+def test_lint_catches_a_truncation(tmp_path):
+    """The waivers leave WIDTHTRUNC an error (the lint really runs)."""
+    bad = tmp_path / "bad.v"
+    bad.write_text("module bad(input [7:0] a, output [3:0] y);\n  assign y = a;\nendmodule\n")
+    r = lint(bad, RTL / "verilator.vlt")
+    assert r.returncode != 0 and "WIDTHTRUNC" in r.stdout + r.stderr
+
+
+def _verilog_ports(text: str, module: str) -> dict[str, tuple[str, int]]:
+    body = text.split(f"module {module}(", 1)[1].split("endmodule", 1)[0]
+    ports = {}
+    for m in re.finditer(r"^\s*(input|output)\s+(?:signed\s+)?(?:\[(\d+):0\]\s+)?(\S+);",
+                         body, re.M):
+        ports[m.group(3)] = (m.group(1), int(m.group(2) or 0) + 1)
+    return ports
+
+
+@pytest.mark.parametrize("config", REFERENCE_CONFIGS, ids=lambda c: c.name)
+def test_sidecar_describes_the_verilog(config):
+    text = (RTL / f"{config.name}.v").read_text()
+    side = json.loads((RTL / f"{config.name}.json").read_text())
+    assert side["contract_version"] == CONTRACT_VERSION
+    assert side["module"] == config.name and side["component"] == config.component
+    assert side["parameters"] == config.resolved_params()
+    want = {p["name"]: (p["direction"], p["width"]) for p in side["ports"]}
+    assert _verilog_ports(text, config.name) == want
+    for p in side["ports"]:
+        if "fields" in p:  # the fields tile the port exactly
+            spans = sorted((f["offset"], f["width"]) for f in p["fields"])
+            pos = 0
+            for off, w in spans:
+                assert off == pos
+                pos += w
+            assert pos == p["width"]
+
+
+# ---------------------------------------------------------------- the `dqt-hw rtl` command
+
+
+def test_cli_flags(tmp_path, capsys):
+    rc = main(["rtl", "--component", "tile", "--name", "t24", "--rows", "2", "--cols", "3",
+               "--acc-width", "24", "--overflow", "saturate", "--widths", "2,4,8",
+               "--signed", "-o", str(tmp_path)])
+    assert rc == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t24.json", "t24.v", "verilator.vlt"]
+    side = json.loads((tmp_path / "t24.json").read_text())
+    assert side["parameters"]["acc_width"] == 24
+    assert side["parameters"]["widths"] == [2, 4, 8]
+    assert side["parameters"]["signed"] is True
+    assert str(tmp_path / "t24.v") in capsys.readouterr().out
+
+
+def test_cli_toml_and_flag_override(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('component = "pe"\nname = "my_pe"\nn = 6\nacc_width = 14\n'
+                   'overflow = "saturate"\n')
+    out = tmp_path / "out"
+    assert main(["rtl", str(cfg), "--acc-width", "20", "-o", str(out)]) == 0
+    side = json.loads((out / "my_pe.json").read_text())
+    assert side["parameters"]["n"] == 6 and side["parameters"]["acc_width"] == 20
+    assert side["parameters"]["overflow"] == "saturate"
+
+
+def test_cli_toml_many_configs(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[[rtl]]\ncomponent = "view"\nname = "v4"\nn = 4\n\n'
+                   '[[rtl]]\ncomponent = "rescale"\nname = "r4"\n[rtl.params]\nn = 4\n')
+    out = tmp_path / "out"
+    assert main(["rtl", str(cfg), "-o", str(out)]) == 0
+    assert {p.name for p in out.iterdir()} == {"v4.v", "v4.json", "r4.v", "r4.json",
+                                              "verilator.vlt"}
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--component", "tile", "--acc-width", "12"],
+         "accumulator width W must be at least 2n = 16 bits"),
+        (["--component", "pe", "--overflow", "trap"],
+         "overflow must be one of ('wrap', 'saturate') in hardware, not 'trap'"),
+        (["--component", "view", "--rows", "4"],
+         "parameter 'rows' is not one of the view parameters"),
+        (["--component", "tile", "--name", "9bad"], "module name must be a Verilog identifier"),
+        (["--component", "view", "--widths", "0,4"], "width 0 in widths (0, 4) is outside"),
+        ([], "name a component"),
+        (["--reference", "x", "--rows", "2"], "--reference takes no configuration file"),
+    ],
+)
+def test_cli_refuses_before_writing(tmp_path, capsys, argv, message):
+    out = tmp_path / "out"
+    extra = [] if "--reference" in argv else ["-o", str(out)]
+    assert main(["rtl", *argv, *extra]) == 1
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_cli_many_configs_one_bad_writes_nothing(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[[rtl]]\ncomponent = "view"\nname = "good"\n\n'
+                   '[[rtl]]\ncomponent = "pe"\nname = "bad"\nacc_width = 3\n')
+    out = tmp_path / "out"
+    assert main(["rtl", str(cfg), "-o", str(out)]) == 1
+    assert "accumulator width W must be at least" in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "table, exc, match",
+    [
+        ({}, ValueError, r"^configuration must name a component"),
+        ({"component": "gpu"}, ValueError, r"^component must be one of"),
+        ({"component": 3}, TypeError, r"^component must be a string, not 3$"),
+        ([], TypeError, r"^configuration must be a table, not \[\]$"),
+    ],
+)
+def test_config_validation(table, exc, match):
+    with pytest.raises(exc, match=match):
+        config_from_mapping(table)
