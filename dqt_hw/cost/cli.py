@@ -1,0 +1,230 @@
+"""``dqt-hw cost`` and ``dqt-hw synth``."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def register(subparsers):
+    p = subparsers.add_parser(
+        "cost", help="cost report of a tile configuration on a network",
+        description="Per-layer BitOPs, cycles (SCALE-Sim fields), energy by part, the "
+                    "precision-switch cost and the tile area; writes CSV/JSON and PNG plots.")
+    p.add_argument("--net", default="resnet18_cifar10",
+                   help="resnet18_cifar10, resnet50_imagenet, or a JSON network file")
+    p.add_argument("--widths", default="8x8",
+                   help="static width mix: 'b_a x b_w' (e.g. 4x4, 4x8) or a JSON file "
+                        "{\"*\": \"4x4\", \"conv1\": \"8x8\"}")
+    p.add_argument("--per-input", default=None,
+                   help="per-input widths (.csv input,layer,b_a,b_w / .npy (inputs, layers, 2))")
+    p.add_argument("--rows", type=int, default=8)
+    p.add_argument("--cols", type=int, default=8)
+    p.add_argument("--n", type=int, default=8, help="master width")
+    p.add_argument("--acc-bits", type=int, default=32, help="accumulator width W")
+    p.add_argument("--overflow", default="wrap", choices=("wrap", "saturate"))
+    p.add_argument("--view-rounding", default="floor", choices=("floor", "half_up"))
+    p.add_argument("--supported", default=None,
+                   help="supported width set, e.g. 2,4,8 (default: all 1..n)")
+    p.add_argument("--depth-bits", type=int, default=13)
+    p.add_argument("--tech", default="horowitz45", help="technology table name or JSON file")
+    p.add_argument("--pe", default="fixed", choices=("fixed", "scalable", "bit_serial"),
+                   help="PE cycle model: fixed n x n (the tile's MACPE), scalable "
+                        "(ScalableMACPE packing, max_pack 4) or bit-serial")
+    p.add_argument("--storage", default="master", choices=("master", "packed"))
+    p.add_argument("--out", default="out/cost")
+    p.add_argument("--no-plots", action="store_true")
+    p.set_defaults(func=_cost)
+
+    s = subparsers.add_parser(
+        "synth", help="synthesize configurations with Yosys (cells, transistors), fit the area model",
+        description="Runs Debian's yosys (synth -flatten; dfflegalize; abc -g cmos; stat "
+                    "-tech cmos; stat -json) on generated configurations.")
+    s.add_argument("configs", nargs="*",
+                   help="configuration names (default: the whole fit set, see --list)")
+    s.add_argument("--list", action="store_true", help="list the configurations and exit")
+    s.add_argument("--all", action="store_true",
+                   help="include the large reference tiles (8x8: many minutes each in ABC)")
+    s.add_argument("--out", default="out/synth")
+    s.add_argument("--yosys", default=None, help="yosys binary (default: yosys on PATH)")
+    s.add_argument("--fit", action="store_true",
+                   help="fit the analytic area model and write its coefficients")
+    s.add_argument("--coeffs", default=None,
+                   help="where --fit writes (default: <out>/area_coeffs.json; with "
+                        "--write-baseline: dqt_hw/cost/data/area_coeffs.json)")
+    s.add_argument("--write-baseline", action="store_true",
+                   help="record the results as dqt_hw/cost/data/synth_baseline.json and "
+                        "refit the package's area model (dqt_hw/cost/data/area_coeffs.json)")
+    s.add_argument("--check", action="store_true",
+                   help="fail when a result moved beyond the baseline's tolerance")
+    s.add_argument("--reuse", default=None,
+                   help="results.json of an earlier run: configurations found there are not resynthesized")
+    s.set_defaults(func=_synth)
+
+
+# ----------------------------------------------------------------------------- cost
+
+
+def _supported(text):
+    if text is None:
+        return None
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise ValueError(f"--supported must be widths separated by commas, not {text!r}") from None
+
+
+def _write_csv(path, rows):
+    if not rows:
+        return
+    keys = list(rows[0])
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def _cost(args) -> int:
+    from .area import load_area_model
+    from .bitops import static_bitops
+    from .plots import plot_area_vs_widths, plot_bitops_vs_mix, plot_energy_breakdown
+    from .report import cost_report, format_table, make_tile
+    from .tech import load_tech
+    from .energy import MemoryConfig
+    from .workload import DynamicWidths, WidthMix, load_network
+
+    g = load_network(args.net)
+    tech = load_tech(args.tech)
+    supported = _supported(args.supported)
+    tile_kw = dict(rows=args.rows, cols=args.cols, n=args.n, acc_width=args.acc_bits,
+                   overflow=args.overflow, view_rounding=args.view_rounding,
+                   widths=supported, depth_bits=args.depth_bits)
+    tile = make_tile(**tile_kw)
+    mix = WidthMix.parse(args.widths).check(g)
+    dyn = DynamicWidths.load(args.per_input, g) if args.per_input else None
+    rep = cost_report(g, tile, mix, tech=tech, memory=MemoryConfig(storage=args.storage),
+                      dynamic=dyn, pe_mode=args.pe)
+    print(format_table(rep))
+    out = Path(args.out)
+    os.makedirs(out, exist_ok=True)
+    _write_csv(out / "layers.csv", rep["rows"])
+    (out / "summary.json").write_text(json.dumps(rep["totals"], indent=2, default=str) + "\n")
+    written = [out / "layers.csv", out / "summary.json"]
+    if not args.no_plots:
+        written.append(plot_energy_breakdown(rep, out / "energy_breakdown.png"))
+        pts = []
+        for b in (2, 3, 4, 5, 6, 8):
+            if b <= args.n:
+                _, tot = static_bitops(g, f"{b}x{b}")
+                pts.append({"label": f"{b}x{b}", "bitops": tot})
+        if mix.describe() not in [p["label"] for p in pts]:
+            pts.append({"label": mix.describe(), "bitops": rep["totals"]["bitops"]})
+        written.append(plot_bitops_vs_mix(pts, out / "bitops_vs_mix.png", chosen=mix.describe(),
+                                          dynamic=rep["totals"].get("dynamic_bitops"),
+                                          title=f"{g.name}: BitOPs against width mix"))
+        try:
+            am = load_area_model()
+            curves = {}
+            sets = {"all 1..n": None, "2,4,8": (2, 4, 8), "4,8": (4, 8), "8": (8,)}
+            for label, ws in sets.items():
+                if ws and max(ws) > args.n:
+                    continue
+                pts2 = []
+                for W in (2 * args.n, 2 * args.n + 4, 2 * args.n + 8, 2 * args.n + 12,
+                          2 * args.n + 16):
+                    t = make_tile(**dict(tile_kw, acc_width=W, widths=ws))
+                    pts2.append((W, am.area_um2(t)))
+                curves[label] = pts2
+            written.append(plot_area_vs_widths(
+                curves, out / "area_vs_widths.png",
+                title=f"{args.rows}x{args.cols} tile area against W and the supported widths"))
+        except ValueError as e:
+            print(f"area plot skipped: {e}", file=sys.stderr)
+    print(f"\nwrote: {', '.join(str(w) for w in written)}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- synth
+
+
+def _synth(args) -> int:
+    from .area import fit_area
+    from .synth import (BASELINE_TOLERANCE, compare_baseline, fit_configs, load_baseline,
+                        synthesize)
+
+    configs = fit_configs(include_large=args.all or bool(args.configs))
+    names = {(c if isinstance(c, str) else c.name): c for c in configs}
+    if args.list:
+        for n, c in names.items():
+            print(n if isinstance(c, str) else f"{n:28s} {c.component:8s} {c.params}")
+        return 0
+    chosen = args.configs or list(names)
+    unknown = [c for c in chosen if c not in names]
+    if unknown:
+        raise ValueError(f"unknown synthesis configurations {unknown} (see dqt-hw synth --list)")
+    reuse = {}
+    if args.reuse:
+        reuse = {r["name"]: r for r in json.loads(Path(args.reuse).read_text())["results"]}
+    out = Path(args.out)
+    os.makedirs(out, exist_ok=True)
+    results = []
+    for name in chosen:
+        if name in reuse:
+            results.append(reuse[name])
+            continue
+        r = synthesize(names[name], yosys=args.yosys).as_dict()
+        results.append(r)
+        print(f"{name:28s} {r['cells']:>7d} cells {r['transistors']:>9d} transistors "
+              f"({r['seconds']:.1f} s)", flush=True)
+        (out / "results.json").write_text(json.dumps({"results": results}, indent=1) + "\n")
+    (out / "results.json").write_text(json.dumps({"results": results}, indent=1) + "\n")
+    _shift_vs_multiplier(results)
+    status = 0
+    if args.fit or args.write_baseline:
+        doc = fit_area(results)
+        dest = Path(args.coeffs) if args.coeffs else out / "area_coeffs.json"
+        if args.write_baseline:  # the package's model follows its baseline
+            dest = Path(__file__).parent / "data" / "area_coeffs.json"
+        dest.write_text(json.dumps(doc, indent=1) + "\n")
+        print(f"\narea model fitted ({dest}): coefficients (transistors per bit) "
+              + ", ".join(f"{k} {v:.2f}" for k, v in doc["coeffs"].items())
+              + f"; {doc['um2_per_transistor']:.4f} um^2 per transistor")
+        for p in doc["per_config"]:
+            print(f"  {p['name']:28s} measured {p['measured_transistors']:>9d}  model "
+                  f"{p['model_transistors']:>11.1f}  error {p['error_pct']:+7.2f} %")
+        print(f"  |error| mean {doc['error_pct_mean']} %, max {doc['error_pct_max']} %")
+    if args.write_baseline:
+        dest = Path(__file__).parent / "data" / "synth_baseline.json"
+        dest.write_text(json.dumps({"tolerance": BASELINE_TOLERANCE,
+                                    "flow": "synth -flatten; dfflegalize -cell $_DFF_P_ 01; "
+                                            "abc -g cmos; opt_clean; stat -json -tech cmos",
+                                    "results": results}, indent=1) + "\n")
+        print(f"baseline written: {dest}")
+    if args.check:
+        bad = compare_baseline(results, load_baseline())
+        for b in bad:
+            print(f"AREA REGRESSION: {b}", file=sys.stderr)
+        print(f"baseline check: {len(results) - len(bad)} of {len(results)} within "
+              f"{100 * BASELINE_TOLERANCE:.0f} %")
+        status = 1 if bad else 0
+    return status
+
+
+def _shift_vs_multiplier(results):
+    by = {r["name"]: r for r in results}
+    shift = [r for r in results if r["component"] == "view"]
+    mult = [r for r in results if r["component"] == "rescale"]
+    if not shift or not mult:
+        return
+    print("\nprecision switch on synthesized hardware (one element, n = 8):")
+    for r in shift + mult:
+        p = r["params"]
+        what = (f"shift  ({p.get('rounding')}, widths {p.get('widths')})" if r["component"] == "view"
+                else f"rescale (multiplier {p.get('mult_bits')} x {p.get('n')}, {p.get('rounding')})")
+        print(f"  {r['name']:24s} {what:44s} {r['cells']:>6d} cells {r['transistors']:>7d} transistors")
+    if "fit_view_n8_floor" in by and "dqt_rescale" in by:
+        a, b = by["fit_view_n8_floor"]["transistors"], by["dqt_rescale"]["transistors"]
+        print(f"  multiplier-based rescale / floor shift = {b / a:.1f}x transistors")

@@ -1,0 +1,139 @@
+"""Energy of a layer mapped onto the tile, and of one precision switch.
+
+Layer energy (batch 1), from a technology table (:mod:`dqt_hw.cost.tech`) and the tile's
+configuration (a :class:`dqt_hw.hw.Tile`: R, C, n, W, widths, side-sum and constant
+widths), with the mapping of :mod:`dqt_hw.cost.cycles` (T tiles of K steps):
+
+- ``compute``: MACs x (multiplier(b_a, b_w) + adder(W)). The PE multiplier is n x n, but
+  the viewed operands have their top n - b bits zero, so its switching energy follows
+  b_a x b_w (the multiplier scaling law);
+- ``views``: the edge view units, R + C per step, each an n-bit multiplexer over the
+  supported widths (plus an n-bit adder for ``half_up``);
+- ``side_sums``: R + C additions per step at the side-sum width;
+- ``requant``: per output, K1 x acc, K2 x sum_a, K3 x sum_w (kbits x W, kbits x side-sum
+  width), three additions at the requantizer's sum width and the final shift;
+- ``sram``: on-chip buffer traffic. Each tile reads R x K activations and K x C weights
+  (activations are re-read once per column fold, weights once per row fold) and writes its
+  outputs; an element is ``n`` bits when tensors are stored once at the master width
+  (``storage="master"``, DQT's way) or b bits when stored packed at the view width;
+- ``dram``: every weight, input and output element crosses DRAM once (ideal reuse, a
+  lower bound: the buffers are taken to hold the layer's working set).
+
+Register clocking, leakage and control are not modelled (no entry in the table).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .tech import load_tech
+
+__all__ = ["MemoryConfig", "layer_energy", "network_energy", "switch_energy_pj",
+           "SWITCH_METHODS", "ENERGY_PARTS"]
+
+ENERGY_PARTS = ("compute", "views", "side_sums", "requant", "sram", "dram")
+SWITCH_METHODS = ("shift", "shift_half_up", "int_rescale", "float")
+STORAGE = ("master", "packed")
+
+
+@dataclass(frozen=True)
+class MemoryConfig:
+    """On-chip buffers (KB) and how tensors are stored."""
+
+    act_buf_kb: float = 64.0
+    wgt_buf_kb: float = 64.0
+    out_buf_kb: float = 16.0
+    storage: str = "master"
+    dram_corner: str | None = None
+
+    def __post_init__(self):
+        if self.storage not in STORAGE:
+            raise ValueError(f"storage must be one of {STORAGE}, not {self.storage!r}")
+        for k in ("act_buf_kb", "wgt_buf_kb", "out_buf_kb"):
+            if not getattr(self, k) > 0:
+                raise ValueError(f"{k} must be positive, not {getattr(self, k)}")
+
+
+def _view_pj(tech, tile):
+    stages = max(0, math.ceil(math.log2(len(tile.widths)))) if len(tile.widths) > 1 else 0
+    e = tech.shift_pj(tile.n, stages)
+    if tile.view_rounding == "half_up":
+        e += tech.add_pj(tile.n)
+    return e
+
+
+def layer_energy(info: dict, tile, *, b_a: int = 8, b_w: int = 8, b_out: int | None = None,
+                 tech="horowitz45", memory: MemoryConfig | None = None) -> dict:
+    """Energy (pJ) of one conv/fc layer (``Graph.layer_info``) on ``tile``, by part."""
+    tech = load_tech(tech)
+    mem = memory or MemoryConfig()
+    n, W = tile.n, tile.acc_width
+    for what, b in (("b_a", b_a), ("b_w", b_w)):
+        if b not in tile.widths:
+            raise ValueError(f"{what} = {b} is not a width the tile supports {tile.widths}")
+    b_out = n if b_out is None else b_out
+    R, C = tile.rows, tile.cols
+    g = info["groups"]
+    O, Ho, Wo = info["out_shape"]
+    M, N, K = Ho * Wo, O // g, info["taps"]
+    fm, fn = math.ceil(M / R), math.ceil(N / C)
+    steps = g * fm * fn * K
+    macs = info["macs"]
+    outs = info["out_activations"]
+    sw = tile.sum_width
+    e = {}
+    e["compute"] = macs * tech.mac_pj(b_a, b_w, W)
+    e["views"] = steps * (R + C) * _view_pj(tech, tile)
+    e["side_sums"] = steps * (R + C) * tech.add_pj(sw)
+    rq = (tech.mul_pj(tile.kbits, W) + 2 * tech.mul_pj(tile.kbits, sw)
+          + 3 * tech.add_pj(tile.requant_sum_bits) + tech.shift_pj(tile.requant_sum_bits, tile.sbits))
+    e["requant"] = outs * rq
+    a_bits, w_bits, o_bits = (n, n, n) if mem.storage == "master" else (b_a, b_w, b_out)
+    act_reads = g * fn * M * K
+    wgt_reads = g * fm * N * K
+    e["sram"] = (act_reads * a_bits * tech.sram_pj_per_bit(mem.act_buf_kb)
+                 + wgt_reads * w_bits * tech.sram_pj_per_bit(mem.wgt_buf_kb)
+                 + outs * o_bits * tech.sram_pj_per_bit(mem.out_buf_kb))
+    dram_bits = (info["weights"] * w_bits + info["in_activations"] * a_bits + outs * o_bits)
+    e["dram"] = dram_bits * tech.dram_pj_per_bit(mem.dram_corner)
+    e["total"] = sum(e[k] for k in ENERGY_PARTS)
+    return {"name": info["name"], "b_a": b_a, "b_w": b_w,
+            **{f"{k}_pj": v for k, v in e.items()},
+            "sram_reads": act_reads + wgt_reads, "dram_bits": dram_bits}
+
+
+def network_energy(graph, tile, mix, *, tech="horowitz45", memory=None) -> tuple[list[dict], dict]:
+    rows = []
+    for info in graph.layer_table():
+        b_a, b_w = mix.pair(info["name"])
+        rows.append(layer_energy(info, tile, b_a=b_a, b_w=b_w, tech=tech, memory=memory))
+    tot = {f"{k}_pj": sum(r[f"{k}_pj"] for r in rows) for k in (*ENERGY_PARTS, "total")}
+    return rows, tot
+
+
+def switch_energy_pj(method: str, *, n: int = 8, widths=None, tech="horowitz45",
+                     mult_bits: int = 16, sbits: int = 5, fmt: str = "fp32") -> float:
+    """Energy of switching ONE element's width:
+
+    - ``shift``: the floor view, an n-bit multiplexer over the supported widths
+      (n x ceil(log2 |widths|) 2:1 multiplexer bits; the shift itself is wiring);
+    - ``shift_half_up``: the same plus the n-bit rounding adder (the paper's Eq. 4);
+    - ``int_rescale``: :class:`dqt_hw.hw.RescaleUnit`: a mult_bits x n multiply, a
+      (mult_bits + n + 2)-bit add and a rounding shift of sbits stages;
+    - ``float``: dequantize then requantize, two floating-point multiply-adds (``fmt``);
+      int/float conversions are not counted.
+    """
+    tech = load_tech(tech)
+    widths = tuple(range(1, n + 1)) if widths is None else tuple(widths)
+    stages = math.ceil(math.log2(len(widths))) if len(widths) > 1 else 0
+    if method == "shift":
+        return tech.shift_pj(n, stages)
+    if method == "shift_half_up":
+        return tech.shift_pj(n, stages) + tech.add_pj(n)
+    if method == "int_rescale":
+        w = mult_bits + n + 2
+        return tech.mul_pj(mult_bits, n) + tech.add_pj(w) + tech.shift_pj(w, sbits)
+    if method == "float":
+        return 2 * tech.fp_mac_pj(fmt)
+    raise ValueError(f"switch method must be one of {SWITCH_METHODS}, not {method!r}")
