@@ -177,6 +177,24 @@ def gemm_first_overflow(a, w, W):
     return -1, -1, -1, np.int64(0)
 
 
+@njit(cache=True)
+def gemm_first_overflow_colmajor(a, w, W):
+    """As gemm_first_overflow, searching the outputs in column-major order (j, then i):
+    conv2d's (o, y, x) order for the rows of one image."""
+    M, Kd = a.shape
+    N = w.shape[1]
+    lo = -(np.int64(1) << (W - 1))
+    hi = (np.int64(1) << (W - 1)) - 1
+    for j in range(N):
+        for i in range(M):
+            acc = np.int64(0)
+            for k in range(Kd):
+                acc += a[i, k] * w[k, j]
+                if acc < lo or acc > hi:
+                    return i, j, k, acc
+    return -1, -1, -1, np.int64(0)
+
+
 @njit(cache=True, parallel=True)
 def im2col(x, kh, kw, stride, pad, pad_code, c0, cg):
     """x (N, C, H, W) -> (N*Ho*Wo, cg*kh*kw) columns of channels [c0, c0+cg), taps in

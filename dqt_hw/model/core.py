@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import spec
 from ..spec.format import code_range
+from . import _fast
 from . import _kernels as K
 
 MAX_ACC_BITS = 48
@@ -182,8 +183,10 @@ def _max_abs(x):
     return int(np.abs(x).max()) if x.size else 0
 
 
-def _gemm_checked(a, w, W, mode, stats, where):
-    """Core of gemm/conv2d on validated int64 arrays. ``where(i, j)`` names an output."""
+def _gemm_checked(a, w, W, mode, stats, where, colmajor=False):
+    """Core of gemm/conv2d on validated int64 arrays. ``where(i, j)`` names an output;
+    trap reports the first overflow in row-major output order, or column-major (j
+    before i) with ``colmajor``."""
     M, Kd = a.shape
     N = w.shape[1]
     amax, wmax = _max_abs(a), _max_abs(w)
@@ -196,7 +199,8 @@ def _gemm_checked(a, w, W, mode, stats, where):
         )
     bound = prod * Kd  # no partial sum can exceed this in magnitude
     if mode == K.O_TRAP:
-        i, j, k, part = K.gemm_first_overflow(a, w, W) if bound > hi else (-1, -1, -1, 0)
+        first = K.gemm_first_overflow_colmajor if colmajor else K.gemm_first_overflow
+        i, j, k, part = first(a, w, W) if bound > hi else (-1, -1, -1, 0)
         if i >= 0:
             raise OverflowError(
                 f"accumulator of {W} bits overflows at output {where(i, j)}, term k = {k}: "
@@ -214,7 +218,11 @@ def _gemm_checked(a, w, W, mode, stats, where):
 
 
 def _exact(a, w, bound):
-    """The exact int64 product; float64 BLAS where every partial sum is below 2^53."""
+    """The exact int64 product: float32 BLAS where no partial sum can pass 2^24 in
+    magnitude, float64 BLAS where none can pass 2^53 (integers up to those limits are
+    exact in the format, so every addition is, in any order); int64 loops otherwise."""
+    if bound <= _fast.F32_EXACT:
+        return (a.astype(np.float32) @ w.astype(np.float32)).astype(np.int64)
     if bound < _F64_EXACT:
         return np.rint(a.astype(np.float64) @ w.astype(np.float64)).astype(np.int64)
     return K.gemm_exact(a, w)
@@ -300,29 +308,43 @@ def conv2d(
     (default 0). Returns (N, O, Ho, Wo) int64, or ``(acc, AccStats)`` with ``stats``.
     """
     W, mode = _check_acc(acc_bits, overflow)
-    x = as_codes("x", x, -CODE_LIMIT, CODE_LIMIT)
-    w = as_codes("w", w, -CODE_LIMIT, CODE_LIMIT)
+    x, xlo, xhi = _fast.codes("x", x, as_codes, CODE_LIMIT)
+    w, wlo, whi, wentry = _fast.weight_codes("w", w, as_codes, CODE_LIMIT)
     pad_code = _int("pad_code", pad_code)
     if not -CODE_LIMIT <= pad_code <= CODE_LIMIT:
         raise ValueError(f"pad_code {pad_code} is outside [{-CODE_LIMIT}, {CODE_LIMIT}]")
     stride, padding, groups, Ho, Wo = _conv_geometry(x, w, stride, padding, groups)
+    if not stats:
+        # bounds from the code ranges pick an exact float-BLAS or sequential fast path
+        out = _fast.try_conv2d(x, w, stride, padding, groups, pad_code, W, mode,
+                               xlo, xhi, wlo, whi, wentry)
+        if out is not None:
+            return out
+    x = as_codes("x", x)
+    w = as_codes("w", w)
     Nb, C, _, _ = x.shape
     O, Cg, kh, kw = w.shape
     Og = O // groups
     out = np.empty((Nb, O, Ho, Wo), dtype=np.int64)
     st = None
-    for g in range(groups):
-        cols = K.im2col(x, kh, kw, stride, padding, pad_code, g * Cg, Cg)
-        wg = np.ascontiguousarray(w[g * Og : (g + 1) * Og].reshape(Og, Cg * kh * kw).T)
+    # trap names the first overflowing output in (n, o, y, x) order: one image at a time,
+    # groups in order, and within one the output channels before the pixels
+    trap = mode == K.O_TRAP
+    for n0, n1 in [(n, n + 1) for n in range(Nb)] if trap else [(0, Nb)]:
+        xs = x[n0:n1]
+        for g in range(groups):
+            cols = K.im2col(xs, kh, kw, stride, padding, pad_code, g * Cg, Cg)
+            wg = np.ascontiguousarray(w[g * Og : (g + 1) * Og].reshape(Og, Cg * kh * kw).T)
 
-        def where(i, j, g=g):
-            nb, rem = divmod(int(i), Ho * Wo)
-            return (nb, g * Og + int(j), rem // Wo, rem % Wo)
+            def where(i, j, g=g, n0=n0):
+                nb, rem = divmod(int(i), Ho * Wo)
+                return (n0 + nb, g * Og + int(j), rem // Wo, rem % Wo)
 
-        acc, s = _gemm_checked(cols, wg, W, mode, stats, where)
-        out[:, g * Og : (g + 1) * Og] = acc.reshape(Nb, Ho, Wo, Og).transpose(0, 3, 1, 2)
-        if s is not None:
-            st = s if st is None else st.merge(s)
+            acc, s = _gemm_checked(cols, wg, W, mode, stats, where, colmajor=trap)
+            out[n0:n1, g * Og : (g + 1) * Og] = acc.reshape(n1 - n0, Ho, Wo, Og).transpose(
+                0, 3, 1, 2)
+            if s is not None:
+                st = s if st is None else st.merge(s)
     if stats:
         return out, st
     return out

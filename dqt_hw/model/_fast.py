@@ -1,0 +1,719 @@
+"""Fast bit-exact paths of ``conv2d`` and ``gemm`` (private).
+
+Nothing here changes the contract of docs/arithmetic.md; it only chooses, from bounds on
+the codes, cheaper ways of computing the very same integers:
+
+- **exact sums** (overflow ``wrap``, or any mode when no partial sum can leave the W-bit
+  range): the products are summed by float32 (or float64) BLAS GEMMs over chunks of K
+  small enough that *every* partial sum of a chunk, in whatever order BLAS adds, is an
+  integer of magnitude at most 2^24 (2^53), hence exact. When the raw codes are too wide
+  for that (8/8 codes at K > 256), both operands are first centred, x = xc + ox and
+  w = wc + ow, and side sums restore the product: sum x w = sum xc wc + ow sum xc +
+  ox sum w (sum xc: the window sums of the centred input, exact; sum w: per output
+  channel). Chunk results are added in int64 and the total is wrapped to W bits (the
+  wrapped accumulator is the exact sum modulo 2^W whatever the order). Layout: padded
+  NHWC blocks of the input, im2col rows (ky, kx, c) that stay in L2, GEMMs
+  (rows, K) x (K, O); with few output pixels (batch 1 at 8x8 and 4x4), one im2col and
+  GEMMs (O-block, K) x (K, rows) instead.
+- **threads**: the calling thread and a worker pool take units of work from a shared
+  counter; each thread runs its units on one core with NumPy's OpenBLAS set to one
+  thread for that thread only, so OpenBLAS's own pool never competes with ours.
+- **saturate**, when the bounds say a partial sum may reach the limit: a sequential
+  direct convolution in the documented order (c, ky, kx) ascending that clamps after
+  every addition, in float32 (W <= 24) or float64 (W <= 53) lanes, vectorised over output
+  channels. Every accumulator value and every sum before the clamp has magnitude below
+  2^W, so the float arithmetic is exact and equals the integer one.
+
+The callers (``core.conv2d``, ``core._exact``) validate arguments and decide which path
+applies; these functions assume valid input.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from numba import njit
+
+from ._kernels import O_SATURATE, O_TRAP
+
+F32_EXACT = 1 << 24  # integers of magnitude <= 2^24 are exact in float32
+F64_EXACT = 1 << 53  # ... and <= 2^53 in float64
+
+
+# ----------------------------------------------------------------------------- planning
+
+
+def centre(lo: int, hi: int) -> int:
+    """An integer offset that minimises max(|lo - off|, |hi - off|)."""
+    return (lo + hi) // 2
+
+
+def plan_exact(K: int, xlo: int, xhi: int, wlo: int, whi: int):
+    """Choose (dtype, ox, ow, nchunks) for exact chunked GEMMs of K terms whose codes lie
+    in [xlo, xhi] x [wlo, whi]; None when no float path is cheap enough."""
+    A = max(abs(xlo), abs(xhi))
+    B = max(abs(wlo), abs(whi))
+    if K * A * B <= F32_EXACT:
+        return np.float32, 0, 0, 1
+    ox, ow = centre(xlo, xhi), centre(wlo, whi)
+    Ac = max(abs(xlo - ox), abs(xhi - ox))
+    Bc = max(abs(wlo - ow), abs(whi - ow))
+    # offsets only where they help
+    if Ac >= A:
+        ox, Ac = 0, A
+    if Bc >= B:
+        ow, Bc = 0, B
+    ab = Ac * Bc
+    if ab == 0:
+        return np.float32, ox, ow, 1
+    kc32 = F32_EXACT // ab
+    if kc32 >= min(K, 128):
+        return np.float32, ox, ow, -(-K // kc32)
+    kc64 = F64_EXACT // ab
+    return np.float64, ox, ow, -(-K // kc64)
+
+
+def chunks(K: int, n: int):
+    """n balanced [k0, k1) pieces of range(K)."""
+    size = -(-K // n)
+    return [(k0, min(K, k0 + size)) for k0 in range(0, K, size)]
+
+
+# ----------------------------------------------------------------------------- kernels
+
+
+@njit(cache=True, nogil=True)
+def to_nhwc(x, n0, n1, iy0, iy1, c0, cg, pad, padv, off, xp):
+    """xp[n - n0, r - iy0, ix, c - c0] = x[n, c, r - pad, ix - pad] - off for images
+    [n0, n1), padded rows r in [iy0, iy1) and channels [c0, c0 + cg); the border of
+    width ``pad`` holds ``padv``."""
+    H = x.shape[2]
+    Wd = x.shape[3]
+    Wp = xp.shape[2]
+    for n in range(n0, n1):
+        img = xp[n - n0]
+        for r in range(iy0, iy1):
+            row = img[r - iy0]
+            if r < pad or r >= H + pad:
+                for ix in range(Wp):
+                    for c in range(cg):
+                        row[ix, c] = padv
+                continue
+            for ix in range(pad):
+                for c in range(cg):
+                    row[ix, c] = padv
+            for ix in range(Wd + pad, Wp):
+                for c in range(cg):
+                    row[ix, c] = padv
+            for c in range(cg):
+                xr = x[n, c0 + c, r - pad]
+                for ix in range(Wd):
+                    row[ix + pad, c] = xr[ix] - off
+    return xp
+
+
+@njit(cache=True, nogil=True)
+def im2col_nhwc(xp, n0, iy0, m0, m1, kh, kw, stride, Ho, Wo, out):
+    """out[m - m0, (ky * kw + kx) * cg + c] = xp[n - n0, oy * stride + ky - iy0,
+    ox * stride + kx, c] for the outputs m = (n, oy, ox) in [m0, m1): each row is kh runs
+    of kw * cg contiguous values of the padded NHWC image."""
+    cg = xp.shape[3]
+    run = kw * cg
+    HW = Ho * Wo
+    for m in range(m0, m1):
+        n = m // HW
+        rem = m - n * HW
+        oy = rem // Wo
+        ox = rem - oy * Wo
+        img = xp[n - n0]
+        orow = out[m - m0]
+        for ky in range(kh):
+            src = img[oy * stride + ky - iy0].reshape(-1)
+            s0 = ox * stride * cg
+            d0 = ky * run
+            for t in range(run):
+                orow[d0 + t] = src[s0 + t]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def window_sums(xp, n0, iy0, m0, m1, kh, kw, stride, Ho, Wo, out):
+    """out[m - m0] = the exact sum of the (centred) taps of output m = (n, oy, ox) in
+    [m0, m1), from the padded NHWC block xp: channel sums per pixel, then the window."""
+    nimg, R, Wp, cg = xp.shape
+    plane = np.zeros((nimg, R, Wp), dtype=np.float64)
+    for n in range(nimg):
+        for r in range(R):
+            for ix in range(Wp):
+                s = 0.0
+                px = xp[n, r, ix]
+                for c in range(cg):
+                    s += px[c]
+                plane[n, r, ix] = s
+    HW = Ho * Wo
+    for m in range(m0, m1):
+        n = m // HW
+        rem = m - n * HW
+        oy = rem // Wo
+        ox = rem - oy * Wo
+        s = 0.0
+        for ky in range(kh):
+            row = plane[n - n0, oy * stride + ky - iy0]
+            for kx in range(kw):
+                s += row[ox * stride + kx]
+        out[m - m0] = np.int64(s)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def finish_rows(G, m0, o0, sx, ow, corr, W, out):
+    """out[n, o0 + o, p] = wrap_W(sum_ch G[ch, j, o] + corr[o] + ow * sx[j]) for the
+    outputs m = m0 + j = (n, p) of a block; G (nch, rows, nro) holds exact chunk sums
+    (float32: |.| <= 2^24, float64: |.| <= 2^53)."""
+    nch, mb, nro = G.shape
+    HW = out.shape[2]
+    half = np.int64(1) << (W - 1)
+    mask = (np.int64(1) << W) - 1
+    TJ = 16
+    tile = np.empty((nro, TJ), dtype=np.int64)
+    acc = np.empty(nro, dtype=np.int64)
+    for j0 in range(0, mb, TJ):
+        jn = min(TJ, mb - j0)
+        for t in range(jn):
+            base = ow * sx[j0 + t] if ow != 0 else np.int64(0)
+            for o in range(nro):
+                acc[o] = corr[o] + base
+            for ch in range(nch):
+                g = G[ch, j0 + t]
+                for o in range(nro):
+                    acc[o] += np.int64(g[o])
+            for o in range(nro):
+                tile[o, t] = ((acc[o] + half) & mask) - half
+        ma = m0 + j0
+        na = ma // HW
+        pa = ma - na * HW
+        if pa + jn <= HW:
+            for o in range(nro):
+                orow = out[na, o0 + o]
+                for t in range(jn):
+                    orow[pa + t] = tile[o, t]
+        else:
+            for t in range(jn):
+                n = (ma + t) // HW
+                p = ma + t - n * HW
+                for o in range(nro):
+                    out[n, o0 + o, p] = tile[o, t]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def finish_cols(GT, o0, sx, ow, corr, W, out):
+    """out[n, o0 + o, p] = wrap_W(sum_ch GT[ch, o, m] + corr[o] + ow * sx[m]) for all
+    outputs m = (n, p); GT (nch, nro, M) holds exact chunk sums."""
+    nch, nro, M = GT.shape
+    HW = out.shape[2]
+    half = np.int64(1) << (W - 1)
+    mask = (np.int64(1) << W) - 1
+    acc = np.empty(M, dtype=np.int64)
+    for o in range(nro):
+        for m in range(M):
+            acc[m] = corr[o]
+        if ow != 0:
+            for m in range(M):
+                acc[m] += ow * sx[m]
+        for ch in range(nch):
+            g = GT[ch, o]
+            for m in range(M):
+                acc[m] += np.int64(g[m])
+        for n in range(M // HW):
+            orow = out[n, o0 + o]
+            for p in range(HW):
+                orow[p] = ((acc[n * HW + p] + half) & mask) - half
+    return out
+
+
+@njit(cache=True, nogil=True)
+def same_words(a, b):
+    """a == b for two flat arrays of the same length and dtype (vectorised, in blocks)."""
+    n = a.shape[0]
+    step = 4096
+    for s in range(0, n, step):
+        e = min(n, s + step)
+        d = a[0] ^ a[0]
+        for i in range(s, e):
+            d |= a[i] ^ b[i]
+        if d != 0:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def conv_saturate(xp, wt, Ho, Wo, stride, kh, kw, lo, hi, PT, t0, t1, out):
+    """Sequential saturating direct convolution of the tasks [t0, t1).
+
+    xp (N, C, Hp, Wp) padded float codes; wt (groups, nob, K, OB) float weights in
+    blocks of OB output channels (zero-padded), k in (c, ky, kx) ascending order; out
+    (N, O, Ho*Wo) int64. A task is a tile of PT output pixels by one block of output
+    channels of one image and group. Each output accumulates its taps in k order,
+    clamped to [lo, hi] after every addition. Exact: every product, sum and accumulator
+    is an integer of magnitude below 2^W <= the float's exact limit, so a fused
+    multiply-add rounds nothing either.
+    """
+    Nb, C, Hp, Wp = xp.shape
+    groups, nob, Kd, OB = wt.shape
+    O = out.shape[1]
+    Og = O // groups
+    cg = C // groups
+    npix = Ho * Wo
+    npt = (npix + PT - 1) // PT
+    taps = kh * kw
+    xf = xp.reshape(-1)
+    toff = np.empty(Kd, dtype=np.int64)
+    for k in range(Kd):
+        c = k // taps
+        r = k - c * taps
+        ky = r // kw
+        kx = r - ky * kw
+        toff[k] = (c * Hp + ky) * Wp + kx
+    base = np.empty(PT, dtype=np.int64)
+    acc = np.empty((PT, OB), dtype=xp.dtype)
+    for t in range(t0, t1):
+        pt = t % npt
+        rest = t // npt
+        ob = rest % nob
+        rest = rest // nob
+        g = rest % groups
+        n = rest // groups
+        p0 = pt * PT
+        np_ = min(PT, npix - p0)
+        j0 = ob * OB
+        nj = min(OB, Og - j0)
+        for pp in range(np_):
+            pix = p0 + pp
+            oy = pix // Wo
+            ox = pix - oy * Wo
+            base[pp] = ((n * C + g * cg) * Hp + oy * stride) * Wp + ox * stride
+        acc[:, :] = 0
+        wb = wt[g, ob]
+        for k in range(Kd):
+            wrow = wb[k]
+            tk = toff[k]
+            for pp in range(np_):
+                xv = xf[base[pp] + tk]
+                a = acc[pp]
+                for j in range(OB):
+                    v = a[j] + xv * wrow[j]
+                    v = hi if v > hi else v
+                    v = lo if v < lo else v
+                    a[j] = v
+        for pp in range(np_):
+            pix = p0 + pp
+            for j in range(nj):
+                out[n, g * Og + j0 + j, pix] = np.int64(acc[pp, j])
+    return out
+
+
+# ----------------------------------------------------------------------------- drivers
+
+
+class _Threads:
+    """Worker threads for the fast paths.
+
+    ``run(unit, n)`` calls ``unit(i)`` for i in range(n): the calling thread and up to
+    ``count() - 1`` workers take the next unit from a shared counter until none is left,
+    so a thread the OS leaves waiting holds back at most one unit. Each thread sets
+    NumPy's OpenBLAS to one thread for itself alone (``openblas_set_num_threads_local``),
+    so a unit runs its im2col, GEMMs and finish on one core and no two thread pools
+    compete for the cores. Without that OpenBLAS entry point, or with one thread, the
+    units run in the calling thread and OpenBLAS keeps its own threading.
+    """
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.pool = None
+        self.n = 0
+        self.set_local = _openblas_set_local()
+
+    def _init_worker(self):
+        self.set_local(1)
+
+    def count(self) -> int:
+        try:
+            import numba
+
+            n = numba.get_num_threads()
+        except Exception:  # pragma: no cover
+            n = os.cpu_count() or 1
+        return max(1, min(n, os.cpu_count() or 1))
+
+    def run(self, unit, n, blas=True):
+        """unit(i) for i in range(n), spread over the threads. ``blas``: the units call
+        OpenBLAS (so they need its per-thread setting to share the cores)."""
+        nt = min(self.count(), n)
+        if nt <= 1 or (blas and self.set_local is None):
+            for i in range(n):
+                unit(i)
+            return
+        counter = iter(range(n))
+        take = threading.Lock()
+        errors = []
+
+        def loop():
+            try:
+                while True:
+                    with take:
+                        i = next(counter, None)
+                    if i is None or errors:
+                        return
+                    unit(i)
+            except BaseException as e:  # pragma: no cover - re-raised below
+                errors.append(e)
+
+        with self.lock:
+            if self.pool is None or self.n < nt - 1:
+                if self.pool is not None:
+                    self.pool.shutdown(wait=False)
+                self.n = nt - 1
+                init = self._init_worker if self.set_local is not None else None
+                self.pool = ThreadPoolExecutor(self.n, thread_name_prefix="dqt_hw_fast",
+                                               initializer=init)
+            pool = self.pool
+        futs = [pool.submit(loop) for _ in range(nt - 1)]
+        if self.set_local is not None:
+            self.set_local(1)
+        try:
+            loop()
+        finally:
+            if self.set_local is not None:
+                self.set_local(0)  # back to OpenBLAS's global setting
+            for f in futs:
+                # a worker the OS has not started yet has nothing to finish: drop it
+                if not f.cancel():
+                    f.result()
+        if errors:
+            raise errors[0]
+
+
+def _openblas_set_local():
+    """A function setting ``openblas_set_num_threads_local`` (OpenBLAS >= 0.3.27) of every
+    OpenBLAS loaded in the process (NumPy's among them) for the calling thread, or None."""
+    try:
+        with open("/proc/self/maps") as f:
+            paths = sorted({ln.split()[-1] for ln in f
+                            if "openblas" in os.path.basename(ln.split()[-1]).lower()
+                            and ".so" in os.path.basename(ln.split()[-1])})
+    except OSError:
+        return None
+    fns = []
+    for p in paths:
+        try:
+            fn = ctypes.CDLL(p).openblas_set_num_threads_local
+        except (OSError, AttributeError):
+            continue
+        fn.argtypes = [ctypes.c_int]
+        fn.restype = ctypes.c_int
+        fns.append(fn)
+    if not fns:
+        return None
+
+    def set_local(n):
+        for fn in fns:
+            fn(n)
+
+    return set_local
+
+
+_THREADS = None
+
+
+def _threads() -> _Threads:
+    global _THREADS
+    if _THREADS is None:
+        np.ones((2, 2)) @ np.ones((2, 2))  # make sure NumPy's BLAS is loaded
+        _THREADS = _Threads()
+    return _THREADS
+
+
+class _WeightCache:
+    """Prepared float weights, reused while the caller's weight array is unchanged.
+
+    An entry keeps a private copy of the codes it was made from and is used only after
+    a byte-for-byte comparison with the array passed in, so a weight array modified in
+    place (or a new one at a recycled address) is never served stale data."""
+
+    def __init__(self, size=8):
+        self.size = size
+        self.entries = OrderedDict()
+        self.lock = threading.Lock()
+
+    @staticmethod
+    def key(w):
+        return (w.__array_interface__["data"][0], w.shape, w.dtype.str)
+
+    def lookup(self, w):
+        k = self.key(w)
+        with self.lock:
+            e = self.entries.get(k)
+        if e is None:
+            return None
+        if not same_bytes(w, e["copy"]):
+            with self.lock:
+                self.entries.pop(k, None)
+            return None
+        with self.lock:
+            self.entries.move_to_end(k)
+        return e
+
+    def insert(self, w, lo, hi):
+        e = {"copy": w.copy(), "lo": lo, "hi": hi, "prep": {}}
+        with self.lock:
+            self.entries[self.key(w)] = e
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+        return e
+
+
+def same_bytes(a, b):
+    """Byte-for-byte equality of two C-contiguous arrays of the same shape and dtype."""
+    a = a.reshape(-1).view(np.uint8)
+    b = b.reshape(-1).view(np.uint8)
+    n8 = a.shape[0] // 8 * 8
+    if n8 and a.ctypes.data % 8 == 0 and b.ctypes.data % 8 == 0:
+        if not same_words(a[:n8].view(np.uint64), b[:n8].view(np.uint64)):
+            return False
+        a, b = a[n8:], b[n8:]
+    return a.shape[0] == 0 or same_words(a, b)
+
+
+_WCACHE = _WeightCache()
+
+CACHE_MIN_SIZE = 1 << 14  # weights smaller than this are cheap to prepare every call
+
+
+def weight_entry(w):
+    """A cache entry for the C-contiguous weight array ``w`` (None for small ones)."""
+    if w.size < CACHE_MIN_SIZE:
+        return None
+    return _WCACHE.lookup(w)
+
+
+def _prepare(w, groups, dt, ow, transposed, entry):
+    """Per group: the centred float weights w - ow, as (K, Og) (``transposed`` False) or
+    (Og, K), with k in (ky, kx, c) order (the NHWC im2col order; the sums are exact, so
+    the order is free), and sw[o] = sum_k w[o, k] (int64)."""
+    key = ("exact", groups, np.dtype(dt).str, ow, transposed)
+    if entry is not None and key in entry["prep"]:
+        return entry["prep"][key]
+    O, Cg, kh, kw = w.shape
+    K = Cg * kh * kw
+    Og = O // groups
+    prep = []
+    for g in range(groups):
+        wg = w[g * Og : (g + 1) * Og]
+        sw = wg.reshape(Og, K).sum(axis=1, dtype=np.int64)
+        if transposed:
+            m = np.ascontiguousarray(wg.transpose(0, 2, 3, 1).reshape(Og, K), dtype=dt)
+        else:
+            m = np.ascontiguousarray(wg.transpose(2, 3, 1, 0).reshape(K, Og), dtype=dt)
+        if ow:
+            m -= dt(ow)
+        prep.append((m, sw))
+    if entry is not None:
+        entry["prep"][key] = prep
+    return prep
+
+
+COLS_BLOCK = 1 << 18  # floats of im2col per unit (1 MiB of float32: stays in L2)
+MIN_UNIT_ROWS = 64
+
+
+def conv_exact(x, w, stride, pad, groups, pad_code, W, plan, entry=None):
+    """Exact conv sums wrapped to W bits, (N, O, Ho, Wo) int64. ``x`` (NCHW) and ``w``
+    (OIHW) are C-contiguous integer arrays; ``plan`` = (dtype, ox, ow, nchunks) comes
+    from ``plan_exact`` on their code ranges (pad_code included when pad > 0)."""
+    dt, ox, ow, nch = plan
+    Nb, C, H, Wd = x.shape
+    O, Cg, kh, kw = w.shape
+    Og = O // groups
+    K = Cg * kh * kw
+    Ho = (H + 2 * pad - kh) // stride + 1
+    Wo = (Wd + 2 * pad - kw) // stride + 1
+    Hp, Wp = H + 2 * pad, Wd + 2 * pad
+    HW = Ho * Wo
+    M = Nb * HW
+    out = np.empty((Nb, O, HW), dtype=np.int64)
+    pieces = chunks(K, nch)
+    dtype = np.dtype(dt)
+    off = dtype.type(ox)
+    padv = dtype.type(pad_code - ox)
+    th = _threads()
+    nt = th.count()
+    none = np.zeros(1, dtype=np.int64)
+
+    if M < MIN_UNIT_ROWS * nt and Og >= 16 * nt:
+        # few output pixels: im2col once, then units of output channels, each a GEMM
+        # (o, K) x (K, M) (else every thread would stream all the weights)
+        prep = _prepare(w, groups, dt, ow, True, entry)
+        for g in range(groups):
+            wmT, sw = prep[g]
+            xp = np.empty((Nb, Hp, Wp, Cg), dtype=dtype)
+            to_nhwc(x, 0, Nb, 0, Hp, g * Cg, Cg, pad, padv, off, xp)
+            cols = np.empty((M, K), dtype=dtype)
+            im2col_nhwc(xp, 0, 0, 0, M, kh, kw, stride, Ho, Wo, cols)
+            sx = none
+            if ow:
+                sx = window_sums(xp, 0, 0, 0, M, kh, kw, stride, Ho, Wo,
+                                 np.empty(M, dtype=np.int64))
+            corr = ox * sw
+            nu = min(4 * nt, Og // 8)
+            step = -(-Og // nu)
+            bounds = [(o0, min(Og, o0 + step)) for o0 in range(0, Og, step)]
+
+            def unit(i, wmT=wmT, cols=cols, sx=sx, corr=corr, g=g):
+                o0, o1 = bounds[i]
+                GT = np.empty((len(pieces), o1 - o0, M), dtype=dtype)
+                for c, (k0, k1) in enumerate(pieces):
+                    np.matmul(wmT[o0:o1, k0:k1], cols[:, k0:k1].T, out=GT[c])
+                finish_cols(GT, g * Og + o0, sx, ow, corr[o0:o1], W, out)
+
+            th.run(unit, len(bounds))
+        return out.reshape(Nb, O, Ho, Wo)
+
+    # units of output pixels: whole images, or bands of output rows of one image, each
+    # GEMMs (rows, K) x (K, Og); rows per unit: an im2col block that stays in L2, and
+    # enough units to share between the threads
+    prep = _prepare(w, groups, dt, ow, False, entry)
+    mb = min(max(MIN_UNIT_ROWS, COLS_BLOCK // K), max(MIN_UNIT_ROWS, -(-M // (4 * nt))))
+    if HW <= mb:
+        per = max(1, mb // HW)
+        units = [(n0, min(Nb, n0 + per), 0, Ho) for n0 in range(0, Nb, per)]
+    else:
+        bands = -(-HW // mb)
+        rows = -(-Ho // bands)
+        units = [(n, n + 1, y0, min(Ho, y0 + rows)) for n in range(Nb)
+                 for y0 in range(0, Ho, rows)]
+
+    def unit(i):
+        n0, n1, y0, y1 = units[i]
+        iy0 = y0 * stride
+        iy1 = (y1 - 1) * stride + kh
+        m0 = n0 * HW + y0 * Wo
+        m1 = (n1 - 1) * HW + y1 * Wo
+        xp = np.empty((n1 - n0, iy1 - iy0, Wp, Cg), dtype=dtype)
+        cols = np.empty((m1 - m0, K), dtype=dtype)
+        G = np.empty((len(pieces), m1 - m0, Og), dtype=dtype)
+        sx = np.empty(m1 - m0, dtype=np.int64) if ow else none
+        for g in range(groups):
+            wm, sw = prep[g]
+            to_nhwc(x, n0, n1, iy0, iy1, g * Cg, Cg, pad, padv, off, xp)
+            im2col_nhwc(xp, n0, iy0, m0, m1, kh, kw, stride, Ho, Wo, cols)
+            if ow:
+                window_sums(xp, n0, iy0, m0, m1, kh, kw, stride, Ho, Wo, sx)
+            for c, (k0, k1) in enumerate(pieces):
+                np.matmul(cols[:, k0:k1], wm[k0:k1], out=G[c])
+            finish_rows(G, m0, g * Og, sx, ow, ox * sw, W, out)
+
+    th.run(unit, len(units))
+    return out.reshape(Nb, O, Ho, Wo)
+
+
+def conv_saturate_driver(x, w, stride, pad, groups, pad_code, W, entry=None):
+    """Saturating conv (N, O, Ho, Wo) int64 for W <= 53, exact in float lanes."""
+    dt = np.float32 if W <= 24 else np.float64
+    Nb, C, H, Wd = x.shape
+    O, Cg, kh, kw = w.shape
+    Og = O // groups
+    K = Cg * kh * kw
+    Ho = (H + 2 * pad - kh) // stride + 1
+    Wo = (Wd + 2 * pad - kw) // stride + 1
+    xp = np.full((Nb, C, H + 2 * pad, Wd + 2 * pad), pad_code, dtype=dt)
+    xp[:, :, pad : pad + H, pad : pad + Wd] = x
+    OB = min(-(-Og // 8) * 8, 64)
+    nob = -(-Og // OB)
+    key = ("saturate", groups, np.dtype(dt).str)
+    wt = entry["prep"].get(key) if entry is not None else None
+    if wt is None:
+        wt = np.zeros((groups, nob * OB, K), dtype=dt)
+        wt[:, :Og] = w.reshape(groups, Og, K)
+        wt = np.ascontiguousarray(wt.reshape(groups, nob, OB, K).transpose(0, 1, 3, 2))
+        if entry is not None:
+            entry["prep"][key] = wt
+    hi = (1 << (W - 1)) - 1
+    lo = -hi - 1
+    out = np.empty((Nb, O, Ho * Wo), dtype=np.int64)
+    PT = 16
+    ntask = Nb * groups * nob * (-(-(Ho * Wo) // PT))
+    th = _threads()
+    nu = min(ntask, 8 * th.count())
+    step = -(-ntask // nu)
+
+    def unit(i):
+        t0 = i * step
+        conv_saturate(xp, wt, Ho, Wo, stride, kh, kw, dt(lo), dt(hi), PT, t0,
+                      min(ntask, t0 + step), out)
+
+    th.run(unit, -(-ntask // step), blas=False)
+    return out.reshape(Nb, O, Ho, Wo)
+
+
+# ----------------------------------------------------------------------------- entry
+
+_FAST_DTYPES = frozenset(
+    np.dtype(t) for t in (np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64)
+)
+
+
+def codes(name, x, as_codes, limit):
+    """(array, lo, hi): ``x`` validated exactly as ``as_codes(name, x, -limit, limit)``
+    would (same errors), but kept in its own small integer dtype when it has one."""
+    if isinstance(x, np.ndarray) and x.dtype in _FAST_DTYPES:
+        if x.size == 0:
+            return np.ascontiguousarray(x), 0, 0
+        lo, hi = int(x.min()), int(x.max())
+        if lo < -limit or hi > limit:
+            as_codes(name, x, -limit, limit)  # raises the standard error
+        return np.ascontiguousarray(x), lo, hi
+    x = as_codes(name, x, -limit, limit)
+    if x.size == 0:
+        return x, 0, 0
+    return x, int(x.min()), int(x.max())
+
+
+def weight_codes(name, w, as_codes, limit):
+    """As ``codes``, plus the weight-cache entry (None for small weights); a cached
+    array's codes were range-checked when it was entered."""
+    if isinstance(w, np.ndarray) and w.dtype in _FAST_DTYPES and w.flags.c_contiguous:
+        e = weight_entry(w)
+        if e is not None:
+            return w, e["lo"], e["hi"], e
+    w, lo, hi = codes(name, w, as_codes, limit)
+    e = _WCACHE.insert(w, lo, hi) if w.size >= CACHE_MIN_SIZE else None
+    return w, lo, hi, e
+
+
+def try_conv2d(x, w, stride, pad, groups, pad_code, W, mode, xlo, xhi, wlo, whi, entry=None):
+    """The conv2d accumulators by a fast path, or None where the caller's general path
+    must decide (a product wider than W by the coarse bounds, or a possible trap)."""
+    if x.size == 0 or w.size == 0:
+        return None
+    if pad > 0:
+        xlo, xhi = min(xlo, pad_code), max(xhi, pad_code)
+    A = max(abs(xlo), abs(xhi))
+    B = max(abs(wlo), abs(whi))
+    hi = (1 << (W - 1)) - 1
+    if A * B > hi:
+        return None
+    O, Cg, kh, kw = w.shape
+    K = Cg * kh * kw
+    if A * B * K > hi:
+        if mode == O_TRAP:
+            return None
+        if mode == O_SATURATE:
+            return conv_saturate_driver(x, w, stride, pad, groups, pad_code, W, entry)
+    plan = plan_exact(K, xlo, xhi, wlo, whi)
+    return conv_exact(x, w, stride, pad, groups, pad_code, W, plan, entry)
