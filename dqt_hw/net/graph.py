@@ -278,3 +278,56 @@ def resnet50_imagenet(num_classes: int = 1000) -> Graph:
 
 
 BUILDERS = {"resnet18_cifar10": resnet18_cifar, "resnet50_imagenet": resnet50_imagenet}
+
+
+def resnet_tiny(in_shape=(1, 8, 8), widths=(16, 32), num_classes: int = 10,
+                name: str = "resnet8_digits") -> Graph:
+    """A small ResNet for small images (the shipped, trained demo network): a 3x3 stem
+    conv, one basic block per stage (stride 2 from the second stage, a 1x1 downsample on
+    the shortcut), a global average pool and a fully connected classifier."""
+    b = _Builder()
+    C, H, W = in_shape
+    x = b.add("input", "input", shape=tuple(in_shape))
+    x = b.add("conv1", "conv", [x], out_channels=widths[0], kernel=3, stride=1, padding=1,
+              relu=True)
+    cin = widths[0]
+    for stage, cout in enumerate(widths, start=1):
+        stride = 1 if stage == 1 else 2
+        x = _basic_block(b, x, f"layer{stage}.0", cin, cout, stride)
+        cin = cout
+        H, W = (H + 2 - 3) // stride + 1, (W + 2 - 3) // stride + 1
+    x = b.add("avgpool", "avgpool", [x], kernel=H, stride=H)
+    x = b.add("flatten", "flatten", [x])
+    b.add("fc", "fc", [x], out_features=num_classes, relu=False)
+    return Graph(b.nodes, name=name)
+
+
+BUILDERS["resnet8_digits"] = resnet_tiny
+
+
+def graph_to_dicts(g: Graph) -> list[dict]:
+    """The nodes of ``g`` as JSON-ready dicts (name, op, inputs, attrs): the graph part of
+    the network file format (``dqt_hw.net.netfile``)."""
+    out = []
+    for nd in g:
+        attrs = {k: (list(v) if isinstance(v, tuple) else v) for k, v in nd.attrs.items()}
+        out.append({"name": nd.name, "op": nd.op, "inputs": list(nd.inputs), "attrs": attrs})
+    return out
+
+
+def graph_from_dicts(nodes, name: str = "net") -> Graph:
+    """A ``Graph`` from ``graph_to_dicts`` output, validated like any other graph."""
+    if not isinstance(nodes, (list, tuple)):
+        raise TypeError(f"graph nodes must be a list of dicts, not {type(nodes).__name__}")
+    built = []
+    for i, d in enumerate(nodes):
+        if not isinstance(d, dict) or "name" not in d or "op" not in d:
+            raise ValueError(f"node {i} must be a dict with 'name' and 'op', not {d!r}")
+        inputs = d.get("inputs", [])
+        if not isinstance(inputs, (list, tuple)):
+            raise ValueError(f"layer {d['name']!r}: inputs must be a list, not {inputs!r}")
+        attrs = d.get("attrs", {}) or {}
+        if not isinstance(attrs, dict):
+            raise ValueError(f"layer {d['name']!r}: attrs must be a dict, not {attrs!r}")
+        built.append(Node(str(d["name"]), str(d["op"]), tuple(inputs), dict(attrs)))
+    return Graph(built, name=name)

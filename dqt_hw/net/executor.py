@@ -1,0 +1,297 @@
+"""The integer-only network executor.
+
+``execute(net, codes, widths=...)`` runs a ``Network`` on input codes with the
+``dqt_hw.model`` kernels, integer from the input codes to the logit codes; the only float
+step is the final dequantization of the logits. Every conv/fc layer views its input
+activation codes and its master weight codes at the layer's (b_a, b_w) and requantizes
+with the master constants whose shifts moved (``Requant.switched``): no constant is
+recomputed for a width switch. Every activation tensor is produced at the master width n
+and each consumer views it at its own width.
+
+Widths come from a static mix (``widths=8``, a dict or a list of (b_a, b_w) per layer) or
+from the controller (``widths="dynamic"``), per input. Inputs with equal widths at a layer
+run together; each input's result depends only on that input and its widths (every
+kernel computes each output on its own, in a fixed order), so the executor is
+deterministic bit for bit and independent of batching and grouping.
+
+Graph-side additions (no kernel's semantics change): max pooling with padding pads with
+the lowest code of the input format (the smallest real value, so the maximum of any
+window with a real tap is unchanged: the same as padding with -inf); a convolution pads
+with the code of real 0 at the viewed width (0 when m = 0, as after a ReLU).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import model, spec
+from .network import Layer, Network
+
+
+@dataclass
+class RunResult:
+    """What ``execute`` returns.
+
+    - ``codes`` (N, F): output (logit) codes; ``logits`` (N, F) their real values
+      (the one float step); ``pred`` (N,) the argmax of the codes (first on ties).
+    - ``widths`` (N, L, 2): (b_a, b_w) of each conv/fc layer per input (``layers`` names
+      them); ``bitops`` (N,): sum over layers of MACs * b_a * b_w;
+      ``controller_bitops``: BitOPs of the controller per input (0 for static runs).
+    - ``acc_stats``: layer -> ``model.AccStats`` over the run (with ``stats=True``);
+      ``input_stats``: per input, layer -> AccStats (with ``stats="input"``).
+    """
+
+    codes: np.ndarray
+    logits: np.ndarray
+    pred: np.ndarray
+    widths: np.ndarray
+    layers: list
+    bitops: np.ndarray
+    controller_bitops: int = 0
+    acc_stats: dict = field(default_factory=dict)
+    input_stats: list | None = None
+
+    def accuracy(self, labels) -> float:
+        labels = np.asarray(labels)
+        return float(np.mean(self.pred == labels)) if len(labels) else 0.0
+
+    def switches(self) -> np.ndarray:
+        """Per input: the number of layers whose (b_a, b_w) differs from the previous
+        input's (the width-register writes between consecutive inputs; 0 for the first)."""
+        if len(self.widths) == 0:
+            return np.zeros(0, np.int64)
+        d = np.any(self.widths[1:] != self.widths[:-1], axis=2).sum(axis=1)
+        return np.concatenate([[0], d]).astype(np.int64)
+
+    def shifts(self, net: Network) -> np.ndarray:
+        """Per input: the nested-view shift operations, i.e. the activation codes viewed
+        at b_a < n plus the weight codes viewed at b_w < n, summed over layers — what the
+        dequantize/requantize approach does with two float multiplies per element."""
+        table = {r["name"]: r for r in net.graph.layer_table()}
+        n = net.arith.n
+        acts = np.array([table[nm]["in_activations"] for nm in self.layers], np.int64)
+        wts = np.array([table[nm]["weights"] for nm in self.layers], np.int64)
+        return ((self.widths[:, :, 0] < n) * acts + (self.widths[:, :, 1] < n) * wts).sum(1)
+
+
+def _pad_code(fmt: spec.Format, b: int) -> int:
+    """The b-bit code of real 0 in ``fmt`` (clamped): 0 when m = 0."""
+    if fmt.m == 0.0:
+        return 0
+    lo, hi = fmt.code_range(b)
+    return int(np.clip(np.rint(-fmt.m / fmt.delta_at(b)), lo, hi))
+
+
+_W_FMT_CACHE: dict = {}
+
+
+def _w_fmt(n):
+    f = _W_FMT_CACHE.get(n)
+    if f is None:
+        f = _W_FMT_CACHE[n] = spec.Format(n)
+    return f
+
+
+def _compute_layer(net: Network, nd, L: Layer, x, b_a, b_w, stats):
+    """One conv/fc layer on master input codes x at (b_a, b_w)."""
+    a = net.arith
+    a_fmt = net.in_fmt(nd.name)
+    rq = net.requant(L.name, b_a, b_w, L)
+    common = dict(a_fmt=a_fmt, w_fmt=_w_fmt(a.n), b_a=b_a, b_w=b_w,
+                  view_rounding=a.view_rounding, acc_bits=a.acc_bits, overflow=a.overflow,
+                  requant=rq, stats=stats)
+    if L.op == "conv":
+        at = nd.attrs
+        return model.conv_layer(x, L.w, stride=at.get("stride", 1), padding=at.get("padding", 0),
+                                groups=at.get("groups", 1), pad_code=_pad_code(a_fmt, b_a),
+                                **common)
+    res = model.dense_layer(x.reshape(x.shape[0], -1), L.w.T, **common)
+    if stats:
+        return res[0].reshape(x.shape[0], -1, 1, 1), res[1]
+    return res.reshape(x.shape[0], -1, 1, 1)
+
+
+def _merge(d, key, st):
+    if st is not None:
+        d[key] = st if key not in d else d[key].merge(st)
+
+
+def controller_widths(net: Network, feat_codes) -> np.ndarray:
+    """Width index per input and controlled layer (N, L): the controller on the codes of
+    its features node (N, C, H, H). Integer throughout; argmax ties go to the lowest
+    index."""
+    c = net.controller
+    a = net.arith
+    H = feat_codes.shape[2]
+    g = model.avg_pool2d(feat_codes, kernel=H, rounding=a.pool_rounding)  # (N, C, 1, 1)
+    h = g.reshape(g.shape[0], -1)
+    fin = net.layers[c.features].fmt
+    for lay, f_in in ((c.fc1, fin), (c.fc2, c.fc1.fmt)):
+        h = model.dense_layer(h, lay.w.T, a_fmt=f_in, w_fmt=_w_fmt(a.n), b_a=a.n, b_w=a.n,
+                              view_rounding=a.view_rounding, acc_bits=a.acc_bits,
+                              overflow=a.overflow, requant=net.requant(lay.name, a.n, a.n, lay))
+    logits = h.reshape(h.shape[0], len(c.layers), len(c.widths))
+    return np.argmax(logits, axis=2)
+
+
+def controller_macs(net: Network) -> int:
+    c = net.controller
+    if c is None:
+        return 0
+    return int(c.fc1.w.size + c.fc2.w.size)
+
+
+def execute(net: Network, codes, *, widths=None, batch_size: int = 64, stats=False,
+            progress: bool = False, desc: str | None = None) -> RunResult:
+    """Run ``net`` on input codes (N, C, H, W) (master codes of the input format).
+
+    ``widths``: one width for all layers, a dict or list (a static mix, see
+    ``Network.width_mix``), or ``"dynamic"`` (the controller, per input). ``stats``:
+    False, True (per-layer ``AccStats`` over the run) or ``"input"`` (also per input;
+    runs inputs one at a time). Batches of ``batch_size`` run under a tqdm progress bar
+    when ``progress``.
+    """
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a dqt_hw.net.Network, not {net!r}")
+    g = net.graph
+    names = net.compute_layers()
+    index = {nm: i for i, nm in enumerate(names)}
+    in_node = next(iter(g))
+    fin = net.layers[in_node.name].fmt
+    x = model.as_codes("input codes", codes, *fin.code_range())
+    if x.ndim != 4 or tuple(x.shape[1:]) != tuple(in_node.shape):
+        raise ValueError(f"layer {in_node.name!r}: input codes have shape {x.shape}, the "
+                         f"network takes (N, {', '.join(map(str, in_node.shape))})")
+    if stats not in (False, True, "input"):
+        raise ValueError(f"stats must be False, True or 'input', not {stats!r}")
+    batch_size = spec.check_width("batch_size", batch_size, 1, 1 << 30)
+    dynamic = isinstance(widths, str)
+    if dynamic:
+        if widths != "dynamic":
+            raise ValueError(f"widths must be a static mix or 'dynamic', not {widths!r}")
+        if net.controller is None:
+            raise ValueError(f"network {net.name!r} has no controller: widths='dynamic' "
+                             f"needs one")
+        c = net.controller
+        static = np.array([net.check_width(nm, c.static_widths[nm]) if nm not in c.layers
+                           else (0, 0) for nm in names], np.int64)
+        ctrl_idx = np.array([index[nm] for nm in c.layers], np.int64)
+        cw = np.array(c.widths, np.int64)
+        feat_node = c.features
+    else:
+        mix = net.width_mix(net.arith.n if widths is None else widths)
+    N = x.shape[0]
+    if stats == "input":
+        batch_size = 1
+    out_node = net.output_node()
+    all_w = np.zeros((N, len(names), 2), np.int64)
+    out_codes = None
+    acc_stats: dict = {}
+    input_stats = [] if stats == "input" else None
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=N, unit="img", desc=desc or net.name, leave=False)
+    try:
+        for s in range(0, N, batch_size):
+            xb = x[s:s + batch_size]
+            nb = xb.shape[0]
+            if dynamic:
+                wb = np.broadcast_to(static, (nb, len(names), 2)).copy()
+            else:
+                wb = np.broadcast_to(mix, (nb, len(names), 2)).copy()
+            vals = {}
+            st_b: dict = {}
+            for nd in g:
+                op = nd.op
+                if op == "input":
+                    v = xb
+                elif op in ("conv", "fc"):
+                    L = net.layers[nd.name]
+                    xin = vals[nd.inputs[0]]
+                    pairs = wb[:, index[nd.name]]
+                    keys = np.unique(pairs, axis=0)
+                    if len(keys) == 1:
+                        r = _compute_layer(net, nd, L, xin, int(keys[0, 0]), int(keys[0, 1]),
+                                           bool(stats))
+                        v, st = r if stats else (r, None)
+                        _merge(st_b, nd.name, st)
+                    else:
+                        v = None
+                        for k in keys:
+                            sel = np.nonzero(np.all(pairs == k, axis=1))[0]
+                            r = _compute_layer(net, nd, L, xin[sel], int(k[0]), int(k[1]),
+                                               bool(stats))
+                            vk, st = r if stats else (r, None)
+                            _merge(st_b, nd.name, st)
+                            if v is None:
+                                v = np.empty((nb,) + vk.shape[1:], np.int64)
+                            v[sel] = vk
+                elif op == "add":
+                    L = net.layers[nd.name]
+                    v = model.dqt_add(vals[nd.inputs[0]], vals[nd.inputs[1]],
+                                      L.constants(net.arith.const_bits),
+                                      rounding=net.arith.rounding, b_out=L.fmt.n)
+                elif op == "maxpool":
+                    xin = vals[nd.inputs[0]]
+                    p = nd.attr("padding", 0)
+                    if p:
+                        lo = net.layers[nd.inputs[0]].fmt.code_range()[0]
+                        xin = np.pad(xin, ((0, 0), (0, 0), (p, p), (p, p)), constant_values=lo)
+                    v = model.max_pool2d(xin, kernel=nd.attrs["kernel"],
+                                         stride=nd.attr("stride", nd.attrs["kernel"]))
+                elif op == "avgpool":
+                    v = model.avg_pool2d(vals[nd.inputs[0]], kernel=nd.attrs["kernel"],
+                                         stride=nd.attr("stride", nd.attrs["kernel"]),
+                                         rounding=net.arith.pool_rounding)
+                elif op == "flatten":
+                    xin = vals[nd.inputs[0]]
+                    v = xin.reshape(xin.shape[0], -1, 1, 1)
+                else:  # pragma: no cover
+                    raise AssertionError(op)
+                vals[nd.name] = v
+                if dynamic and nd.name == feat_node:
+                    idx = controller_widths(net, v)
+                    chosen = cw[idx]  # (nb, Lc)
+                    wb[:, ctrl_idx, 0] = chosen
+                    wb[:, ctrl_idx, 1] = chosen
+            ob = vals[out_node].reshape(nb, -1)
+            if out_codes is None:
+                out_codes = np.empty((N, ob.shape[1]), np.int64)
+            out_codes[s:s + nb] = ob
+            all_w[s:s + nb] = wb
+            for k, st in st_b.items():
+                _merge(acc_stats, k, st)
+            if input_stats is not None:
+                input_stats.append(st_b)
+            if bar is not None:
+                bar.update(nb)
+    finally:
+        if bar is not None:
+            bar.close()
+    if out_codes is None:
+        out_codes = np.zeros((0, g[out_node].shape[0]), np.int64)
+    ofmt = net.layers[out_node].fmt
+    logits = ofmt.real(out_codes.astype(np.float64))  # the one float step
+    macs = np.array([r["macs"] for r in g.layer_table()], np.int64)
+    bitops = (all_w[:, :, 0] * all_w[:, :, 1] * macs).sum(axis=1)
+    cb = controller_macs(net) * net.arith.n * net.arith.n if dynamic else 0
+    return RunResult(out_codes, logits, np.argmax(out_codes, axis=1), all_w, names, bitops,
+                     cb, acc_stats if stats else {}, input_stats)
+
+
+def input_codes(net: Network, x) -> np.ndarray:
+    """Master codes of real inputs ``x`` (N, C, H, W) in the network's input format
+    (``spec.quantize``: round half to even, clamped)."""
+    fin = net.layers[next(iter(net.graph)).name].fmt
+    return spec.quantize(x, fin)
+
+
+def codes_digest(codes) -> str:
+    """SHA-256 of the codes as int64 little-endian (a bit-exact fingerprint of a run)."""
+    import hashlib
+
+    return hashlib.sha256(np.ascontiguousarray(codes, dtype="<i8").tobytes()).hexdigest()

@@ -1,0 +1,110 @@
+"""Data sets for training and evaluation, with nothing downloaded at run time.
+
+- ``load_digits``: scikit-learn's 8x8 handwritten digits (ships inside the scikit-learn
+  wheel): 1797 images of 1x8x8 pixels in 0..16, scaled to [0, 1], split into train and
+  test with a fixed seed (stratified).
+- ``load_cifar10(folder)``: CIFAR-10 from a local folder in its standard python-pickle
+  layout (``data_batch_1`` .. ``data_batch_5`` and ``test_batch``, each a pickled dict
+  with ``b"data"`` (N, 3072) uint8 rows in channel-major RGB order and ``b"labels"``),
+  scaled to [0, 1] as (N, 3, 32, 32).
+
+Only NumPy (and scikit-learn for the digits) is needed: the integer executor and
+``dqt-hw run`` use these without PyTorch.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+DIGITS_SPLIT_SEED = 0
+DIGITS_TEST_FRACTION = 0.2
+
+
+@dataclass
+class DataSet:
+    """Images ``x`` (N, C, H, W) float64 in [0, 1] and integer labels ``y`` (N,)."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+    @property
+    def classes(self) -> int:
+        return int(max(self.y_train.max(), self.y_test.max())) + 1
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(self.x_train.shape[1:])
+
+
+def load_digits(*, seed: int = DIGITS_SPLIT_SEED, test_fraction: float = DIGITS_TEST_FRACTION
+                ) -> DataSet:
+    """scikit-learn's digits, split stratified by ``seed`` (default: 1437 train, 360 test)."""
+    try:
+        from sklearn.datasets import load_digits as _ld
+    except ImportError as e:  # pragma: no cover
+        raise ImportError("the digits data set needs scikit-learn "
+                          "(pip install scikit-learn)") from e
+    d = _ld()
+    x = (d.images.astype(np.float64) / 16.0)[:, None]
+    y = d.target.astype(np.int64)
+    rng = np.random.default_rng(seed)
+    test = np.zeros(len(y), bool)
+    for c in np.unique(y):
+        idx = np.nonzero(y == c)[0]
+        k = int(round(len(idx) * test_fraction))
+        test[rng.choice(idx, k, replace=False)] = True
+    return DataSet("digits", x[~test], y[~test], x[test], y[test])
+
+
+def _read_batch(path: Path):
+    try:
+        with open(path, "rb") as f:
+            d = pickle.load(f, encoding="bytes")
+    except OSError as e:
+        raise ValueError(f"CIFAR-10 batch {str(path)!r} cannot be read: {e}") from None
+    except (pickle.UnpicklingError, EOFError) as e:
+        raise ValueError(f"CIFAR-10 batch {str(path)!r} is not a valid pickle: {e}") from None
+    if not isinstance(d, dict):
+        raise ValueError(f"CIFAR-10 batch {str(path)!r} holds a {type(d).__name__}, not a dict")
+    data = d.get(b"data", d.get("data"))
+    labels = d.get(b"labels", d.get("labels"))
+    if data is None or labels is None:
+        raise ValueError(f"CIFAR-10 batch {str(path)!r} lacks b'data' or b'labels' "
+                         f"(keys {sorted(map(str, d))})")
+    data = np.asarray(data)
+    if data.ndim != 2 or data.shape[1] != 3072 or data.dtype != np.uint8:
+        raise ValueError(f"CIFAR-10 batch {str(path)!r}: data must be uint8 (N, 3072), not "
+                         f"{data.dtype} {data.shape}")
+    labels = np.asarray(labels, dtype=np.int64)
+    if labels.shape != (data.shape[0],):
+        raise ValueError(f"CIFAR-10 batch {str(path)!r}: {data.shape[0]} images but "
+                         f"{labels.shape} labels")
+    return data.reshape(-1, 3, 32, 32).astype(np.float64) / 255.0, labels
+
+
+def load_cifar10(folder, *, train_batches=5) -> DataSet:
+    """CIFAR-10 from ``folder`` (the extracted ``cifar-10-batches-py``)."""
+    folder = Path(folder)
+    xs, ys = [], []
+    for i in range(1, train_batches + 1):
+        x, y = _read_batch(folder / f"data_batch_{i}")
+        xs.append(x)
+        ys.append(y)
+    xt, yt = _read_batch(folder / "test_batch")
+    return DataSet("cifar10", np.concatenate(xs), np.concatenate(ys), xt, yt)
+
+
+def load(name: str) -> DataSet:
+    """``"digits"`` or ``"cifar10:FOLDER"``."""
+    if name == "digits":
+        return load_digits()
+    if name.startswith("cifar10:"):
+        return load_cifar10(name.split(":", 1)[1])
+    raise ValueError(f"data set must be 'digits' or 'cifar10:FOLDER', not {name!r}")

@@ -1,0 +1,183 @@
+"""The network file format: round trip, and every bad input refused with a clear error
+naming the layer and the values."""
+
+import hashlib
+import io
+import json
+
+import numpy as np
+import pytest
+
+from dqt_hw.net import network as nw
+from dqt_hw.net.executor import execute
+from dqt_hw.net.graph import resnet_tiny
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return nw.random_network(resnet_tiny(), seed=3)
+
+
+@pytest.fixture
+def saved(tiny, tmp_path):
+    return tiny.save(tmp_path / "tiny.json")
+
+
+def _edit_json(path, fn):
+    doc = json.loads(path.read_text())
+    fn(doc)
+    path.write_text(json.dumps(doc))
+
+
+def _edit_npz(path, fn):
+    npz = path.with_suffix(".npz")
+    arrays = dict(np.load(npz))
+    fn(arrays)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    npz.write_bytes(buf.getvalue())
+    _edit_json(path, lambda d: d["tensors"].__setitem__(
+        "sha256", hashlib.sha256(buf.getvalue()).hexdigest()))
+
+
+def test_round_trip_is_bit_exact(tiny, saved, rng):
+    net = nw.load(saved)
+    x = rng.integers(0, 256, (5, 1, 8, 8))
+    for w in (8, 4, 2, {nm: (6, 4) for nm in tiny.compute_layers()}):
+        assert np.array_equal(execute(net, x, widths=w).codes, execute(tiny, x, widths=w).codes)
+    for name, L in tiny.layers.items():
+        M = net.layers[name]
+        assert M.fmt == L.fmt and M.widths == L.widths
+        for key in ("w", "K", "S"):
+            a, b = getattr(L, key), getattr(M, key)
+            assert (a is None and b is None) or np.array_equal(a, b)
+    assert "layer2.0.downsample" in net.summary()
+
+
+def test_unknown_format_version(saved):
+    _edit_json(saved, lambda d: d.__setitem__("version", 7))
+    with pytest.raises(ValueError, match=r"format version 7 is not supported \(this dqt_hw "
+                                         r"reads version 1\)$"):
+        nw.load(saved)
+    _edit_json(saved, lambda d: d.__setitem__("format", "onnx"))
+    with pytest.raises(ValueError, match=r"format tag 'onnx' is not 'dqt_hw.net'$"):
+        nw.load(saved)
+
+
+def test_dangling_edge(saved):
+    def fn(d):
+        d["nodes"][2]["inputs"] = ["nowhere"]
+    _edit_json(saved, fn)
+    with pytest.raises(ValueError, match=r"^layer 'layer1.0.conv1': input 'nowhere' is not a "
+                                         r"layer defined before it \(dangling edge\)$"):
+        nw.load(saved)
+
+
+def test_shape_mismatch(saved):
+    def graph_fn(d):  # the stem now has 8 channels: the residual add of layer1.0 breaks
+        d["nodes"][1]["attrs"]["out_channels"] = 8
+    _edit_json(saved, graph_fn)
+    with pytest.raises(ValueError, match=r"^layer 'layer1.0.add': shape mismatch: "
+                                         r"'layer1.0.conv2' is \(16, 8, 8\), 'conv1' is "
+                                         r"\(8, 8, 8\)$"):
+        nw.load(saved)
+
+
+def test_weight_shape_mismatch_in_npz(saved):
+    _edit_npz(saved, lambda a: a.__setitem__("conv1/w", a["conv1/w"][:, :, :2, :]))
+    with pytest.raises(ValueError, match=r"^layer 'conv1': weights have shape \(16, 1, 2, 3\), "
+                                         r"the graph needs \(16, 1, 3, 3\)$"):
+        nw.load(saved)
+
+
+def test_add_shape_mismatch(saved):
+    def fn(d):
+        for nd in d["nodes"]:
+            if nd["name"] == "layer2.0.add":
+                nd["inputs"] = ["layer2.0.conv2", "layer1.0.add"]
+    _edit_json(saved, fn)
+    with pytest.raises(ValueError, match=r"^layer 'layer2.0.add': shape mismatch: "
+                                         r"'layer2.0.conv2' is \(32, 4, 4\), 'layer1.0.add' is "
+                                         r"\(16, 8, 8\)$"):
+        nw.load(saved)
+
+
+def test_width_outside_candidate_set(tiny, saved, rng):
+    x = rng.integers(0, 256, (1, 1, 8, 8))
+    with pytest.raises(ValueError, match=r"^layer 'conv1': width 5 is not in its candidate "
+                                         r"widths \(2, 4, 6, 8\)$"):
+        execute(tiny, x, widths=5)
+    mix = {nm: 8 for nm in tiny.compute_layers()}
+    mix["fc"] = (8, 3)
+    with pytest.raises(ValueError, match=r"^layer 'fc': width 3 is not in its candidate "
+                                         r"widths \(2, 4, 6, 8\)$"):
+        execute(tiny, x, widths=mix)
+    del mix["fc"]
+    with pytest.raises(ValueError, match=r"^width mix gives no width for layers \['fc'\]$"):
+        execute(tiny, x, widths=mix)
+
+    def fn(d):
+        d["nodes"][1]["widths"] = [2, 4, 9]
+    _edit_json(saved, fn)
+    with pytest.raises(ValueError, match=r"^layer 'conv1': candidate width 9 is outside "
+                                         r"\[1, 8\] \(master width n = 8\)$"):
+        nw.load(saved)
+
+
+def test_constant_that_does_not_fit_its_width(saved):
+    def fn(a):
+        K = a["layer1.0.conv2/K"].copy()
+        K[2, 5] = 1 << 31
+        a["layer1.0.conv2/K"] = K
+    _edit_npz(saved, fn)
+    with pytest.raises(ValueError, match=r"^layer 'layer1.0.conv2': constant K3 of channel 5 = "
+                                         r"2147483648 does not fit its declared width of 32 "
+                                         r"bits \(\[-2147483648, 2147483647\]\)$"):
+        nw.load(saved)
+
+
+def test_weight_code_out_of_range(saved):
+    def fn(a):
+        w = a["fc/w"].astype(np.int32)
+        w[0, 0] = 300
+        a["fc/w"] = w
+    _edit_npz(saved, fn)
+    with pytest.raises(ValueError, match=r"^layer 'fc': weight code 300 is outside the 8-bit "
+                                         r"range \[0, 255\]$"):
+        nw.load(saved)
+
+
+def test_truncated_npz(saved):
+    npz = saved.with_suffix(".npz")
+    data = npz.read_bytes()
+    npz.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"^layer 'conv1': tensor 'conv1/w' cannot be read: "
+                                         r".*tiny.npz' is truncated or not a valid \.npz "
+                                         rf"\({len(data) // 2} bytes"):
+        nw.load(saved)
+
+
+def test_missing_tensor_and_replaced_npz(saved):
+    _edit_npz(saved, lambda a: a.pop("layer2.0.add/K"))
+    with pytest.raises(ValueError, match=r"^layer 'layer2.0.add': tensor 'layer2.0.add/K' is "
+                                         r"missing from .*tiny.npz'"):
+        nw.load(saved)
+
+
+def test_sha_mismatch(saved):
+    def fn(d):
+        d["tensors"]["sha256"] = "0" * 64
+    _edit_json(saved, fn)
+    with pytest.raises(ValueError, match=r"SHA-256 .* does not match the 0000000000000000\.\.\. "
+                                         r"recorded in the JSON"):
+        nw.load(saved)
+
+
+def test_relu_layer_needs_m_zero(saved):
+    def fn(d):
+        d["nodes"][1]["format"]["m"] = -0.5
+    _edit_json(saved, fn)
+    with pytest.raises(ValueError, match=r"^layer 'conv1': a ReLU layer's output format must "
+                                         r"have m = 0 \(ReLU is the clamp at code 0\), not "
+                                         r"m = -0.5$"):
+        nw.load(saved)
