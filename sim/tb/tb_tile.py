@@ -1,0 +1,475 @@
+"""cocotb bench of the accelerator tile through its stream protocol (docs/hardware.md).
+
+Drivers on ``cmd``, ``act``, ``wgt``, ``rq`` (random idle cycles), a sink on ``out``
+(random back-pressure), a monitor on every stream. The input monitors rebuild each tile job
+from what was actually transferred (K from the act/wgt transfers between two ``cmd``
+transfers, M, N and the lanes from ``rq``) and hand it to the model
+(:class:`sim.models.TileModel`: ``dqt_hw.model`` views, gemm, side sums, requantize), or, for
+golden cases, look the expected codes up in the golden set; the output monitor feeds the
+in-order scoreboard, which must end empty.
+
+Tests: random GEMM tiles with a precision switch between consecutive tiles; the canonical
+golden sets that fit (gemm cases through "window" lanes that pin the accumulator exactly,
+the dense layer, the conv layer by im2col); tiles of the real ResNet-18 CIFAR-10
+layer1.0.conv1 computed by the reference model.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from pathlib import Path
+
+import cocotb
+import numpy as np
+
+from dqt_hw import spec
+from dqt_hw.hw.reference import LaneConstants, TileJob
+
+from .. import models
+from .common import Config, CycleLoop, bench_rng, write_summary
+from .coverage import cov
+from .streams import StreamMonitor, StreamSink, StreamSource
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class JobAssembler:
+    """Input-side monitor: rebuilds tile jobs from the transfers on cmd/act/wgt/rq."""
+
+    def __init__(self, cfg: Config, on_job):
+        hw = cfg.hw
+        self.R, self.C, self.n, self.signed = hw["rows"], hw["cols"], hw["n"], hw["signed"]
+        self.depth = 1 << hw["depth_bits"]
+        self.cmdp, self.actp, self.wgtp, self.rqp = (cfg.packer(p) for p in (
+            "cmd__payload", "act__payload", "wgt__payload", "rq__payload"))
+        self.rcode = {v: k for k, v in spec.ROUNDING_CODES.items()}
+        self.acts, self.wgts = [], []
+        self.cmds, self.rqs = deque(), deque()
+        self.on_job = on_job
+        self.errors = []
+
+    def act(self, word):
+        self.acts.append(self.actp.array(word, "", self.R, self.signed))
+
+    def wgt(self, word):
+        self.wgts.append(self.wgtp.array(word, "", self.C, self.signed))
+
+    def cmd(self, word):
+        f = self.cmdp.unpack(word)
+        K = f["k"] or self.depth
+        if len(self.acts) != K or len(self.wgts) != K:
+            self.errors.append(f"cmd taken after {len(self.acts)} act / {len(self.wgts)} wgt "
+                               f"transfers, its k is {K}")
+        self.cmds.append((f["b_a"], f["b_w"], self.acts[:K], self.wgts[:K]))
+        self.acts, self.wgts = self.acts[K:], self.wgts[K:]
+        self._pair()
+
+    def rq(self, word):
+        f = self.rqp.unpack(word)
+        lanes = [LaneConstants(tuple(f[f"lanes[{j}].k{t}"] for t in range(1, 5)),
+                               tuple(f[f"lanes[{j}].e{t}"] for t in range(1, 5)),
+                               f[f"lanes[{j}].s"]) for j in range(f["ncols"])]
+        self.rqs.append((f["m"], f["ncols"], f["b_out"], self.rcode[f["rounding"]], lanes))
+        self._pair()
+
+    def _pair(self):
+        while self.cmds and self.rqs:
+            b_a, b_w, cols, rows = self.cmds.popleft()
+            m, ncols, b_out, rounding, lanes = self.rqs.popleft()
+            K = len(cols)
+            a = [[cols[k][i] for k in range(K)] for i in range(m)]
+            w = [row[:ncols] for row in rows]
+            self.on_job(TileJob(a, w, b_a, b_w, b_out, rounding, lanes))
+
+
+class TB:
+    def __init__(self, dut):
+        self.dut = dut
+        self.cfg = Config()
+        hw = self.cfg.hw
+        self.R, self.C, self.n, self.signed = hw["rows"], hw["cols"], hw["n"], hw["signed"]
+        self.W, self.ovf = hw["acc_width"], hw["overflow"]
+        self.kbits, self.ebits, self.sbits = hw["kbits"], hw["ebits"], hw["sbits"]
+        self.widths = list(hw["widths"])
+        self.view_rounding = hw["view_rounding"]
+        self.model = models.TileModel(self.n, self.signed, self.W, self.ovf, self.view_rounding,
+                                      self.kbits)
+        self.rng = bench_rng("tile")
+        p_idle = self.cfg.get("p_idle", 0.0)
+        p_stall = self.cfg.get("p_stall", 0.0)
+        self.loop = CycleLoop(dut)
+        self.mon = {s: StreamMonitor(dut, s, cover_backpressure=(s == "out"))
+                    for s in ("act", "wgt", "cmd", "rq", "out")}  # act/wgt before cmd:
+        # a tile's last act/wgt transfer and its cmd transfer happen at the same edge
+        self.src = {s: StreamSource(dut, s, self.mon[s], bench_rng(f"tile-{s}"), p_idle)
+                    for s in ("cmd", "act", "wgt", "rq")}
+        self.sink = StreamSink(dut, "out", self.mon["out"], bench_rng("tile-out"), p_stall)
+        self.cmdp, self.actp, self.wgtp, self.rqp, self.outp = (self.cfg.packer(p) for p in (
+            "cmd__payload", "act__payload", "wgt__payload", "rq__payload", "out__payload"))
+        self.sb = models.Scoreboard("tile.out")
+        self.asm = JobAssembler(self.cfg, self.model_job)
+        self.mon["cmd"].callbacks.append(self.asm.cmd)
+        self.mon["act"].callbacks.append(self.asm.act)
+        self.mon["wgt"].callbacks.append(self.asm.wgt)
+        self.mon["rq"].callbacks.append(self.asm.rq)
+        self.mon["out"].callbacks.append(self.out_row)
+        self.loop.drivers += list(self.src.values()) + [self.sink]
+        self.loop.monitors += list(self.mon.values())
+        self.golden = deque()  # expected rows per job, for golden cases (instead of the model)
+        self.jobs_seen = 0
+        self.prev_pair = None
+        self.macs = 0
+        self.rows_expected = 0
+
+    # ---- model side
+    def model_job(self, job: TileJob):
+        if self.golden:
+            rows = self.golden.popleft()
+        else:
+            rows = self.model(job)
+        for i, row in enumerate(rows):
+            codes = list(row) + [0] * (self.C - job.ncols)
+            self.sb.expect((tuple(codes), i, int(i == job.m - 1)),
+                           info=f"job {self.jobs_seen} row {i} (b_a={job.b_a} b_w={job.b_w} "
+                                f"K={job.k} {job.rounding} b_out={job.b_out})")
+        self.jobs_seen += 1
+        self.macs += job.m * job.ncols * job.k
+        cov.tile_pair(self.signed, job.b_a, job.b_w)
+        if self.prev_pair is not None:
+            cov.tile_transition(self.prev_pair, (job.b_a, job.b_w))
+        self.prev_pair = (job.b_a, job.b_w)
+
+    def out_row(self, word):
+        codes = self.outp.array(word, "codes", self.C, self.signed)
+        f = self.outp.unpack(word)
+        self.sb.got((tuple(codes), f["row"], f["last"]))
+
+    # ---- driver side
+    def send_job(self, job: TileJob, *, pad_rng=None):
+        """Queue one job on the four input streams (padding rows/columns random)."""
+        r = pad_rng or self.rng
+        lo, hi = spec.code_range(self.n, self.signed)
+        K = job.k
+        kfield = K if K < (1 << self.cfg.hw["depth_bits"]) else 0
+        self.src["cmd"].send(self.cmdp.pack({"k": kfield, "b_a": job.b_a, "b_w": job.b_w}))
+        for k in range(K):
+            col = [job.a[i][k] if i < job.m else r.randint(lo, hi) for i in range(self.R)]
+            self.src["act"].send(self.actp.pack_array("", col))
+            row = [job.w[k][j] if j < job.ncols else r.randint(lo, hi) for j in range(self.C)]
+            self.src["wgt"].send(self.wgtp.pack_array("", row))
+        fields = {"m": job.m, "ncols": job.ncols, "b_out": job.b_out,
+                  "rounding": spec.ROUNDING_CODES[job.rounding]}
+        for j in range(self.C):
+            lane = job.lanes[j] if j < job.ncols else self.random_lane(r, "any")
+            for key, v in lane.as_dict().items():
+                fields[f"lanes[{j}].{key}"] = v
+        self.src["rq"].send(self.rqp.pack(fields))
+        self.rows_expected += job.m
+
+    async def start(self):
+        import time
+
+        self.t0 = time.perf_counter()
+        self.loop.start_clock()
+        await self.loop.reset(self.dut.rst)
+
+    async def run(self, max_cycles=None):
+        if max_cycles is None:
+            max_cycles = 50_000 + 20 * sum(len(s.items) for s in self.src.values())
+        done = lambda: (not any(s.busy() for s in self.src.values())  # noqa: E731
+                        and self.mon["out"].count >= self.rows_expected)
+        await self.loop.run_until(done, max_cycles=self.loop.cycle + max_cycles)
+        end = self.loop.cycle + 2 * (self.R + self.C) + 4  # anything extra would show up
+        await self.loop.run_until(lambda: self.loop.cycle >= end, max_cycles=end + 1)
+
+    def finish(self, **kw):
+        errs = self.asm.errors
+        if errs:
+            raise AssertionError("input monitor: " + "; ".join(errs[:5]))
+        if self.asm.cmds or self.asm.rqs or self.asm.acts:
+            raise AssertionError("input monitor: transfers left that form no complete job")
+        if self.golden:
+            raise AssertionError(f"{len(self.golden)} golden job(s) never ran")
+        n = self.sb.finish()
+        if self.model.wrap_events:
+            cov.tile_event("wrap")
+        if self.model.sat_events:
+            cov.tile_event("saturate")
+        import time
+
+        write_summary(checks=n, jobs=self.jobs_seen, macs=self.macs, cycles=self.loop.cycle,
+                      test_seconds=time.perf_counter() - getattr(self, "t0", time.perf_counter()),
+                      model_fallbacks=self.model.fallbacks, overflow_events=self.model.events,
+                      idle_cycles=sum(s.idle_cycles for s in self.src.values()),
+                      stall_cycles=self.sink.stall_cycles, **kw)
+        return n
+
+    # ---- stimulus
+    def random_lane(self, rng, style, *, acc_bits=None, b_out=None):
+        """``small``: K1 * acc scaled to about the output range (codes spread over it);
+        ``any``: anything the fields hold (used for padding columns)."""
+        kb, eb, sb = self.kbits, self.ebits, self.sbits
+        klo, khi = spec.signed_range(kb)
+        if style == "small":
+            k1 = rng.randint(1 << (kb - 3), 1 << (kb - 2))
+            k = (k1 if rng.random() < 0.8 else -k1,
+                 rng.randint(-(k1 >> 5), k1 >> 5), rng.randint(-(k1 >> 5), k1 >> 5),
+                 rng.randint(klo, khi))
+            e = (rng.randrange(2), 0, 0, rng.randrange(2))
+            s = (kb - 2) + e[0] + acc_bits - b_out - 2 + rng.randint(-1, 1)
+            s = max(0, min((1 << sb) - 1, s))
+            return LaneConstants(k, e, s)
+        return LaneConstants(tuple(rng.randint(klo, khi) for _ in range(4)),
+                             tuple(rng.randrange(1 << eb) for _ in range(4)),
+                             rng.randrange(1 << sb))
+
+    def random_job(self, *, k=None, codes="random", pair=None):
+        rng = self.rng
+        lo, hi = spec.code_range(self.n, self.signed)
+        m, ncols = rng.randint(1, self.R), rng.randint(1, self.C)
+        if rng.random() < 0.5:
+            m, ncols = self.R, self.C
+        K = k or rng.choice((rng.randint(1, max(self.R, self.C)),
+                             rng.randint(max(self.R, self.C), 4 * max(self.R, self.C))))
+        pick = {"random": lambda: rng.randint(lo, hi), "max": lambda: hi,
+                "extreme": lambda: rng.choice((lo, hi))}[codes]
+        b_a, b_w = pair or (rng.choice(self.widths), rng.choice(self.widths))
+        b_out = rng.choice(self.widths)
+        acc_bits = min(self.W, b_a + b_w + max(0, K - 1).bit_length())
+        return TileJob(a=[[pick() for _ in range(K)] for _ in range(m)],
+                       w=[[pick() for _ in range(ncols)] for _ in range(K)],
+                       b_a=b_a, b_w=b_w, b_out=b_out, rounding=rng.choice(spec.ROUNDINGS),
+                       lanes=[self.random_lane(rng, "small", acc_bits=acc_bits, b_out=b_out)
+                              for _ in range(ncols)])
+
+
+def _pairs_schedule(tb, count):
+    """Width pairs for ``count`` consecutive jobs: every (b_a, b_w) pair and every kind of
+    move (up / down / same for each) appears when count is large enough."""
+    pairs = [(a, w) for a in tb.widths for w in tb.widths]
+    tb.rng.shuffle(pairs)
+    out = []
+    while len(out) < count:
+        out += pairs
+    return out[:count]
+
+
+@cocotb.test()
+async def test_random(dut):
+    """Random GEMM tiles back to back, a precision switch between consecutive tiles, random
+    idle cycles on the inputs and back-pressure on the output (``p_idle``, ``p_stall``)."""
+    tb = TB(dut)
+    await tb.start()
+    count = tb.cfg.get("jobs", 12)
+    for pair in _pairs_schedule(tb, count):
+        tb.send_job(tb.random_job(pair=pair))
+    await tb.run()
+    tb.finish()
+
+
+@cocotb.test()
+async def test_overflow(dut):
+    """Tiles of extreme codes at full width, long enough to overflow W: wrap or saturate."""
+    tb = TB(dut)
+    await tb.start()
+    lo, hi = spec.code_range(tb.n, tb.signed)
+    top = max(abs(lo * lo), abs(hi * hi), abs(lo * hi))
+    K = min((1 << (tb.W - 1)) // top + 3, tb.cfg.get("overflow_max_k", 600))
+    for codes in ("max", "extreme"):
+        tb.send_job(tb.random_job(k=K, codes=codes, pair=(tb.n, tb.n)))
+    await tb.run()
+    tb.finish()
+
+
+# ----------------------------------------------------------------------------- golden
+
+
+def _fits(tb, *, n, signed, W, overflow, view_rounding=None):
+    why = []
+    if (n, signed, W, overflow) != (tb.n, tb.signed, tb.W, tb.ovf):
+        why.append(f"needs n={n} signed={signed} W={W} {overflow}")
+    if view_rounding is not None and view_rounding != tb.view_rounding:
+        why.append(f"needs {view_rounding} views")
+    return why
+
+
+def window_lanes(tb, expected_acc_row, ncols):
+    """Lanes whose output is acc - e + c clamped (c the middle of the code range): the
+    code is c exactly when the accumulator equals the expected e, so the output pins
+    the accumulator of every column bit for bit."""
+    lo, hi = spec.code_range(tb.n, tb.signed)
+    c = (lo + hi + 1) // 2
+    klo, khi = spec.signed_range(tb.kbits)
+    lanes = []
+    for j in range(ncols):
+        k4 = c - int(expected_acc_row[j])
+        if not klo <= k4 <= khi:
+            raise ValueError(f"window constant {k4} does not fit kbits={tb.kbits}")
+        lanes.append(LaneConstants((1, 0, 0, k4), (0, 0, 0, 0), 0))
+    return lanes
+
+
+def blocks(M, N, R, C):
+    for i0 in range(0, M, R):
+        for j0 in range(0, N, C):
+            yield i0, min(i0 + R, M), j0, min(j0 + C, N)
+
+
+def run_gemm_golden(tb, case):
+    """A gemm case: one job per output row and block of C columns, window lanes; the
+    expected codes are the model's requantize of the golden accumulators."""
+    p = case.params
+    if p["a_signed"] != p["w_signed"]:
+        return f"mixed signedness (a {p['a_signed']}, w {p['w_signed']}): the tile has one"
+    why = _fits(tb, n=max(p["a_bits"], p["w_bits"]), signed=p["a_signed"], W=p["acc_bits"],
+                overflow=p["overflow"])
+    if why:
+        return "; ".join(why)
+    a, w, acc = case["a"], case["w"], case["acc"]
+    M, N = acc.shape
+    b = tb.n  # gemm cases are on full-width codes: the view at b = n is the identity
+    for i in range(M):
+        for _, _, j0, j1 in blocks(1, N, 1, tb.C):
+            lanes = window_lanes(tb, acc[i, j0:j1], j1 - j0)
+            job = TileJob(a=[a[i].tolist()], w=w[:, j0:j1].tolist(), b_a=b, b_w=b, b_out=b,
+                          rounding="floor", lanes=lanes)
+            exp = []
+            for j, lane in zip(range(j0, j1), lanes):
+                rq = models.lane_requant(lane, kbits=tb.kbits, rounding="floor", b_out=b,
+                                         signed=tb.signed)
+                from dqt_hw import model
+                exp.append(int(model.requantize(acc[i:i + 1, j:j + 1], np.zeros((1, 1), np.int64),
+                                                np.zeros(1, np.int64), rq)[0, 0]))
+            tb.golden.append([exp])
+            tb.send_job(job)
+    return None
+
+
+def layer_lanes(tb, K, S, j0, j1):
+    """Lane fields of output channels j0..j1-1 from the (4, O) constant arrays
+    (``dqt_hw.hw.reference.lane_constants``)."""
+    from dqt_hw.hw.reference import lane_constants
+
+    return [lane_constants([spec.Constant(int(K[t, j]), int(S[t, j]), 32) for t in range(4)],
+                           kbits=tb.kbits, ebits=tb.ebits, sbits=tb.sbits)
+            for j in range(j0, j1)]
+
+
+def run_layer_gemm(tb, a, w, out, K, S, *, b_a, b_w, b_out, rounding, limit=None):
+    """A layer as GEMM a (M, Kd) @ w (Kd, N) with golden/model output codes out (M, N):
+    one job per R x C block (all blocks, or the first ``limit``)."""
+    M, N = out.shape
+    for count, (i0, i1, j0, j1) in enumerate(blocks(M, N, tb.R, tb.C)):
+        if limit is not None and count >= limit:
+            break
+        job = TileJob(a=a[i0:i1].tolist(), w=w[:, j0:j1].tolist(), b_a=b_a, b_w=b_w,
+                      b_out=b_out, rounding=rounding, lanes=layer_lanes(tb, K, S, j0, j1))
+        tb.golden.append(out[i0:i1, j0:j1].tolist())
+        tb.send_job(job)
+
+
+def im2col(x, kh, kw, stride, padding, pad_code):
+    """(N*Ho*Wo, C*kh*kw) patches of master codes, in the order of w.reshape(O, -1)."""
+    N, C, H, W = x.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)),
+                constant_values=pad_code)
+    Ho = (H + 2 * padding - kh) // stride + 1
+    Wo = (W + 2 * padding - kw) // stride + 1
+    cols = np.empty((N, Ho, Wo, C, kh, kw), np.int64)
+    for dy in range(kh):
+        for dx in range(kw):
+            cols[:, :, :, :, dy, dx] = xp[:, :, dy:dy + stride * Ho:stride,
+                                          dx:dx + stride * Wo:stride].transpose(0, 2, 3, 1)
+    return cols.reshape(N * Ho * Wo, C * kh * kw), (N, Ho, Wo)
+
+
+def run_layer_golden(tb, case, limit=None):
+    p = case.params
+    af, wf = p["a_format"], p["w_format"]
+    if af["signed"] != wf["signed"] or af["n"] != wf["n"]:
+        return "mixed formats"
+    if p["out_signed"] != tb.signed:
+        return "output signedness differs"
+    why = _fits(tb, n=af["n"], signed=af["signed"], W=p["acc_bits"], overflow=p["overflow"],
+                view_rounding=p["view_rounding"])
+    if why:
+        return "; ".join(why)
+    if case.kind == "dense_layer":
+        a, w, out = case["a"], case["w"], case["out"]
+    else:
+        if p["groups"] != 1:
+            return "grouped conv"
+        x, wc = case["x"], case["w"]
+        a, (N, Ho, Wo) = im2col(x, wc.shape[2], wc.shape[3], p["stride"], p["padding"],
+                                p["pad_code"])
+        w = wc.reshape(wc.shape[0], -1).T.copy()
+        out = case["out"].transpose(0, 2, 3, 1).reshape(N * Ho * Wo, -1)
+    if a.shape[1] > (1 << tb.cfg.hw["depth_bits"]):
+        return "K too deep for depth_bits"
+    try:
+        run_layer_gemm(tb, a, w, out, case["K"], case["S"], b_a=p["b_a"], b_w=p["b_w"],
+                       b_out=p["b_out"], rounding=p["rounding"], limit=limit)
+    except ValueError as e:  # constants that do not fit the lane fields
+        return str(e)
+    return None
+
+
+@cocotb.test()
+async def test_golden(dut):
+    """The canonical golden sets (``golden``: case names) that fit this tile."""
+    from dqt_hw.golden import read_case
+
+    tb = TB(dut)
+    await tb.start()
+    ran, skipped = [], {}
+    for name in tb.cfg.get("golden", []):
+        case = read_case(ROOT / "golden" / name)
+        if case.kind == "gemm":
+            why = run_gemm_golden(tb, case)
+        elif case.kind in ("dense_layer", "conv_layer"):
+            why = run_layer_golden(tb, case, limit=tb.cfg.get("golden_blocks"))
+        else:
+            why = f"kind {case.kind} is not a tile case"
+        (skipped.__setitem__(name, why) if why else ran.append(name))
+    await tb.run()
+    tb.finish(golden_ran=ran, golden_skipped=skipped)
+    if tb.cfg.get("golden_required") and not ran:
+        raise AssertionError(f"no golden case fits this tile: {skipped}")
+
+
+@cocotb.test()
+async def test_resnet_layer(dut):
+    """Tiles of ResNet-18 CIFAR-10 layer1.0.conv1 (64 -> 64, 3x3, pad 1, 32x32, the demo's
+    layer and seed): the reference model computes the whole layer (``dqt_hw.model.conv_layer``),
+    the tile computes ``resnet_blocks`` R x C blocks of it (K = 576)."""
+    blocks_n = Config().get("resnet_blocks", 0)
+    if not blocks_n:
+        return
+    tb = TB(dut)
+    if _fits(tb, n=8, signed=False, W=tb.W, overflow=tb.ovf):
+        return
+    from dqt_hw import model
+    from dqt_hw.demo import LAYER, SEED
+    from dqt_hw.golden.cases import layer_inputs
+
+    b_a, b_w = tb.cfg.get("resnet_pair", [8, 8])
+    rng = np.random.default_rng(SEED)
+    x, w, K, S, f = layer_inputs(rng, **LAYER, b_a=b_a, b_w=b_w, b_out=8)
+    rq = models.model_requant_from_arrays(K, S, "half_even", 8, False)
+    out = model.conv_layer(x, w, a_fmt=spec.Format(8), w_fmt=spec.Format(8), b_a=b_a, b_w=b_w,
+                           view_rounding=tb.view_rounding, acc_bits=tb.W, overflow=tb.ovf,
+                           requant=rq, padding=1)
+    a, (N, Ho, Wo) = im2col(x, 3, 3, 1, 1, 0)
+    wm = w.reshape(w.shape[0], -1).T.copy()
+    outm = out.transpose(0, 2, 3, 1).reshape(N * Ho * Wo, -1)
+    # a spread of blocks: rows (pixels) and column groups (channels) chosen by the seed
+    order = list(blocks(outm.shape[0], outm.shape[1], tb.R, tb.C))
+    tb.rng.shuffle(order)
+    await tb.start()
+    for (i0, i1, j0, j1) in order[:blocks_n]:
+        job = TileJob(a=a[i0:i1].tolist(), w=wm[:, j0:j1].tolist(), b_a=b_a, b_w=b_w, b_out=8,
+                      rounding="half_even", lanes=layer_lanes(tb, K, S, j0, j1))
+        tb.golden.append(outm[i0:i1, j0:j1].tolist())
+        tb.send_job(job)
+    await tb.run()
+    tb.finish(resnet_blocks=blocks_n)
