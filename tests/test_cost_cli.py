@@ -44,7 +44,7 @@ def test_cost_per_input_widths(tmp_path, capsys):
     (["--net", "vgg99"], "unknown network 'vgg99'"),
     (["--widths", "4y4"], "cannot read the width pair '4y4'"),
     (["--tech", "tsmc3"], "unknown technology table 'tsmc3'"),
-    (["--acc-bits", "12"], "accumulator width W must be at least 2n = 16"),
+    (["--acc-bits", "12"], "accumulator width W = 12 is narrower than one product"),
     (["--widths", "3x3", "--supported", "2,4,8"], "b_a = 3 is not a width the tile supports"),
 ])
 def test_cost_errors(tmp_path, capsys, args, message):

@@ -60,8 +60,14 @@ def test_reference_rtl_lints_clean(config):
                                                  overflow="saturate", signed=True,
                                                  view_rounding="half_up", depth_bits=3,
                                                  kbits=8, ebits=2, sbits=4)),
-        HWConfig("tile", "tile_1x1", dict(rows=1, cols=1, n=2, acc_width=4, depth_bits=1,
+        HWConfig("tile", "tile_1x1", dict(rows=1, cols=1, n=2, acc_width=5, depth_bits=1,
                                           kbits=2, ebits=1, sbits=1)),
+        HWConfig("tile", "tile_packed_signed", dict(rows=2, cols=2, n=8, acc_width=16,
+                                                    overflow="saturate", signed=True,
+                                                    max_pack=2, depth_bits=4, kbits=8,
+                                                    ebits=2, sbits=4)),
+        HWConfig("array", "array_packed4", dict(rows=2, cols=3, n=8, acc_width=9,
+                                                widths=(2, 4), max_pack=4)),
         HWConfig("rescale", "rescale_even", dict(n=4, rounding="half_even", signed=True,
                                                  mult_bits=6, sbits=3)),
     ],
@@ -141,6 +147,23 @@ def test_cli_flags(tmp_path, capsys):
     assert str(tmp_path / "t24.v") in capsys.readouterr().out
 
 
+def test_cli_packed_tile_sidecar(tmp_path):
+    """--max-pack 2 on a tile: two elements per act/wgt transfer, the pack factor and the
+    cycles per element of every width pair in the sidecar; max_pack = 1 leaves it out."""
+    assert main(["rtl", "--component", "tile", "--name", "tp", "--rows", "2", "--cols", "2",
+                 "--max-pack", "2", "--widths", "2,4,8", "-o", str(tmp_path)]) == 0
+    side = json.loads((tmp_path / "tp.json").read_text())
+    assert side["parameters"]["max_pack"] == 2
+    assert side["timing"]["pack_factor"] == {"2x2": 2, "2x4": 2, "2x8": 1, "4x2": 2, "4x4": 2,
+                                             "4x8": 1, "8x2": 1, "8x4": 1, "8x8": 1}
+    assert side["timing"]["cycles_per_element"]["4x4"] == 0.5
+    act = next(p for p in side["ports"] if p["name"] == "act__payload")
+    assert act["width"] == 2 * 2 * 8
+    assert [f["name"] for f in act["fields"]] == ["[0][0]", "[0][1]", "[1][0]", "[1][1]"]
+    plain = json.loads((RTL / "dqt_tile8x8_w32.json").read_text())
+    assert "max_pack" not in plain["parameters"] and "pack_factor" not in plain["timing"]
+
+
 def test_cli_toml_and_flag_override(tmp_path):
     cfg = tmp_path / "c.toml"
     cfg.write_text('component = "pe"\nname = "my_pe"\nn = 6\nacc_width = 14\n'
@@ -165,8 +188,12 @@ def test_cli_toml_many_configs(tmp_path):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--component", "tile", "--acc-width", "12"],
-         "accumulator width W must be at least 2n = 16 bits"),
+        (["--component", "tile", "--acc-width", "16"],
+         "accumulator width W = 16 is narrower than one product: 8-bit x 8-bit unsigned "
+         "codes reach 65025, which needs 17 bits"),
+        (["--component", "tile", "--acc-width", "8", "--widths", "2,4"],
+         "accumulator width W = 8 is narrower than one product: 4-bit x 4-bit unsigned "
+         "codes reach 225, which needs 9 bits"),
         (["--component", "pe", "--overflow", "trap"],
          "overflow must be one of ('wrap', 'saturate') in hardware, not 'trap'"),
         (["--component", "view", "--rows", "4"],
@@ -191,7 +218,7 @@ def test_cli_many_configs_one_bad_writes_nothing(tmp_path, capsys):
                    '[[rtl]]\ncomponent = "pe"\nname = "bad"\nacc_width = 3\n')
     out = tmp_path / "out"
     assert main(["rtl", str(cfg), "-o", str(out)]) == 1
-    assert "accumulator width W must be at least" in capsys.readouterr().err
+    assert "accumulator width W = 3 is narrower than one product" in capsys.readouterr().err
     assert not out.exists()
 
 
@@ -207,3 +234,18 @@ def test_cli_many_configs_one_bad_writes_nothing(tmp_path, capsys):
 def test_config_validation(table, exc, match):
     with pytest.raises(exc, match=match):
         config_from_mapping(table)
+
+
+def test_identical_modules_merge_for_hierarchical_synthesis():
+    """dqt-hw synth's hierarchical flow merges Amaranth's one-module-per-instance output:
+    the 16 PEs of the 4x4 array are one module, the 4 + 4 edge views and side sums two."""
+    from dqt_hw.cost.synth import merge_identical_modules
+
+    text = (RTL / "dqt_array4x4.v").read_text()
+    merged, count = merge_identical_modules(text)
+    assert sorted(count.values()) == [1, 8, 8, 16]
+    kept = set(re.findall(r"^module (\S+)", merged, re.M))
+    assert len(kept) == len(count) == 4
+    used = set(re.findall(r"^  (\\\S+)\s+\S+ \($", merged, re.M))
+    assert used <= kept and len(used) == 3
+    assert merged.count("pe_3_3 (") == 1  # every instance is still there

@@ -111,7 +111,9 @@ def test_pack_factor_and_cycles_table():
          r"^master width n = 6 must be a multiple of max_pack = 4$"),
         (dict(n=4, max_pack=4, signed=True), ValueError,
          r"^signed codes need n / max_pack >= 2 bits per packed view"),
-        (dict(acc_width=10), ValueError, r"^accumulator width W must be at least 2n = 16"),
+        (dict(acc_width=16), ValueError,
+         r"^accumulator width W = 16 is narrower than one product: 8-bit x 8-bit unsigned "
+         r"codes reach 65025, which needs 17 bits$"),
     ],
 )
 def test_scalable_validation(kwargs, exc, match):

@@ -14,6 +14,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from dqt_hw.hw import PEArray, Tile
+from dqt_hw.hw.pe import min_acc_width
 from dqt_hw.hw.reference import LaneConstants, TileJob, tile_reference
 from dqt_hw.spec import ROUNDING_CODES, ROUNDINGS, code_range, signed_range
 
@@ -58,6 +59,24 @@ def random_job(rng, dut, *, m=None, ncols=None, k=None, codes="random", lanes="s
     )
 
 
+def transfers(dut, job, data, size, fill):
+    """The act (``data`` = a, ``size`` = R) or wgt (``data`` = w transposed, ``size`` = C)
+    payloads of a job: one list of ``size`` codes per element at max_pack = 1; at
+    max_pack > 1 ``pack_factor(b_a, b_w)`` elements per transfer, ``[s][x]`` = element
+    k0 + s of row / column x. Rows / columns beyond ``data`` and unused slots: ``fill()``."""
+    K, P = job.k, dut.max_pack
+    cols = [[data[x][k] if x < len(data) else fill() for x in range(size)] for k in range(K)]
+    if P == 1:
+        return cols
+    p = dut.pack_factor(job.b_a, job.b_w)
+    out = []
+    for k0 in range(0, K, p):
+        slots = cols[k0:k0 + p]
+        slots += [[fill() for _ in range(size)] for _ in range(P - len(slots))]
+        out.append(slots)
+    return out
+
+
 def run_tile(dut, jobs, *, seed, p_gap=0.0, p_stall=0.0):
     """Stream ``jobs`` through ``dut``; return (rows of codes per job, act transfer cycles)."""
     rng = random.Random(seed)
@@ -84,16 +103,15 @@ def run_tile(dut, jobs, *, seed, p_gap=0.0, p_stall=0.0):
     async def drive_act(ctx):
         r = random.Random(f"{seed}-act")
         for j in jobs:
-            for k in range(j.k):
-                col = [j.a[i][k] if i < j.m else r.randint(lo, hi) for i in range(R)]
-                await put(ctx, dut.act, col, r)
+            for payload in transfers(dut, j, j.a, R, lambda: r.randint(lo, hi)):
+                await put(ctx, dut.act, payload, r)
 
     async def drive_wgt(ctx):
         r = random.Random(f"{seed}-wgt")
         for j in jobs:
-            for k in range(j.k):
-                row = [j.w[k][c] if c < j.ncols else r.randint(lo, hi) for c in range(C)]
-                await put(ctx, dut.wgt, row, r)
+            wt = [[j.w[k][c] for k in range(j.k)] for c in range(j.ncols)]
+            for payload in transfers(dut, j, wt, C, lambda: r.randint(lo, hi)):
+                await put(ctx, dut.wgt, payload, r)
 
     async def drive_rq(ctx):
         r = random.Random(f"{seed}-rq")
@@ -148,7 +166,10 @@ def reference(dut, job):
         dict(rows=4, cols=2, overflow="saturate", view_rounding="half_up"),
         dict(rows=2, cols=3, overflow="wrap", view_rounding="half_up", signed=True),
         dict(rows=3, cols=3, overflow="saturate", view_rounding="floor", signed=True),
-        dict(rows=1, cols=1, overflow="wrap", view_rounding="floor", n=4, acc_width=8),
+        dict(rows=1, cols=1, overflow="wrap", view_rounding="floor", n=4, acc_width=9),
+        # W below 2n: allowed when the built widths' products fit (4-bit x 4-bit: 9 bits)
+        dict(rows=2, cols=2, overflow="saturate", view_rounding="half_up", widths=(2, 4),
+             acc_width=9),
     ],
     ids=lambda p: "-".join(f"{k}={v}" for k, v in p.items()),
 )
@@ -238,7 +259,9 @@ def test_tile_full_depth_side_sums_are_exact():
         (dict(rows=0), ValueError, r"^rows R must be in \[1, 64\], not 0$"),
         (dict(cols=65), ValueError, r"^columns C must be in \[1, 64\], not 65$"),
         (dict(rows="8"), TypeError, r"^rows R must be an integer, not '8'$"),
-        (dict(acc_width=15), ValueError, r"^accumulator width W must be at least 2n = 16"),
+        (dict(acc_width=16), ValueError,
+         r"^accumulator width W = 16 is narrower than one product: 8-bit x 8-bit unsigned "
+         r"codes reach 65025, which needs 17 bits$"),
         (dict(overflow="trap"), ValueError, r"^overflow must be one of \('wrap', 'saturate'\) in hardware"),
         (dict(view_rounding="half_even"), ValueError, r"^view rounding must be one of"),
         (dict(depth_bits=0), ValueError, r"^depth_bits must be in \[1, 24\], not 0$"),
@@ -260,7 +283,12 @@ def test_tile_validation(kwargs, exc, match):
     [
         (dict(rows=65), ValueError, r"^rows R must be in \[1, 64\], not 65$"),
         (dict(cols=0), ValueError, r"^columns C must be in \[1, 64\], not 0$"),
-        (dict(acc_width=8), ValueError, r"^accumulator width W must be at least 2n = 16"),
+        (dict(acc_width=16), ValueError,
+         r"^accumulator width W = 16 is narrower than one product: 8-bit x 8-bit unsigned "
+         r"codes reach 65025, which needs 17 bits$"),
+        (dict(acc_width=15, signed=True, widths=(2, 4, 8)), ValueError,
+         r"^accumulator width W = 15 is narrower than one product: 8-bit x 8-bit signed "
+         r"codes reach 16384, which needs 16 bits$"),
         (dict(depth_bits=25), ValueError, r"^depth_bits must be in \[1, 24\], not 25$"),
         (dict(overflow="wrapping"), ValueError, r"^overflow must be one of"),
     ],
@@ -268,3 +296,143 @@ def test_tile_validation(kwargs, exc, match):
 def test_array_validation(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         PEArray(**kwargs)
+
+
+# ------------------------------------------------------- precision-scalable (packed) tiles
+
+
+def every_pair_jobs(rng, dut, kmax):
+    """One job per (b_a, b_w) of the tile's widths, K random in 1..kmax."""
+    jobs = []
+    for b_a in dut.widths:
+        for b_w in dut.widths:
+            j = random_job(rng, dut, k=rng.randint(1, kmax))
+            jobs.append(TileJob(j.a, j.w, b_a, b_w, j.b_out, j.rounding, j.lanes))
+    return jobs
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(n=8, max_pack=4, rows=2, cols=2, overflow="wrap", view_rounding="floor"),
+        dict(n=8, max_pack=2, rows=2, cols=3, overflow="saturate", view_rounding="half_up",
+             signed=True),
+        dict(n=8, max_pack=4, rows=3, cols=2, overflow="saturate", view_rounding="floor",
+             signed=True, widths=(2, 3, 4, 6, 8)),
+        dict(n=4, max_pack=4, rows=2, cols=2, overflow="wrap", view_rounding="half_up"),
+    ],
+    ids=lambda p: "-".join(f"{k}={v}" for k, v in p.items()),
+)
+def test_packed_tile_every_width_pair(params):
+    """Every width pair, K not a multiple of the pack factor, valid gaps and back-pressure:
+    the results are the contract's ascending-k accumulation bit for bit."""
+    params = dict(dict(acc_width=20, kbits=16, ebits=3, sbits=5, depth_bits=5), **params)
+    dut = Tile(**params)
+    seed = "packed-" + "-".join(f"{k}{v}" for k, v in sorted(params.items()))
+    rng = random.Random(seed)
+    jobs = every_pair_jobs(rng, dut, 3 * max(dut.rows, dut.cols))
+    got, act_cycles = run_tile(dut, jobs, seed=seed, p_gap=0.2, p_stall=0.2)
+    for job, rows in zip(jobs, got):
+        assert rows == reference(dut, job), (seed, job.b_a, job.b_w)
+    steps = [-(-j.k // dut.pack_factor(j.b_a, j.b_w)) for j in jobs]
+    assert len(act_cycles) == sum(steps)
+
+
+@pytest.mark.parametrize("overflow", ["wrap", "saturate"])
+@pytest.mark.parametrize("signed", [False, True])
+def test_packed_tile_accumulator_driven_into_overflow(overflow, signed):
+    """The narrowest W for views of at most 4 bits (9 bits unsigned, 8 signed), extreme
+    codes, 4 and 2 elements per step: the overflow rule at every addition in slot order
+    equals the ascending-k rule (identity requantization: the code is the accumulator)."""
+    widths = (2, 3, 4)
+    W = min_acc_width(8, signed=signed, widths=widths)
+    dut = Tile(rows=2, cols=2, n=8, acc_width=W, overflow=overflow, signed=signed,
+               widths=widths, max_pack=4, kbits=8, ebits=2, sbits=4, depth_bits=7)
+    seed = f"packed-ovf-{overflow}-{signed}"
+    rng = random.Random(seed)
+    jobs = []
+    for codes, k, (b_a, b_w) in (("max", 9, (2, 2)), ("extreme", 60, (2, 2)),
+                                 ("extreme", 100, (4, 3)), ("extreme", 70, (4, 4)),
+                                 ("random", 30, (2, 4)), ("extreme", 37, (3, 3))):
+        j = random_job(rng, dut, m=2, ncols=2, k=k, codes=codes)
+        jobs.append(TileJob(j.a, j.w, b_a=b_a, b_w=b_w, b_out=4, rounding="floor",
+                            lanes=[LaneConstants((1, 0, 0, 0), (0, 0, 0, 0), W - 4)] * 2))
+        jobs.append(j)
+    got, _ = run_tile(dut, jobs, seed=seed, p_gap=0.1, p_stall=0.2)
+    for job, rows in zip(jobs, got):
+        assert rows == reference(dut, job), f"seed {seed!r}"
+    # the bench really overflows: a wider accumulator would give other codes
+    wide = [tile_reference(j, n=8, signed=signed, acc_width=W + 16, overflow=overflow,
+                           view_rounding=dut.view_rounding) for j in jobs]
+    assert any(w != r for w, r in zip(wide, got))
+
+
+def test_packed_tile_switches_cost_no_cycle():
+    """Packed (4 and 2 per step) and unpacked tiles back to back, every step at least
+    max(R, C): the act stream moves on every cycle across every switch, ceil(K / p)
+    transfers per tile."""
+    dut = Tile(rows=3, cols=2, n=8, acc_width=18, kbits=12, ebits=3, sbits=5, depth_bits=6,
+               max_pack=4, widths=(2, 4, 8))
+    rng = random.Random("packed-switch")
+    jobs = []
+    for b_a, b_w in ((2, 2), (8, 8), (4, 2), (2, 8), (2, 2), (4, 4), (8, 4), (2, 4)):
+        p = dut.pack_factor(b_a, b_w)
+        j = random_job(rng, dut, k=p * 3 + rng.randrange(p))  # >= 3 steps, often a partial one
+        jobs.append(TileJob(j.a, j.w, b_a, b_w, rng.choice(dut.widths), j.rounding, j.lanes))
+    got, act_cycles = run_tile(dut, jobs, seed="packed-switch")
+    for job, rows in zip(jobs, got):
+        assert rows == reference(dut, job)
+    steps = [-(-j.k // dut.pack_factor(j.b_a, j.b_w)) for j in jobs]
+    assert len(act_cycles) == sum(steps)
+    assert act_cycles == list(range(act_cycles[0], act_cycles[0] + len(act_cycles)))
+    assert run_tile.out_cycles[0] - act_cycles[steps[0] - 1] == dut.latency
+
+
+def test_packed_tile_short_tiles_and_full_depth():
+    """Tiles of fewer steps than max(R, C) are padded; K = 2^depth_bits (k field 0) packs
+    into 2^depth_bits / p steps with exact side sums."""
+    dut = Tile(rows=2, cols=3, n=8, acc_width=20, overflow="saturate", kbits=8, ebits=2,
+               sbits=4, depth_bits=4, max_pack=4, widths=(2, 4, 8))
+    rng = random.Random("packed-short")
+    jobs = []
+    for k, (b_a, b_w) in ((1, (2, 2)), (5, (2, 2)), (3, (4, 4)), (16, (2, 2)), (16, (8, 4)),
+                          (2, (2, 4))):
+        j = random_job(rng, dut, k=k)
+        jobs.append(TileJob(j.a, j.w, b_a, b_w, j.b_out, j.rounding, j.lanes))
+    got, act_cycles = run_tile(dut, jobs, seed="packed-short")
+    for job, rows in zip(jobs, got):
+        assert rows == reference(dut, job)
+    lasts, pos = [], 0
+    for j in jobs:
+        pos += -(-j.k // dut.pack_factor(j.b_a, j.b_w))
+        lasts.append(act_cycles[pos - 1])
+    assert all(b - a >= dut.min_period for a, b in zip(lasts, lasts[1:]))
+
+
+def test_packed_tile_interface():
+    """max_pack = 1 keeps the act/wgt payloads of one element; max_pack = 4 carries four."""
+    plain = Tile(rows=2, cols=3, n=8)
+    packed = Tile(rows=2, cols=3, n=8, max_pack=4)
+    plain._MustUse__silence = packed._MustUse__silence = True  # read as configurations only
+    assert plain.act_layout.size == 2 * 8 and plain.wgt_layout.size == 3 * 8
+    assert packed.act_layout.size == 4 * 2 * 8 and packed.wgt_layout.size == 4 * 3 * 8
+    assert [packed.pack_factor(b, b) for b in range(1, 9)] == [4, 4, 2, 2, 1, 1, 1, 1]
+    assert [plain.pack_factor(b, b) for b in range(1, 9)] == [1] * 8
+    assert packed.cycles_per_width_pair()["2x2"] == 0.25
+    assert packed.cycles_per_width_pair()["4x8"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "cls, kwargs, match",
+    [
+        (Tile, dict(max_pack=3), r"^max_pack must be one of \(1, 2, 4\), not 3$"),
+        (Tile, dict(n=6, max_pack=4), r"^master width n = 6 must be a multiple of max_pack = 4$"),
+        (Tile, dict(n=4, max_pack=4, signed=True, acc_width=8),
+         r"^signed codes need n / max_pack >= 2 bits per packed view"),
+        (PEArray, dict(max_pack=8), r"^max_pack must be one of \(1, 2, 4\), not 8$"),
+        (PEArray, dict(n=6, max_pack=4), r"^master width n = 6 must be a multiple of max_pack"),
+    ],
+)
+def test_packed_validation(cls, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        cls(**kwargs)

@@ -161,7 +161,9 @@ async def run_pe(ctx, dut, segments):
 @pytest.mark.parametrize("overflow", ["wrap", "saturate"])
 @pytest.mark.parametrize("rounding", ["floor", "half_up"])
 def test_pe_every_width_pair(rounding, overflow, signed):
-    n, W = 8, 16  # W = 2n: unsigned products alone already overflow the signed accumulator
+    # the narrowest W that holds one product: 17 bits unsigned (255 * 255 = 65025), 16
+    # signed ((-128)^2 = 16384), so that two extreme products already overflow
+    n, W = 8, (16 if signed else 17)
     dut = MACPE(n=n, acc_width=W, overflow=overflow, view_rounding=rounding, signed=signed)
     rng = random.Random(f"pe-{rounding}-{overflow}-{signed}")
     lo, hi = code_range(n, signed)
@@ -217,13 +219,13 @@ def test_pe_driven_into_overflow(overflow, signed):
 
 
 def test_pe_without_views_takes_viewed_codes():
-    dut = MACPE(n=4, acc_width=8, views=False)
+    dut = MACPE(n=4, acc_width=9, views=False)
     assert "b_a" not in dut.signature.members
     pairs = [(15, 15), (3, 7), (15, 1)]
 
     async def bench(ctx):
         accs, _ = await run_pe(ctx, dut, [(4, 4, pairs)])
-        assert accs == mac_reference(pairs, 4, 4, 4, "floor", False, 8, "wrap")
+        assert accs == mac_reference(pairs, 4, 4, 4, "floor", False, 9, "wrap")
 
     simulate(dut, bench)
 
@@ -231,8 +233,15 @@ def test_pe_without_views_takes_viewed_codes():
 @pytest.mark.parametrize(
     "kwargs, exc, match",
     [
-        (dict(n=8, acc_width=15), ValueError,
-         r"^accumulator width W must be at least 2n = 16 bits \(one 8 x 8-bit product\), not 15$"),
+        (dict(n=8, acc_width=16), ValueError,
+         r"^accumulator width W = 16 is narrower than one product: 8-bit x 8-bit unsigned "
+         r"codes reach 65025, which needs 17 bits$"),
+        (dict(n=8, acc_width=15, signed=True), ValueError,
+         r"^accumulator width W = 15 is narrower than one product: 8-bit x 8-bit signed "
+         r"codes reach 16384, which needs 16 bits$"),
+        (dict(n=8, acc_width=8, widths=(2, 4)), ValueError,
+         r"^accumulator width W = 8 is narrower than one product: 4-bit x 4-bit unsigned "
+         r"codes reach 225, which needs 9 bits$"),
         (dict(acc_width=65), ValueError, r"^accumulator width W must be at most 64, not 65$"),
         (dict(acc_width="32"), TypeError, r"^accumulator width W must be an integer, not '32'$"),
         (dict(overflow="trap"), ValueError,

@@ -42,12 +42,15 @@ def register(subparsers):
     s = subparsers.add_parser(
         "synth", help="synthesize configurations with Yosys (cells, transistors), fit the area model",
         description="Runs Debian's yosys (synth -flatten; dfflegalize; abc -g cmos; stat "
-                    "-tech cmos; stat -json) on generated configurations.")
+                    "-tech cmos; stat -json) on generated configurations; tiles of more "
+                    "than 4 PEs and arrays of more than 16 with the same passes per module, "
+                    "summed over the hierarchy (flow 'abc-fast-hier', ABC's fast script; labelled in the output).")
     s.add_argument("configs", nargs="*",
                    help="configuration names (default: the whole fit set, see --list)")
     s.add_argument("--list", action="store_true", help="list the configurations and exit")
     s.add_argument("--all", action="store_true",
-                   help="include the large reference tiles (8x8: many minutes each in ABC)")
+                   help="include the large reference tiles (8x8, hierarchical flow: a few "
+                        "minutes each)")
     s.add_argument("--out", default="out/synth")
     s.add_argument("--yosys", default=None, help="yosys binary (default: yosys on PATH)")
     s.add_argument("--fit", action="store_true",
@@ -58,6 +61,9 @@ def register(subparsers):
     s.add_argument("--write-baseline", action="store_true",
                    help="record the results as dqt_hw/cost/data/synth_baseline.json and "
                         "refit the package's area model (dqt_hw/cost/data/area_coeffs.json)")
+    s.add_argument("--record", action="store_true",
+                   help="add (or replace) these results in dqt_hw/cost/data/synth_baseline.json "
+                        "without refitting the area model")
     s.add_argument("--check", action="store_true",
                    help="fail when a result moved beyond the baseline's tolerance")
     s.add_argument("--reuse", default=None,
@@ -126,6 +132,8 @@ def _cost(args) -> int:
                                           dynamic=rep["totals"].get("dynamic_bitops"),
                                           title=f"{g.name}: BitOPs against width mix"))
         try:
+            from ..hw.pe import min_acc_width
+
             am = load_area_model()
             curves = {}
             sets = {"all 1..n": None, "2,4,8": (2, 4, 8), "4,8": (4, 8), "8": (8,)}
@@ -133,8 +141,8 @@ def _cost(args) -> int:
                 if ws and max(ws) > args.n:
                     continue
                 pts2 = []
-                for W in (2 * args.n, 2 * args.n + 4, 2 * args.n + 8, 2 * args.n + 12,
-                          2 * args.n + 16):
+                w0 = min_acc_width(args.n, widths=ws)  # the narrowest W the hardware takes
+                for W in (w0, w0 + 4, w0 + 8, w0 + 12, w0 + 16):
                     t = make_tile(**dict(tile_kw, acc_width=W, widths=ws))
                     pts2.append((W, am.area_um2(t)))
                 curves[label] = pts2
@@ -152,8 +160,8 @@ def _cost(args) -> int:
 
 def _synth(args) -> int:
     from .area import fit_area
-    from .synth import (BASELINE_TOLERANCE, compare_baseline, fit_configs, load_baseline,
-                        synthesize)
+    from .synth import (BASELINE_TOLERANCE, FLOW_SCRIPTS, compare_baseline, fit_configs,
+                        fits_area_model, load_baseline, synthesize)
 
     configs = fit_configs(include_large=args.all or bool(args.configs))
     names = {(c if isinstance(c, str) else c.name): c for c in configs}
@@ -177,14 +185,16 @@ def _synth(args) -> int:
             continue
         r = synthesize(names[name], yosys=args.yosys).as_dict()
         results.append(r)
+        flow = r.get("flow", "abc")
+        label = "" if flow == "abc" else f"  [{flow}: per module, summed over the hierarchy]"
         print(f"{name:28s} {r['cells']:>7d} cells {r['transistors']:>9d} transistors "
-              f"({r['seconds']:.1f} s)", flush=True)
+              f"({r['seconds']:.1f} s){label}", flush=True)
         (out / "results.json").write_text(json.dumps({"results": results}, indent=1) + "\n")
     (out / "results.json").write_text(json.dumps({"results": results}, indent=1) + "\n")
     _shift_vs_multiplier(results)
     status = 0
     if args.fit or args.write_baseline:
-        doc = fit_area(results)
+        doc = fit_area([r for r in results if fits_area_model(r)])
         dest = Path(args.coeffs) if args.coeffs else out / "area_coeffs.json"
         if args.write_baseline:  # the package's model follows its baseline
             dest = Path(__file__).parent / "data" / "area_coeffs.json"
@@ -196,12 +206,17 @@ def _synth(args) -> int:
             print(f"  {p['name']:28s} measured {p['measured_transistors']:>9d}  model "
                   f"{p['model_transistors']:>11.1f}  error {p['error_pct']:+7.2f} %")
         print(f"  |error| mean {doc['error_pct_mean']} %, max {doc['error_pct_max']} %")
-    if args.write_baseline:
+    if args.write_baseline or args.record:
         dest = Path(__file__).parent / "data" / "synth_baseline.json"
+        recorded = results
+        if args.record and dest.is_file():  # keep the other entries, in their order
+            old = json.loads(dest.read_text())["results"]
+            new = {r["name"]: r for r in results}
+            recorded = [new.pop(r["name"], r) for r in old] + list(new.values())
         dest.write_text(json.dumps({"tolerance": BASELINE_TOLERANCE,
-                                    "flow": "synth -flatten; dfflegalize -cell $_DFF_P_ 01; "
-                                            "abc -g cmos; opt_clean; stat -json -tech cmos",
-                                    "results": results}, indent=1) + "\n")
+                                    "flow": FLOW_SCRIPTS["abc"],
+                                    "flows": FLOW_SCRIPTS,
+                                    "results": recorded}, indent=1) + "\n")
         print(f"baseline written: {dest}")
     if args.check:
         bad = compare_baseline(results, load_baseline())

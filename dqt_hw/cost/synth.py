@@ -16,6 +16,32 @@ Without ``dfflegalize`` ``stat -tech cmos`` gives the enable/reset flip-flops no
 prints "N+" transistors; a result with a "+" or without a ``stat`` answer is an error here,
 never a zero area.
 
+Large configurations (tiles of more than 4 PEs, arrays of more than 16,
+:func:`hierarchical`) use the
+**hierarchical flow** ``abc-fast-hier`` instead: ``abc -g cmos`` on the flattened 8x8
+tile (~210k gates) runs for more than 20 minutes, and on one of its requantizer lanes
+(~20k gates after ``synth``) alone for more than 5. The passes run per module, without
+``-flatten``, on the Verilog with identical submodules merged (the 64 PEs of an 8x8 array
+are one module, the 8 lanes two), with ABC's fast script for the CMOS mapping (9 s for a
+lane), and ``stat -top`` sums every module's cells and transistors over the instance
+tree::
+
+    (merge identical modules of <name>.v)
+    read_verilog <name>.dedup.v
+    hierarchy -top <name>
+    synth -top <name>                  # no -flatten: each module optimized on its own
+    dfflegalize -cell $_DFF_P_ 01
+    abc -g cmos -fast                  # ABC's fast script
+    opt_clean
+    stat -tech cmos -top <name>        # totals over the hierarchy
+
+It counts every cell of the design, mapped to the same CMOS gate set; it is a different
+flow because nothing is optimized across module boundaries (constants that a flattened
+synthesis would propagate from the tile into the array or the lanes stay logic) and ABC
+optimizes less, so it reads higher than the flat flow: on ``dqt_array4x4`` and ``fit_tile2x2_w20``,
+measured both ways, the difference is given in docs/hardware.md. Results record their
+``flow`` ("abc" or "abc-fast-hier"), and the area fit uses the flat ones only.
+
 Configurations are :class:`dqt_hw.hw.config.HWConfig` (Verilog from
 :func:`dqt_hw.hw.verilog.generate`) plus a few calibration primitives (plain adders and
 multipliers, whose Horowitz 45 nm areas convert transistors into um^2).
@@ -36,7 +62,8 @@ from pathlib import Path
 
 __all__ = ["SynthResult", "find_yosys", "synthesize", "parse_stat_json", "fit_configs",
            "calibration_verilog", "CALIBRATION", "load_baseline", "compare_baseline",
-           "BASELINE_TOLERANCE", "YosysError"]
+           "BASELINE_TOLERANCE", "YosysError", "FLOWS", "FLOW_SCRIPTS", "hierarchical",
+           "fits_area_model", "merge_identical_modules"]
 
 BASELINE_TOLERANCE = 0.02
 """A synthesized transistor count or cell count that moves by more than 2 % from the
@@ -61,12 +88,16 @@ class SynthResult:
     transistors: int
     yosys: str
     seconds: float
+    flow: str = "abc"
 
     def as_dict(self) -> dict:
-        return {"name": self.name, "component": self.component, "params": self.params,
-                "cells": self.cells, "cells_by_type": self.cells_by_type,
-                "transistors": self.transistors, "yosys": self.yosys,
-                "seconds": round(self.seconds, 2)}
+        d = {"name": self.name, "component": self.component, "params": self.params,
+             "cells": self.cells, "cells_by_type": self.cells_by_type,
+             "transistors": self.transistors, "yosys": self.yosys,
+             "seconds": round(self.seconds, 2)}
+        if self.flow != "abc":  # the flat flow's results stay as they were recorded
+            d["flow"] = self.flow
+        return d
 
 
 def find_yosys(path: str | None = None) -> str:
@@ -95,10 +126,16 @@ def calibration_verilog(kind: str, width: int, name: str) -> str:
     raise ValueError(f"calibration kind must be 'add' or 'mul', not {kind!r}")
 
 
-def parse_stat_json(text: str, top: str) -> tuple[int, dict, int]:
+def parse_stat_json(text: str, top: str, *, hierarchy: bool = False) -> tuple[int, dict, int]:
     """(cells, cells by type, transistors) of module ``top`` from ``stat -json -tech
-    cmos`` output; YosysError if the statistics or the transistor estimate are missing or
-    incomplete."""
+    cmos`` output (with ``hierarchy``: the ``design`` totals of ``stat -top``, summed over
+    the instance tree); YosysError if the statistics or the transistor estimate are
+    missing or incomplete."""
+    if hierarchy:
+        # Yosys 0.23 writes the hierarchy listing of `stat -top` ("  module  count")
+        # into its JSON output: drop those lines
+        text = "\n".join(ln for ln in text.splitlines()
+                         if not re.fullmatch(r"\s*[^\s\"{}\[\]]\S*\s+\d+\s*", ln))
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as e:
@@ -107,6 +144,10 @@ def parse_stat_json(text: str, top: str) -> tuple[int, dict, int]:
     mod = mods.get("\\" + top) or mods.get(top)
     if mod is None:
         raise YosysError(f"stat -json has no module {top!r} (has {sorted(mods)})")
+    if hierarchy:
+        mod = doc.get("design")
+        if mod is None:
+            raise YosysError(f"stat -json for {top!r} has no hierarchy totals (stat -top?)")
     tr = mod.get("estimated_num_transistors")
     if tr is None:
         raise YosysError(f"stat for {top!r} has no transistor estimate (was -tech cmos given?)")
@@ -118,17 +159,82 @@ def parse_stat_json(text: str, top: str) -> tuple[int, dict, int]:
     return int(mod["num_cells"]), dict(mod.get("num_cells_by_type", {})), int(tr)
 
 
-def _script(top: str, vfile: str, jfile: str) -> str:
+FLOWS = ("abc", "abc-fast-hier")
+"""Synthesis flows: flat (``synth -flatten``) and per module summed over the hierarchy."""
+
+FLOW_SCRIPTS = {
+    "abc": "synth -flatten; dfflegalize -cell $_DFF_P_ 01; abc -g cmos; opt_clean; "
+           "stat -json -tech cmos",
+    "abc-fast-hier": "(identical modules merged) hierarchy -top; synth (no -flatten); dfflegalize "
+                "-cell $_DFF_P_ 01; abc -g cmos -fast; opt_clean; stat -json -tech cmos -top "
+                "(design totals over the instance tree; no optimization across modules)",
+}
+"""What each flow runs (recorded in the baseline)."""
+
+
+def _script(top: str, vfile: str, jfile: str, flow: str = "abc") -> str:
+    if flow == "abc-fast-hier":
+        # (the cells of a module with sub-instances include those instances: the design
+        # totals of `stat -top` replace each by its module's cells)
+        return (f"read_verilog {vfile}; hierarchy -top {top}; synth -top {top}; "
+                f"dfflegalize -cell $_DFF_P_ 01; abc -g cmos -fast; opt_clean; "
+                f"stat -tech cmos -top {top}; tee -q -o {jfile} stat -json -tech cmos -top {top}")
     return (f"read_verilog {vfile}; synth -flatten -top {top}; "
             f"dfflegalize -cell $_DFF_P_ 01; abc -g cmos; opt_clean; "
             f"stat -tech cmos; tee -q -o {jfile} stat -json -tech cmos")
 
 
+_MODULE_RE = re.compile(r"^module (\\\S+ |\S+)\s*\((.*?)\);\n(.*?)^endmodule\n", re.S | re.M)
+
+
+def merge_identical_modules(text: str) -> tuple[str, dict[str, int]]:
+    """Verilog ``text`` (Amaranth's output: one module per instance) with identical
+    modules merged: modules whose bodies are equal up to their name, the order of their
+    port list and Yosys's numbered helper names keep one definition, and every instance
+    names it. Returns (text, {kept module: modules it stands for})."""
+    mods = list(_MODULE_RE.finditer(text))
+    if not mods:
+        raise ValueError("no module in the Verilog text")
+    canon, keep, count = {}, {}, {}
+    for mt in mods:
+        name = mt.group(1).strip()
+        ports = ", ".join(sorted(p.strip() for p in mt.group(2).split(",")))
+        body = re.sub(r"dump_module\$\d+", "dump_module$#", mt.group(3))
+        key = (ports, body)
+        if key in keep:
+            canon[name] = keep[key]
+            count[keep[key]] += 1
+        else:
+            keep[key] = canon[name] = name
+            count[name] = 1
+    out = [text[:mods[0].start()]]
+    for mt in mods:
+        name = mt.group(1).strip()
+        if canon[name] != name:
+            continue
+        block = mt.group(0)
+
+        def rename(m):
+            ref = m.group(2).strip()
+            new = canon.get(ref, ref)
+            return f"{m.group(1)}{new}{' ' if new.startswith(chr(92)) else ''} {m.group(3)}"
+
+        block = re.sub(r"^(  )(\\\S+ |\S+)\s+(\S+ \($)", rename, block, flags=re.M)
+        out.append(block)
+    return "".join(out), count
+
+
 def synthesize(config, *, yosys: str | None = None, workdir=None, timeout_s: float = 1800,
-               keep: bool = False) -> SynthResult:
+               keep: bool = False, flow: str | None = None) -> SynthResult:
     """Synthesize one configuration: an ``HWConfig`` or a calibration name from
-    :data:`CALIBRATION`. Raises YosysError when Yosys fails or prints no statistics."""
+    :data:`CALIBRATION`, with ``flow`` "abc" (flat) or "abc-fast-hier" (per module, summed
+    over the hierarchy); default: "abc-fast-hier" for :func:`is_large` configurations, "abc"
+    otherwise. Raises YosysError when Yosys fails or prints no statistics."""
     exe = find_yosys(yosys)
+    if flow is None:
+        flow = "abc-fast-hier" if not isinstance(config, str) and hierarchical(config) else "abc"
+    if flow not in FLOWS:
+        raise ValueError(f"synthesis flow must be one of {FLOWS}, not {flow!r}")
     if isinstance(config, str):
         if config not in CALIBRATION:
             raise ValueError(f"unknown calibration primitive {config!r} (known: {sorted(CALIBRATION)})")
@@ -142,11 +248,13 @@ def synthesize(config, *, yosys: str | None = None, workdir=None, timeout_s: flo
     tmp = tempfile.mkdtemp(prefix=f"synth_{name}_", dir=workdir)
     try:
         vfile, jfile = os.path.join(tmp, f"{name}.v"), os.path.join(tmp, f"{name}.stat.json")
+        if flow == "abc-fast-hier":
+            text, _ = merge_identical_modules(text)
         with open(vfile, "w") as f:
             f.write(text)
         t0 = time.monotonic()
         proc = subprocess.run([exe, "-q", "-l", os.path.join(tmp, "yosys.log"), "-p",
-                               _script(name, vfile, jfile)],
+                               _script(name, vfile, jfile, flow)],
                               capture_output=True, text=True, timeout=timeout_s, check=False)
         secs = time.monotonic() - t0
         if proc.returncode != 0:
@@ -156,16 +264,36 @@ def synthesize(config, *, yosys: str | None = None, workdir=None, timeout_s: flo
             raise YosysError(f"yosys printed no statistics for {name!r} (ABC or stat did not "
                              f"run; exit {proc.returncode}): a missing stat is an error, not zero area")
         with open(jfile) as f:
-            cells, by_type, tr = parse_stat_json(f.read(), name)
+            cells, by_type, tr = parse_stat_json(f.read(), name,
+                                                 hierarchy=flow == "abc-fast-hier")
         return SynthResult(name, component, params, cells, by_type, tr,
-                           yosys_version(exe), secs)
+                           yosys_version(exe), secs, flow)
     finally:
         if not keep:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def hierarchical(config) -> bool:
+    """Configurations synthesized per module (flow "abc-fast-hier"): tiles of more than 4 PEs
+    (their C requantizer lanes alone are minutes of flat ABC each) and arrays of more than
+    16 PEs."""
+    p = getattr(config, "params", {})
+    pes = p.get("rows", 1) * p.get("cols", 1)
+    return ((config.component == "tile" and pes > 4)
+            or (config.component == "array" and pes > 16))
+
+
+def fits_area_model(result: dict) -> bool:
+    """Results the analytic area model is fitted to: flat-flow results of configurations
+    its features describe (not the packed arrays and tiles)."""
+    packed = (result["component"] in ("array", "tile")
+              and result["params"].get("max_pack", 1) > 1)
+    return result.get("flow", "abc") == "abc" and not packed
+
+
 def is_large(config) -> bool:
-    """A tile or array of more than 16 PEs: many minutes in ABC each (``--all``)."""
+    """A tile or array of more than 16 PEs: more than 20 minutes in a flat ABC run, so
+    synthesized with the hierarchical flow, and only with ``--all``."""
     p = getattr(config, "params", {})
     return p.get("rows", 1) * p.get("cols", 1) > 16 and config.component in ("tile", "array")
 

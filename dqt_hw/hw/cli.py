@@ -35,7 +35,7 @@ _FLAGS = (
     ("--sbits", "sbits", int, "width of the right shift S"),
     ("--sum-width", "sum_width", int, "side-sum width (requant component)"),
     ("--mult-bits", "mult_bits", int, "multiplier width (rescale component)"),
-    ("--max-pack", "max_pack", int, "products per cycle at narrow widths (scalable_pe: 1, 2, 4)"),
+    ("--max-pack", "max_pack", int, "elements per step at narrow widths (scalable_pe, array, tile: 1, 2, 4)"),
 )
 
 

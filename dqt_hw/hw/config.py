@@ -38,12 +38,16 @@ PARAMETERS = {
     "scalable_pe": ("n", "acc_width", "overflow", "view_rounding", "signed", "widths",
                     "max_pack"),
     "array": ("rows", "cols", "n", "acc_width", "overflow", "view_rounding", "signed",
-              "widths", "depth_bits"),
+              "widths", "depth_bits", "max_pack"),
     "requant": ("n", "acc_width", "sum_width", "kbits", "ebits", "sbits", "signed", "widths"),
     "tile": ("rows", "cols", "n", "acc_width", "overflow", "view_rounding", "signed",
-             "widths", "depth_bits", "kbits", "ebits", "sbits"),
+             "widths", "depth_bits", "kbits", "ebits", "sbits", "max_pack"),
     "rescale": ("n", "rounding", "signed", "mult_bits", "sbits", "widths"),
 }
+
+# parameters left out of the sidecar when at their default (so that the sidecars of the
+# configurations built before the parameter existed stay byte-identical)
+QUIET_DEFAULTS = {"array": {"max_pack": 1}, "tile": {"max_pack": 1}}
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -88,14 +92,18 @@ class HWConfig:
         return COMPONENTS[self.component](**self.params)
 
     def resolved_params(self, component=None) -> dict:
-        """Every parameter of the generator with its value (defaults filled in)."""
+        """Every parameter of the generator with its value (defaults filled in; ``max_pack``
+        of an array or tile only when it is not 1)."""
         comp = component
         if comp is None:
             comp = self.build()
             comp._MustUse__silence = True  # built only to read its resolved parameters
         out = {}
+        quiet = QUIET_DEFAULTS.get(self.component, {})
         for key in PARAMETERS[self.component]:
             v = getattr(comp, key)
+            if key in quiet and v == quiet[key]:
+                continue
             out[key] = list(v) if isinstance(v, tuple) else v
         return out
 
@@ -127,5 +135,7 @@ REFERENCE_CONFIGS = (
     HWConfig("tile", "dqt_tile8x8_w18_sat", dict(rows=8, cols=8, n=8, acc_width=18,
                                                  overflow="saturate")),
     HWConfig("rescale", "dqt_rescale", dict(n=8, rounding="half_up", mult_bits=16)),
+    HWConfig("tile", "dqt_tile4x4_pack4", dict(rows=4, cols=4, n=8, acc_width=32,
+                                               overflow="wrap", max_pack=4)),
 )
 """The configurations checked in under rtl/ (``dqt-hw rtl --reference rtl``)."""

@@ -18,7 +18,7 @@ from amaranth import signed as signed_shape
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..spec import signed_range
+from ..spec import signed_bits_for_magnitude, signed_range
 from ._params import (
     check_bool,
     check_int,
@@ -31,18 +31,39 @@ from ._params import (
 )
 from .view import NestedView, code_shape
 
-__all__ = ["MACPE", "MAX_ACC_WIDTH", "check_acc_width", "accumulate"]
+__all__ = ["MACPE", "MAX_ACC_WIDTH", "check_acc_width", "accumulate", "max_product",
+           "min_acc_width"]
 
 MAX_ACC_WIDTH = 64
 
 
-def check_acc_width(acc_width, n: int) -> int:
-    """W must hold one full product: at least 2n bits (and at most 64)."""
+def max_product(widths, signed: bool) -> int:
+    """The largest product of two viewed codes of at most ``max(widths)`` bits:
+    (2^b - 1)^2 unsigned, (-2^(b-1))^2 = 2^(2b-2) signed."""
+    b = max(widths)
+    return ((1 << b) - 1) ** 2 if not signed else 1 << (2 * b - 2)
+
+
+def min_acc_width(n: int, *, signed: bool = False, widths=None) -> int:
+    """The narrowest accumulator the generators accept: the signed width of the largest
+    product of two viewed codes of ``max(widths)`` bits (default: n)."""
+    b = max(widths) if widths is not None else n
+    return signed_bits_for_magnitude(max_product((b,), signed))
+
+
+def check_acc_width(acc_width, n: int, *, signed: bool = False, widths=None) -> int:
+    """W must hold one full product of the built widths (docs/arithmetic.md 6.1: the
+    signed width of the largest product, e.g. 17 bits for 8-bit x 8-bit unsigned codes),
+    and be at most 64. ``widths`` default: all widths up to n."""
     W = check_int("accumulator width W", acc_width)
-    if W < 2 * n:
+    b = max(widths) if widths is not None else n
+    prod = max_product((b,), signed)
+    need = signed_bits_for_magnitude(prod)
+    if W < need:
+        kind = "signed" if signed else "unsigned"
         raise ValueError(
-            f"accumulator width W must be at least 2n = {2 * n} bits (one {n} x {n}-bit "
-            f"product), not {W}"
+            f"accumulator width W = {W} is narrower than one product: {b}-bit x {b}-bit "
+            f"{kind} codes reach {prod}, which needs {need} bits"
         )
     if W > MAX_ACC_WIDTH:
         raise ValueError(f"accumulator width W must be at most {MAX_ACC_WIDTH}, not {W}")
@@ -67,7 +88,8 @@ class MACPE(wiring.Component):
     n : int
         Master width of the operand codes, 2..16.
     acc_width : int
-        Accumulator width W, 2n..64 bits (signed).
+        Accumulator width W (signed), at most 64 bits and at least the signed width of
+        the largest product of the built widths (17 bits for 8-bit unsigned codes).
     overflow : str
         ``"wrap"`` or ``"saturate"``.
     view_rounding : str
@@ -105,11 +127,11 @@ class MACPE(wiring.Component):
         views=True,
     ):
         self._n = check_master_width(n)
-        self._W = check_acc_width(acc_width, self._n)
-        self._overflow = check_overflow(overflow)
-        self._view_rounding = check_view_rounding(view_rounding)
         self._signed = check_bool("signed", signed)
         self._widths = check_widths(widths, self._n, self._signed)
+        self._W = check_acc_width(acc_width, self._n, signed=self._signed, widths=self._widths)
+        self._overflow = check_overflow(overflow)
+        self._view_rounding = check_view_rounding(view_rounding)
         self._views = check_bool("views", views)
         code = code_shape(self._n, self._signed)
         members = {"a": In(code), "w": In(code)}

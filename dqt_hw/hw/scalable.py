@@ -33,7 +33,27 @@ from ._params import (
 from .pe import accumulate, check_acc_width
 from .view import NestedView, code_shape
 
-__all__ = ["ScalableMACPE", "cycles_per_width_pair", "pack_factor"]
+__all__ = ["ScalableMACPE", "check_max_pack", "cycles_per_width_pair", "pack_factor",
+           "pack_modes"]
+
+
+def check_max_pack(max_pack, n: int, signed: bool) -> int:
+    """``max_pack`` in (1, 2, 4), dividing n, with at least 2 bits per packed signed view."""
+    if isinstance(max_pack, bool) or max_pack not in (1, 2, 4):
+        raise ValueError(f"max_pack must be one of (1, 2, 4), not {max_pack!r}")
+    if n % max_pack:
+        raise ValueError(f"master width n = {n} must be a multiple of max_pack = {max_pack}")
+    if signed and n // max_pack < 2:
+        raise ValueError(
+            f"signed codes need n / max_pack >= 2 bits per packed view, "
+            f"not n = {n} with max_pack = {max_pack}"
+        )
+    return max_pack
+
+
+def pack_modes(max_pack: int) -> list[int]:
+    """The packing modes a ``max_pack`` datapath has: [1], [1, 2] or [1, 2, 4]."""
+    return [p for p in (1, 2, 4) if p <= max_pack]
 
 
 def pack_factor(n: int, b_a: int, b_w: int, max_pack: int) -> int:
@@ -61,12 +81,19 @@ class ScalableMACPE(wiring.Component):
     max_pack : int
         1, 2 or 4: the most products per cycle; n must be a multiple of it (and
         n / max_pack >= 2 for signed codes).
+    views : bool
+        With ``True`` (default) the PE views and packs its master codes itself; with
+        ``False`` (inside :class:`~dqt_hw.hw.array.PEArray`) it takes the packed operand
+        words and the packing mode from the array's edge.
 
     Members
     -------
     a, w : In(array of max_pack master codes)  slot s carries element k + s
     b_a, b_w : In(unsigned)                    view widths
     pack : Out(range)                          slots usable this cycle (1, 2 or 4)
+    (with ``views=False`` instead: ``a``, ``w`` : In(unsigned(n)) packed words of viewed
+    codes, slot s of mode p in bits [s n/p, (s+1) n/p); ``mode`` : In(k) one bit per
+    packing mode above 1, bit 0 = two slots, bit 1 = four slots, all low = one slot)
     en : In(max_pack)                          per-slot enable (a prefix of the usable slots)
     first, last : In(1)                        this cycle starts / ends the accumulation
     acc, result : Out(signed(W))               as for :class:`~dqt_hw.hw.pe.MACPE`
@@ -74,27 +101,31 @@ class ScalableMACPE(wiring.Component):
 
     @validated_init
     def __init__(self, *, n=8, acc_width=32, overflow="wrap", view_rounding="floor",
-                 signed=False, widths=None, max_pack=2):
+                 signed=False, widths=None, max_pack=2, views=True):
         self._n = check_master_width(n)
-        self._W = check_acc_width(acc_width, self._n)
-        self._overflow = check_overflow(overflow)
-        self._view_rounding = check_view_rounding(view_rounding)
         self._signed = check_bool("signed", signed)
         self._widths = check_widths(widths, self._n, self._signed)
-        if isinstance(max_pack, bool) or max_pack not in (1, 2, 4):
-            raise ValueError(f"max_pack must be one of (1, 2, 4), not {max_pack!r}")
-        if self._n % max_pack:
-            raise ValueError(
-                f"master width n = {self._n} must be a multiple of max_pack = {max_pack}"
-            )
-        if self._signed and self._n // max_pack < 2:
-            raise ValueError(
-                f"signed codes need n / max_pack >= 2 bits per packed view, "
-                f"not n = {self._n} with max_pack = {max_pack}"
-            )
-        self._P = max_pack
+        self._W = check_acc_width(acc_width, self._n, signed=self._signed, widths=self._widths)
+        self._overflow = check_overflow(overflow)
+        self._view_rounding = check_view_rounding(view_rounding)
+        self._P = check_max_pack(max_pack, self._n, self._signed)
+        self._views = check_bool("views", views)
         code = code_shape(self._n, self._signed)
         wbits = width_field_bits(self._n)
+        if not self._views:
+            nmodes = len(pack_modes(self._P)) - 1
+            members = {"a": In(unsigned(self._n)), "w": In(unsigned(self._n))}
+            if nmodes:
+                members["mode"] = In(nmodes)
+            members.update({
+                "en": In(self._P),
+                "first": In(1),
+                "last": In(1),
+                "acc": Out(signed_shape(self._W)),
+                "result": Out(signed_shape(self._W)),
+            })
+            super().__init__(members)
+            return
         super().__init__(
             {
                 "a": In(data.ArrayLayout(code, self._P)),
@@ -117,6 +148,7 @@ class ScalableMACPE(wiring.Component):
     signed = property(lambda self: self._signed)
     widths = property(lambda self: self._widths)
     max_pack = property(lambda self: self._P)
+    views = property(lambda self: self._views)
 
     def cycles_per_width_pair(self) -> dict[str, float]:
         """Cycles per element for every supported (b_a, b_w), for the cost models."""
@@ -125,9 +157,15 @@ class ScalableMACPE(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         n, P, sgn = self._n, self._P, self._signed
-        g = n // P  # brick width
-        D = P  # digits per operand
         modes = [p for p in (1, 2, 4) if p <= P]
+        if not self._views:
+            mode = {}
+            for q, p in enumerate(modes[1:]):
+                mode[p] = self.mode[q]
+            mode[1] = Signal(name="mode1")
+            m.d.comb += mode[1].eq(~self.mode.any() if len(modes) > 1 else 1)
+            self._datapath(m, self.a, self.w, mode, modes)
+            return m
 
         # views of every slot
         va, vw = [], []
@@ -171,6 +209,15 @@ class ScalableMACPE(wiring.Component):
             return wd
 
         aw, ww = word(va, "a_word"), word(vw, "w_word")
+        self._datapath(m, aw, ww, mode, modes)
+        return m
+
+    def _datapath(self, m, aw, ww, mode, modes):
+        """Bricks, per-slot products and the slot-ordered accumulation, from the packed
+        operand words ``aw``, ``ww`` and the mode bits ``mode[p]``."""
+        n, P, sgn = self._n, self._P, self._signed
+        g = n // P  # brick width
+        D = P  # digits per operand
 
         # the bricks: digit i of a times digit j of w, each signed under its sign control
         def digit_signed(i, p):
@@ -223,4 +270,3 @@ class ScalableMACPE(wiring.Component):
             m.d.sync += self.acc.eq(value)
             with m.If(self.last):
                 m.d.sync += self.result.eq(value)
-        return m

@@ -26,7 +26,7 @@ their widths: a precision switch costs no drain and no cycle.
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, unsigned
+from amaranth import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -42,6 +42,7 @@ from ._params import (
 )
 from .array import MAX_DEPTH_BITS, MAX_DIM, PEArray, side_sum_width
 from .pe import check_acc_width
+from .scalable import check_max_pack, cycles_per_width_pair, pack_factor
 from .requant import MAX_E_BITS, MAX_S_BITS, Requantizer, lane_layout, requant_sum_bits
 from .view import code_shape
 from ..spec import MAX_CONST_BITS
@@ -59,7 +60,8 @@ class Tile(wiring.Component):
     n : int
         Master width of activations, weights and output codes, 2..16.
     acc_width : int
-        Accumulator width W, 2n..64.
+        Accumulator width W, at most 64, at least one product of the built widths
+        (:func:`dqt_hw.hw.pe.check_acc_width`).
     overflow : str
         ``"wrap"`` or ``"saturate"``.
     view_rounding : str
@@ -72,6 +74,11 @@ class Tile(wiring.Component):
         K field width: tiles of 1..2^depth_bits steps (K = 0 means 2^depth_bits).
     kbits, ebits, sbits : int
         Widths of the requantizer constants K, left shifts E and right shift S.
+    max_pack : int
+        1 (default): one element of K per ``act``/``wgt`` transfer. 2 or 4: the array is
+        built from :class:`~dqt_hw.hw.scalable.ScalableMACPE` bricks and every transfer
+        carries ``max_pack`` slots, of which the first
+        ``pack_factor(n, b_a, b_w, max_pack)`` hold elements (:meth:`pack_factor`).
 
     Members
     -------
@@ -81,19 +88,20 @@ class Tile(wiring.Component):
     @validated_init
     def __init__(self, *, rows=8, cols=8, n=8, acc_width=32, overflow="wrap",
                  view_rounding="floor", signed=False, widths=None, depth_bits=12,
-                 kbits=32, ebits=5, sbits=6):
+                 kbits=32, ebits=5, sbits=6, max_pack=1):
         self._R = check_int("rows R", rows, 1, MAX_DIM)
         self._C = check_int("columns C", cols, 1, MAX_DIM)
         self._n = check_master_width(n)
-        self._W = check_acc_width(acc_width, self._n)
-        self._overflow = check_overflow(overflow)
-        self._view_rounding = check_view_rounding(view_rounding)
         self._signed = check_bool("signed", signed)
         self._widths = check_widths(widths, self._n, self._signed)
+        self._W = check_acc_width(acc_width, self._n, signed=self._signed, widths=self._widths)
+        self._overflow = check_overflow(overflow)
+        self._view_rounding = check_view_rounding(view_rounding)
         self._depth_bits = check_int("depth_bits", depth_bits, 1, MAX_DEPTH_BITS)
         self._kbits = check_int("constant width kbits", kbits, 2, MAX_CONST_BITS)
         self._ebits = check_int("shift width ebits", ebits, 1, MAX_E_BITS)
         self._sbits = check_int("shift width sbits", sbits, 1, MAX_S_BITS)
+        self._P = check_max_pack(max_pack, self._n, self._signed)
         code = code_shape(self._n, self._signed)
         wbits = width_field_bits(self._n)
         self.cmd_layout = data.StructLayout(
@@ -111,6 +119,9 @@ class Tile(wiring.Component):
         )
         self.act_layout = data.ArrayLayout(code, self._R)
         self.wgt_layout = data.ArrayLayout(code, self._C)
+        if self._P > 1:  # slot s (element k + s) of every row / column
+            self.act_layout = data.ArrayLayout(self.act_layout, self._P)
+            self.wgt_layout = data.ArrayLayout(self.wgt_layout, self._P)
         self.out_layout = data.StructLayout(
             {
                 "codes": data.ArrayLayout(code, self._C),
@@ -140,6 +151,18 @@ class Tile(wiring.Component):
     kbits = property(lambda self: self._kbits)
     ebits = property(lambda self: self._ebits)
     sbits = property(lambda self: self._sbits)
+    max_pack = property(lambda self: self._P)
+
+    def pack_factor(self, b_a: int, b_w: int) -> int:
+        """Elements per ``act``/``wgt`` transfer at widths (b_a, b_w): the largest p in
+        {1, 2, 4}, p <= max_pack, with max(b_a, b_w) <= n / p. A tile of K elements takes
+        ceil(K / p) transfers; the last one holds the remaining K mod p (or p) elements in
+        its first slots."""
+        return pack_factor(self._n, b_a, b_w, self._P)
+
+    def cycles_per_width_pair(self) -> dict[str, float]:
+        """Steps (cycles without stalls) per element for every supported (b_a, b_w)."""
+        return cycles_per_width_pair(self._n, self._widths, self._P)
 
     @property
     def sum_width(self) -> int:
@@ -176,7 +199,7 @@ class Tile(wiring.Component):
         m.submodules.array = arr = PEArray(
             rows=R, cols=C, n=self._n, acc_width=self._W, overflow=self._overflow,
             view_rounding=self._view_rounding, signed=self._signed, widths=self._widths,
-            depth_bits=self._depth_bits,
+            depth_bits=self._depth_bits, **({"max_pack": self._P} if self._P > 1 else {}),
         )
         cmd, act, wgt, rq, out = self.cmd, self.act, self.wgt, self.rq, self.out
 
@@ -216,6 +239,9 @@ class Tile(wiring.Component):
         m.d.comb += rq.ready.eq(advance & due & last_row)
 
         # ---- input side: join cmd, act and wgt into the array's edge
+        if self._P > 1:
+            self._packed_input(m, arr, advance)
+            return m
         P = self.min_period
         k = Signal(unsigned(self._depth_bits), name="k")
         gap = Signal(range(P + 1), init=P, name="gap")
@@ -247,3 +273,49 @@ class Tile(wiring.Component):
                 with m.If(gap != P):
                     m.d.sync += gap.eq(gap + 1)
         return m
+
+    def _packed_input(self, m, arr, advance):
+        """Input controller of a packed tile: ``k`` counts the elements taken, each step
+        takes ``pack`` of them (the array's pack factor for the cmd's widths), the last
+        step the remaining ones (its slot mask is a prefix)."""
+        cmd, act, wgt = self.cmd, self.act, self.wgt
+        db, MP = self._depth_bits, self._P
+        P = self.min_period
+        k = Signal(unsigned(db), name="k")
+        gap = Signal(range(P + 1), init=P, name="gap")
+        total = Signal(unsigned(db + 1), name="k_total")  # K, with a k field of 0 = 2^db
+        m.d.comb += total.eq(Cat(cmd.payload.k, ~cmd.payload.k.any()))
+        remaining = Signal(unsigned(db + 1), name="remaining")
+        m.d.comb += remaining.eq(total - k)
+        is_last = Signal(name="is_last")
+        m.d.comb += is_last.eq(remaining <= arr.pack)
+        count = Signal(range(MP + 1), name="count")
+        m.d.comb += count.eq(Mux(is_last, remaining[:count.shape().width], arr.pack))
+        mask = Signal(MP, name="slots")
+        for s in range(MP):
+            m.d.comb += mask[s].eq(count > s)
+        fire = Signal(name="fire")
+        m.d.comb += fire.eq(
+            advance & cmd.valid & act.valid & wgt.valid & (~is_last | (gap == P))
+        )
+        m.d.comb += [
+            act.ready.eq(fire),
+            wgt.ready.eq(fire),
+            cmd.ready.eq(fire & is_last),
+            arr.en.eq(advance),
+            arr.valid.eq(Mux(fire, mask, 0)),
+            arr.first.eq(~k.any()),
+            arr.last.eq(is_last),
+            arr.b_a.eq(cmd.payload.b_a),
+            arr.b_w.eq(cmd.payload.b_w),
+            arr.a.eq(act.payload),
+            arr.w.eq(wgt.payload),
+        ]
+        with m.If(advance):
+            with m.If(fire & is_last):
+                m.d.sync += [k.eq(0), gap.eq(1)]
+            with m.Else():
+                with m.If(fire):
+                    m.d.sync += k.eq(k + arr.pack)
+                with m.If(gap != P):
+                    m.d.sync += gap.eq(gap + 1)

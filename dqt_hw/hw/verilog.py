@@ -108,6 +108,18 @@ def generate(config: HWConfig) -> tuple[str, dict]:
             "requant_sum_bits": comp.requant_sum_bits,
             "cycles_per_step": {"all width pairs": 1},
         }
+        if comp.max_pack > 1:
+            pairs = [(ba, bw) for ba in comp.widths for bw in comp.widths]
+            sidecar["timing"].update({
+                "max_pack": comp.max_pack,
+                "pack_factor": {f"{ba}x{bw}": comp.pack_factor(ba, bw) for ba, bw in pairs},
+                "cycles_per_element": comp.cycles_per_width_pair(),
+                "elements_per_transfer": "act/wgt transfer t of a tile of K elements "
+                                         "holds elements p*t .. min(p*t + p, K) - 1 in its "
+                                         "slots 0, 1, ... (p = pack_factor of the tile's "
+                                         "b_a x b_w; ceil(K / p) transfers per tile; the "
+                                         "other slots are padding, any value)",
+            })
     if isinstance(comp, ScalableMACPE):
         sidecar["timing"] = {"cycles_per_element": comp.cycles_per_width_pair()}
     return text, sidecar

@@ -31,13 +31,15 @@ def size_accumulators(network, mix, *, rows=8, cols=8, n=8, overflow="wrap", see
         rows_out.append({"layer": nd.name, "b_a": b_a, "b_w": b_w, "taps": m["taps"],
                          "bound_bits": m["bound_bits"], "data_bits": m["bits_needed"],
                          "saved_bits": m["bound_bits"] - m["bits_needed"]})
+    from ..hw.pe import min_acc_width
+
     am = area_model or load_area_model()
     w_bound = max(r["bound_bits"] for r in rows_out)
     w_data = max(r["data_bits"] for r in rows_out)
 
     def tile_um2(W):
-        # the fitted analytic model on the tile's parameters; W below 2n is allowed here
-        # (the model counts bits), although dqt_hw.hw refuses W < 2n
+        # the fitted analytic model on the tile's parameters; any W is allowed here (the
+        # model counts bits), although dqt_hw.hw refuses a W narrower than one product
         p = dict(rows=rows, cols=cols, n=n, acc_width=W, overflow=overflow,
                  view_rounding="floor", signed=False, widths=None, depth_bits=13,
                  kbits=32, ebits=5, sbits=6)
@@ -49,5 +51,6 @@ def size_accumulators(network, mix, *, rows=8, cols=8, n=8, overflow="wrap", see
                "W_bound": w_bound, "W_data": w_data, "area_bound_um2": a_bound,
                "area_data_um2": a_data, "area_saved_um2": a_bound - a_data,
                "area_saved_pct": 100.0 * (a_bound - a_data) / a_bound,
-               "hw_min_W": 2 * n}
+               "hw_min_W": min_acc_width(n, widths=sorted({b for r in rows_out
+                                                           for b in (r["b_a"], r["b_w"])}))}
     return rows_out, summary

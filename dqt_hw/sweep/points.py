@@ -119,8 +119,25 @@ def evaluate(point: dict) -> dict:
     p = {**_DEFAULTS, **point}
     g = load_network(p["network"])
     mix = WidthMix.parse(p["mix"]).check(g)
-    tile = make_tile(rows=int(p["rows"]), cols=int(p["cols"]), n=int(p["n"]),
-                     acc_width=int(p["acc_bits"]), overflow=p["overflow"], depth_bits=13)
+    from ..hw.config import PARAMETERS
+    from ..hw.pe import min_acc_width
+
+    # the tile supports the widths the mix uses; a W narrower than one of their products is
+    # refused by the generator (and by the model below): such a point keeps its analytic
+    # area at that W, energy and cycles of the narrowest valid tile, and is never chosen
+    widths = tuple(sorted({b for nd in g.compute_layers() for b in mix.pair(nd.name)}))
+    W = int(p["acc_bits"])
+    kw = dict(rows=int(p["rows"]), cols=int(p["cols"]), n=int(p["n"]), overflow=p["overflow"],
+              depth_bits=13, widths=widths)
+    try:
+        tile = make_tile(acc_width=W, **kw)
+        area_cfg = tile
+    except ValueError as err:
+        if "narrower than one product" not in str(err):
+            raise
+        tile = make_tile(acc_width=min_acc_width(int(p["n"]), widths=widths), **kw)
+        params = {k: getattr(tile, k) for k in PARAMETERS["tile"]}
+        area_cfg = ("tile", {**params, "acc_width": W})
     _, e = network_energy(g, tile, mix, tech=p["tech"])
     _, cyc = network_cycles(g, tile, mix)
     _, bitops = static_bitops(g, mix)
@@ -138,7 +155,7 @@ def evaluate(point: dict) -> dict:
         meas = {"overflow_rate": None, "overflow_events": None, "outputs_affected": None,
                 "bits_needed": None, "bound_bits": None, "taps": None, "valid": False,
                 "note": str(err)}
-    area = load_area_model().area_um2(tile)
+    area = load_area_model().area_um2(area_cfg)
     return {**{k: v for k, v in point.items()}, "key": point_key(point),
             "area_um2": area, "energy_pj": e["total_pj"], "energy_compute_pj": e["compute_pj"],
             "energy_sram_pj": e["sram_pj"], "energy_dram_pj": e["dram_pj"],
