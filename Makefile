@@ -52,13 +52,13 @@ lint-rtl: $(STAMP)
 cost: $(STAMP)
 	$(RUN) $(BIN)/dqt-hw cost --net resnet18_cifar10 --out out/cost
 
-# synthesize the reference configurations (except the 8x8 tiles), fit the area model,
-# and check the recorded baseline
+# synthesize the reference configurations, fit the area model to the flat-flow ones and
+# check the recorded baseline (tiles use the labelled hierarchical flow: docs/hardware.md)
 synth: $(STAMP)
 	$(YOSYS_DEB)
 	$(RUN) $(BIN)/dqt-hw synth --fit --check --out out/synth
 
-# also the 8x8 reference tiles (many minutes each in ABC)
+# every configuration, calibration variants included
 synth-full: $(STAMP)
 	$(YOSYS_DEB)
 	$(RUN) $(BIN)/dqt-hw synth --all --fit --out out/synth
