@@ -2,8 +2,9 @@
 
 Layers cut into tiles are streamed through :class:`dqt_hw.hw.Tile` with every input always
 valid and the output always ready; the cycles from the first input transfer to the last
-output transfer (both included) must equal :func:`dqt_hw.cost.layer_cycles` exactly. (The
-same check on the Verilog under cocotb waits for the sim/ benches.)
+output transfer (both included) must equal :func:`dqt_hw.cost.layer_cycles` exactly. The
+same check on the generated Verilog in Verilator under cocotb is ``sim/tb/tb_cycles.py``
+(node ``cycles-tile4x4`` of sim/matrix.py's QUICK list: make sim and make test).
 """
 
 from __future__ import annotations

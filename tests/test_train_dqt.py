@@ -86,3 +86,22 @@ def test_digits_split():
     assert ds.shape == (1, 8, 8) and ds.classes == 10
     assert len(ds.y_train) + len(ds.y_test) == 1797
     assert 0.0 <= ds.x_train.min() and ds.x_train.max() <= 1.0
+
+
+def test_cost_target_option():
+    """``--cost-target T``: J_cost becomes |mean relative BitOPs of the batch - T| (a budget
+    on the batch mean); the CLI passes it and the Gumbel temperatures through."""
+    import argparse
+
+    from dqt_hw.net.cli import add_train_args
+    from dqt_hw.train.trainer import train
+
+    p = argparse.ArgumentParser()
+    add_train_args(p)
+    a = p.parse_args(["--cost-target", "0.2", "--tau0", "1.5", "--tau1", "0.5"])
+    assert (a.cost_target, a.tau0, a.tau1) == (0.2, 1.5, 0.5)
+    assert p.parse_args([]).cost_target is None
+    model, hist, ds = train(log=lambda *a: None, stages=(8,), widths=(2, 8), epochs=1,
+                            seed=0, cost_target=1.0)
+    # relative cost <= 1, so |c - 1| = 1 - c: the logged J_cost is 1 minus the mean cost
+    assert 0.0 < hist[0]["cost"] < 1.0

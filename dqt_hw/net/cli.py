@@ -51,6 +51,12 @@ def add_train_args(t):
                    help="candidate widths K (also K' of the consistency loss)")
     t.add_argument("--alpha", type=float, default=D["alpha"], help="weight of J_consistency")
     t.add_argument("--beta", type=float, default=D["beta"], help="weight of J_cost")
+    t.add_argument("--cost-target", type=float, default=D["cost_target"],
+                   help="J_cost = |mean relative BitOPs of the batch - TARGET| (a fraction of "
+                        "the network at n/n, e.g. 0.15) instead of the mean relative BitOPs")
+    t.add_argument("--tau0", type=float, default=D["tau0"],
+                   help="Gumbel-softmax temperature at the start (annealed to --tau1)")
+    t.add_argument("--tau1", type=float, default=D["tau1"])
     t.add_argument("--lr", type=float, default=D["lr"])
     t.add_argument("--batch", type=int, default=D["batch"])
     t.add_argument("--threads", type=int, default=D["threads"])
@@ -116,7 +122,8 @@ def _train(args) -> int:
     path, prov, _, _ = train_and_export(
         args.out, data=args.data, epochs=args.epochs, seed=args.seed, stages=_ints(args.stages),
         widths=_ints(args.widths), alpha=args.alpha, beta=args.beta, lr=args.lr,
-        batch=args.batch, threads=args.threads,
+        batch=args.batch, threads=args.threads, cost_target=args.cost_target,
+        tau0=args.tau0, tau1=args.tau1,
         command=cmd or f"dqt-hw train --out {args.out} --epochs {args.epochs} --seed {args.seed}")
     for what, key in (("float fake-quant", "float_fake_quant_test_accuracy"),
                       ("integer executor", "integer_test_accuracy")):

@@ -6,7 +6,9 @@
 - J_consistency: the sum over the widths b in K' of the cross-entropy of the whole network
   run statically at b (every conv/fc layer at b/b);
 - J_cost: the expected BitOPs of the controller's choices (softmax probabilities)
-  relative to the network at n/n.
+  relative to the network at n/n; with ``cost_target`` t, the distance |c - t| of the
+  batch's mean relative cost c from t instead (a budget on the mean over the batch, so
+  the controller may spend more bits on some inputs and fewer on others).
 
 ``export`` writes the trained model to the ``dqt_hw.net`` format: master weight codes,
 formats, and the integer constants computed from them (``dqt_hw.net.network``).
@@ -30,7 +32,7 @@ from .qat import PACT_MIN, DQTModel
 
 DEFAULTS = dict(data="digits", stages=(16, 32, 64), widths=(2, 4, 6, 8), kprime=None,
                 epochs=40, batch=64, lr=3e-3, alpha=0.5, beta=1.0, tau0=2.0, tau1=0.3,
-                seed=0, threads=1, hidden=64)
+                seed=0, threads=1, hidden=64, cost_target=None)
 
 
 def _batches(n, batch, rng):
@@ -91,6 +93,8 @@ def train(*, log=print, **kw):
             j_task = F.cross_entropy(out, yb)
             j_cons = sum(F.cross_entropy(model(xb, b)[0], yb) for b in kprime)
             j_cost = model.expected_cost(probs)
+            if cfg["cost_target"] is not None:
+                j_cost = (j_cost - cfg["cost_target"]).abs()
             loss = j_task + cfg["alpha"] * j_cons + cfg["beta"] * j_cost
             opt.zero_grad()
             loss.backward()
