@@ -32,6 +32,7 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(RUN) $(BIN)/dqt-hw demo --out out/demo
+	$(RUN) $(BIN)/python -m sim.demo --golden out/demo/golden
 	$(RUN) $(BIN)/dqt-hw rtl --component tile --rows 8 --cols 8 --acc-width 32 --name dqt_tile_demo -o out/demo/rtl
 	$(RUN) $(BIN)/dqt-hw cost --net resnet18_cifar10 --out out/demo/cost
 	$(RUN) $(BIN)/dqt-hw run --out out/demo/net

@@ -6,8 +6,10 @@ Side by side in one run, on the same Verilated tile (rtl/dqt_tile8x8_w32 by defa
    HDL memories loaded with $readmemh, streamed by a small state machine, clock in the HDL,
    built with --timing) driven by a ~20-line main(); the rows it wrote are then checked
    against the reference model in bulk.
-2. **cocotb bulk path**: the same wrapper under cocotb's runner (VPI, --public-flat-rw);
-   Python sets ``start``, waits for ``done`` and checks ``out.hex`` in bulk.
+2. **cocotb bulk path**: the same wrapper under cocotb's runner (--vpi; built with the
+   same flags as the C++ harness: without the --public-flat-rw that cocotb's runner
+   always adds, only the wrapper's ``start``/``done`` are public; ``--public-flat-rw``
+   to compare); Python sets ``start``, waits for ``done`` and checks ``out.hex`` in bulk.
 3. **cocotb per-cycle path** (for reference): sim/tb/tb_tile.py's bench, which drives and
    monitors every stream every cycle (what stalls and back-pressure need).
 
@@ -71,6 +73,10 @@ def main(argv=None) -> int:
                     help="tiles in the cocotb per-cycle run (0: skip)")
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--public-flat-rw", action="store_true",
+                    help="build the cocotb bulk model with cocotb's default --public-flat-rw "
+                         "(default: without it, like the C++ harness; only the wrapper's "
+                         "start/done are public)")
     args = ap.parse_args(argv)
 
     design = runner.rtl_design(args.rtl)
@@ -88,15 +94,8 @@ def main(argv=None) -> int:
     expected = bulk.expected_rows(jobs, tmodel, C)
     t_model = time.perf_counter() - t0
 
-    wdir = runner.SIM_BUILD / "bench"
-    wdir.mkdir(parents=True, exist_ok=True)
-    wrapper = wdir / f"{top}.v"
-    # memory sizes rounded up to powers of two (at least 4096 tiles of K = 32): the wrapper,
-    # and so the two builds, stay the same over runs of different lengths
-    p2 = lambda x, lo: max(lo, 1 << (max(1, x) - 1).bit_length())  # noqa: E731
-    runner._write_if_changed(wrapper, bulk.wrapper_verilog(
-        sc, max_jobs=p2(len(jobs), 4096), max_steps=p2(len(jobs) * args.k, 1 << 17),
-        max_rows=p2(len(expected), 4096 * R)))
+    d_bulk, wrapper = bulk.bulk_design(design, sc, jobs=len(jobs), steps=len(jobs) * args.k,
+                                       rows=len(expected))
 
     print(f"bench_sim: {args.rtl} ({R}x{C}, W={hw['acc_width']} {hw['overflow']}), "
           f"{len(jobs)} tiles of K={args.k}, {macs / 1e6:.1f} M MACs, seed {args.seed}")
@@ -120,11 +119,12 @@ def main(argv=None) -> int:
     tdir = runner.SIM_BUILD / "run" / node
     bulk.write_stimulus(tdir, sc, jobs, rng)
     (tdir / "expected.json").write_text(json.dumps(expected))
-    d_bulk = runner.Design(design.verilog, design.sidecar_path, (wrapper,), top)
     t0 = time.perf_counter()
-    runner.build(d_bulk, timing=True, waves=False)
+    lean = not args.public_flat_rw
+    runner.build(d_bulk, timing=True, waves=False, public_flat_rw=not lean)
     t_build_coco = time.perf_counter() - t0
-    res = runner.run(d_bulk, "sim.tb.tb_bulk", node=node, timing=True, waves=False, seed=args.seed)
+    res = runner.run(d_bulk, "sim.tb.tb_bulk", node=node, timing=True, waves=False, seed=args.seed,
+                     public_flat_rw=not lean)
     coco_sim, coco_check = res.summary["sim_seconds"], res.summary["check_seconds"]
 
     rows = [
@@ -140,7 +140,8 @@ def main(argv=None) -> int:
         rows.append(("cocotb per-cycle path", s.get("test_seconds", res_pc.seconds), 0.0))
         pc_macs = s["macs"]
     print(f"  builds: C++ harness {t_build_cpp:.0f} s, cocotb bulk {t_build_coco:.0f} s "
-          f"(cached after the first run)")
+          f"(cached after the first run); cocotb bulk build "
+          f"{'with' if not lean else 'without'} --public-flat-rw")
     print(f"  {'path':<24} {'sim s':>8} {'check s':>8} {'M MAC/s (sim)':>14} "
           f"{'M MAC/s verified':>17}")
     figures = {}

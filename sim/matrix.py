@@ -2,14 +2,27 @@
 
 A :class:`Node` is one pytest node: a generated configuration (``component`` + parameters)
 or a checked-in ``rtl/`` file, a cocotb bench module and its parameters. ``QUICK`` is the
-representative subset (``make sim``, also inside ``make test``); ``FULL`` is everything
-(``make sim-full``).
+representative subset (``make sim``, also inside ``make test``); ``FULL`` is the matrix of
+``make sim-full``.
 
-The tile matrix is array size {2x2, 4x4, 8x8} x W {16, 24, 32} x {wrap, saturate} x
-{unsigned, signed} x view rounding {floor, half_up}: the whole product at 2x2 (24
-configurations), and at 4x4 and 8x8 a covering subset in which every value of every axis
-appears (8x8 models take minutes to compile); ``SIM_FULL_PRODUCT=1`` runs the whole
-product at every size (72 tile builds).
+Only configurations the generators accept are in it: W must hold one product
+(``dqt_hw.hw.pe.min_acc_width``: 17 bits for 8-bit unsigned codes, 16 for signed), so the
+W axis is {narrowest, 24, 32} where "narrowest" is W = 16 with signed codes and W = 17
+with unsigned codes (``w_min``); nothing uses W = 16 with unsigned codes.
+
+The full product (PE: 3 W x 2 overflow x 2 signedness x 2 rounding = 24; tile: 3 sizes x
+the same 24 = 72) takes hours of Verilator builds on 2 shared cores, so ``FULL`` is a
+covering set:
+
+- PE and every tile size: all six (W, overflow) combinations, with signedness and view
+  rounding chosen so that every pair of axis values appears (``PAIRWISE``: a strength-2
+  covering array of W x overflow x signedness x rounding in 6 rows);
+- 8x8 (a build takes minutes): W = 16 saturate and W = 24 wrap, signed, half_up, plus the
+  two checked-in tiles (W = 32 wrap and W = 18 saturate, unsigned, floor), so that every
+  axis value appears at 8x8 too;
+- requantizer: every W with both signednesses across 4 builds.
+
+``SIM_FULL_PRODUCT=1`` runs the whole product instead (PE, requantizer and every tile size).
 """
 
 from __future__ import annotations
@@ -17,6 +30,25 @@ from __future__ import annotations
 import itertools
 import os
 from dataclasses import dataclass, field
+
+from dqt_hw.hw.pe import min_acc_width
+
+
+def w_min(signed: bool) -> int:
+    """The narrowest accumulator of n = 8 codes: 16 signed, 17 unsigned."""
+    return min_acc_width(8, signed=signed)
+
+
+def _w(W, signed):
+    return w_min(signed) if W == "min" else W
+
+
+# W x overflow x signed x view rounding: every pair of values of any two axes appears
+PAIRWISE = [("min", "wrap", False, "half_up"), ("min", "saturate", True, "floor"),
+            (24, "wrap", True, "half_up"), (24, "saturate", False, "floor"),
+            (32, "wrap", False, "floor"), (32, "saturate", True, "half_up")]
+PRODUCT = list(itertools.product(("min", 24, 32), ("wrap", "saturate"), (False, True),
+                                 ("floor", "half_up")))
 
 GOLDEN_TILE_CASES = ["gemm_8x64x8_w32_wrap", "gemm_8x64x8_w20_wrap", "gemm_8x48x8_w18_saturate",
                      "conv_8x6x6_k3_b4x4_w32", "dense_4x16x8_b8x6_w18_sat"]
@@ -55,34 +87,36 @@ def nodes(full: bool = True) -> list[Node]:
         quick = (signed, r) in ((False, "floor"), (True, "half_up"))
         out.append(_n(f"view-{'s' if signed else 'u'}-{_rounding_tag(r)}", "tb_view", "view",
                       dict(n=8, rounding=r, signed=signed), quick=quick))
+    product = os.environ.get("SIM_FULL_PRODUCT", "0") not in ("", "0")
     # PE: products x widths, overflow
-    for W, ovf, signed, r in itertools.product((16, 24, 32), ("wrap", "saturate"),
-                                               (False, True), ("floor", "half_up")):
-        quick = (W, ovf, signed, r) == (16, "saturate", True, "half_up")
+    for Wk, ovf, signed, r in (PRODUCT if product else PAIRWISE):
+        W = _w(Wk, signed)
+        quick = (W, ovf, signed, r) == (16, "saturate", True, "floor")
         params = dict(product="all" if full else 6, jobs=200 if full else 60,
-                      overflow_max_terms=70_000 if full else 3_000)
+                      overflow_max_terms=70_000 if full else 3_000, views=True,
+                      boundary=True)
         out.append(_n(f"pe-w{W}-{ovf[:4]}-{'s' if signed else 'u'}-{_rounding_tag(r)}", "tb_pe",
                       "pe", dict(n=8, acc_width=W, overflow=ovf, view_rounding=r, signed=signed),
                       params, quick))
     # requantizer lane (its datapath depends on W and the code signedness)
-    for W, signed in itertools.product((16, 24, 32), (False, True)):
+    rq = (list(itertools.product(("min", 24, 32), (False, True))) if product else
+          [("min", False), ("min", True), (24, False), (32, True), (32, False)])
+    for Wk, signed in rq:
+        W = _w(Wk, signed)
         quick = (W, signed) == (32, False)
         params = dict(edge_vectors=800 if full else 200, random_vectors=3000 if full else 600)
         out.append(_n(f"requant-w{W}-{'s' if signed else 'u'}", "tb_requant", "requant",
                       dict(n=8, acc_width=W, signed=signed), params, quick))
     # tile
-    axes = list(itertools.product((16, 24, 32), ("wrap", "saturate"), (False, True),
-                                  ("floor", "half_up")))
-    product = os.environ.get("SIM_FULL_PRODUCT", "0") not in ("", "0")
     for size in (2, 4, 8):
-        if size == 2 or product:
-            chosen = axes
-        else:  # a covering subset: every axis value at this size
-            chosen = [(16, "wrap", False, "floor"), (24, "saturate", True, "half_up"),
-                      (32, "wrap", True, "half_up"), (32, "saturate", False, "floor")]
-            if size == 8:
-                chosen = chosen[:2] + [(32, "saturate", False, "half_up")]
-        for W, ovf, signed, r in chosen:
+        if product:
+            chosen = PRODUCT
+        elif size == 8:  # + the checked-in rtl-dqt_tile8x8_w32 (32 wrap u fl), _w18_sat
+            chosen = [("min", "saturate", True, "half_up"), (24, "wrap", True, "half_up")]
+        else:
+            chosen = PAIRWISE
+        for Wk, ovf, signed, r in chosen:
+            W = _w(Wk, signed)
             quick = (size, W, ovf, signed, r) == (2, 32, "wrap", False, "floor")
             jobs = (64 if size == 2 else 49) if full else 16
             params = dict(jobs=jobs, p_idle=0.15, p_stall=0.2, golden=GOLDEN_TILE_CASES,
@@ -114,3 +148,19 @@ def nodes(full: bool = True) -> list[Node]:
 
 QUICK = nodes(full=False)
 FULL = nodes(full=True)
+
+
+# ----------------------------------------------------------------------------- networks, cycles
+# A layer of the shipped trained network on the tile (sim/tb/tb_net.py) and the cycle model
+# against measured cycles (sim/tb/tb_cycles.py), both on one 4x4 tile with the network's
+# arithmetic (n = 8 unsigned, W = 32 wrap, half_up views); quick, so in make sim and make test.
+NET_TILE = dict(rows=4, cols=4, n=8, acc_width=32, overflow="wrap", view_rounding="half_up",
+                signed=False)
+EXTRA = [
+    _n("net-layer2.0.conv1-tile4x4", "tb_net", "tile", NET_TILE,
+       dict(layer="layer2.0.conv1", inputs=3, forced=[[2, 2], [8, 8], [4, 6], [6, 2]]),
+       quick=True),
+    _n("cycles-tile4x4", "tb_cycles", "tile", NET_TILE, {}, quick=True),
+]
+QUICK = QUICK + EXTRA
+FULL = FULL + EXTRA

@@ -103,37 +103,61 @@ class PEModel:
     fallbacks: int = 0
     events: int = 0  # additions where wrap/saturate changed the value
 
+    widths: tuple | None = None  # the built widths (None: all); others view to 0
+
+    def _view(self, codes, b):
+        codes = np.array(codes, np.int64)
+        if self.widths is not None and b not in self.widths:
+            # a width register value that is not built gives the view 0 (docs/hardware.md)
+            return np.zeros_like(codes)
+        return model.nested_view(codes, n=self.n, b=b, rounding=self.view_rounding,
+                                 signed=self.signed)
+
     def views(self, job: PEJob):
-        va = model.nested_view(np.array(job.a, np.int64), n=self.n, b=job.b_a,
-                               rounding=self.view_rounding, signed=self.signed)
-        vw = model.nested_view(np.array(job.w, np.int64), n=self.n, b=job.b_w,
-                               rounding=self.view_rounding, signed=self.signed)
-        return va, vw
+        return self._view(job.a, job.b_a), self._view(job.w, job.b_w)
+
+    TRI_MAX = 512  # longest job whose partials come from one K x K model call
+    spec_partials: int = 0  # long jobs: partials from the contract primitives
 
     def partials(self, job: PEJob) -> list[int]:
         """The accumulator after each term (ascending k, ``overflow`` at every addition)."""
         va, vw = self.views(job)
         K = len(va)
         try:
-            # row r of the lower-triangular operand holds terms 0..r and zeros after them:
-            # adding a zero product changes no accumulator, wrap or saturate, so row r's
-            # result is the partial sum after term r (one model call for all of them)
-            tri = np.tril(np.broadcast_to(va, (K, K)))
-            acc, st = model.gemm(tri, vw[:, None], acc_bits=self.acc_width,
-                                 overflow=self.overflow, stats=True)
-            return acc[:, 0].tolist()
+            if K <= self.TRI_MAX:
+                # row r of the lower-triangular operand holds terms 0..r and zeros after
+                # them: adding a zero product changes no accumulator, wrap or saturate,
+                # so row r's result is the partial sum after term r (one model call)
+                tri = np.tril(np.broadcast_to(va, (K, K)))
+                acc = model.gemm(tri, vw[:, None], acc_bits=self.acc_width,
+                                 overflow=self.overflow)
+                return acc[:, 0].tolist()
+            # a long climb (overflow tests, up to ~50k terms: a K x K operand would not
+            # fit in memory): every partial from the contract primitives (dqt_hw.spec),
+            # the final accumulator from the model, and the two must agree
+            final = int(model.gemm(va[None, :], vw[:, None], acc_bits=self.acc_width,
+                                   overflow=self.overflow)[0, 0])
         except ValueError:
-            # one product wider than W (W = 2n, unsigned codes): the model refuses it,
-            # the hardware accepts it; the contract primitives give the value
-            self.fallbacks += 1
-            ovf = spec.wrap if self.overflow == "wrap" else spec.saturate
-            acc, out = 0, []
-            for x, y in zip(va.tolist(), vw.tolist()):
-                new = ovf(acc + x * y, self.acc_width)
-                self.events += new != acc + x * y
-                acc = new
-                out.append(acc)
-            return out
+            return self._partials_spec(va, vw, fallback=True)
+        out = self._partials_spec(va, vw, fallback=False)
+        self.spec_partials += 1
+        if out[-1] != final:
+            raise AssertionError(f"dqt_hw.model ({final}) and dqt_hw.spec ({out[-1]}) disagree "
+                                 f"on a {K}-term accumulation")
+        return out
+
+    def _partials_spec(self, va, vw, fallback=True):
+        # where the model refuses (e.g. one product wider than W), the contract
+        # primitives give the value; counted
+        self.fallbacks += fallback
+        ovf = spec.wrap if self.overflow == "wrap" else spec.saturate
+        acc, out = 0, []
+        for x, y in zip(va.tolist(), vw.tolist()):
+            new = ovf(acc + x * y, self.acc_width)
+            self.events += new != acc + x * y
+            acc = new
+            out.append(acc)
+        return out
 
 
 # ----------------------------------------------------------------------------- requantizer

@@ -10,11 +10,17 @@ For each unit:
 3. one cocotb simulation (sim/tb/tb_mutate.py) runs the unit's benches once per mutant
    (quick stimulus); a mismatch kills the mutant;
 4. each survivor is written alone (the same ``mutate`` command without ``-ctrl``) and
-   compared with the original by a yosys miter: ``sat -verify -prove trigger 0`` for the
-   combinational units, ``sat -tempinduct`` from the reset state for the PE. A proof
+   compared with the original by a yosys miter (``miter -equiv``) and
+   ``sat -verify -prove trigger 0``: for the combinational units over every input; for
+   the PE with every flip-flop cut first (``expose -evert-dff``), i.e. next state and
+   outputs equal for every state and input, which makes the two sequentially equivalent
+   from their common initial state (unbounded; no ``-seq`` depth is involved). A proof
    makes it equivalent (not counted); otherwise it is a missing test and is listed.
 
-    python -m sim.mutate [--units view,pe,requant] [--per-unit 30] [--seed 1]
+Units: ``view`` (n = 8, half_up, signed), ``view_floor``, ``pe`` (W = 16 saturate, signed,
+half_up views), ``pe_wrap`` (W = 17 wrap, unsigned, floor), ``requant`` (W = 24).
+
+    python -m sim.mutate [--units view,pe,pe_wrap,requant] [--per-unit 30] [--seed 1]
 
 Prints the score = killed / (mutants - proved equivalent) and exits 1 unless every
 non-equivalent mutant is killed.
@@ -34,6 +40,9 @@ from . import runner
 
 MUT_DIR = runner.SIM_BUILD / "mutate"
 
+PE_TESTS = ["test_views", "test_boundary", "test_products", "test_overflow", "test_random"]
+PE_KNOBS = dict(product=6, jobs=60, overflow_max_terms=3000)
+
 UNITS = {
     # unit: (component, generator parameters, bench, tests, bench knobs, sequential)
     "view": ("view", dict(n=8, rounding="half_up", signed=True), "tb_view",
@@ -41,11 +50,10 @@ UNITS = {
     "view_floor": ("view", dict(n=8, rounding="floor", signed=False), "tb_view",
                    ["test_exhaustive"], {}, False),
     "pe": ("pe", dict(n=8, acc_width=16, overflow="saturate", view_rounding="half_up",
-                      signed=True), "tb_pe", ["test_products", "test_overflow", "test_random"],
-           dict(product=6, jobs=60, overflow_max_terms=3000), True),
-    "pe_wrap": ("pe", dict(n=8, acc_width=16, overflow="wrap", view_rounding="floor",
-                           signed=False), "tb_pe", ["test_products", "test_overflow", "test_random"],
-                dict(product=6, jobs=60, overflow_max_terms=3000), True),
+                      signed=True), "tb_pe", PE_TESTS, PE_KNOBS, True),
+    # W = 17: the narrowest accumulator of 8-bit unsigned codes (W = 16 is refused)
+    "pe_wrap": ("pe", dict(n=8, acc_width=17, overflow="wrap", view_rounding="floor",
+                           signed=False), "tb_pe", PE_TESTS, PE_KNOBS, True),
     "requant": ("requant", dict(n=8, acc_width=24, signed=False), "tb_requant",
                 ["test_ties", "test_edges", "test_random"],
                 dict(edge_vectors=200, random_vectors=600), False),
@@ -103,45 +111,86 @@ def kill(unit, d, top, cmds, allv, udir):
     return {int(k): v for k, v in json.loads((res.test_dir / "mutants.json").read_text()).items()}
 
 
-def prove_equivalent(unit, top, cmd, origv, udir, idx, seq, timeout=240) -> str:
+def prove_equivalent(unit, top, cmd, origv, udir, idx, seq, timeout=300) -> str:
     """'equivalent', 'different' or 'unknown' (timeout / not proved)."""
     one = re.sub(r"\s-ctrl\s+\S+\s+\d+\s+\d+", "", cmd)
     one = one.replace(f"-module {top} ", "-module gate ")
     component, params, *_ = UNITS[unit]
     d = runner.design(component, **params)
-    if seq:
-        prove = ("sat -tempinduct -prove trigger 0 -set-init-zero -seq 1 "
-                 "-set-at 1 in_rst 1 -maxsteps 30 -verify miter")
-    else:
-        prove = "sat -verify -prove trigger 0 miter"
+    # sequential units: every flip-flop cut (``expose -evert-dff``: its Q an input shared
+    # by both copies, its D an output), so the miter compares the next-state functions
+    # and the outputs for every state and every input: equal there means equal from the
+    # common initial state forever (a one-step induction whose invariant is "equal
+    # state"); the base case holds because a mutation changes no initial value. This is
+    # an unbounded proof (no -seq bound); what it cannot prove is a mutant that differs
+    # only in unreachable states (then: "unknown", listed)
+    cut = "expose -evert-dff gold/t:$dff gate/t:$dff; " if seq else ""
+    check = "select -assert-none miter/t:$dff miter/t:$sdff miter/t:$dffe miter/t:$adff; "
+    prove = check + "sat -verify -prove trigger 0 miter"
     # one session, no Verilog round trip: the original and a copy with the one mutation
-    script = (f"read_verilog {d.verilog}; hierarchy -top {top}; proc; flatten; opt_clean; "
-              f"copy {top} gate; rename {top} gold; {one}; opt_clean; "
-              f"miter -equiv -flatten -make_outputs -ignore_gold_x gold gate miter; "
-              f"hierarchy -top miter; opt -fast; {prove}")
-    try:
-        p = run_yosys(script, timeout=timeout, log=udir / f"prove{idx}.log")
-    except subprocess.TimeoutExpired:
-        return "unknown"
-    out = p.stdout + p.stderr
-    if "Ignoring module" in out:  # a process left unconverted: nothing was proved
-        return "unknown"
-    if p.returncode == 0 and ("SUCCESS!" in out or "Induction step proven: SUCCESS" in out
-                              or "QED" in out):
-        return "equivalent"
-    if "FAIL" in out or "failed" in out.lower():
-        return "different"
-    return "unknown"
+    base = (f"read_verilog {d.verilog}; hierarchy -top {top}; proc; flatten; opt_clean; "
+            f"copy {top} gate; rename {top} gold; {one}; opt_clean; {cut}")
+    # 1. yosys's equivalence flow: equal-named signals of the two copies paired by
+    #    $equiv cells, each proved by SAT on its cone assuming the pairs that feed it
+    #    (equiv_simple; the copies are combinational here, flip-flops cut, so this is
+    #    an induction over the acyclic netlist), equiv_status -assert: every pair proved.
+    #    Fast (no multiplier is ever unrolled against a mutated one), but a mutation that
+    #    changes a named internal signal that is masked later is not proved this way:
+    # 2. then the whole-output miter with one SAT call over every input (and state).
+    scripts = [
+        ("equiv", base + "equiv_make gold gate equiv; hierarchy -top equiv; "
+                  "select -assert-none equiv/t:$dff equiv/t:$sdff equiv/t:$dffe equiv/t:$adff; "
+                  "equiv_simple; equiv_status -assert"),
+        ("miter", base + "miter -equiv -flatten -make_outputs -ignore_gold_x gold gate miter; "
+                  f"hierarchy -top miter; opt -fast; {prove}"),
+    ]
+    # 0. a mutation inside a flattened submodule instance (``$flatten\\view_w.``): the
+    #    same mutation applied to the submodule itself (its cells and wires carry the
+    #    names without the prefix) and that module proved equal to the original over
+    #    every input by a miter; the PE sees the submodule only through its ports, so an
+    #    equal submodule makes an equal PE (and the SAT problem holds no multiplier)
+    m = re.search(r"-cell \$flatten\\([A-Za-z0-9_]+)\.", one)
+    if m:
+        inst = m.group(1)
+        sub = f"\\{top}.{inst}"
+        one_sub = (one.replace(f"$flatten\\{inst}.", "").replace(f"-wire {inst}.", "-wire ")
+                   .replace("-module gate ", "-module gate_sub "))
+        scripts.insert(0, ("submodule", (
+            f"read_verilog {d.verilog}; hierarchy -top {top}; proc; opt_clean; "
+            f"copy {sub} gate_sub; rename {sub} gold_sub; {one_sub}; opt_clean; "
+            "miter -equiv -flatten -make_outputs -ignore_gold_x gold_sub gate_sub miter; "
+            "hierarchy -top miter; opt -fast; " + prove)))
+    different = False
+    for how, script in scripts:
+        try:
+            p = run_yosys(script, timeout=timeout, log=udir / f"prove{idx}_{how}.log")
+        except subprocess.TimeoutExpired:
+            continue
+        out = p.stdout + p.stderr
+        if "Ignoring module" in out:  # a process left unconverted: nothing was proved
+            continue
+        if not re.search(r"^Add .* at gate", out, re.M):  # the mutation was not applied
+            continue
+        if how == "equiv" and p.returncode == 0 and "Equivalence successfully proven!" in out:
+            return "equivalent (equiv_make/equiv_simple/equiv_status -assert)"
+        if how in ("miter", "submodule") and p.returncode == 0 and \
+                "SAT proof finished - no model found: SUCCESS!" in out:
+            return ("equivalent (miter + sat -prove)" if how == "miter" else
+                    f"equivalent (submodule {inst} alone: miter + sat -prove)")
+        if how == "miter" and "FAIL" in out:
+            different = True
+    return "different" if different else "unknown"
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--units", default="view,pe,requant")
+    ap.add_argument("--units", default="view,pe,pe_wrap,requant")
     ap.add_argument("--per-unit", type=int, default=30)
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args(argv)
     total = killed = equiv = 0
     missing = []
+    proofs = []
     lines = []
     for unit in args.units.split(","):
         d, top, cmds, allv, origv, udir = prepare(unit, args.per_unit, args.seed)
@@ -154,7 +203,8 @@ def main(argv=None) -> int:
                 u_k += 1
                 continue
             proof = prove_equivalent(unit, top, cmd, origv, udir, i, seq)
-            if proof == "equivalent":
+            proofs.append(f"{unit} mutant {i}: {proof}")
+            if proof.startswith("equivalent"):
                 u_e += 1
             else:
                 missing.append(f"{unit} mutant {i} ({proof}): {cmd}")
@@ -167,6 +217,9 @@ def main(argv=None) -> int:
     report = ["mutation check (yosys mutate, cocotb on Verilator):"] + lines + [
         f"  TOTAL {total} mutants, {killed} killed, {equiv} proved equivalent; "
         f"score {killed}/{total - equiv} = {100 * score:.1f}%"]
+    if proofs:
+        report.append("  survivors of the benches and their proofs:")
+        report += ["    " + m for m in proofs]
     if missing:
         report.append("  not killed and not proved equivalent (missing tests):")
         report += ["    " + m for m in missing]

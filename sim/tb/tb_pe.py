@@ -35,11 +35,15 @@ class PEDriver:
         self.sig = [dut.a, dut.w, dut.b_a, dut.b_w, dut.en, dut.first, dut.last]
         self.idle = False
 
-    def add_job(self, job: models.PEJob):
+    def add_job(self, job: models.PEJob, snap_from: int | None = None):
+        """``snap_from``: ``last`` also on every beat from that index on (``result``
+        snapshots of a running accumulation; the PE keeps accumulating while ``first``
+        is low)."""
         K = len(job.a)
+        snap = K - 1 if snap_from is None else snap_from
         for k in range(K):
             self.queue.append((job.a[k] & self.mask, job.w[k] & self.mask, job.b_a, job.b_w,
-                               1, int(k == 0), int(k == K - 1)))
+                               1, int(k == 0), int(k >= snap)))
 
     def busy(self):
         return self.pos < len(self.queue)
@@ -82,14 +86,17 @@ class PEInputMonitor:
         ba, bw = d.b_a.value.to_unsigned(), d.b_w.value.to_unsigned()
         if first or self.cur is None:
             self.cur = models.PEJob(ba, bw, [], [])
+            self.reported = 0
         self.cur.a.append(self._code(d.a.value))
         self.cur.w.append(self._code(d.w.value))
         if (ba, bw) != (self.cur.b_a, self.cur.b_w):
             raise AssertionError("the bench never changes widths inside an accumulation")
         if last:
+            # the PE copies acc to result and goes on accumulating unless the next
+            # enabled beat has first: the accumulation stays open
             self.last_last = True
-            self.on_job(self.cur, partial=False)
-            self.cur = None
+            self.on_job(self.cur, start=self.reported)
+            self.reported = len(self.cur.a)
 
 
 class PEOutputMonitor:
@@ -114,7 +121,8 @@ class TB:
         hw = self.cfg.hw
         self.n, self.signed, self.W, self.ovf = hw["n"], hw["signed"], hw["acc_width"], hw["overflow"]
         self.widths = list(hw["widths"])
-        self.model = models.PEModel(self.n, self.signed, self.W, self.ovf, hw["view_rounding"])
+        self.model = models.PEModel(self.n, self.signed, self.W, self.ovf, hw["view_rounding"],
+                                    widths=tuple(self.widths))
         self.rng = bench_rng("pe")
         self.sb_acc = models.Scoreboard("pe.acc")
         self.sb_result = models.Scoreboard("pe.result")
@@ -128,23 +136,25 @@ class TB:
         self.jobs = 0
         self.macs = 0
 
-    def model_job(self, job, partial):
-        """Expected acc after every term, and the result of a completed job."""
+    def model_job(self, job, start=0):
+        """Expected acc after every term from ``start`` on, and the result (the
+        accumulation so far: a job may report several results, see ``add_job``)."""
         parts = self.model.partials(job)
-        for k, p in enumerate(parts):
-            self.sb_acc.expect(p, info=f"job {self.jobs} term {k} (b_a={job.b_a}, b_w={job.b_w})")
-        if not partial:
-            self.sb_result.expect(parts[-1], info=f"job {self.jobs} result")
-        self.jobs += 1
-        self.macs += len(parts)
-        cov.pe_pair(self.signed, job.b_a, job.b_w)
-        self._events(job, parts)
+        for k in range(start, len(parts)):
+            self.sb_acc.expect(parts[k], info=f"job {self.jobs} term {k} "
+                                              f"(b_a={job.b_a}, b_w={job.b_w})")
+        self.sb_result.expect(parts[-1], info=f"job {self.jobs} result after {len(parts)} terms")
+        self.jobs += start == 0
+        self.macs += len(parts) - start
+        if job.b_a in self.widths and job.b_w in self.widths:
+            cov.pe_pair(self.signed, job.b_a, job.b_w)
+        self._events(job, parts, start)
 
-    def _events(self, job, parts):
+    def _events(self, job, parts, start=0):
         va, vw = self.model.views(job)
-        prev = 0
+        prev = parts[start - 1] if start else 0
         lo, hi = spec.signed_range(self.W)
-        for x, y, p in zip(va.tolist(), vw.tolist(), parts):
+        for x, y, p in zip(va.tolist()[start:], vw.tolist()[start:], parts[start:]):
             exact = prev + x * y
             if exact > hi:
                 cov.pe_event("wrap_over" if self.ovf == "wrap" else "saturate_hi")
@@ -236,6 +246,86 @@ async def test_random(dut):
         ba, bw = tb.rng.choice(tb.widths), tb.rng.choice(tb.widths)
         tb.driver.add_job(models.PEJob(ba, bw, [tb.rng.randint(lo, hi) for _ in range(K)],
                                        [tb.rng.randint(lo, hi) for _ in range(K)]))
+    await tb.run()
+    tb.finish()
+
+
+@cocotb.test()
+async def test_views(dut):
+    """Each operand's view on its own: every master code at every width register value
+    (built or not: an unbuilt one views to 0) times an identity partner (the code 1 at
+    b = n, whose view is 1), so acc and result equal the view itself."""
+    tb = TB(dut)
+    await tb.start()
+    if not tb.cfg.get("views", True):
+        return
+    lo, hi = spec.code_range(tb.n, tb.signed)
+    nb = 1 << tb.cfg.ports["b_a"]["width"]
+    for b in range(nb):
+        for q in range(lo, hi + 1):
+            tb.driver.add_job(models.PEJob(b, tb.n, [q], [1]))
+            tb.driver.add_job(models.PEJob(tb.n, b, [1], [q]))
+    await tb.run()
+    tb.finish()
+
+
+def _climb(target, hi, lo, signed):
+    """Master codes (at b = n, the identity view) whose products add up to ``target``
+    with every partial sum between 0 and ``target``: largest products first."""
+    xs, ys = [], []
+    s = 1 if target >= 0 else -1
+    m = abs(target)
+    big = hi if s > 0 or not signed else -lo  # |largest code| in the direction of s
+    while m > 0:
+        if m >= big:
+            x = big
+            y = min(hi, m // big)
+        else:
+            x, y = m, 1
+        xs.append(s * x if s > 0 else -x)
+        ys.append(y)
+        m -= x * y
+    return xs, ys
+
+
+@cocotb.test()
+async def test_boundary(dut):
+    """Crossings of the top (and, signed, the bottom) of the W-bit range by a chosen
+    amount d (0: lands on the bound; d = 1, 2, 2^j +- 1, ...; d < 0: stays inside), with
+    ``last`` on the crossing beat and the beats around it, so that ``result`` (its own
+    overflow logic) is checked where wrap and saturate decide, not only ``acc``."""
+    tb = TB(dut)
+    await tb.start()
+    if not tb.cfg.get("boundary", True):
+        return
+    lo, hi = spec.code_range(tb.n, tb.signed)
+    loW, hiW = spec.signed_range(tb.W)
+    max_terms = tb.cfg.get("boundary_max_terms", 1500)
+    big = hi * hi if not tb.signed else lo * lo
+    finals = sorted({(hi, hi), (hi, hi // 2 + 1), (hi // 3 + 1, 5), (hi, 1)}
+                    | ({(lo, lo), (lo, hi)} if tb.signed else set()))
+    ds = sorted({-2, -1, 0, 1, 2, 3} | {(1 << j) + e for j in range(1, tb.W - 1)
+                                        for e in (-1, 0, 1)})
+    sides = [1, -1] if tb.signed else [1]
+    for side in sides:
+        for x, y in finals:
+            p = x * y
+            if p * side <= 0:
+                continue
+            for d in ds:
+                if d >= abs(p):
+                    continue
+                target = (hiW + d - p) if side > 0 else (loW - d - p)
+                if not loW <= target <= hiW:
+                    continue
+                xs, ys = _climb(target, hi, lo, tb.signed)
+                if len(xs) > max_terms:
+                    continue
+                # after the crossing: once more the same way, then back the other way
+                back = (lo, hi) if tb.signed and side > 0 else ((lo, lo) if tb.signed else (0, 0))
+                xs, ys = xs + [x, x, back[0]], ys + [y, y, back[1]]
+                K = len(xs)
+                tb.driver.add_job(models.PEJob(tb.n, tb.n, xs, ys), snap_from=max(0, K - 5))
     await tb.run()
     tb.finish()
 
