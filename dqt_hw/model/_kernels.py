@@ -12,6 +12,28 @@ import numpy as np
 from numba import njit, prange
 
 R_FLOOR, R_HALF_UP, R_HALF_EVEN, R_HALF_AWAY = 0, 1, 2, 3
+
+PAR_MIN_WORK = 1 << 20
+"""Element operations below which a kernel runs in the calling thread alone: waking
+another thread costs more than it saves on small tensors (most of all on a busy
+machine)."""
+
+
+def par_range(fn, n, work):
+    """fn(a, b) over pieces [a, b) of range(n): in the calling thread for small ``work``,
+    else one piece per thread of ``dqt_hw.model._fast``'s pool (the kernels release the
+    GIL)."""
+    if n <= 0:
+        return
+    if work < PAR_MIN_WORK or n == 1:
+        fn(0, n)
+        return
+    from ._fast import _threads
+
+    th = _threads()
+    parts = min(n, 2 * th.count())
+    step = -(-n // parts)
+    th.run(lambda i: fn(i * step, min(n, (i + 1) * step)), -(-n // step), blas=False)
 O_WRAP, O_SATURATE, O_TRAP = 0, 1, 2
 
 
@@ -222,15 +244,15 @@ def im2col(x, kh, kw, stride, pad, pad_code, c0, cg):
     return cols
 
 
-@njit(cache=True, parallel=True)
-def pool2d(x, kh, kw, stride, mode, r):
-    """Max (mode 0) or average (mode 1, exact integer division rounded by r) pooling."""
+@njit(cache=True, nogil=True)
+def pool2d_range(x, kh, kw, stride, mode, r, nc0, nc1, out):
+    """Max (mode 0) or average (mode 1, exact integer division rounded by r) pooling of
+    the planes nc in [nc0, nc1) (n * C + c) into out (N, C, Ho, Wo)."""
     Nb, C, H, Wd = x.shape
-    Ho = (H - kh) // stride + 1
-    Wo = (Wd - kw) // stride + 1
-    out = np.empty((Nb, C, Ho, Wo), dtype=np.int64)
+    Ho = out.shape[2]
+    Wo = out.shape[3]
     cnt = kh * kw
-    for nc in prange(Nb * C):
+    for nc in range(nc0, nc1):
         nb = nc // C
         c = nc - nb * C
         for oy in range(Ho):
@@ -249,6 +271,17 @@ def pool2d(x, kh, kw, stride, mode, r):
                         for kx in range(kw):
                             s += x[nb, c, oy * stride + ky, ox * stride + kx]
                     out[nb, c, oy, ox] = round_div(s, cnt, r)
+    return out
+
+
+def pool2d(x, kh, kw, stride, mode, r):
+    """Max (mode 0) or average (mode 1) pooling, (N, C, Ho, Wo) int64."""
+    Nb, C, H, Wd = x.shape
+    Ho = (H - kh) // stride + 1
+    Wo = (Wd - kw) // stride + 1
+    out = np.empty((Nb, C, Ho, Wo), dtype=np.int64)
+    par_range(lambda a, b: pool2d_range(x, kh, kw, stride, mode, r, a, b, out), Nb * C,
+              out.size * kh * kw)
     return out
 
 
@@ -271,3 +304,92 @@ def round_div(x, d, r):
     if q >= 0:
         return q + 1
     return q
+
+
+@njit(cache=True, nogil=True)
+def absmax_axis1_range(x, c0, c1, out):
+    A, C, B = x.shape
+    for c in range(c0, c1):
+        m = np.int64(0)
+        for a in range(A):
+            for b in range(B):
+                v = np.int64(x[a, c, b])
+                if v < 0:
+                    v = -v
+                if v > m:
+                    m = v
+        out[c] = m
+    return out
+
+
+def absmax_axis1(x):
+    """x (A, C, B) -> (C,) int64: max |x[a, c, b]| over a and b."""
+    out = np.zeros(x.shape[1], dtype=np.int64)
+    par_range(lambda a, b: absmax_axis1_range(x, a, b, out), x.shape[1], x.size)
+    return out
+
+
+def requantize3(acc, sum_a, sum_w, K, E, S, r, lo, hi):
+    """As ``requantize`` on acc and sum_a of shape (A, C, B), channels on axis 1."""
+    A, C, B = acc.shape
+    out = np.empty((A, C, B), dtype=np.int64)
+    par_range(lambda a, b: requantize3_range(acc, sum_a, sum_w, K, E, S, r, lo, hi, a, b,
+                                             out), A * C, acc.size * 4)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def requantize3_range(acc, sum_a, sum_w, K, E, S, r, lo, hi, ac0, ac1, out):
+    A, C, B = acc.shape
+    for ac in range(ac0, ac1):
+        a = ac // C
+        c = ac - a * C
+        k0, e0, k1, e1, s = K[0, c], E[0, c], K[1, c], E[1, c], S[c]
+        c23 = ((K[2, c] * sum_w[c]) << E[2, c]) + (K[3, c] << E[3, c])
+        for b in range(B):
+            v = ((k0 * acc[a, c, b]) << e0) + ((k1 * sum_a[a, c, b]) << e1) + c23
+            v = round_shift(v, s, r)
+            if v < lo:
+                v = lo
+            elif v > hi:
+                v = hi
+            out[a, c, b] = v
+    return out
+
+
+def lincomb2c(q1, q2, K1, E1, K2, E2, C3, S, r, lo, hi, out):
+    """See ``lincomb2c_range`` (the whole arrays, split between the threads)."""
+    step = 4096
+    nb = -(-q1.shape[0] // step)
+    par_range(lambda a, b: lincomb2c_range(q1, q2, K1, E1, K2, E2, C3, S, r, lo, hi, out,
+                                           a * step, min(q1.shape[0], b * step)),
+              nb, q1.shape[0] * 4)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def lincomb2c_range(q1, q2, K1, E1, K2, E2, C3, S, r, lo, hi, out, l0, l1):
+    """Flat q1, q2 (same length, any integer dtype): out[l] = clamp(round_shift(
+    (K1 q1[l] << E1) + (K2 q2[l] << E2) + C3, S, r), lo, hi), i.e. ``lincomb`` of the
+    terms [q1, q2, 1] with C3 = K3 << E3 (the caller has bounded the sum below 2^62)."""
+    sl = max(-S, 0)
+    sr = max(S, 0)
+    half = (np.int64(1) << sr) >> 1
+    if True:
+        for l in range(l0, l1):
+            x = ((K1 * np.int64(q1[l])) << E1) + ((K2 * np.int64(q2[l])) << E2) + C3
+            # round_shift(x, S, r) without data-dependent branches (vectorises)
+            v = x << sl
+            q = v >> sr
+            if r != R_FLOOR:
+                rem = v - (q << sr)
+                if r == R_HALF_UP:
+                    tie = np.int64(1)
+                elif r == R_HALF_EVEN:
+                    tie = q & 1
+                else:
+                    tie = np.int64(q >= 0)
+                up = np.int64(rem > half) | (np.int64(rem == half) & tie)
+                q += up & np.int64(sr > 0)
+            out[l] = min(max(q, lo), hi)
+    return out

@@ -12,9 +12,13 @@ import numpy as np
 
 from .. import spec
 from ..spec.format import code_range
+from . import _fast
 from . import _kernels as K
 from .core import (
     _EXACT_LIMIT,
+    CODE_LIMIT,
+    _check_acc,
+    _conv_geometry,
     _int,
     as_codes,
     conv2d,
@@ -75,6 +79,20 @@ class Requant:
 
     def arrays(self):
         """(K (4, C), E (4, C), S (C,)) int64 arrays of the aligned constants."""
+        got = self.__dict__.get("_arrays")
+        if got is None:
+            got = self._arrays_uncached()
+            for a in got:
+                a.setflags(write=False)
+            object.__setattr__(self, "_arrays", got)
+        return tuple(a.copy() for a in got)
+
+    def _arrays_ro(self):
+        """``arrays()`` without the defensive copies (read-only arrays; private)."""
+        self.arrays()
+        return self.__dict__["_arrays"]
+
+    def _arrays_uncached(self):
         Ks, Es, Ss = [], [], []
         for ch in self.constants:
             k, e, s = spec.align(ch)
@@ -150,14 +168,38 @@ def requantize(acc, sum_a, sum_w, rq: Requant, *, channel_axis: int = -1) -> np.
         sa = np.broadcast_to(sum_a, acc.shape)
     except ValueError:
         raise ValueError(f"sum_a of shape {sum_a.shape} does not broadcast to acc {acc.shape}") from None
-    Kc, Ec, Sc = rq.arrays()
-    mags = [
-        np.abs(np.moveaxis(acc, ax, -1)).reshape(-1, C).max(axis=0) if acc.size else np.zeros(C),
-        np.abs(np.moveaxis(sa, ax, -1)).reshape(-1, C).max(axis=0) if acc.size else np.zeros(C),
-        np.abs(sum_w),
-        np.ones(C),
-    ]
-    for c in range(C):
+    Kc, Ec, Sc = rq._arrays_ro()
+    pre = int(np.prod(acc.shape[:ax], dtype=np.int64))
+    post = int(np.prod(acc.shape[ax + 1:], dtype=np.int64))
+    acc3 = acc.reshape(pre, C, post)
+    sa3 = sa.reshape(pre, C, post)  # a view where the broadcast allows (it usually does)
+    if acc.size:
+        amag = K.absmax_axis1(acc3)
+        smag = K.absmax_axis1(sa3)
+    else:
+        amag = smag = np.zeros(C, np.int64)
+    mags = [amag, smag, np.abs(sum_w), np.ones(C, np.int64)]
+    _check_requant_bound(Kc, Ec, mags)
+    lo, hi = rq.range
+    r = spec.ROUNDING_CODES[rq.rounding]
+    out = K.requantize3(acc3, sa3, sum_w, Kc, Ec, Sc, r, lo, hi)
+    return out.reshape(acc.shape)
+
+
+def _check_requant_bound(Kc, Ec, mags):
+    """Refuse (ValueError naming the first channel) any channel whose requantization sum
+    sum_t |K_t| mag_t << E_t can reach 2^62. Vectorised: a float64 estimate clears the
+    channels far from the limit; only the others get the exact Python-int sum."""
+    C = Kc.shape[1]
+    est = np.zeros(C)
+    for t in range(4):
+        m = np.asarray(mags[t], np.float64)
+        live = (Kc[t] != 0) & (m != 0)  # 0 << E is 0 (and 0 * 2^E must not make a NaN)
+        with np.errstate(over="ignore"):
+            term = np.abs(Kc[t]).astype(np.float64) * m * np.exp2(Ec[t].astype(np.float64))
+        est += np.where(live, term, 0.0)
+    for c in np.nonzero(est >= float(_EXACT_LIMIT) / 2)[0]:
+        c = int(c)
         bound = sum(abs(int(Kc[t, c])) * int(mags[t][c]) << int(Ec[t, c]) for t in range(4))
         if bound >= _EXACT_LIMIT:
             raise ValueError(
@@ -165,13 +207,6 @@ def requantize(acc, sum_a, sum_w, rq: Requant, *, channel_axis: int = -1) -> np.
                 f"({bound.bit_length() + 1} bits), beyond the model's exact 63-bit datapath; "
                 f"use narrower constants or a narrower accumulator"
             )
-    A = np.ascontiguousarray(np.moveaxis(acc, ax, -1).reshape(-1, C))
-    SA = np.ascontiguousarray(np.moveaxis(sa, ax, -1).reshape(-1, C))
-    lo, hi = rq.range
-    r = spec.ROUNDING_CODES[rq.rounding]
-    out = K.requantize(A, SA, sum_w, Kc, Ec, Sc, r, lo, hi)
-    moved = np.moveaxis(acc, ax, -1).shape
-    return np.moveaxis(out.reshape(moved), -1, ax)
 
 
 def _layer_views(a, w, a_fmt, w_fmt, b_a, b_w, view_rounding):
@@ -212,10 +247,126 @@ def dense_layer(a, w, *, a_fmt, w_fmt, b_a, b_w, view_rounding, acc_bits, overfl
     return (out, st) if stats else out
 
 
+def _small_codes(name, x, lo, hi):
+    """``as_codes(name, x, lo, hi)`` (same errors), keeping a small integer dtype."""
+    if isinstance(x, np.ndarray) and x.dtype in _fast._FAST_DTYPES and x.size:
+        xmin, xmax = int(x.min()), int(x.max())
+        if xmin < lo or xmax > hi:
+            as_codes(name, x, lo, hi)  # raises the standard error
+        return np.ascontiguousarray(x)
+    return as_codes(name, x, lo, hi)
+
+
+def _out_dtype(lo, hi):
+    for dt in (np.uint8, np.int8, np.uint16, np.int16, np.int32):
+        info = np.iinfo(dt)
+        if info.min <= lo and hi <= info.max:
+            return np.dtype(dt)
+    return np.dtype(np.int64)
+
+
+class FusedConv:
+    """One conv layer at one width pair with everything that does not depend on the
+    input prepared once: the viewed weights and their float forms, the exact-sum plan,
+    the requantization constants and the proof (from the code ranges) that every
+    requantization sum stays inside the exact 63-bit datapath. ``ok`` is False where that
+    proof fails or the layer needs the sequential path (a possible saturation or trap);
+    the caller then takes the general path, which decides from the data.
+
+    ``run(x)`` takes master activation codes (N, C, H, W) of any integer dtype, already
+    known to lie in the activation format's range, and returns the output codes
+    (N, O, Ho, Wo) in ``out_dtype`` (int64 by default): bit for bit what
+    ``conv_layer`` returns. Private to dqt_hw (the network executor keeps one per layer
+    and width pair)."""
+
+    def __init__(self, wv, *, a_fmt, b_a, view_rounding, W, mode, rq, stride, padding,
+                 groups, pad_code, out_dtype=np.int64):
+        self.ok = False
+        self.wv = wv
+        self.stride, self.padding, self.groups, self.pad_code = stride, padding, groups, pad_code
+        self.W = W
+        O, Cg, kh, kw = wv.shape
+        taps = Cg * kh * kw
+        if wv.size == 0 or O != rq.channels:
+            return
+        vlo, vhi = code_range(b_a, a_fmt.signed)
+        alo, ahi = (min(vlo, pad_code), max(vhi, pad_code)) if padding > 0 else (vlo, vhi)
+        wlo, whi = int(wv.min()), int(wv.max())
+        A = max(abs(alo), abs(ahi))
+        B = max(abs(wlo), abs(whi))
+        hi = (1 << (W - 1)) - 1
+        if A * B > hi or (A * B * taps > hi and mode != K.O_WRAP):
+            return
+        Kc, Ec, Sc = rq._arrays_ro()
+        sw = wv.reshape(O, -1).sum(axis=1, dtype=np.int64)
+        accmax = min(A * B * taps, hi + 1)
+        mags = [np.full(O, accmax, np.int64), np.full(O, taps * A, np.int64), np.abs(sw),
+                np.ones(O, np.int64)]
+        try:
+            _check_requant_bound(Kc, Ec, mags)
+        except ValueError:
+            return
+        if int(Ec[0].max()) >= 63 or int(Ec[1].max()) >= 63 or not (
+                0 <= int(Sc.min()) and int(Sc.max()) <= 62):
+            return  # shifts outside what the fused kernels take: the general path
+        c34 = np.array([((int(Kc[2, c]) * int(sw[c])) << int(Ec[2, c]))
+                        + (int(Kc[3, c]) << int(Ec[3, c])) for c in range(O)], np.int64)
+        lo, hi_o = rq.range
+        self.rq = (np.ascontiguousarray(Kc[0]), np.ascontiguousarray(Ec[0]),
+                   np.ascontiguousarray(Kc[1]), np.ascontiguousarray(Ec[1]), c34,
+                   np.maximum(-Sc, 0), np.maximum(Sc, 0), spec.ROUNDING_CODES[rq.rounding],
+                   int(lo), int(hi_o))
+        d, vr = a_fmt.n - b_a, spec.ROUNDING_CODES[view_rounding]
+        qlo, qhi = a_fmt.code_range()
+        # the view by a table over the master codes (run() takes codes in that range)
+        self.view = ((qlo, qhi, d, vr, vlo, vhi) if qhi - qlo < (1 << 16)
+                     else (d, vr, vlo, vhi))
+        self.plan = _fast.plan_exact(taps, alo, ahi, wlo, whi)
+        self.entry = {"prep": {}}
+        self.tuner = _fast.Tuner()
+        self.out_dtype = np.dtype(out_dtype)
+        self._tuned_n = None  # the tuner learns from calls with the batch it first saw
+        self.ok = True
+
+    def run(self, x):
+        Nb, _, H, Wd = x.shape
+        O, _, kh, kw = self.wv.shape
+        p, s = self.padding, self.stride
+        Ho = (H + 2 * p - kh) // s + 1
+        Wo = (Wd + 2 * p - kw) // s + 1
+        out = np.empty((Nb, O, Ho * Wo), dtype=self.out_dtype)
+        if Nb:
+            if self._tuned_n is None:
+                self._tuned_n = Nb
+            _fast.conv_exact(np.ascontiguousarray(x), self.wv, s, p, self.groups,
+                             self.pad_code, self.W, self.plan, self.entry, self.view,
+                             self.rq, out, self.tuner if Nb == self._tuned_n else None)
+        return out.reshape(Nb, O, Ho, Wo)
+
+
 def conv_layer(x, w, *, a_fmt, w_fmt, b_a, b_w, view_rounding, acc_bits, overflow, requant,
                stride=1, padding=0, groups=1, pad_code=0, stats=False):
     """A conv layer on master codes x (N, C, H, W), w (O, C/groups, kh, kw): views,
     ``conv2d``, side sums, ``requantize``. Returns codes (N, O, Ho, Wo)."""
+    if not stats and isinstance(a_fmt, spec.Format) and isinstance(w_fmt, spec.Format):
+        # fused path: the same checks in the same order, then view, exact sums, side sums
+        # and requantization in one pass (FusedConv) where the code ranges allow
+        x = _small_codes("x", x, *a_fmt.code_range())
+        w = _small_codes("w", w, *w_fmt.code_range())
+        b_a = a_fmt.check_width(b_a)
+        b_w = w_fmt.check_width(b_w)
+        wv = nested_view(w, n=w_fmt.n, b=b_w, rounding=view_rounding, signed=w_fmt.signed)
+        _check_product_width(acc_bits, b_a, b_w, a_fmt, w_fmt)
+        W, mode = _check_acc(acc_bits, overflow)
+        pc = _int("pad_code", pad_code)
+        if (isinstance(requant, Requant) and -CODE_LIMIT <= pc <= CODE_LIMIT
+                and x.ndim == 4 and w.ndim == 4):
+            st_, pd_, gr_, _, _ = _conv_geometry(x, wv, stride, padding, groups)
+            fc = FusedConv(wv, a_fmt=a_fmt, b_a=b_a, view_rounding=view_rounding, W=W,
+                           mode=mode, rq=requant, stride=st_, padding=pd_, groups=gr_,
+                           pad_code=pc)
+            if fc.ok and x.shape[0]:
+                return fc.run(x)
     x = as_codes("x", x, *a_fmt.code_range()) if isinstance(a_fmt, spec.Format) else x
     w = as_codes("w", w, *w_fmt.code_range()) if isinstance(w_fmt, spec.Format) else w
     xv, wv, b_a, b_w = _layer_views(x, w, a_fmt, w_fmt, b_a, b_w, view_rounding)

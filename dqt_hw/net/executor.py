@@ -94,6 +94,15 @@ def _w_fmt(n):
     return f
 
 
+def _run_layer(net: Network, nd, L: Layer, x, b_a, b_w, stats):
+    """``_compute_layer`` by the layer's fused conv where it has one (same codes)."""
+    if not stats and L.op == "conv" and x.ndim == 4:
+        fc = _fused_conv(net, nd, L, x, b_a, b_w)
+        if fc is not None:
+            return fc.run(x)
+    return _compute_layer(net, nd, L, x, b_a, b_w, stats)
+
+
 def _compute_layer(net: Network, nd, L: Layer, x, b_a, b_w, stats):
     """One conv/fc layer on master input codes x at (b_a, b_w)."""
     a = net.arith
@@ -111,6 +120,80 @@ def _compute_layer(net: Network, nd, L: Layer, x, b_a, b_w, stats):
     if stats:
         return res[0].reshape(x.shape[0], -1, 1, 1), res[1]
     return res.reshape(x.shape[0], -1, 1, 1)
+
+
+def _fused_conv(net: Network, nd, L: Layer, x, b_a, b_w):
+    """The layer's ``model.layer.FusedConv`` at (b_a, b_w), kept in the layer's cache
+    (cleared when the network is validated again) while ``L.w`` is the same array; None
+    where the layer needs the general path. The master weight codes were validated when
+    the network was built or loaded, so they are viewed once here, not on every call."""
+    key = ("fused", b_a, b_w)
+    hit = L._rq_cache.get(key)
+    if hit is not None and hit[0] is L.w:
+        return hit[1]
+    from ..model import core as mcore
+    from ..model import layer as mlayer
+
+    a = net.arith
+    a_fmt = net.in_fmt(nd.name)
+    w_fmt = _w_fmt(a.n)
+    rq = net.requant(L.name, b_a, b_w, L)
+    at = nd.attrs
+    fc = None
+    try:
+        mlayer._check_product_width(a.acc_bits, b_a, b_w, a_fmt, w_fmt)
+        W, mode = mcore._check_acc(a.acc_bits, a.overflow)
+        stride, padding, groups, _, _ = mcore._conv_geometry(
+            x, L.w, at.get("stride", 1), at.get("padding", 0), at.get("groups", 1))
+    except (TypeError, ValueError):
+        pass  # the general path raises the error
+    else:
+        wv = model.nested_view(L.w, n=a.n, b=b_w, rounding=a.view_rounding)
+        lo, hi = rq.range
+        fc = mlayer.FusedConv(wv, a_fmt=a_fmt, b_a=b_a, view_rounding=a.view_rounding, W=W,
+                              mode=mode, rq=rq, stride=stride, padding=padding,
+                              groups=groups, pad_code=_pad_code(a_fmt, b_a),
+                              out_dtype=mlayer._out_dtype(lo, hi))
+        fc = fc if fc.ok else None
+    L._rq_cache[key] = (L.w, fc)
+    return fc
+
+
+def _fused_add(net: Network, nd, x1, x2):
+    """The residual add ``model.dqt_add`` of two activation tensors in one pass, or None
+    where its sum cannot be bounded below 2^62 from the input formats (then the caller
+    takes ``model.dqt_add``, which decides from the data). The codes are the executor's
+    own (in their formats' ranges)."""
+    L = net.layers[nd.name]
+    hit = L._rq_cache.get("fused_add")
+    if hit is None:
+        a = net.arith
+        Ks, Es, S = spec.align(L.constants(a.const_bits))
+        m1 = (1 << net.layers[nd.inputs[0]].fmt.n) - 1
+        m2 = (1 << net.layers[nd.inputs[1]].fmt.n) - 1
+        bound = (abs(Ks[0]) * m1 << Es[0]) + (abs(Ks[1]) * m2 << Es[1]) + (abs(Ks[2]) << Es[2])
+        lo, hi = spec.code_range(L.fmt.n, False)
+        if bound < (1 << 62) and max(Es[0], Es[1]) < 63 and 0 <= S <= 62:
+            hit = (Ks[0], Es[0], Ks[1], Es[1], Ks[2] << Es[2], S,
+                   spec.ROUNDING_CODES[a.rounding], lo, hi, np.dtype(_small_dtype(lo, hi)))
+        else:
+            hit = False
+        L._rq_cache["fused_add"] = hit
+    if not hit or x1.shape != x2.shape:
+        return None
+    from ..model import _kernels
+
+    *consts, dt = hit
+    out = np.empty(x1.shape, dt)
+    _kernels.lincomb2c(np.ascontiguousarray(x1).reshape(-1), np.ascontiguousarray(x2).reshape(-1),
+                       *consts, out.reshape(-1))
+    return out
+
+
+def _small_dtype(lo, hi):
+    from ..model.layer import _out_dtype
+
+    return _out_dtype(lo, hi)
 
 
 def _merge(d, key, st):
@@ -213,18 +296,21 @@ def execute(net: Network, codes, *, widths=None, batch_size: int = 64, stats=Fal
                     L = net.layers[nd.name]
                     xin = vals[nd.inputs[0]]
                     pairs = wb[:, index[nd.name]]
-                    keys = np.unique(pairs, axis=0)
+                    if dynamic:
+                        keys = np.unique(pairs, axis=0)
+                    else:  # a static mix: one pair for the whole batch
+                        keys = pairs[:1]
                     if len(keys) == 1:
-                        r = _compute_layer(net, nd, L, xin, int(keys[0, 0]), int(keys[0, 1]),
-                                           bool(stats))
+                        r = _run_layer(net, nd, L, xin, int(keys[0, 0]), int(keys[0, 1]),
+                                       bool(stats))
                         v, st = r if stats else (r, None)
                         _merge(st_b, nd.name, st)
                     else:
                         v = None
                         for k in keys:
                             sel = np.nonzero(np.all(pairs == k, axis=1))[0]
-                            r = _compute_layer(net, nd, L, xin[sel], int(k[0]), int(k[1]),
-                                               bool(stats))
+                            r = _run_layer(net, nd, L, xin[sel], int(k[0]), int(k[1]),
+                                           bool(stats))
                             vk, st = r if stats else (r, None)
                             _merge(st_b, nd.name, st)
                             if v is None:
@@ -232,9 +318,11 @@ def execute(net: Network, codes, *, widths=None, batch_size: int = 64, stats=Fal
                             v[sel] = vk
                 elif op == "add":
                     L = net.layers[nd.name]
-                    v = model.dqt_add(vals[nd.inputs[0]], vals[nd.inputs[1]],
-                                      L.constants(net.arith.const_bits),
-                                      rounding=net.arith.rounding, b_out=L.fmt.n)
+                    v = _fused_add(net, nd, vals[nd.inputs[0]], vals[nd.inputs[1]])
+                    if v is None:
+                        v = model.dqt_add(vals[nd.inputs[0]], vals[nd.inputs[1]],
+                                          L.constants(net.arith.const_bits),
+                                          rounding=net.arith.rounding, b_out=L.fmt.n)
                 elif op == "maxpool":
                     xin = vals[nd.inputs[0]]
                     p = nd.attr("padding", 0)
