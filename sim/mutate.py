@@ -106,7 +106,11 @@ def kill(unit, d, top, cmds, allv, udir):
     md = runner.Design(allv, d.sidecar_path, (), top)
     ids = list(range(1, len(cmds) + 1))
     os.environ["SIM_COVERAGE_DIR"] = str(MUT_DIR / "coverage")
+    # --no-assert: a mutant may break a case statement's parallel_case promise, which
+    # Verilator would turn into a $stop of the whole run; simulated with priority
+    # semantics it is killed or survives like any other mutant
     res = runner.run(md, "sim.tb.tb_mutate", node=f"mutate-{unit}", waves=False,
+                     build_args=("--no-assert",),
                      params=dict(knobs, bench=bench, tests=tests, mutants=ids))
     return {int(k): v for k, v in json.loads((res.test_dir / "mutants.json").read_text()).items()}
 

@@ -226,3 +226,19 @@ def test_requantize_refuses_a_sum_beyond_63_bits():
                                          r"reach \d+ \(\d+ bits\), beyond the model's exact "
                                          r"63-bit datapath"):
         model.requantize(np.array([[1 << 31]]), np.array([[1]]), np.array([0]), rq)
+
+
+def test_a_negative_shift_counts_in_the_datapath_bound():
+    # S = -62 makes the requantization a left shift by 62: the sum 3 << 62 does not fit
+    c = (spec.Constant(1, -62, 32),) + (spec.Constant(0, 0),) * 3
+    rq = model.Requant((c,), "floor", 8)
+    with pytest.raises(ValueError, match=r"^requantization of channel 0: the integer sum can "
+                                         r"reach 13835058055282163712 \(65 bits\)"):
+        model.requantize(np.array([[3]]), np.array([[0]]), np.array([0]), rq)
+    with pytest.raises(ValueError, match=r"^lincomb: the integer sum can reach 13835058055282163712"):
+        model.lincomb([np.array([3])], [c[0]], rounding="floor", lo=0, hi=255)
+    # within the datapath a negative S is an exact left shift, as in the spec
+    c = (spec.Constant(3, -4, 32),) + (spec.Constant(0, 0),) * 3
+    rq = model.Requant((c,), "floor", 8)
+    got = model.requantize(np.array([[2], [9]]), np.array([[0], [0]]), np.array([0]), rq)
+    assert got.ravel().tolist() == [spec.lincomb([x, 0, 0, 1], c, "floor", 0, 255) for x in (2, 9)]

@@ -99,36 +99,6 @@ def chunks(K: int, n: int):
 
 
 @njit(cache=True, nogil=True)
-def to_nhwc(x, n0, n1, iy0, iy1, c0, cg, pad, padv, off, xp):
-    """xp[n - n0, r - iy0, ix, c - c0] = x[n, c, r - pad, ix - pad] - off for images
-    [n0, n1), padded rows r in [iy0, iy1) and channels [c0, c0 + cg); the border of
-    width ``pad`` holds ``padv``."""
-    H = x.shape[2]
-    Wd = x.shape[3]
-    Wp = xp.shape[2]
-    for n in range(n0, n1):
-        img = xp[n - n0]
-        for r in range(iy0, iy1):
-            row = img[r - iy0]
-            if r < pad or r >= H + pad:
-                for ix in range(Wp):
-                    for c in range(cg):
-                        row[ix, c] = padv
-                continue
-            for ix in range(pad):
-                for c in range(cg):
-                    row[ix, c] = padv
-            for ix in range(Wd + pad, Wp):
-                for c in range(cg):
-                    row[ix, c] = padv
-            for c in range(cg):
-                xr = x[n, c0 + c, r - pad]
-                for ix in range(Wd):
-                    row[ix + pad, c] = xr[ix] - off
-    return xp
-
-
-@njit(cache=True, nogil=True)
 def im2col_nhwc(xp, n0, iy0, m0, m1, kh, kw, stride, Ho, Wo, out):
     """out[m - m0, (ky * kw + kx) * cg + c] = xp[n - n0, oy * stride + ky - iy0,
     ox * stride + kx, c] for the outputs m = (n, oy, ox) in [m0, m1): each row is kh runs
@@ -865,7 +835,7 @@ def try_conv2d(x, w, stride, pad, groups, pad_code, W, mode, xlo, xhi, wlo, whi,
 # block (sum_a = sum of the centred taps + K * ox), and each output is requantized as soon
 # as its accumulator is known. The caller has checked, from the code ranges, that every
 # requantization sum stays below 2^62 (so the int64 arithmetic is exact, as in
-# ``_kernels.requantize``) and passes per channel K1, E1, K2, E2, S and the constant part
+# ``_kernels.requantize3``) and passes per channel K1, E1, K2, E2, S and the constant part
 # C34 = (K3 sum_w << E3) + (K4 << E4).
 
 
@@ -895,8 +865,9 @@ def view_codes(q, d, r, vlo, vhi, out):
 
 @njit(cache=True, nogil=True)
 def to_nhwc_table(x, n0, n1, iy0, iy1, c0, cg, pad, padv, tab, qlo, xp):
-    """As ``to_nhwc``, each code q of x becoming tab[q - qlo] (its view, centred): the
-    codes are known to lie in the table's range."""
+    """x (N, C, H, W), images [n0, n1), padded rows [iy0, iy1), channels [c0, c0 + cg),
+    into the padded NHWC block xp (border ``pad`` wide holding ``padv``), each code q
+    becoming tab[q - qlo] (its view, centred): the codes lie in the table's range."""
     H = x.shape[2]
     Wd = x.shape[3]
     Wp = xp.shape[2]
@@ -924,8 +895,8 @@ def to_nhwc_table(x, n0, n1, iy0, iy1, c0, cg, pad, padv, tab, qlo, xp):
 
 @njit(cache=True, nogil=True)
 def to_nhwc_view(x, n0, n1, iy0, iy1, c0, cg, pad, padv, off, d, r, vlo, vhi, xp):
-    """As ``to_nhwc``, with each code of x first viewed: clamp(round_shift(q, d, r),
-    vlo, vhi) (the border holds ``padv`` as given)."""
+    """As ``to_nhwc_table``, each code q first viewed as clamp(round_shift(q, d, r), vlo,
+    vhi) and moved by -off (the border holds ``padv`` as given)."""
     H = x.shape[2]
     Wd = x.shape[3]
     Wp = xp.shape[2]

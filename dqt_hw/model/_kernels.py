@@ -93,26 +93,6 @@ def lincomb(X, K, E, S, r, lo, hi):
 
 
 @njit(cache=True, parallel=True)
-def requantize(acc, sum_a, sum_w, K, E, S, r, lo, hi):
-    """acc (P, C), sum_a (P, C), sum_w (C,), K/E (4, C), S (C,) -> codes (P, C)."""
-    P, C = acc.shape
-    out = np.empty((P, C), dtype=np.int64)
-    for p in prange(P):
-        for c in range(C):
-            s = (K[0, c] * acc[p, c]) << E[0, c]
-            s += (K[1, c] * sum_a[p, c]) << E[1, c]
-            s += (K[2, c] * sum_w[c]) << E[2, c]
-            s += K[3, c] << E[3, c]
-            v = round_shift(s, S[c], r)
-            if v < lo:
-                v = lo
-            elif v > hi:
-                v = hi
-            out[p, c] = v
-    return out
-
-
-@njit(cache=True, parallel=True)
 def gemm_exact(a, w):
     """Plain int64 GEMM, k ascending (used only where no partial sum can overflow)."""
     M, Kd = a.shape
@@ -330,7 +310,8 @@ def absmax_axis1(x):
 
 
 def requantize3(acc, sum_a, sum_w, K, E, S, r, lo, hi):
-    """As ``requantize`` on acc and sum_a of shape (A, C, B), channels on axis 1."""
+    """acc and sum_a (A, C, B) with channels on axis 1, sum_w (C,), K/E (4, C), S (C,) ->
+    codes (A, C, B): clamp(round_shift(sum_t (K_t x_t) << E_t, S, r), lo, hi)."""
     A, C, B = acc.shape
     out = np.empty((A, C, B), dtype=np.int64)
     par_range(lambda a, b: requantize3_range(acc, sum_a, sum_w, K, E, S, r, lo, hi, a, b,

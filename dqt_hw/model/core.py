@@ -86,8 +86,9 @@ def _aligned(constants):
     return spec.align(cs)
 
 
-def _check_lincomb_bound(mags, Ks, Es, what):
-    bound = sum(abs(k) * m << e for k, m, e in zip(Ks, mags, Es))
+def _check_lincomb_bound(mags, Ks, Es, S, what):
+    # a negative S makes round_shift a left shift of the whole sum by -S
+    bound = sum(abs(k) * m << e for k, m, e in zip(Ks, mags, Es)) << max(0, -S)
     if bound >= _EXACT_LIMIT:
         raise ValueError(
             f"{what}: the integer sum can reach {bound} ({bound.bit_length() + 1} bits), "
@@ -110,7 +111,7 @@ def lincomb(terms, constants, *, rounding: str, lo: int, hi: int) -> np.ndarray:
     shape = np.broadcast_shapes(*(t.shape for t in terms))
     X = np.stack([np.broadcast_to(t, shape).ravel() for t in terms]).astype(np.int64)
     mags = [int(np.abs(t).max()) if t.size else 0 for t in terms]
-    _check_lincomb_bound(mags, Ks, Es, "lincomb")
+    _check_lincomb_bound(mags, Ks, Es, S, "lincomb")
     out = K.lincomb(
         np.ascontiguousarray(X), np.array(Ks, np.int64), np.array(Es, np.int64), S, r, lo, hi
     )

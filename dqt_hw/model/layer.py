@@ -179,18 +179,20 @@ def requantize(acc, sum_a, sum_w, rq: Requant, *, channel_axis: int = -1) -> np.
     else:
         amag = smag = np.zeros(C, np.int64)
     mags = [amag, smag, np.abs(sum_w), np.ones(C, np.int64)]
-    _check_requant_bound(Kc, Ec, mags)
+    _check_requant_bound(Kc, Ec, Sc, mags)
     lo, hi = rq.range
     r = spec.ROUNDING_CODES[rq.rounding]
     out = K.requantize3(acc3, sa3, sum_w, Kc, Ec, Sc, r, lo, hi)
     return out.reshape(acc.shape)
 
 
-def _check_requant_bound(Kc, Ec, mags):
+def _check_requant_bound(Kc, Ec, Sc, mags):
     """Refuse (ValueError naming the first channel) any channel whose requantization sum
-    sum_t |K_t| mag_t << E_t can reach 2^62. Vectorised: a float64 estimate clears the
-    channels far from the limit; only the others get the exact Python-int sum."""
+    sum_t |K_t| mag_t << E_t, left-shifted by -S where S < 0 (round_shift of a negative S
+    is a left shift), can reach 2^62. Vectorised: a float64 estimate clears the channels
+    far from the limit; only the others get the exact Python-int sum."""
     C = Kc.shape[1]
+    Ec = Ec + np.maximum(0, -np.asarray(Sc, np.int64))[None, :]
     est = np.zeros(C)
     for t in range(4):
         m = np.asarray(mags[t], np.float64)
@@ -303,7 +305,7 @@ class FusedConv:
         mags = [np.full(O, accmax, np.int64), np.full(O, taps * A, np.int64), np.abs(sw),
                 np.ones(O, np.int64)]
         try:
-            _check_requant_bound(Kc, Ec, mags)
+            _check_requant_bound(Kc, Ec, Sc, mags)
         except ValueError:
             return
         if int(Ec[0].max()) >= 63 or int(Ec[1].max()) >= 63 or not (
