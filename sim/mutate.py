@@ -83,7 +83,9 @@ def prepare(unit: str, n: int, seed: int):
     top = d.module
     udir = MUT_DIR / unit
     udir.mkdir(parents=True, exist_ok=True)
-    pre = f"read_verilog {d.verilog}; hierarchy -top {top}; proc; flatten; opt_clean"
+    # memory: ROMs (e.g. the requantizer's per-width tables) become logic, so a mutation
+    # of their contents is written out as plain Verilog like any other mutant
+    pre = f"read_verilog {d.verilog}; hierarchy -top {top}; proc; flatten; memory; opt_clean"
     listf = udir / "mutations.ys"
     p = run_yosys(f"{pre}; mutate -list {n} -seed {seed} -ctrl mutsel 8 1 -o {listf}",
                   log=udir / "list.log")
@@ -92,8 +94,9 @@ def prepare(unit: str, n: int, seed: int):
     cmds = [ln.strip() for ln in listf.read_text().splitlines() if ln.strip().startswith("mutate")]
     allv = udir / f"{top}.v"
     script = f"{pre}; " + "; ".join(cmds) + f"; opt_clean; write_verilog -noattr {allv}"
+    allv.unlink(missing_ok=True)
     p = run_yosys(script, log=udir / "all.log")
-    if not allv.exists():
+    if not allv.exists() or f"module {top}" not in allv.read_text():
         raise RuntimeError(f"yosys could not write the mutants of {unit}: {p.stderr[-2000:]}")
     origv = udir / "orig.v"
     run_yosys(f"{pre}; write_verilog -noattr {origv}")
@@ -132,7 +135,8 @@ def prove_equivalent(unit, top, cmd, origv, udir, idx, seq, timeout=300) -> str:
     check = "select -assert-none miter/t:$dff miter/t:$sdff miter/t:$dffe miter/t:$adff; "
     prove = check + "sat -verify -prove trigger 0 miter"
     # one session, no Verilog round trip: the original and a copy with the one mutation
-    base = (f"read_verilog {d.verilog}; hierarchy -top {top}; proc; flatten; opt_clean; "
+    base = (f"read_verilog {d.verilog}; hierarchy -top {top}; proc; flatten; memory; "
+            f"opt_clean; "
             f"copy {top} gate; rename {top} gold; {one}; opt_clean; {cut}")
     # 1. yosys's equivalence flow: equal-named signals of the two copies paired by
     #    $equiv cells, each proved by SAT on its cone assuming the pairs that feed it
@@ -160,7 +164,7 @@ def prove_equivalent(unit, top, cmd, origv, udir, idx, seq, timeout=300) -> str:
         one_sub = (one.replace(f"$flatten\\{inst}.", "").replace(f"-wire {inst}.", "-wire ")
                    .replace("-module gate ", "-module gate_sub "))
         scripts.insert(0, ("submodule", (
-            f"read_verilog {d.verilog}; hierarchy -top {top}; proc; opt_clean; "
+            f"read_verilog {d.verilog}; hierarchy -top {top}; proc; memory; opt_clean; "
             f"copy {sub} gate_sub; rename {sub} gold_sub; {one_sub}; opt_clean; "
             "miter -equiv -flatten -make_outputs -ignore_gold_x gold_sub gate_sub miter; "
             "hierarchy -top miter; opt -fast; " + prove)))

@@ -274,7 +274,10 @@ async def test_overflow(dut):
     await tb.start()
     lo, hi = spec.code_range(tb.n, tb.signed)
     top = max(abs(lo * lo), abs(hi * hi), abs(lo * hi))
-    K = min((1 << (tb.W - 1)) // top + 3, tb.cfg.get("overflow_max_k", 600))
+    # no deeper than a tile can be (2^depth_bits steps): at W = 32 with the default 12-bit
+    # depth no tile can overflow (2^12 x 65025 < 2^31), and the deepest tile is run instead
+    K = min((1 << (tb.W - 1)) // top + 3, tb.cfg.get("overflow_max_k", 600),
+            1 << tb.cfg.hw["depth_bits"])
     for codes in ("max", "extreme"):
         tb.send_job(tb.random_job(k=K, codes=codes, pair=(tb.n, tb.n)))
     await tb.run()
