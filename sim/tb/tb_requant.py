@@ -189,3 +189,58 @@ async def test_random(dut):
         lane = tb.random_lane(acc, sa, sw, b_out, "small" if i % 2 else "any")
         await tb.check(acc, sa, sw, lane, tb.rng.choice(spec.ROUNDINGS), b_out)
     tb.finish()
+
+
+@cocotb.test()
+async def test_uniform(dut):
+    """Every field uniform over its whole range (terms, K, E, S, rounding, b_out): most
+    results clamp, but every bit of the datapath is exercised in combinations the
+    range-seeking tests avoid (the mutation check's counterexamples looked like this)."""
+    tb = TB(dut)
+    klo, khi = spec.signed_range(tb.kbits)
+    emax, smax = (1 << tb.ebits) - 1, (1 << tb.sbits) - 1
+    for _ in range(tb.cfg.get("uniform_vectors", 1500)):
+        acc = tb.rng.randint(*spec.signed_range(tb.W))
+        sa, sw = (tb.rng.randint(*spec.signed_range(tb.sw)) for _ in range(2))
+        lane = LaneConstants(tuple(tb.rng.randint(klo, khi) for _ in range(4)),
+                             tuple(tb.rng.randint(0, emax) for _ in range(4)),
+                             tb.rng.randint(0, smax))
+        await tb.check(acc, sa, sw, lane, tb.rng.choice(spec.ROUNDINGS),
+                       tb.rng.choice(tb.widths))
+    tb.finish()
+
+
+@cocotb.test()
+async def test_sticky(dut):
+    """The rounding's half and sticky bits, one at a time, at every shift S up to the
+    register's maximum: total = q 2^S + h +- 2^j (h = 2^(S-1), j < S - 1), q of both
+    parities and signs, every rounding. The high part (2q+1) 2^(S-1) comes from K1 acc << E1
+    with acc = 1, the single low bit from K2 sum_a << E2 with sum_a = +-1, so totals reach
+    far beyond one K. A tie broken by one low bit must round away from the tie; a mutation
+    that drops or flips any one remainder bit is caught here (the mutation check's
+    survivors 8, 14 and 21 were such bits at S > 16)."""
+    tb = TB(dut)
+    klo, khi = spec.signed_range(tb.kbits)
+    emax = (1 << tb.ebits) - 1
+    smax = min((1 << tb.sbits) - 1, tb.cfg.get("sticky_max_s", 63))
+    b_out = max(tb.widths)
+
+    def term(value_log2, mult):
+        """(K, E) with K << E = mult << value_log2, or None if it does not fit."""
+        e = min(value_log2, emax)
+        k = mult << (value_log2 - e)
+        return (k, e) if klo <= k <= khi else None
+
+    for rounding in spec.ROUNDINGS:
+        for s in range(2, smax + 1):
+            js = range(s - 1) if s <= 34 else sorted({0, 1, s // 2, s - 3, s - 2})
+            for j in js:
+                for sign in (1, -1):
+                    low = term(j, 1)
+                    for q in (-2, -1, 0, 1):
+                        high = term(s - 1, 2 * q + 1)
+                        if high is None or low is None:
+                            continue
+                        lane = LaneConstants((high[0], low[0], 0, 0), (high[1], low[1], 0, 0), s)
+                        await tb.check(1, sign, 0, lane, rounding, b_out)
+    tb.finish()
