@@ -122,19 +122,20 @@ def test_switch_cost_resnet50_against_paper():
     wa = cmp["weights+activations"]
     assert wa["shifts"] == 25_502_912 + 10_664_448
     for c in cmp.values():
-        assert c["fp_macs_vs_paper"] == pytest.approx(c["shifts_vs_paper"])
+        assert c["fp_macs_vs_paper"] == pytest.approx(c["shifts_vs_paper"])  # float ratios
 
 
 # ------------------------------------------------------------------ technology, energy
 
 
 def test_scaling_laws_by_hand():
+    # energies are float pJ figures: compared with a float tolerance, not bit-exactly
     t = load_tech()
-    assert t.add_pj(8) == pytest.approx(0.03) and t.add_pj(32) == pytest.approx(0.1)
-    assert t.add_pj(20) == pytest.approx(0.03 + 12 * 0.07 / 24)          # linear in width
-    assert t.mul_pj(8, 8) == pytest.approx(0.2) and t.mul_pj(32) == pytest.approx(3.1)
-    assert t.mul_pj(4, 4) == pytest.approx(0.2 - 48 * 2.9 / 960)          # linear in b_a b_w
-    assert t.mul_pj(4, 16) == pytest.approx(t.mul_pj(8, 8))
+    assert t.add_pj(8) == pytest.approx(0.03) and t.add_pj(32) == pytest.approx(0.1)  # float
+    assert t.add_pj(20) == pytest.approx(0.03 + 12 * 0.07 / 24)  # float, linear in width
+    assert t.mul_pj(8, 8) == pytest.approx(0.2) and t.mul_pj(32) == pytest.approx(3.1)  # float
+    assert t.mul_pj(4, 4) == pytest.approx(0.2 - 48 * 2.9 / 960)  # float, linear in b_a b_w
+    assert t.mul_pj(4, 16) == pytest.approx(t.mul_pj(8, 8))  # float
     assert t.sram_pj_per_bit(8) == pytest.approx(10 / 64)
     assert t.sram_pj_per_bit(1024) == pytest.approx(100 / 64)
     assert t.sram_pj_per_bit(16) == pytest.approx(10 * math.sqrt(2) / 64)  # log-log midpoint
