@@ -136,20 +136,20 @@ def test_scaling_laws_by_hand():
     assert t.mul_pj(8, 8) == pytest.approx(0.2) and t.mul_pj(32) == pytest.approx(3.1)  # float
     assert t.mul_pj(4, 4) == pytest.approx(0.2 - 48 * 2.9 / 960)  # float, linear in b_a b_w
     assert t.mul_pj(4, 16) == pytest.approx(t.mul_pj(8, 8))  # float
-    assert t.sram_pj_per_bit(8) == pytest.approx(10 / 64)
-    assert t.sram_pj_per_bit(1024) == pytest.approx(100 / 64)
-    assert t.sram_pj_per_bit(16) == pytest.approx(10 * math.sqrt(2) / 64)  # log-log midpoint
-    assert t.dram_pj_per_bit() == pytest.approx(1300 / 64)
-    assert t.dram_pj_per_bit("high") == pytest.approx(2600 / 64)
-    assert t.fp_mac_pj() == pytest.approx(3.7 + 0.9)
+    assert t.sram_pj_per_bit(8) == pytest.approx(10 / 64)  # float
+    assert t.sram_pj_per_bit(1024) == pytest.approx(100 / 64)  # float
+    assert t.sram_pj_per_bit(16) == pytest.approx(10 * math.sqrt(2) / 64)  # float; log-log midpoint
+    assert t.dram_pj_per_bit() == pytest.approx(1300 / 64)  # float
+    assert t.dram_pj_per_bit("high") == pytest.approx(2600 / 64)  # float
+    assert t.fp_mac_pj() == pytest.approx(3.7 + 0.9)  # float
 
 
 def test_switch_energy_by_hand():
-    assert switch_energy_pj("shift", n=8) == pytest.approx(8 * 3 * 0.0015)   # 8 widths: 3 stages
-    assert switch_energy_pj("shift", n=8, widths=(4, 8)) == pytest.approx(8 * 1 * 0.0015)
+    assert switch_energy_pj("shift", n=8) == pytest.approx(8 * 3 * 0.0015)   # float; 8 widths: 3 stages
+    assert switch_energy_pj("shift", n=8, widths=(4, 8)) == pytest.approx(8 * 1 * 0.0015)  # float
     assert switch_energy_pj("float") == pytest.approx(2 * (3.7 + 0.9))
     rescale = (0.2 + 64 * 2.9 / 960) + (0.03 + 18 * 0.07 / 24) + 26 * 5 * 0.0015
-    assert switch_energy_pj("int_rescale", n=8, mult_bits=16, sbits=5) == pytest.approx(rescale)
+    assert switch_energy_pj("int_rescale", n=8, mult_bits=16, sbits=5) == pytest.approx(rescale)  # float
     with pytest.raises(ValueError, match="switch method must be one of"):
         switch_energy_pj("magic")
 
@@ -167,11 +167,11 @@ def test_layer_energy_fc_by_hand(tiny):
     g = load_network(tiny)
     tile = make_tile(rows=2, cols=2, acc_width=32, depth_bits=13)
     e = layer_energy(g.layer_info(g["fc"]), tile, b_a=8, b_w=8, memory=MemoryConfig())
-    assert e["compute_pj"] == pytest.approx(80 * (0.2 + 0.1))
+    assert e["compute_pj"] == pytest.approx(80 * (0.2 + 0.1))  # float
     # 5 column folds x 1 row x 8 taps activations, 1 row fold x 10 x 8 weights
     assert e["sram_reads"] == 40 + 80
     assert e["dram_bits"] == (80 + 8 + 10) * 8
-    assert e["dram_pj"] == pytest.approx(784 * 1300 / 64)
+    assert e["dram_pj"] == pytest.approx(784 * 1300 / 64)  # float
     packed = layer_energy(g.layer_info(g["fc"]), tile, b_a=4, b_w=4,
                           memory=MemoryConfig(storage="packed"))
     assert packed["dram_bits"] == 80 * 4 + 8 * 4 + 10 * 8
@@ -189,11 +189,11 @@ def test_cycles_by_hand(tiny):
     # 18 row folds x 4 column folds = 72 tiles of 36 steps, last tile 2 rows:
     # 71 * 36 + 36 + (C + 1 + 2)
     assert c1["Total Cycles"] == 71 * 36 + 36 + 5
-    assert c1["Mapping Efficiency %"] == pytest.approx(100.0)
-    assert c1["Overall Util %"] == pytest.approx(100 * 10368 / (4 * 2597))
+    assert c1["Mapping Efficiency %"] == pytest.approx(100.0)  # float
+    assert c1["Overall Util %"] == pytest.approx(100 * 10368 / (4 * 2597))  # float
     fc = layer_cycles(g.layer_info(g["fc"]), tile)
     assert fc["Total Cycles"] == 4 * 8 + 8 + 4
-    assert fc["Mapping Efficiency %"] == pytest.approx(100 * 10 / 20)
+    assert fc["Mapping Efficiency %"] == pytest.approx(100 * 10 / 20)  # float
     assert c1["Stall Cycles"] == 0
     # a tile shorter than max(R, C) is padded: K = 1 on 3x4 -> period 4
     short = {"name": "s", "groups": 1, "out_shape": (8, 1, 3), "taps": 1, "macs": 24}
