@@ -4,8 +4,9 @@ Quantizes a ResNet-18 CIFAR-10 conv layer (layer1.0.conv1: 64 -> 64 channels, 3x
 on a 32x32 input), runs it bit-exactly at several (b_a, b_w) width pairs — every pair
 from the 8-bit master codes by a shift, its constants by a change of S alone — and at
 several accumulator widths, prints what an architect reads (bits needed, overflow events,
-codes changed against a wide accumulator, error against float), writes golden vectors,
-and then runs the parts of the toolkit that are installed (RTL generation).
+codes changed against a wide accumulator, error against float), and writes golden vectors
+(``make demo`` then generates the default tile's Verilog, runs those vectors on it in cocotb,
+and prints the cost report and the shipped network's results).
 """
 
 from __future__ import annotations
@@ -30,8 +31,6 @@ def register(sub):
 
 def _float_reference(f, b_out_fmt):
     """The layer in float on the unquantized data, ReLU-clamped to the output range."""
-    from .model import conv2d  # noqa: F401  (the float conv is done with numpy below)
-
     x, w, bias = f["float_x"], f["float_w"], f["bias"]
     N, C, H, W = x.shape
     O = w.shape[0]
@@ -95,20 +94,5 @@ def run(args) -> int:
           f"'needed' = the narrowest accumulator this data needs.")
     print(f"Constants at every width pair are the 8/8 constants with S shifted (no K recomputed).")
     print(f"golden vectors: {out / 'golden'} (4 cases; verify with `dqt-hw golden verify {out / 'golden'}`)")
-    _rtl(out)
     print(f"demo finished in {time.perf_counter() - t0:.1f} s")
     return 0
-
-
-def _rtl(out: Path):
-    """Generate the default tile's Verilog where the hardware generator is installed."""
-    import importlib
-
-    try:
-        hwcli = importlib.import_module("dqt_hw.hw.cli")
-    except ModuleNotFoundError as e:
-        if e.name not in ("dqt_hw.hw", "dqt_hw.hw.cli"):
-            raise
-        return
-    if hasattr(hwcli, "demo_rtl"):
-        hwcli.demo_rtl(out / "rtl")
