@@ -55,7 +55,8 @@ UNITS = {
     "pe_wrap": ("pe", dict(n=8, acc_width=17, overflow="wrap", view_rounding="floor",
                            signed=False), "tb_pe", PE_TESTS, PE_KNOBS, True),
     "requant": ("requant", dict(n=8, acc_width=24, signed=False), "tb_requant",
-                ["test_ties", "test_sticky", "test_edges", "test_random", "test_uniform"],
+                ["test_ties", "test_sticky", "test_magnitudes", "test_edges", "test_random",
+                 "test_uniform"],
                 dict(edge_vectors=200, random_vectors=600, uniform_vectors=1500), False),
 }
 

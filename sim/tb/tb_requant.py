@@ -244,3 +244,28 @@ async def test_sticky(dut):
                         lane = LaneConstants((high[0], low[0], 0, 0), (high[1], low[1], 0, 0), s)
                         await tb.check(1, sign, 0, lane, rounding, b_out)
     tb.finish()
+
+
+@cocotb.test()
+async def test_magnitudes(dut):
+    """Single-bit totals +-2^p and 2^p - 1 at every bit position of the exact sum, with
+    small shifts, every rounding: each bit of the clamp comparisons decides once (the
+    mutation check's survivor 28 dropped bit 57 of the high-side comparison)."""
+    tb = TB(dut)
+    klo, khi = spec.signed_range(tb.kbits)
+    emax = (1 << tb.ebits) - 1
+    top = (khi.bit_length() - 1) + emax + (spec.signed_range(tb.W)[1]).bit_length()
+    for rounding in spec.ROUNDINGS:
+        for p in range(top):
+            e = min(p, emax)
+            rest = p - e  # the part of 2^p carried by K1 and acc
+            k = 1 << min(rest, tb.kbits - 2)
+            acc = 1 << (rest - min(rest, tb.kbits - 2))
+            if acc > spec.signed_range(tb.W)[1]:
+                continue
+            for sign in (1, -1):
+                for s in (0, 1, 3):
+                    for minus_one in (0, 1):
+                        lane = LaneConstants((sign * k, 0, 0, -sign * minus_one), (e, 0, 0, 0), s)
+                        await tb.check(acc, 0, 0, lane, rounding, max(tb.widths))
+    tb.finish()
