@@ -19,7 +19,7 @@ from hypothesis.extra import numpy as hnp
 
 import naive
 from dqt_hw import model, spec
-from dqt_hw.model import _fast
+from dqt_hw.model import _fast, _simd
 from dqt_hw.model import _kernels as K
 from dqt_hw.model import layer as mlayer
 from dqt_hw.net import executor as ex
@@ -40,11 +40,15 @@ def num_threads(n):
         numba.set_num_threads(old)
 
 
-@pytest.fixture(params=["serial", "threads"])
+@pytest.fixture(params=["serial", "threads", "float"])
 def split_mode(request, monkeypatch):
     """Serial: everything in the calling thread; threads: every size handed to the pool
-    (and the Numba-free element kernels split too)."""
-    if request.param == "threads":
+    (and the Numba-free element kernels split too); float: threads, with the VNNI kernel
+    switched off, so the float-BLAS paths run on a CPU that has it (on one without it,
+    the three modes' conv paths are float anyway)."""
+    if request.param == "float":
+        monkeypatch.setattr(_simd, "AVAILABLE", False)
+    if request.param in ("threads", "float"):
         monkeypatch.setattr(_fast, "SERIAL_WORK", 0)
         monkeypatch.setattr(K, "PAR_MIN_WORK", 0)
         with num_threads(2):

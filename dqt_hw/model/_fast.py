@@ -3,6 +3,12 @@
 Nothing here changes the contract of docs/arithmetic.md; it only chooses, from bounds on
 the codes, cheaper ways of computing the very same integers:
 
+- **exact sums with VNNI** (``_simd``, on CPUs with AVX-512 VNNI, codes spanning at most
+  256 values, as every format of up to 8 bits): the codes are moved to x - ox in
+  [0, 255] and w - ow in [-128, 127], a hand-written ``vpdpbusd`` micro-kernel sums
+  (x - ox)(w - ow) in int32 lanes that cannot overflow (at most 65536 terms of at most
+  32640), over a padded NHWC block of bytes, and the side sums restore the codes'
+  product (below). ``plan_conv`` picks it; elsewhere the float paths do the same work.
 - **exact sums** (overflow ``wrap``, or any mode when no partial sum can leave the W-bit
   range): the products are summed by float32 (or float64) BLAS GEMMs over chunks of K
   small enough that *every* partial sum of a chunk, in whatever order BLAS adds, is an
@@ -20,9 +26,10 @@ the codes, cheaper ways of computing the very same integers:
   thread for that thread only, so OpenBLAS's own pool never competes with ours.
 - **saturate**, when the bounds say a partial sum may reach the limit: a sequential
   direct convolution in the documented order (c, ky, kx) ascending that clamps after
-  every addition, in float32 (W <= 24) or float64 (W <= 53) lanes, vectorised over output
-  channels. Every accumulator value and every sum before the clamp has magnitude below
-  2^W, so the float arithmetic is exact and equals the integer one.
+  every addition, in float32 (W <= 24) or float64 (W <= 53) lanes, register-blocked over
+  six output pixels by up to 64 output channels (``_simd.sat_tiles``). Every accumulator
+  value and every sum before the clamp has magnitude below 2^W, so the float arithmetic
+  is exact and equals the integer one.
 
 - **fused layers** (``layer.FusedConv``, used by ``conv_layer`` and the network
   executor): the exact path above with the layer pipeline around it: the activation
@@ -50,6 +57,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from numba import njit
 
+from . import _simd
 from ._kernels import O_SATURATE, O_TRAP, round_shift
 
 F32_EXACT = 1 << 24  # integers of magnitude <= 2^24 are exact in float32
@@ -87,6 +95,19 @@ def plan_exact(K: int, xlo: int, xhi: int, wlo: int, whi: int):
         return np.float32, ox, ow, -(-K // kc32)
     kc64 = F64_EXACT // ab
     return np.float64, ox, ow, -(-K // kc64)
+
+
+def plan_conv(Cg: int, kh: int, kw: int, xlo: int, xhi: int, wlo: int, whi: int):
+    """The plan of ``conv_exact`` for a conv of Cg channels per group and a kh x kw
+    kernel: ("vnni", ox, ow, 1) where the VNNI kernel applies (``_simd``: codes moved to
+    x - ox in [0, 255] and w - ow in [-128, 127], at most ``_simd.MAX_K`` terms), else
+    ``plan_exact``."""
+    if (_simd.AVAILABLE and xhi - xlo <= 255 and whi - wlo <= 255
+            and kh * kw * _simd.pad4(Cg) <= _simd.MAX_K):
+        ox = 0 if 0 <= xlo and xhi <= 255 else xlo
+        ow = 0 if -128 <= wlo and whi <= 127 else wlo + 128
+        return "vnni", ox, ow, 1
+    return plan_exact(Cg * kh * kw, xlo, xhi, wlo, whi)
 
 
 def chunks(K: int, n: int):
@@ -148,6 +169,35 @@ def window_sums(xp, n0, iy0, m0, m1, kh, kw, stride, Ho, Wo, out):
             for kx in range(kw):
                 s += row[ox * stride + kx]
         out[m - m0] = np.int64(s)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def window_sums_bytes(xp, n0, iy0, m0, m1, kh, kw, stride, Ho, Wo, out):
+    """``window_sums`` of a padded NHWC block of bytes (the VNNI path): the channel
+    sums in integers, which vectorise."""
+    nimg, R, Wp, cg = xp.shape
+    plane = np.zeros((nimg, R, Wp), dtype=np.int64)
+    for n in range(nimg):
+        for r in range(R):
+            for ix in range(Wp):
+                si = np.int32(0)
+                px = xp[n, r, ix]
+                for c in range(cg):
+                    si += np.int32(px[c])
+                plane[n, r, ix] = si
+    HW = Ho * Wo
+    for m in range(m0, m1):
+        n = m // HW
+        rem = m - n * HW
+        oy = rem // Wo
+        ox = rem - oy * Wo
+        s = np.int64(0)
+        for ky in range(kh):
+            row = plane[n - n0, oy * stride + ky - iy0]
+            for kx in range(kw):
+                s += row[ox * stride + kx]
+        out[m - m0] = s
     return out
 
 
@@ -231,72 +281,6 @@ def same_words(a, b):
         if d != 0:
             return False
     return True
-
-
-@njit(cache=True, nogil=True, fastmath={"contract"})
-def conv_saturate(xp, wt, Ho, Wo, stride, kh, kw, lo, hi, PT, t0, t1, out):
-    """Sequential saturating direct convolution of the tasks [t0, t1).
-
-    xp (N, C, Hp, Wp) padded float codes; wt (groups, nob, K, OB) float weights in
-    blocks of OB output channels (zero-padded), k in (c, ky, kx) ascending order; out
-    (N, O, Ho*Wo) int64. A task is a tile of PT output pixels by one block of output
-    channels of one image and group. Each output accumulates its taps in k order,
-    clamped to [lo, hi] after every addition. Exact: every product, sum and accumulator
-    is an integer of magnitude below 2^W <= the float's exact limit, so a fused
-    multiply-add rounds nothing either.
-    """
-    Nb, C, Hp, Wp = xp.shape
-    groups, nob, Kd, OB = wt.shape
-    O = out.shape[1]
-    Og = O // groups
-    cg = C // groups
-    npix = Ho * Wo
-    npt = (npix + PT - 1) // PT
-    taps = kh * kw
-    xf = xp.reshape(-1)
-    toff = np.empty(Kd, dtype=np.int64)
-    for k in range(Kd):
-        c = k // taps
-        r = k - c * taps
-        ky = r // kw
-        kx = r - ky * kw
-        toff[k] = (c * Hp + ky) * Wp + kx
-    base = np.empty(PT, dtype=np.int64)
-    acc = np.empty((PT, OB), dtype=xp.dtype)
-    for t in range(t0, t1):
-        pt = t % npt
-        rest = t // npt
-        ob = rest % nob
-        rest = rest // nob
-        g = rest % groups
-        n = rest // groups
-        p0 = pt * PT
-        np_ = min(PT, npix - p0)
-        j0 = ob * OB
-        nj = min(OB, Og - j0)
-        for pp in range(np_):
-            pix = p0 + pp
-            oy = pix // Wo
-            ox = pix - oy * Wo
-            base[pp] = ((n * C + g * cg) * Hp + oy * stride) * Wp + ox * stride
-        acc[:, :] = 0
-        wb = wt[g, ob]
-        for k in range(Kd):
-            wrow = wb[k]
-            tk = toff[k]
-            for pp in range(np_):
-                xv = xf[base[pp] + tk]
-                a = acc[pp]
-                for j in range(OB):
-                    v = a[j] + xv * wrow[j]
-                    v = hi if v > hi else v
-                    v = lo if v < lo else v
-                    a[j] = v
-        for pp in range(np_):
-            pix = p0 + pp
-            for j in range(nj):
-                out[n, g * Og + j0 + j, pix] = np.int64(acc[pp, j])
-    return out
 
 
 # ----------------------------------------------------------------------------- drivers
@@ -432,12 +416,13 @@ class _Threads:
                                                initializer=init)
             pool = self.pool
         futs = [pool.submit(loop) for _ in range(nt - 1)]
-        if self.set_local is not None:
+        local = blas and self.set_local is not None
+        if local:
             self.set_local(1)
         try:
             loop()
         finally:
-            if self.set_local is not None:
+            if local:
                 self.set_local(0)  # back to OpenBLAS's global setting
             for f in futs:
                 # a worker the OS has not started yet has nothing to finish: drop it
@@ -598,6 +583,9 @@ def conv_exact(x, w, stride, pad, groups, pad_code, W, plan, entry=None, view=No
     requantizes each wrapped accumulator with its sum_a, writing codes into ``out``
     (N, O, Ho*Wo) of any integer dtype holding [lo, hi]. ``tuner``: a ``Tuner`` choosing
     serial or threaded execution for this recurring call."""
+    if plan[0] == "vnni":
+        return conv_vnni(x, w, stride, pad, groups, pad_code, W, plan, entry, view, rq,
+                         out, tuner)
     dt, ox, ow, nch = plan
     Nb, C, H, Wd = x.shape
     O, Cg, kh, kw = w.shape
@@ -720,48 +708,181 @@ def conv_exact(x, w, stride, pad, groups, pad_code, W, plan, entry=None, view=No
     return out.reshape(Nb, O, Ho, Wo)
 
 
-def conv_saturate_driver(x, w, stride, pad, groups, pad_code, W, entry=None):
-    """Saturating conv (N, O, Ho, Wo) int64 for W <= 53, exact in float lanes."""
-    dt = np.float32 if W <= 24 else np.float64
+VNNI_BLOCK = 1 << 19  # bytes of input windows per unit (rows x K: about a quarter of L2)
+
+
+def conv_vnni(x, w, stride, pad, groups, pad_code, W, plan, entry=None, view=None, rq=None,
+              out=None, tuner=None):
+    """``conv_exact`` by the VNNI kernel (``_simd``; ``plan`` = ("vnni", ox, ow, 1) from
+    ``plan_conv``): the padded NHWC block of x - ox as bytes, int32 sums of
+    (x - ox)(w - ow) per output, then the same finishing passes as the float paths."""
+    _, ox, ow, _ = plan
     Nb, C, H, Wd = x.shape
     O, Cg, kh, kw = w.shape
     Og = O // groups
     K = Cg * kh * kw
     Ho = (H + 2 * pad - kh) // stride + 1
     Wo = (Wd + 2 * pad - kw) // stride + 1
-    xp = np.full((Nb, C, H + 2 * pad, Wd + 2 * pad), pad_code, dtype=dt)
+    Hp, Wp = H + 2 * pad, Wd + 2 * pad
+    HW = Ho * Wo
+    M = Nb * HW
+    Cp = _simd.pad4(Cg)
+    if out is None:
+        out = np.empty((Nb, O, HW), dtype=np.int64)
+    tab = None
+    if view is not None and len(view) == 6:
+        qlo = view[0]
+        tab = view_table(view[0], view[1], *view[2:], ox, np.uint8)
+        view = None
+    vd, vr, vlo, vhi = NO_VIEW if view is None else view
+    if rq is not None:
+        RK1, RE1, RK2, RE2, C34, SL, SR, rr, rlo, rhi = rq
+        ksa = K * ox
+    padv = np.uint8((pad_code - ox) & 0xFF)  # in [0, 255] where pad > 0 (else unused)
+    key = ("vnni", groups, ow)
+    packs = entry["prep"].get(key) if entry is not None else None
+    if packs is None:
+        packs = []
+        for g in range(groups):
+            wg = w[g * Og:(g + 1) * Og]
+            packs.append(_simd.pack_weights(wg, ow)
+                         + (wg.reshape(Og, K).sum(axis=1, dtype=np.int64),))
+        if entry is not None:
+            entry["prep"][key] = packs
+    gkey = ("vnni-geometry", Nb, Hp, Wp, Cp, kh, kw, stride)
+    geom = entry["prep"].get(gkey) if entry is not None else None
+    if geom is None:
+        geom = (_simd.tap_offsets(kh, kw, Cp, Wp),
+                _simd.pixel_offsets(Nb, Hp, Wp, Cp, Ho, Wo, stride))
+        if entry is not None:
+            entry["prep"][gkey] = geom
+    koff, rows = geom
+    Mp = rows.size
+    th = _threads()
+    nt = th.count()
+    none = np.zeros(1, dtype=np.int64)
+    serial, t0 = _tuned(tuner, M * K * O, nt)
+    # units: ranges of whole micro-tiles whose input windows stay in L2, times ranges of
+    # weight blocks where the tiles alone are too few to share between the threads
+    mr = _simd.MR
+    mb = max(mr, (VNNI_BLOCK // max(1, Cp * kh * kw)) // mr * mr)
+    for g in range(groups):
+        wp, woff, nvs, Np, sw = packs[g]
+        nblk = len(nvs)
+        xp = (np.zeros if Cp != Cg else np.empty)((Nb, Hp, Wp, Cp), dtype=np.uint8)
+        if tab is not None:
+            to_nhwc_table(x, 0, Nb, 0, Hp, g * Cg, Cg, pad, padv, tab, qlo, xp)
+        else:
+            to_nhwc_view(x, 0, Nb, 0, Hp, g * Cg, Cg, pad, padv, np.int64(ox), vd, vr,
+                         vlo, vhi, xp)
+        sums = bool(ow) or rq is not None
+        sx = (window_sums_bytes(xp, 0, 0, 0, M, kh, kw, stride, Ho, Wo,
+                                np.empty(M, dtype=np.int64)) if sums else none)
+        corr = ox * sw
+        Cacc = np.empty((Mp, Np), dtype=np.int32)
+        xflat = xp.reshape(-1)
+        if serial:
+            units = [(0, Mp, 0, nblk)]
+        else:
+            mranges = [(m0, min(Mp, m0 + mb)) for m0 in range(0, Mp, mb)]
+            want = 4 * nt
+            bsplit = min(nblk, max(1, -(-want // len(mranges))))
+            bstep = -(-nblk // bsplit)
+            units = [(m0, m1, b0, min(nblk, b0 + bstep)) for m0, m1 in mranges
+                     for b0 in range(0, nblk, bstep)]
+
+        def unit(i, g=g, wp=wp, woff=woff, nvs=nvs, Og=Og, sx=sx, corr=corr, Cacc=Cacc,
+                 xflat=xflat):
+            m0, m1, b0, b1 = units[i]
+            _simd.gemm_tiles(xflat, rows, koff, wp, woff, nvs, Cacc, m0, m1, b0, b1)
+            me = min(m1, M)
+            if me <= m0:
+                return
+            n0 = b0 * _simd.NB
+            n1 = min(Og, b1 * _simd.NB)
+            G = Cacc[m0:me, n0:n1][None]
+            sxu = sx[m0:me] if sums else none
+            if rq is None:
+                finish_rows(G, m0, g * Og + n0, sxu, ow, corr[n0:n1], W, out)
+            else:
+                finish_rows_rq(G, m0, g * Og + n0, sxu, ow, corr[n0:n1], W, ksa, RK1, RE1,
+                               RK2, RE2, C34, SL, SR, rr, rlo, rhi, out)
+
+        th.run(unit, len(units), blas=False, work=0 if serial else None)
+    _tuned_done(tuner, serial, t0)
+    return out.reshape(Nb, O, Ho, Wo)
+
+
+def conv_saturate_driver(x, w, stride, pad, groups, pad_code, W, entry=None):
+    """Saturating conv (N, O, Ho, Wo) int64 for W <= 53, exact in float lanes: the
+    register-blocked kernel ``_simd.sat_tiles`` on MR output pixels by up to four
+    vectors of output channels at a time."""
+    dt = np.float32 if W <= 24 else np.float64
+    lanes = 16 if dt == np.float32 else 8
+    Nb, C, H, Wd = x.shape
+    O, Cg, kh, kw = w.shape
+    Og = O // groups
+    K = Cg * kh * kw
+    Ho = (H + 2 * pad - kh) // stride + 1
+    Wo = (Wd + 2 * pad - kw) // stride + 1
+    Hp, Wp = H + 2 * pad, Wd + 2 * pad
+    HW = Ho * Wo
+    M = Nb * HW
+    xp = np.full((Nb, C, Hp, Wp), pad_code, dtype=dt)
     xp[:, :, pad : pad + H, pad : pad + Wd] = x
-    OB = min(-(-Og // 8) * 8, 64)
-    nob = -(-Og // OB)
-    key = ("saturate", groups, np.dtype(dt).str)
+    L = _simd.sat_vectors(Og, lanes) * lanes
+    nblk = -(-Og // L)
+    key = ("saturate", groups, np.dtype(dt).str, L)
     wt = entry["prep"].get(key) if entry is not None else None
     if wt is None:
-        wt = np.zeros((groups, nob * OB, K), dtype=dt)
+        wt = np.zeros((groups, nblk * L, K), dtype=dt)
         wt[:, :Og] = w.reshape(groups, Og, K)
-        wt = np.ascontiguousarray(wt.reshape(groups, nob, OB, K).transpose(0, 1, 3, 2))
+        # (groups, nblk, K, L): block b holds channels [b L, b L + L), k in (c, ky, kx)
+        wt = np.ascontiguousarray(wt.reshape(groups, nblk, L, K).transpose(0, 1, 3, 2))
         if entry is not None:
             entry["prep"][key] = wt
+    c_, ky, kx = np.meshgrid(np.arange(Cg), np.arange(kh), np.arange(kw), indexing="ij")
+    toff = np.ascontiguousarray(((c_ * Hp + ky) * Wp + kx).reshape(-1), dtype=np.int64)
+    n_, oy, ox = np.meshgrid(np.arange(Nb), np.arange(Ho), np.arange(Wo), indexing="ij")
+    rows = ((n_ * C * Hp + oy * stride) * Wp + ox * stride).reshape(-1).astype(np.int64)
+    mr = _simd.MR
+    Mp = -(-M // mr) * mr
+    if Mp > M:
+        rows = np.concatenate([rows, np.full(Mp - M, rows[-1], np.int64)])
     hi = (1 << (W - 1)) - 1
     lo = -hi - 1
-    out = np.empty((Nb, O, Ho * Wo), dtype=np.int64)
-    PT = 16
-    ntask = Nb * groups * nob * (-(-(Ho * Wo) // PT))
+    out = np.empty((Nb, O, HW), dtype=np.int64)
     th = _threads()
     tuner = None
     if entry is not None:
         tuner = entry["prep"].setdefault(("tune-saturate", x.shape, stride, pad, groups, W),
                                          Tuner())
     # the sequential kernel is slow per multiply-add: threads pay off on less work
-    serial, t0 = _tuned(tuner, Nb * O * Ho * Wo * K, th.count(), SERIAL_WORK >> 4)
-    nu = 1 if serial else min(ntask, 8 * th.count())
-    step = -(-ntask // nu)
+    serial, t0 = _tuned(tuner, Nb * O * HW * K, th.count(), SERIAL_WORK >> 4)
+    xflat = xp.reshape(-1)
+    for g in range(groups):
+        Cacc = np.empty((Mp, nblk * L), dtype=dt)
+        if serial:
+            units = [(0, Mp, 0, nblk)]
+        else:
+            want = 8 * th.count()
+            mstep = max(mr, -(-Mp // (want * mr)) * mr)
+            bstep = -(-nblk // min(nblk, max(1, -(-want // -(-Mp // mstep)))))
+            units = [(m0, min(Mp, m0 + mstep), b0, min(nblk, b0 + bstep))
+                     for m0 in range(0, Mp, mstep) for b0 in range(0, nblk, bstep)]
+        wg = wt[g]
 
-    def unit(i):
-        t0 = i * step
-        conv_saturate(xp, wt, Ho, Wo, stride, kh, kw, dt(lo), dt(hi), PT, t0,
-                      min(ntask, t0 + step), out)
+        def unit(i, g=g, wg=wg, Cacc=Cacc):
+            m0, m1, b0, b1 = units[i]
+            _simd.sat_tiles(xflat, g * Cg * Hp * Wp, rows, toff, wg, Cacc, m0, m1, b0, b1,
+                            lo, hi)
+            me = min(m1, M)
+            if me > m0:
+                o0 = b0 * L
+                _simd.sat_finish(Cacc[:, o0:], m0, me, g * Og + o0,
+                                 min(Og, b1 * L) - o0, out)
 
-    th.run(unit, -(-ntask // step), blas=False, work=0 if serial else None)
+        th.run(unit, len(units), blas=False, work=0 if serial else None)
     _tuned_done(tuner, serial, t0)
     return out.reshape(Nb, O, Ho, Wo)
 
@@ -820,7 +941,7 @@ def try_conv2d(x, w, stride, pad, groups, pad_code, W, mode, xlo, xhi, wlo, whi,
             return None
         if mode == O_SATURATE:
             return conv_saturate_driver(x, w, stride, pad, groups, pad_code, W, entry)
-    plan = plan_exact(K, xlo, xhi, wlo, whi)
+    plan = plan_conv(Cg, kh, kw, xlo, xhi, wlo, whi)
     tuner = None
     if entry is not None:
         tuner = entry["prep"].setdefault(("tune", x.shape, stride, pad, groups, plan), Tuner())

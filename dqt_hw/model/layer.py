@@ -323,7 +323,7 @@ class FusedConv:
         # the view by a table over the master codes (run() takes codes in that range)
         self.view = ((qlo, qhi, d, vr, vlo, vhi) if qhi - qlo < (1 << 16)
                      else (d, vr, vlo, vhi))
-        self.plan = _fast.plan_exact(taps, alo, ahi, wlo, whi)
+        self.plan = _fast.plan_conv(Cg, kh, kw, alo, ahi, wlo, whi)
         self.entry = {"prep": {}}
         self.tuner = _fast.Tuner()
         self.out_dtype = np.dtype(out_dtype)

@@ -1,0 +1,400 @@
+"""Hand-written SIMD micro-kernels in LLVM IR (private): exact integer sums with AVX-512
+VNNI, and the register-blocked saturating accumulation.
+
+VNNI
+----
+
+On a CPU with AVX-512 VNNI, ``vpdpbusd`` multiplies 64 unsigned bytes by 64 signed bytes
+and adds each group of four products into one of 16 int32 lanes, without saturation.
+Numba does not emit it by itself, so the micro-kernel here is written in LLVM IR
+(``numba.extending.intrinsic``) and called from ordinary Numba loops.
+
+Exactness (docs/arithmetic.md 4: the wrapped accumulator is the exact sum modulo 2^W,
+whatever the order): the caller moves the codes into the instruction's operand ranges,
+xu = x - ox in [0, 255] and ws = w - ow in [-128, 127], so every product has magnitude
+at most 255 * 128 = 32640 and a sum of K <= ``MAX_K`` = 65536 of them stays below 2^31:
+the int32 lanes never wrap, and each lane holds the exact sum of its products. The side
+sums restore the codes' own product,
+
+    sum x w = sum xu ws + ow sum xu + ox sum w,
+
+exactly as the float paths of ``_fast`` do (``finish_rows`` / ``finish_rows_rq``).
+
+Layout. The input is a padded NHWC block of bytes with the channels padded to a multiple
+of four (Cp, zeros), so that every group of four k is four channels of one tap. The
+micro-kernel computes MR = 6 output pixels by up to 64 output channels (NV = 1..4
+vectors of 16): each step of k4 broadcasts four bytes of each of the six pixels' windows
+(pixel base offset + ``koff[k4]``) and multiplies them with one 64-byte row of the packed
+weights per vector, [k4][16 NV channels][4 bytes]. The six pixel bases come from a table,
+so a tile may span output rows and images (the last tile repeats its last pixel; those
+rows of the int32 result are ignored).
+
+``AVAILABLE`` is False on CPUs without AVX-512 VNNI/BW, when Numba compiles for another
+CPU than the host (``NUMBA_CPU_NAME``), or with the environment variable
+``DQT_HW_VNNI=0``; the float-BLAS paths of ``_fast`` then do the same work.
+
+Saturating accumulation
+-----------------------
+``sat_tiles`` computes the saturating convolution of docs/arithmetic.md 4 (each output
+adds its products in the order k = (c, ky, kx) ascending and clamps to [lo, hi] after
+every addition) for MR output pixels by NV vectors of output channels at a time, with
+the accumulators in registers: per k, one multiply-add, one min and one max per vector.
+The lanes are float32 (W <= 24) or float64 (W <= 53); the caller guarantees that every
+product has magnitude at most hi, so every value before a clamp is an integer below
+2^W in magnitude, which the float format holds exactly: the float arithmetic (fused or
+not) equals the integer one. It uses only generic LLVM vector operations and runs on
+any CPU (AVX-512 makes one vector one register).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+MR = 6  # output pixels per micro-tile
+NB = 64  # output channels per weight block (NV = 4 vectors of 16 int32 lanes)
+MAX_K = 1 << 16  # terms per sum: 65536 * 255 * 128 < 2^31
+
+
+def _detect() -> bool:
+    if os.environ.get("DQT_HW_VNNI", "1").strip() == "0":
+        return False
+    try:
+        from numba.core import config
+        from llvmlite import binding
+
+        if config.CPU_NAME not in (None, "host"):
+            return False
+        feats = binding.get_host_cpu_features()
+    except Exception:  # pragma: no cover - no LLVM feature query on this platform
+        return False
+    return all(feats.get(f, False) for f in ("avx512f", "avx512bw", "avx512vnni"))
+
+
+AVAILABLE = _detect()
+
+_I32 = ir.IntType(32)
+_I64 = ir.IntType(64)
+_V16 = ir.VectorType(_I32, 16)
+
+
+def _tile_kernel(nv: int):
+    """An intrinsic kern(xbase, rows, koff, nk4, wb, cb, ldc) (all int64; addresses of
+    the NHWC bytes, of MR int64 pixel offsets, of nk4 int64 tap offsets, of the packed
+    weight block, of the int32 result tile, and its row stride in bytes): C[i, 16 j + l]
+    = sum over k4 of the four products of bytes xbase[rows[i] + koff[k4] + t] (unsigned)
+    and wb[(k4 * nv + j) * 64 + 4 l + t] (signed), for i < MR, j < nv, l < 16."""
+
+    @intrinsic
+    def kern(typingctx, xbase, rows, koff, nk4, wb, cb, ldc):
+        sig = types.void(*([types.int64] * 7))
+
+        def codegen(context, builder, signature, args):
+            xbase, rows, koff, nk4, wb, cb, ldc = args
+            mod = builder.module
+            name = "llvm.x86.avx512.vpdpbusd.512"
+            dp = mod.globals.get(name)
+            if dp is None:
+                dp = ir.Function(mod, ir.FunctionType(_V16, [_V16, _V16, _V16]), name)
+            c = lambda v: ir.Constant(_I64, v)  # noqa: E731
+            pre = builder.block
+            base = []
+            for i in range(MR):
+                p = builder.inttoptr(builder.add(rows, c(8 * i)), _I64.as_pointer())
+                base.append(builder.add(xbase, builder.load(p, align=8)))
+            loop = builder.append_basic_block("vnni.loop")
+            done = builder.append_basic_block("vnni.done")
+            zero = ir.Constant(_V16, None)
+            builder.cbranch(builder.icmp_signed(">", nk4, c(0)), loop, done)
+
+            builder.position_at_end(loop)
+            k = builder.phi(_I64)
+            acc = [[builder.phi(_V16) for _ in range(nv)] for _ in range(MR)]
+            ko = builder.load(builder.inttoptr(builder.add(koff, builder.mul(k, c(8))),
+                                               _I64.as_pointer()), align=8)
+            wrow = builder.add(wb, builder.mul(k, c(64 * nv)))
+            wv = [builder.load(builder.inttoptr(builder.add(wrow, c(64 * j)),
+                                                _V16.as_pointer()), align=1)
+                  for j in range(nv)]
+            new = []
+            for i in range(MR):
+                a = builder.load(builder.inttoptr(builder.add(base[i], ko), _I32.as_pointer()),
+                                 align=1)
+                a = builder.insert_element(ir.Constant(_V16, None), a, ir.Constant(_I32, 0))
+                a = builder.shuffle_vector(a, ir.Constant(_V16, None),
+                                           ir.Constant(_V16, [0] * 16))
+                new.append([builder.call(dp, [acc[i][j], a, wv[j]]) for j in range(nv)])
+            k1 = builder.add(k, c(1))
+            end = builder.block
+            k.add_incoming(c(0), pre)
+            k.add_incoming(k1, end)
+            for i in range(MR):
+                for j in range(nv):
+                    acc[i][j].add_incoming(zero, pre)
+                    acc[i][j].add_incoming(new[i][j], end)
+            builder.cbranch(builder.icmp_signed("<", k1, nk4), loop, done)
+
+            builder.position_at_end(done)
+            res = []
+            for i in range(MR):
+                for j in range(nv):
+                    ph = builder.phi(_V16)
+                    ph.add_incoming(zero, pre)
+                    ph.add_incoming(new[i][j], end)
+                    res.append((i, j, ph))
+            for i, j, ph in res:
+                addr = builder.add(builder.add(cb, builder.mul(ldc, c(i))), c(64 * j))
+                builder.store(ph, builder.inttoptr(addr, _V16.as_pointer()), align=4)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return kern
+
+
+_k1 = _tile_kernel(1)
+_k2 = _tile_kernel(2)
+_k3 = _tile_kernel(3)
+_k4 = _tile_kernel(4)
+
+
+@njit(cache=True, nogil=True)
+def gemm_tiles(xp, rows, koff, wp, woff, nvs, C, m0, m1, b0, b1):
+    """C[m, 64 b + n] (int32) = the exact sum over k4 < len(koff) for the pixels m in
+    [m0, m1) (m0 a multiple of MR; ``rows`` holds a pixel offset into the flat byte array
+    ``xp`` for every row of C) and the weight blocks b in [b0, b1) (block b at byte
+    ``woff[b]`` of ``wp``, ``nvs[b]`` vectors of 16 channels)."""
+    nk4 = koff.shape[0]
+    xa = xp.ctypes.data
+    ra = rows.ctypes.data
+    ka = koff.ctypes.data
+    wa = wp.ctypes.data
+    ca = C.ctypes.data
+    ldc = C.shape[1] * 4
+    for b in range(b0, b1):
+        nv = nvs[b]
+        wb = wa + woff[b]
+        for m in range(m0, m1, MR):
+            r = ra + m * 8
+            cb = ca + m * ldc + b * NB * 4
+            if nv == 4:
+                _k4(xa, r, ka, nk4, wb, cb, ldc)
+            elif nv == 3:
+                _k3(xa, r, ka, nk4, wb, cb, ldc)
+            elif nv == 2:
+                _k2(xa, r, ka, nk4, wb, cb, ldc)
+            else:
+                _k1(xa, r, ka, nk4, wb, cb, ldc)
+
+
+def pad4(c: int) -> int:
+    return -(-c // 4) * 4
+
+
+def pack_weights(wg, ow):
+    """(wp, woff, nvs, Np) for one group's weights wg (Og, Cg, kh, kw): ws = w - ow as
+    int8 (the caller has checked the range), k in (ky, kx, c) order with c padded to a
+    multiple of four, in blocks of NB output channels (the last one of 16 nv, padded
+    with zero weights)."""
+    Og, Cg, kh, kw = wg.shape
+    Cp = pad4(Cg)
+    Np = -(-Og // 16) * 16
+    K4 = kh * kw * Cp // 4
+    full = np.zeros((kh, kw, Cp, Np), dtype=np.int8)
+    full[:, :, :Cg, :Og] = (wg.astype(np.int64) - ow).transpose(2, 3, 1, 0)
+    full = full.reshape(K4, 4, Np)
+    blocks, woff, nvs = [], [], []
+    pos = 0
+    for n0 in range(0, Np, NB):
+        n1 = min(Np, n0 + NB)
+        blk = np.ascontiguousarray(full[:, :, n0:n1].transpose(0, 2, 1)).reshape(-1)
+        blocks.append(blk)
+        woff.append(pos)
+        nvs.append((n1 - n0) // 16)
+        pos += blk.size
+    wp = np.concatenate(blocks) if blocks else np.zeros(0, np.int8)
+    return wp, np.array(woff, np.int64), np.array(nvs, np.int64), Np
+
+
+def tap_offsets(kh, kw, Cp, Wp):
+    """koff[k4] for k4 = (ky, kx, c4): the byte offset of four channels of a tap in the
+    padded NHWC image, relative to the window's corner."""
+    ky, kx, c4 = np.meshgrid(np.arange(kh), np.arange(kw), np.arange(Cp // 4), indexing="ij")
+    return np.ascontiguousarray(((ky * Wp + kx) * Cp + 4 * c4).reshape(-1), dtype=np.int64)
+
+
+def pixel_offsets(Nb, Hp, Wp, Cp, Ho, Wo, stride):
+    """rows[m] for the output pixels m = (n, oy, ox), padded to a multiple of MR by
+    repeating the last: the byte offset of the window's corner in the NHWC block."""
+    n, oy, ox = np.meshgrid(np.arange(Nb), np.arange(Ho), np.arange(Wo), indexing="ij")
+    r = (((n * Hp + oy * stride) * Wp + ox * stride) * Cp).reshape(-1).astype(np.int64)
+    M = r.size
+    Mp = -(-M // MR) * MR
+    if Mp > M:
+        r = np.concatenate([r, np.full(Mp - M, r[-1], np.int64)])
+    return np.ascontiguousarray(r)
+
+
+# ----------------------------------------------------------------------------- saturate
+
+SAT_NV = 4  # vectors of output channels per saturating micro-tile
+
+
+def _sat_kernel(fty, lanes: int, nv: int):
+    """An intrinsic kern(xbase, rows, toff, nk, wb, cb, ldc, lo, hi): for i < MR,
+    j < nv * lanes, acc = 0 then for k < nk: acc = clamp(acc + x[rows[i] + toff[k]] *
+    wb[k * nv * lanes + j], lo, hi); C[i, j] = acc. x and wb are arrays of ``fty``
+    (addresses in bytes; rows/toff in elements), ldc in bytes."""
+    V = ir.VectorType(fty, lanes)
+    esz = 4 if fty == ir.FloatType() else 8
+    fname = f"llvm.fmuladd.v{lanes}f{esz * 8}"
+
+    @intrinsic
+    def kern(typingctx, xbase, rows, toff, nk, wb, cb, ldc, lo, hi):
+        ft = types.float32 if esz == 4 else types.float64
+        sig = types.void(*([types.int64] * 7), ft, ft)
+
+        def codegen(context, builder, signature, args):
+            xbase, rows, toff, nk, wb, cb, ldc, lo, hi = args
+            mod = builder.module
+            fma = mod.globals.get(fname)
+            if fma is None:
+                fma = ir.Function(mod, ir.FunctionType(V, [V, V, V]), fname)
+            c = lambda v: ir.Constant(_I64, v)  # noqa: E731
+            undef = ir.Constant(V, None)
+            splat0 = ir.Constant(ir.VectorType(_I32, lanes), [0] * lanes)
+
+            def splat(v):
+                return builder.shuffle_vector(
+                    builder.insert_element(undef, v, ir.Constant(_I32, 0)), undef, splat0)
+
+            vlo, vhi = splat(lo), splat(hi)
+            pre = builder.block
+            base = []
+            for i in range(MR):
+                p = builder.inttoptr(builder.add(rows, c(8 * i)), _I64.as_pointer())
+                base.append(builder.add(xbase, builder.mul(builder.load(p, align=8), c(esz))))
+            loop = builder.append_basic_block("sat.loop")
+            done = builder.append_basic_block("sat.done")
+            zero = ir.Constant(V, None)
+            builder.cbranch(builder.icmp_signed(">", nk, c(0)), loop, done)
+
+            builder.position_at_end(loop)
+            k = builder.phi(_I64)
+            acc = [[builder.phi(V) for _ in range(nv)] for _ in range(MR)]
+            to = builder.load(builder.inttoptr(builder.add(toff, builder.mul(k, c(8))),
+                                               _I64.as_pointer()), align=8)
+            to = builder.mul(to, c(esz))
+            wrow = builder.add(wb, builder.mul(k, c(esz * lanes * nv)))
+            wv = [builder.load(builder.inttoptr(builder.add(wrow, c(esz * lanes * j)),
+                                                V.as_pointer()), align=esz)
+                  for j in range(nv)]
+            new = []
+            for i in range(MR):
+                xv = builder.load(builder.inttoptr(builder.add(base[i], to), fty.as_pointer()),
+                                  align=esz)
+                xs = splat(xv)
+                row = []
+                for j in range(nv):
+                    v = builder.call(fma, [xs, wv[j], acc[i][j]])
+                    v = builder.select(builder.fcmp_ordered(">", v, vhi), vhi, v)
+                    v = builder.select(builder.fcmp_ordered("<", v, vlo), vlo, v)
+                    row.append(v)
+                new.append(row)
+            k1 = builder.add(k, c(1))
+            end = builder.block
+            k.add_incoming(c(0), pre)
+            k.add_incoming(k1, end)
+            for i in range(MR):
+                for j in range(nv):
+                    acc[i][j].add_incoming(zero, pre)
+                    acc[i][j].add_incoming(new[i][j], end)
+            builder.cbranch(builder.icmp_signed("<", k1, nk), loop, done)
+
+            builder.position_at_end(done)
+            res = []
+            for i in range(MR):
+                for j in range(nv):
+                    ph = builder.phi(V)
+                    ph.add_incoming(zero, pre)
+                    ph.add_incoming(new[i][j], end)
+                    res.append((i, j, ph))
+            for i, j, ph in res:
+                addr = builder.add(builder.add(cb, builder.mul(ldc, c(i))),
+                                   c(esz * lanes * j))
+                builder.store(ph, builder.inttoptr(addr, V.as_pointer()), align=esz)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return kern
+
+
+_s32_1 = _sat_kernel(ir.FloatType(), 16, 1)
+_s32_2 = _sat_kernel(ir.FloatType(), 16, 2)
+_s32_4 = _sat_kernel(ir.FloatType(), 16, 4)
+_s64_1 = _sat_kernel(ir.DoubleType(), 8, 1)
+_s64_2 = _sat_kernel(ir.DoubleType(), 8, 2)
+_s64_4 = _sat_kernel(ir.DoubleType(), 8, 4)
+
+
+def sat_vectors(Og: int, lanes: int) -> int:
+    """Vectors of output channels per saturating micro-tile: 1, 2 or SAT_NV = 4."""
+    v = -(-Og // lanes)
+    return 1 if v <= 1 else 2 if v <= 2 else SAT_NV
+
+
+@njit(cache=True, nogil=True)
+def sat_tiles(xp, xoff, rows, toff, wt, C, m0, m1, b0, b1, lo, hi):
+    """C[m, b * L + j] = the saturating accumulation (see the module notes) for the
+    pixels m in [m0, m1) (m0 a multiple of MR) and the weight blocks b in [b0, b1):
+    xp a flat float array (element offsets xoff + rows[m] + toff[k]), wt (nblk, K, L)
+    float weights with L = 1, 2 or SAT_NV vectors of lanes, C (Mp, nblk * L) of the
+    same float type."""
+    nk = toff.shape[0]
+    L = wt.shape[2]
+    esz = xp.itemsize
+    xa = xp.ctypes.data + xoff * esz
+    ra = rows.ctypes.data
+    ta = toff.ctypes.data
+    wa = wt.ctypes.data
+    ca = C.ctypes.data
+    ldc = C.shape[1] * esz
+    for b in range(b0, b1):
+        wb = wa + b * nk * L * esz
+        for m in range(m0, m1, MR):
+            r = ra + m * 8
+            cb = ca + m * ldc + b * L * esz
+            if esz == 4:
+                f32lo, f32hi = np.float32(lo), np.float32(hi)
+                if L == 64:
+                    _s32_4(xa, r, ta, nk, wb, cb, ldc, f32lo, f32hi)
+                elif L == 32:
+                    _s32_2(xa, r, ta, nk, wb, cb, ldc, f32lo, f32hi)
+                else:
+                    _s32_1(xa, r, ta, nk, wb, cb, ldc, f32lo, f32hi)
+            else:
+                f64lo, f64hi = np.float64(lo), np.float64(hi)
+                if L == 32:
+                    _s64_4(xa, r, ta, nk, wb, cb, ldc, f64lo, f64hi)
+                elif L == 16:
+                    _s64_2(xa, r, ta, nk, wb, cb, ldc, f64lo, f64hi)
+                else:
+                    _s64_1(xa, r, ta, nk, wb, cb, ldc, f64lo, f64hi)
+
+
+@njit(cache=True, nogil=True)
+def sat_finish(C, m0, m1, o0, nro, out):
+    """out[n, o0 + o, p] = C[m, o] as int64 for the outputs m = (n, p) in [m0, m1) and
+    o < nro (C's rows are absolute output indices)."""
+    HW = out.shape[2]
+    for m in range(m0, m1):
+        n = m // HW
+        p = m - n * HW
+        cr = C[m]
+        for o in range(nro):
+            out[n, o0 + o, p] = np.int64(cr[o])

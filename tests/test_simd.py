@@ -1,0 +1,186 @@
+"""The hand-written SIMD kernels of dqt_hw.model._simd against the oracle, bit for bit.
+
+- VNNI (``vpdpbusd``, only where the CPU has AVX-512 VNNI; skipped elsewhere, where the
+  float paths do the work): conv sums through ``_fast.conv_vnni`` with every admissible
+  offset pair (ox, ow), any accumulator width, groups, strides, padding, one and two
+  threads and units split down to one micro-tile, against tests/naive.py; the int32
+  bound at its limit (65536 terms of the largest products, both signs); the planner's
+  choice and its fall-back.
+- the register-blocked saturating kernel (any CPU): float32 and float64 lanes, 1, 2 and
+  4 vectors of output channels, tails of pixels and channels, unit splits.
+"""
+
+import os
+import subprocess
+import sys
+
+import numba
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import naive
+from dqt_hw import model, spec
+from dqt_hw.model import _fast, _simd
+from test_fast_paths import code_bounds, conv_case, exact_ref, num_threads, wrap
+
+needs_vnni = pytest.mark.skipif(not _simd.AVAILABLE, reason="CPU without AVX-512 VNNI")
+
+
+@pytest.fixture(params=["serial", "units"])
+def units(request, monkeypatch):
+    """serial: one unit in the calling thread; units: two threads, every call split
+    into units of one micro-tile's rows (and blocks of weights)."""
+    if request.param == "units":
+        monkeypatch.setattr(_fast, "SERIAL_WORK", 0)
+        monkeypatch.setattr(_fast, "VNNI_BLOCK", 1)
+        with num_threads(2):
+            yield request.param
+    else:
+        monkeypatch.setattr(_fast, "SERIAL_WORK", 1 << 62)
+        yield request.param
+
+
+# ----------------------------------------------------------------------------- VNNI
+
+
+@needs_vnni
+@settings(max_examples=80, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=conv_case(max_b=8), data=st.data())
+def test_vnni_conv_any_offsets_matches_oracle(case, data, units):
+    """Every offset pair that moves the codes into the instruction's operand ranges
+    gives the exact sums (wrapped to any W)."""
+    x, w, stride, pad, groups, pad_code = case
+    xlo, xhi, wlo, whi = code_bounds(x, w, pad, pad_code)
+    ox = data.draw(st.integers(xhi - 255, xlo))
+    ow = data.draw(st.integers(whi - 127, wlo + 128))
+    W = data.draw(st.integers(2, 48))
+    got = _fast.conv_exact(x, w, stride, pad, groups, pad_code, W, ("vnni", ox, ow, 1))
+    np.testing.assert_array_equal(got, wrap(exact_ref(x, w, stride, pad, groups, pad_code),
+                                            W))
+
+
+@needs_vnni
+@pytest.mark.parametrize("O", [1, 16, 17, 64, 100, 130])
+def test_vnni_channel_blocks_and_pixel_tails(O, units, rng):
+    """Output channels filling 1..4 vectors and several weight blocks; output pixels
+    that leave a partial micro-tile; 8-bit codes at the range ends and random."""
+    for fill in ("max", "min", "rand"):
+        if fill == "max":
+            x = np.full((2, 5, 7, 5), 255, np.uint8)
+            w = np.full((O, 5, 3, 3), 255, np.uint8)
+        elif fill == "min":
+            x = np.zeros((2, 5, 7, 5), np.uint8)
+            w = np.zeros((O, 5, 3, 3), np.uint8)
+            w[0, 0, 0, 0] = 255  # ow = 128: every other weight is -128 after the move
+        else:
+            x = rng.integers(0, 256, (2, 5, 7, 5)).astype(np.uint8)
+            w = rng.integers(0, 256, (O, 5, 3, 3)).astype(np.uint8)
+        plan = _fast.plan_conv(5, 3, 3, 0, 255, int(w.min()), int(w.max()))
+        assert plan[0] == "vnni"
+        got = _fast.conv_exact(x, w, 1, 1, 1, 7, 32, plan)
+        want = model.conv2d(x, w, padding=1, pad_code=7, acc_bits=32, overflow="wrap",
+                            stats=True)[0]
+        np.testing.assert_array_equal(got, want)
+
+
+@needs_vnni
+@pytest.mark.parametrize("ws", [-128, 127])
+def test_vnni_int32_bound_at_its_limit(ws):
+    """MAX_K = 65536 terms of 255 x ws: sums of -2,139,095,040 and 2,130,739,200, at the
+    edge of the int32 lanes, exact (compared with int64 arithmetic)."""
+    K = _simd.MAX_K
+    x = np.full((1, K, 1, 1), 255, np.uint8)
+    w = np.zeros((20, K, 1, 1), np.uint8)
+    w[:, :, 0, 0] = 128 + ws  # ow = 128 (the codes span 0..255)
+    w[0, 0, 0, 0], w[1, 0, 0, 0] = 0, 255
+    plan = _fast.plan_conv(K, 1, 1, 0, 255, 0, 255)
+    assert plan == ("vnni", 0, 128, 1)
+    got = _fast.conv_exact(x, w, 1, 0, 1, 0, 48, plan)
+    want = w.reshape(20, K).astype(np.int64) @ np.full(K, 255, np.int64)
+    np.testing.assert_array_equal(got.reshape(20), want)
+    assert abs(int(got[0, 2, 0, 0]) - 128 * 255 * K) == abs(ws * 255 * K) < 2 ** 31
+
+
+def test_plan_conv_ranges_and_fallback(monkeypatch):
+    """The planner's offsets move any code range of at most 256 values into [0, 255] x
+    [-128, 127]; wider ranges, more than MAX_K terms or no VNNI take the float plans."""
+    monkeypatch.setattr(_simd, "AVAILABLE", True)
+    for xr, wr in [((0, 255), (0, 255)), ((0, 15), (0, 15)), ((-128, 127), (-128, 127)),
+                   ((-8, 7), (-3, 250)), ((1000, 1255), (-500, -245)), ((3, 3), (0, 0))]:
+        plan = _fast.plan_conv(64, 3, 3, *xr, *wr)
+        assert plan[0] == "vnni"
+        _, ox, ow, _ = plan
+        assert 0 <= xr[0] - ox and xr[1] - ox <= 255
+        assert -128 <= wr[0] - ow and wr[1] - ow <= 127
+    assert _fast.plan_conv(64, 3, 3, 0, 256, 0, 255)[0] != "vnni"
+    assert _fast.plan_conv(64, 3, 3, 0, 255, -128, 128)[0] != "vnni"
+    # channels pad to a multiple of four: 9 * 7280 = 65520 <= MAX_K < 9 * 7284
+    assert _fast.plan_conv(7280, 3, 3, 0, 255, 0, 255)[0] == "vnni"
+    assert _fast.plan_conv(7281, 3, 3, 0, 255, 0, 255)[0] != "vnni"
+    monkeypatch.setattr(_simd, "AVAILABLE", False)
+    assert _fast.plan_conv(64, 3, 3, 0, 255, 0, 255) == _fast.plan_exact(576, 0, 255, 0, 255)
+
+
+def test_vnni_switch_off_by_environment():
+    """DQT_HW_VNNI=0 turns the kernel off (the float paths then run)."""
+    code = "from dqt_hw.model import _simd; print(_simd.AVAILABLE)"
+    env = dict(os.environ, DQT_HW_VNNI="0")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@needs_vnni
+def test_fused_layer_same_codes_with_and_without_vnni(monkeypatch, rng):
+    """A requantized conv layer (viewed 8-bit codes, per-channel constants) through
+    the VNNI kernel and through the float path: the same codes."""
+    f8 = spec.Format(8)
+    x = rng.integers(0, 256, (3, 24, 6, 6)).astype(np.uint8)
+    w = rng.integers(0, 256, (40, 24, 3, 3)).astype(np.uint8)
+    consts = tuple((spec.Constant(int(rng.integers(1 << 29, 1 << 30)), 46),
+                    spec.Constant(-int(rng.integers(1 << 20, 1 << 22)), 46),
+                    spec.Constant(int(rng.integers(-(1 << 20), 1 << 20)), 46),
+                    spec.Constant(int(rng.integers(-(1 << 30), 1 << 30)), 46))
+                   for o in range(40))
+    rq = model.Requant(consts, "half_up", 8)
+    outs = []
+    for avail in (True, False):
+        monkeypatch.setattr(_simd, "AVAILABLE", avail)
+        for b_a, b_w in ((8, 8), (5, 3)):
+            outs.append(model.conv_layer(x, w, a_fmt=f8, w_fmt=f8, b_a=b_a, b_w=b_w,
+                                         view_rounding="half_up", acc_bits=32,
+                                         overflow="wrap", requant=rq, padding=1))
+    np.testing.assert_array_equal(outs[0], outs[2])
+    np.testing.assert_array_equal(outs[1], outs[3])
+    assert len(np.unique(outs[0])) > 10  # the constants give codes over the range
+
+
+# ----------------------------------------------------------------------------- saturate
+
+
+@pytest.mark.parametrize("W,O", [(18, 5), (18, 20), (18, 40), (18, 70), (30, 5), (30, 12),
+                                 (30, 40)])
+def test_saturating_kernel_vectors_and_tails(W, O, units, rng):
+    """float32 (W <= 24) and float64 lanes, 1, 2 and 4 vectors, partial blocks and
+    micro-tiles, products that drive the accumulators into both limits and back."""
+    A = int(np.sqrt((1 << (W - 1)) - 1))
+    x = rng.integers(-A, A + 1, (2, 3, 5, 4))
+    x[0, 0] = A
+    w = rng.integers(-A, A + 1, (O, 3, 3, 2))
+    w[0] = A
+    w[-1] = -A
+    for stride, pad in ((1, 1), (2, 0)):
+        got = _fast.conv_saturate_driver(x, w, stride, pad, 1, -A, W)
+        want = naive.conv2d(x.tolist(), w.tolist(), stride, pad, 1, W, "saturate", -A)[0]
+        np.testing.assert_array_equal(got, np.array(want, dtype=np.int64))
+        assert (got == (1 << (W - 1)) - 1).any() and (got == -(1 << (W - 1))).any()
+
+
+def test_saturating_kernel_groups(units, rng):
+    x = rng.integers(0, 256, (1, 6, 4, 4))
+    w = rng.integers(-128, 128, (9, 2, 3, 3))
+    got = _fast.conv_saturate_driver(x, w, 1, 1, 3, 0, 17)
+    want = naive.conv2d(x.tolist(), w.tolist(), 1, 1, 3, 17, "saturate", 0)[0]
+    np.testing.assert_array_equal(got, np.array(want, dtype=np.int64))
