@@ -361,14 +361,16 @@ class _Threads:
     def _init_worker(self):
         self.set_local(1)
 
+    _cpus = os.cpu_count() or 1
+
     def count(self) -> int:
         try:
             import numba
 
             n = numba.get_num_threads()
         except Exception:  # pragma: no cover
-            n = os.cpu_count() or 1
-        return max(1, min(n, os.cpu_count() or 1))
+            n = self._cpus
+        return max(1, min(n, self._cpus))
 
     def run(self, unit, n, blas=True, work=None):
         """unit(i) for i in range(n), spread over the threads. ``blas``: the units call
@@ -708,16 +710,215 @@ def conv_exact(x, w, stride, pad, groups, pad_code, W, plan, entry=None, view=No
     return out.reshape(Nb, O, Ho, Wo)
 
 
+@njit(cache=True, nogil=True)
+def finish_tiles(Cacc, m0, m1, n0, n1, og, sx, ow, corr, W, out):
+    """out[n, og + o, p] = wrap_W(Cacc[m, o] + corr[o] + ow * sx[m]) for the outputs
+    m = (n, p) in [m0, m1) and the columns o in [n0, n1) of the int32 sums of the VNNI
+    kernel (exact, so the int64 total is the exact sum)."""
+    HW = out.shape[2]
+    half = np.int64(1) << (W - 1)
+    mask = (np.int64(1) << W) - 1
+    nro = n1 - n0
+    TJ = 16
+    tile = np.empty((TJ, nro), dtype=np.int64)
+    cr = corr[n0:n1]
+    for j0 in range(m0, m1, TJ):
+        jn = min(TJ, m1 - j0)
+        for t in range(jn):
+            base = ow * sx[j0 + t] if ow != 0 else np.int64(0)
+            src = Cacc[j0 + t, n0:n1]
+            tr = tile[t]
+            for o in range(nro):
+                a = np.int64(src[o]) + cr[o] + base
+                tr[o] = ((a + half) & mask) - half
+        _put_tile(tile, j0, jn, og + n0, nro, out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def finish_tiles_rq(Cacc, m0, m1, n0, n1, og, sx, ow, corr, W, ksa, RK1, RE1, RK2, RE2,
+                    C34, SL, SR, r, lo, hi, out):
+    """As ``finish_tiles``, then requantized (see ``finish_rows_rq``; the per-channel
+    arrays are indexed by the output channel og + o)."""
+    HW = out.shape[2]
+    half = np.int64(1) << (W - 1)
+    mask = (np.int64(1) << W) - 1
+    nro = n1 - n0
+    c0 = og + n0
+    TJ = 16
+    tile = np.empty((TJ, nro), dtype=np.int64)
+    cr = corr[n0:n1]
+    k1 = RK1[c0:c0 + nro]
+    e1 = RE1[c0:c0 + nro]
+    k2 = RK2[c0:c0 + nro]
+    e2 = RE2[c0:c0 + nro]
+    c34 = C34[c0:c0 + nro]
+    sl = SL[c0:c0 + nro]
+    sr = SR[c0:c0 + nro]
+    for j0 in range(m0, m1, TJ):
+        jn = min(TJ, m1 - j0)
+        for t in range(jn):
+            sxj = sx[j0 + t]
+            base = ow * sxj
+            sa = sxj + ksa
+            src = Cacc[j0 + t, n0:n1]
+            tr = tile[t]
+            for o in range(nro):
+                a = np.int64(src[o]) + cr[o] + base
+                a = ((a + half) & mask) - half
+                tr[o] = _requant1(a, sa, k1[o], e1[o], k2[o], e2[o], c34[o], sl[o], sr[o],
+                                  r, lo, hi)
+        _put_tile(tile, j0, jn, c0, nro, out)
+    return out
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _put_tile(tile, ma, jn, c0, nro, out):
+    """out[n, c0 + o, p] = tile[t, o] for the outputs ma + t = (n, p), t < jn."""
+    HW = out.shape[2]
+    na = ma // HW
+    pa = ma - na * HW
+    if pa + jn <= HW:
+        for o in range(nro):
+            orow = out[na, c0 + o]
+            for t in range(jn):
+                orow[pa + t] = tile[t, o]
+    else:
+        for t in range(jn):
+            n = (ma + t) // HW
+            p = ma + t - n * HW
+            for o in range(nro):
+                out[n, c0 + o, p] = tile[t, o]
+
+
+@njit(cache=True, nogil=True)
+def finish_tiles_rq_nhwc(Cacc, m0, m1, n0, n1, og, sx, ow, corr, W, ksa, RK1, RE1, RK2,
+                         RE2, C34, SL, SR, r, lo, hi, out):
+    """``finish_tiles_rq`` writing channels-last: out (M, O)[m, og + o]. Unsigned
+    indices (no wraparound test) and no per-row views: the loop over the channels
+    vectorises even for a few channels."""
+    half = np.int64(1) << (W - 1)
+    mask = (np.int64(1) << W) - 1
+    nro = n1 - n0
+    c0 = og + n0
+    cr = corr[n0:n1]
+    k1 = RK1[c0:c0 + nro]
+    e1 = RE1[c0:c0 + nro]
+    k2 = RK2[c0:c0 + nro]
+    e2 = RE2[c0:c0 + nro]
+    c34 = C34[c0:c0 + nro]
+    sl = SL[c0:c0 + nro]
+    sr = SR[c0:c0 + nro]
+    Cs = Cacc[m0:m1]
+    Os = out[m0:m1]
+    sxs = sx[m0:m1]
+    un0 = np.uintp(n0)
+    uc0 = np.uintp(c0)
+    for i in range(m1 - m0):
+        sxj = sxs[i]
+        base = ow * sxj
+        sa = sxj + ksa
+        for o in range(nro):
+            uo = np.uintp(o)
+            a = np.int64(Cs[i, un0 + uo]) + cr[o] + base
+            a = ((a + half) & mask) - half
+            Os[i, uc0 + uo] = _requant1(a, sa, k1[o], e1[o], k2[o], e2[o], c34[o], sl[o],
+                                        sr[o], r, lo, hi)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def nhwc_to_padded_view(x, n0, n1, c0, cg, pad, padv, off, d, r, vlo, vhi, xp, plane):
+    """Channels-last codes x (N, H, W, C), images [n0, n1), channels [c0, c0 + cg), into
+    the padded NHWC block of bytes xp (N', H + 2 pad, W + 2 pad, Cp >= cg; border
+    ``padv``, channels past cg left as they are), each code q viewed as
+    clamp(round_shift(q, d, r), vlo, vhi) - off (branch-free, so the loop over the
+    channels vectorises); plane[n - n0, y, x] = the sum of the pixel's bytes."""
+    H = x.shape[1]
+    Wd = x.shape[2]
+    Hp = xp.shape[1]
+    Wp = xp.shape[2]
+    pv = np.int64(padv) * cg
+    for n in range(n0, n1):
+        img = xp[n - n0]
+        pl = plane[n - n0]
+        for r_ in range(Hp):
+            row = img[r_]
+            prow = pl[r_]
+            if r_ < pad or r_ >= H + pad:
+                for ix in range(Wp):
+                    dst = row[ix]
+                    for c in range(cg):
+                        dst[c] = padv
+                    prow[ix] = pv
+                continue
+            for ix in range(pad):
+                dst = row[ix]
+                for c in range(cg):
+                    dst[c] = padv
+                prow[ix] = pv
+            for ix in range(Wd + pad, Wp):
+                dst = row[ix]
+                for c in range(cg):
+                    dst[c] = padv
+                prow[ix] = pv
+            src = x[n, r_ - pad]
+            for ix in range(Wd):
+                px = src[ix, c0:c0 + cg]
+                dst = row[ix + pad]
+                t = np.int64(0)
+                for c in range(cg):
+                    v = _view1(px[c], d, r, vlo, vhi) - off
+                    dst[c] = v
+                    t += v
+                prow[ix + pad] = t
+    return xp
+
+
+@njit(cache=True, nogil=True)
+def window_sums_plane(plane, n0, n1, kh, kw, stride, Ho, Wo, out):
+    """out[(n - n0) * Ho * Wo + oy * Wo + ox] = the sum of the kh x kw window of output
+    (n, oy, ox) over the pixel sums ``plane`` (images n0 <= n < n1 at plane[n - n0]):
+    column sums over ky, then the sums over kx (loops from 0, which vectorise)."""
+    Wp = plane.shape[2]
+    col = np.empty(Wp, dtype=np.int64)
+    for n in range(n1 - n0):
+        pl = plane[n]
+        for oy in range(Ho):
+            r0 = pl[oy * stride]
+            for ix in range(Wp):
+                col[ix] = r0[ix]
+            for ky in range(1, kh):
+                rk = pl[oy * stride + ky]
+                for ix in range(Wp):
+                    col[ix] += rk[ix]
+            o = out[(n * Ho + oy) * Wo:(n * Ho + oy + 1) * Wo]
+            for ox in range(Wo):
+                o[ox] = col[ox * stride]
+            for kx in range(1, kw):
+                ck = col[kx:]
+                for ox in range(Wo):
+                    o[ox] += ck[ox * stride]
+    return out
+
+
 VNNI_BLOCK = 1 << 19  # bytes of input windows per unit (rows x K: about a quarter of L2)
 
 
 def conv_vnni(x, w, stride, pad, groups, pad_code, W, plan, entry=None, view=None, rq=None,
-              out=None, tuner=None):
+              out=None, tuner=None, in_nhwc=False, out_nhwc=False):
     """``conv_exact`` by the VNNI kernel (``_simd``; ``plan`` = ("vnni", ox, ow, 1) from
     ``plan_conv``): the padded NHWC block of x - ox as bytes, int32 sums of
-    (x - ox)(w - ow) per output, then the same finishing passes as the float paths."""
+    (x - ox)(w - ow) per output, then the same finishing passes as the float paths.
+
+    Channels-last (fused layers with a view table and ``rq`` only): ``in_nhwc``, x is
+    (N, H, W, C); ``out_nhwc``, ``out`` (N, Ho * Wo, O) receives the codes channels-last.
+    A network then keeps its activations in the layout the kernel reads and writes."""
     _, ox, ow, _ = plan
-    Nb, C, H, Wd = x.shape
+    if in_nhwc:
+        Nb, H, Wd, C = x.shape
+    else:
+        Nb, C, H, Wd = x.shape
     O, Cg, kh, kw = w.shape
     Og = O // groups
     K = Cg * kh * kw
@@ -729,11 +930,13 @@ def conv_vnni(x, w, stride, pad, groups, pad_code, W, plan, entry=None, view=Non
     Cp = _simd.pad4(Cg)
     if out is None:
         out = np.empty((Nb, O, HW), dtype=np.int64)
+    out2 = out.reshape(M, O) if out_nhwc else None
     tab = None
     if view is not None and len(view) == 6:
         qlo = view[0]
-        tab = view_table(view[0], view[1], *view[2:], ox, np.uint8)
-        view = None
+        if not in_nhwc:
+            tab = view_table(view[0], view[1], *view[2:], ox, np.uint8)
+        view = view[2:]
     vd, vr, vlo, vhi = NO_VIEW if view is None else view
     if rq is not None:
         RK1, RE1, RK2, RE2, C34, SL, SR, rr, rlo, rhi = rq
@@ -770,14 +973,39 @@ def conv_vnni(x, w, stride, pad, groups, pad_code, W, plan, entry=None, view=Non
         wp, woff, nvs, Np, sw = packs[g]
         nblk = len(nvs)
         xp = (np.zeros if Cp != Cg else np.empty)((Nb, Hp, Wp, Cp), dtype=np.uint8)
-        if tab is not None:
-            to_nhwc_table(x, 0, Nb, 0, Hp, g * Cg, Cg, pad, padv, tab, qlo, xp)
-        else:
-            to_nhwc_view(x, 0, Nb, 0, Hp, g * Cg, Cg, pad, padv, np.int64(ox), vd, vr,
-                         vlo, vhi, xp)
         sums = bool(ow) or rq is not None
-        sx = (window_sums_bytes(xp, 0, 0, 0, M, kh, kw, stride, Ho, Wo,
-                                np.empty(M, dtype=np.int64)) if sums else none)
+        sx = np.empty(M, dtype=np.int64) if sums else none
+        # the NHWC block and the window sums, by ranges of images
+        if serial:
+            imgs = [(0, Nb)]
+        else:
+            per = max(1, Nb // (4 * nt))
+            imgs = [(n0, min(Nb, n0 + per)) for n0 in range(0, Nb, per)]
+
+        def prep_unit(i, g=g, xp=xp, sx=sx):
+            n0, n1 = imgs[i]
+            xb = xp[n0:n1]
+            if in_nhwc:
+                plane = np.empty((n1 - n0, Hp, Wp), dtype=np.int64)
+                nhwc_to_padded_view(x, n0, n1, g * Cg, Cg, pad, padv, ox, vd, vr, vlo, vhi,
+                                    xb, plane)
+                if sums:
+                    window_sums_plane(plane, n0, n1, kh, kw, stride, Ho, Wo,
+                                      sx[n0 * HW:n1 * HW])
+                return
+            if tab is not None:
+                to_nhwc_table(x, n0, n1, 0, Hp, g * Cg, Cg, pad, padv, tab, qlo, xb)
+            else:
+                to_nhwc_view(x, n0, n1, 0, Hp, g * Cg, Cg, pad, padv, np.int64(ox), vd, vr,
+                             vlo, vhi, xb)
+            if sums:
+                window_sums_bytes(xb, n0, 0, n0 * HW, n1 * HW, kh, kw, stride, Ho, Wo,
+                                  sx[n0 * HW:n1 * HW])
+
+        if serial:
+            prep_unit(0)
+        else:
+            th.run(prep_unit, len(imgs), blas=False)
         corr = ox * sw
         Cacc = np.empty((Mp, Np), dtype=np.int32)
         xflat = xp.reshape(-1)
@@ -800,16 +1028,22 @@ def conv_vnni(x, w, stride, pad, groups, pad_code, W, plan, entry=None, view=Non
                 return
             n0 = b0 * _simd.NB
             n1 = min(Og, b1 * _simd.NB)
-            G = Cacc[m0:me, n0:n1][None]
-            sxu = sx[m0:me] if sums else none
-            if rq is None:
-                finish_rows(G, m0, g * Og + n0, sxu, ow, corr[n0:n1], W, out)
+            if out_nhwc:
+                finish_tiles_rq_nhwc(Cacc, m0, me, n0, n1, g * Og, sx, ow, corr, W, ksa, RK1,
+                                     RE1, RK2, RE2, C34, SL, SR, rr, rlo, rhi, out2)
+            elif rq is None:
+                finish_tiles(Cacc, m0, me, n0, n1, g * Og, sx, ow, corr, W, out)
             else:
-                finish_rows_rq(G, m0, g * Og + n0, sxu, ow, corr[n0:n1], W, ksa, RK1, RE1,
-                               RK2, RE2, C34, SL, SR, rr, rlo, rhi, out)
+                finish_tiles_rq(Cacc, m0, me, n0, n1, g * Og, sx, ow, corr, W, ksa, RK1,
+                                RE1, RK2, RE2, C34, SL, SR, rr, rlo, rhi, out)
 
-        th.run(unit, len(units), blas=False, work=0 if serial else None)
+        if serial:
+            unit(0)
+        else:
+            th.run(unit, len(units), blas=False)
     _tuned_done(tuner, serial, t0)
+    if out_nhwc:
+        return out.reshape(Nb, Ho, Wo, O)
     return out.reshape(Nb, O, Ho, Wo)
 
 

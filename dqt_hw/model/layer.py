@@ -345,6 +345,34 @@ class FusedConv:
                              self.rq, out, self.tuner if Nb == self._tuned_n else None)
         return out.reshape(Nb, O, Ho, Wo)
 
+    @property
+    def nhwc(self) -> bool:
+        """True where ``run_nhwc`` applies (the VNNI plan with a view table)."""
+        return self.ok and self.plan[0] == "vnni" and len(self.view) == 6
+
+    def run_nhwc(self, x, channels_last: bool):
+        """As ``run``, writing the codes channels-last (N, Ho, Wo, O); ``x`` is master
+        codes channels-last (N, H, W, C) where ``channels_last``, else (N, C, H, W).
+        Only where ``nhwc`` is True."""
+        if not channels_last:
+            # the channels-last copy of the input (NumPy's strided copy), so the padded
+            # block and its pixel sums come from the vectorised channels-last kernel
+            x = x.transpose(0, 2, 3, 1)
+        Nb, H, Wd, _ = x.shape
+        O, _, kh, kw = self.wv.shape
+        p, s = self.padding, self.stride
+        Ho = (H + 2 * p - kh) // s + 1
+        Wo = (Wd + 2 * p - kw) // s + 1
+        out = np.empty((Nb, Ho * Wo, O), dtype=self.out_dtype)
+        if Nb:
+            if self._tuned_n is None:
+                self._tuned_n = Nb
+            _fast.conv_vnni(np.ascontiguousarray(x), self.wv, s, p, self.groups,
+                            self.pad_code, self.W, self.plan, self.entry, self.view,
+                            self.rq, out, self.tuner if Nb == self._tuned_n else None,
+                            in_nhwc=True, out_nhwc=True)
+        return out.reshape(Nb, Ho, Wo, O)
+
 
 def conv_layer(x, w, *, a_fmt, w_fmt, b_a, b_w, view_rounding, acc_bits, overflow, requant,
                stride=1, padding=0, groups=1, pad_code=0, stats=False):

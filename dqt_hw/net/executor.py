@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import model, spec
+from ..model import _fast
 from .network import Layer, Network
 
 
@@ -94,13 +95,68 @@ def _w_fmt(n):
     return f
 
 
+CHANNELS_LAST = True  # keep activations channels-last between fused VNNI conv layers
+SPLIT_WORK = 1 << 28  # multiply-adds per batch below which a batch is split by threads
+
+
+def _batch_parts(net: Network, nb: int):
+    """[(a, b)]: a batch of ``nb`` inputs cut into one part per thread where the whole
+    batch is small work (each layer then runs in one thread, and the parts run side by
+    side: the kernels release the GIL), else the whole batch. The parts' codes are the
+    batch's: every input is computed on its own."""
+    nt = _fast._threads().count()
+    work = net.__dict__.get("_macs_per_input")
+    if work is None:
+        work = sum(r["macs"] for r in net.graph.layer_table())
+        net.__dict__["_macs_per_input"] = work
+    if nt <= 1 or nb < 2 * nt or work * nb >= SPLIT_WORK:
+        return [(0, nb)]
+    step = -(-nb // nt)
+    return [(a, min(nb, a + step)) for a in range(0, nb, step)]
+
+
+class _NHWC:
+    """Activation codes held channels-last, (N, H, W, C) in ``a``, between fused conv
+    layers that read and write that layout (``FusedConv.run_nhwc``). ``shape`` and
+    ``ndim`` are those of the NCHW tensor it stands for; ``nchw()`` converts."""
+
+    __slots__ = ("a",)
+    ndim = 4
+
+    def __init__(self, a):
+        self.a = a
+
+    @property
+    def shape(self):
+        N, H, W, C = self.a.shape
+        return (N, C, H, W)
+
+    def nchw(self):
+        return np.ascontiguousarray(self.a.transpose(0, 3, 1, 2))
+
+
+def _nchw(v):
+    return v.nchw() if isinstance(v, _NHWC) else v
+
+
+def _take(v, sel):
+    return _NHWC(v.a[sel]) if isinstance(v, _NHWC) else v[sel]
+
+
 def _run_layer(net: Network, nd, L: Layer, x, b_a, b_w, stats):
-    """``_compute_layer`` by the layer's fused conv where it has one (same codes)."""
-    if not stats and L.op == "conv" and x.ndim == 4:
+    """``_compute_layer`` by the layer's fused conv where it has one (same codes); a
+    fused VNNI layer returns its codes channels-last (``_NHWC``). A fully connected
+    layer on (N, F, 1, 1) runs as the 1x1 conv it equals: the same sums over f
+    ascending, the same side sums and requantization."""
+    if not stats and L.op in ("conv", "fc") and x.ndim == 4:
         fc = _fused_conv(net, nd, L, x, b_a, b_w)
         if fc is not None:
-            return fc.run(x)
-    return _compute_layer(net, nd, L, x, b_a, b_w, stats)
+            if CHANNELS_LAST and fc.nhwc:
+                if isinstance(x, _NHWC):
+                    return _NHWC(fc.run_nhwc(x.a, True))
+                return _NHWC(fc.run_nhwc(x, False))
+            return fc.run(_nchw(x))
+    return _compute_layer(net, nd, L, _nchw(x), b_a, b_w, stats)
 
 
 def _compute_layer(net: Network, nd, L: Layer, x, b_a, b_w, stats):
@@ -140,15 +196,18 @@ def _fused_conv(net: Network, nd, L: Layer, x, b_a, b_w):
     rq = net.requant(L.name, b_a, b_w, L)
     at = nd.attrs
     fc = None
+    w = L.w if L.op == "conv" else L.w.reshape(L.w.shape + (1, 1))  # fc: a 1x1 conv
     try:
+        if L.op == "fc" and tuple(x.shape[2:]) != (1, 1):
+            raise ValueError("fc input is not flattened")
         mlayer._check_product_width(a.acc_bits, b_a, b_w, a_fmt, w_fmt)
         W, mode = mcore._check_acc(a.acc_bits, a.overflow)
         stride, padding, groups, _, _ = mcore._conv_geometry(
-            x, L.w, at.get("stride", 1), at.get("padding", 0), at.get("groups", 1))
+            x, w, at.get("stride", 1), at.get("padding", 0), at.get("groups", 1))
     except (TypeError, ValueError):
         pass  # the general path raises the error
     else:
-        wv = model.nested_view(L.w, n=a.n, b=b_w, rounding=a.view_rounding)
+        wv = model.nested_view(w, n=a.n, b=b_w, rounding=a.view_rounding)
         lo, hi = rq.range
         fc = mlayer.FusedConv(wv, a_fmt=a_fmt, b_a=b_a, view_rounding=a.view_rounding, W=W,
                               mode=mode, rq=rq, stride=stride, padding=padding,
@@ -274,6 +333,96 @@ def execute(net: Network, codes, *, widths=None, batch_size: int = 64, stats=Fal
     acc_stats: dict = {}
     input_stats = [] if stats == "input" else None
     bar = None
+
+    def run_batch(xb):
+        """(output codes (nb, -1), widths (nb, L, 2), stats) of one batch."""
+        nb = xb.shape[0]
+        if dynamic:
+            wb = np.broadcast_to(static, (nb, len(names), 2)).copy()
+        else:
+            wb = np.broadcast_to(mix, (nb, len(names), 2)).copy()
+        vals = {}
+        st_b: dict = {}
+        for nd in g:
+            op = nd.op
+            if op == "input":
+                v = xb
+            elif op in ("conv", "fc"):
+                L = net.layers[nd.name]
+                xin = vals[nd.inputs[0]]
+                pairs = wb[:, index[nd.name]]
+                if dynamic:
+                    keys = np.unique(pairs, axis=0)
+                else:  # a static mix: one pair for the whole batch
+                    keys = pairs[:1]
+                if len(keys) == 1:
+                    r = _run_layer(net, nd, L, xin, int(keys[0, 0]), int(keys[0, 1]),
+                                   bool(stats))
+                    v, st = r if stats else (r, None)
+                    _merge(st_b, nd.name, st)
+                else:
+                    parts = []
+                    for k in keys:
+                        sel = np.nonzero(np.all(pairs == k, axis=1))[0]
+                        r = _run_layer(net, nd, L, _take(xin, sel), int(k[0]),
+                                       int(k[1]), bool(stats))
+                        vk, st = r if stats else (r, None)
+                        _merge(st_b, nd.name, st)
+                        parts.append((sel, vk))
+                    if all(isinstance(vk, _NHWC) for _, vk in parts):
+                        a0 = parts[0][1].a
+                        v = _NHWC(np.empty((nb,) + a0.shape[1:], np.result_type(
+                            *[vk.a.dtype for _, vk in parts])))
+                        for sel, vk in parts:
+                            v.a[sel] = vk.a
+                    else:
+                        v = None
+                        for sel, vk in parts:
+                            vk = _nchw(vk)
+                            if v is None:
+                                v = np.empty((nb,) + vk.shape[1:], np.int64)
+                            v[sel] = vk
+            elif op == "add":
+                L = net.layers[nd.name]
+                x1, x2 = vals[nd.inputs[0]], vals[nd.inputs[1]]
+                v = None
+                if isinstance(x1, _NHWC) and isinstance(x2, _NHWC):
+                    # elementwise: the same in either layout
+                    va = _fused_add(net, nd, x1.a, x2.a)
+                    v = None if va is None else _NHWC(va)
+                else:
+                    x1, x2 = _nchw(x1), _nchw(x2)
+                    v = _fused_add(net, nd, x1, x2)
+                if v is None:
+                    v = model.dqt_add(_nchw(x1), _nchw(x2),
+                                      L.constants(net.arith.const_bits),
+                                      rounding=net.arith.rounding, b_out=L.fmt.n)
+            elif op == "maxpool":
+                xin = _nchw(vals[nd.inputs[0]])
+                p = nd.attr("padding", 0)
+                if p:
+                    lo = net.layers[nd.inputs[0]].fmt.code_range()[0]
+                    xin = np.pad(xin, ((0, 0), (0, 0), (p, p), (p, p)), constant_values=lo)
+                v = model.max_pool2d(xin, kernel=nd.attrs["kernel"],
+                                     stride=nd.attr("stride", nd.attrs["kernel"]))
+            elif op == "avgpool":
+                v = model.avg_pool2d(_nchw(vals[nd.inputs[0]]), kernel=nd.attrs["kernel"],
+                                     stride=nd.attr("stride", nd.attrs["kernel"]),
+                                     rounding=net.arith.pool_rounding)
+            elif op == "flatten":
+                xin = _nchw(vals[nd.inputs[0]])
+                v = xin.reshape(xin.shape[0], -1, 1, 1)
+            else:  # pragma: no cover
+                raise AssertionError(op)
+            vals[nd.name] = v
+            if dynamic and nd.name == feat_node:
+                idx = controller_widths(net, _nchw(v))
+                chosen = cw[idx]  # (nb, Lc)
+                wb[:, ctrl_idx, 0] = chosen
+                wb[:, ctrl_idx, 1] = chosen
+        ob = _nchw(vals[out_node]).reshape(nb, -1)
+        return ob, wb, st_b
+
     if progress:
         from tqdm import tqdm
 
@@ -282,71 +431,23 @@ def execute(net: Network, codes, *, widths=None, batch_size: int = 64, stats=Fal
         for s in range(0, N, batch_size):
             xb = x[s:s + batch_size]
             nb = xb.shape[0]
-            if dynamic:
-                wb = np.broadcast_to(static, (nb, len(names), 2)).copy()
+            parts = _batch_parts(net, nb) if not stats else [(0, nb)]
+            if len(parts) == 1:
+                ob, wb, st_b = run_batch(xb)
             else:
-                wb = np.broadcast_to(mix, (nb, len(names), 2)).copy()
-            vals = {}
-            st_b: dict = {}
-            for nd in g:
-                op = nd.op
-                if op == "input":
-                    v = xb
-                elif op in ("conv", "fc"):
-                    L = net.layers[nd.name]
-                    xin = vals[nd.inputs[0]]
-                    pairs = wb[:, index[nd.name]]
-                    if dynamic:
-                        keys = np.unique(pairs, axis=0)
-                    else:  # a static mix: one pair for the whole batch
-                        keys = pairs[:1]
-                    if len(keys) == 1:
-                        r = _run_layer(net, nd, L, xin, int(keys[0, 0]), int(keys[0, 1]),
-                                       bool(stats))
-                        v, st = r if stats else (r, None)
-                        _merge(st_b, nd.name, st)
-                    else:
-                        v = None
-                        for k in keys:
-                            sel = np.nonzero(np.all(pairs == k, axis=1))[0]
-                            r = _run_layer(net, nd, L, xin[sel], int(k[0]), int(k[1]),
-                                           bool(stats))
-                            vk, st = r if stats else (r, None)
-                            _merge(st_b, nd.name, st)
-                            if v is None:
-                                v = np.empty((nb,) + vk.shape[1:], np.int64)
-                            v[sel] = vk
-                elif op == "add":
-                    L = net.layers[nd.name]
-                    v = _fused_add(net, nd, vals[nd.inputs[0]], vals[nd.inputs[1]])
-                    if v is None:
-                        v = model.dqt_add(vals[nd.inputs[0]], vals[nd.inputs[1]],
-                                          L.constants(net.arith.const_bits),
-                                          rounding=net.arith.rounding, b_out=L.fmt.n)
-                elif op == "maxpool":
-                    xin = vals[nd.inputs[0]]
-                    p = nd.attr("padding", 0)
-                    if p:
-                        lo = net.layers[nd.inputs[0]].fmt.code_range()[0]
-                        xin = np.pad(xin, ((0, 0), (0, 0), (p, p), (p, p)), constant_values=lo)
-                    v = model.max_pool2d(xin, kernel=nd.attrs["kernel"],
-                                         stride=nd.attr("stride", nd.attrs["kernel"]))
-                elif op == "avgpool":
-                    v = model.avg_pool2d(vals[nd.inputs[0]], kernel=nd.attrs["kernel"],
-                                         stride=nd.attr("stride", nd.attrs["kernel"]),
-                                         rounding=net.arith.pool_rounding)
-                elif op == "flatten":
-                    xin = vals[nd.inputs[0]]
-                    v = xin.reshape(xin.shape[0], -1, 1, 1)
-                else:  # pragma: no cover
-                    raise AssertionError(op)
-                vals[nd.name] = v
-                if dynamic and nd.name == feat_node:
-                    idx = controller_widths(net, v)
-                    chosen = cw[idx]  # (nb, Lc)
-                    wb[:, ctrl_idx, 0] = chosen
-                    wb[:, ctrl_idx, 1] = chosen
-            ob = vals[out_node].reshape(nb, -1)
+                res = [None] * len(parts)
+
+                def part(i):
+                    a, b = parts[i]
+                    res[i] = run_batch(xb[a:b])
+
+                _fast._threads().run(part, len(parts), blas=False)
+                ob = np.concatenate([r[0] for r in res])
+                wb = np.concatenate([r[1] for r in res])
+                st_b = {}
+                for r in res:
+                    for k, st in r[2].items():
+                        _merge(st_b, k, st)
             if out_codes is None:
                 out_codes = np.empty((N, ob.shape[1]), np.int64)
             out_codes[s:s + nb] = ob
