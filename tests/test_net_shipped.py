@@ -4,12 +4,13 @@ executor reproduces, bit for bit, the logit codes and accuracies recorded at exp
 
 import json
 
+import numpy as np
 import pytest
 
 from dqt_hw.cli import main
 from dqt_hw.net import network as nw
 from dqt_hw.net.executor import codes_digest, execute, input_codes
-from dqt_hw.train.data import load_digits
+from dqt_hw.train.data import load
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +21,7 @@ def shipped():
 def test_shipped_network_reproduces_its_recorded_runs(shipped):
     prov = shipped.provenance
     assert prov["command"].startswith("dqt-hw train") and "seed" in prov
-    ds = load_digits()
+    ds = load(prov["data"])
     xq = input_codes(shipped, ds.x_test)
     for key, digest in prov["integer_logit_codes_sha256"].items():
         w = "dynamic" if key == "dynamic" else int(key.split("_")[1])
@@ -28,6 +29,22 @@ def test_shipped_network_reproduces_its_recorded_runs(shipped):
         assert codes_digest(r.codes) == digest, key
         assert r.accuracy(ds.y_test) == prov["integer_test_accuracy"][key]
     assert prov["integer_test_accuracy"]["static_8"] >= 0.95
+
+
+def test_shipped_controller_is_input_dependent(shipped):
+    """The controller's per-input widths on the test set (computed, not recorded): more
+    than one width mix, consecutive inputs that switch, and at least the accuracy of the
+    cheapest static width that costs more BitOPs than the dynamic run."""
+    ds = load(shipped.provenance["data"])
+    xq = input_codes(shipped, ds.x_test)
+    r = execute(shipped, xq, widths="dynamic")
+    mixes, counts = np.unique(r.widths.reshape(len(xq), -1), axis=0, return_counts=True)
+    assert len(mixes) >= 2 and counts.min() >= 0.05 * len(xq), counts
+    assert (r.switches() > 0).sum() >= 0.05 * len(xq)
+    costlier = [b for b in shipped.controller.widths
+                if execute(shipped, xq[:1], widths=b).bitops[0] > r.bitops.mean()]
+    s = execute(shipped, xq, widths=min(costlier))
+    assert r.accuracy(ds.y_test) >= s.accuracy(ds.y_test)
 
 
 def test_run_command_writes_results_and_plots(tmp_path, capsys):

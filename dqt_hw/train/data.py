@@ -3,6 +3,8 @@
 - ``load_digits``: scikit-learn's 8x8 handwritten digits (ships inside the scikit-learn
   wheel): 1797 images of 1x8x8 pixels in 0..16, scaled to [0, 1], split into train and
   test with a fixed seed (stratified).
+- ``load_digits_contrast``: the same split, each image scaled by its own seeded contrast
+  in [1/16, 1] (log-uniform), so that the bits an input needs differ (docs/networks.md).
 - ``load_cifar10(folder)``: CIFAR-10 from a local folder in its standard python-pickle
   layout (``data_batch_1`` .. ``data_batch_5`` and ``test_batch``, each a pickled dict
   with ``b"data"`` (N, 3072) uint8 rows in channel-major RGB order and ``b"labels"``),
@@ -63,6 +65,33 @@ def load_digits(*, seed: int = DIGITS_SPLIT_SEED, test_fraction: float = DIGITS_
     return DataSet("digits", x[~test], y[~test], x[test], y[test])
 
 
+CONTRAST_SEED = 1
+CONTRAST_MIN = 1.0 / 16.0
+
+
+def load_digits_contrast(*, contrast_min: float = CONTRAST_MIN, seed: int = CONTRAST_SEED
+                         ) -> DataSet:
+    """``load_digits`` with a seeded per-input contrast of graded strength: input i is
+    scaled by c_i = contrast_min ** u_i, u_i uniform in [0, 1] (drawn from ``seed`` for the
+    training then the test inputs, independently of the split), so contrasts spread
+    log-uniformly from ``contrast_min`` (faint: the digit spans few input codes) to 1 (the
+    plain digit)."""
+    if not 0.0 < contrast_min <= 1.0:
+        raise ValueError(f"digits contrast minimum must be in (0, 1], not {contrast_min}")
+    d = load_digits()
+    rng = np.random.default_rng(seed)
+
+    def scale(x):
+        c = contrast_min ** rng.uniform(0.0, 1.0, len(x))
+        return x * c[:, None, None, None]
+
+    xtr = scale(d.x_train)
+    xte = scale(d.x_test)
+    name = ("digits-contrast" if contrast_min == CONTRAST_MIN
+            else f"digits-contrast:{contrast_min:g}")
+    return DataSet(name, xtr, d.y_train, xte, d.y_test)
+
+
 def _read_batch(path: Path):
     try:
         with open(path, "rb") as f:
@@ -102,9 +131,19 @@ def load_cifar10(folder, *, train_batches=5) -> DataSet:
 
 
 def load(name: str) -> DataSet:
-    """``"digits"`` or ``"cifar10:FOLDER"``."""
+    """``"digits"``, ``"digits-contrast"``, ``"digits-contrast:MIN"`` or ``"cifar10:FOLDER"``."""
     if name == "digits":
         return load_digits()
+    if name == "digits-contrast":
+        return load_digits_contrast()
+    if name.startswith("digits-contrast:"):
+        v = name.split(":", 1)[1]
+        try:
+            cmin = float(v)
+        except ValueError:
+            raise ValueError(f"digits-contrast:MIN needs a number, not {v!r}") from None
+        return load_digits_contrast(contrast_min=cmin)
     if name.startswith("cifar10:"):
         return load_cifar10(name.split(":", 1)[1])
-    raise ValueError(f"data set must be 'digits' or 'cifar10:FOLDER', not {name!r}")
+    raise ValueError(f"data set must be 'digits', 'digits-contrast', 'digits-contrast:MIN' or "
+                     f"'cifar10:FOLDER', not {name!r}")

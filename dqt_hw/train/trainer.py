@@ -10,6 +10,17 @@
   batch's mean relative cost c from t instead (a budget on the mean over the batch, so
   the controller may spend more bits on some inputs and fewer on others).
 
+Two phases: ``epochs`` of joint training of the network and the controller with the whole
+J, then ``ctrl_epochs`` of controller fine-tuning with the network frozen (weights,
+biases, PACT clips and EMA ranges; only the controller's logit range follows it), with
+the same Gumbel-softmax (temperature annealed from ``ctrl_tau0`` to ``ctrl_tau1``) and
+J = J_task + ``ctrl_beta`` J_cost (J_consistency does not depend on the controller). In
+joint training the network adapts to whatever mix the controller favours until every
+training input is fitted at it, after which no input gains from more bits; on the frozen
+network the inputs that the cheap mix does not fit remain, and the controller learns to
+give them more bits. ``entropy`` subtracts that weight times the mean entropy of the
+controller's probabilities (both phases; 0 by default).
+
 ``export`` writes the trained model to the ``dqt_hw.net`` format: master weight codes,
 formats, and the integer constants computed from them (``dqt_hw.net.network``).
 """
@@ -28,11 +39,14 @@ from .. import spec
 from ..net import network as nw
 from ..net.graph import resnet_tiny
 from . import data as data_mod
-from .qat import PACT_MIN, DQTModel
+from .qat import PACT_MIN, ActQuant, DQTModel
 
-DEFAULTS = dict(data="digits", stages=(16, 32, 64), widths=(2, 4, 6, 8), kprime=None,
+# the shipped network's configuration (``make train``): joint training, then controller
+# fine-tuning on a quarter of the training inputs held out from the joint phase
+DEFAULTS = dict(data="digits-contrast", stages=(16, 32, 64), widths=(2, 4, 6, 8), kprime=None,
                 epochs=40, batch=64, lr=3e-3, alpha=0.5, beta=1.0, tau0=2.0, tau1=0.3,
-                seed=0, threads=1, hidden=64, cost_target=None)
+                seed=0, threads=1, hidden=64, cost_target=None, ctrl_epochs=20, ctrl_lr=1e-2,
+                ctrl_tau0=2.0, ctrl_tau1=0.5, ctrl_beta=0.25, ctrl_holdout=0.25, entropy=0.0)
 
 
 def _batches(n, batch, rng):
@@ -41,9 +55,37 @@ def _batches(n, batch, rng):
         yield idx[s:s + batch]
 
 
+def check_config(cfg) -> None:
+    """Refuse an inconsistent training configuration (``ValueError`` naming the option)."""
+    n = 8
+    widths = tuple(cfg["widths"])
+    if not widths or len(set(widths)) != len(widths) or any(
+            not isinstance(b, (int, np.integer)) or not 1 <= b <= n for b in widths):
+        raise ValueError(f"widths (K) must be distinct integers in [1, {n}], not {widths}")
+    if cfg.get("kprime") is not None:
+        kp = tuple(cfg["kprime"])
+        if not kp or not set(kp) <= set(widths):
+            raise ValueError(f"kprime (K') must be a non-empty subset of the widths K = "
+                             f"{widths}, not {kp}")
+    for key, lo in (("epochs", 1), ("ctrl_epochs", 0), ("batch", 1), ("threads", 1)):
+        if int(cfg[key]) != cfg[key] or cfg[key] < lo:
+            raise ValueError(f"{key} must be an integer >= {lo}, not {cfg[key]!r}")
+    for key in ("alpha", "beta", "entropy", "ctrl_beta"):
+        if cfg[key] is not None and not cfg[key] >= 0:
+            raise ValueError(f"{key} must be >= 0, not {cfg[key]!r}")
+    h = cfg["ctrl_holdout"]
+    if not 0.0 <= h < 1.0:
+        raise ValueError(f"ctrl_holdout must be a fraction in [0, 1), not {h!r}")
+    for key in ("lr", "ctrl_lr", "tau0", "tau1", "ctrl_tau0", "ctrl_tau1"):
+        if not cfg[key] > 0:
+            raise ValueError(f"{key} must be > 0, not {cfg[key]!r}")
+
+
 def build_model(ds: data_mod.DataSet, *, stages, widths, hidden, name=None):
+    # the graph is named after the data family: digits-contrast trains resnet8_digits
+    family = ds.name.split(":")[0].split("-")[0]
     g = resnet_tiny(ds.shape, tuple(stages), ds.classes,
-                    name=name or f"resnet{2 + 2 * len(stages)}_{ds.name}")
+                    name=name or f"resnet{2 + 2 * len(stages)}_{family}")
     return DQTModel(g, widths=widths, hidden=hidden)
 
 
@@ -65,9 +107,27 @@ def evaluate(model: DQTModel, x, y, widths, batch=512):
     return correct / max(N, 1), bitops / max(N, 1)
 
 
+def _log_epoch(log, rec):
+    log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                 for k, v in rec.items()))
+
+
+def _clamp_pact(model):
+    with torch.no_grad():
+        for mod in model.modules():
+            if hasattr(mod, "alpha") and isinstance(mod.alpha, torch.nn.Parameter):
+                mod.alpha.clamp_(min=PACT_MIN)
+
+
+def _entropy(probs):
+    """Mean over inputs and controlled layers of the controller's softmax entropy."""
+    return -(probs * torch.log(probs.clamp_min(1e-12))).sum(-1).mean()
+
+
 def train(*, log=print, **kw):
     """Train a DQT network; returns (model, history). Keyword arguments: ``DEFAULTS``."""
     cfg = {**DEFAULTS, **kw}
+    check_config(cfg)
     torch.manual_seed(cfg["seed"])
     torch.set_num_threads(cfg["threads"])
     rng = np.random.default_rng(cfg["seed"])
@@ -75,35 +135,55 @@ def train(*, log=print, **kw):
     model = build_model(ds, stages=cfg["stages"], widths=cfg["widths"], hidden=cfg["hidden"])
     kprime = tuple(cfg["kprime"] or cfg["widths"])
     opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
-    steps = cfg["epochs"] * math.ceil(len(ds.y_train) / cfg["batch"])
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg["lr"], total_steps=steps,
-                                                pct_start=0.15)
     xt = torch.as_tensor(ds.x_train, dtype=torch.float32)
     yt = torch.as_tensor(ds.y_train)
+    # ctrl_holdout: a random part of the training inputs that the joint phase never sees,
+    # on which the controller is fine-tuned (inputs the network has not memorized); none
+    # without a fine-tuning phase
+    n_hold = int(round(cfg["ctrl_holdout"] * len(yt))) if cfg["ctrl_epochs"] else 0
+    perm = rng.permutation(len(yt)) if n_hold else np.arange(len(yt))
+    joint_idx, ctrl_idx = (np.sort(perm[n_hold:]), np.sort(perm[:n_hold])) if n_hold else (
+        perm, perm)
+    steps = cfg["epochs"] * math.ceil(len(joint_idx) / cfg["batch"])
+    sched = (torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg["lr"], total_steps=steps,
+                                                 pct_start=0.15) if steps else None)
     hist = []
     step = 0
     t0 = time.perf_counter()
+
+    def cost_of(probs):
+        j_cost = model.expected_cost(probs)
+        if cfg["cost_target"] is not None:
+            j_cost = (j_cost - cfg["cost_target"]).abs()
+        return j_cost
+
+    def finish_epoch(rec, last, every):
+        rec.update(seconds=time.perf_counter() - t0)
+        if last or every:
+            acc, bops = evaluate(model, ds.x_test, ds.y_test, "dynamic")
+            rec.update(test_dynamic=acc, dynamic_bitops=bops)
+        hist.append(rec)
+        _log_epoch(log, rec)
+
     for ep in range(cfg["epochs"]):
         model.train()
         tot = dict(task=0.0, cons=0.0, cost=0.0, n=0)
-        for idx in _batches(len(yt), cfg["batch"], rng):
+        for b_idx in _batches(len(joint_idx), cfg["batch"], rng):
+            idx = joint_idx[b_idx]
             tau = cfg["tau0"] * (cfg["tau1"] / cfg["tau0"]) ** (step / max(steps - 1, 1))
             xb, yb = xt[idx], yt[idx]
             out, probs = model(xb, "dynamic", tau=tau)
             j_task = F.cross_entropy(out, yb)
             j_cons = sum(F.cross_entropy(model(xb, b)[0], yb) for b in kprime)
-            j_cost = model.expected_cost(probs)
-            if cfg["cost_target"] is not None:
-                j_cost = (j_cost - cfg["cost_target"]).abs()
+            j_cost = cost_of(probs)
             loss = j_task + cfg["alpha"] * j_cons + cfg["beta"] * j_cost
+            if cfg["entropy"]:
+                loss = loss - cfg["entropy"] * _entropy(probs)
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
-            with torch.no_grad():
-                for mod in model.modules():
-                    if hasattr(mod, "alpha") and isinstance(mod.alpha, torch.nn.Parameter):
-                        mod.alpha.clamp_(min=PACT_MIN)
+            _clamp_pact(model)
             step += 1
             k = len(idx)
             tot["task"] += float(j_task.detach()) * k
@@ -111,13 +191,60 @@ def train(*, log=print, **kw):
             tot["cost"] += float(j_cost.detach()) * k
             tot["n"] += k
         rec = {"epoch": ep + 1, **{k: v / tot["n"] for k, v in tot.items() if k != "n"},
-               "tau": tau, "seconds": time.perf_counter() - t0}
-        if ep + 1 == cfg["epochs"] or (ep + 1) % max(1, cfg["epochs"] // 5) == 0:
-            acc, bops = evaluate(model, ds.x_test, ds.y_test, "dynamic")
-            rec.update(test_dynamic=acc, dynamic_bitops=bops)
-        hist.append(rec)
-        log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                     for k, v in rec.items()))
+               "tau": tau}
+        finish_epoch(rec, ep + 1 == cfg["epochs"] and not cfg["ctrl_epochs"],
+                     (ep + 1) % max(1, cfg["epochs"] // 5) == 0)
+
+    # phase 2: the network frozen (weights, biases, PACT clips, EMA ranges), only the
+    # controller trained, J = J_task + beta J_cost (J_consistency is constant here)
+    if cfg["ctrl_epochs"]:
+        ctrl = model.controller
+        for p in model.parameters():
+            p.requires_grad_(False)
+        for p in ctrl.parameters():
+            p.requires_grad_(True)
+        for mod in model.modules():
+            if isinstance(mod, ActQuant):
+                mod.update = False
+        ctrl.act2.update = True  # the controller's logit range follows its logits
+        beta2 = cfg["beta"] if cfg["ctrl_beta"] is None else cfg["ctrl_beta"]
+        opt2 = torch.optim.Adam(ctrl.parameters(), lr=cfg["ctrl_lr"])
+        steps2 = cfg["ctrl_epochs"] * math.ceil(len(ctrl_idx) / cfg["batch"])
+        sched2 = torch.optim.lr_scheduler.CosineAnnealingLR(opt2, T_max=steps2)
+        step2 = 0
+        for ep in range(cfg["ctrl_epochs"]):
+            model.train()
+            tot = dict(task=0.0, cost=0.0, entropy=0.0, n=0)
+            for b_idx in _batches(len(ctrl_idx), cfg["batch"], rng):
+                idx = ctrl_idx[b_idx]
+                tau = cfg["ctrl_tau0"] * (cfg["ctrl_tau1"] / cfg["ctrl_tau0"]) ** (
+                    step2 / max(steps2 - 1, 1))
+                xb, yb = xt[idx], yt[idx]
+                out, probs = model(xb, "dynamic", tau=tau)
+                j_task = F.cross_entropy(out, yb)
+                j_cost = cost_of(probs)
+                ent = _entropy(probs)
+                loss = j_task + beta2 * j_cost - cfg["entropy"] * ent
+                opt2.zero_grad()
+                loss.backward()
+                opt2.step()
+                sched2.step()
+                _clamp_pact(ctrl)
+                step2 += 1
+                k = len(idx)
+                tot["task"] += float(j_task.detach()) * k
+                tot["cost"] += float(j_cost.detach()) * k
+                tot["entropy"] += float(ent.detach()) * k
+                tot["n"] += k
+            rec = {"epoch": cfg["epochs"] + ep + 1, "phase": 2,
+                   **{k: v / tot["n"] for k, v in tot.items() if k != "n"}, "tau": tau}
+            finish_epoch(rec, ep + 1 == cfg["ctrl_epochs"],
+                         (ep + 1) % max(1, cfg["ctrl_epochs"] // 5) == 0)
+        for p in model.parameters():
+            p.requires_grad_(True)
+        for mod in model.modules():
+            if isinstance(mod, ActQuant):
+                mod.update = True
     return model, hist, ds
 
 
