@@ -184,3 +184,38 @@ def test_saturating_kernel_groups(units, rng):
     got = _fast.conv_saturate_driver(x, w, 1, 1, 3, 0, 17)
     want = naive.conv2d(x.tolist(), w.tolist(), 1, 1, 3, 17, "saturate", 0)[0]
     np.testing.assert_array_equal(got, np.array(want, dtype=np.int64))
+
+
+@needs_vnni
+@pytest.mark.parametrize("rounding", ["floor", "half_up", "half_even", "half_away"])
+@pytest.mark.parametrize("shift", [1, 2, 5])
+def test_fused_short_finish_on_ties(rounding, shift, rng):
+    """The short requantizing finish (one shift plus a correction per rounding) on sums
+    full of ties (K1 = +-1, S = 1, 2, 5; negative and positive values), against the
+    general path (``stats=True``) and the channels-first fused path."""
+    f8 = spec.Format(8)
+    x = rng.integers(0, 8, (2, 8, 5, 5)).astype(np.uint8)
+    w = rng.integers(0, 8, (20, 8, 3, 3)).astype(np.uint8)
+    x[0, :, 0, 0], w[0, :, 0, 0] = 7, 7  # some sums at the largest products
+    consts = tuple((spec.Constant((-1) ** o * (1 + o % 3), shift),
+                    spec.Constant(-(o % 2), shift),
+                    spec.Constant(o - 10, shift),
+                    spec.Constant(int(rng.integers(-(1 << 14), 1 << 14)), shift))
+                   for o in range(20))
+    lo = -(1 << 15)
+    rq = model.Requant(consts, rounding, 16, True)
+    kw = dict(a_fmt=f8, w_fmt=f8, b_a=8, b_w=8, view_rounding="half_up", acc_bits=32,
+              overflow="wrap", requant=rq, padding=1, pad_code=3)
+    want = model.conv_layer(x, w, stats=True, **kw)[0]
+    assert lo < want.min() and want.max() < -lo - 1  # no clamp: the rounding decides
+    from dqt_hw.model import layer as mlayer
+
+    fc = mlayer.FusedConv(w, a_fmt=f8, b_a=8, view_rounding="half_up", W=32,
+                          mode=spec.OVERFLOW_CODES["wrap"], rq=rq, stride=1, padding=1,
+                          groups=1, pad_code=3)
+    assert fc.nhwc and fc.lin is not None
+    got = fc.run_nhwc(x, False).transpose(0, 3, 1, 2)
+    np.testing.assert_array_equal(got, want)
+    fc.lin = None  # the general channels-last finish
+    np.testing.assert_array_equal(fc.run_nhwc(x, False).transpose(0, 3, 1, 2), want)
+    np.testing.assert_array_equal(fc.run(x), want)

@@ -828,6 +828,53 @@ def finish_tiles_rq_nhwc(Cacc, m0, m1, n0, n1, og, sx, ow, corr, W, ksa, RK1, RE
 
 
 @njit(cache=True, nogil=True)
+def finish_tiles_rq_lin(Cacc, m0, m1, n0, n1, og, sx, ow, corr, ksa, K1i, RE1, K2i, RE2,
+                        C34, SR, HH, r, lo, hi, out):
+    """``finish_tiles_rq_nhwc`` where the caller has proved (``FusedConv``) that no sum
+    can leave the accumulator (so the wrap is the identity and every accumulator fits
+    int32), that K1, K2 and sum_a fit int32 (32 x 32 -> 64-bit products) and that every
+    shift S is a right shift of at least one bit, so that each rounding is one shift of
+    the sum plus a correction: floor v >> s; half_up (v + h) >> s; half_even
+    (v + h - 1 + ((v >> s) & 1)) >> s; half_away (v + h - [v < 0]) >> s, h = 2^(s-1)
+    (``HH``). The same codes as the general finish, in fewer operations."""
+    nro = n1 - n0
+    c0 = og + n0
+    cr = corr[n0:n1]
+    k1 = K1i[c0:c0 + nro]
+    e1 = RE1[c0:c0 + nro]
+    k2 = K2i[c0:c0 + nro]
+    e2 = RE2[c0:c0 + nro]
+    c34 = C34[c0:c0 + nro]
+    sr = SR[c0:c0 + nro]
+    hh = HH[c0:c0 + nro]
+    Cs = Cacc[m0:m1]
+    Os = out[m0:m1]
+    sxs = sx[m0:m1]
+    un0 = np.uintp(n0)
+    uc0 = np.uintp(c0)
+    for i in range(m1 - m0):
+        sxj = sxs[i]
+        base = ow * sxj
+        sa = np.int64(np.int32(sxj + ksa))
+        for o in range(nro):
+            uo = np.uintp(o)
+            a = np.int64(np.int32(np.int64(Cs[i, un0 + uo]) + cr[o] + base))
+            v = ((a * np.int64(k1[o])) << e1[o]) + ((sa * np.int64(k2[o])) << e2[o]) + c34[o]
+            sh = sr[o]
+            h = hh[o]
+            if r == 0:
+                q = v >> sh
+            elif r == 1:
+                q = (v + h) >> sh
+            elif r == 2:
+                q = (v + h - 1 + ((v >> sh) & 1)) >> sh
+            else:
+                q = (v + h - np.int64(v < 0)) >> sh
+            Os[i, uc0 + uo] = min(max(q, lo), hi)
+    return out
+
+
+@njit(cache=True, nogil=True)
 def nhwc_to_padded_view(x, n0, n1, c0, cg, pad, padv, off, d, r, vlo, vhi, xp, plane):
     """Channels-last codes x (N, H, W, C), images [n0, n1), channels [c0, c0 + cg), into
     the padded NHWC block of bytes xp (N', H + 2 pad, W + 2 pad, Cp >= cg; border
@@ -906,14 +953,16 @@ VNNI_BLOCK = 1 << 19  # bytes of input windows per unit (rows x K: about a quart
 
 
 def conv_vnni(x, w, stride, pad, groups, pad_code, W, plan, entry=None, view=None, rq=None,
-              out=None, tuner=None, in_nhwc=False, out_nhwc=False):
+              out=None, tuner=None, in_nhwc=False, out_nhwc=False, lin=None):
     """``conv_exact`` by the VNNI kernel (``_simd``; ``plan`` = ("vnni", ox, ow, 1) from
     ``plan_conv``): the padded NHWC block of x - ox as bytes, int32 sums of
     (x - ox)(w - ow) per output, then the same finishing passes as the float paths.
 
     Channels-last (fused layers with a view table and ``rq`` only): ``in_nhwc``, x is
     (N, H, W, C); ``out_nhwc``, ``out`` (N, Ho * Wo, O) receives the codes channels-last.
-    A network then keeps its activations in the layout the kernel reads and writes."""
+    A network then keeps its activations in the layout the kernel reads and writes.
+    ``lin`` = (K1 int32, K2 int32, HH) selects ``finish_tiles_rq_lin`` (its conditions
+    proved by the caller)."""
     _, ox, ow, _ = plan
     if in_nhwc:
         Nb, H, Wd, C = x.shape
@@ -1028,7 +1077,10 @@ def conv_vnni(x, w, stride, pad, groups, pad_code, W, plan, entry=None, view=Non
                 return
             n0 = b0 * _simd.NB
             n1 = min(Og, b1 * _simd.NB)
-            if out_nhwc:
+            if out_nhwc and lin is not None:
+                finish_tiles_rq_lin(Cacc, m0, me, n0, n1, g * Og, sx, ow, corr, ksa, lin[0],
+                                    RE1, lin[1], RE2, C34, SR, lin[2], rr, rlo, rhi, out2)
+            elif out_nhwc:
                 finish_tiles_rq_nhwc(Cacc, m0, me, n0, n1, g * Og, sx, ow, corr, W, ksa, RK1,
                                      RE1, RK2, RE2, C34, SL, SR, rr, rlo, rhi, out2)
             elif rq is None:

@@ -324,6 +324,15 @@ class FusedConv:
         self.view = ((qlo, qhi, d, vr, vlo, vhi) if qhi - qlo < (1 << 16)
                      else (d, vr, vlo, vhi))
         self.plan = _fast.plan_conv(Cg, kh, kw, alo, ahi, wlo, whi)
+        # the shorter finish (``_fast.finish_tiles_rq_lin``) where its conditions hold:
+        # no sum can overflow W or int32, K1/K2 and sum_a fit int32, every S >= 1
+        i31 = (1 << 31) - 1
+        self.lin = None
+        if (A * B * taps <= min(hi, i31) and taps * A <= i31
+                and int(np.abs(Kc[0]).max()) <= i31 and int(np.abs(Kc[1]).max()) <= i31
+                and int(Sc.min()) >= 1):
+            self.lin = (Kc[0].astype(np.int32), Kc[1].astype(np.int32),
+                        (np.int64(1) << Sc) >> 1)
         self.entry = {"prep": {}}
         self.tuner = _fast.Tuner()
         self.out_dtype = np.dtype(out_dtype)
@@ -370,7 +379,7 @@ class FusedConv:
             _fast.conv_vnni(np.ascontiguousarray(x), self.wv, s, p, self.groups,
                             self.pad_code, self.W, self.plan, self.entry, self.view,
                             self.rq, out, self.tuner if Nb == self._tuned_n else None,
-                            in_nhwc=True, out_nhwc=True)
+                            in_nhwc=True, out_nhwc=True, lin=self.lin)
         return out.reshape(Nb, Ho, Wo, O)
 
 
