@@ -507,10 +507,10 @@ def test_tuned_conv_same_codes_either_way(monkeypatch, rng):
 
 
 @pytest.mark.parametrize("widths", [8, "dynamic"])
-def test_executor_layouts_and_batch_parts_same_codes(widths, monkeypatch, rng):
-    """Channels-last activations between fused VNNI layers (fc as a 1x1 conv) and
-    batches cut into parts run side by side: the same codes as channels-first, whole
-    batches; where the CPU has VNNI the channels-last path really runs."""
+def test_executor_layouts_same_codes(widths, monkeypatch, rng):
+    """Channels-last activations between fused VNNI layers (fc and the controller's
+    layers as 1x1 convs): the same codes and widths as channels-first; where the CPU has
+    VNNI the channels-last path really runs."""
     net = nw.random_controller(nw.random_network(resnet_tiny(), seed=6), seed=7)
     x = rng.integers(0, 256, (9,) + tuple(net.graph[next(iter(net.graph)).name].shape))
     calls = []
@@ -523,13 +523,10 @@ def test_executor_layouts_and_batch_parts_same_codes(widths, monkeypatch, rng):
     monkeypatch.setattr(mlayer.FusedConv, "run_nhwc", counted)
     runs = []
     for last in (True, False):
-        for split in (0, 1 << 62):
-            monkeypatch.setattr(ex, "CHANNELS_LAST", last)
-            monkeypatch.setattr(ex, "SPLIT_WORK", split)
-            with num_threads(2):
-                runs.append(ex.execute(net, x, widths=widths, batch_size=9))
-    for r in runs[1:]:
-        np.testing.assert_array_equal(r.codes, runs[0].codes)
-        np.testing.assert_array_equal(r.widths, runs[0].widths)
+        monkeypatch.setattr(ex, "CHANNELS_LAST", last)
+        with num_threads(2):
+            runs.append(ex.execute(net, x, widths=widths, batch_size=9))
+    np.testing.assert_array_equal(runs[1].codes, runs[0].codes)
+    np.testing.assert_array_equal(runs[1].widths, runs[0].widths)
     if _simd.AVAILABLE:
-        assert calls  # the channels-last layers ran (in the first two runs)
+        assert calls  # the channels-last layers ran (in the first run)

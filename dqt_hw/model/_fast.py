@@ -875,12 +875,14 @@ def finish_tiles_rq_lin(Cacc, m0, m1, n0, n1, og, sx, ow, corr, ksa, K1i, RE1, K
 
 
 @njit(cache=True, nogil=True)
-def nhwc_to_padded_view(x, n0, n1, c0, cg, pad, padv, off, d, r, vlo, vhi, xp, plane):
+def nhwc_to_padded_view(x, n0, n1, c0, cg, pad, padv, off, d, r, vlo, vhi, tab, xp, plane):
     """Channels-last codes x (N, H, W, C), images [n0, n1), channels [c0, c0 + cg), into
     the padded NHWC block of bytes xp (N', H + 2 pad, W + 2 pad, Cp >= cg; border
     ``padv``, channels past cg left as they are), each code q viewed as
     clamp(round_shift(q, d, r), vlo, vhi) - off (branch-free, so the loop over the
-    channels vectorises); plane[n - n0, y, x] = the sum of the pixel's bytes."""
+    channels vectorises), or as tab[q] where ``tab`` is not empty (uint8 codes, the
+    table of the view over 0..255, moved by -off); plane[n - n0, y, x] = the sum of the
+    pixel's bytes."""
     H = x.shape[1]
     Wd = x.shape[2]
     Hp = xp.shape[1]
@@ -910,6 +912,18 @@ def nhwc_to_padded_view(x, n0, n1, c0, cg, pad, padv, off, d, r, vlo, vhi, xp, p
                     dst[c] = padv
                 prow[ix] = pv
             src = x[n, r_ - pad]
+            if tab.shape[0] > 0:
+                # bytes through the table of the view (index = the code itself)
+                for ix in range(Wd):
+                    px = src[ix, c0:c0 + cg]
+                    dst = row[ix + pad]
+                    t = np.int64(0)
+                    for c in range(cg):
+                        v = tab[px[c]]
+                        dst[c] = v
+                        t += v
+                    prow[ix + pad] = t
+                continue
             for ix in range(Wd):
                 px = src[ix, c0:c0 + cg]
                 dst = row[ix + pad]
@@ -981,10 +995,13 @@ def conv_vnni(x, w, stride, pad, groups, pad_code, W, plan, entry=None, view=Non
         out = np.empty((Nb, O, HW), dtype=np.int64)
     out2 = out.reshape(M, O) if out_nhwc else None
     tab = None
+    btab = np.zeros(0, dtype=np.uint8)
     if view is not None and len(view) == 6:
         qlo = view[0]
         if not in_nhwc:
             tab = view_table(view[0], view[1], *view[2:], ox, np.uint8)
+        elif x.dtype == np.uint8 and view[0] == 0 and view[1] == 255:
+            btab = view_table(0, 255, *view[2:], ox, np.uint8)
         view = view[2:]
     vd, vr, vlo, vhi = NO_VIEW if view is None else view
     if rq is not None:
@@ -1037,7 +1054,7 @@ def conv_vnni(x, w, stride, pad, groups, pad_code, W, plan, entry=None, view=Non
             if in_nhwc:
                 plane = np.empty((n1 - n0, Hp, Wp), dtype=np.int64)
                 nhwc_to_padded_view(x, n0, n1, g * Cg, Cg, pad, padv, ox, vd, vr, vlo, vhi,
-                                    xb, plane)
+                                    btab, xb, plane)
                 if sums:
                     window_sums_plane(plane, n0, n1, kh, kw, stride, Ho, Wo,
                                       sx[n0 * HW:n1 * HW])

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import model, spec
-from ..model import _fast
 from .network import Layer, Network
 
 
@@ -96,23 +95,6 @@ def _w_fmt(n):
 
 
 CHANNELS_LAST = True  # keep activations channels-last between fused VNNI conv layers
-SPLIT_WORK = 1 << 28  # multiply-adds per batch below which a batch is split by threads
-
-
-def _batch_parts(net: Network, nb: int):
-    """[(a, b)]: a batch of ``nb`` inputs cut into one part per thread where the whole
-    batch is small work (each layer then runs in one thread, and the parts run side by
-    side: the kernels release the GIL), else the whole batch. The parts' codes are the
-    batch's: every input is computed on its own."""
-    nt = _fast._threads().count()
-    work = net.__dict__.get("_macs_per_input")
-    if work is None:
-        work = sum(r["macs"] for r in net.graph.layer_table())
-        net.__dict__["_macs_per_input"] = work
-    if nt <= 1 or nb < 2 * nt or work * nb >= SPLIT_WORK:
-        return [(0, nb)]
-    step = -(-nb // nt)
-    return [(a, min(nb, a + step)) for a in range(0, nb, step)]
 
 
 class _NHWC:
@@ -271,11 +253,46 @@ def controller_widths(net: Network, feat_codes) -> np.ndarray:
     h = g.reshape(g.shape[0], -1)
     fin = net.layers[c.features].fmt
     for lay, f_in in ((c.fc1, fin), (c.fc2, c.fc1.fmt)):
+        fc = _fused_dense(net, lay, f_in, h.shape[1])
+        if fc is not None:  # the same codes as dense_layer (a 1x1 conv, see _run_layer)
+            h = fc.run(np.ascontiguousarray(h).reshape(h.shape[0], -1, 1, 1))
+            h = h.reshape(h.shape[0], -1)
+            continue
         h = model.dense_layer(h, lay.w.T, a_fmt=f_in, w_fmt=_w_fmt(a.n), b_a=a.n, b_w=a.n,
                               view_rounding=a.view_rounding, acc_bits=a.acc_bits,
                               overflow=a.overflow, requant=net.requant(lay.name, a.n, a.n, lay))
     logits = h.reshape(h.shape[0], len(c.layers), len(c.widths))
     return np.argmax(logits, axis=2)
+
+
+def _fused_dense(net: Network, lay: Layer, a_fmt: spec.Format, F: int):
+    """A controller layer (at n/n) as the ``FusedConv`` of its 1x1 conv, kept in the
+    layer's cache while ``lay.w`` is the same array; None where it needs the general
+    path (which then raises or decides from the data)."""
+    hit = lay._rq_cache.get("fused_dense")
+    if hit is not None and hit[0] is lay.w:
+        return hit[1]
+    from ..model import core as mcore
+    from ..model import layer as mlayer
+
+    a = net.arith
+    rq = net.requant(lay.name, a.n, a.n, lay)
+    fc = None
+    if lay.w.ndim == 2 and lay.w.shape[1] == F:
+        try:
+            mlayer._check_product_width(a.acc_bits, a.n, a.n, a_fmt, _w_fmt(a.n))
+            W, mode = mcore._check_acc(a.acc_bits, a.overflow)
+        except (TypeError, ValueError):
+            pass
+        else:
+            lo, hi = rq.range
+            fc = mlayer.FusedConv(np.ascontiguousarray(lay.w.reshape(lay.w.shape + (1, 1))),
+                                  a_fmt=a_fmt, b_a=a.n, view_rounding=a.view_rounding, W=W,
+                                  mode=mode, rq=rq, stride=1, padding=0, groups=1,
+                                  pad_code=0, out_dtype=mlayer._out_dtype(lo, hi))
+            fc = fc if fc.ok else None
+    lay._rq_cache["fused_dense"] = (lay.w, fc)
+    return fc
 
 
 def controller_macs(net: Network) -> int:
@@ -351,7 +368,7 @@ def execute(net: Network, codes, *, widths=None, batch_size: int = 64, stats=Fal
                 L = net.layers[nd.name]
                 xin = vals[nd.inputs[0]]
                 pairs = wb[:, index[nd.name]]
-                if dynamic:
+                if dynamic and not (pairs == pairs[0]).all():
                     keys = np.unique(pairs, axis=0)
                 else:  # a static mix: one pair for the whole batch
                     keys = pairs[:1]
@@ -431,23 +448,7 @@ def execute(net: Network, codes, *, widths=None, batch_size: int = 64, stats=Fal
         for s in range(0, N, batch_size):
             xb = x[s:s + batch_size]
             nb = xb.shape[0]
-            parts = _batch_parts(net, nb) if not stats else [(0, nb)]
-            if len(parts) == 1:
-                ob, wb, st_b = run_batch(xb)
-            else:
-                res = [None] * len(parts)
-
-                def part(i):
-                    a, b = parts[i]
-                    res[i] = run_batch(xb[a:b])
-
-                _fast._threads().run(part, len(parts), blas=False)
-                ob = np.concatenate([r[0] for r in res])
-                wb = np.concatenate([r[1] for r in res])
-                st_b = {}
-                for r in res:
-                    for k, st in r[2].items():
-                        _merge(st_b, k, st)
+            ob, wb, st_b = run_batch(xb)
             if out_codes is None:
                 out_codes = np.empty((N, ob.shape[1]), np.int64)
             out_codes[s:s + nb] = ob
