@@ -219,3 +219,36 @@ def test_fused_short_finish_on_ties(rounding, shift, rng):
     fc.lin = None  # the general channels-last finish
     np.testing.assert_array_equal(fc.run_nhwc(x, False).transpose(0, 3, 1, 2), want)
     np.testing.assert_array_equal(fc.run(x), want)
+
+
+@needs_vnni
+@pytest.mark.parametrize("b_a", [8, 5, 2])
+@pytest.mark.parametrize("dtype", [np.uint8, np.int64])
+def test_channels_last_views_equal_channels_first(b_a, dtype, rng):
+    """The channels-last input block of a fused layer by each of its three ways (byte
+    copy for the identity view, byte table, branch-free arithmetic for other dtypes)
+    gives the codes of the channels-first path; channels-last input and output."""
+    f8 = spec.Format(8)
+    from dqt_hw.model import layer as mlayer
+
+    x = rng.integers(0, 256, (3, 12, 6, 7)).astype(dtype)
+    x[0, :, 0, 0] = 255
+    x[0, :, 0, 1] = 0
+    w = rng.integers(0, 256, (24, 12, 3, 3)).astype(np.uint8)
+    S = 34 + b_a  # outputs over the code range at every activation width
+    consts = tuple((spec.Constant(int(rng.integers(1 << 29, 1 << 30)), S),
+                    spec.Constant(-int(rng.integers(1 << 20, 1 << 22)), S),
+                    spec.Constant(int(rng.integers(-(1 << 20), 1 << 20)), S),
+                    spec.Constant(int(rng.integers(-(1 << 30), 1 << 30)), S))
+                   for o in range(24))
+    rq = model.Requant(consts, "half_even", 8)
+    wv = model.nested_view(w, n=8, b=6, rounding="half_up")
+    fc = mlayer.FusedConv(wv, a_fmt=f8, b_a=b_a, view_rounding="half_up", W=32,
+                          mode=spec.OVERFLOW_CODES["wrap"], rq=rq, stride=1, padding=1,
+                          groups=1, pad_code=0, out_dtype=np.uint8)
+    assert fc.nhwc
+    want = fc.run(x)
+    got = fc.run_nhwc(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), True)
+    np.testing.assert_array_equal(got.transpose(0, 3, 1, 2), want)
+    np.testing.assert_array_equal(fc.run_nhwc(x, False).transpose(0, 3, 1, 2), want)
+    assert want.min() < want.max()  # not one clamped code

@@ -875,14 +875,15 @@ def finish_tiles_rq_lin(Cacc, m0, m1, n0, n1, og, sx, ow, corr, ksa, K1i, RE1, K
 
 
 @njit(cache=True, nogil=True)
-def nhwc_to_padded_view(x, n0, n1, c0, cg, pad, padv, off, d, r, vlo, vhi, tab, xp, plane):
+def nhwc_to_padded_view(x, n0, n1, c0, cg, pad, padv, off, d, r, vlo, vhi, tab, ident, xp,
+                        plane):
     """Channels-last codes x (N, H, W, C), images [n0, n1), channels [c0, c0 + cg), into
     the padded NHWC block of bytes xp (N', H + 2 pad, W + 2 pad, Cp >= cg; border
     ``padv``, channels past cg left as they are), each code q viewed as
     clamp(round_shift(q, d, r), vlo, vhi) - off (branch-free, so the loop over the
     channels vectorises), or as tab[q] where ``tab`` is not empty (uint8 codes, the
-    table of the view over 0..255, moved by -off); plane[n - n0, y, x] = the sum of the
-    pixel's bytes."""
+    table of the view over 0..255, moved by -off; ``ident``: that table is the identity,
+    a byte copy); plane[n - n0, y, x] = the sum of the pixel's bytes."""
     H = x.shape[1]
     Wd = x.shape[2]
     Hp = xp.shape[1]
@@ -912,6 +913,18 @@ def nhwc_to_padded_view(x, n0, n1, c0, cg, pad, padv, off, d, r, vlo, vhi, tab, 
                     dst[c] = padv
                 prow[ix] = pv
             src = x[n, r_ - pad]
+            if ident:
+                # the identity view (b = n, no move): a byte copy and its sums
+                for ix in range(Wd):
+                    px = src[ix, c0:c0 + cg]
+                    dst = row[ix + pad]
+                    t = np.int64(0)
+                    for c in range(cg):
+                        b = px[c]
+                        dst[c] = b
+                        t += np.int64(b)
+                    prow[ix + pad] = t
+                continue
             if tab.shape[0] > 0:
                 # bytes through the table of the view (index = the code itself)
                 for ix in range(Wd):
@@ -1003,6 +1016,7 @@ def conv_vnni(x, w, stride, pad, groups, pad_code, W, plan, entry=None, view=Non
         elif x.dtype == np.uint8 and view[0] == 0 and view[1] == 255:
             btab = view_table(0, 255, *view[2:], ox, np.uint8)
         view = view[2:]
+    ident = btab.shape[0] == 256 and bool((btab == np.arange(256)).all())
     vd, vr, vlo, vhi = NO_VIEW if view is None else view
     if rq is not None:
         RK1, RE1, RK2, RE2, C34, SL, SR, rr, rlo, rhi = rq
@@ -1054,7 +1068,7 @@ def conv_vnni(x, w, stride, pad, groups, pad_code, W, plan, entry=None, view=Non
             if in_nhwc:
                 plane = np.empty((n1 - n0, Hp, Wp), dtype=np.int64)
                 nhwc_to_padded_view(x, n0, n1, g * Cg, Cg, pad, padv, ox, vd, vr, vlo, vhi,
-                                    btab, xb, plane)
+                                    btab, ident, xb, plane)
                 if sums:
                     window_sums_plane(plane, n0, n1, kh, kw, stride, Ho, Wo,
                                       sx[n0 * HW:n1 * HW])
