@@ -2,10 +2,11 @@
 same network as a QDQ int8 ONNX model (fused by onnxruntime into QLinearConv / QLinearAdd /
 QGemm), side by side in one run, on the same number of threads.
 
-Networks: the shipped trained network (digits test images) and ResNet-18 CIFAR-10 with
-random weights and random input codes (``dqt_hw.net.network.random_network``, plus a
-random controller for the dynamic run). Batch 64, static 8/8 and 4/4 at W = 32, and the
-dynamic run (per-input widths from the controller).
+Networks: the shipped trained network (its own test images: the data set it records,
+``provenance.data``) and ResNet-18 CIFAR-10 with random weights and random input codes
+(``dqt_hw.net.network.random_network``, plus a random controller for the dynamic run).
+Batch 64, static 8/8 and 4/4 at W = 32, and the dynamic run (per-input widths from the
+controller).
 
     NUMBA_NUM_THREADS=2 python bench/bench_net.py [--threads 2] [--repeats 3]
 
@@ -201,11 +202,11 @@ def main(argv=None):
         print(f"note: set NUMBA_NUM_THREADS={args.threads} for a fair comparison")
     from dqt_hw.net import network as nw
     from dqt_hw.net.graph import resnet18_cifar
-    from dqt_hw.train.data import load_digits
+    from dqt_hw.train.data import load as load_data
 
     print(f"system load average (1/5/15 min) at start: {_load()}")
     net = nw.load(args.net or nw.default_path())
-    ds = load_digits()
+    ds = load_data(net.provenance.get("data", "digits"))  # the test data the network records
     # a call of a few ms: more repeats, so that the best of them is not one the OS delayed
     bench_one(f"{net.name} (shipped, trained)", net, ds.x_test[:args.batch],
               threads=args.threads, repeats=max(args.repeats, 20))

@@ -157,8 +157,12 @@ FULL = nodes(full=True)
 NET_TILE = dict(rows=4, cols=4, n=8, acc_width=32, overflow="wrap", view_rounding="half_up",
                 signed=False)
 EXTRA = [
-    _n("net-layer2.0.conv1-tile4x4", "tb_net", "tile", NET_TILE,
-       dict(layer="layer2.0.conv1", inputs=3, forced=[[2, 2], [8, 8], [4, 6], [6, 2]]),
+    # layer1.0.conv2: where the shipped controller switches (2/2 or 4/4 per input), 4 inputs
+    # alternating between its two choices (3 switches from the controller itself, required);
+    # then forced switches there and at the stride-2 layer2.0.conv1 (2/2 for every input)
+    _n("net-layer1.0.conv2-tile4x4", "tb_net", "tile", NET_TILE,
+       dict(layer="layer1.0.conv2", inputs=4, controller_min_switches=3,
+            forced=[[2, 2], [8, 8], [4, 6], [6, 2]], also=["layer2.0.conv1"]),
        quick=True),
     _n("cycles-tile4x4", "tb_cycles", "tile", NET_TILE, {}, quick=True),
 ]

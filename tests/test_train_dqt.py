@@ -94,7 +94,7 @@ def test_cost_target_option():
     on the batch mean); the CLI passes it and the Gumbel temperatures through."""
     import argparse
 
-    from dqt_hw.net.cli import add_train_args
+    from dqt_hw.train.cli import add_train_args
     from dqt_hw.train.trainer import train
 
     p = argparse.ArgumentParser()
@@ -175,6 +175,36 @@ def test_train_cli_options():
             cfg["data"]) == ((4, 8), 3, 0.1, 0.5, 0.02, 3.0, 1.0, 0.01, "digits")
     with pytest.raises(SystemExit):
         main(["--kprime", "2,5", "--out", "unused.json"])
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["--ctrl-holdout", "1.5"], r"ctrl_holdout must be a fraction in [0, 1), not 1.5"),
+    (["--kprime", "2,5"], "kprime (K') must be a non-empty subset of the widths K = "
+                          "(2, 4, 6, 8), not (2, 5)"),
+    (["--widths", "2,x"], "expected comma-separated integers, not '2,x'"),
+])
+def test_dqt_hw_train_cli(argv, msg, tmp_path, capsys):
+    """``dqt-hw train`` takes the options of ``python -m dqt_hw.train`` (one definition,
+    ``dqt_hw.train.cli``); a value the trainer's checks refuse is a usage error: exit
+    status 2, the check's message on stderr, nothing trained or written."""
+    import argparse
+
+    from dqt_hw.cli import build_parser, main
+    from dqt_hw.train import cli
+
+    train_parser = next(a for a in build_parser()._subparsers._group_actions
+                        if isinstance(a, argparse._SubParsersAction)).choices["train"]
+    ref = argparse.ArgumentParser()
+    cli.add_train_args(ref)
+    assert ({o for a in train_parser._actions for o in a.option_strings}
+            == {o for a in ref._actions for o in a.option_strings})
+    out = tmp_path / "net.json"
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--out", str(out), *argv])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "dqt-hw train: error: " + msg in err, err
+    assert not out.exists() and not out.with_suffix(".npz").exists()
 
 
 def test_controller_finetuning_freezes_the_network():

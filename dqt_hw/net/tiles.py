@@ -8,6 +8,8 @@ without a simulator (``tests/test_net_tiles.py``, through ``dqt_hw.hw.reference`
   topological order, no controller). The integer executor run on it returns that node's
   codes, so a layer's input and output codes come from the executor itself
   (:func:`layer_io`), with the widths of every earlier layer as in the full run.
+- :func:`switching_inputs`: inputs ordered so that consecutive ones differ in their
+  widths at a layer (e.g. the controller's), as far as the choices allow.
 - :func:`layer_jobs`: one conv layer of one input at (b_a, b_w) as im2col GEMM blocks
   ``A[M x K] @ W[K x N]``, M <= R output pixels, N <= C output channels, K = C_in k k
   streamed (``A`` holds master activation codes, the conv's padding as the code of real 0,
@@ -27,7 +29,7 @@ from .graph import Graph
 from .network import Network
 
 __all__ = ["prefix_network", "layer_io", "im2col", "layer_jobs", "dynamic_widths",
-           "GemmBlock"]
+           "switching_inputs", "GemmBlock"]
 
 
 def prefix_network(net: Network, node: str) -> Network:
@@ -48,6 +50,24 @@ def dynamic_widths(net: Network, codes) -> tuple[list[str], np.ndarray]:
 
     r = execute(net, codes, widths="dynamic")
     return r.layers, r.widths
+
+
+def switching_inputs(pairs, count: int) -> list[int]:
+    """Indices of ``count`` inputs such that consecutive ones differ in ``pairs`` (N, 2) (an
+    input's (b_a, b_w) at a layer) wherever possible: round robin over the distinct pairs,
+    in order of first appearance, each pair's inputs in order. With the shipped controller
+    at ``layer1.0.conv2`` (2/2 or 4/4 per test input) this alternates between the two."""
+    groups: dict = {}
+    for i, p in enumerate(map(tuple, np.asarray(pairs).tolist())):
+        groups.setdefault(p, []).append(i)
+    order, keys = [], list(groups)
+    pos = {k: 0 for k in keys}
+    while len(order) < count and any(pos[k] < len(groups[k]) for k in keys):
+        for k in keys:
+            if pos[k] < len(groups[k]) and len(order) < count:
+                order.append(groups[k][pos[k]])
+                pos[k] += 1
+    return order
 
 
 def layer_io(net: Network, layer: str, codes, widths) -> tuple[np.ndarray, np.ndarray]:

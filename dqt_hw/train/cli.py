@@ -1,5 +1,6 @@
-"""Command-line options of DQT training: ``python -m dqt_hw.train`` (and ``dqt-hw train``
-once ``dqt_hw.net.cli`` delegates to ``add_train_args`` / ``run`` here).
+"""Command-line options of DQT training, the one definition behind both
+``python -m dqt_hw.train`` and ``dqt-hw train`` (``dqt_hw.net.cli`` calls
+``add_train_args`` / ``run`` here).
 
 Every option's default is ``dqt_hw.train.trainer.DEFAULTS``, the configuration of the
 shipped network; ``check_config`` refuses an inconsistent configuration with a
