@@ -711,10 +711,11 @@ def conv_exact(x, w, stride, pad, groups, pad_code, W, plan, entry=None, view=No
 
 
 @njit(cache=True, nogil=True)
-def finish_tiles(Cacc, m0, m1, n0, n1, og, sx, ow, corr, W, out):
-    """out[n, og + o, p] = wrap_W(Cacc[m, o] + corr[o] + ow * sx[m]) for the outputs
-    m = (n, p) in [m0, m1) and the columns o in [n0, n1) of the int32 sums of the VNNI
-    kernel (exact, so the int64 total is the exact sum)."""
+def finish_tiles(Cacc, cm0, m0, m1, n0, n1, og, sx, ow, corr, W, out):
+    """out[n, og + o, p] = wrap_W(Cacc[m - cm0, o] + corr[o] + ow * sx[m]) for the
+    outputs m = (n, p) in [m0, m1) and the columns o in [n0, n1) of the int32 sums of the
+    VNNI kernel (exact, so the int64 total is the exact sum); Cacc's row m - cm0 holds
+    output m."""
     HW = out.shape[2]
     half = np.int64(1) << (W - 1)
     mask = (np.int64(1) << W) - 1
@@ -726,7 +727,7 @@ def finish_tiles(Cacc, m0, m1, n0, n1, og, sx, ow, corr, W, out):
         jn = min(TJ, m1 - j0)
         for t in range(jn):
             base = ow * sx[j0 + t] if ow != 0 else np.int64(0)
-            src = Cacc[j0 + t, n0:n1]
+            src = Cacc[j0 + t - cm0, n0:n1]
             tr = tile[t]
             for o in range(nro):
                 a = np.int64(src[o]) + cr[o] + base
@@ -736,7 +737,7 @@ def finish_tiles(Cacc, m0, m1, n0, n1, og, sx, ow, corr, W, out):
 
 
 @njit(cache=True, nogil=True)
-def finish_tiles_rq(Cacc, m0, m1, n0, n1, og, sx, ow, corr, W, ksa, RK1, RE1, RK2, RE2,
+def finish_tiles_rq(Cacc, cm0, m0, m1, n0, n1, og, sx, ow, corr, W, ksa, RK1, RE1, RK2, RE2,
                     C34, SL, SR, r, lo, hi, out):
     """As ``finish_tiles``, then requantized (see ``finish_rows_rq``; the per-channel
     arrays are indexed by the output channel og + o)."""
@@ -761,7 +762,7 @@ def finish_tiles_rq(Cacc, m0, m1, n0, n1, og, sx, ow, corr, W, ksa, RK1, RE1, RK
             sxj = sx[j0 + t]
             base = ow * sxj
             sa = sxj + ksa
-            src = Cacc[j0 + t, n0:n1]
+            src = Cacc[j0 + t - cm0, n0:n1]
             tr = tile[t]
             for o in range(nro):
                 a = np.int64(src[o]) + cr[o] + base
@@ -792,7 +793,7 @@ def _put_tile(tile, ma, jn, c0, nro, out):
 
 
 @njit(cache=True, nogil=True)
-def finish_tiles_rq_nhwc(Cacc, m0, m1, n0, n1, og, sx, ow, corr, W, ksa, RK1, RE1, RK2,
+def finish_tiles_rq_nhwc(Cacc, cm0, m0, m1, n0, n1, og, sx, ow, corr, W, ksa, RK1, RE1, RK2,
                          RE2, C34, SL, SR, r, lo, hi, out):
     """``finish_tiles_rq`` writing channels-last: out (M, O)[m, og + o]. Unsigned
     indices (no wraparound test) and no per-row views: the loop over the channels
@@ -809,7 +810,7 @@ def finish_tiles_rq_nhwc(Cacc, m0, m1, n0, n1, og, sx, ow, corr, W, ksa, RK1, RE
     c34 = C34[c0:c0 + nro]
     sl = SL[c0:c0 + nro]
     sr = SR[c0:c0 + nro]
-    Cs = Cacc[m0:m1]
+    Cs = Cacc[m0 - cm0:m1 - cm0]
     Os = out[m0:m1]
     sxs = sx[m0:m1]
     un0 = np.uintp(n0)
@@ -828,8 +829,8 @@ def finish_tiles_rq_nhwc(Cacc, m0, m1, n0, n1, og, sx, ow, corr, W, ksa, RK1, RE
 
 
 @njit(cache=True, nogil=True)
-def finish_tiles_rq_lin(Cacc, m0, m1, n0, n1, og, sx, ow, corr, ksa, K1i, RE1, K2i, RE2,
-                        C34, SR, HH, r, lo, hi, out):
+def finish_tiles_rq_lin(Cacc, cm0, m0, m1, n0, n1, og, sx, ow, corr, ksa, K1i, RE1, K2i,
+                        RE2, C34, SR, HH, r, lo, hi, out):
     """``finish_tiles_rq_nhwc`` where the caller has proved (``FusedConv``) that no sum
     can leave the accumulator (so the wrap is the identity and every accumulator fits
     int32), that K1, K2 and sum_a fit int32 (32 x 32 -> 64-bit products) and that every
@@ -847,7 +848,7 @@ def finish_tiles_rq_lin(Cacc, m0, m1, n0, n1, og, sx, ow, corr, ksa, K1i, RE1, K
     c34 = C34[c0:c0 + nro]
     sr = SR[c0:c0 + nro]
     hh = HH[c0:c0 + nro]
-    Cs = Cacc[m0:m1]
+    Cs = Cacc[m0 - cm0:m1 - cm0]
     Os = out[m0:m1]
     sxs = sx[m0:m1]
     un0 = np.uintp(n0)
@@ -976,7 +977,8 @@ def window_sums_plane(plane, n0, n1, kh, kw, stride, Ho, Wo, out):
     return out
 
 
-VNNI_BLOCK = 1 << 19  # bytes of input windows per unit (rows x K: about a quarter of L2)
+VNNI_BLOCK = 1 << 19
+_NO_TABLE = np.zeros(0, dtype=np.uint8)  # bytes of input windows per unit (rows x K: about a quarter of L2)
 
 
 def conv_vnni(x, w, stride, pad, groups, pad_code, W, plan, entry=None, view=None, rq=None,
@@ -1008,15 +1010,25 @@ def conv_vnni(x, w, stride, pad, groups, pad_code, W, plan, entry=None, view=Non
         out = np.empty((Nb, O, HW), dtype=np.int64)
     out2 = out.reshape(M, O) if out_nhwc else None
     tab = None
-    btab = np.zeros(0, dtype=np.uint8)
+    btab = _NO_TABLE
+    ident = False
     if view is not None and len(view) == 6:
         qlo = view[0]
-        if not in_nhwc:
-            tab = view_table(view[0], view[1], *view[2:], ox, np.uint8)
-        elif x.dtype == np.uint8 and view[0] == 0 and view[1] == 255:
-            btab = view_table(0, 255, *view[2:], ox, np.uint8)
+        tkey = ("vnni-view", view, ox, in_nhwc, x.dtype == np.uint8)
+        hit = entry["prep"].get(tkey) if entry is not None else None
+        if hit is None:
+            if not in_nhwc:
+                hit = (view_table(view[0], view[1], *view[2:], ox, np.uint8), _NO_TABLE,
+                       False)
+            elif x.dtype == np.uint8 and view[0] == 0 and view[1] == 255:
+                bt = view_table(0, 255, *view[2:], ox, np.uint8)
+                hit = (None, bt, bool((bt == np.arange(256)).all()))
+            else:
+                hit = (None, _NO_TABLE, False)
+            if entry is not None:
+                entry["prep"][tkey] = hit
+        tab, btab, ident = hit
         view = view[2:]
-    ident = btab.shape[0] == 256 and bool((btab == np.arange(256)).all())
     vd, vr, vlo, vhi = NO_VIEW if view is None else view
     if rq is not None:
         RK1, RE1, RK2, RE2, C34, SL, SR, rr, rlo, rhi = rq
@@ -1040,30 +1052,24 @@ def conv_vnni(x, w, stride, pad, groups, pad_code, W, plan, entry=None, view=Non
         if entry is not None:
             entry["prep"][gkey] = geom
     koff, rows = geom
-    Mp = rows.size
     th = _threads()
     nt = th.count()
     none = np.zeros(1, dtype=np.int64)
     serial, t0 = _tuned(tuner, M * K * O, nt)
-    # units: ranges of whole micro-tiles whose input windows stay in L2, times ranges of
-    # weight blocks where the tiles alone are too few to share between the threads
     mr = _simd.MR
+    # rows of output pixels per GEMM block: input windows that stay in L2
     mb = max(mr, (VNNI_BLOCK // max(1, Cp * kh * kw)) // mr * mr)
+    sums = bool(ow) or rq is not None
     for g in range(groups):
         wp, woff, nvs, Np, sw = packs[g]
         nblk = len(nvs)
+        corr = ox * sw
         xp = (np.zeros if Cp != Cg else np.empty)((Nb, Hp, Wp, Cp), dtype=np.uint8)
-        sums = bool(ow) or rq is not None
+        xflat = xp.reshape(-1)
         sx = np.empty(M, dtype=np.int64) if sums else none
-        # the NHWC block and the window sums, by ranges of images
-        if serial:
-            imgs = [(0, Nb)]
-        else:
-            per = max(1, Nb // (4 * nt))
-            imgs = [(n0, min(Nb, n0 + per)) for n0 in range(0, Nb, per)]
 
-        def prep_unit(i, g=g, xp=xp, sx=sx):
-            n0, n1 = imgs[i]
+        def prep(n0, n1, g=g, xp=xp, sx=sx):
+            """The padded NHWC block and the window sums of images [n0, n1)."""
             xb = xp[n0:n1]
             if in_nhwc:
                 plane = np.empty((n1 - n0, Hp, Wp), dtype=np.int64)
@@ -1082,48 +1088,58 @@ def conv_vnni(x, w, stride, pad, groups, pad_code, W, plan, entry=None, view=Non
                 window_sums_bytes(xb, n0, 0, n0 * HW, n1 * HW, kh, kw, stride, Ho, Wo,
                                   sx[n0 * HW:n1 * HW])
 
-        if serial:
-            prep_unit(0)
-        else:
-            th.run(prep_unit, len(imgs), blas=False)
-        corr = ox * sw
-        Cacc = np.empty((Mp, Np), dtype=np.int32)
-        xflat = xp.reshape(-1)
-        if serial:
-            units = [(0, Mp, 0, nblk)]
-        else:
-            mranges = [(m0, min(Mp, m0 + mb)) for m0 in range(0, Mp, mb)]
-            want = 4 * nt
-            bsplit = min(nblk, max(1, -(-want // len(mranges))))
-            bstep = -(-nblk // bsplit)
-            units = [(m0, m1, b0, min(nblk, b0 + bstep)) for m0, m1 in mranges
-                     for b0 in range(0, nblk, bstep)]
-
-        def unit(i, g=g, wp=wp, woff=woff, nvs=nvs, Og=Og, sx=sx, corr=corr, Cacc=Cacc,
-                 xflat=xflat):
-            m0, m1, b0, b1 = units[i]
-            _simd.gemm_tiles(xflat, rows, koff, wp, woff, nvs, Cacc, m0, m1, b0, b1)
-            me = min(m1, M)
-            if me <= m0:
-                return
+        def block(m0, m1, b0, b1, g=g, wp=wp, woff=woff, nvs=nvs, Np=Np, Og=Og, sx=sx,
+                  corr=corr, xflat=xflat):
+            """Outputs [m0, m1) x weight blocks [b0, b1): the int32 sums into a scratch
+            tile (its rows padded to whole micro-tiles by repeating the last pixel), then
+            the finish."""
+            rl = rows[m0:m1]
+            if (m1 - m0) % mr:
+                rl = np.concatenate([rl, np.full(mr - (m1 - m0) % mr, rl[-1], np.int64)])
+            Cacc = np.empty((rl.size, Np), dtype=np.int32)
+            _simd.gemm_tiles(xflat, rl, koff, wp, woff, nvs, Cacc, 0, rl.size, b0, b1)
             n0 = b0 * _simd.NB
             n1 = min(Og, b1 * _simd.NB)
             if out_nhwc and lin is not None:
-                finish_tiles_rq_lin(Cacc, m0, me, n0, n1, g * Og, sx, ow, corr, ksa, lin[0],
-                                    RE1, lin[1], RE2, C34, SR, lin[2], rr, rlo, rhi, out2)
+                finish_tiles_rq_lin(Cacc, m0, m0, m1, n0, n1, g * Og, sx, ow, corr, ksa,
+                                    lin[0], RE1, lin[1], RE2, C34, SR, lin[2], rr, rlo, rhi,
+                                    out2)
             elif out_nhwc:
-                finish_tiles_rq_nhwc(Cacc, m0, me, n0, n1, g * Og, sx, ow, corr, W, ksa, RK1,
-                                     RE1, RK2, RE2, C34, SL, SR, rr, rlo, rhi, out2)
+                finish_tiles_rq_nhwc(Cacc, m0, m0, m1, n0, n1, g * Og, sx, ow, corr, W, ksa,
+                                     RK1, RE1, RK2, RE2, C34, SL, SR, rr, rlo, rhi, out2)
             elif rq is None:
-                finish_tiles(Cacc, m0, me, n0, n1, g * Og, sx, ow, corr, W, out)
+                finish_tiles(Cacc, m0, m0, m1, n0, n1, g * Og, sx, ow, corr, W, out)
             else:
-                finish_tiles_rq(Cacc, m0, me, n0, n1, g * Og, sx, ow, corr, W, ksa, RK1,
+                finish_tiles_rq(Cacc, m0, m0, m1, n0, n1, g * Og, sx, ow, corr, W, ksa, RK1,
                                 RE1, RK2, RE2, C34, SL, SR, rr, rlo, rhi, out)
 
-        if serial:
-            unit(0)
-        else:
-            th.run(unit, len(units), blas=False)
+        if serial or Nb >= 2 * nt:
+            # units of whole images: each builds its images' block and computes their
+            # outputs (no unit reads another's images: one pass, no barrier between)
+            per = Nb if serial else -(-Nb // (8 * nt))
+            imgs = [(n0, min(Nb, n0 + per)) for n0 in range(0, Nb, per)]
+
+            def unit(i, prep=prep, block=block, nblk=nblk):
+                n0, n1 = imgs[i]
+                prep(n0, n1)
+                for m0 in range(n0 * HW, n1 * HW, mb):
+                    block(m0, min(n1 * HW, m0 + mb), 0, nblk)
+
+            if serial:
+                unit(0)
+            else:
+                th.run(unit, len(imgs), blas=False)
+            continue
+        # few images: the block first, then units of output rows x weight blocks
+        per = max(1, Nb // nt)
+        imgs = [(n0, min(Nb, n0 + per)) for n0 in range(0, Nb, per)]
+        th.run(lambda i: prep(*imgs[i]), len(imgs), blas=False)
+        mranges = [(m0, min(M, m0 + mb)) for m0 in range(0, M, mb)]
+        bsplit = min(nblk, max(1, -(-4 * nt // len(mranges))))
+        bstep = -(-nblk // bsplit)
+        units = [(m0, m1, b0, min(nblk, b0 + bstep)) for m0, m1 in mranges
+                 for b0 in range(0, nblk, bstep)]
+        th.run(lambda i, block=block: block(*units[i]), len(units), blas=False)
     _tuned_done(tuner, serial, t0)
     if out_nhwc:
         return out.reshape(Nb, Ho, Wo, O)
