@@ -530,3 +530,31 @@ def test_executor_layouts_same_codes(widths, monkeypatch, rng):
     np.testing.assert_array_equal(runs[1].widths, runs[0].widths)
     if _simd.AVAILABLE:
         assert calls  # the channels-last layers ran (in the first run)
+
+
+@pytest.mark.parametrize("widths", [4, "dynamic"])
+def test_executor_batch_parts_same_codes(widths, monkeypatch, rng):
+    """A batch cut into parts that run side by side (each part's layers serial in its
+    thread, ``_fast.serial_scope``): the same codes, widths and statistics as whole."""
+    net = nw.random_controller(nw.random_network(resnet_tiny(), seed=8), seed=9)
+    x = rng.integers(0, 256, (11,) + tuple(net.graph[next(iter(net.graph)).name].shape))
+    with num_threads(2):
+        monkeypatch.setattr(ex, "SPLIT_WORK", 1 << 62)
+        whole = ex.execute(net, x, widths=widths, batch_size=11)
+        monkeypatch.setattr(ex, "SPLIT_WORK", 0)
+        assert len(ex._batch_parts(net, 11)) == 2
+        parts = ex.execute(net, x, widths=widths, batch_size=11)
+    np.testing.assert_array_equal(parts.codes, whole.codes)
+    np.testing.assert_array_equal(parts.widths, whole.widths)
+    assert not _fast._LOCAL.__dict__.get("serial", False)  # the scope is left
+
+
+def test_serial_scope_makes_one_thread():
+    with num_threads(2):
+        n = _fast._threads().count()
+        with _fast.serial_scope():
+            assert _fast._threads().count() == 1
+            with _fast.serial_scope():
+                assert _fast._threads().count() == 1
+            assert _fast._threads().count() == 1
+        assert _fast._threads().count() == n

@@ -224,10 +224,12 @@ def test_fused_short_finish_on_ties(rounding, shift, rng):
 @needs_vnni
 @pytest.mark.parametrize("b_a", [8, 5, 2])
 @pytest.mark.parametrize("dtype", [np.uint8, np.int64])
-def test_channels_last_views_equal_channels_first(b_a, dtype, rng):
-    """The channels-last input block of a fused layer by each of its three ways (byte
-    copy for the identity view, byte table, branch-free arithmetic for other dtypes)
-    gives the codes of the channels-first path; channels-last input and output."""
+@pytest.mark.parametrize("vr", ["half_up", "floor", "half_even"])
+def test_channels_last_views_equal_channels_first(b_a, dtype, vr, rng):
+    """The channels-last input block of a fused layer by each of its four ways (byte
+    copy for the identity view, (q + h) >> d for floor / half_up bytes, a byte table for
+    the other roundings, branch-free arithmetic for other dtypes) gives the codes of
+    the channels-first path; channels-last input and output."""
     f8 = spec.Format(8)
     from dqt_hw.model import layer as mlayer
 
@@ -243,7 +245,7 @@ def test_channels_last_views_equal_channels_first(b_a, dtype, rng):
                    for o in range(24))
     rq = model.Requant(consts, "half_even", 8)
     wv = model.nested_view(w, n=8, b=6, rounding="half_up")
-    fc = mlayer.FusedConv(wv, a_fmt=f8, b_a=b_a, view_rounding="half_up", W=32,
+    fc = mlayer.FusedConv(wv, a_fmt=f8, b_a=b_a, view_rounding=vr, W=32,
                           mode=spec.OVERFLOW_CODES["wrap"], rq=rq, stride=1, padding=1,
                           groups=1, pad_code=0, out_dtype=np.uint8)
     assert fc.nhwc

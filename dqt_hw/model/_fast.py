@@ -326,6 +326,24 @@ class Tuner:
             self.choice = self.times[True] <= self.times[False]
 
 
+_LOCAL = threading.local()
+
+
+class serial_scope:
+    """``with serial_scope():`` the fast paths called from this thread run in it alone
+    (``_Threads.count()`` is 1 here), for callers that already keep every core busy
+    with work of their own (the network executor's batch parts)."""
+
+    def __enter__(self):
+        self.old = getattr(_LOCAL, "serial", False)
+        _LOCAL.serial = True
+        return self
+
+    def __exit__(self, *exc):
+        _LOCAL.serial = self.old
+        return False
+
+
 def _tuned(tuner, work, nt, serial_work=None):
     """(serial?, start time) for a call of ``work`` multiply-adds."""
     if work < (SERIAL_WORK if serial_work is None else serial_work) or nt <= 1:
@@ -364,6 +382,8 @@ class _Threads:
     _cpus = os.cpu_count() or 1
 
     def count(self) -> int:
+        if getattr(_LOCAL, "serial", False):
+            return 1  # inside ``serial_scope``: this thread does its work alone
         try:
             import numba
 
@@ -890,6 +910,10 @@ def nhwc_to_padded_view(x, n0, n1, c0, cg, pad, padv, off, d, r, vlo, vhi, tab, 
     Hp = xp.shape[1]
     Wp = xp.shape[2]
     pv = np.int64(padv) * cg
+    # the view in three operations where the codes are non-negative and not moved
+    simple = (not ident and off == 0 and (r == 0 or r == 1) and 0 <= d < 63
+              and tab.shape[0] > 0)
+    hv = ((np.int64(1) << d) >> 1) if r == 1 else np.int64(0)
     for n in range(n0, n1):
         img = xp[n - n0]
         pl = plane[n - n0]
@@ -924,6 +948,18 @@ def nhwc_to_padded_view(x, n0, n1, c0, cg, pad, padv, off, d, r, vlo, vhi, tab, 
                         b = px[c]
                         dst[c] = b
                         t += np.int64(b)
+                    prow[ix + pad] = t
+                continue
+            if simple:
+                # floor / half_up views of non-negative codes: (q + h) >> d, clamped
+                for ix in range(Wd):
+                    px = src[ix, c0:c0 + cg]
+                    dst = row[ix + pad]
+                    t = np.int64(0)
+                    for c in range(cg):
+                        v = min(max((np.int64(px[c]) + hv) >> d, vlo), vhi)
+                        dst[c] = v
+                        t += v
                     prow[ix + pad] = t
                 continue
             if tab.shape[0] > 0:

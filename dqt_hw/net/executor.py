@@ -95,6 +95,25 @@ def _w_fmt(n):
 
 
 CHANNELS_LAST = True  # keep activations channels-last between fused VNNI conv layers
+SPLIT_WORK = 1 << 30  # multiply-adds per batch from which it is cut into parts per thread
+
+
+def _batch_parts(net: Network, nb: int):
+    """[(a, b)]: the batch cut into one part per thread where it is large work (each
+    part then runs the whole network in its thread, every layer serially, and the
+    parts run side by side: no barrier per layer), else the whole batch (its layers
+    share the threads). Every input is computed on its own, so the codes are the same."""
+    from ..model import _fast
+
+    nt = _fast._threads().count()
+    work = net.__dict__.get("_macs_per_input")
+    if work is None:
+        work = sum(r["macs"] for r in net.graph.layer_table())
+        net.__dict__["_macs_per_input"] = work
+    if nt <= 1 or nb < 2 * nt or work * nb < SPLIT_WORK:
+        return [(0, nb)]
+    step = -(-nb // nt)
+    return [(a, min(nb, a + step)) for a in range(0, nb, step)]
 
 
 class _NHWC:
@@ -448,7 +467,26 @@ def execute(net: Network, codes, *, widths=None, batch_size: int = 64, stats=Fal
         for s in range(0, N, batch_size):
             xb = x[s:s + batch_size]
             nb = xb.shape[0]
-            ob, wb, st_b = run_batch(xb)
+            parts = _batch_parts(net, nb) if not stats else [(0, nb)]
+            if len(parts) == 1:
+                ob, wb, st_b = run_batch(xb)
+            else:
+                from ..model import _fast
+
+                res = [None] * len(parts)
+
+                def part(i):
+                    a, b = parts[i]
+                    with _fast.serial_scope():
+                        res[i] = run_batch(xb[a:b])
+
+                _fast._threads().run(part, len(parts), blas=False)
+                ob = np.concatenate([r[0] for r in res])
+                wb = np.concatenate([r[1] for r in res])
+                st_b = {}
+                for r in res:
+                    for k, st in r[2].items():
+                        _merge(st_b, k, st)
             if out_codes is None:
                 out_codes = np.empty((N, ob.shape[1]), np.int64)
             out_codes[s:s + nb] = ob
