@@ -289,3 +289,31 @@ def test_trap_names_first_output_in_nchw_order():
         for stats in (False, True):
             with pytest.raises(OverflowError, match=want):
                 model.conv2d(x, ww, groups=groups, acc_bits=W, overflow="trap", stats=stats)
+
+
+@pytest.mark.parametrize("nt", [1, 2])
+def test_weight_cache_large_arrays_compared_in_parallel(nt):
+    """Weights above ``PAR_COMPARE`` words are compared in pieces over the threads: a
+    change of one byte anywhere (first, inside a piece, at a piece boundary, last)
+    is seen, and the result follows it."""
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 256, (1, 512, 1, 1)).astype(np.uint8)
+    w = rng.integers(0, 256, (2100, 512, 1, 1)).astype(np.uint8)
+    assert w.size // 8 >= _fast.PAR_COMPARE
+    step = -(-(w.size // 8) // 16) * 8  # bytes per piece of same_words_par
+    with num_threads(nt):
+        for pos in (0, 12345, step - 1, step, w.size - 1):
+            got = model.conv2d(x, w, acc_bits=32, overflow="wrap")
+            want = (w.reshape(2100, 512).astype(np.int64) @ x.reshape(512).astype(np.int64))
+            np.testing.assert_array_equal(got.reshape(-1), want)
+            w.reshape(-1)[pos] ^= 0x5A  # in place: the cached packing must not serve
+        got = model.conv2d(x, w, acc_bits=32, overflow="wrap")
+        want = (w.reshape(2100, 512).astype(np.int64) @ x.reshape(512).astype(np.int64))
+        np.testing.assert_array_equal(got.reshape(-1), want)
+    a = np.arange(1 << 18, dtype=np.uint64)
+    b = a.copy()
+    assert _fast.same_words_par(a, b)
+    for pos in (0, 1 << 17, (1 << 18) - 1):
+        b[pos] += 1
+        assert not _fast.same_words_par(a, b) and not _fast.same_words(a, b)
+        b[pos] -= 1
