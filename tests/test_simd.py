@@ -254,3 +254,23 @@ def test_channels_last_views_equal_channels_first(b_a, dtype, vr, rng):
     np.testing.assert_array_equal(got.transpose(0, 3, 1, 2), want)
     np.testing.assert_array_equal(fc.run_nhwc(x, False).transpose(0, 3, 1, 2), want)
     assert want.min() < want.max()  # not one clamped code
+
+
+@needs_vnni
+@pytest.mark.parametrize("O", [16, 40, 130])
+def test_vnni_one_image_blocks_over_numba_threads(O, monkeypatch, rng):
+    """One image, serial work, several weight blocks: the blocks shared out over
+    Numba's threads (``gemm_tiles_par``) give the sequential kernel's sums."""
+    monkeypatch.setattr(_fast, "PAR_BLOCKS_WORK", 0)
+    monkeypatch.setattr(_fast, "SERIAL_WORK", 1 << 62)
+    x = rng.integers(0, 256, (1, 24, 7, 9)).astype(np.uint8)
+    w = rng.integers(0, 256, (O, 24, 3, 3)).astype(np.uint8)
+    calls = []
+    orig = _simd.gemm_tiles_par
+    monkeypatch.setattr(_simd, "gemm_tiles_par", lambda *a: (calls.append(1), orig(*a)))
+    with num_threads(2):
+        got = _fast.conv_exact(x, w, 1, 1, 1, 5, 32, _fast.plan_conv(24, 3, 3, 0, 255, 0, 255))
+    want = model.conv2d(x, w, padding=1, pad_code=5, acc_bits=32, overflow="wrap",
+                        stats=True)[0]
+    np.testing.assert_array_equal(got, want)
+    assert calls or O <= _simd.NB

@@ -1041,6 +1041,7 @@ def window_sums_plane(plane, n0, n1, kh, kw, stride, Ho, Wo, out):
     return out
 
 
+PAR_BLOCKS_WORK = 1 << 23  # multiply-adds from which one image's blocks go parallel
 VNNI_BLOCK = 1 << 19
 _NO_TABLE = np.zeros(0, dtype=np.uint8)  # bytes of input windows per unit (rows x K: about a quarter of L2)
 
@@ -1124,6 +1125,8 @@ def conv_vnni(x, w, stride, pad, groups, pad_code, W, plan, entry=None, view=Non
     # rows of output pixels per GEMM block: input windows that stay in L2
     mb = max(mr, (VNNI_BLOCK // max(1, Cp * kh * kw)) // mr * mr)
     sums = bool(ow) or rq is not None
+    # serial work of one image on several threads: the weight blocks over Numba's pool
+    par_blocks = serial and Nb == 1 and nt > 1 and M * K * O >= PAR_BLOCKS_WORK
     for g in range(groups):
         wp, woff, nvs, Np, sw = packs[g]
         nblk = len(nvs)
@@ -1161,7 +1164,10 @@ def conv_vnni(x, w, stride, pad, groups, pad_code, W, plan, entry=None, view=Non
             if (m1 - m0) % mr:
                 rl = np.concatenate([rl, np.full(mr - (m1 - m0) % mr, rl[-1], np.int64)])
             Cacc = np.empty((rl.size, Np), dtype=np.int32)
-            _simd.gemm_tiles(xflat, rl, koff, wp, woff, nvs, Cacc, 0, rl.size, b0, b1)
+            if par_blocks and b1 - b0 > 1:
+                _simd.gemm_tiles_par(xflat, rl, koff, wp, woff, nvs, Cacc, 0, rl.size, b0, b1)
+            else:
+                _simd.gemm_tiles(xflat, rl, koff, wp, woff, nvs, Cacc, 0, rl.size, b0, b1)
             n0 = b0 * _simd.NB
             n1 = min(Og, b1 * _simd.NB)
             if out_nhwc and lin is not None:

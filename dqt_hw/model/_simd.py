@@ -52,7 +52,7 @@ import os
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import njit, prange, types
 from numba.extending import intrinsic
 
 MR = 6  # output pixels per micro-tile
@@ -189,6 +189,14 @@ def gemm_tiles(xp, rows, koff, wp, woff, nvs, C, m0, m1, b0, b1):
                 _k2(xa, r, ka, nk4, wb, cb, ldc)
             else:
                 _k1(xa, r, ka, nk4, wb, cb, ldc)
+
+
+@njit(cache=True, parallel=True)
+def gemm_tiles_par(xp, rows, koff, wp, woff, nvs, C, m0, m1, b0, b1):
+    """``gemm_tiles`` with the weight blocks shared out over Numba's threads (small
+    work with several blocks: a parallel region of Numba's pool costs microseconds)."""
+    for b in prange(b0, b1):
+        gemm_tiles(xp, rows, koff, wp, woff, nvs, C, m0, m1, b, b + 1)
 
 
 def pad4(c: int) -> int:
