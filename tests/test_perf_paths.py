@@ -558,3 +558,23 @@ def test_serial_scope_makes_one_thread():
                 assert _fast._threads().count() == 1
             assert _fast._threads().count() == 1
         assert _fast._threads().count() == n
+
+
+@pytest.mark.parametrize("r", ROUND_CODES)
+def test_gap_channels_last_equals_avg_pool(r, rng):
+    """The controller's global average pool of channels-last codes (``gap_nhwc``)
+    equals ``avg_pool2d`` on the same codes channels-first, ties included (4x4 and 3x3
+    planes: sums at every remainder), and the controller chooses the same widths."""
+    for H in (4, 3):
+        x = rng.integers(0, 256, (20, 5, H, H))
+        x[0] = 0
+        x[1, :, 0, 0] = H * H // 2  # remainders of half a count
+        want = model.avg_pool2d(x, kernel=H, rounding=r).reshape(20, 5)
+        got = K.gap_nhwc(np.ascontiguousarray(x.transpose(0, 2, 3, 1)),
+                         spec.ROUNDING_CODES[r], np.empty((20, 5), np.int64))
+        np.testing.assert_array_equal(got, want)
+    net = nw.random_controller(nw.random_network(resnet_tiny(), seed=10), seed=11)
+    feat = rng.integers(0, 256, (9, net.graph[net.controller.features].shape[0], 4, 4))
+    np.testing.assert_array_equal(
+        ex.controller_widths(net, ex._NHWC(np.ascontiguousarray(feat.transpose(0, 2, 3, 1)))),
+        ex.controller_widths(net, feat))

@@ -254,6 +254,28 @@ def pool2d_range(x, kh, kw, stride, mode, r, nc0, nc1, out):
     return out
 
 
+@njit(cache=True, nogil=True)
+def gap_nhwc(x, r, out):
+    """The global average pool of channels-last codes x (N, H, W, C) into out (N, C):
+    each channel's sum over the H W pixels, divided by H W rounded by r (the same
+    ``round_div`` as ``pool2d_range``)."""
+    Nb, H, Wd, C = x.shape
+    cnt = H * Wd
+    s = np.empty(C, dtype=np.int64)
+    for n in range(Nb):
+        img = x[n].reshape(cnt, C)
+        for c in range(C):
+            s[c] = 0
+        for p in range(cnt):
+            px = img[p]
+            for c in range(C):
+                s[c] += np.int64(px[c])
+        o = out[n]
+        for c in range(C):
+            o[c] = round_div(s[c], cnt, r)
+    return out
+
+
 def pool2d(x, kh, kw, stride, mode, r):
     """Max (mode 0) or average (mode 1) pooling, (N, C, Ho, Wo) int64."""
     Nb, C, H, Wd = x.shape

@@ -155,6 +155,9 @@ def _run_layer(net: Network, nd, L: Layer, x, b_a, b_w, stats):
             if CHANNELS_LAST and fc.nhwc:
                 if isinstance(x, _NHWC):
                     return _NHWC(fc.run_nhwc(x.a, True))
+                if x.shape[2:] == (1, 1):  # (N, C, 1, 1) is channels-last as it is
+                    xa = np.ascontiguousarray(x)
+                    return _NHWC(fc.run_nhwc(xa.reshape(xa.shape[0], 1, 1, -1), True))
                 return _NHWC(fc.run_nhwc(x, False))
             return fc.run(_nchw(x))
     return _compute_layer(net, nd, L, _nchw(x), b_a, b_w, stats)
@@ -267,14 +270,28 @@ def controller_widths(net: Network, feat_codes) -> np.ndarray:
     index."""
     c = net.controller
     a = net.arith
-    H = feat_codes.shape[2]
-    g = model.avg_pool2d(feat_codes, kernel=H, rounding=a.pool_rounding)  # (N, C, 1, 1)
-    h = g.reshape(g.shape[0], -1)
+    if isinstance(feat_codes, _NHWC) and feat_codes.a.shape[1] == feat_codes.a.shape[2]:
+        # the global average pool of channels-last codes: the same sums and rounding
+        # (``_kernels.round_div``) as avg_pool2d, without the transpose
+        from ..model import _kernels
+
+        fa = np.ascontiguousarray(feat_codes.a)
+        h = _kernels.gap_nhwc(fa, spec.ROUNDING_CODES[a.pool_rounding],
+                              np.empty((fa.shape[0], fa.shape[3]), np.int64))
+    else:
+        feat_codes = _nchw(feat_codes)
+        H = feat_codes.shape[2]
+        g = model.avg_pool2d(feat_codes, kernel=H, rounding=a.pool_rounding)  # (N, C, 1, 1)
+        h = g.reshape(g.shape[0], -1)
     fin = net.layers[c.features].fmt
     for lay, f_in in ((c.fc1, fin), (c.fc2, c.fc1.fmt)):
         fc = _fused_dense(net, lay, f_in, h.shape[1])
         if fc is not None:  # the same codes as dense_layer (a 1x1 conv, see _run_layer)
-            h = fc.run(np.ascontiguousarray(h).reshape(h.shape[0], -1, 1, 1))
+            hc = np.ascontiguousarray(h)
+            if fc.nhwc:  # (N, F) is already channels-last for a 1x1 image
+                h = fc.run_nhwc(hc.reshape(hc.shape[0], 1, 1, -1), True)
+            else:
+                h = fc.run(hc.reshape(hc.shape[0], -1, 1, 1))
             h = h.reshape(h.shape[0], -1)
             continue
         h = model.dense_layer(h, lay.w.T, a_fmt=f_in, w_fmt=_w_fmt(a.n), b_a=a.n, b_w=a.n,
@@ -452,7 +469,7 @@ def execute(net: Network, codes, *, widths=None, batch_size: int = 64, stats=Fal
                 raise AssertionError(op)
             vals[nd.name] = v
             if dynamic and nd.name == feat_node:
-                idx = controller_widths(net, _nchw(v))
+                idx = controller_widths(net, v)
                 chosen = cw[idx]  # (nb, Lc)
                 wb[:, ctrl_idx, 0] = chosen
                 wb[:, ctrl_idx, 1] = chosen
