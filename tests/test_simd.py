@@ -274,3 +274,42 @@ def test_vnni_one_image_blocks_over_numba_threads(O, monkeypatch, rng):
                         stats=True)[0]
     np.testing.assert_array_equal(got, want)
     assert calls or O <= _simd.NB
+
+
+@needs_vnni
+@pytest.mark.parametrize("par", [True, False])
+@pytest.mark.parametrize("b_a", [8, 3])
+def test_whole_layer_call_equals_driver(par, b_a, monkeypatch, rng):
+    """The one-call channels-last layer (``_fast.layer_nhwc_lin``: chunks of images
+    over Numba's threads, or one chunk) gives the Python driver's codes (the same
+    steps, one by one) and the channels-first path's."""
+    monkeypatch.setattr(_fast, "LAYER_PAR_WORK", 0 if par else 1 << 62)
+    f8 = spec.Format(8)
+    from dqt_hw.model import layer as mlayer
+
+    x = rng.integers(0, 256, (13, 6, 5, 6)).astype(np.uint8)  # 6 channels: padded to 8
+    w = rng.integers(0, 256, (70, 6, 3, 3)).astype(np.uint8)
+    S = 34 + b_a
+    consts = tuple((spec.Constant(int(rng.integers(1 << 29, 1 << 30)), S),
+                    spec.Constant(-int(rng.integers(1 << 20, 1 << 22)), S),
+                    spec.Constant(int(rng.integers(-(1 << 20), 1 << 20)), S),
+                    spec.Constant(int(rng.integers(-(1 << 30), 1 << 30)), S))
+                   for o in range(70))
+    rq = model.Requant(consts, "half_away", 8)
+    fc = mlayer.FusedConv(w, a_fmt=f8, b_a=b_a, view_rounding="half_up", W=32,
+                          mode=spec.OVERFLOW_CODES["wrap"], rq=rq, stride=2, padding=1,
+                          groups=1, pad_code=0, out_dtype=np.uint8)
+    assert fc.lin is not None
+    calls = []
+    orig = _fast.layer_nhwc_lin
+    monkeypatch.setattr(_fast, "layer_nhwc_lin", lambda *a: (calls.append(1), orig(*a))[1])
+    xl = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    with num_threads(2):
+        got = fc.run_nhwc(xl, True)
+    assert calls
+    want = fc.run(x)
+    np.testing.assert_array_equal(got.transpose(0, 3, 1, 2), want)
+    lin, fc.lin = fc.lin, None  # the Python driver with the general finish
+    np.testing.assert_array_equal(fc.run_nhwc(xl, True), got)
+    fc.lin = lin
+    assert want.min() < want.max()

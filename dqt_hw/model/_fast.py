@@ -355,6 +355,23 @@ class Tuner:
 _LOCAL = threading.local()
 
 
+def _numba_threads(n):
+    """Numba's thread count for this thread's next parallel regions: n, or back to the
+    count it had before (None)."""
+    import numba
+
+    if n is None:
+        old = getattr(_LOCAL, "numba_threads", None)
+        if old is not None:
+            numba.set_num_threads(old)
+            _LOCAL.numba_threads = None
+        return
+    cur = numba.get_num_threads()
+    if cur != n:
+        _LOCAL.numba_threads = cur
+        numba.set_num_threads(n)
+
+
 class serial_scope:
     """``with serial_scope():`` the fast paths called from this thread run in it alone
     (``_Threads.count()`` is 1 here), for callers that already keep every core busy
@@ -1041,8 +1058,51 @@ def window_sums_plane(plane, n0, n1, kh, kw, stride, Ho, Wo, out):
     return out
 
 
+@njit(cache=True, parallel=True)
+def layer_nhwc_lin(x, xp, Cg, pad, padv, off, d, r, vlo, vhi, btab, ident, kh, kw, stride,
+                   Ho, Wo, rows, koff, wp, woff, nvs, Np, Og, mb, per, sx, ow, corr, ksa,
+                   K1i, RE1, K2i, RE2, C34, SR, HH, rr, lo, hi, out2):
+    """One fused channels-last layer (one group, the short finish) in one call: chunks
+    of ``per`` images over Numba's threads, each building its images' padded block and
+    pixel sums, then per block of ``mb`` output rows the VNNI sums into a scratch tile
+    and the requantizing finish, writing codes into out2 (M, O). The same steps as the
+    Python driver ``conv_vnni`` (which takes every other case), without its per-step
+    call overhead: what a small network's many small layers need."""
+    Nb = x.shape[0]
+    Hp = xp.shape[1]
+    Wp = xp.shape[2]
+    HW = Ho * Wo
+    nblk = nvs.shape[0]
+    xflat = xp.reshape(-1)
+    mr = MR_
+    nch = (Nb + per - 1) // per
+    for ci in prange(nch):
+        n0 = ci * per
+        n1 = min(Nb, n0 + per)
+        plane = np.empty((n1 - n0, Hp, Wp), dtype=np.int64)
+        nhwc_to_padded_view(x, n0, n1, 0, Cg, pad, padv, off, d, r, vlo, vhi, btab, ident,
+                            xp[n0:n1], plane)
+        window_sums_plane(plane, n0, n1, kh, kw, stride, Ho, Wo, sx[n0 * HW:n1 * HW])
+        for m0 in range(n0 * HW, n1 * HW, mb):
+            m1 = min(n1 * HW, m0 + mb)
+            cnt = m1 - m0
+            cntp = (cnt + mr - 1) // mr * mr
+            rl = np.empty(cntp, dtype=np.int64)
+            for i in range(cnt):
+                rl[i] = rows[m0 + i]
+            for i in range(cnt, cntp):
+                rl[i] = rows[m1 - 1]
+            Cacc = np.empty((cntp, Np), dtype=np.int32)
+            _simd.gemm_tiles(xflat, rl, koff, wp, woff, nvs, Cacc, 0, cntp, 0, nblk)
+            finish_tiles_rq_lin(Cacc, m0, m0, m1, 0, Og, 0, sx, ow, corr, ksa, K1i, RE1,
+                                K2i, RE2, C34, SR, HH, rr, lo, hi, out2)
+    return out2
+
+
+LAYER_PAR_WORK = 1 << 20  # multiply-adds from which a layer's images go parallel
 PAR_BLOCKS_WORK = 1 << 23  # multiply-adds from which one image's blocks go parallel
 VNNI_BLOCK = 1 << 19
+MR_ = _simd.MR
 _NO_TABLE = np.zeros(0, dtype=np.uint8)  # bytes of input windows per unit (rows x K: about a quarter of L2)
 
 
@@ -1125,6 +1185,25 @@ def conv_vnni(x, w, stride, pad, groups, pad_code, W, plan, entry=None, view=Non
     # rows of output pixels per GEMM block: input windows that stay in L2
     mb = max(mr, (VNNI_BLOCK // max(1, Cp * kh * kw)) // mr * mr)
     sums = bool(ow) or rq is not None
+    if (in_nhwc and out_nhwc and lin is not None and groups == 1 and Nb >= 2
+            and btab.shape[0] == 256):
+        # the whole layer in one call, its images over Numba's threads (``serial``:
+        # the calling thread's Numba thread count, 1 inside ``serial_scope``)
+        wp, woff, nvs, Np, sw = packs[0]
+        xp = (np.zeros if Cp != Cg else np.empty)((Nb, Hp, Wp, Cp), dtype=np.uint8)
+        nthr = nt if M * K * O >= LAYER_PAR_WORK else 1
+        per = -(-Nb // (4 * nthr)) if nthr > 1 else Nb
+        sx = np.empty(M, dtype=np.int64)
+        _numba_threads(nthr)
+        try:
+            layer_nhwc_lin(x, xp, Cg, pad, padv, ox, vd, vr, vlo, vhi, btab, ident, kh, kw,
+                           stride, Ho, Wo, rows, koff, wp, woff, nvs, Np, Og, mb, per, sx, ow,
+                           ox * sw, ksa, lin[0], RE1, lin[1], RE2, C34, SR, lin[2], rr, rlo,
+                           rhi, out2)
+        finally:
+            _numba_threads(None)
+        _tuned_done(tuner, serial, t0)
+        return out.reshape(Nb, Ho, Wo, O)
     # serial work of one image on several threads: the weight blocks over Numba's pool
     par_blocks = serial and Nb == 1 and nt > 1 and M * K * O >= PAR_BLOCKS_WORK
     for g in range(groups):

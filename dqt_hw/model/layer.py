@@ -367,6 +367,8 @@ class FusedConv:
             # the channels-last copy of the input (NumPy's strided copy), so the padded
             # block and its pixel sums come from the vectorised channels-last kernel
             x = x.transpose(0, 2, 3, 1)
+        if x.dtype != np.uint8 and self.view[:2] == (0, 255):
+            x = x.astype(np.uint8)  # 8-bit unsigned codes (the caller keeps them in range)
         Nb, H, Wd, _ = x.shape
         O, _, kh, kw = self.wv.shape
         p, s = self.padding, self.stride
