@@ -82,6 +82,69 @@ _I64 = ir.IntType(64)
 _V16 = ir.VectorType(_I32, 16)
 
 
+def _c64(v):
+    return ir.Constant(_I64, v)
+
+
+def _splat(builder, V, v):
+    """The scalar v in every lane of the vector type V."""
+    undef = ir.Constant(V, None)
+    lanes = ir.Constant(ir.VectorType(_I32, V.count), [0] * V.count)
+    return builder.shuffle_vector(builder.insert_element(undef, v, ir.Constant(_I32, 0)),
+                                  undef, lanes)
+
+
+def _tile_loop(builder, V, vbytes, nv, xbase, rows, xscale, toff, tscale, nk, wb, wstep, cb,
+               ldc, step):
+    """The IR shared by the micro-kernels: MR pixel bases xbase + rows[i] * xscale, a
+    loop over k < nk with MR x nv vector accumulators starting at zero, the tap offset
+    toff[k] * tscale and the nv weight vectors of row k (wb + k * wstep) loaded, the
+    accumulators updated by ``step(bases, tap, weights, acc) -> new``, and the tile
+    stored at cb + i * ldc + j * vbytes (the bytes of V)."""
+    base = []
+    for i in range(MR):
+        p = builder.inttoptr(builder.add(rows, _c64(8 * i)), _I64.as_pointer())
+        base.append(builder.add(xbase, builder.mul(builder.load(p, align=8), _c64(xscale))))
+    pre = builder.block
+    loop = builder.append_basic_block("tile.loop")
+    done = builder.append_basic_block("tile.done")
+    zero = ir.Constant(V, None)
+    builder.cbranch(builder.icmp_signed(">", nk, _c64(0)), loop, done)
+
+    builder.position_at_end(loop)
+    k = builder.phi(_I64)
+    acc = [[builder.phi(V) for _ in range(nv)] for _ in range(MR)]
+    tap = builder.load(builder.inttoptr(builder.add(toff, builder.mul(k, _c64(8))),
+                                        _I64.as_pointer()), align=8)
+    tap = builder.mul(tap, _c64(tscale))
+    wrow = builder.add(wb, builder.mul(k, _c64(wstep)))
+    wv = [builder.load(builder.inttoptr(builder.add(wrow, _c64(vbytes * j)),
+                                        V.as_pointer()), align=1)
+          for j in range(nv)]
+    new = step(base, tap, wv, acc)
+    k1 = builder.add(k, _c64(1))
+    end = builder.block
+    k.add_incoming(_c64(0), pre)
+    k.add_incoming(k1, end)
+    for i in range(MR):
+        for j in range(nv):
+            acc[i][j].add_incoming(zero, pre)
+            acc[i][j].add_incoming(new[i][j], end)
+    builder.cbranch(builder.icmp_signed("<", k1, nk), loop, done)
+
+    builder.position_at_end(done)
+    res = []
+    for i in range(MR):
+        for j in range(nv):
+            ph = builder.phi(V)
+            ph.add_incoming(zero, pre)
+            ph.add_incoming(new[i][j], end)
+            res.append((i, j, ph))
+    for i, j, ph in res:
+        addr = builder.add(builder.add(cb, builder.mul(ldc, _c64(i))), _c64(vbytes * j))
+        builder.store(ph, builder.inttoptr(addr, V.as_pointer()), align=4)
+
+
 def _tile_kernel(nv: int):
     """An intrinsic kern(xbase, rows, koff, nk4, wb, cb, ldc) (all int64; addresses of
     the NHWC bytes, of MR int64 pixel offsets, of nk4 int64 tap offsets, of the packed
@@ -95,60 +158,23 @@ def _tile_kernel(nv: int):
 
         def codegen(context, builder, signature, args):
             xbase, rows, koff, nk4, wb, cb, ldc = args
-            mod = builder.module
             name = "llvm.x86.avx512.vpdpbusd.512"
-            dp = mod.globals.get(name)
+            dp = builder.module.globals.get(name)
             if dp is None:
-                dp = ir.Function(mod, ir.FunctionType(_V16, [_V16, _V16, _V16]), name)
-            c = lambda v: ir.Constant(_I64, v)  # noqa: E731
-            pre = builder.block
-            base = []
-            for i in range(MR):
-                p = builder.inttoptr(builder.add(rows, c(8 * i)), _I64.as_pointer())
-                base.append(builder.add(xbase, builder.load(p, align=8)))
-            loop = builder.append_basic_block("vnni.loop")
-            done = builder.append_basic_block("vnni.done")
-            zero = ir.Constant(_V16, None)
-            builder.cbranch(builder.icmp_signed(">", nk4, c(0)), loop, done)
+                dp = ir.Function(builder.module, ir.FunctionType(_V16, [_V16, _V16, _V16]),
+                                 name)
 
-            builder.position_at_end(loop)
-            k = builder.phi(_I64)
-            acc = [[builder.phi(_V16) for _ in range(nv)] for _ in range(MR)]
-            ko = builder.load(builder.inttoptr(builder.add(koff, builder.mul(k, c(8))),
-                                               _I64.as_pointer()), align=8)
-            wrow = builder.add(wb, builder.mul(k, c(64 * nv)))
-            wv = [builder.load(builder.inttoptr(builder.add(wrow, c(64 * j)),
-                                                _V16.as_pointer()), align=1)
-                  for j in range(nv)]
-            new = []
-            for i in range(MR):
-                a = builder.load(builder.inttoptr(builder.add(base[i], ko), _I32.as_pointer()),
-                                 align=1)
-                a = builder.insert_element(ir.Constant(_V16, None), a, ir.Constant(_I32, 0))
-                a = builder.shuffle_vector(a, ir.Constant(_V16, None),
-                                           ir.Constant(_V16, [0] * 16))
-                new.append([builder.call(dp, [acc[i][j], a, wv[j]]) for j in range(nv)])
-            k1 = builder.add(k, c(1))
-            end = builder.block
-            k.add_incoming(c(0), pre)
-            k.add_incoming(k1, end)
-            for i in range(MR):
-                for j in range(nv):
-                    acc[i][j].add_incoming(zero, pre)
-                    acc[i][j].add_incoming(new[i][j], end)
-            builder.cbranch(builder.icmp_signed("<", k1, nk4), loop, done)
+            def step(base, tap, wv, acc):
+                new = []
+                for i in range(MR):
+                    a = builder.load(builder.inttoptr(builder.add(base[i], tap),
+                                                      _I32.as_pointer()), align=1)
+                    a = _splat(builder, _V16, a)  # four bytes of pixel i, in every lane
+                    new.append([builder.call(dp, [acc[i][j], a, wv[j]]) for j in range(nv)])
+                return new
 
-            builder.position_at_end(done)
-            res = []
-            for i in range(MR):
-                for j in range(nv):
-                    ph = builder.phi(_V16)
-                    ph.add_incoming(zero, pre)
-                    ph.add_incoming(new[i][j], end)
-                    res.append((i, j, ph))
-            for i, j, ph in res:
-                addr = builder.add(builder.add(cb, builder.mul(ldc, c(i))), c(64 * j))
-                builder.store(ph, builder.inttoptr(addr, _V16.as_pointer()), align=4)
+            _tile_loop(builder, _V16, 64, nv, xbase, rows, 1, koff, 1, nk4, wb, 64 * nv, cb,
+                       ldc, step)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -268,73 +294,28 @@ def _sat_kernel(fty, lanes: int, nv: int):
 
         def codegen(context, builder, signature, args):
             xbase, rows, toff, nk, wb, cb, ldc, lo, hi = args
-            mod = builder.module
-            fma = mod.globals.get(fname)
+            fma = builder.module.globals.get(fname)
             if fma is None:
-                fma = ir.Function(mod, ir.FunctionType(V, [V, V, V]), fname)
-            c = lambda v: ir.Constant(_I64, v)  # noqa: E731
-            undef = ir.Constant(V, None)
-            splat0 = ir.Constant(ir.VectorType(_I32, lanes), [0] * lanes)
+                fma = ir.Function(builder.module, ir.FunctionType(V, [V, V, V]), fname)
+            vlo, vhi = _splat(builder, V, lo), _splat(builder, V, hi)
 
-            def splat(v):
-                return builder.shuffle_vector(
-                    builder.insert_element(undef, v, ir.Constant(_I32, 0)), undef, splat0)
+            def step(base, tap, wv, acc):
+                new = []
+                for i in range(MR):
+                    xv = builder.load(builder.inttoptr(builder.add(base[i], tap),
+                                                       fty.as_pointer()), align=esz)
+                    xs = _splat(builder, V, xv)
+                    row = []
+                    for j in range(nv):
+                        v = builder.call(fma, [xs, wv[j], acc[i][j]])
+                        v = builder.select(builder.fcmp_ordered(">", v, vhi), vhi, v)
+                        v = builder.select(builder.fcmp_ordered("<", v, vlo), vlo, v)
+                        row.append(v)
+                    new.append(row)
+                return new
 
-            vlo, vhi = splat(lo), splat(hi)
-            pre = builder.block
-            base = []
-            for i in range(MR):
-                p = builder.inttoptr(builder.add(rows, c(8 * i)), _I64.as_pointer())
-                base.append(builder.add(xbase, builder.mul(builder.load(p, align=8), c(esz))))
-            loop = builder.append_basic_block("sat.loop")
-            done = builder.append_basic_block("sat.done")
-            zero = ir.Constant(V, None)
-            builder.cbranch(builder.icmp_signed(">", nk, c(0)), loop, done)
-
-            builder.position_at_end(loop)
-            k = builder.phi(_I64)
-            acc = [[builder.phi(V) for _ in range(nv)] for _ in range(MR)]
-            to = builder.load(builder.inttoptr(builder.add(toff, builder.mul(k, c(8))),
-                                               _I64.as_pointer()), align=8)
-            to = builder.mul(to, c(esz))
-            wrow = builder.add(wb, builder.mul(k, c(esz * lanes * nv)))
-            wv = [builder.load(builder.inttoptr(builder.add(wrow, c(esz * lanes * j)),
-                                                V.as_pointer()), align=esz)
-                  for j in range(nv)]
-            new = []
-            for i in range(MR):
-                xv = builder.load(builder.inttoptr(builder.add(base[i], to), fty.as_pointer()),
-                                  align=esz)
-                xs = splat(xv)
-                row = []
-                for j in range(nv):
-                    v = builder.call(fma, [xs, wv[j], acc[i][j]])
-                    v = builder.select(builder.fcmp_ordered(">", v, vhi), vhi, v)
-                    v = builder.select(builder.fcmp_ordered("<", v, vlo), vlo, v)
-                    row.append(v)
-                new.append(row)
-            k1 = builder.add(k, c(1))
-            end = builder.block
-            k.add_incoming(c(0), pre)
-            k.add_incoming(k1, end)
-            for i in range(MR):
-                for j in range(nv):
-                    acc[i][j].add_incoming(zero, pre)
-                    acc[i][j].add_incoming(new[i][j], end)
-            builder.cbranch(builder.icmp_signed("<", k1, nk), loop, done)
-
-            builder.position_at_end(done)
-            res = []
-            for i in range(MR):
-                for j in range(nv):
-                    ph = builder.phi(V)
-                    ph.add_incoming(zero, pre)
-                    ph.add_incoming(new[i][j], end)
-                    res.append((i, j, ph))
-            for i, j, ph in res:
-                addr = builder.add(builder.add(cb, builder.mul(ldc, c(i))),
-                                   c(esz * lanes * j))
-                builder.store(ph, builder.inttoptr(addr, V.as_pointer()), align=esz)
+            _tile_loop(builder, V, esz * lanes, nv, xbase, rows, esz, toff, esz, nk, wb,
+                       esz * lanes * nv, cb, ldc, step)
             return context.get_dummy_value()
 
         return sig, codegen
