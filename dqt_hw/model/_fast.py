@@ -775,6 +775,14 @@ def conv_exact(x, w, stride, pad, groups, pad_code, W, plan, entry=None, view=No
     return out.reshape(Nb, O, Ho, Wo)
 
 
+@njit(cache=True, inline="always")
+def _channels(c0, n, a1, a2, a3, a4, a5, a6, a7):
+    """The per-channel constant arrays' slices [c0, c0 + n) (a finishing pass's
+    channels)."""
+    return (a1[c0:c0 + n], a2[c0:c0 + n], a3[c0:c0 + n], a4[c0:c0 + n], a5[c0:c0 + n],
+            a6[c0:c0 + n], a7[c0:c0 + n])
+
+
 @njit(cache=True, nogil=True)
 def finish_tiles(Cacc, cm0, m0, m1, n0, n1, og, sx, ow, corr, W, out):
     """out[n, og + o, p] = wrap_W(Cacc[m - cm0, o] + corr[o] + ow * sx[m]) for the
@@ -814,13 +822,7 @@ def finish_tiles_rq(Cacc, cm0, m0, m1, n0, n1, og, sx, ow, corr, W, ksa, RK1, RE
     TJ = 16
     tile = np.empty((TJ, nro), dtype=np.int64)
     cr = corr[n0:n1]
-    k1 = RK1[c0:c0 + nro]
-    e1 = RE1[c0:c0 + nro]
-    k2 = RK2[c0:c0 + nro]
-    e2 = RE2[c0:c0 + nro]
-    c34 = C34[c0:c0 + nro]
-    sl = SL[c0:c0 + nro]
-    sr = SR[c0:c0 + nro]
+    k1, e1, k2, e2, c34, sl, sr = _channels(c0, nro, RK1, RE1, RK2, RE2, C34, SL, SR)
     for j0 in range(m0, m1, TJ):
         jn = min(TJ, m1 - j0)
         for t in range(jn):
@@ -868,13 +870,7 @@ def finish_tiles_rq_nhwc(Cacc, cm0, m0, m1, n0, n1, og, sx, ow, corr, W, ksa, RK
     nro = n1 - n0
     c0 = og + n0
     cr = corr[n0:n1]
-    k1 = RK1[c0:c0 + nro]
-    e1 = RE1[c0:c0 + nro]
-    k2 = RK2[c0:c0 + nro]
-    e2 = RE2[c0:c0 + nro]
-    c34 = C34[c0:c0 + nro]
-    sl = SL[c0:c0 + nro]
-    sr = SR[c0:c0 + nro]
+    k1, e1, k2, e2, c34, sl, sr = _channels(c0, nro, RK1, RE1, RK2, RE2, C34, SL, SR)
     Cs = Cacc[m0 - cm0:m1 - cm0]
     Os = out[m0:m1]
     sxs = sx[m0:m1]
@@ -906,13 +902,7 @@ def finish_tiles_rq_lin(Cacc, cm0, m0, m1, n0, n1, og, sx, ow, corr, ksa, K1i, R
     nro = n1 - n0
     c0 = og + n0
     cr = corr[n0:n1]
-    k1 = K1i[c0:c0 + nro]
-    e1 = RE1[c0:c0 + nro]
-    k2 = K2i[c0:c0 + nro]
-    e2 = RE2[c0:c0 + nro]
-    c34 = C34[c0:c0 + nro]
-    sr = SR[c0:c0 + nro]
-    hh = HH[c0:c0 + nro]
+    k1, e1, k2, e2, c34, sr, hh = _channels(c0, nro, K1i, RE1, K2i, RE2, C34, SR, HH)
     Cs = Cacc[m0 - cm0:m1 - cm0]
     Os = out[m0:m1]
     sxs = sx[m0:m1]
@@ -1569,13 +1559,7 @@ def finish_rows_rq(G, m0, o0, sx, ow, corr, W, ksa, RK1, RE1, RK2, RE2, C34, SL,
     TJ = 16
     tile = np.empty((TJ, nro), dtype=np.int64)
     acc = np.empty(nro, dtype=np.int64)
-    k1 = RK1[o0:o0 + nro]
-    e1 = RE1[o0:o0 + nro]
-    k2 = RK2[o0:o0 + nro]
-    e2 = RE2[o0:o0 + nro]
-    c34 = C34[o0:o0 + nro]
-    sl = SL[o0:o0 + nro]
-    sr = SR[o0:o0 + nro]
+    k1, e1, k2, e2, c34, sl, sr = _channels(o0, nro, RK1, RE1, RK2, RE2, C34, SL, SR)
     for j0 in range(0, mb, TJ):
         jn = min(TJ, mb - j0)
         for t in range(jn):
