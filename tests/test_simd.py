@@ -225,19 +225,23 @@ def test_fused_short_finish_on_ties(rounding, shift, rng):
 @pytest.mark.parametrize("b_a", [8, 5, 2])
 @pytest.mark.parametrize("dtype", [np.uint8, np.int64])
 @pytest.mark.parametrize("vr", ["half_up", "floor", "half_even"])
-def test_channels_last_views_equal_channels_first(b_a, dtype, vr, rng):
-    """The channels-last input block of a fused layer by each of its four ways (byte
-    copy for the identity view, (q + h) >> d for floor / half_up bytes, a byte table for
-    the other roundings, branch-free arithmetic for other dtypes) gives the codes of
-    the channels-first path; channels-last input and output."""
+@pytest.mark.parametrize("C", [12, 128])
+def test_channels_last_views_equal_channels_first(b_a, dtype, vr, C, rng):
+    """The channels-last input block of a fused layer by each of its ways (byte copy for
+    the identity view, usat(q + h) >> d on 64 bytes at a time for floor / half_up views
+    of 8-bit codes in multiples of 64 channels, (q + h) >> d per byte otherwise, a byte
+    table for the other roundings, branch-free arithmetic for other dtypes) gives the
+    codes of the channels-first path; channels-last input and output. Codes 255 and
+    254 (q + h past 255) in every channel of some pixels."""
     f8 = spec.Format(8)
     from dqt_hw.model import layer as mlayer
 
-    x = rng.integers(0, 256, (3, 12, 6, 7)).astype(dtype)
+    x = rng.integers(0, 256, (3, C, 6, 7)).astype(dtype)
     x[0, :, 0, 0] = 255
     x[0, :, 0, 1] = 0
-    w = rng.integers(0, 256, (24, 12, 3, 3)).astype(np.uint8)
-    S = 34 + b_a  # outputs over the code range at every activation width
+    x[1, :, 2, 2] = 254
+    w = rng.integers(0, 256, (24, C, 3, 3)).astype(np.uint8)
+    S = 34 + b_a + (C > 64) * 4  # outputs over the code range at every width
     consts = tuple((spec.Constant(int(rng.integers(1 << 29, 1 << 30)), S),
                     spec.Constant(-int(rng.integers(1 << 20, 1 << 22)), S),
                     spec.Constant(int(rng.integers(-(1 << 20), 1 << 20)), S),

@@ -931,15 +931,16 @@ def finish_tiles_rq_lin(Cacc, cm0, m0, m1, n0, n1, og, sx, ow, corr, ksa, K1i, R
 
 
 @njit(cache=True, nogil=True)
-def nhwc_to_padded_view(x, n0, n1, c0, cg, pad, padv, off, d, r, vlo, vhi, tab, ident, xp,
-                        plane):
+def nhwc_to_padded_view(x, n0, n1, c0, cg, pad, padv, off, d, r, vlo, vhi, tab, ident, use64,
+                        xp, plane):
     """Channels-last codes x (N, H, W, C), images [n0, n1), channels [c0, c0 + cg), into
     the padded NHWC block of bytes xp (N', H + 2 pad, W + 2 pad, Cp >= cg; border
     ``padv``, channels past cg left as they are), each code q viewed as
     clamp(round_shift(q, d, r), vlo, vhi) - off (branch-free, so the loop over the
     channels vectorises), or as tab[q] where ``tab`` is not empty (uint8 codes, the
     table of the view over 0..255, moved by -off; ``ident``: that table is the identity,
-    a byte copy); plane[n - n0, y, x] = the sum of the pixel's bytes."""
+    a byte copy; ``use64``: the floor / half_up view of 8-bit codes may use the AVX-512
+    byte kernel ``_simd.view64``); plane[n - n0, y, x] = the sum of the pixel's bytes."""
     H = x.shape[1]
     Wd = x.shape[2]
     Hp = xp.shape[1]
@@ -949,6 +950,11 @@ def nhwc_to_padded_view(x, n0, n1, c0, cg, pad, padv, off, d, r, vlo, vhi, tab, 
     simple = (not ident and off == 0 and (r == 0 or r == 1) and 0 <= d < 63
               and tab.shape[0] > 0)
     hv = ((np.int64(1) << d) >> 1) if r == 1 else np.int64(0)
+    # the same on 64 bytes at a time (8-bit codes: vhi = 255 >> d), on AVX-512 CPUs
+    bytes64 = (simple and use64 and 1 <= d <= 7 and vlo == 0 and vhi == (255 >> d)
+               and cg % 64 == 0 and c0 == 0 and x.shape[3] == cg)
+    sstr = np.int64(x.shape[3])
+    dstr = np.int64(xp.shape[3])
     for n in range(n0, n1):
         img = xp[n - n0]
         pl = plane[n - n0]
@@ -983,6 +989,18 @@ def nhwc_to_padded_view(x, n0, n1, c0, cg, pad, padv, off, d, r, vlo, vhi, tab, 
                         b = px[c]
                         dst[c] = b
                         t += np.int64(b)
+                    prow[ix + pad] = t
+                continue
+            if bytes64:
+                # 8-bit codes, 64 channels at a time: usat(q + h) >> d and the byte sums
+                # by AVX-512 (``_simd.view64``)
+                sa_ = src.ctypes.data
+                da_ = row.ctypes.data
+                for ix in range(Wd):
+                    t = np.int64(0)
+                    for c in range(0, cg, 64):
+                        t += _simd.view64(sa_ + ix * sstr + c, da_ + (ix + pad) * dstr + c,
+                                          hv, d)
                     prow[ix + pad] = t
                 continue
             if simple:
@@ -1049,7 +1067,7 @@ def window_sums_plane(plane, n0, n1, kh, kw, stride, Ho, Wo, out):
 
 
 @njit(cache=True, parallel=True)
-def layer_nhwc_lin(x, xp, Cg, pad, padv, off, d, r, vlo, vhi, btab, ident, kh, kw, stride,
+def layer_nhwc_lin(x, xp, Cg, pad, padv, off, d, r, vlo, vhi, btab, ident, use64, kh, kw, stride,
                    Ho, Wo, rows, koff, wp, woff, nvs, Np, Og, mb, per, sx, ow, corr, ksa,
                    K1i, RE1, K2i, RE2, C34, SR, HH, rr, lo, hi, out2):
     """One fused channels-last layer (one group, the short finish) in one call: chunks
@@ -1071,7 +1089,7 @@ def layer_nhwc_lin(x, xp, Cg, pad, padv, off, d, r, vlo, vhi, btab, ident, kh, k
         n1 = min(Nb, n0 + per)
         plane = np.empty((n1 - n0, Hp, Wp), dtype=np.int64)
         nhwc_to_padded_view(x, n0, n1, 0, Cg, pad, padv, off, d, r, vlo, vhi, btab, ident,
-                            xp[n0:n1], plane)
+                            use64, xp[n0:n1], plane)
         window_sums_plane(plane, n0, n1, kh, kw, stride, Ho, Wo, sx[n0 * HW:n1 * HW])
         for m0 in range(n0 * HW, n1 * HW, mb):
             m1 = min(n1 * HW, m0 + mb)
@@ -1186,7 +1204,8 @@ def conv_vnni(x, w, stride, pad, groups, pad_code, W, plan, entry=None, view=Non
         sx = np.empty(M, dtype=np.int64)
         _numba_threads(nthr)
         try:
-            layer_nhwc_lin(x, xp, Cg, pad, padv, ox, vd, vr, vlo, vhi, btab, ident, kh, kw,
+            layer_nhwc_lin(x, xp, Cg, pad, padv, ox, vd, vr, vlo, vhi, btab, ident,
+                           _simd.AVAILABLE, kh, kw,
                            stride, Ho, Wo, rows, koff, wp, woff, nvs, Np, Og, mb, per, sx, ow,
                            ox * sw, ksa, lin[0], RE1, lin[1], RE2, C34, SR, lin[2], rr, rlo,
                            rhi, out2)
@@ -1210,7 +1229,7 @@ def conv_vnni(x, w, stride, pad, groups, pad_code, W, plan, entry=None, view=Non
             if in_nhwc:
                 plane = np.empty((n1 - n0, Hp, Wp), dtype=np.int64)
                 nhwc_to_padded_view(x, n0, n1, g * Cg, Cg, pad, padv, ox, vd, vr, vlo, vhi,
-                                    btab, ident, xb, plane)
+                                    btab, ident, _simd.AVAILABLE, xb, plane)
                 if sums:
                     window_sums_plane(plane, n0, n1, kh, kw, stride, Ho, Wo,
                                       sx[n0 * HW:n1 * HW])

@@ -387,3 +387,40 @@ def sat_finish(C, m0, m1, o0, nro, out):
         cr = C[m]
         for o in range(nro):
             out[n, o0 + o, p] = np.int64(cr[o])
+
+
+# ----------------------------------------------------------------------------- byte views
+
+_V64B = ir.VectorType(ir.IntType(8), 64)
+
+
+@intrinsic
+def view64(typingctx, src, dst, h, d):
+    """64 unsigned bytes at ``src`` viewed as usat8(q + h) >> d and stored at ``dst``;
+    returns their sum. For 8-bit unsigned master codes and the view to b = 8 - d bits
+    this is the contract's floor (h = 0) or half_up (h = 2^(d-1)) view with its clamp to
+    2^b - 1: (q + h) >> d exceeds 2^b - 1 exactly when q + h > 255, where the saturated
+    sum gives 255 >> d = 2^b - 1."""
+    sig = types.int64(types.int64, types.int64, types.int64, types.int64)
+
+    def codegen(context, builder, signature, args):
+        src, dst, h, d = args
+        mod = builder.module
+        i8 = ir.IntType(8)
+
+        def fn(name, ret, argtys):
+            f = mod.globals.get(name)
+            return f if f is not None else ir.Function(mod, ir.FunctionType(ret, argtys),
+                                                       name)
+
+        sat = fn("llvm.uadd.sat.v64i8", _V64B, [_V64B, _V64B])
+        sad = fn("llvm.x86.avx512.psad.bw.512", ir.VectorType(_I64, 8), [_V64B, _V64B])
+        red = fn("llvm.vector.reduce.add.v8i64", _I64, [ir.VectorType(_I64, 8)])
+        v = builder.load(builder.inttoptr(src, _V64B.as_pointer()), align=1)
+        hv = _splat(builder, _V64B, builder.trunc(h, i8))
+        dv = _splat(builder, _V64B, builder.trunc(d, i8))
+        r = builder.lshr(builder.call(sat, [v, hv]), dv)
+        builder.store(r, builder.inttoptr(dst, _V64B.as_pointer()), align=1)
+        return builder.call(red, [builder.call(sad, [r, ir.Constant(_V64B, None)])])
+
+    return sig, codegen
