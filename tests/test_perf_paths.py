@@ -578,3 +578,22 @@ def test_gap_channels_last_equals_avg_pool(r, rng):
     np.testing.assert_array_equal(
         ex.controller_widths(net, ex._NHWC(np.ascontiguousarray(feat.transpose(0, 2, 3, 1)))),
         ex.controller_widths(net, feat))
+
+
+@pytest.mark.parametrize("r", ROUND_CODES)
+@pytest.mark.parametrize("S", [1, 2, 5])
+def test_lincomb2c_short_rounding_on_ties(r, S, rng):
+    """The residual add's short rounding (32-bit constants, S >= 1) on sums full of
+    ties, negative and positive, against the oracle."""
+    q1 = rng.integers(0, 256, 600)
+    q2 = rng.integers(0, 256, 600)
+    for k1, k2, k3 in ((1, -1, 0), (3, 1, -700), (-2, 1, 5), (-(1 << 31), (1 << 31) - 1, 7)):
+        ks = [spec.Constant(k1, S), spec.Constant(k2, S), spec.Constant(k3, S)]
+        Ks, Es, S_ = spec.align(ks)
+        out = np.empty(600, np.int64)
+        lo, hi = -(1 << 40), 1 << 40
+        K.lincomb2c(q1.astype(np.uint8), q2.astype(np.uint8), Ks[0], Es[0], Ks[1], Es[1],
+                    Ks[2] << Es[2], S_, spec.ROUNDING_CODES[r], lo, hi, out)
+        want = [naive.lincomb([int(a), int(b), 1], [(k.K, k.S) for k in ks], r, lo, hi)
+                for a, b in zip(q1, q2)]
+        assert out.tolist() == want

@@ -383,7 +383,26 @@ def lincomb2c_range(q1, q2, K1, E1, K2, E2, C3, S, r, lo, hi, out, l0, l1):
     a1 = q1[l0:l1]
     a2 = q2[l0:l1]
     o1 = out[l0:l1]
-    if True:
+    i31 = (np.int64(1) << 31) - 1
+    if sr >= 1 and sl == 0 and abs(K1) <= i31 and abs(K2) <= i31:
+        # a right shift of at least one bit and 32-bit constants: 32 x 32 -> 64-bit
+        # products and each rounding as one shift plus a correction (h = 2^(S-1)):
+        # floor v >> S, half_up (v + h) >> S, half_even (v + h - 1 + ((v >> S) & 1)) >> S,
+        # half_away (v + h - [v < 0]) >> S; the same integers as round_shift
+        k1 = np.int64(np.int32(K1))
+        k2 = np.int64(np.int32(K2))
+        for l in range(l1 - l0):
+            v = ((k1 * np.int64(a1[l])) << E1) + ((k2 * np.int64(a2[l])) << E2) + C3
+            if r == R_FLOOR:
+                q = v >> sr
+            elif r == R_HALF_UP:
+                q = (v + half) >> sr
+            elif r == R_HALF_EVEN:
+                q = (v + half - 1 + ((v >> sr) & 1)) >> sr
+            else:
+                q = (v + half - np.int64(v < 0)) >> sr
+            o1[l] = min(max(q, lo), hi)
+    else:
         for l in range(l1 - l0):
             x = ((K1 * np.int64(a1[l])) << E1) + ((K2 * np.int64(a2[l])) << E2) + C3
             # round_shift(x, S, r) without data-dependent branches (vectorises)
