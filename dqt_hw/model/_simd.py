@@ -262,14 +262,10 @@ def tap_offsets(kh, kw, Cp, Wp):
 
 
 def pixel_offsets(Nb, Hp, Wp, Cp, Ho, Wo, stride):
-    """rows[m] for the output pixels m = (n, oy, ox), padded to a multiple of MR by
-    repeating the last: the byte offset of the window's corner in the NHWC block."""
+    """rows[m] for the output pixels m = (n, oy, ox): the byte offset of the window's
+    corner in the NHWC block (a caller pads its own ranges to whole micro-tiles)."""
     n, oy, ox = np.meshgrid(np.arange(Nb), np.arange(Ho), np.arange(Wo), indexing="ij")
     r = (((n * Hp + oy * stride) * Wp + ox * stride) * Cp).reshape(-1).astype(np.int64)
-    M = r.size
-    Mp = -(-M // MR) * MR
-    if Mp > M:
-        r = np.concatenate([r, np.full(Mp - M, r[-1], np.int64)])
     return np.ascontiguousarray(r)
 
 
