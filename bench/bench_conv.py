@@ -226,9 +226,15 @@ def load_average() -> str:
 
 def environment_notes(repeats, ort_version, numba_version, elapsed, load0, load1) -> str:
     core = os.environ.get("OPENBLAS_CORETYPE")
+    from dqt_hw.model import _simd
+
+    kern = ("AVX-512 VNNI kernel (DQT_HW_VNNI=0 runs the float-BLAS paths instead)"
+            if _simd.AVAILABLE else "float-BLAS paths (no AVX-512 VNNI here, or "
+            "DQT_HW_VNNI=0)")
     return (
         f"- CPU: {cpu_name()}, {os.cpu_count()} logical CPUs; {THREADS} threads for both "
         f"(onnxruntime intra-op, Numba; NumPy's OpenBLAS at its default)\n"
+        f"- dqt_hw's exact sums: {kern}\n"
         f"- OPENBLAS_CORETYPE={core if core is not None else '(unset)'}\n"
         f"- numpy {np.__version__}, numba {numba_version}, onnxruntime {ort_version}, "
         f"Python {platform.python_version()}\n"
