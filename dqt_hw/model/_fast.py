@@ -931,6 +931,41 @@ def finish_tiles_rq_lin(Cacc, cm0, m0, m1, n0, n1, og, sx, ow, corr, ksa, K1i, R
 
 
 @njit(cache=True, nogil=True)
+def finish_tiles_rq_aff(Cacc, cm0, m0, m1, n0, n1, og, sx, P, Q, R, SR, HH, r, lo, hi, out):
+    """``finish_tiles_rq_lin`` with the sum in its affine form v = P C + Q sx + R (see
+    ``FusedConv._affine``, which proves it the same integer and bounded)."""
+    nro = n1 - n0
+    c0 = og + n0
+    p = P[c0:c0 + nro]
+    q = Q[c0:c0 + nro]
+    rr = R[c0:c0 + nro]
+    sr = SR[c0:c0 + nro]
+    hh = HH[c0:c0 + nro]
+    Cs = Cacc[m0 - cm0:m1 - cm0]
+    Os = out[m0:m1]
+    sxs = sx[m0:m1]
+    un0 = np.uintp(n0)
+    uc0 = np.uintp(c0)
+    for i in range(m1 - m0):
+        s_ = sxs[i]
+        for o in range(nro):
+            uo = np.uintp(o)
+            v = np.int64(Cs[i, un0 + uo]) * np.int64(p[o]) + s_ * q[o] + rr[o]
+            sh = sr[o]
+            h = hh[o]
+            if r == 0:
+                qq = v >> sh
+            elif r == 1:
+                qq = (v + h) >> sh
+            elif r == 2:
+                qq = (v + h - 1 + ((v >> sh) & 1)) >> sh
+            else:
+                qq = (v + h - np.int64(v < 0)) >> sh
+            Os[i, uc0 + uo] = min(max(qq, lo), hi)
+    return out
+
+
+@njit(cache=True, nogil=True)
 def nhwc_to_padded_view(x, n0, n1, c0, cg, pad, padv, off, d, r, vlo, vhi, tab, ident, use64,
                         xp, plane):
     """Channels-last codes x (N, H, W, C), images [n0, n1), channels [c0, c0 + cg), into
@@ -1069,7 +1104,7 @@ def window_sums_plane(plane, n0, n1, kh, kw, stride, Ho, Wo, out):
 @njit(cache=True, parallel=True)
 def layer_nhwc_lin(x, xp, Cg, pad, padv, off, d, r, vlo, vhi, btab, ident, use64, kh, kw, stride,
                    Ho, Wo, rows, koff, wp, woff, nvs, Np, Og, mb, per, sx, ow, corr, ksa,
-                   K1i, RE1, K2i, RE2, C34, SR, HH, rr, lo, hi, out2):
+                   K1i, RE1, K2i, RE2, C34, SR, HH, aff, P, Q, R, rr, lo, hi, out2):
     """One fused channels-last layer (one group, the short finish) in one call: chunks
     of ``per`` images over Numba's threads, each building its images' padded block and
     pixel sums, then per block of ``mb`` output rows the VNNI sums into a scratch tile
@@ -1102,8 +1137,12 @@ def layer_nhwc_lin(x, xp, Cg, pad, padv, off, d, r, vlo, vhi, btab, ident, use64
                 rl[i] = rows[m1 - 1]
             Cacc = np.empty((cntp, Np), dtype=np.int32)
             _simd.gemm_tiles(xflat, rl, koff, wp, woff, nvs, Cacc, 0, cntp, 0, nblk)
-            finish_tiles_rq_lin(Cacc, m0, m0, m1, 0, Og, 0, sx, ow, corr, ksa, K1i, RE1,
-                                K2i, RE2, C34, SR, HH, rr, lo, hi, out2)
+            if aff:
+                finish_tiles_rq_aff(Cacc, m0, m0, m1, 0, Og, 0, sx, P, Q, R, SR, HH, rr, lo,
+                                    hi, out2)
+            else:
+                finish_tiles_rq_lin(Cacc, m0, m0, m1, 0, Og, 0, sx, ow, corr, ksa, K1i, RE1,
+                                    K2i, RE2, C34, SR, HH, rr, lo, hi, out2)
     return out2
 
 
@@ -1111,7 +1150,8 @@ LAYER_PAR_WORK = 1 << 20  # multiply-adds from which a layer's images go paralle
 PAR_BLOCKS_WORK = 1 << 23  # multiply-adds from which one image's blocks go parallel
 VNNI_BLOCK = 1 << 19
 MR_ = _simd.MR
-_NO_TABLE = np.zeros(0, dtype=np.uint8)  # bytes of input windows per unit (rows x K: about a quarter of L2)
+_NO_TABLE = np.zeros(0, dtype=np.uint8)
+_NO_AFFINE = (np.zeros(0, np.int32), np.zeros(0, np.int64), np.zeros(0, np.int64))  # bytes of input windows per unit (rows x K: about a quarter of L2)
 
 
 def conv_vnni(x, w, stride, pad, groups, pad_code, W, plan, entry=None, view=None, rq=None,
@@ -1207,8 +1247,9 @@ def conv_vnni(x, w, stride, pad, groups, pad_code, W, plan, entry=None, view=Non
             layer_nhwc_lin(x, xp, Cg, pad, padv, ox, vd, vr, vlo, vhi, btab, ident,
                            _simd.AVAILABLE, kh, kw,
                            stride, Ho, Wo, rows, koff, wp, woff, nvs, Np, Og, mb, per, sx, ow,
-                           ox * sw, ksa, lin[0], RE1, lin[1], RE2, C34, SR, lin[2], rr, rlo,
-                           rhi, out2)
+                           ox * sw, ksa, lin[0], RE1, lin[1], RE2, C34, SR, lin[2],
+                           len(lin) == 6, *(lin[3:] if len(lin) == 6 else _NO_AFFINE), rr,
+                           rlo, rhi, out2)
         finally:
             _numba_threads(None)
         _tuned_done(tuner, serial, t0)
