@@ -118,8 +118,8 @@ def test_digits_contrast():
     np.testing.assert_array_equal(ds.y_test, plain.y_test)
     for x, x0 in ((ds.x_train, plain.x_train), (ds.x_test, plain.x_test)):
         c = x.reshape(len(x), -1).max(1) / x0.reshape(len(x0), -1).max(1)
-        # float pixel data scaled in float: a tolerance for float rounding only
-        np.testing.assert_allclose(x, x0 * c[:, None, None, None], rtol=0, atol=1e-12)
+        want = x0 * c[:, None, None, None]  # float pixels: compared with a float tolerance
+        np.testing.assert_allclose(x, want, rtol=0, atol=1e-12)  # float rounding only
         assert c.min() >= 1 / 16 - 1e-12 and c.max() <= 1.0
         assert c.min() < 0.1 and c.max() > 0.9 and 0.2 < np.median(c) < 0.3
     np.testing.assert_array_equal(data.load("digits-contrast").x_test, ds.x_test)
