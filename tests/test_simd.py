@@ -225,14 +225,16 @@ def test_fused_short_finish_on_ties(rounding, shift, rng):
 @pytest.mark.parametrize("b_a", [8, 5, 2])
 @pytest.mark.parametrize("dtype", [np.uint8, np.int64])
 @pytest.mark.parametrize("vr", ["half_up", "floor", "half_even"])
-@pytest.mark.parametrize("C", [12, 128])
+@pytest.mark.parametrize("C", [1, 12, 16, 128])
 def test_channels_last_views_equal_channels_first(b_a, dtype, vr, C, rng):
     """The channels-last input block of a fused layer by each of its ways (byte copy for
     the identity view, usat(q + h) >> d on 64 bytes at a time for floor / half_up views
     of 8-bit codes in multiples of 64 channels, (q + h) >> d per byte otherwise, a byte
-    table for the other roundings, branch-free arithmetic for other dtypes) gives the
-    codes of the channels-first path; channels-last input and output. Codes 255 and
-    254 (q + h past 255) in every channel of some pixels."""
+    table for the other roundings, branch-free arithmetic for other dtypes; one channel
+    padded to four; pixel sums by psadbw where C is a multiple of 8, with a row of
+    7 x 16 = 112 bytes, not a multiple of 64) gives the codes of the channels-first path;
+    channels-last input and output. Codes 255 and 254 (q + h past 255) in every channel
+    of some pixels."""
     f8 = spec.Format(8)
     from dqt_hw.model import layer as mlayer
 

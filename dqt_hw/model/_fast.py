@@ -965,113 +965,147 @@ def finish_tiles_rq_aff(Cacc, cm0, m0, m1, n0, n1, og, sx, P, Q, R, SR, HH, r, l
     return out
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _fill(a, s, e, v):
+    sub = a[s:e]  # indices from 0: the loop vectorises
+    for j in range(sub.shape[0]):
+        sub[j] = v
+
+
 @njit(cache=True, nogil=True)
-def nhwc_to_padded_view(x, n0, n1, c0, cg, pad, padv, off, d, r, vlo, vhi, tab, ident, use64,
-                        xp, plane):
-    """Channels-last codes x (N, H, W, C), images [n0, n1), channels [c0, c0 + cg), into
-    the padded NHWC block of bytes xp (N', H + 2 pad, W + 2 pad, Cp >= cg; border
-    ``padv``, channels past cg left as they are), each code q viewed as
-    clamp(round_shift(q, d, r), vlo, vhi) - off (branch-free, so the loop over the
-    channels vectorises), or as tab[q] where ``tab`` is not empty (uint8 codes, the
-    table of the view over 0..255, moved by -off; ``ident``: that table is the identity,
-    a byte copy; ``use64``: the floor / half_up view of 8-bit codes may use the AVX-512
-    byte kernel ``_simd.view64``); plane[n - n0, y, x] = the sum of the pixel's bytes."""
-    H = x.shape[1]
-    Wd = x.shape[2]
-    Hp = xp.shape[1]
-    Wp = xp.shape[2]
+def nhwc_to_padded_view(xf, H, Wd, C, n0, n1, c0, cg, pad, padv, off, d, r, vlo, vhi, tab,
+                   ident, use64, xpf, Hp, Wp, Cp, planef):
+    """Channels-last codes x (N, H, W, C), given flat as xf = x.reshape(-1), images
+    [n0, n1), channels [c0, c0 + cg), into the padded NHWC block of bytes xpf (flat:
+    (n1 - n0, Hp = H + 2 pad, Wp = W + 2 pad, Cp >= cg); border ``padv``; channels past
+    cg hold whatever they held, or ``padv`` on the border: their weights are zero), each
+    code q viewed as clamp(round_shift(q, d, r), vlo, vhi) - off (branch-free), or as
+    tab[q] where ``tab`` is not empty (uint8 codes, the table of the view over 0..255,
+    moved by -off; ``ident``: that table is the identity, a byte copy; ``use64``: AVX-512
+    may be used: the floor / half_up view of 8-bit codes by ``_simd.view64`` and the
+    pixel sums by ``_simd.sad64``); planef (flat (n1 - n0, Hp, Wp)) receives the sum of
+    each pixel's cg bytes. Flat indices from 0, so the loops vectorise; where the
+    channels are not padded (cg = C = Cp) a row's view is one loop over its bytes."""
     pv = np.int64(padv) * cg
-    # the view in three operations where the codes are non-negative and not moved
+    pb8 = np.uint8(padv)
     simple = (not ident and off == 0 and (r == 0 or r == 1) and 0 <= d < 63
               and tab.shape[0] > 0)
     hv = ((np.int64(1) << d) >> 1) if r == 1 else np.int64(0)
-    # the same on 64 bytes at a time (8-bit codes: vhi = 255 >> d), on AVX-512 CPUs
     bytes64 = (simple and use64 and 1 <= d <= 7 and vlo == 0 and vhi == (255 >> d)
-               and cg % 64 == 0 and c0 == 0 and x.shape[3] == cg)
-    sstr = np.int64(x.shape[3])
-    dstr = np.int64(xp.shape[3])
+               and cg % 64 == 0 and c0 == 0 and C == cg and Cp == cg)
+    flat = cg == C and Cp == C
+    g8 = C // 8
+    sad = flat and use64 and C % 8 == 0
+    s8 = np.empty(Wd * g8 + 8, dtype=np.int64)  # scratch: the sums of 8 bytes of a row
+    xpa = xpf.ctypes.data
+    xfa = xf.ctypes.data
+    sa8 = s8.ctypes.data
+    img = Hp * Wp * Cp
+    rowlen = Wp * Cp
     for n in range(n0, n1):
-        img = xp[n - n0]
-        pl = plane[n - n0]
+        ib = (n - n0) * img
+        pb = (n - n0) * Hp * Wp
         for r_ in range(Hp):
-            row = img[r_]
-            prow = pl[r_]
+            rb = ib + r_ * rowlen
+            prb = pb + r_ * Wp
             if r_ < pad or r_ >= H + pad:
-                for ix in range(Wp):
-                    dst = row[ix]
-                    for c in range(cg):
-                        dst[c] = padv
-                    prow[ix] = pv
+                _fill(xpf, rb, rb + rowlen, pb8)
+                _fill(planef, prb, prb + Wp, pv)
                 continue
-            for ix in range(pad):
-                dst = row[ix]
-                for c in range(cg):
-                    dst[c] = padv
-                prow[ix] = pv
-            for ix in range(Wd + pad, Wp):
-                dst = row[ix]
-                for c in range(cg):
-                    dst[c] = padv
-                prow[ix] = pv
-            src = x[n, r_ - pad]
-            if ident:
-                # the identity view (b = n, no move): a byte copy and its sums
-                for ix in range(Wd):
-                    px = src[ix, c0:c0 + cg]
-                    dst = row[ix + pad]
-                    t = np.int64(0)
-                    for c in range(cg):
-                        b = px[c]
-                        dst[c] = b
-                        t += np.int64(b)
-                    prow[ix + pad] = t
-                continue
+            if pad:
+                _fill(xpf, rb, rb + pad * Cp, pb8)
+                _fill(xpf, rb + (Wd + pad) * Cp, rb + rowlen, pb8)
+                _fill(planef, prb, prb + pad, pv)
+                _fill(planef, prb + Wd + pad, prb + Wp, pv)
+            sb = (n * H + r_ - pad) * Wd * C + c0
+            db = rb + pad * Cp
+            pp = prb + pad
             if bytes64:
-                # 8-bit codes, 64 channels at a time: usat(q + h) >> d and the byte sums
-                # by AVX-512 (``_simd.view64``)
-                sa_ = src.ctypes.data
-                da_ = row.ctypes.data
+                sa_ = xfa + sb
+                da_ = xpa + db
                 for ix in range(Wd):
                     t = np.int64(0)
                     for c in range(0, cg, 64):
-                        t += _simd.view64(sa_ + ix * sstr + c, da_ + (ix + pad) * dstr + c,
-                                          hv, d)
-                    prow[ix + pad] = t
+                        t += _simd.view64(sa_ + ix * C + c, da_ + ix * Cp + c, hv, d)
+                    planef[pp + ix] = t
                 continue
-            if simple:
-                # floor / half_up views of non-negative codes: (q + h) >> d, clamped
-                for ix in range(Wd):
-                    px = src[ix, c0:c0 + cg]
-                    dst = row[ix + pad]
-                    t = np.int64(0)
-                    for c in range(cg):
-                        v = min(max((np.int64(px[c]) + hv) >> d, vlo), vhi)
-                        dst[c] = v
-                        t += v
-                    prow[ix + pad] = t
+            if flat:
+                src = xf[sb:sb + Wd * C]
+                dst = xpf[db:db + Wd * C]
+                if ident:
+                    for j in range(Wd * C):
+                        dst[j] = src[j]
+                elif simple:
+                    for j in range(Wd * C):
+                        dst[j] = min(max((np.int64(src[j]) + hv) >> d, vlo), vhi)
+                elif tab.shape[0] > 0:
+                    for j in range(Wd * C):
+                        dst[j] = tab[src[j]]
+                else:
+                    for j in range(Wd * C):
+                        dst[j] = _view1(src[j], d, r, vlo, vhi) - off
+                if sad:
+                    # the sums of 8 bytes by psadbw, 64 bytes at a time, then per pixel
+                    # the sum of its C / 8 groups
+                    da_ = xpa + db
+                    nb = Wd * C
+                    j = 0
+                    while j + 64 <= nb:
+                        _simd.sad64(da_ + j, sa8 + j)
+                        j += 64
+                    for g in range(j // 8, nb // 8):
+                        t = np.int64(0)
+                        for c in range(8):
+                            t += np.int64(dst[8 * g + c])
+                        s8[g] = t
+                    pl = planef[pp:pp + Wd]
+                    ug8 = np.uintp(g8)
+                    for ix in range(Wd):
+                        b_ = np.uintp(ix) * ug8
+                        t = s8[b_]
+                        for g in range(1, g8):
+                            t += s8[b_ + np.uintp(g)]
+                        pl[ix] = t
+                else:
+                    for ix in range(Wd):
+                        px = dst[ix * C:(ix + 1) * C]
+                        t = np.int32(0)
+                        for c in range(C):
+                            t += np.int32(px[c])
+                        planef[pp + ix] = t
                 continue
-            if tab.shape[0] > 0:
-                # bytes through the table of the view (index = the code itself)
+            if cg == 1:
                 for ix in range(Wd):
-                    px = src[ix, c0:c0 + cg]
-                    dst = row[ix + pad]
-                    t = np.int64(0)
-                    for c in range(cg):
-                        v = tab[px[c]]
-                        dst[c] = v
-                        t += v
-                    prow[ix + pad] = t
+                    q = xf[sb + ix * C]
+                    if ident:
+                        v = np.int64(q)
+                    elif simple:
+                        v = min(max((np.int64(q) + hv) >> d, vlo), vhi)
+                    elif tab.shape[0] > 0:
+                        v = np.int64(tab[q])
+                    else:
+                        v = _view1(q, d, r, vlo, vhi) - off
+                    xpf[db + ix * Cp] = v
+                    planef[pp + ix] = v
                 continue
             for ix in range(Wd):
-                px = src[ix, c0:c0 + cg]
-                dst = row[ix + pad]
+                s0 = sb + ix * C
+                d0 = db + ix * Cp
                 t = np.int64(0)
                 for c in range(cg):
-                    v = _view1(px[c], d, r, vlo, vhi) - off
-                    dst[c] = v
+                    q = xf[s0 + c]
+                    if ident:
+                        v = np.int64(q)
+                    elif simple:
+                        v = min(max((np.int64(q) + hv) >> d, vlo), vhi)
+                    elif tab.shape[0] > 0:
+                        v = np.int64(tab[q])
+                    else:
+                        v = _view1(q, d, r, vlo, vhi) - off
+                    xpf[d0 + c] = v
                     t += v
-                prow[ix + pad] = t
-    return xp
+                planef[pp + ix] = t
+    return xpf
 
 
 @njit(cache=True, nogil=True)
@@ -1117,14 +1151,21 @@ def layer_nhwc_lin(x, xp, Cg, pad, padv, off, d, r, vlo, vhi, btab, ident, use64
     HW = Ho * Wo
     nblk = nvs.shape[0]
     xflat = xp.reshape(-1)
+    xin = x.reshape(-1)
+    H = x.shape[1]
+    Wd = x.shape[2]
+    C = x.shape[3]
+    Cp = xp.shape[3]
+    img = Hp * Wp * Cp
     mr = MR_
     nch = (Nb + per - 1) // per
     for ci in prange(nch):
         n0 = ci * per
         n1 = min(Nb, n0 + per)
         plane = np.empty((n1 - n0, Hp, Wp), dtype=np.int64)
-        nhwc_to_padded_view(x, n0, n1, 0, Cg, pad, padv, off, d, r, vlo, vhi, btab, ident,
-                            use64, xp[n0:n1], plane)
+        nhwc_to_padded_view(xin, H, Wd, C, n0, n1, 0, Cg, pad, padv, off, d, r, vlo, vhi,
+                            btab, ident, use64, xflat[n0 * img:n1 * img], Hp, Wp, Cp,
+                            plane.reshape(-1))
         window_sums_plane(plane, n0, n1, kh, kw, stride, Ho, Wo, sx[n0 * HW:n1 * HW])
         for m0 in range(n0 * HW, n1 * HW, mb):
             m1 = min(n1 * HW, m0 + mb)
@@ -1269,8 +1310,9 @@ def conv_vnni(x, w, stride, pad, groups, pad_code, W, plan, entry=None, view=Non
             xb = xp[n0:n1]
             if in_nhwc:
                 plane = np.empty((n1 - n0, Hp, Wp), dtype=np.int64)
-                nhwc_to_padded_view(x, n0, n1, g * Cg, Cg, pad, padv, ox, vd, vr, vlo, vhi,
-                                    btab, ident, _simd.AVAILABLE, xb, plane)
+                nhwc_to_padded_view(x.reshape(-1), H, Wd, C, n0, n1, g * Cg, Cg, pad, padv,
+                                    ox, vd, vr, vlo, vhi, btab, ident, _simd.AVAILABLE,
+                                    xb.reshape(-1), Hp, Wp, Cp, plane.reshape(-1))
                 if sums:
                     window_sums_plane(plane, n0, n1, kh, kw, stride, Ho, Wo,
                                       sx[n0 * HW:n1 * HW])

@@ -420,3 +420,24 @@ def view64(typingctx, src, dst, h, d):
         return builder.call(red, [builder.call(sad, [r, ir.Constant(_V64B, None)])])
 
     return sig, codegen
+
+
+@intrinsic
+def sad64(typingctx, src, dst):
+    """The sums of the eight groups of 8 unsigned bytes in 64 bytes at ``src``
+    (``psadbw`` against zero), stored as 8 int64 at ``dst``."""
+    sig = types.none(types.int64, types.int64)
+
+    def codegen(context, builder, signature, args):
+        src, dst = args
+        mod = builder.module
+        name = "llvm.x86.avx512.psad.bw.512"
+        f = mod.globals.get(name)
+        if f is None:
+            f = ir.Function(mod, ir.FunctionType(ir.VectorType(_I64, 8), [_V64B, _V64B]), name)
+        v = builder.load(builder.inttoptr(src, _V64B.as_pointer()), align=1)
+        s = builder.call(f, [v, ir.Constant(_V64B, None)])
+        builder.store(s, builder.inttoptr(dst, ir.VectorType(_I64, 8).as_pointer()), align=1)
+        return context.get_dummy_value()
+
+    return sig, codegen
