@@ -184,6 +184,7 @@ class Network:
                 self.layers[nd.name].fmt = src.fmt if src is not None else None
 
     def validate(self):
+        self.__dict__.pop("_programs", None)  # the executor's compiled programs
         a = self.arith
         n = a.n
         for nd in self.graph:
