@@ -511,6 +511,7 @@ def test_executor_layouts_same_codes(widths, monkeypatch, rng):
     """Channels-last activations between fused VNNI layers (fc and the controller's
     layers as 1x1 convs): the same codes and widths as channels-first; where the CPU has
     VNNI the channels-last path really runs."""
+    monkeypatch.setenv("DQT_HW_PROGRAM", "0")  # the layer-by-layer path
     net = nw.random_controller(nw.random_network(resnet_tiny(), seed=6), seed=7)
     x = rng.integers(0, 256, (9,) + tuple(net.graph[next(iter(net.graph)).name].shape))
     calls = []
@@ -536,6 +537,7 @@ def test_executor_layouts_same_codes(widths, monkeypatch, rng):
 def test_executor_batch_parts_same_codes(widths, monkeypatch, rng):
     """A batch cut into parts that run side by side (each part's layers serial in its
     thread, ``_fast.serial_scope``): the same codes, widths and statistics as whole."""
+    monkeypatch.setenv("DQT_HW_PROGRAM", "0")  # the layer-by-layer path
     net = nw.random_controller(nw.random_network(resnet_tiny(), seed=8), seed=9)
     x = rng.integers(0, 256, (11,) + tuple(net.graph[next(iter(net.graph)).name].shape))
     with num_threads(2):
