@@ -132,6 +132,34 @@ def test_vnni_switch_off_by_environment():
     assert out.stdout.strip() == "False"
 
 
+def _child(code, **env):
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("NUMBA_CPU_FEATURES", "NUMBA_CPU_NAME", "DQT_HW_WIDE_VECTORS")}
+    out = subprocess.run([sys.executable, "-c", code], env=dict(base, **env),
+                         capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def test_wide_vectors_feature_string():
+    """Importing dqt_hw sets Numba's CPU features to the host's plus -prefer-256-bit on
+    AVX-512 CPUs (so the int64 loops use 512-bit vectors), even after numba was
+    imported first; not with DQT_HW_WIDE_VECTORS=0, nor over a user's own choice; and
+    features without VNNI switch the VNNI kernel off."""
+    from llvmlite import binding
+
+    avx512 = binding.get_host_cpu_features().get("avx512f", False)
+    show = "import os; print(os.environ.get('NUMBA_CPU_FEATURES', '-'))"
+    got = _child("import dqt_hw; " + show)
+    assert got.endswith(",-prefer-256-bit") if avx512 else got == "-"
+    got = _child("import numba; import dqt_hw; from numba.core import config; "
+                 "print(config.CPU_FEATURES)")
+    assert got.endswith(",-prefer-256-bit") if avx512 else got == "None"
+    assert _child("import dqt_hw; " + show, DQT_HW_WIDE_VECTORS="0") == "-"
+    assert _child("import dqt_hw; " + show, NUMBA_CPU_FEATURES="+sse2") == "+sse2"
+    code = "from dqt_hw.model import _simd; print(_simd.AVAILABLE)"
+    assert _child(code, NUMBA_CPU_FEATURES="+avx512f,+avx512bw,-avx512vnni") == "False"
+
+
 @needs_vnni
 def test_fused_layer_same_codes_with_and_without_vnni(monkeypatch, rng):
     """A requantized conv layer (viewed 8-bit codes, per-channel constants) through

@@ -931,12 +931,15 @@ def finish_tiles_rq_lin(Cacc, cm0, m0, m1, n0, n1, og, sx, ow, corr, ksa, K1i, R
 
 
 @njit(cache=True, nogil=True)
-def finish_tiles_rq_aff(Cacc, cm0, m0, m1, n0, n1, og, sx, P, Q, R, SR, HH, r, lo, hi, out):
-    """``finish_tiles_rq_lin`` with the sum in its affine form v = P C + Q sx + R (see
-    ``FusedConv._affine``, which proves it the same integer and bounded)."""
+def finish_tiles_rq_aff(Cacc, cm0, m0, m1, n0, n1, og, sx, K1, E1, Q, R, SR, HH, r, lo, hi,
+                        out):
+    """``finish_tiles_rq_lin`` with the sum in its affine form v = P C + Q sx + R, P C
+    taken as (K1 C) << E1 (see ``FusedConv._affine``, which proves it the same integer
+    and bounded)."""
     nro = n1 - n0
     c0 = og + n0
-    p = P[c0:c0 + nro]
+    p = K1[c0:c0 + nro]
+    e = E1[c0:c0 + nro]
     q = Q[c0:c0 + nro]
     rr = R[c0:c0 + nro]
     sr = SR[c0:c0 + nro]
@@ -950,7 +953,7 @@ def finish_tiles_rq_aff(Cacc, cm0, m0, m1, n0, n1, og, sx, P, Q, R, SR, HH, r, l
         s_ = sxs[i]
         for o in range(nro):
             uo = np.uintp(o)
-            v = np.int64(Cs[i, un0 + uo]) * np.int64(p[o]) + s_ * q[o] + rr[o]
+            v = ((np.int64(Cs[i, un0 + uo]) * np.int64(p[o])) << e[o]) + s_ * q[o] + rr[o]
             sh = sr[o]
             h = hh[o]
             if r == 0:
@@ -1138,7 +1141,7 @@ def window_sums_plane(plane, n0, n1, kh, kw, stride, Ho, Wo, out):
 @njit(cache=True, parallel=True)
 def layer_nhwc_lin(x, xp, Cg, pad, padv, off, d, r, vlo, vhi, btab, ident, use64, kh, kw, stride,
                    Ho, Wo, rows, koff, wp, woff, nvs, Np, Og, mb, per, sx, ow, corr, ksa,
-                   K1i, RE1, K2i, RE2, C34, SR, HH, aff, P, Q, R, rr, lo, hi, out2):
+                   K1i, RE1, K2i, RE2, C34, SR, HH, aff, Q, R, rr, lo, hi, out2):
     """One fused channels-last layer (one group, the short finish) in one call: chunks
     of ``per`` images over Numba's threads, each building its images' padded block and
     pixel sums, then per block of ``mb`` output rows the VNNI sums into a scratch tile
@@ -1179,8 +1182,8 @@ def layer_nhwc_lin(x, xp, Cg, pad, padv, off, d, r, vlo, vhi, btab, ident, use64
             Cacc = np.empty((cntp, Np), dtype=np.int32)
             _simd.gemm_tiles(xflat, rl, koff, wp, woff, nvs, Cacc, 0, cntp, 0, nblk)
             if aff:
-                finish_tiles_rq_aff(Cacc, m0, m0, m1, 0, Og, 0, sx, P, Q, R, SR, HH, rr, lo,
-                                    hi, out2)
+                finish_tiles_rq_aff(Cacc, m0, m0, m1, 0, Og, 0, sx, K1i, RE1, Q, R, SR, HH, rr,
+                                    lo, hi, out2)
             else:
                 finish_tiles_rq_lin(Cacc, m0, m0, m1, 0, Og, 0, sx, ow, corr, ksa, K1i, RE1,
                                     K2i, RE2, C34, SR, HH, rr, lo, hi, out2)
@@ -1192,7 +1195,7 @@ PAR_BLOCKS_WORK = 1 << 23  # multiply-adds from which one image's blocks go para
 VNNI_BLOCK = 1 << 19
 MR_ = _simd.MR
 _NO_TABLE = np.zeros(0, dtype=np.uint8)
-_NO_AFFINE = (np.zeros(0, np.int32), np.zeros(0, np.int64), np.zeros(0, np.int64))  # bytes of input windows per unit (rows x K: about a quarter of L2)
+_NO_AFFINE = (np.zeros(0, np.int64), np.zeros(0, np.int64))  # bytes of input windows per unit (rows x K: about a quarter of L2)
 
 
 def conv_vnni(x, w, stride, pad, groups, pad_code, W, plan, entry=None, view=None, rq=None,
@@ -1289,7 +1292,7 @@ def conv_vnni(x, w, stride, pad, groups, pad_code, W, plan, entry=None, view=Non
                            _simd.AVAILABLE, kh, kw,
                            stride, Ho, Wo, rows, koff, wp, woff, nvs, Np, Og, mb, per, sx, ow,
                            ox * sw, ksa, lin[0], RE1, lin[1], RE2, C34, SR, lin[2],
-                           len(lin) == 6, *(lin[3:] if len(lin) == 6 else _NO_AFFINE), rr,
+                           len(lin) == 5, *(lin[3:] if len(lin) == 5 else _NO_AFFINE), rr,
                            rlo, rhi, out2)
         finally:
             _numba_threads(None)

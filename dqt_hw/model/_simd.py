@@ -72,7 +72,17 @@ def _detect() -> bool:
         feats = binding.get_host_cpu_features()
     except Exception:  # pragma: no cover - no LLVM feature query on this platform
         return False
-    return all(feats.get(f, False) for f in ("avx512f", "avx512bw", "avx512vnni"))
+    need = ("avx512f", "avx512bw", "avx512vnni")
+    if config.CPU_FEATURES is not None:
+        # Numba compiles for these features (the last mention of each counts)
+        chosen = {}
+        for f in config.CPU_FEATURES.split(","):
+            f = f.strip()
+            if f[:1] in "+-" and len(f) > 1:
+                chosen[f[1:]] = f[0] == "+"
+        if not all(chosen.get(f, False) for f in need):
+            return False
+    return all(feats.get(f, False) for f in need)
 
 
 AVAILABLE = _detect()

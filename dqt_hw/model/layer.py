@@ -342,31 +342,31 @@ class FusedConv:
         self.ok = True
 
     def _affine(self, Kc, Ec, c34, sw, taps):
-        """(P, Q, R) for ``_fast.finish_tiles_rq_aff`` where they fit, else ().
+        """(Q, R) for ``_fast.finish_tiles_rq_aff`` where they fit, else ().
 
         On the VNNI path the accumulator is acc = C + ox sw + ow sx (C the int32 sum of
         the moved codes, sx their window sum) and sum_a = sx + taps ox, so with no
         overflow (proved by the caller) the requantization sum is
         (K1 acc << E1) + (K2 sum_a << E2) + C34 = P C + Q sx + R with P = K1 << E1,
         Q = P ow + (K2 << E2), R = P ox sw + (K2 << E2) taps ox + C34: the same integer
-        in fewer operations. Required here: P fits int32 (a 32 x 32-bit product) and
-        |P| max|C| + |Q| max|sx| + |R| < 2^61 (the rounding adds at most 2^61)."""
+        in fewer operations; the kernel takes P C as (K1 C) << E1 (K1 fits int32: a
+        32 x 32-bit product, then a shift). Required here: |P| max|C| + |Q| max|sx| +
+        |R| < 2^61 (so no term and no sum overflows int64: the rounding adds at most
+        2^61)."""
         _, ox, ow, _ = self.plan
-        i31 = (1 << 31) - 1
         cmax = taps * 255 * 128
         smax = taps * 255
-        P, Q, R = [], [], []
+        Q, R = [], []
         for c in range(len(sw)):
             p = int(Kc[0, c]) << int(Ec[0, c])
             k2 = int(Kc[1, c]) << int(Ec[1, c])
             q = p * ow + k2
             r = p * ox * int(sw[c]) + k2 * taps * ox + int(c34[c])
-            if abs(p) > i31 or abs(p) * cmax + abs(q) * smax + abs(r) >= 1 << 61:
+            if abs(p) * cmax + abs(q) * smax + abs(r) >= 1 << 61:
                 return ()
-            P.append(p)
             Q.append(q)
             R.append(r)
-        return (np.array(P, np.int32), np.array(Q, np.int64), np.array(R, np.int64))
+        return (np.array(Q, np.int64), np.array(R, np.int64))
 
     def run(self, x):
         Nb, _, H, Wd = x.shape

@@ -351,7 +351,11 @@ def execute(net: Network, codes, *, widths=None, batch_size: int = 64, stats=Fal
     if not isinstance(net, Network):
         raise TypeError(f"net must be a dqt_hw.net.Network, not {net!r}")
     g = net.graph
-    names = net.compute_layers()
+    memo = net.__dict__.setdefault("_exec_memo", {})  # cleared by Network.validate
+    if "names" not in memo:
+        memo["names"] = net.compute_layers()
+        memo["macs"] = np.array([r["macs"] for r in g.layer_table()], np.int64)
+    names = memo["names"]
     index = {nm: i for i, nm in enumerate(names)}
     in_node = next(iter(g))
     fin = net.layers[in_node.name].fmt
@@ -376,7 +380,13 @@ def execute(net: Network, codes, *, widths=None, batch_size: int = 64, stats=Fal
         cw = np.array(c.widths, np.int64)
         feat_node = c.features
     else:
-        mix = net.width_mix(net.arith.n if widths is None else widths)
+        wkey = net.arith.n if widths is None else widths
+        if isinstance(wkey, (int, np.integer)) and not isinstance(wkey, bool):
+            mix = memo.get(("mix", int(wkey)))  # one width for all: checked once
+            if mix is None:
+                mix = memo[("mix", int(wkey))] = net.width_mix(wkey)
+        else:
+            mix = net.width_mix(wkey)
     N = x.shape[0]
     if stats == "input":
         batch_size = 1
@@ -540,7 +550,7 @@ def execute(net: Network, codes, *, widths=None, batch_size: int = 64, stats=Fal
         out_codes = np.zeros((0, g[out_node].shape[0]), np.int64)
     ofmt = net.layers[out_node].fmt
     logits = ofmt.real(out_codes.astype(np.float64))  # the one float step
-    macs = np.array([r["macs"] for r in g.layer_table()], np.int64)
+    macs = memo["macs"]
     bitops = (all_w[:, :, 0] * all_w[:, :, 1] * macs).sum(axis=1)
     cb = controller_macs(net) * net.arith.n * net.arith.n if dynamic else 0
     return RunResult(out_codes, logits, np.argmax(out_codes, axis=1), all_w, names, bitops,
@@ -558,7 +568,7 @@ def _program(net: Network, widths):
     key = "dynamic" if isinstance(widths, str) else tuple(map(tuple, np.asarray(widths).tolist()))
     cache = net.__dict__.setdefault("_programs", {})
     hit = cache.get(key)
-    names = net.compute_layers()
+    names = net.__dict__.get("_exec_memo", {}).get("names") or net.compute_layers()
     if hit is not None and (hit is False or all(
             net.layers[nm].w is w for nm, w in zip(names, hit.weights))):
         return hit or None

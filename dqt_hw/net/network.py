@@ -185,6 +185,7 @@ class Network:
 
     def validate(self):
         self.__dict__.pop("_programs", None)  # the executor's compiled programs
+        self.__dict__.pop("_exec_memo", None)  # and what it keeps between calls
         a = self.arith
         n = a.n
         for nd in self.graph:

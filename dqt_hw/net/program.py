@@ -46,9 +46,9 @@ OP_CONV, OP_ADD, OP_POOL, OP_ARGMAX = 0, 1, 2, 3
 # columns of a conv row of the parameter table
 (C_OP, C_SRC, C_SST, C_DST, C_DST_ST, C_H, C_W, C_C, C_HP, C_WP, C_CP, C_KH, C_KW, C_S, C_PAD,
  C_HO, C_WO, C_O, C_NP, C_PADV, C_OX, C_D, C_VR, C_VLO, C_VHI, C_IDENT, C_TAB, C_OW, C_KSA,
- C_RR, C_LO, C_HI, C_AFF, C_MB, C_KOFF, C_NK4, C_WPK, C_WPN, C_WOFF, C_NVS, C_NBLK, C_P, C_Q,
- C_R, C_SR, C_HH, C_CORR, C_K1, C_RE1, C_K2, C_RE2, C_C34, C_WIDE) = range(53)
-NCOL = 53
+ C_RR, C_LO, C_HI, C_AFF, C_MB, C_KOFF, C_NK4, C_WPK, C_WPN, C_WOFF, C_NVS, C_NBLK, C_Q,
+ C_R, C_SR, C_HH, C_CORR, C_K1, C_RE1, C_K2, C_RE2, C_C34, C_WIDE) = range(52)
+NCOL = 52
 # add: C_OP, C_SRC, C_SST, C_DST, C_DST_ST, then
 A_SRC2, A_SST2, A_K1, A_E1, A_K2, A_E2, A_C3, A_S, A_R, A_LO, A_HI = range(5, 16)
 # pool: C_OP, C_SRC, C_SST, C_DST, C_DST_ST, C_H, C_W, C_C, then
@@ -170,9 +170,9 @@ def _conv_rows(fc, H, Wd, C, src, dst, pools):
     r[[C_WPK, C_WPN]] = i8.add(wp), wp.size
     r[[C_WOFF, C_NVS, C_NBLK]] = i64.add(woff), i64.add(nvs), len(nvs)
     lin = fc.lin
-    r[C_AFF] = len(lin) == 6
-    if len(lin) == 6:
-        r[[C_P, C_Q, C_R]] = i32.add(lin[3]), i64.add(lin[4]), i64.add(lin[5])
+    r[C_AFF] = len(lin) == 5
+    if len(lin) == 5:
+        r[[C_Q, C_R]] = i64.add(lin[3]), i64.add(lin[4])
     r[[C_SR, C_HH]] = i64.add(SR), i64.add(lin[2])
     r[[C_CORR, C_K1, C_RE1, C_K2, C_RE2, C_C34]] = (
         i64.add(ox * sw), i32.add(lin[0]), i64.add(RE1), i32.add(lin[1]), i64.add(RE2),
@@ -409,9 +409,10 @@ def _conv(arena, wide, N, p, i64, i32, i8, u8, a, b, use64):
 def _finish(Cacc, m0, m1, O, sx, p, i64, i32, SR, HH, out2):
     """The short finish of outputs [m0, m1) into out2 (M, O) (bytes, or int64 codes)."""
     if p[C_AFF]:
-        _fast.finish_tiles_rq_aff(Cacc, m0, m0, m1, 0, O, 0, sx, i32[p[C_P]:p[C_P] + O],
-                                  i64[p[C_Q]:p[C_Q] + O], i64[p[C_R]:p[C_R] + O], SR, HH,
-                                  p[C_RR], p[C_LO], p[C_HI], out2)
+        _fast.finish_tiles_rq_aff(Cacc, m0, m0, m1, 0, O, 0, sx, i32[p[C_K1]:p[C_K1] + O],
+                                  i64[p[C_RE1]:p[C_RE1] + O], i64[p[C_Q]:p[C_Q] + O],
+                                  i64[p[C_R]:p[C_R] + O], SR, HH, p[C_RR], p[C_LO],
+                                  p[C_HI], out2)
     else:
         _fast.finish_tiles_rq_lin(Cacc, m0, m0, m1, 0, O, 0, sx, p[C_OW],
                                   i64[p[C_CORR]:p[C_CORR] + O], p[C_KSA],
