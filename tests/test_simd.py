@@ -249,6 +249,40 @@ def test_fused_short_finish_on_ties(rounding, shift, rng):
     np.testing.assert_array_equal(fc.run(x), want)
 
 
+@pytest.mark.parametrize("shape", [(5, 8, 8, 1, 1, 0, 1), (4, 8, 8, 16, 16, 0, 1),
+                                   (3, 7, 7, 16, 16, 0, 1), (3, 7, 5, 8, 8, 0, 2),
+                                   (2, 3, 3, 128, 128, 0, 1), (4, 5, 5, 12, 6, 6, 2),
+                                   (2, 4, 4, 32, 32, 0, 0), (2, 6, 6, 12, 12, 0, 1)])
+@pytest.mark.parametrize("view", [(0, 1, 0), (4, 1, 0), (3, 0, 0), (4, 2, 0), (2, 2, 3),
+                                  (1, 3, 0)])
+@pytest.mark.parametrize("use64", [True, False])
+def test_padded_view_block_and_pixel_sums(shape, view, use64, rng):
+    """``_fast.nhwc_to_padded_view`` against NumPy: the padded channels-last block of
+    the viewed codes (border code 7) and each pixel's sum, by every way it has (one
+    channel; whole padded images with the byte kernel and psadbw sums, their tails
+    past a multiple of 64 bytes; rows of unpadded channels; padded channels; a channel
+    offset for groups) for the identity, floor / half_up, table and moved views, with
+    and without AVX-512."""
+    N, H, W, C, cg, c0, pad = shape
+    d, r, off = view
+    use64 = use64 and _simd.AVAILABLE
+    x = rng.integers(0, 256, (N, H, W, C)).astype(np.uint8)
+    x[0, 0, :, :] = 255
+    vlo, vhi = 0, 255 >> d
+    tab = _fast.view_table(0, 255, d, r, vlo, vhi, off, np.uint8)
+    ident = bool((tab == np.arange(256)).all())
+    Cp, Hp, Wp = _simd.pad4(cg), H + 2 * pad, W + 2 * pad
+    want = np.full((N, Hp, Wp, cg), 7, np.int64)
+    want[:, pad:pad + H, pad:pad + W] = tab[x[..., c0:c0 + cg]]
+    xp = np.zeros((N, Hp, Wp, Cp), np.uint8)
+    plane = np.empty((N, Hp, Wp), np.int64)
+    _fast.nhwc_to_padded_view(x.reshape(-1), H, W, C, 0, N, c0, cg, pad, np.uint8(7), off,
+                              d, r, vlo, vhi, tab, ident, use64, xp.reshape(-1), Hp, Wp, Cp,
+                              plane.reshape(-1))
+    np.testing.assert_array_equal(xp[..., :cg], want)
+    np.testing.assert_array_equal(plane, want.sum(axis=3))
+
+
 @needs_vnni
 @pytest.mark.parametrize("b_a", [8, 5, 2])
 @pytest.mark.parametrize("dtype", [np.uint8, np.int64])

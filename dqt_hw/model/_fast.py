@@ -969,6 +969,23 @@ def finish_tiles_rq_aff(Cacc, cm0, m0, m1, n0, n1, og, sx, K1, E1, Q, R, SR, HH,
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _view_row(src, dst, nb, ident, simple, tab, hv, d, r, vlo, vhi, off):
+    """dst[j] = the view of src[j], j < nb (one loop from 0: it vectorises)."""
+    if ident:
+        for j in range(nb):
+            dst[j] = src[j]
+    elif simple:
+        for j in range(nb):
+            dst[j] = min(max((np.int64(src[j]) + hv) >> d, vlo), vhi)
+    elif tab.shape[0] > 0:
+        for j in range(nb):
+            dst[j] = tab[src[j]]
+    else:
+        for j in range(nb):
+            dst[j] = _view1(src[j], d, r, vlo, vhi) - off
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _fill(a, s, e, v):
     sub = a[s:e]  # indices from 0: the loop vectorises
     for j in range(sub.shape[0]):
@@ -991,23 +1008,88 @@ def nhwc_to_padded_view(xf, H, Wd, C, n0, n1, c0, cg, pad, padv, off, d, r, vlo,
     channels are not padded (cg = C = Cp) a row's view is one loop over its bytes."""
     pv = np.int64(padv) * cg
     pb8 = np.uint8(padv)
+    flat = cg == C and Cp == C
+    g8 = C // 8
+    sad = flat and use64 and C % 8 == 0
     simple = (not ident and off == 0 and (r == 0 or r == 1) and 0 <= d < 63
               and tab.shape[0] > 0)
     hv = ((np.int64(1) << d) >> 1) if r == 1 else np.int64(0)
     bytes64 = (simple and use64 and 1 <= d <= 7 and vlo == 0 and vhi == (255 >> d)
                and cg % 64 == 0 and c0 == 0 and C == cg and Cp == cg)
-    flat = cg == C and Cp == C
-    g8 = C // 8
-    sad = flat and use64 and C % 8 == 0
-    s8 = np.empty(Wd * g8 + 8, dtype=np.int64)  # scratch: the sums of 8 bytes of a row
+    # the byte kernel on whole rows: the identity view, or floor / half_up of 8-bit codes
+    v64 = use64 and (ident or (simple and 1 <= d <= 7 and vlo == 0 and vhi == (255 >> d)))
+    dv = d if not ident else 0
+    if ident:
+        hv = np.int64(0)
+    img = Hp * Wp * Cp
+    rowlen = Wp * Cp
+    # scratch: the sums of 8 bytes of a padded image
+    s8 = np.empty(img // 8 + 8 if sad else 1, dtype=np.int64)
     xpa = xpf.ctypes.data
     xfa = xf.ctypes.data
     sa8 = s8.ctypes.data
-    img = Hp * Wp * Cp
-    rowlen = Wp * Cp
+    HWp = Hp * Wp
     for n in range(n0, n1):
         ib = (n - n0) * img
-        pb = (n - n0) * Hp * Wp
+        pb = (n - n0) * HWp
+        if sad:
+            # the padded image: all of it at the border code, then each row's view
+            # (64 bytes at a time by AVX-512 where it is the identity or a floor /
+            # half_up view of 8-bit codes); then the sums of its bytes 8 at a time by
+            # psadbw over the whole image (border pixels included: cg = Cp) and per
+            # pixel the sum of its C / 8 groups
+            _fill(xpf, ib, ib + img, pb8)
+            nb = Wd * C
+            for r_ in range(pad, H + pad):
+                sb = (n * H + r_ - pad) * nb
+                db = ib + r_ * rowlen + pad * Cp
+                c = 0
+                if v64:
+                    while c + 64 <= nb:
+                        _simd.view64(xfa + sb + c, xpa + db + c, hv, dv)
+                        c += 64
+                if c < nb:
+                    _view_row(xf[sb + c:sb + nb], xpf[db + c:db + nb], nb - c, ident, simple,
+                              tab, hv, d, r, vlo, vhi, off)
+            j = 0
+            while j + 64 <= img:
+                _simd.sad64(xpa + ib + j, sa8 + j)
+                j += 64
+            im = xpf[ib:ib + img]
+            for g in range(j // 8, img // 8):
+                t = np.int64(0)
+                for c in range(8):
+                    t += np.int64(im[8 * g + c])
+                s8[g] = t
+            pl = planef[pb:pb + HWp]
+            sg = s8[:g8 * HWp].reshape(HWp, g8)
+            if g8 == 1:
+                for ix in range(HWp):
+                    pl[ix] = sg[ix, 0]
+            elif g8 == 2:
+                for ix in range(HWp):
+                    pl[ix] = sg[ix, 0] + sg[ix, 1]
+            else:
+                for ix in range(HWp):
+                    t = sg[ix, 0]
+                    for g in range(1, g8):
+                        t += sg[ix, g]
+                    pl[ix] = t
+            continue
+        if cg == 1 and C == 1 and tab.shape[0] > 0:
+            # one channel (an image input): the border everywhere, then each pixel's
+            # byte by the table and its sum (the byte itself)
+            _fill(xpf, ib, ib + img, pb8)
+            _fill(planef, pb, pb + HWp, pv)
+            for r_ in range(pad, H + pad):
+                src = xf[(n * H + r_ - pad) * Wd:(n * H + r_ - pad + 1) * Wd]
+                dst = xpf[ib + (r_ * Wp + pad) * Cp:ib + (r_ * Wp + pad + Wd) * Cp]
+                pl = planef[pb + r_ * Wp + pad:pb + r_ * Wp + pad + Wd]
+                for ix in range(Wd):
+                    v = tab[src[ix]]
+                    dst[np.uintp(ix) * np.uintp(Cp)] = v
+                    pl[ix] = v
+            continue
         for r_ in range(Hp):
             rb = ib + r_ * rowlen
             prb = pb + r_ * Wp
@@ -1033,49 +1115,14 @@ def nhwc_to_padded_view(xf, H, Wd, C, n0, n1, c0, cg, pad, padv, off, d, r, vlo,
                     planef[pp + ix] = t
                 continue
             if flat:
-                src = xf[sb:sb + Wd * C]
-                dst = xpf[db:db + Wd * C]
-                if ident:
-                    for j in range(Wd * C):
-                        dst[j] = src[j]
-                elif simple:
-                    for j in range(Wd * C):
-                        dst[j] = min(max((np.int64(src[j]) + hv) >> d, vlo), vhi)
-                elif tab.shape[0] > 0:
-                    for j in range(Wd * C):
-                        dst[j] = tab[src[j]]
-                else:
-                    for j in range(Wd * C):
-                        dst[j] = _view1(src[j], d, r, vlo, vhi) - off
-                if sad:
-                    # the sums of 8 bytes by psadbw, 64 bytes at a time, then per pixel
-                    # the sum of its C / 8 groups
-                    da_ = xpa + db
-                    nb = Wd * C
-                    j = 0
-                    while j + 64 <= nb:
-                        _simd.sad64(da_ + j, sa8 + j)
-                        j += 64
-                    for g in range(j // 8, nb // 8):
-                        t = np.int64(0)
-                        for c in range(8):
-                            t += np.int64(dst[8 * g + c])
-                        s8[g] = t
-                    pl = planef[pp:pp + Wd]
-                    ug8 = np.uintp(g8)
-                    for ix in range(Wd):
-                        b_ = np.uintp(ix) * ug8
-                        t = s8[b_]
-                        for g in range(1, g8):
-                            t += s8[b_ + np.uintp(g)]
-                        pl[ix] = t
-                else:
-                    for ix in range(Wd):
-                        px = dst[ix * C:(ix + 1) * C]
-                        t = np.int32(0)
-                        for c in range(C):
-                            t += np.int32(px[c])
-                        planef[pp + ix] = t
+                _view_row(xf[sb:sb + Wd * C], xpf[db:db + Wd * C], Wd * C, ident, simple,
+                          tab, hv, d, r, vlo, vhi, off)
+                for ix in range(Wd):
+                    px = xpf[db + ix * C:db + (ix + 1) * C]
+                    t = np.int32(0)
+                    for c in range(C):
+                        t += np.int32(px[c])
+                    planef[pp + ix] = t
                 continue
             if cg == 1:
                 for ix in range(Wd):
@@ -1114,27 +1161,42 @@ def nhwc_to_padded_view(xf, H, Wd, C, n0, n1, c0, cg, pad, padv, off, d, r, vlo,
 @njit(cache=True, nogil=True)
 def window_sums_plane(plane, n0, n1, kh, kw, stride, Ho, Wo, out):
     """out[(n - n0) * Ho * Wo + oy * Wo + ox] = the sum of the kh x kw window of output
-    (n, oy, ox) over the pixel sums ``plane`` (images n0 <= n < n1 at plane[n - n0]):
-    column sums over ky, then the sums over kx (loops from 0, which vectorise)."""
+    (n, oy, ox) over the pixel sums ``plane`` (images n0 <= n < n1 at plane[n - n0],
+    C-contiguous). On the flat plane of all the images: the column sums over ky, then
+    the sums over kx, each one loop from 0 over the whole block (entries that straddle
+    two rows or images are computed and never read), then each output's entry."""
+    nimg = n1 - n0
+    Hp = plane.shape[1]
     Wp = plane.shape[2]
-    col = np.empty(Wp, dtype=np.int64)
-    for n in range(n1 - n0):
-        pl = plane[n]
+    HpWp = Hp * Wp
+    pf = plane.reshape(-1)
+    L = nimg * HpWp
+    if kh == 1 and kw == 1:
+        u = pf
+    else:
+        nc = L - (kh - 1) * Wp
+        col = np.empty(nc, dtype=np.int64)
+        p0 = pf[0:nc]
+        for j in range(nc):
+            col[j] = p0[j]
+        for ky in range(1, kh):
+            pk = pf[ky * Wp:ky * Wp + nc]
+            for j in range(nc):
+                col[j] += pk[j]
+        nu = nc - (kw - 1)
+        u = np.empty(nu, dtype=np.int64)
+        for j in range(nu):
+            u[j] = col[j]
+        for kx in range(1, kw):
+            ck = col[kx:kx + nu]
+            for j in range(nu):
+                u[j] += ck[j]
+    for n in range(nimg):
         for oy in range(Ho):
-            r0 = pl[oy * stride]
-            for ix in range(Wp):
-                col[ix] = r0[ix]
-            for ky in range(1, kh):
-                rk = pl[oy * stride + ky]
-                for ix in range(Wp):
-                    col[ix] += rk[ix]
+            src = u[n * HpWp + oy * stride * Wp:]
             o = out[(n * Ho + oy) * Wo:(n * Ho + oy + 1) * Wo]
             for ox in range(Wo):
-                o[ox] = col[ox * stride]
-            for kx in range(1, kw):
-                ck = col[kx:]
-                for ox in range(Wo):
-                    o[ox] += ck[ox * stride]
+                o[ox] = src[ox * stride]
     return out
 
 

@@ -47,8 +47,8 @@ OP_CONV, OP_ADD, OP_POOL, OP_ARGMAX = 0, 1, 2, 3
 (C_OP, C_SRC, C_SST, C_DST, C_DST_ST, C_H, C_W, C_C, C_HP, C_WP, C_CP, C_KH, C_KW, C_S, C_PAD,
  C_HO, C_WO, C_O, C_NP, C_PADV, C_OX, C_D, C_VR, C_VLO, C_VHI, C_IDENT, C_TAB, C_OW, C_KSA,
  C_RR, C_LO, C_HI, C_AFF, C_MB, C_KOFF, C_NK4, C_WPK, C_WPN, C_WOFF, C_NVS, C_NBLK, C_Q,
- C_R, C_SR, C_HH, C_CORR, C_K1, C_RE1, C_K2, C_RE2, C_C34, C_WIDE) = range(52)
-NCOL = 52
+ C_R, C_SR, C_HH, C_CORR, C_K1, C_RE1, C_K2, C_RE2, C_C34, C_WIDE, C_PIX) = range(53)
+NCOL = 53
 # add: C_OP, C_SRC, C_SST, C_DST, C_DST_ST, then
 A_SRC2, A_SST2, A_K1, A_E1, A_K2, A_E2, A_C3, A_S, A_R, A_LO, A_HI = range(5, 16)
 # pool: C_OP, C_SRC, C_SST, C_DST, C_DST_ST, C_H, C_W, C_C, then
@@ -167,6 +167,7 @@ def _conv_rows(fc, H, Wd, C, src, dst, pools):
     r[C_MB] = max(_simd.MR, (_fast.VNNI_BLOCK // max(1, Cp * kh * kw)) // _simd.MR * _simd.MR)
     koff = _simd.tap_offsets(kh, kw, Cp, Wp)
     r[[C_KOFF, C_NK4]] = i64.add(koff), koff.size
+    r[C_PIX] = i64.add(_simd.pixel_offsets(1, Hp, Wp, Cp, Ho, Wo, s))  # within an image
     r[[C_WPK, C_WPN]] = i8.add(wp), wp.size
     r[[C_WOFF, C_NVS, C_NBLK]] = i64.add(woff), i64.add(nvs), len(nvs)
     lin = fc.lin
@@ -383,6 +384,8 @@ def _conv(arena, wide, N, p, i64, i32, i8, u8, a, b, use64):
     nvs = i64[p[C_NVS]:p[C_NVS] + nblk]
     SR = i64[p[C_SR]:p[C_SR] + O]
     HH = i64[p[C_HH]:p[C_HH] + O]
+    pix = i64[p[C_PIX]:p[C_PIX] + HW]
+    imgb = Hp * Wp * Cp
     mr = _simd.MR
     mb = p[C_MB]
     for m0 in range(0, M, mb):
@@ -390,13 +393,17 @@ def _conv(arena, wide, N, p, i64, i32, i8, u8, a, b, use64):
         cnt = m1 - m0
         cntp = (cnt + mr - 1) // mr * mr
         rl = np.empty(cntp, np.int64)
-        for i in range(cntp):
-            m = m0 + min(i, cnt - 1)
-            n = m // HW
-            q = m - n * HW
-            oy = q // Wo
-            ox = q - oy * Wo
-            rl[i] = ((n * Hp + oy * s) * Wp + ox * s) * Cp
+        # the window corner of each output pixel (image n, pixel q), no division per row
+        n = m0 // HW
+        q = m0 - n * HW
+        for i in range(cnt):
+            rl[i] = n * imgb + pix[q]
+            q += 1
+            if q == HW:
+                q = 0
+                n += 1
+        for i in range(cnt, cntp):
+            rl[i] = rl[cnt - 1]
         Cacc = np.empty((cntp, Np), np.int32)
         _simd.gemm_tiles(xp, rl, koff, wp, woff, nvs, Cacc, 0, cntp, 0, nblk)
         if p[C_WIDE]:
