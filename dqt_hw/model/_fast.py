@@ -994,7 +994,7 @@ def _fill(a, s, e, v):
 
 @njit(cache=True, nogil=True)
 def nhwc_to_padded_view(xf, H, Wd, C, n0, n1, c0, cg, pad, padv, off, d, r, vlo, vhi, tab,
-                   ident, use64, xpf, Hp, Wp, Cp, planef):
+                        ident, use64, xpf, Hp, Wp, Cp, planef):
     """Channels-last codes x (N, H, W, C), given flat as xf = x.reshape(-1), images
     [n0, n1), channels [c0, c0 + cg), into the padded NHWC block of bytes xpf (flat:
     (n1 - n0, Hp = H + 2 pad, Wp = W + 2 pad, Cp >= cg); border ``padv``; channels past
@@ -1014,8 +1014,6 @@ def nhwc_to_padded_view(xf, H, Wd, C, n0, n1, c0, cg, pad, padv, off, d, r, vlo,
     simple = (not ident and off == 0 and (r == 0 or r == 1) and 0 <= d < 63
               and tab.shape[0] > 0)
     hv = ((np.int64(1) << d) >> 1) if r == 1 else np.int64(0)
-    bytes64 = (simple and use64 and 1 <= d <= 7 and vlo == 0 and vhi == (255 >> d)
-               and cg % 64 == 0 and c0 == 0 and C == cg and Cp == cg)
     # the byte kernel on whole rows: the identity view, or floor / half_up of 8-bit codes
     v64 = use64 and (ident or (simple and 1 <= d <= 7 and vlo == 0 and vhi == (255 >> d)))
     dv = d if not ident else 0
@@ -1105,15 +1103,6 @@ def nhwc_to_padded_view(xf, H, Wd, C, n0, n1, c0, cg, pad, padv, off, d, r, vlo,
             sb = (n * H + r_ - pad) * Wd * C + c0
             db = rb + pad * Cp
             pp = prb + pad
-            if bytes64:
-                sa_ = xfa + sb
-                da_ = xpa + db
-                for ix in range(Wd):
-                    t = np.int64(0)
-                    for c in range(0, cg, 64):
-                        t += _simd.view64(sa_ + ix * C + c, da_ + ix * Cp + c, hv, d)
-                    planef[pp + ix] = t
-                continue
             if flat:
                 _view_row(xf[sb:sb + Wd * C], xpf[db:db + Wd * C], Wd * C, ident, simple,
                           tab, hv, d, r, vlo, vhi, off)
