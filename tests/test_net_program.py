@@ -95,3 +95,12 @@ def test_program_on_resnet18_and_a_new_weight_array(monkeypatch, rng):
     assert ex._program(net, net.width_mix(4)).weights[-1] is L.w
     np.testing.assert_array_equal(ex.execute(net, x, widths=4).codes,
                                   layer_path(monkeypatch, net, x, 4).codes)
+    # and a controller layer: the dynamic program too
+    c = net.controller
+    old = ex._program(net, "dynamic")
+    c.fc2.w = c.fc2.w[::-1].copy()
+    assert ex._program(net, "dynamic") is not old
+    got = ex.execute(net, x, widths="dynamic")
+    want = layer_path(monkeypatch, net, x, "dynamic")
+    np.testing.assert_array_equal(got.codes, want.codes)
+    np.testing.assert_array_equal(got.widths, want.widths)

@@ -568,9 +568,7 @@ def _program(net: Network, widths):
     key = "dynamic" if isinstance(widths, str) else tuple(map(tuple, np.asarray(widths).tolist()))
     cache = net.__dict__.setdefault("_programs", {})
     hit = cache.get(key)
-    names = net.__dict__.get("_exec_memo", {}).get("names") or net.compute_layers()
-    if hit is not None and (hit is False or all(
-            net.layers[nm].w is w for nm, w in zip(names, hit.weights))):
+    if hit is not None and (hit is False or hit.current(net)):
         return hit or None
     prog = program.compile_program(net, widths)
     cache[key] = prog if prog is not None else False

@@ -87,9 +87,8 @@ class _Pool:
 class Program:
     """One network compiled for ``run``; build it with ``compile_program``."""
 
-    def __init__(self, net, names, ops, prm, ctrl_ops, pools, nodes, out_node, in_node,
-                 dynamic):
-        self.net, self.names = net, names
+    def __init__(self, ops, prm, ctrl_ops, pools, nodes, out_node, in_node, dynamic,
+                 conv_index, weights):
         self.ops, self.prm, self.ctrl_ops = ops, prm, ctrl_ops
         self.i64, self.i32, self.i8, self.u8 = pools
         # name -> (offset, codes per image, shape HWC, wide): image n of a node at
@@ -100,8 +99,16 @@ class Program:
         regions = {v[:2] + (v[3],) for v in nodes.values()}  # a flatten shares its input's
         self.sizes = (sum(nb for _, nb, w in regions if not w),
                       sum(nb for _, nb, w in regions if w))
-        self.conv_index = {}  # layer name -> op index
+        self.conv_index = conv_index  # conv / fc layer -> its op (var[:, op]: its row)
+        self.weights = weights  # the weight arrays it was compiled from
         self._arenas = {}
+
+    def current(self, net) -> bool:
+        """True while every layer (and controller layer) holds the array it was
+        compiled from."""
+        now = weight_arrays(net, self.dynamic)
+        return len(now) == len(self.weights) and all(
+            a is b for a, b in zip(now, self.weights))
 
     def run(self, x, threads: int):
         """Output codes (N, F) int64 and the row index per input and op (N, ops) of
@@ -113,7 +120,7 @@ class Program:
         key = (threading.get_ident(), N)
         hit = self._arenas.get(key)
         if hit is None:
-            if len(self._arenas) > 8:
+            if len(self._arenas) >= 4:
                 self._arenas.clear()
             hit = self._arenas[key] = (np.empty(N * self.sizes[0], np.uint8),
                                        np.empty(max(1, N * self.sizes[1]), np.int64))
@@ -206,10 +213,19 @@ def compile_program(net, widths):
     def byte_src(*names_):
         return all(not nodes[nm][3] for nm in names_)
 
+    op_names = []
+
+    def emit(name, rs):
+        """One op: its rows (one per width pair it may run at)."""
+        ops.append((len(rows), len(rs)))
+        rows.extend(rs)
+        op_names.append(name)
+
     def conv_op(name, fc_list, src):
         if not byte_src(src):
             return False
         H, Wd, C = nodes[src][2]
+        rs = []
         for fc in fc_list:
             got = _conv_rows(fc, H, Wd, C, nodes[src][:2], (0, 0), pools)
             if got is None:
@@ -220,11 +236,24 @@ def compile_program(net, widths):
             elif nodes[name][3] != bool(r[C_WIDE]):
                 return False
             r[[C_DST, C_DST_ST]] = nodes[name][:2]
-            rows.append(r)
-        ops.append((len(rows) - len(fc_list), len(fc_list)))
+            rs.append(r)
+        emit(name, rs)
         return True
 
-    ctrl_ops = np.zeros(0, np.int64)
+    def pool_op(name, src, k, s):
+        H, Wd, C = nodes[src][2]
+        if k > H or k > Wd or nodes[src][3]:
+            return False
+        Ho, Wo = (H - k) // s + 1, (Wd - k) // s + 1
+        region(name, (Ho, Wo, C))
+        r = np.zeros(NCOL, np.int64)
+        r[[C_OP, C_SRC, C_SST, C_DST, C_DST_ST, C_H, C_W, C_C]] = (
+            OP_POOL, *nodes[src][:2], *nodes[name][:2], H, Wd, C)
+        r[[P_K, P_S, P_HO, P_WO, P_R]] = (k, s, Ho, Wo,
+                                          spec.ROUNDING_CODES[net.arith.pool_rounding])
+        emit(name, [r])
+        return True
+
     mix = None if dynamic else np.asarray(widths)
     in_node = next(iter(g)).name
     for nd in g:
@@ -267,13 +296,12 @@ def compile_program(net, widths):
                                                          *nodes[nd.name][:2])
             r[[A_SRC2, A_SST2, A_K1, A_E1, A_K2, A_E2, A_C3, A_S, A_R, A_LO, A_HI]] = (
                 *nodes[b_][:2], K1, E1, K2, E2, C3, S, r_, lo, hi)
-            rows.append(r)
-            ops.append((len(rows) - 1, 1))
+            emit(nd.name, [r])
         elif nd.op == "avgpool":
             if nd.attr("padding", 0):
                 return None
             k, s = nd.attrs["kernel"], nd.attr("stride", nd.attrs["kernel"])
-            if not _pool_op(nd.name, nd.inputs[0], k, s, net, nodes, region, rows, ops):
+            if not pool_op(nd.name, nd.inputs[0], k, s):
                 return None
         elif nd.op == "flatten":
             off, nb, shp, w = nodes[nd.inputs[0]]
@@ -286,7 +314,7 @@ def compile_program(net, widths):
             H, Wd, C = nodes[nd.name][2]
             if H != Wd:
                 return None
-            if not _pool_op("(controller pool)", nd.name, H, H, net, nodes, region, rows, ops):
+            if not pool_op("(controller pool)", nd.name, H, H):
                 return None
             fin = net.layers[c.features].fmt
             src = "(controller pool)"
@@ -302,51 +330,25 @@ def compile_program(net, widths):
             r = np.zeros(NCOL, np.int64)
             r[[C_OP, C_SRC, C_SST, G_L, G_K, G_WIDE]] = (
                 OP_ARGMAX, *nodes[src][:2], len(c.layers), len(c.widths), nodes[src][3])
-            rows.append(r)
-            ops.append((len(rows) - 1, 1))
+            emit("(controller argmax)", [r])
     out_node = net.output_node()
     if nodes[out_node][2][:2] != (1, 1):
         return None
-    prog = Program(net, names, np.array(ops, np.int64), np.array(rows, np.int64),
-                   ctrl_ops, tuple(p.array() for p in pools), nodes, out_node, in_node,
-                   dynamic)
-    # the op index of every conv / fc layer (its row per input is var[:, index])
-    order = _op_order(net, g, dynamic)
-    assert len(order) == len(ops)
-    conv_index = {nm: k for k, nm in enumerate(order) if nm in names}
-    prog.conv_index = conv_index
+    conv_index = {nm: k for k, nm in enumerate(op_names) if nm in names}
+    ctrl_ops = (np.array([conv_index[nm] for nm in c.layers], np.int64) if dynamic
+                else np.zeros(0, np.int64))
+    return Program(np.array(ops, np.int64), np.array(rows, np.int64), ctrl_ops,
+                   tuple(p.array() for p in pools), nodes, out_node, in_node, dynamic,
+                   conv_index, weight_arrays(net, dynamic))
+
+
+def weight_arrays(net, dynamic):
+    """The weight arrays a program of ``net`` reads (each layer's, and the controller's
+    in a dynamic one)."""
+    ws = [net.layers[nm].w for nm in net.compute_layers()]
     if dynamic:
-        prog.ctrl_ops = np.array([conv_index[nm] for nm in c.layers], np.int64)
-    prog.weights = [net.layers[nm].w for nm in names]
-    return prog
-
-
-def _op_order(net, g, dynamic):
-    """The name of each op in ``compile_program``'s order."""
-    c = net.controller if dynamic else None
-    out = []
-    for nd in g:
-        if nd.op in ("conv", "fc", "add", "avgpool"):
-            out.append(nd.name)
-        if dynamic and nd.name == c.features:
-            out += ["(controller pool)", "(controller fc1)", "(controller fc2)",
-                    "(controller argmax)"]
-    return out
-
-
-def _pool_op(name, src, k, s, net, nodes, region, rows, ops):
-    H, Wd, C = nodes[src][2]
-    if k > H or k > Wd or nodes[src][3]:
-        return False
-    Ho, Wo = (H - k) // s + 1, (Wd - k) // s + 1
-    region(name, (Ho, Wo, C))
-    r = np.zeros(NCOL, np.int64)
-    r[[C_OP, C_SRC, C_SST, C_DST, C_DST_ST, C_H, C_W, C_C]] = (
-        OP_POOL, *nodes[src][:2], *nodes[name][:2], H, Wd, C)
-    r[[P_K, P_S, P_HO, P_WO, P_R]] = k, s, Ho, Wo, spec.ROUNDING_CODES[net.arith.pool_rounding]
-    rows.append(r)
-    ops.append((len(rows) - 1, 1))
-    return True
+        ws += [net.controller.fc1.w, net.controller.fc2.w]
+    return ws
 
 
 @njit(cache=True, nogil=True)
