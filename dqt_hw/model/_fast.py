@@ -1113,20 +1113,6 @@ def nhwc_to_padded_view(xf, H, Wd, C, n0, n1, c0, cg, pad, padv, off, d, r, vlo,
                         t += np.int32(px[c])
                     planef[pp + ix] = t
                 continue
-            if cg == 1:
-                for ix in range(Wd):
-                    q = xf[sb + ix * C]
-                    if ident:
-                        v = np.int64(q)
-                    elif simple:
-                        v = min(max((np.int64(q) + hv) >> d, vlo), vhi)
-                    elif tab.shape[0] > 0:
-                        v = np.int64(tab[q])
-                    else:
-                        v = _view1(q, d, r, vlo, vhi) - off
-                    xpf[db + ix * Cp] = v
-                    planef[pp + ix] = v
-                continue
             for ix in range(Wd):
                 s0 = sb + ix * C
                 d0 = db + ix * Cp
