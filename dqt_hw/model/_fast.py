@@ -1175,64 +1175,86 @@ def window_sums_plane(plane, n0, n1, kh, kw, stride, Ho, Wo, out):
     return out
 
 
-@njit(cache=True, parallel=True)
-def layer_nhwc_lin(x, xp, Cg, pad, padv, off, d, r, vlo, vhi, btab, ident, use64, kh, kw, stride,
-                   Ho, Wo, rows, koff, wp, woff, nvs, Np, Og, mb, per, sx, ow, corr, ksa,
-                   K1i, RE1, K2i, RE2, C34, SR, HH, aff, Q, R, rr, lo, hi, out2):
-    """One fused channels-last layer (one group, the short finish) in one call: chunks
-    of ``per`` images over Numba's threads, each building its images' padded block and
-    pixel sums, then per block of ``mb`` output rows the VNNI sums into a scratch tile
-    and the requantizing finish, writing codes into out2 (M, O). The same steps as the
-    Python driver ``conv_vnni`` (which takes every other case), without its per-step
-    call overhead: what a small network's many small layers need."""
-    Nb = x.shape[0]
-    Hp = xp.shape[1]
-    Wp = xp.shape[2]
+@njit(cache=True, nogil=True)
+def fused_images(xin, H, Wd, C, a, b, pad, padv, off, d, r, vlo, vhi, btab, ident, use64, kh,
+                 kw, stride, Ho, Wo, Cp, pix, koff, wp, woff, nvs, Np, O, mb, ow, corr, ksa,
+                 K1i, RE1, K2i, RE2, C34, SR, HH, aff, Q, R, rr, lo, hi, out2):
+    """Images [a, b) of a fused channels-last layer (one group, the short finish): xin
+    the layer's input codes flat (N, H, W, C), out2 ((b - a) Ho Wo, O) their output
+    rows. The padded block of the images and its pixel sums, their window sums, then
+    per block of ``mb`` output rows the VNNI sums into a scratch tile (each row's window
+    corner from ``pix``, the offsets within one padded image) and the requantizing
+    finish (``finish_tiles_rq_aff`` where ``aff``, else ``finish_tiles_rq_lin``)."""
+    nimg = b - a
+    Hp = H + 2 * pad
+    Wp = Wd + 2 * pad
     HW = Ho * Wo
+    M = nimg * HW
+    imgb = Hp * Wp * Cp
+    xp = np.empty(nimg * imgb, dtype=np.uint8)
+    plane = np.empty(nimg * Hp * Wp, dtype=np.int64)
+    nhwc_to_padded_view(xin[a * H * Wd * C:b * H * Wd * C], H, Wd, C, 0, nimg, 0, C, pad,
+                        padv, off, d, r, vlo, vhi, btab, ident, use64, xp, Hp, Wp, Cp, plane)
+    sx = np.empty(M, dtype=np.int64)
+    window_sums_plane(plane.reshape(nimg, Hp, Wp), 0, nimg, kh, kw, stride, Ho, Wo, sx)
     nblk = nvs.shape[0]
-    xflat = xp.reshape(-1)
-    xin = x.reshape(-1)
-    H = x.shape[1]
-    Wd = x.shape[2]
-    C = x.shape[3]
-    Cp = xp.shape[3]
-    img = Hp * Wp * Cp
     mr = MR_
+    for m0 in range(0, M, mb):
+        m1 = min(M, m0 + mb)
+        cnt = m1 - m0
+        cntp = (cnt + mr - 1) // mr * mr
+        rl = np.empty(cntp, dtype=np.int64)
+        # the window corner of each output pixel (image n, pixel q): no division per row
+        n = m0 // HW
+        q = m0 - n * HW
+        for i in range(cnt):
+            rl[i] = n * imgb + pix[q]
+            q += 1
+            if q == HW:
+                q = 0
+                n += 1
+        for i in range(cnt, cntp):
+            rl[i] = rl[cnt - 1]
+        Cacc = np.empty((cntp, Np), dtype=np.int32)
+        _simd.gemm_tiles(xp, rl, koff, wp, woff, nvs, Cacc, 0, cntp, 0, nblk)
+        if aff:
+            finish_tiles_rq_aff(Cacc, m0, m0, m1, 0, O, 0, sx, K1i, RE1, Q, R, SR, HH, rr, lo,
+                                hi, out2)
+        else:
+            finish_tiles_rq_lin(Cacc, m0, m0, m1, 0, O, 0, sx, ow, corr, ksa, K1i, RE1, K2i,
+                                RE2, C34, SR, HH, rr, lo, hi, out2)
+    return out2
+
+
+@njit(cache=True, parallel=True)
+def layer_nhwc_lin(x, pad, padv, off, d, r, vlo, vhi, btab, ident, use64, kh, kw, stride, Ho,
+                   Wo, Cp, pix, koff, wp, woff, nvs, Np, Og, mb, per, ow, corr, ksa, K1i, RE1,
+                   K2i, RE2, C34, SR, HH, aff, Q, R, rr, lo, hi, out2):
+    """One fused channels-last layer (one group, the short finish) in one call: chunks
+    of ``per`` images over Numba's threads, each ``fused_images``, writing codes into
+    out2 (M, O). The same steps as the Python driver ``conv_vnni`` (which takes every
+    other case), without its per-step call overhead: what a small network's many small
+    layers need."""
+    Nb, H, Wd, C = x.shape
+    xin = x.reshape(-1)
+    HW = Ho * Wo
     nch = (Nb + per - 1) // per
     for ci in prange(nch):
         n0 = ci * per
         n1 = min(Nb, n0 + per)
-        plane = np.empty((n1 - n0, Hp, Wp), dtype=np.int64)
-        nhwc_to_padded_view(xin, H, Wd, C, n0, n1, 0, Cg, pad, padv, off, d, r, vlo, vhi,
-                            btab, ident, use64, xflat[n0 * img:n1 * img], Hp, Wp, Cp,
-                            plane.reshape(-1))
-        window_sums_plane(plane, n0, n1, kh, kw, stride, Ho, Wo, sx[n0 * HW:n1 * HW])
-        for m0 in range(n0 * HW, n1 * HW, mb):
-            m1 = min(n1 * HW, m0 + mb)
-            cnt = m1 - m0
-            cntp = (cnt + mr - 1) // mr * mr
-            rl = np.empty(cntp, dtype=np.int64)
-            for i in range(cnt):
-                rl[i] = rows[m0 + i]
-            for i in range(cnt, cntp):
-                rl[i] = rows[m1 - 1]
-            Cacc = np.empty((cntp, Np), dtype=np.int32)
-            _simd.gemm_tiles(xflat, rl, koff, wp, woff, nvs, Cacc, 0, cntp, 0, nblk)
-            if aff:
-                finish_tiles_rq_aff(Cacc, m0, m0, m1, 0, Og, 0, sx, K1i, RE1, Q, R, SR, HH, rr,
-                                    lo, hi, out2)
-            else:
-                finish_tiles_rq_lin(Cacc, m0, m0, m1, 0, Og, 0, sx, ow, corr, ksa, K1i, RE1,
-                                    K2i, RE2, C34, SR, HH, rr, lo, hi, out2)
+        fused_images(xin, H, Wd, C, n0, n1, pad, padv, off, d, r, vlo, vhi, btab, ident,
+                     use64, kh, kw, stride, Ho, Wo, Cp, pix, koff, wp, woff, nvs, Np, Og, mb,
+                     ow, corr, ksa, K1i, RE1, K2i, RE2, C34, SR, HH, aff, Q, R, rr, lo, hi,
+                     out2[n0 * HW:n1 * HW])
     return out2
 
 
 LAYER_PAR_WORK = 1 << 20  # multiply-adds from which a layer's images go parallel
 PAR_BLOCKS_WORK = 1 << 23  # multiply-adds from which one image's blocks go parallel
-VNNI_BLOCK = 1 << 19
+VNNI_BLOCK = 1 << 19  # bytes of input windows per GEMM block (about a quarter of L2)
 MR_ = _simd.MR
 _NO_TABLE = np.zeros(0, dtype=np.uint8)
-_NO_AFFINE = (np.zeros(0, np.int64), np.zeros(0, np.int64))  # bytes of input windows per unit (rows x K: about a quarter of L2)
+_NO_AFFINE = (np.zeros(0, np.int64), np.zeros(0, np.int64))  # Q, R of no affine finish
 
 
 def conv_vnni(x, w, stride, pad, groups, pad_code, W, plan, entry=None, view=None, rq=None,
@@ -1319,16 +1341,14 @@ def conv_vnni(x, w, stride, pad, groups, pad_code, W, plan, entry=None, view=Non
         # the whole layer in one call, its images over Numba's threads (``serial``:
         # the calling thread's Numba thread count, 1 inside ``serial_scope``)
         wp, woff, nvs, Np, sw = packs[0]
-        xp = (np.zeros if Cp != Cg else np.empty)((Nb, Hp, Wp, Cp), dtype=np.uint8)
         nthr = nt if M * K * O >= LAYER_PAR_WORK else 1
         per = -(-Nb // (4 * nthr)) if nthr > 1 else Nb
-        sx = np.empty(M, dtype=np.int64)
+        pix = rows[:HW]  # the offsets within the first image are those of every image
         _numba_threads(nthr)
         try:
-            layer_nhwc_lin(x, xp, Cg, pad, padv, ox, vd, vr, vlo, vhi, btab, ident,
-                           _simd.AVAILABLE, kh, kw,
-                           stride, Ho, Wo, rows, koff, wp, woff, nvs, Np, Og, mb, per, sx, ow,
-                           ox * sw, ksa, lin[0], RE1, lin[1], RE2, C34, SR, lin[2],
+            layer_nhwc_lin(x, pad, padv, ox, vd, vr, vlo, vhi, btab, ident, _simd.AVAILABLE,
+                           kh, kw, stride, Ho, Wo, Cp, pix, koff, wp, woff, nvs, Np, Og, mb,
+                           per, ow, ox * sw, ksa, lin[0], RE1, lin[1], RE2, C34, SR, lin[2],
                            len(lin) == 5, *(lin[3:] if len(lin) == 5 else _NO_AFFINE), rr,
                            rlo, rhi, out2)
         finally:

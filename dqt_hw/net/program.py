@@ -44,11 +44,11 @@ from ..model import _fast, _kernels, _simd
 OP_CONV, OP_ADD, OP_POOL, OP_ARGMAX = 0, 1, 2, 3
 
 # columns of a conv row of the parameter table
-(C_OP, C_SRC, C_SST, C_DST, C_DST_ST, C_H, C_W, C_C, C_HP, C_WP, C_CP, C_KH, C_KW, C_S, C_PAD,
+(C_OP, C_SRC, C_SST, C_DST, C_DST_ST, C_H, C_W, C_C, C_CP, C_KH, C_KW, C_S, C_PAD,
  C_HO, C_WO, C_O, C_NP, C_PADV, C_OX, C_D, C_VR, C_VLO, C_VHI, C_IDENT, C_TAB, C_OW, C_KSA,
  C_RR, C_LO, C_HI, C_AFF, C_MB, C_KOFF, C_NK4, C_WPK, C_WPN, C_WOFF, C_NVS, C_NBLK, C_Q,
- C_R, C_SR, C_HH, C_CORR, C_K1, C_RE1, C_K2, C_RE2, C_C34, C_WIDE, C_PIX) = range(53)
-NCOL = 53
+ C_R, C_SR, C_HH, C_CORR, C_K1, C_RE1, C_K2, C_RE2, C_C34, C_WIDE, C_PIX) = range(51)
+NCOL = 51
 # add: C_OP, C_SRC, C_SST, C_DST, C_DST_ST, then
 A_SRC2, A_SST2, A_K1, A_E1, A_K2, A_E2, A_C3, A_S, A_R, A_LO, A_HI = range(5, 16)
 # pool: C_OP, C_SRC, C_SST, C_DST, C_DST_ST, C_H, C_W, C_C, then
@@ -164,8 +164,8 @@ def _conv_rows(fc, H, Wd, C, src, dst, pools):
     RK1, RE1, RK2, RE2, C34, SL, SR, rr, lo, hi = fc.rq
     r = np.zeros(NCOL, np.int64)
     r[[C_OP, C_SRC, C_SST, C_DST, C_DST_ST]] = OP_CONV, src[0], src[1], dst[0], dst[1]
-    r[[C_H, C_W, C_C, C_HP, C_WP, C_CP, C_KH, C_KW, C_S, C_PAD, C_HO, C_WO, C_O, C_NP]] = (
-        H, Wd, C, Hp, Wp, Cp, kh, kw, s, p, Ho, Wo, O, Np)
+    r[[C_H, C_W, C_C, C_CP, C_KH, C_KW, C_S, C_PAD, C_HO, C_WO, C_O, C_NP]] = (
+        H, Wd, C, Cp, kh, kw, s, p, Ho, Wo, O, Np)
     r[[C_PADV, C_OX, C_D, C_VR, C_VLO, C_VHI, C_IDENT]] = (
         (fc.pad_code - ox) & 0xFF, ox, d, vr, vlo, vhi, int((tab == np.arange(256)).all()))
     r[C_TAB] = u8.add(tab)
@@ -354,81 +354,35 @@ def weight_arrays(net, dynamic):
 @njit(cache=True, nogil=True)
 def _conv(arena, wide, N, p, i64, i32, i8, u8, a, b, use64):
     """A fused conv layer (row ``p``) on images [a, b) of the arena (its codes into the
-    int64 arena ``wide`` where the row says so)."""
-    nimg = b - a
-    H, Wd, C = p[C_H], p[C_W], p[C_C]
-    Hp, Wp, Cp = p[C_HP], p[C_WP], p[C_CP]
-    kh, kw, s = p[C_KH], p[C_KW], p[C_S]
-    Ho, Wo, O, Np = p[C_HO], p[C_WO], p[C_O], p[C_NP]
-    HW = Ho * Wo
-    M = nimg * HW
-    src = p[C_SRC] * N + a * p[C_SST]
-    xs = arena[src:src + nimg * p[C_SST]]
+    int64 arena ``wide`` where the row says so): ``_fast.fused_images``."""
+    Ho, Wo, O = p[C_HO], p[C_WO], p[C_O]
+    M = (b - a) * Ho * Wo
+    xin = arena[p[C_SRC] * N:p[C_SRC] * N + N * p[C_SST]]
     dst = p[C_DST] * N + a * p[C_DST_ST]
     if p[C_WIDE]:
-        wout = wide[dst:dst + nimg * p[C_DST_ST]].reshape(M, O)
-        out2 = arena[0:0].reshape(0, O)
+        _images(xin, p, i64, i32, i8, u8, a, b, use64,
+                wide[dst:dst + (b - a) * p[C_DST_ST]].reshape(M, O))
     else:
-        out2 = arena[dst:dst + nimg * p[C_DST_ST]].reshape(M, O)
-        wout = wide[0:0].reshape(0, O)
-    xp = np.empty(nimg * Hp * Wp * Cp, np.uint8)
-    plane = np.empty(nimg * Hp * Wp, np.int64)
-    _fast.nhwc_to_padded_view(xs, H, Wd, C, 0, nimg, 0, C, p[C_PAD], np.uint8(p[C_PADV]),
-                              p[C_OX], p[C_D], p[C_VR], p[C_VLO], p[C_VHI],
-                              u8[p[C_TAB]:p[C_TAB] + 256], p[C_IDENT] != 0, use64, xp, Hp,
-                              Wp, Cp, plane)
-    sx = np.empty(M, np.int64)
-    _fast.window_sums_plane(plane.reshape(nimg, Hp, Wp), 0, nimg, kh, kw, s, Ho, Wo, sx)
-    koff = i64[p[C_KOFF]:p[C_KOFF] + p[C_NK4]]
-    wp = i8[p[C_WPK]:p[C_WPK] + p[C_WPN]]
-    nblk = p[C_NBLK]
-    woff = i64[p[C_WOFF]:p[C_WOFF] + nblk]
-    nvs = i64[p[C_NVS]:p[C_NVS] + nblk]
-    SR = i64[p[C_SR]:p[C_SR] + O]
-    HH = i64[p[C_HH]:p[C_HH] + O]
-    pix = i64[p[C_PIX]:p[C_PIX] + HW]
-    imgb = Hp * Wp * Cp
-    mr = _simd.MR
-    mb = p[C_MB]
-    for m0 in range(0, M, mb):
-        m1 = min(M, m0 + mb)
-        cnt = m1 - m0
-        cntp = (cnt + mr - 1) // mr * mr
-        rl = np.empty(cntp, np.int64)
-        # the window corner of each output pixel (image n, pixel q), no division per row
-        n = m0 // HW
-        q = m0 - n * HW
-        for i in range(cnt):
-            rl[i] = n * imgb + pix[q]
-            q += 1
-            if q == HW:
-                q = 0
-                n += 1
-        for i in range(cnt, cntp):
-            rl[i] = rl[cnt - 1]
-        Cacc = np.empty((cntp, Np), np.int32)
-        _simd.gemm_tiles(xp, rl, koff, wp, woff, nvs, Cacc, 0, cntp, 0, nblk)
-        if p[C_WIDE]:
-            _finish(Cacc, m0, m1, O, sx, p, i64, i32, SR, HH, wout)
-        else:
-            _finish(Cacc, m0, m1, O, sx, p, i64, i32, SR, HH, out2)
+        _images(xin, p, i64, i32, i8, u8, a, b, use64,
+                arena[dst:dst + (b - a) * p[C_DST_ST]].reshape(M, O))
 
 
 @njit(cache=True, nogil=True)
-def _finish(Cacc, m0, m1, O, sx, p, i64, i32, SR, HH, out2):
-    """The short finish of outputs [m0, m1) into out2 (M, O) (bytes, or int64 codes)."""
-    if p[C_AFF]:
-        _fast.finish_tiles_rq_aff(Cacc, m0, m0, m1, 0, O, 0, sx, i32[p[C_K1]:p[C_K1] + O],
-                                  i64[p[C_RE1]:p[C_RE1] + O], i64[p[C_Q]:p[C_Q] + O],
-                                  i64[p[C_R]:p[C_R] + O], SR, HH, p[C_RR], p[C_LO],
-                                  p[C_HI], out2)
-    else:
-        _fast.finish_tiles_rq_lin(Cacc, m0, m0, m1, 0, O, 0, sx, p[C_OW],
-                                  i64[p[C_CORR]:p[C_CORR] + O], p[C_KSA],
-                                  i32[p[C_K1]:p[C_K1] + O], i64[p[C_RE1]:p[C_RE1] + O],
-                                  i32[p[C_K2]:p[C_K2] + O], i64[p[C_RE2]:p[C_RE2] + O],
-                                  i64[p[C_C34]:p[C_C34] + O], SR, HH, p[C_RR], p[C_LO],
-                                  p[C_HI], out2)
+def _images(xin, p, i64, i32, i8, u8, a, b, use64, out2):
+    O = p[C_O]
+    nblk = p[C_NBLK]
+    _fast.fused_images(
+        xin, p[C_H], p[C_W], p[C_C], a, b, p[C_PAD], np.uint8(p[C_PADV]), p[C_OX], p[C_D],
+        p[C_VR], p[C_VLO], p[C_VHI], u8[p[C_TAB]:p[C_TAB] + 256], p[C_IDENT] != 0, use64,
+        p[C_KH], p[C_KW], p[C_S], p[C_HO], p[C_WO], p[C_CP],
+        i64[p[C_PIX]:p[C_PIX] + p[C_HO] * p[C_WO]], i64[p[C_KOFF]:p[C_KOFF] + p[C_NK4]],
+        i8[p[C_WPK]:p[C_WPK] + p[C_WPN]], i64[p[C_WOFF]:p[C_WOFF] + nblk],
+        i64[p[C_NVS]:p[C_NVS] + nblk], p[C_NP], O, p[C_MB], p[C_OW],
+        i64[p[C_CORR]:p[C_CORR] + O], p[C_KSA], i32[p[C_K1]:p[C_K1] + O],
+        i64[p[C_RE1]:p[C_RE1] + O], i32[p[C_K2]:p[C_K2] + O], i64[p[C_RE2]:p[C_RE2] + O],
+        i64[p[C_C34]:p[C_C34] + O], i64[p[C_SR]:p[C_SR] + O], i64[p[C_HH]:p[C_HH] + O],
+        p[C_AFF] != 0, i64[p[C_Q]:p[C_Q] + O], i64[p[C_R]:p[C_R] + O], p[C_RR], p[C_LO],
+        p[C_HI], out2)
 
 
 @njit(cache=True, nogil=True)
