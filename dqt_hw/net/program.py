@@ -14,9 +14,9 @@ The operations are the executor's own kernels on the same codes, so the output i
 same bit for bit (tests/test_net_program.py checks it against the layer-by-layer path):
 
 - conv / fc (a fc on a 1 x 1 image is the 1 x 1 conv it equals): the fused VNNI layer
-  (``_fast.nhwc_to_padded_view``, ``_fast.window_sums_plane``, ``_simd.gemm_tiles`` and
-  the short finish ``_fast.finish_tiles_rq_aff`` / ``finish_tiles_rq_lin``), one row of
-  constants per width pair it may run at;
+  ``_fast.fused_images`` (the padded block and its sums, ``_simd.gemm_tiles`` and the
+  short finish), the kernel the layer-by-layer path runs too, one row of constants per
+  width pair it may run at;
 - add: ``_kernels.lincomb2c_range`` with the executor's constants (``_fused_add``);
 - avgpool (no padding), also the controller's global pool: exact sums and
   ``_kernels.round_div``;
