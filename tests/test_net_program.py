@@ -104,3 +104,18 @@ def test_program_on_resnet18_and_a_new_weight_array(monkeypatch, rng):
     want = layer_path(monkeypatch, net, x, "dynamic")
     np.testing.assert_array_equal(got.codes, want.codes)
     np.testing.assert_array_equal(got.widths, want.widths)
+
+
+@needs_program
+def test_programs_kept_are_the_latest(rng):
+    """A sweep over many width mixes keeps only the latest few programs (each holds
+    packed weights and activation arenas), and a program used again is kept longest."""
+    net = nw.random_network(resnet_tiny(), seed=5)
+    x = rng.integers(0, 256, (2, 1, 8, 8))
+    ex.execute(net, x, widths=8)
+    for pair in [(2, 2), (2, 4), (4, 2), (4, 4), (6, 2), (6, 4), (8, 2), (8, 4), (2, 2)]:
+        ex.execute(net, x, widths=[pair] * 7)
+    kept = net.__dict__["_programs"]
+    assert len(kept) == ex.PROGRAMS_KEPT
+    assert list(kept)[-1] == tuple([(2, 2)] * 7)
+    assert tuple([(8, 8)] * 7) not in kept and tuple([(2, 4)] * 7) not in kept

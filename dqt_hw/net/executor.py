@@ -96,6 +96,7 @@ def _w_fmt(n):
 
 CHANNELS_LAST = True  # keep activations channels-last between fused VNNI conv layers
 SPLIT_WORK = 1 << 30  # multiply-adds per batch from which it is cut into parts per thread
+PROGRAMS_KEPT = 6  # compiled whole-network programs kept per network (the latest used)
 
 
 def _batch_parts(net: Network, nb: int):
@@ -566,12 +567,20 @@ def _program(net: Network, widths):
     if not program.enabled():
         return None
     key = "dynamic" if isinstance(widths, str) else tuple(map(tuple, np.asarray(widths).tolist()))
-    cache = net.__dict__.setdefault("_programs", {})
+    cache = net.__dict__.get("_programs")
+    if cache is None:
+        from collections import OrderedDict
+
+        cache = net.__dict__["_programs"] = OrderedDict()
     hit = cache.get(key)
     if hit is not None and (hit is False or hit.current(net)):
+        cache.move_to_end(key)
         return hit or None
     prog = program.compile_program(net, widths)
     cache[key] = prog if prog is not None else False
+    cache.move_to_end(key)
+    while len(cache) > PROGRAMS_KEPT:  # a sweep over many mixes keeps the latest few
+        cache.popitem(last=False)
     return prog
 
 

@@ -120,7 +120,7 @@ class Program:
         key = (threading.get_ident(), N)
         hit = self._arenas.get(key)
         if hit is None:
-            if len(self._arenas) >= 4:
+            if len(self._arenas) >= 2:
                 self._arenas.clear()
             hit = self._arenas[key] = (np.empty(N * self.sizes[0], np.uint8),
                                        np.empty(max(1, N * self.sizes[1]), np.int64))
