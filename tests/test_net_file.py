@@ -181,3 +181,20 @@ def test_relu_layer_needs_m_zero(saved):
                                          r"have m = 0 \(ReLU is the clamp at code 0\), not "
                                          r"m = -0.5$"):
         nw.load(saved)
+
+
+def test_controlled_layer_before_its_features_node(tiny):
+    """The controller chooses widths from its features node's codes: a layer it controls
+    must come after that node."""
+    import dataclasses
+
+    net = nw.random_controller(tiny, seed=1)
+    c = net.controller
+    bad = dataclasses.replace(c, features="layer1.0.conv1",
+                              static_widths={"conv1": 8, "layer1.0.conv1": 8})
+    # layer1.0.conv1 is still controlled: the features node itself
+    with pytest.raises(ValueError, match=r"^controller: controlled layer 'layer1.0.conv1' "
+                                         r"does not come after the features node "
+                                         r"'layer1.0.conv1' \(its widths are chosen from "
+                                         r"that node's codes; it needs a static width\)$"):
+        nw.Network(net.graph, net.arith, net.layers, bad)

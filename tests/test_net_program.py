@@ -119,3 +119,19 @@ def test_programs_kept_are_the_latest(rng):
     assert len(kept) == ex.PROGRAMS_KEPT
     assert list(kept)[-1] == tuple([(2, 2)] * 7)
     assert tuple([(8, 8)] * 7) not in kept and tuple([(2, 4)] * 7) not in kept
+
+
+@needs_program
+def test_controller_on_a_later_node(monkeypatch, rng):
+    """The controller's features at the first residual add (not the stem): the layers up
+    to it at their static widths, the later ones per input; program == layer path."""
+    net = nw.random_controller(nw.random_network(resnet_tiny(), seed=5), seed=2,
+                               features="layer1.0.add")
+    assert net.controller.layers[0] == "layer2.0.conv1"
+    x = (rng.integers(0, 256, (16, 1, 8, 8)) * rng.uniform(0, 1, (16, 1, 1, 1))).astype(int)
+    want = layer_path(monkeypatch, net, x, "dynamic")
+    got = ex.execute(net, x, widths="dynamic")
+    assert ex._program(net, "dynamic") is not None
+    np.testing.assert_array_equal(got.codes, want.codes)
+    np.testing.assert_array_equal(got.widths, want.widths)
+    assert (got.widths[:, :3] == 8).all()

@@ -309,11 +309,16 @@ class Network:
             raise ValueError(f"controller: features node {c.features!r} must be square, "
                              f"not {H}x{W}")
         names = set(self.compute_layers())
+        order = {nd.name: i for i, nd in enumerate(self.graph)}
         K = len(c.widths)
         for lname in c.layers:
             if lname not in names:
                 raise ValueError(f"controller: controlled layer {lname!r} is not a conv/fc "
                                  f"layer of the graph (dangling edge)")
+            if order[lname] <= order[c.features]:
+                raise ValueError(f"controller: controlled layer {lname!r} does not come after "
+                                 f"the features node {c.features!r} (its widths are chosen from "
+                                 f"that node's codes; it needs a static width)")
             lw = self.layers[lname].widths
             if tuple(lw) != tuple(c.widths):
                 raise ValueError(f"layer {lname!r}: candidate widths {lw} differ from the "
@@ -638,12 +643,14 @@ def random_network(graph: Graph, *, seed: int = 0, widths=(2, 4, 6, 8),
 
 def random_controller(net: Network, *, seed: int = 0, hidden: int = 64,
                       features: str | None = None) -> Network:
-    """``net`` with a random controller (GAP of the first conv/fc layer's output, every
-    later conv/fc layer controlled): for tests and throughput, not accuracy."""
+    """``net`` with a random controller (GAP of the first conv/fc layer's output, or of
+    ``features``, every later conv/fc layer controlled, the others at n/n): for tests and
+    throughput, not accuracy."""
     rng = np.random.default_rng(seed)
     names = net.compute_layers()
     feat = features or names[0]
-    ctl = [nm for nm in names if nm != feat]
+    order = [nd.name for nd in net.graph]
+    ctl = [nm for nm in names if order.index(nm) > order.index(feat)]
     widths = net.layers[ctl[0]].widths
     C = net.graph[feat].shape[0]
     a = net.arith
@@ -663,5 +670,6 @@ def random_controller(net: Network, *, seed: int = 0, hidden: int = 64,
         fcs.append(Layer(name, "fc", fmt=fo, widths=(a.n,), w=w, w_m=w_m, w_delta=w_d,
                          bias=bias, K=K, S=S))
         f_in = fo
-    ctrl = Controller(feat, tuple(ctl), tuple(widths), fcs[0], fcs[1], {feat: a.n})
+    ctrl = Controller(feat, tuple(ctl), tuple(widths), fcs[0], fcs[1],
+                      {nm: a.n for nm in names if nm not in ctl})
     return Network(net.graph, a, net.layers, ctrl, net.provenance)
