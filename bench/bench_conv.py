@@ -228,9 +228,7 @@ def environment_notes(repeats, ort_version, numba_version, elapsed, load0, load1
     core = os.environ.get("OPENBLAS_CORETYPE")
     from dqt_hw.model import _simd
 
-    kern = ("AVX-512 VNNI kernel (DQT_HW_VNNI=0 runs the float-BLAS paths instead)"
-            if _simd.AVAILABLE else "float-BLAS paths (no AVX-512 VNNI here, or "
-            "DQT_HW_VNNI=0)")
+    kern = _simd.describe()
     return (
         f"- CPU: {cpu_name()}, {os.cpu_count()} logical CPUs; {THREADS} threads for both "
         f"(onnxruntime intra-op, Numba; NumPy's OpenBLAS at its default)\n"

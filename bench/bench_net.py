@@ -207,8 +207,7 @@ def main(argv=None):
     from dqt_hw.model import _simd
 
     print(f"system load average (1/5/15 min) at start: {_load()}")
-    print("dqt_hw's exact sums: " + ("AVX-512 VNNI kernel" if _simd.AVAILABLE else
-                                     "float-BLAS paths (no AVX-512 VNNI, or DQT_HW_VNNI=0)"))
+    print("dqt_hw's exact sums: " + _simd.describe())
     net = nw.load(args.net or nw.default_path())
     ds = load_data(net.provenance.get("data", "digits"))  # the test data the network records
     # a call of a few ms: more repeats, so that the best of them is not one the OS delayed

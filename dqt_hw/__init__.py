@@ -10,17 +10,21 @@ import os as _os
 import sys as _sys
 
 
-def _wide_vectors():
-    """Let LLVM use 512-bit vectors in the Numba kernels on AVX-512 CPUs.
+def _numba_target():
+    """Numba's CPU features, unless the user chose them (NUMBA_CPU_NAME or
+    NUMBA_CPU_FEATURES): the host's own, plus
 
-    LLVM tunes recent Intel cores to prefer 256-bit vectors ("prefer-256-bit"), which
-    halves the lanes of the kernels' int64 loops (the requantizing finish runs 1.4x
-    slower). Unless the user chose Numba's target themselves (NUMBA_CPU_NAME or
-    NUMBA_CPU_FEATURES) or set DQT_HW_WIDE_VECTORS=0, the host's own features plus
-    "-prefer-256-bit" become Numba's CPU features: the same instructions, wider loops.
-    Numba reads them when it first compiles (its cache keeps code per feature set)."""
-    if (_os.environ.get("DQT_HW_WIDE_VECTORS", "1").strip() == "0"
-            or _os.environ.get("NUMBA_CPU_NAME") or _os.environ.get("NUMBA_CPU_FEATURES")):
+    - "-prefer-256-bit" on AVX-512 CPUs (unless DQT_HW_WIDE_VECTORS=0): LLVM tunes recent
+      Intel cores to prefer 256-bit vectors, which halves the lanes of the kernels' int64
+      loops (the requantizing finish runs 1.4x slower); the same instructions, wider
+      loops;
+    - with DQT_HW_KERNEL=avx512bw or avx2, the features above that level turned off
+      ("-avx512vnni", or "-avx512f"), so that Numba compiles for, and the integer kernel
+      of ``dqt_hw.model._simd`` takes, that level (to test and measure it on a newer CPU).
+
+    Numba reads the features when it first compiles; its cache keeps code per feature
+    set, so code for one level is never loaded for another."""
+    if _os.environ.get("NUMBA_CPU_NAME") or _os.environ.get("NUMBA_CPU_FEATURES"):
         return
     try:
         from llvmlite import binding
@@ -28,16 +32,28 @@ def _wide_vectors():
         feats = binding.get_host_cpu_features()
     except Exception:  # pragma: no cover - no LLVM feature query on this platform
         return
-    if not feats.get("avx512f", False):
+    extra = []
+    if (feats.get("avx512f", False)
+            and _os.environ.get("DQT_HW_WIDE_VECTORS", "1").strip() != "0"):
+        extra.append("-prefer-256-bit")
+    level = _os.environ.get("DQT_HW_KERNEL", "").strip()
+    if level not in ("", "avx512bw", "avx2"):
+        raise ValueError(f"DQT_HW_KERNEL must be 'avx512bw' or 'avx2' (a level below the "
+                         f"host's), not {level!r}")
+    if level == "avx512bw":
+        extra.append("-avx512vnni")
+    elif level == "avx2":
+        extra.append("-avx512f")
+    if not extra:
         return
-    flat = feats.flatten() + ",-prefer-256-bit"
+    flat = feats.flatten() + "," + ",".join(extra)
     _os.environ["NUMBA_CPU_FEATURES"] = flat
     cfg = _sys.modules.get("numba.core.config")
     if cfg is not None and getattr(cfg, "CPU_FEATURES", None) is None:
         cfg.CPU_FEATURES = flat  # numba was imported first: its config is read already
 
 
-_wide_vectors()
+_numba_target()
 
 from .spec import CONTRACT_VERSION  # noqa: E402
 

@@ -25,7 +25,9 @@ from dqt_hw import model, spec
 from dqt_hw.model import _fast, _simd
 from test_fast_paths import code_bounds, conv_case, exact_ref, num_threads, wrap
 
-needs_vnni = pytest.mark.skipif(not _simd.AVAILABLE, reason="CPU without AVX-512 VNNI")
+needs_vnni = pytest.mark.skipif(not _simd.AVAILABLE,
+                                reason="no integer kernel for this CPU (AVX2 or AVX-512 "
+                                       "needed): the float paths do the work")
 
 
 @pytest.fixture(params=["serial", "units"])
@@ -132,22 +134,30 @@ def test_vnni_switch_off_by_environment():
     assert out.stdout.strip() == "False"
 
 
-def _child(code, **env):
+def _child_env(**env):
+    """This environment without the variables that choose Numba's target, plus env."""
     base = {k: v for k, v in os.environ.items()
-            if k not in ("NUMBA_CPU_FEATURES", "NUMBA_CPU_NAME", "DQT_HW_WIDE_VECTORS")}
-    out = subprocess.run([sys.executable, "-c", code], env=dict(base, **env),
+            if k not in ("NUMBA_CPU_FEATURES", "NUMBA_CPU_NAME", "DQT_HW_WIDE_VECTORS",
+                         "DQT_HW_KERNEL", "DQT_HW_VNNI")}
+    return dict(base, **env)
+
+
+def _child(code, **env):
+    out = subprocess.run([sys.executable, "-c", code], env=_child_env(**env),
                          capture_output=True, text=True, check=True)
     return out.stdout.strip()
 
 
-def test_wide_vectors_feature_string():
+def test_numba_target_and_kernel_level():
     """Importing dqt_hw sets Numba's CPU features to the host's plus -prefer-256-bit on
     AVX-512 CPUs (so the int64 loops use 512-bit vectors), even after numba was
-    imported first; not with DQT_HW_WIDE_VECTORS=0, nor over a user's own choice; and
-    features without VNNI switch the VNNI kernel off."""
+    imported first; not with DQT_HW_WIDE_VECTORS=0, nor over a user's own choice.
+    The integer kernel's level follows the features Numba compiles for, and
+    DQT_HW_KERNEL turns a newer CPU's features down to a level (a bad value is refused)."""
     from llvmlite import binding
 
-    avx512 = binding.get_host_cpu_features().get("avx512f", False)
+    host = binding.get_host_cpu_features()
+    avx512 = host.get("avx512f", False)
     show = "import os; print(os.environ.get('NUMBA_CPU_FEATURES', '-'))"
     got = _child("import dqt_hw; " + show)
     assert got.endswith(",-prefer-256-bit") if avx512 else got == "-"
@@ -156,8 +166,17 @@ def test_wide_vectors_feature_string():
     assert got.endswith(",-prefer-256-bit") if avx512 else got == "None"
     assert _child("import dqt_hw; " + show, DQT_HW_WIDE_VECTORS="0") == "-"
     assert _child("import dqt_hw; " + show, NUMBA_CPU_FEATURES="+sse2") == "+sse2"
-    code = "from dqt_hw.model import _simd; print(_simd.AVAILABLE)"
-    assert _child(code, NUMBA_CPU_FEATURES="+avx512f,+avx512bw,-avx512vnni") == "False"
+    level = "from dqt_hw.model import _simd; print(_simd.LEVEL)"
+    if avx512 and host.get("avx512bw", False):
+        assert _child(level, NUMBA_CPU_FEATURES="+avx512f,+avx512bw,-avx512vnni") == "avx512bw"
+        assert _child(level, DQT_HW_KERNEL="avx512bw") == "avx512bw"
+        assert _child(level, DQT_HW_KERNEL="avx2") == "avx2"
+        assert _child(level, NUMBA_CPU_FEATURES="+avx512bw,-avx512f") == "avx2"
+    assert _child(level, DQT_HW_VNNI="0") == "None"
+    out = subprocess.run([sys.executable, "-c", "import dqt_hw"], capture_output=True,
+                         text=True, env=_child_env(DQT_HW_KERNEL="sse"))
+    assert out.returncode != 0 and ("DQT_HW_KERNEL must be 'avx512bw' or 'avx2' (a level "
+                                    "below the host's), not 'sse'") in out.stderr
 
 
 @needs_vnni
@@ -265,7 +284,7 @@ def test_padded_view_block_and_pixel_sums(shape, view, use64, rng):
     and without AVX-512."""
     N, H, W, C, cg, c0, pad = shape
     d, r, off = view
-    use64 = use64 and _simd.AVAILABLE
+    use64 = use64 and _simd.BYTES64
     x = rng.integers(0, 256, (N, H, W, C)).astype(np.uint8)
     x[0, 0, :, :] = 255
     vlo, vhi = 0, 255 >> d

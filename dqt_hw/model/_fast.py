@@ -1346,7 +1346,7 @@ def conv_vnni(x, w, stride, pad, groups, pad_code, W, plan, entry=None, view=Non
         pix = rows[:HW]  # the offsets within the first image are those of every image
         _numba_threads(nthr)
         try:
-            layer_nhwc_lin(x, pad, padv, ox, vd, vr, vlo, vhi, btab, ident, _simd.AVAILABLE,
+            layer_nhwc_lin(x, pad, padv, ox, vd, vr, vlo, vhi, btab, ident, _simd.BYTES64,
                            kh, kw, stride, Ho, Wo, Cp, pix, koff, wp, woff, nvs, Np, Og, mb,
                            per, ow, ox * sw, ksa, lin[0], RE1, lin[1], RE2, C34, SR, lin[2],
                            len(lin) == 5, *(lin[3:] if len(lin) == 5 else _NO_AFFINE), rr,
@@ -1371,7 +1371,7 @@ def conv_vnni(x, w, stride, pad, groups, pad_code, W, plan, entry=None, view=Non
             if in_nhwc:
                 plane = np.empty((n1 - n0, Hp, Wp), dtype=np.int64)
                 nhwc_to_padded_view(x.reshape(-1), H, Wd, C, n0, n1, g * Cg, Cg, pad, padv,
-                                    ox, vd, vr, vlo, vhi, btab, ident, _simd.AVAILABLE,
+                                    ox, vd, vr, vlo, vhi, btab, ident, _simd.BYTES64,
                                     xb.reshape(-1), Hp, Wp, Cp, plane.reshape(-1))
                 if sums:
                     window_sums_plane(plane, n0, n1, kh, kw, stride, Ho, Wo,

@@ -1,5 +1,6 @@
-"""Hand-written SIMD micro-kernels in LLVM IR (private): exact integer sums with AVX-512
-VNNI, and the register-blocked saturating accumulation.
+"""Hand-written SIMD micro-kernels in LLVM IR (private): exact integer sums (AVX-512
+VNNI, or vpmaddwd with AVX-512BW or AVX2), and the register-blocked saturating
+accumulation.
 
 VNNI
 ----
@@ -29,9 +30,12 @@ weights per vector, [k4][16 NV channels][4 bytes]. The six pixel bases come from
 so a tile may span output rows and images (the last tile repeats its last pixel; those
 rows of the int32 result are ignored).
 
-``AVAILABLE`` is False on CPUs without AVX-512 VNNI/BW, when Numba compiles for another
-CPU than the host (``NUMBA_CPU_NAME``), or with the environment variable
-``DQT_HW_VNNI=0``; the float-BLAS paths of ``_fast`` then do the same work.
+Levels. ``LEVEL`` follows the features Numba compiles for: "vnni" as above;
+"avx512bw" and "avx2" do the same sums with ``vpmaddwd`` (bytes widened to int16, pairs
+of products in int32 lanes; see ``_pmadd_code``). ``AVAILABLE`` (any level) is False on
+CPUs without AVX2, when Numba compiles for another CPU by name (``NUMBA_CPU_NAME``), or
+with the environment variable ``DQT_HW_VNNI=0``; the float-BLAS paths of ``_fast`` then
+do the same work.
 
 Saturating accumulation
 -----------------------
@@ -60,32 +64,66 @@ NB = 64  # output channels per weight block (NV = 4 vectors of 16 int32 lanes)
 MAX_K = 1 << 16  # terms per sum: 65536 * 255 * 128 < 2^31
 
 
-def _detect() -> bool:
-    if os.environ.get("DQT_HW_VNNI", "1").strip() == "0":
-        return False
-    try:
-        from numba.core import config
-        from llvmlite import binding
+def _target_features():
+    """{feature: on} for the CPU Numba compiles for: the host's, then Numba's
+    ``CPU_FEATURES`` applied in order (the last mention of a feature counts; turning
+    avx512f or avx2 off turns every AVX-512 feature off, as LLVM does). None where Numba
+    compiles for another CPU by name or the features cannot be read."""
+    from numba.core import config
+    from llvmlite import binding
 
-        if config.CPU_NAME not in (None, "host"):
-            return False
-        feats = binding.get_host_cpu_features()
-    except Exception:  # pragma: no cover - no LLVM feature query on this platform
-        return False
-    need = ("avx512f", "avx512bw", "avx512vnni")
+    if config.CPU_NAME not in (None, "host"):
+        return None
+    feats = {k: bool(v) for k, v in binding.get_host_cpu_features().items()}
     if config.CPU_FEATURES is not None:
-        # Numba compiles for these features (the last mention of each counts)
-        chosen = {}
         for f in config.CPU_FEATURES.split(","):
             f = f.strip()
-            if f[:1] in "+-" and len(f) > 1:
-                chosen[f[1:]] = f[0] == "+"
-        if not all(chosen.get(f, False) for f in need):
-            return False
-    return all(feats.get(f, False) for f in need)
+            if f[:1] not in "+-" or len(f) < 2:
+                continue
+            on, name = f[0] == "+", f[1:]
+            feats[name] = on
+            if not on and name in ("avx512f", "avx2"):
+                for k in list(feats):
+                    if k.startswith("avx512"):
+                        feats[k] = False
+    return feats
 
 
-AVAILABLE = _detect()
+def _detect():
+    """The integer kernel level for Numba's target: "vnni" (AVX-512 VNNI: ``vpdpbusd``),
+    "avx512bw" (AVX-512BW: ``vpmaddwd`` on 512 bits), "avx2" (``vpmaddwd`` on 256 bits),
+    or None (the float-BLAS paths; also with ``DQT_HW_VNNI=0``)."""
+    if os.environ.get("DQT_HW_VNNI", "1").strip() == "0":
+        return None
+    try:
+        feats = _target_features()
+    except Exception:  # pragma: no cover - no LLVM feature query on this platform
+        return None
+    if feats is None:
+        return None
+    if all(feats.get(f, False) for f in ("avx512f", "avx512bw", "avx512vnni")):
+        return "vnni"
+    if all(feats.get(f, False) for f in ("avx512f", "avx512bw")):
+        return "avx512bw"
+    if feats.get("avx2", False):
+        return "avx2"
+    return None
+
+
+LEVEL = _detect()
+KERNEL_NAMES = {"vnni": "AVX-512 VNNI (vpdpbusd)", "avx512bw": "AVX-512BW (vpmaddwd, 512 bits)",
+                "avx2": "AVX2 (vpmaddwd, 256 bits)"}
+
+
+def describe() -> str:
+    """Which kernel does the exact sums, in words (for benchmark reports)."""
+    if LEVEL is None:
+        return ("float-BLAS paths (no AVX2 or AVX-512 target, a named NUMBA_CPU_NAME, or "
+                "DQT_HW_VNNI=0)")
+    return (f"integer kernel for {KERNEL_NAMES[LEVEL]} (DQT_HW_KERNEL=avx512bw / avx2 takes "
+            f"a lower level, DQT_HW_VNNI=0 the float-BLAS paths)")
+AVAILABLE = LEVEL is not None  # an exact integer tile kernel (any level)
+BYTES64 = LEVEL in ("vnni", "avx512bw")  # the 64-byte kernels view64 / sad64
 
 _I32 = ir.IntType(32)
 _I64 = ir.IntType(64)
@@ -105,14 +143,17 @@ def _splat(builder, V, v):
 
 
 def _tile_loop(builder, V, vbytes, nv, xbase, rows, xscale, toff, tscale, nk, wb, wstep, cb,
-               ldc, step):
-    """The IR shared by the micro-kernels: MR pixel bases xbase + rows[i] * xscale, a
-    loop over k < nk with MR x nv vector accumulators starting at zero, the tap offset
-    toff[k] * tscale and the nv weight vectors of row k (wb + k * wstep) loaded, the
-    accumulators updated by ``step(bases, tap, weights, acc) -> new``, and the tile
-    stored at cb + i * ldc + j * vbytes (the bytes of V)."""
+               ldc, step, mr=MR, WV=None, nacc=1, fin=None):
+    """The IR shared by the micro-kernels: ``mr`` pixel bases xbase + rows[i] * xscale, a
+    loop over k < nk with mr x nv x ``nacc`` vector accumulators (type V) starting at
+    zero, the tap offset toff[k] * tscale and the nv weight vectors of row k (type
+    ``WV``, default V, at wb + k * wstep + j * vbytes) loaded, the accumulators updated by
+    ``step(bases, tap, weights, acc) -> new`` (acc[i][j * nacc + a]), and the tile stored
+    at cb + i * ldc + j * vbytes: the accumulator itself, or ``fin(its nacc
+    accumulators)`` (a vector of vbytes bytes)."""
+    WV = WV or V
     base = []
-    for i in range(MR):
+    for i in range(mr):
         p = builder.inttoptr(builder.add(rows, _c64(8 * i)), _I64.as_pointer())
         base.append(builder.add(xbase, builder.mul(builder.load(p, align=8), _c64(xscale))))
     pre = builder.block
@@ -123,68 +164,144 @@ def _tile_loop(builder, V, vbytes, nv, xbase, rows, xscale, toff, tscale, nk, wb
 
     builder.position_at_end(loop)
     k = builder.phi(_I64)
-    acc = [[builder.phi(V) for _ in range(nv)] for _ in range(MR)]
+    acc = [[builder.phi(V) for _ in range(nv * nacc)] for _ in range(mr)]
     tap = builder.load(builder.inttoptr(builder.add(toff, builder.mul(k, _c64(8))),
                                         _I64.as_pointer()), align=8)
     tap = builder.mul(tap, _c64(tscale))
-    wrow = builder.add(wb, builder.mul(k, _c64(wstep)))
+    ws = wstep if isinstance(wstep, ir.Value) else _c64(wstep)
+    wrow = builder.add(wb, builder.mul(k, ws))
     wv = [builder.load(builder.inttoptr(builder.add(wrow, _c64(vbytes * j)),
-                                        V.as_pointer()), align=1)
+                                        WV.as_pointer()), align=1)
           for j in range(nv)]
     new = step(base, tap, wv, acc)
     k1 = builder.add(k, _c64(1))
     end = builder.block
     k.add_incoming(_c64(0), pre)
     k.add_incoming(k1, end)
-    for i in range(MR):
-        for j in range(nv):
+    for i in range(mr):
+        for j in range(nv * nacc):
             acc[i][j].add_incoming(zero, pre)
             acc[i][j].add_incoming(new[i][j], end)
     builder.cbranch(builder.icmp_signed("<", k1, nk), loop, done)
 
     builder.position_at_end(done)
     res = []
-    for i in range(MR):
-        for j in range(nv):
+    for i in range(mr):
+        row = []
+        for j in range(nv * nacc):
             ph = builder.phi(V)
             ph.add_incoming(zero, pre)
             ph.add_incoming(new[i][j], end)
-            res.append((i, j, ph))
-    for i, j, ph in res:
-        addr = builder.add(builder.add(cb, builder.mul(ldc, _c64(i))), _c64(vbytes * j))
-        builder.store(ph, builder.inttoptr(addr, V.as_pointer()), align=4)
+            row.append(ph)
+        res.append(row)
+    for i in range(mr):
+        for j in range(nv):
+            out = res[i][j] if fin is None else fin(res[i][j * nacc:(j + 1) * nacc])
+            addr = builder.add(builder.add(cb, builder.mul(ldc, _c64(i))), _c64(vbytes * j))
+            builder.store(out, builder.inttoptr(addr, out.type.as_pointer()), align=4)
+
+
+_V64B = ir.VectorType(ir.IntType(8), 64)
+
+
+def _intrinsic_fn(builder, name, ret, argtys):
+    f = builder.module.globals.get(name)
+    return f if f is not None else ir.Function(builder.module, ir.FunctionType(ret, argtys),
+                                               name)
+
+
+def _lanes(n, start, step):
+    return ir.Constant(ir.VectorType(_I32, n), list(range(start, start + n * step, step)))
+
+
+def _vnni_code(builder, nv, xbase, rows, koff, nk4, wb, cb, ldc, wstep):
+    """AVX-512 VNNI: per step and pixel one ``vpdpbusd`` per vector of 16 channels."""
+    dp = _intrinsic_fn(builder, "llvm.x86.avx512.vpdpbusd.512", _V16, [_V16, _V16, _V16])
+
+    def step(base, tap, wv, acc):
+        new = []
+        for i in range(MR):
+            a = builder.load(builder.inttoptr(builder.add(base[i], tap), _I32.as_pointer()),
+                             align=1)
+            a = _splat(builder, _V16, a)  # four bytes of pixel i, in every lane
+            new.append([builder.call(dp, [acc[i][j], a, wv[j]]) for j in range(nv)])
+        return new
+
+    _tile_loop(builder, _V16, 64, nv, xbase, rows, 1, koff, 1, nk4, wb, wstep, cb, ldc, step)
+
+
+def _pmadd_code(builder, nv, xbase, rows, koff, nk4, wb, cb, ldc, wstep, bits):
+    """``vpmaddwd`` (AVX-512BW on 512 bits, AVX2 on 256): the bytes widened to int16
+    (pixel codes zero-, weights sign-extended: every product fits int16, |255 x 128| <
+    2^15), each instruction the sums of pairs of products in int32 lanes, accumulated
+    per pair (every partial sum is a sum of some of the output's products, so it is
+    below 2^31 as the whole is); after the loop the two lanes of each channel added.
+    512 bits: MR pixels, two accumulators per vector of 16 channels (nv <= 2); 256 bits:
+    ``mr`` = 2 pixels, four accumulators per vector (nv = 1), so the registers hold
+    them."""
+    lanes = bits // 32
+    I16 = ir.IntType(16)
+    W16 = ir.VectorType(I16, 2 * lanes)
+    VA = ir.VectorType(_I32, lanes)
+    name = "llvm.x86.avx512.pmaddw.d.512" if bits == 512 else "llvm.x86.avx2.pmadd.wd"
+    pm = _intrinsic_fn(builder, name, VA, [W16, W16])
+    nacc = 64 // (2 * lanes)  # 16-bit halves of a 64-byte weight vector
+    mr = MR if bits == 512 else 2
+    rep = ir.Constant(ir.VectorType(_I32, 2 * lanes), [t % 4 for t in range(2 * lanes)])
+    V4B = ir.VectorType(ir.IntType(8), 4)
+
+    def step(base, tap, wv, acc):
+        wparts = [[builder.sext(builder.shuffle_vector(w, w, _lanes(2 * lanes, h * 2 * lanes,
+                                                                       1)), W16)
+                   for h in range(nacc)] for w in wv]
+        new = []
+        for i in range(mr):
+            a = builder.load(builder.inttoptr(builder.add(base[i], tap), V4B.as_pointer()),
+                             align=1)
+            a = builder.zext(builder.shuffle_vector(a, a, rep), W16)  # the 4 codes, repeated
+            row = []
+            for j in range(len(wv)):
+                for h in range(nacc):
+                    row.append(builder.add(acc[i][j * nacc + h],
+                                           builder.call(pm, [a, wparts[j][h]])))
+            new.append(row)
+        return new
+
+    def fin(parts):
+        # lane e of part h holds channel (h * lanes + e) // 2's pair e % 2: add the pairs
+        out = []
+        for h in range(0, nacc, 2):
+            lo, hi = parts[h], parts[h + 1]
+            out.append(builder.add(builder.shuffle_vector(lo, hi, _lanes(lanes, 0, 2)),
+                                   builder.shuffle_vector(lo, hi, _lanes(lanes, 1, 2))))
+        if len(out) == 1:
+            return out[0]
+        return builder.shuffle_vector(out[0], out[1], _lanes(2 * lanes, 0, 1))
+
+    _tile_loop(builder, VA, 64, nv, xbase, rows, 1, koff, 1, nk4, wb, wstep, cb, ldc, step,
+               mr=mr, WV=_V64B, nacc=nacc, fin=fin)
 
 
 def _tile_kernel(nv: int):
-    """An intrinsic kern(xbase, rows, koff, nk4, wb, cb, ldc) (all int64; addresses of
-    the NHWC bytes, of MR int64 pixel offsets, of nk4 int64 tap offsets, of the packed
-    weight block, of the int32 result tile, and its row stride in bytes): C[i, 16 j + l]
-    = sum over k4 of the four products of bytes xbase[rows[i] + koff[k4] + t] (unsigned)
-    and wb[(k4 * nv + j) * 64 + 4 l + t] (signed), for i < MR, j < nv, l < 16."""
+    """An intrinsic kern(xbase, rows, koff, nk4, wb, cb, ldc, wstep) (all int64; addresses
+    of the NHWC bytes, of the pixel offsets, of nk4 int64 tap offsets, of the packed
+    weights, of the int32 result tile, its row stride in bytes, and the bytes of a
+    weight row): C[i, 16 j + l] = sum over k4 of the four products of bytes xbase[rows[i]
+    + koff[k4] + t] (unsigned) and wb[k4 * wstep + 64 j + 4 l + t] (signed), for j < nv,
+    l < 16 and the kernel's pixels i (MR for "vnni" and "avx512bw", 2 for "avx2"), by the
+    instructions of ``LEVEL`` (Numba's target: its cache keeps code per feature set)."""
 
     @intrinsic
-    def kern(typingctx, xbase, rows, koff, nk4, wb, cb, ldc):
-        sig = types.void(*([types.int64] * 7))
+    def kern(typingctx, xbase, rows, koff, nk4, wb, cb, ldc, wstep):
+        sig = types.void(*([types.int64] * 8))
 
         def codegen(context, builder, signature, args):
-            xbase, rows, koff, nk4, wb, cb, ldc = args
-            name = "llvm.x86.avx512.vpdpbusd.512"
-            dp = builder.module.globals.get(name)
-            if dp is None:
-                dp = ir.Function(builder.module, ir.FunctionType(_V16, [_V16, _V16, _V16]),
-                                 name)
-
-            def step(base, tap, wv, acc):
-                new = []
-                for i in range(MR):
-                    a = builder.load(builder.inttoptr(builder.add(base[i], tap),
-                                                      _I32.as_pointer()), align=1)
-                    a = _splat(builder, _V16, a)  # four bytes of pixel i, in every lane
-                    new.append([builder.call(dp, [acc[i][j], a, wv[j]]) for j in range(nv)])
-                return new
-
-            _tile_loop(builder, _V16, 64, nv, xbase, rows, 1, koff, 1, nk4, wb, 64 * nv, cb,
-                       ldc, step)
+            if LEVEL == "vnni":
+                _vnni_code(builder, nv, *args)
+            elif LEVEL == "avx512bw":
+                _pmadd_code(builder, nv, *args, 512)
+            else:
+                _pmadd_code(builder, nv, *args, 256)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -196,6 +313,7 @@ _k1 = _tile_kernel(1)
 _k2 = _tile_kernel(2)
 _k3 = _tile_kernel(3)
 _k4 = _tile_kernel(4)
+KPIX = 2 if LEVEL == "avx2" else MR  # pixels per kernel call
 
 
 @njit(cache=True, nogil=True)
@@ -203,7 +321,8 @@ def gemm_tiles(xp, rows, koff, wp, woff, nvs, C, m0, m1, b0, b1):
     """C[m, 64 b + n] (int32) = the exact sum over k4 < len(koff) for the pixels m in
     [m0, m1) (m0 a multiple of MR; ``rows`` holds a pixel offset into the flat byte array
     ``xp`` for every row of C) and the weight blocks b in [b0, b1) (block b at byte
-    ``woff[b]`` of ``wp``, ``nvs[b]`` vectors of 16 channels)."""
+    ``woff[b]`` of ``wp``, ``nvs[b]`` vectors of 16 channels), by the kernel of ``LEVEL``
+    (vectors 4 at a time for "vnni", 2 for "avx512bw", 1 for "avx2")."""
     nk4 = koff.shape[0]
     xa = xp.ctypes.data
     ra = rows.ctypes.data
@@ -214,17 +333,31 @@ def gemm_tiles(xp, rows, koff, wp, woff, nvs, C, m0, m1, b0, b1):
     for b in range(b0, b1):
         nv = nvs[b]
         wb = wa + woff[b]
+        ws = 64 * nv
         for m in range(m0, m1, MR):
             r = ra + m * 8
             cb = ca + m * ldc + b * NB * 4
-            if nv == 4:
-                _k4(xa, r, ka, nk4, wb, cb, ldc)
-            elif nv == 3:
-                _k3(xa, r, ka, nk4, wb, cb, ldc)
-            elif nv == 2:
-                _k2(xa, r, ka, nk4, wb, cb, ldc)
+            if LEVEL == "vnni":
+                if nv == 4:
+                    _k4(xa, r, ka, nk4, wb, cb, ldc, ws)
+                elif nv == 3:
+                    _k3(xa, r, ka, nk4, wb, cb, ldc, ws)
+                elif nv == 2:
+                    _k2(xa, r, ka, nk4, wb, cb, ldc, ws)
+                else:
+                    _k1(xa, r, ka, nk4, wb, cb, ldc, ws)
+            elif LEVEL == "avx512bw":
+                j = 0
+                while j + 2 <= nv:
+                    _k2(xa, r, ka, nk4, wb + 64 * j, cb + 64 * j, ldc, ws)
+                    j += 2
+                if j < nv:
+                    _k1(xa, r, ka, nk4, wb + 64 * j, cb + 64 * j, ldc, ws)
             else:
-                _k1(xa, r, ka, nk4, wb, cb, ldc)
+                for j in range(nv):
+                    for p in range(0, MR, KPIX):
+                        _k1(xa, r + 8 * p, ka, nk4, wb + 64 * j, cb + p * ldc + 64 * j, ldc,
+                            ws)
 
 
 @njit(cache=True, parallel=True)
@@ -397,7 +530,21 @@ def sat_finish(C, m0, m1, o0, nro, out):
 
 # ----------------------------------------------------------------------------- byte views
 
-_V64B = ir.VectorType(ir.IntType(8), 64)
+
+def _sums8(builder, v):
+    """<8 x i64>: the sums of the eight groups of 8 unsigned bytes of v (<64 x i8>):
+    ``psadbw`` against zero where Numba compiles for AVX-512BW, else the same sums in
+    generic IR (the byte kernels then do not run, but they must compile)."""
+    V8 = ir.VectorType(_I64, 8)
+    if BYTES64:
+        sad = _intrinsic_fn(builder, "llvm.x86.avx512.psad.bw.512", V8, [_V64B, _V64B])
+        return builder.call(sad, [v, ir.Constant(_V64B, None)])
+    red = _intrinsic_fn(builder, "llvm.vector.reduce.add.v8i64", _I64, [V8])
+    out = ir.Constant(V8, None)
+    for g in range(8):
+        part = builder.zext(builder.shuffle_vector(v, v, _lanes(8, 8 * g, 1)), V8)
+        out = builder.insert_element(out, builder.call(red, [part]), ir.Constant(_I32, g))
+    return out
 
 
 @intrinsic
@@ -420,14 +567,13 @@ def view64(typingctx, src, dst, h, d):
                                                        name)
 
         sat = fn("llvm.uadd.sat.v64i8", _V64B, [_V64B, _V64B])
-        sad = fn("llvm.x86.avx512.psad.bw.512", ir.VectorType(_I64, 8), [_V64B, _V64B])
         red = fn("llvm.vector.reduce.add.v8i64", _I64, [ir.VectorType(_I64, 8)])
         v = builder.load(builder.inttoptr(src, _V64B.as_pointer()), align=1)
         hv = _splat(builder, _V64B, builder.trunc(h, i8))
         dv = _splat(builder, _V64B, builder.trunc(d, i8))
         r = builder.lshr(builder.call(sat, [v, hv]), dv)
         builder.store(r, builder.inttoptr(dst, _V64B.as_pointer()), align=1)
-        return builder.call(red, [builder.call(sad, [r, ir.Constant(_V64B, None)])])
+        return builder.call(red, [_sums8(builder, r)])
 
     return sig, codegen
 
@@ -440,13 +586,8 @@ def sad64(typingctx, src, dst):
 
     def codegen(context, builder, signature, args):
         src, dst = args
-        mod = builder.module
-        name = "llvm.x86.avx512.psad.bw.512"
-        f = mod.globals.get(name)
-        if f is None:
-            f = ir.Function(mod, ir.FunctionType(ir.VectorType(_I64, 8), [_V64B, _V64B]), name)
         v = builder.load(builder.inttoptr(src, _V64B.as_pointer()), align=1)
-        s = builder.call(f, [v, ir.Constant(_V64B, None)])
+        s = _sums8(builder, v)
         builder.store(s, builder.inttoptr(dst, ir.VectorType(_I64, 8).as_pointer()), align=1)
         return context.get_dummy_value()
 

@@ -13,7 +13,7 @@ the activation codes of every node channels-last in one byte arena.
 The operations are the executor's own kernels on the same codes, so the output is the
 same bit for bit (tests/test_net_program.py checks it against the layer-by-layer path):
 
-- conv / fc (a fc on a 1 x 1 image is the 1 x 1 conv it equals): the fused VNNI layer
+- conv / fc (a fc on a 1 x 1 image is the 1 x 1 conv it equals): the fused layer
   ``_fast.fused_images`` (the padded block and its sums, ``_simd.gemm_tiles`` and the
   short finish), the kernel the layer-by-layer path runs too, one row of constants per
   width pair it may run at;
@@ -25,9 +25,9 @@ same bit for bit (tests/test_net_program.py checks it against the layer-by-layer
   with the same row run together.
 
 ``compile_program`` returns None where a network needs something a program does not
-have (no AVX-512 VNNI, a layer off the short-finish path, codes that are not bytes,
-groups, max pooling, a flatten of more than one pixel); the executor then runs it layer
-by layer. ``DQT_HW_PROGRAM=0`` switches programs off.
+have (no integer kernel for the CPU, a layer off the short-finish path, codes that are
+not bytes, groups, max pooling, a flatten of more than one pixel); the executor then
+runs it layer by layer. ``DQT_HW_PROGRAM=0`` switches programs off.
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ class Program:
         _fast._numba_threads(threads)
         try:
             run_program(arena, wide, N, self.ops, self.prm, var, self.ctrl_ops, self.i64,
-                        self.i32, self.i8, self.u8, per, _simd.AVAILABLE)
+                        self.i32, self.i8, self.u8, per, _simd.BYTES64)
         finally:
             _fast._numba_threads(None)
         off, nb, _, w = self.nodes[self.out_node]

@@ -1,0 +1,40 @@
+"""The exact integer kernel at every level below the host's: the kernel and network
+tests run again in a child process whose Numba compiles for AVX-512BW (``vpmaddwd`` on
+512 bits) or AVX2 (``vpmaddwd`` on 256 bits), as on a CPU without AVX-512 VNNI
+(``DQT_HW_KERNEL``, see dqt_hw/__init__.py); each level's codes are checked against the
+oracle and the other paths there, bit for bit."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from llvmlite import binding
+
+HOST = binding.get_host_cpu_features()
+LEVELS = [lv for lv, ok in (("avx512bw", HOST.get("avx512vnni", False)
+                                          and HOST.get("avx512bw", False)),
+                            ("avx2", HOST.get("avx512f", False) and HOST.get("avx2", False)))
+          if ok]
+
+
+@pytest.mark.skipif(not LEVELS, reason="the host's own level is the only one: the other "
+                                       "tests run it")
+@pytest.mark.parametrize("level", LEVELS or ["none"])
+def test_kernel_level_in_a_child(level):
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("NUMBA_CPU_FEATURES", "NUMBA_CPU_NAME", "DQT_HW_VNNI")}
+    env["DQT_HW_KERNEL"] = level
+    check = subprocess.run(
+        [sys.executable, "-c", "from dqt_hw.model import _simd; print(_simd.LEVEL)"],
+        env=env, capture_output=True, text=True, check=True)
+    assert check.stdout.strip() == level
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+         "-p", "no:xdist", os.path.join(here, "test_simd.py"),
+         os.path.join(here, "test_net_program.py"), "-k", "not numba_target"],
+        env=env, capture_output=True, text=True, cwd=os.path.dirname(here))
+    tail = out.stdout[-3000:] + out.stderr[-2000:]
+    assert out.returncode == 0, tail
+    assert " passed" in out.stdout and "skipped" not in out.stdout.splitlines()[-1], tail
