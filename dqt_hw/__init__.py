@@ -40,6 +40,11 @@ def _numba_target():
     if level not in ("", "avx512bw", "avx2"):
         raise ValueError(f"DQT_HW_KERNEL must be 'avx512bw' or 'avx2' (a level below the "
                          f"host's), not {level!r}")
+    need = {"avx512bw": ("avx512f", "avx512bw"), "avx2": ("avx2",)}.get(level, ())
+    missing = [f for f in need if not feats.get(f, False)]
+    if missing:
+        raise ValueError(f"DQT_HW_KERNEL={level} needs a CPU with {', '.join(need)}; this "
+                         f"one lacks {', '.join(missing)}")
     if level == "avx512bw":
         extra.append("-avx512vnni")
     elif level == "avx2":

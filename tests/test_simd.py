@@ -177,6 +177,14 @@ def test_numba_target_and_kernel_level():
                          text=True, env=_child_env(DQT_HW_KERNEL="sse"))
     assert out.returncode != 0 and ("DQT_HW_KERNEL must be 'avx512bw' or 'avx2' (a level "
                                     "below the host's), not 'sse'") in out.stderr
+    # a level the CPU cannot reach (an AVX2-only host, simulated)
+    fake = ("from llvmlite import binding; from llvmlite.binding.targets import FeatureMap; "
+            "m = FeatureMap(); m.update({'avx2': True, 'avx512f': False}); "
+            "binding.get_host_cpu_features = lambda: m; import dqt_hw")
+    out = subprocess.run([sys.executable, "-c", fake], capture_output=True, text=True,
+                         env=_child_env(DQT_HW_KERNEL="avx512bw"))
+    assert out.returncode != 0 and ("DQT_HW_KERNEL=avx512bw needs a CPU with avx512f, "
+                                    "avx512bw; this one lacks avx512f, avx512bw") in out.stderr
 
 
 @needs_vnni
