@@ -1257,6 +1257,13 @@ _NO_TABLE = np.zeros(0, dtype=np.uint8)
 _NO_AFFINE = (np.zeros(0, np.int64), np.zeros(0, np.int64))  # Q, R of no affine finish
 
 
+def block_rows(Cp, kh, kw):
+    """Output pixels per GEMM block of the integer kernel: their input windows (Cp kh kw
+    bytes each) about ``VNNI_BLOCK`` bytes, a multiple of the micro-tile's MR rows."""
+    mr = _simd.MR
+    return max(mr, (VNNI_BLOCK // max(1, Cp * kh * kw)) // mr * mr)
+
+
 def conv_vnni(x, w, stride, pad, groups, pad_code, W, plan, entry=None, view=None, rq=None,
               out=None, tuner=None, in_nhwc=False, out_nhwc=False, lin=None):
     """``conv_exact`` by the VNNI kernel (``_simd``; ``plan`` = ("vnni", ox, ow, 1) from
@@ -1334,7 +1341,7 @@ def conv_vnni(x, w, stride, pad, groups, pad_code, W, plan, entry=None, view=Non
     serial, t0 = _tuned(tuner, M * K * O, nt)
     mr = _simd.MR
     # rows of output pixels per GEMM block: input windows that stay in L2
-    mb = max(mr, (VNNI_BLOCK // max(1, Cp * kh * kw)) // mr * mr)
+    mb = block_rows(Cp, kh, kw)
     sums = bool(ow) or rq is not None
     if (in_nhwc and out_nhwc and lin is not None and groups == 1 and Nb >= 2
             and btab.shape[0] == 256):

@@ -171,7 +171,7 @@ def _conv_rows(fc, H, Wd, C, src, dst, pools):
     r[C_TAB] = u8.add(tab)
     r[[C_OW, C_KSA, C_RR, C_LO, C_HI]] = ow, K * ox, rr, lo, hi
     r[C_WIDE] = fc.out_dtype != np.uint8
-    r[C_MB] = max(_simd.MR, (_fast.VNNI_BLOCK // max(1, Cp * kh * kw)) // _simd.MR * _simd.MR)
+    r[C_MB] = _fast.block_rows(Cp, kh, kw)
     koff = _simd.tap_offsets(kh, kw, Cp, Wp)
     r[[C_KOFF, C_NK4]] = i64.add(koff), koff.size
     r[C_PIX] = i64.add(_simd.pixel_offsets(1, Hp, Wp, Cp, Ho, Wo, s))  # within an image
