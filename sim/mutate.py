@@ -45,9 +45,9 @@ PE_KNOBS = dict(product=6, jobs=60, overflow_max_terms=3000)
 
 UNITS = {
     # unit: (component, generator parameters, bench, tests, bench knobs, sequential)
-    "view": ("view", dict(n=8, rounding="half_up", signed=True), "tb_view",
+    "view": ("view", dict(n=8, view_rounding="half_up", signed=True), "tb_view",
              ["test_exhaustive"], {}, False),
-    "view_floor": ("view", dict(n=8, rounding="floor", signed=False), "tb_view",
+    "view_floor": ("view", dict(n=8, view_rounding="floor", signed=False), "tb_view",
                    ["test_exhaustive"], {}, False),
     "pe": ("pe", dict(n=8, acc_width=16, overflow="saturate", view_rounding="half_up",
                       signed=True), "tb_pe", PE_TESTS, PE_KNOBS, True),
@@ -80,7 +80,7 @@ def run_yosys(script: str, *, timeout=None, log: Path | None = None):
 
 def prepare(unit: str, n: int, seed: int):
     component, params, bench, tests, knobs, seq = UNITS[unit]
-    d = runner.design(component, **params)
+    d = runner.generated(component, **params)
     top = d.module
     udir = MUT_DIR / unit
     udir.mkdir(parents=True, exist_ok=True)
@@ -107,7 +107,7 @@ def prepare(unit: str, n: int, seed: int):
 def kill(unit, d, top, cmds, allv, udir):
     component, params, bench, tests, knobs, seq = UNITS[unit]
     # the mutant netlist has the original ports plus mutsel: the sidecar still fits
-    md = runner.Design(allv, d.sidecar_path, (), top)
+    md = runner.RtlFiles(allv, d.sidecar_path, (), top)
     ids = list(range(1, len(cmds) + 1))
     os.environ["SIM_COVERAGE_DIR"] = str(MUT_DIR / "coverage")
     # --no-assert: a mutant may break a case statement's parallel_case promise, which
@@ -124,7 +124,7 @@ def prove_equivalent(unit, top, cmd, origv, udir, idx, seq, timeout=300) -> str:
     one = re.sub(r"\s-ctrl\s+\S+\s+\d+\s+\d+", "", cmd)
     one = one.replace(f"-module {top} ", "-module gate ")
     component, params, *_ = UNITS[unit]
-    d = runner.design(component, **params)
+    d = runner.generated(component, **params)
     # sequential units: every flip-flop cut (``expose -evert-dff``: its Q an input shared
     # by both copies, its D an output), so the miter compares the next-state functions
     # and the outputs for every state and every input: equal there means equal from the

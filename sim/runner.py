@@ -1,7 +1,7 @@
 """Build and run the cocotb benches on Verilator through cocotb's Python runner.
 
-A :class:`Design` is one hardware configuration: generated from a ``dqt_hw.hw`` configuration
-(:func:`design`) or taken from a checked-in ``rtl/<stem>.v`` with its JSON sidecar
+An :class:`RtlFiles` is one generated Verilog file with its sidecar: generated from a design
+(:func:`generated`) or taken from a checked-in ``rtl/<stem>.v`` with its JSON sidecar
 (:func:`rtl_design`). :func:`build` turns it into a Verilated model once per configuration
 (``sim_build/build/<key>``, ``key`` = module name + hash of the Verilog, the build flags and
 the Verilator version; a file lock makes concurrent pytest-xdist workers wait for one
@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SIM_BUILD = Path(os.environ.get("SIM_BUILD_DIR", ROOT / "sim_build"))
 RTL_DIR = ROOT / "rtl"
 
-__all__ = ["Design", "design", "rtl_design", "build", "run", "seed_for", "verilator_bin_dir",
+__all__ = ["RtlFiles", "generated", "rtl_design", "build", "run", "seed_for", "verilator_bin_dir",
            "reproduce_command", "SimFailure"]
 
 
@@ -71,7 +71,7 @@ def verilator_version() -> str:
 
 
 @dataclass(frozen=True)
-class Design:
+class RtlFiles:
     """A Verilog file and its sidecar (the module name, ports and parameters)."""
 
     verilog: Path
@@ -102,22 +102,27 @@ def _write_if_changed(path: Path, text: str) -> None:
         os.replace(tmp, path)
 
 
-def design(component: str, name: str | None = None, **params) -> Design:
-    """Generate the Verilog of a ``dqt_hw.hw`` configuration (``dqt_hw.hw.verilog.render``)
-    into ``sim_build/rtl/<name>/``; the name defaults to one derived from the parameters."""
-    from dqt_hw.hw.config import HWConfig
+def generated(component, name: str | None = None, **params) -> RtlFiles:
+    """Generate the Verilog of a design (``dqt_hw.hw.verilog.render``) into
+    ``sim_build/rtl/<name>/``: ``component`` is a :class:`dqt_hw.design.Design`, or a
+    component name with its ``params`` (the name then defaults to one derived from them)."""
+    from dqt_hw.design import Design
     from dqt_hw.hw.verilog import render
 
-    if name is None:
-        tag = "_".join(f"{k}{_short(v)}" for k, v in sorted(params.items()))
-        name = re.sub(r"[^A-Za-z0-9_]", "", f"sim_{component}_{tag}")[:80]
-    cfg = HWConfig(component, name, dict(params))
+    if isinstance(component, Design):
+        cfg = component
+    else:
+        if name is None:
+            tag = "_".join(f"{k}{_short(v)}" for k, v in sorted(params.items()))
+            name = re.sub(r"[^A-Za-z0-9_]", "", f"sim_{component}_{tag}")[:80]
+        cfg = Design(component=component, name=name, **params)
+    name = cfg.name
     outdir = SIM_BUILD / "rtl" / name
     with _locked(outdir):
         files = render(cfg)
         for fname, text in files.items():
             _write_if_changed(outdir / fname, text)
-    return Design(outdir / f"{name}.v", outdir / f"{name}.json")
+    return RtlFiles(outdir / f"{name}.v", outdir / f"{name}.json")
 
 
 def _short(v) -> str:
@@ -128,9 +133,9 @@ def _short(v) -> str:
     return str(v)
 
 
-def rtl_design(stem: str) -> Design:
+def rtl_design(stem: str) -> RtlFiles:
     """A checked-in reference configuration ``rtl/<stem>.v`` + ``rtl/<stem>.json``."""
-    return Design(RTL_DIR / f"{stem}.v", RTL_DIR / f"{stem}.json")
+    return RtlFiles(RTL_DIR / f"{stem}.v", RTL_DIR / f"{stem}.json")
 
 
 # ----------------------------------------------------------------------------- build
@@ -185,7 +190,7 @@ def _runner(public_flat_rw: bool = True):
     return _Lean()
 
 
-def build(d: Design, *, waves: bool | None = None, timing: bool = False,
+def build(d: RtlFiles, *, waves: bool | None = None, timing: bool = False,
           build_args=(), tag: str = "", public_flat_rw: bool = True) -> Path:
     """The build directory of ``d``'s Verilated model (built on first use, then cached).
     ``public_flat_rw=False``: see :func:`_runner`."""
@@ -268,7 +273,7 @@ class Result:
     summary: dict = field(default_factory=dict)
 
 
-def run(d: Design, test_module: str, *, node: str | None = None, params: dict | None = None,
+def run(d: RtlFiles, test_module: str, *, node: str | None = None, params: dict | None = None,
         seed: int | None = None, testcase=None, timing: bool = False, waves: bool | None = None,
         build_args=(), public_flat_rw: bool = True) -> Result:
     """Run the cocotb module ``test_module`` (e.g. ``sim.tb.tb_view``) on ``d``.

@@ -15,7 +15,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 def test_cost_resnet18_writes_table_and_plots(tmp_path, capsys):
     out = tmp_path / "cost"
     assert main(["cost", "--net", "resnet18_cifar10", "--widths", "4x4", "--rows", "8",
-                 "--cols", "8", "--acc-bits", "24", "--out", str(out)]) == 0
+                 "--cols", "8", "--acc-width", "24", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "layer4.1.conv2" in text and "G BitOPs" in text and "uJ per inference" in text
     with (out / "layers.csv").open() as f:
@@ -44,7 +44,7 @@ def test_cost_per_input_widths(tmp_path, capsys):
     (["--net", "vgg99"], "unknown network 'vgg99'"),
     (["--widths", "4y4"], "cannot read the width pair '4y4'"),
     (["--tech", "tsmc3"], "unknown technology table 'tsmc3'"),
-    (["--acc-bits", "12"], "accumulator width W = 12 is narrower than one product"),
+    (["--acc-width", "12"], "accumulator width W = 12 is narrower than one product"),
     (["--widths", "3x3", "--supported", "2,4,8"], "b_a = 3 is not a width the tile supports"),
 ])
 def test_cost_errors(tmp_path, capsys, args, message):

@@ -15,7 +15,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from dqt_hw.cost import layer_cycles
-from dqt_hw.cost.report import make_tile
+from dqt_hw.hw import Tile
 
 
 def simulate_cycles(dut, jobs):
@@ -89,7 +89,7 @@ def test_cycle_model_equals_tile_simulation(R, C, out_shape, taps, groups):
     O, Ho, Wo = out_shape
     info = {"name": "layer", "groups": groups, "out_shape": out_shape, "taps": taps,
             "macs": O * Ho * Wo * taps}
-    dut = make_tile(rows=R, cols=C, n=8, acc_width=24, kbits=16, ebits=3, sbits=5,
+    dut = Tile(rows=R, cols=C, n=8, acc_width=24, kbits=16, ebits=3, sbits=5,
                     depth_bits=6)
     model = layer_cycles(info, dut, b_a=4, b_w=8)["Total Cycles"]
     assert simulate_cycles(dut, layer_jobs(info, R, C)) == model

@@ -22,7 +22,7 @@ from dqt_hw.cost import (DynamicWidths, WidthMix, dynamic_bitops, layer_cycles, 
                          load_tech, paper_comparison, static_bitops, switch_cost,
                          switch_energy_pj)
 from dqt_hw.cost.energy import MemoryConfig, layer_energy
-from dqt_hw.cost.report import make_tile
+from dqt_hw.design import Design
 
 TINY = {"name": "tiny", "nodes": [
     {"name": "input", "op": "input", "shape": [4, 6, 6]},
@@ -165,7 +165,7 @@ def test_tech_table_errors(tmp_path):
 
 def test_layer_energy_fc_by_hand(tiny):
     g = load_network(tiny)
-    tile = make_tile(rows=2, cols=2, acc_width=32, depth_bits=13)
+    tile = Design(rows=2, cols=2, acc_width=32, depth_bits=13)
     e = layer_energy(g.layer_info(g["fc"]), tile, b_a=8, b_w=8, memory=MemoryConfig())
     assert e["compute_pj"] == pytest.approx(80 * (0.2 + 0.1))  # float
     # 5 column folds x 1 row x 8 taps activations, 1 row fold x 10 x 8 weights
@@ -176,7 +176,7 @@ def test_layer_energy_fc_by_hand(tiny):
                           memory=MemoryConfig(storage="packed"))
     assert packed["dram_bits"] == 80 * 4 + 8 * 4 + 10 * 8
     with pytest.raises(ValueError, match=r"b_a = 3 is not a width the tile supports \(4, 8\)"):
-        layer_energy(g.layer_info(g["fc"]), make_tile(rows=2, cols=2, widths=(4, 8)), b_a=3)
+        layer_energy(g.layer_info(g["fc"]), Design(rows=2, cols=2, widths=(4, 8)), b_a=3)
 
 
 # ------------------------------------------------------------------ cycles
@@ -184,7 +184,7 @@ def test_layer_energy_fc_by_hand(tiny):
 
 def test_cycles_by_hand(tiny):
     g = load_network(tiny)
-    tile = make_tile(rows=2, cols=2, depth_bits=13)
+    tile = Design(rows=2, cols=2, depth_bits=13)
     c1 = layer_cycles(g.layer_info(g["c1"]), tile)
     # 18 row folds x 4 column folds = 72 tiles of 36 steps, last tile 2 rows:
     # 71 * 36 + 36 + (C + 1 + 2)
@@ -197,12 +197,12 @@ def test_cycles_by_hand(tiny):
     assert c1["Stall Cycles"] == 0
     # a tile shorter than max(R, C) is padded: K = 1 on 3x4 -> period 4
     short = {"name": "s", "groups": 1, "out_shape": (8, 1, 3), "taps": 1, "macs": 24}
-    assert layer_cycles(short, make_tile(rows=3, cols=4))["Total Cycles"] == 4 + 1 + 4 + 1 + 3
+    assert layer_cycles(short, Design(rows=3, cols=4))["Total Cycles"] == 4 + 1 + 4 + 1 + 3
 
 
 def test_cycles_bit_serial_and_stalls(tiny):
     g = load_network(tiny)
-    tile = make_tile(rows=2, cols=2, depth_bits=13)
+    tile = Design(rows=2, cols=2, depth_bits=13)
     info = g.layer_info(g["fc"])
     bs = layer_cycles(info, tile, b_a=4, b_w=8, pe_mode="bit_serial")
     assert bs["steps_per_tile"] == 32 and bs["Total Cycles"] == 4 * 32 + 32 + 4

@@ -64,7 +64,7 @@ def test_features_by_hand():
     assert features("cal_add", {"width": 8}) == dict(zero, fa=8)
     # floor view, n = 4, widths 1..4: output bit i chooses among the 4 - i widths that keep
     # it, (4 - i) - 1 multiplexers: 3 + 2 + 1 + 0, plus n zero-default gates
-    assert features("view", {"n": 4, "rounding": "floor"}) == dict(zero, mux=10)
+    assert features("view", {"n": 4, "view_rounding": "floor"}) == dict(zero, mux=10)
     assert features("cal_mul", {"width": 8}) == dict(zero, pp=64)
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from dqt_hw.cli import main
-from dqt_hw.hw.config import REFERENCE_CONFIGS, HWConfig, config_from_mapping
+from dqt_hw.design import Design
+from dqt_hw.hw.config import REFERENCE_DESIGNS
 from dqt_hw.hw.lint import NEVER_WAIVED, WAIVERS, lint
 from dqt_hw.hw.verilog import generate, render
 from dqt_hw.spec import CONTRACT_VERSION
@@ -21,7 +22,7 @@ RTL = Path(__file__).resolve().parent.parent / "rtl"
 def fresh():
     """{file name: content} of a fresh generation of every reference configuration."""
     files = {}
-    for c in REFERENCE_CONFIGS:
+    for c in REFERENCE_DESIGNS:
         files.update(render(c))
     files["verilator.vlt"] = WAIVERS
     return files
@@ -35,11 +36,11 @@ def test_checked_in_rtl_equals_fresh_generation(fresh):
 
 
 def test_generation_is_deterministic():
-    c = REFERENCE_CONFIGS[2]
+    c = REFERENCE_DESIGNS[2]
     assert render(c) == render(c)
 
 
-@pytest.mark.parametrize("config", REFERENCE_CONFIGS, ids=lambda c: c.name)
+@pytest.mark.parametrize("config", REFERENCE_DESIGNS, ids=lambda c: c.name)
 def test_reference_rtl_lints_clean(config):
     r = lint(RTL / f"{config.name}.v", RTL / "verilator.vlt")
     assert r.returncode == 0, r.stdout + r.stderr
@@ -48,28 +49,28 @@ def test_reference_rtl_lints_clean(config):
 @pytest.mark.parametrize(
     "config",
     [
-        HWConfig("view", "v_signed_floor", dict(n=6, rounding="floor", signed=True)),
-        HWConfig("view", "v_sparse", dict(n=16, rounding="half_up", widths=(2, 4, 8, 16))),
-        HWConfig("pe", "pe_sat_signed", dict(n=4, acc_width=8, overflow="saturate",
-                                             view_rounding="half_up", signed=True)),
-        HWConfig("scalable_pe", "spe_signed", dict(n=8, acc_width=16, overflow="saturate",
-                                                   signed=True, max_pack=2)),
-        HWConfig("requant", "rq_small", dict(n=4, acc_width=10, sum_width=8, kbits=6,
-                                             ebits=2, sbits=3, widths=(2, 4))),
-        HWConfig("tile", "tile_2x3_signed", dict(rows=2, cols=3, n=4, acc_width=8,
+        Design(component="view", name="v_signed_floor", n=6, view_rounding="floor", signed=True),
+        Design(component="view", name="v_sparse", n=16, view_rounding="half_up", widths=(2, 4, 8, 16)),
+        Design(component="pe", name="pe_sat_signed", n=4, acc_width=8, overflow="saturate",
+                                             view_rounding="half_up", signed=True),
+        Design(component="scalable_pe", name="spe_signed", n=8, acc_width=16, overflow="saturate",
+                                                   signed=True, max_pack=2),
+        Design(component="requant", name="rq_small", n=4, acc_width=10, sum_width=8, kbits=6,
+                                             ebits=2, sbits=3, widths=(2, 4)),
+        Design(component="tile", name="tile_2x3_signed", rows=2, cols=3, n=4, acc_width=8,
                                                  overflow="saturate", signed=True,
                                                  view_rounding="half_up", depth_bits=3,
-                                                 kbits=8, ebits=2, sbits=4)),
-        HWConfig("tile", "tile_1x1", dict(rows=1, cols=1, n=2, acc_width=5, depth_bits=1,
-                                          kbits=2, ebits=1, sbits=1)),
-        HWConfig("tile", "tile_packed_signed", dict(rows=2, cols=2, n=8, acc_width=16,
+                                                 kbits=8, ebits=2, sbits=4),
+        Design(component="tile", name="tile_1x1", rows=1, cols=1, n=2, acc_width=5, depth_bits=1,
+                                          kbits=2, ebits=1, sbits=1),
+        Design(component="tile", name="tile_packed_signed", rows=2, cols=2, n=8, acc_width=16,
                                                     overflow="saturate", signed=True,
                                                     max_pack=2, depth_bits=4, kbits=8,
-                                                    ebits=2, sbits=4)),
-        HWConfig("array", "array_packed4", dict(rows=2, cols=3, n=8, acc_width=9,
-                                                widths=(2, 4), max_pack=4)),
-        HWConfig("rescale", "rescale_even", dict(n=4, rounding="half_even", signed=True,
-                                                 mult_bits=6, sbits=3)),
+                                                    ebits=2, sbits=4),
+        Design(component="array", name="array_packed4", rows=2, cols=3, n=8, acc_width=9,
+                                                widths=(2, 4), max_pack=4),
+        Design(component="rescale", name="rescale_even", n=4, rounding="half_even", signed=True,
+                                                 mult_bits=6, sbits=3),
     ],
     ids=lambda c: c.name,
 )
@@ -112,13 +113,14 @@ def _verilog_ports(text: str, module: str) -> dict[str, tuple[str, int]]:
     return ports
 
 
-@pytest.mark.parametrize("config", REFERENCE_CONFIGS, ids=lambda c: c.name)
+@pytest.mark.parametrize("config", REFERENCE_DESIGNS, ids=lambda c: c.name)
 def test_sidecar_describes_the_verilog(config):
     text = (RTL / f"{config.name}.v").read_text()
     side = json.loads((RTL / f"{config.name}.json").read_text())
     assert side["contract_version"] == CONTRACT_VERSION
     assert side["module"] == config.name and side["component"] == config.component
-    assert side["parameters"] == config.resolved_params()
+    assert side["parameters"] == config.parameters()
+    assert Design.from_sidecar(side) == config
     want = {p["name"]: (p["direction"], p["width"]) for p in side["ports"]}
     assert _verilog_ports(text, config.name) == want
     for p in side["ports"]:
@@ -200,8 +202,7 @@ def test_cli_toml_many_configs(tmp_path):
          "parameter 'rows' is not one of the view parameters"),
         (["--component", "tile", "--name", "9bad"], "module name must be a Verilog identifier"),
         (["--component", "view", "--widths", "0,4"], "width 0 in widths (0, 4) is outside"),
-        ([], "name a component"),
-        (["--reference", "x", "--rows", "2"], "--reference takes no configuration file"),
+        (["--reference", "x", "--rows", "2"], "--reference takes no design file"),
     ],
 )
 def test_cli_refuses_before_writing(tmp_path, capsys, argv, message):
@@ -225,15 +226,20 @@ def test_cli_many_configs_one_bad_writes_nothing(tmp_path, capsys):
 @pytest.mark.parametrize(
     "table, exc, match",
     [
-        ({}, ValueError, r"^configuration must name a component"),
-        ({"component": "gpu"}, ValueError, r"^component must be one of"),
-        ({"component": 3}, TypeError, r"^component must be a string, not 3$"),
-        ([], TypeError, r"^configuration must be a table, not \[\]$"),
+        ({"component": "gpu"}, ValueError, r"^design: component must be one of"),
+        ({"component": 3}, TypeError, r"^design: component must be a string, not 3$"),
+        ([], TypeError, r"^design: a design must be a table, not \[\]$"),
+        ({"acc_widht": 20}, ValueError,
+         r"^design: unknown design key 'acc_widht' \(did you mean 'acc_width'\?\)"),
+        ({"component": "view", "acc_width": 20}, ValueError,
+         r"^design: parameter 'acc_width' is not one of the view parameters"),
+        ({"widths": [2, 4], "acc_width": 8}, ValueError,
+         r"^design: accumulator width W = 8 is narrower than one product"),
     ],
 )
-def test_config_validation(table, exc, match):
+def test_design_table_validation(table, exc, match):
     with pytest.raises(exc, match=match):
-        config_from_mapping(table)
+        Design.from_mapping(table)
 
 
 def test_identical_modules_merge_for_hierarchical_synthesis():

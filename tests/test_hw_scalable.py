@@ -7,7 +7,8 @@ import random
 import pytest
 from amaranth.sim import Simulator
 
-from dqt_hw.hw.scalable import ScalableMACPE, cycles_per_width_pair, pack_factor
+from dqt_hw.design.rules import cycles_per_width_pair, pack_factor
+from dqt_hw.hw.scalable import ScalableMACPE
 from dqt_hw.spec import code_range, nested_view, saturate, wrap
 
 

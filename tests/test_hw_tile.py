@@ -14,7 +14,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from dqt_hw.hw import PEArray, Tile
-from dqt_hw.hw.pe import min_acc_width
+from dqt_hw.design.rules import min_acc_width
 from dqt_hw.hw.reference import LaneConstants, TileJob, tile_reference
 from dqt_hw.spec import ROUNDING_CODES, ROUNDINGS, code_range, signed_range
 

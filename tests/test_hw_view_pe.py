@@ -37,7 +37,7 @@ def edge_codes(n, signed):
 @pytest.mark.parametrize("rounding", ["floor", "half_up"])
 @pytest.mark.parametrize("n", [2, 5, 8])
 def test_view_exhaustive(n, rounding, signed):
-    dut = NestedView(n=n, rounding=rounding, signed=signed)
+    dut = NestedView(n=n, view_rounding=rounding, signed=signed)
     lo, hi = code_range(n, signed)
 
     async def bench(ctx):
@@ -54,7 +54,7 @@ def test_view_exhaustive(n, rounding, signed):
 @pytest.mark.parametrize("rounding", ["floor", "half_up"])
 def test_view_16bit_edges(rounding, signed):
     n = 16
-    dut = NestedView(n=n, rounding=rounding, signed=signed)
+    dut = NestedView(n=n, view_rounding=rounding, signed=signed)
     rng = random.Random(16)
     lo, hi = code_range(n, signed)
     codes = edge_codes(n, signed) + [rng.randint(lo, hi) for _ in range(50)]
@@ -70,7 +70,7 @@ def test_view_16bit_edges(rounding, signed):
 
 
 def test_view_unsupported_width_gives_zero():
-    dut = NestedView(n=8, rounding="half_up", widths=(2, 4, 8))
+    dut = NestedView(n=8, view_rounding="half_up", widths=(2, 4, 8))
 
     async def bench(ctx):
         ctx.set(dut.q, 0xB7)
@@ -91,12 +91,12 @@ def test_view_unsupported_width_gives_zero():
         (dict(n=17), ValueError, r"^master width n must be in \[2, 16\], not 17$"),
         (dict(n=8.0), TypeError, r"^master width n must be an integer, not 8\.0$"),
         (dict(n=True), TypeError, r"^master width n must be an integer, not True$"),
-        (dict(rounding="half_even"), ValueError,
+        (dict(view_rounding="half_even"), ValueError,
          r"^view rounding must be one of \('floor', 'half_up'\) in hardware, not 'half_even' "
          r"\(supported by the reference model only\)$"),
-        (dict(rounding="nearest"), ValueError,
+        (dict(view_rounding="nearest"), ValueError,
          r"^view rounding must be one of \('floor', 'half_up'\), not 'nearest'$"),
-        (dict(rounding=0), TypeError, r"^view rounding must be a string, one of .*, not 0$"),
+        (dict(view_rounding=0), TypeError, r"^view rounding must be a string, one of .*, not 0$"),
         (dict(signed=1), TypeError, r"^signed must be a bool, not 1$"),
         (dict(widths=()), ValueError, r"^widths must name at least one width, not an empty"),
         (dict(widths=(0, 4)), ValueError,

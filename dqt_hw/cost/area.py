@@ -31,16 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["FEATURES", "features", "AreaModel", "load_area_model", "fit_area",
+from ..design import Design, as_design
+from ..design.rules import pack_modes
+
+__all__ = ["FEATURES", "features", "design_features", "AreaModel", "load_area_model", "fit_area",
            "component_breakdown", "accumulator_area_per_bit"]
 
 FEATURES = ("ff", "fa", "hc", "pp", "spp", "mux")
-
-
-def _widths(p, n):
-    w = p.get("widths")
-    lo = 2 if p.get("signed") else 1
-    return tuple(w) if w else tuple(range(lo, n + 1))
 
 
 def _add(a, b, k=1):
@@ -53,53 +50,47 @@ def _tri(y):
     return y * (y + 1) // 2
 
 
-def _view(p):
-    n = p.get("n", 8)
-    ws = _widths(p, n)
+def _view(d):
+    n, ws = d.n, d.widths
     # output bit i selects among the widths that keep it (b > i): c_i - 1 two-input
     # multiplexers, plus one zero-default gate per bit
     mux = sum(max(0, sum(1 for b in ws if b > i) - 1) for i in range(n))
     f = {"mux": mux + n}
-    if p.get("rounding", p.get("view_rounding", "floor")) == "half_up":
+    if d.view_rounding == "half_up":
         # per narrower width: a constant increment (q + 2^(d-1)) and the clamp compare
         f["hc"] = sum(2 * n for b in ws if b < n)
     return f
 
 
-def _pe(p):
-    n, W = p.get("n", 8), p.get("acc_width", 32)
+def _pe(d):
+    n, W = d.n, d.acc_width
     f = {"pp": n * n, "fa": W, "ff": 2 * W, "mux": W}
-    if p.get("overflow", "wrap") == "saturate":
+    if d.overflow == "saturate":
         _add(f, {"hc": 2 * W, "mux": 2 * W})  # compares with the constant bounds, clamp
-    if p.get("views", True):
-        vp = dict(p, rounding=p.get("view_rounding", "floor"))
-        _add(f, _view(vp), 2)
+    if d.views:
+        _add(f, _view(d.sub("view")), 2)
     return f
 
 
-def _scalable_pe(p):
+def _scalable_pe(d):
     """dqt_hw.hw.ScalableMACPE: P = max_pack slots, each with its two views; the n x n
     brick multiplier (the same n^2 partial products, with sign controls and the packed
     operand words); the P products accumulated one after the other in one cycle."""
-    n, W, P = p.get("n", 8), p.get("acc_width", 32), p.get("max_pack", 2)
-    modes = sum(1 for q in (1, 2, 4) if q <= P)
+    n, W, P = d.n, d.acc_width, d.max_pack
+    modes = len(pack_modes(P))
     f = {"pp": n * n, "fa": P * W, "ff": 2 * W, "mux": P * W + 2 * n * (modes - 1) + n * n // P}
-    if p.get("overflow", "wrap") == "saturate":
+    if d.overflow == "saturate":
         _add(f, {"hc": 2 * W * P, "mux": 2 * W * P})
-    _add(f, _view(dict(p, rounding=p.get("view_rounding", "floor"))), 2 * P)
+    _add(f, _view(d.sub("view")), 2 * P)
     return f
 
 
-def _sum_width(p):
-    return p.get("n", 8) + p.get("depth_bits", 12) + 1
-
-
-def _array(p):
-    R, C, n, W = p.get("rows", 4), p.get("cols", 4), p.get("n", 8), p.get("acc_width", 32)
-    sw = _sum_width(p)
+def _array(d):
+    R, C, n, W = d.rows, d.cols, d.n, d.acc_width
+    sw = d.side_sum_width
     f = {}
-    _add(f, _pe(dict(p, views=False)), R * C)
-    _add(f, _view(dict(p, rounding=p.get("view_rounding", "floor"))), R + C)
+    _add(f, _pe(d.sub("pe", views=False)), R * C)
+    _add(f, _view(d.sub("view")), R + C)
     regs = ((R + C) * n + 3 + n * (R * (R - 1) // 2 + C * (C - 1) // 2) + 3 * R * (R - 1) // 2
             + R * (C - 1) * n + (R - 1) * C * n + 3 * R * C)
     _add(f, {"ff": regs + (R + C) * 2 * sw + C * sw, "fa": (R + C) * sw,
@@ -107,13 +98,11 @@ def _array(p):
     return f
 
 
-def _requant(p):
-    n, W = p.get("n", 8), p.get("acc_width", 32)
-    sw = p.get("sum_width", 20)
-    kb, eb, sb = p.get("kbits", 32), p.get("ebits", 5), p.get("sbits", 6)
+def _requant(d):
+    n, W, sw = d.n, d.acc_width, d.side_sum_width
+    kb, eb, sb = d.kbits, d.ebits, d.sbits
     emax = (1 << eb) - 1
-    sum_bits = kb + max(W, sw) + emax + 2
-    ws = _widths(p, n)
+    sum_bits = d.requant_sum_bits
     left = ((kb + W + emax) + 2 * (kb + sw + emax) + (kb + emax)) * eb  # four left shifters
     right = sum_bits * sb + sum_bits  # the right shift and the half-bit select
     # signed x signed: Yosys sign-extends both operands to the product width y = a + b and
@@ -123,34 +112,31 @@ def _requant(p):
             "fa": 3 * sum_bits + 2 * n,
             # the compares' upper bits, the rounding increment, the sticky bits
             "hc": 2 * (sum_bits - n) + sum_bits + min(sum_bits, (1 << sb) - 2),
-            "mux": left + right + n + n * len(ws)}
+            "mux": left + right + n + n * len(d.widths)}
 
 
-def _tile(p):
-    R, C, n = p.get("rows", 8), p.get("cols", 8), p.get("n", 8)
-    f = _array(p)
-    rq = dict(p, sum_width=_sum_width(p))
-    _add(f, _requant(rq), C)
-    db = p.get("depth_bits", 12)
-    _add(f, {"ff": C * n + max(1, (R - 1).bit_length()) + 2 + db + max(R, C).bit_length(),
+def _tile(d):
+    R, C, n = d.rows, d.cols, d.n
+    f = _array(d)
+    _add(f, _requant(d.sub("requant")), C)
+    db = d.depth_bits
+    _add(f, {"ff": C * n + max(1, (R - 1).bit_length()) + 2 + db + d.min_period.bit_length(),
              "hc": 2 * db, "mux": C * n})
     return f
 
 
-def _rescale(p):
-    n, m, sb = p.get("n", 8), p.get("mult_bits", 16), p.get("sbits", 5)
+def _rescale(d):
+    n, m, sb = d.n, d.mult_bits, d.sbits
     w = m + n + 2
-    ws = _widths(p, n)
-    rounding = p.get("rounding", "half_up")
     # the rounding mode is a constant here: floor needs no rounding logic, half_up the
     # half bit and an increment, half_even / half_away the sticky bits too
     rnd = {"floor": {}, "half_up": {"mux": w, "hc": w}}.get(
-        rounding, {"mux": w, "hc": w + min(w, (1 << sb) - 2)})
+        d.rounding, {"mux": w, "hc": w + min(w, (1 << sb) - 2)})
     # the offset adder and the clamp's two compares with n-bit bounds (upper bits: hc)
     # signed K x unsigned q: K sign-extended to the m + n + 1 product bits times n bits of
     # q (its extension is zero), less the truncated corner
     f = {"spp": (m + n + 1) * n - n * (n - 1) // 2, "fa": w + 2 * n, "hc": 2 * (w - n),
-         "mux": w * sb + n + n * len(ws)}
+         "mux": w * sb + n + n * len(d.widths)}
     return _add(f, rnd)
 
 
@@ -163,33 +149,34 @@ _BUILDERS = {"view": _view, "pe": _pe, "scalable_pe": _scalable_pe, "array": _ar
              "rescale": _rescale}
 
 
+CALIBRATION_COMPONENTS = ("cal_add", "cal_mul")
+"""The synthesized calibration primitives (an adder, a multiplier of ``width`` bits)."""
+
+
 def features(component: str, params: dict) -> dict:
-    """Primitive bit counts of a component with its (resolved) generator parameters."""
-    if component in ("cal_add", "cal_mul"):
+    """Primitive bit counts of a component with its generator parameters (a sidecar's or
+    a synthesis result's ``parameters``; a calibration primitive's ``width``)."""
+    if component in CALIBRATION_COMPONENTS:
         f = _cal(component, params)
     elif component in _BUILDERS:
-        f = _BUILDERS[component](dict(params))
+        f = _BUILDERS[component](Design.from_mapping({"component": component, **params}))
     else:
         raise ValueError(f"no area model for component {component!r} (known: "
                          f"{sorted(_BUILDERS)})")
     return {k: int(f.get(k, 0)) for k in FEATURES}
 
 
-def _as_params(config):
-    """(component, params) from an HWConfig, a dqt_hw.hw component or a pair."""
-    if isinstance(config, tuple):
-        return config
-    try:
-        from ..hw.config import COMPONENTS, PARAMETERS, HWConfig
-    except ImportError:  # pragma: no cover
-        raise TypeError(f"cannot read an area configuration from {config!r}") from None
-    if isinstance(config, HWConfig):
-        return config.component, config.resolved_params()
-    for name, cls in COMPONENTS.items():
-        if isinstance(config, cls):
-            return name, {k: getattr(config, k) for k in PARAMETERS[name]}
-    raise TypeError(f"area configuration must be an HWConfig, a dqt_hw.hw component or "
-                    f"(component, params), not {config!r}")
+def design_features(design: Design) -> dict:
+    """Primitive bit counts of a design."""
+    f = _BUILDERS[design.component](design)
+    return {k: int(f.get(k, 0)) for k in FEATURES}
+
+
+def _as_design(config) -> Design:
+    """The design of a Design, a dqt_hw.hw component or a (component, params) pair."""
+    if isinstance(config, tuple) and len(config) == 2:
+        return Design.from_mapping({"component": config[0], **config[1]})
+    return as_design(config)
 
 
 @dataclass(frozen=True)
@@ -199,8 +186,7 @@ class AreaModel:
     fit: dict  # the fit report (per-configuration error)
 
     def transistors(self, config) -> float:
-        comp, params = _as_params(config)
-        f = features(comp, params)
+        f = design_features(_as_design(config))
         return sum(self.coeffs[k] * f[k] for k in FEATURES)
 
     def area_um2(self, config) -> float:
@@ -280,21 +266,19 @@ def component_breakdown(tile, model: AreaModel | None = None) -> dict:
     """Area (um^2) of a tile by component: PEs, edge views, side sums and pipeline
     registers (the rest of the array), requantizer lanes, tile control."""
     model = model or load_area_model()
-    comp, p = _as_params(tile)
-    if comp != "tile":
-        raise ValueError(f"component_breakdown takes a tile, not a {comp}")
-    R, C = p["rows"], p["cols"]
-    u = model.um2_per_transistor
+    d = _as_design(tile)
+    if d.component != "tile":
+        raise ValueError(f"component_breakdown takes a tile, not a {d.component}")
+    R, C = d.rows, d.cols
 
-    def tr(component, params):
-        f = features(component, params)
-        return sum(model.coeffs[k] * f[k] for k in FEATURES) * u
+    def um2(part: Design) -> float:
+        return model.area_um2(part)
 
-    pe = tr("pe", dict(p, views=False)) * R * C
-    views = tr("view", dict(p, rounding=p["view_rounding"])) * (R + C)
-    array = tr("array", p)
-    lanes = tr("requant", dict(p, sum_width=_sum_width(p))) * C
-    total = tr("tile", p)
+    pe = um2(d.sub("pe", views=False)) * R * C
+    views = um2(d.sub("view")) * (R + C)
+    array = um2(d.sub("array"))
+    lanes = um2(d.sub("requant")) * C
+    total = um2(d)
     return {"pe_array_um2": pe, "edge_views_um2": views,
             "array_other_um2": array - pe - views, "requant_lanes_um2": lanes,
             "control_um2": total - array - lanes, "total_um2": total}
@@ -304,6 +288,5 @@ def accumulator_area_per_bit(model: AreaModel | None = None, overflow="wrap") ->
     """um^2 one more accumulator bit costs in one PE (adder bit, two register bits, the
     first-term gating; saturate adds its comparators)."""
     model = model or load_area_model()
-    a = features("pe", {"n": 8, "acc_width": 33, "overflow": overflow, "views": False})
-    b = features("pe", {"n": 8, "acc_width": 32, "overflow": overflow, "views": False})
-    return sum(model.coeffs[k] * (a[k] - b[k]) for k in FEATURES) * model.um2_per_transistor
+    pe = Design(component="pe", overflow=overflow, views=False)
+    return model.area_um2(pe.replace(acc_width=pe.acc_width + 1)) - model.area_um2(pe)

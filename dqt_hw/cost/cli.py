@@ -8,6 +8,8 @@ import os
 import sys
 from pathlib import Path
 
+from ..design.cli import add_design_args, design_from_args
+
 
 def register(subparsers):
     p = subparsers.add_parser(
@@ -21,15 +23,7 @@ def register(subparsers):
                         "{\"*\": \"4x4\", \"conv1\": \"8x8\"}")
     p.add_argument("--per-input", default=None,
                    help="per-input widths (.csv input,layer,b_a,b_w / .npy (inputs, layers, 2))")
-    p.add_argument("--rows", type=int, default=8)
-    p.add_argument("--cols", type=int, default=8)
-    p.add_argument("--n", type=int, default=8, help="master width")
-    p.add_argument("--acc-bits", type=int, default=32, help="accumulator width W")
-    p.add_argument("--overflow", default="wrap", choices=("wrap", "saturate"))
-    p.add_argument("--view-rounding", default="floor", choices=("floor", "half_up"))
-    p.add_argument("--supported", default=None,
-                   help="supported width set, e.g. 2,4,8 (default: all 1..n)")
-    p.add_argument("--depth-bits", type=int, default=13)
+    add_design_args(p, widths_flag="--supported", component=False)
     p.add_argument("--tech", default="horowitz45", help="technology table name or JSON file")
     p.add_argument("--pe", default="fixed", choices=("fixed", "scalable", "bit_serial"),
                    help="PE cycle model: fixed n x n (the tile's MACPE), scalable "
@@ -74,15 +68,6 @@ def register(subparsers):
 # ----------------------------------------------------------------------------- cost
 
 
-def _supported(text):
-    if text is None:
-        return None
-    try:
-        return tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise ValueError(f"--supported must be widths separated by commas, not {text!r}") from None
-
-
 def _write_csv(path, rows):
     if not rows:
         return
@@ -97,18 +82,14 @@ def _cost(args) -> int:
     from .area import load_area_model
     from .bitops import static_bitops
     from .plots import plot_area_vs_widths, plot_bitops_vs_mix, plot_energy_breakdown
-    from .report import cost_report, format_table, make_tile
+    from .report import cost_report, format_table
     from .tech import load_tech
     from .energy import MemoryConfig
     from .workload import DynamicWidths, WidthMix, load_network
 
     g = load_network(args.net)
     tech = load_tech(args.tech)
-    supported = _supported(args.supported)
-    tile_kw = dict(rows=args.rows, cols=args.cols, n=args.n, acc_width=args.acc_bits,
-                   overflow=args.overflow, view_rounding=args.view_rounding,
-                   widths=supported, depth_bits=args.depth_bits)
-    tile = make_tile(**tile_kw)
+    tile = design_from_args(args, component="tile")
     mix = WidthMix.parse(args.widths).check(g)
     dyn = DynamicWidths.load(args.per_input, g) if args.per_input else None
     rep = cost_report(g, tile, mix, tech=tech, memory=MemoryConfig(storage=args.storage),
@@ -123,7 +104,7 @@ def _cost(args) -> int:
         written.append(plot_energy_breakdown(rep, out / "energy_breakdown.png"))
         pts = []
         for b in (2, 3, 4, 5, 6, 8):
-            if b <= args.n:
+            if b <= tile.n:
                 _, tot = static_bitops(g, f"{b}x{b}")
                 pts.append({"label": f"{b}x{b}", "bitops": tot})
         if mix.describe() not in [p["label"] for p in pts]:
@@ -132,23 +113,22 @@ def _cost(args) -> int:
                                           dynamic=rep["totals"].get("dynamic_bitops"),
                                           title=f"{g.name}: BitOPs against width mix"))
         try:
-            from ..hw.pe import min_acc_width
+            from ..design.rules import min_acc_width
 
             am = load_area_model()
             curves = {}
             sets = {"all 1..n": None, "2,4,8": (2, 4, 8), "4,8": (4, 8), "8": (8,)}
             for label, ws in sets.items():
-                if ws and max(ws) > args.n:
+                if ws and max(ws) > tile.n:
                     continue
                 pts2 = []
-                w0 = min_acc_width(args.n, widths=ws)  # the narrowest W the hardware takes
+                w0 = min_acc_width(tile.n, widths=ws)  # the narrowest W the hardware takes
                 for W in (w0, w0 + 4, w0 + 8, w0 + 12, w0 + 16):
-                    t = make_tile(**dict(tile_kw, acc_width=W, widths=ws))
-                    pts2.append((W, am.area_um2(t)))
+                    pts2.append((W, am.area_um2(tile.replace(acc_width=W, widths=ws))))
                 curves[label] = pts2
             written.append(plot_area_vs_widths(
                 curves, out / "area_vs_widths.png",
-                title=f"{args.rows}x{args.cols} tile area against W and the supported widths"))
+                title=f"{tile.rows}x{tile.cols} tile area against W and the supported widths"))
         except ValueError as e:
             print(f"area plot skipped: {e}", file=sys.stderr)
     print(f"\nwrote: {', '.join(str(w) for w in written)}")
@@ -167,7 +147,7 @@ def _synth(args) -> int:
     names = {(c if isinstance(c, str) else c.name): c for c in configs}
     if args.list:
         for n, c in names.items():
-            print(n if isinstance(c, str) else f"{n:28s} {c.component:8s} {c.params}")
+            print(n if isinstance(c, str) else f"{n:28s} {c.component:8s} {c.parameters()}")
         return 0
     chosen = args.configs or list(names)
     unknown = [c for c in chosen if c not in names]

@@ -8,12 +8,13 @@ step), as :class:`dqt_hw.hw.Tile` takes them. Tiles are issued column fold by co
 row folds inside, so the last tile has ``M_last = M - (ceil(M/R) - 1) R`` rows.
 
 Timing of the tile (dqt_hw/hw/tile.py, without back-pressure and with inputs always
-valid): the last step of tile t enters at cycle ``L_t = K - 1 + t * max(K, P)`` with
-``P = max(R, C)`` (the array's double-buffered results let the next tile start at once;
-a tile shorter than P is padded with idle steps), and its rows leave ``C + 2`` cycles
-later, one per cycle. So a layer of T tiles takes
+valid; both figures from :class:`dqt_hw.design.Design`): the last step of tile t enters
+at cycle ``L_t = K - 1 + t * max(K, P)`` with ``P = design.min_period`` = max(R, C) (the
+array's double-buffered results let the next tile start at once; a tile shorter than P is
+padded with idle steps), and its rows leave ``design.latency`` = C + 2 cycles later, one
+per cycle. So a layer of T tiles takes
 
-    cycles = (T - 1) max(K, P) + K + C + 1 + M_last
+    cycles = (T - 1) max(K, P) + K + latency - 1 + M_last
 
 counted from the first input step to the last output transfer, both included. The width
 pair does not change it (the PE is a full n x n multiplier: one step per element at every
@@ -27,6 +28,8 @@ Cycles, Overall Util %, Mapping Efficiency %, Compute Util %) plus the mapping d
 from __future__ import annotations
 
 import math
+
+from ..design import as_design
 
 __all__ = ["layer_cycles", "network_cycles", "steps_per_element", "SCALE_SIM_FIELDS",
            "PE_MODES", "scalesim_os_estimate"]
@@ -49,7 +52,7 @@ def steps_per_element(b_a: int, b_w: int, n: int, mode: str = "fixed",
     if mode == "fixed":
         return 1.0
     if mode == "scalable":
-        from ..hw.scalable import pack_factor
+        from ..design.rules import pack_factor
 
         return 1.0 / pack_factor(n, b_a, b_w, max_pack)
     if mode == "bit_serial":
@@ -57,27 +60,24 @@ def steps_per_element(b_a: int, b_w: int, n: int, mode: str = "fixed",
     raise ValueError(f"PE mode must be one of {PE_MODES}, not {mode!r}")
 
 
-def _tile_params(tile):
-    return tile.rows, tile.cols
-
-
 def layer_cycles(info: dict, tile, *, b_a: int = 8, b_w: int = 8, pe_mode: str = "fixed",
                  max_pack: int = 4, dram_bits: int | None = None,
                  dram_bits_per_cycle: float | None = None) -> dict:
-    """Cycle report of one layer (``Graph.layer_info``) on ``tile`` (a dqt_hw.hw.Tile or
-    anything with ``rows``, ``cols``, ``n``, ``depth_bits``)."""
-    R, C = _tile_params(tile)
+    """Cycle report of one layer (``Graph.layer_info``) on ``tile`` (a tile
+    :class:`dqt_hw.design.Design` or a generated :class:`dqt_hw.hw.Tile`)."""
+    tile = as_design(tile, "tile")
+    R, C = tile.rows, tile.cols
     g = info["groups"]
     O, Ho, Wo = info["out_shape"]
     M, N, K0 = Ho * Wo, O // g, info["taps"]
     spe = steps_per_element(b_a, b_w, tile.n, pe_mode, max_pack)
     K = max(1, math.ceil(K0 * spe))
-    P = max(R, C)
+    P = tile.min_period
     fm, fn = math.ceil(M / R), math.ceil(N / C)
     T = g * fm * fn
     m_last = M - (fm - 1) * R
     compute = (T - 1) * max(K, P) + K
-    drain = C + 1 + m_last
+    drain = tile.latency - 1 + m_last
     stall = 0
     if dram_bits is not None and dram_bits_per_cycle:
         stall = max(0, math.ceil(dram_bits / dram_bits_per_cycle) - (compute + drain))
@@ -107,7 +107,8 @@ def network_cycles(graph, tile, mix, **kw) -> tuple[list[dict], dict]:
     for info in graph.layer_table():
         b_a, b_w = mix.pair(info["name"])
         rows.append(layer_cycles(info, tile, b_a=b_a, b_w=b_w, **kw))
-    R, C = _tile_params(tile)
+    tile = as_design(tile, "tile")
+    R, C = tile.rows, tile.cols
     total = sum(r["Total Cycles"] for r in rows)
     stall = sum(r["Stall Cycles"] for r in rows)
     used = sum(r["Compute Util %"] / 100.0 * R * C * (r["Total Cycles"] - r["Stall Cycles"])

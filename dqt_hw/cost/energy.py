@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..design import as_design
 from .tech import load_tech
 
 __all__ = ["MemoryConfig", "layer_energy", "network_energy", "switch_energy_pj",
@@ -68,6 +69,7 @@ def layer_energy(info: dict, tile, *, b_a: int = 8, b_w: int = 8, b_out: int | N
     """Energy (pJ) of one conv/fc layer (``Graph.layer_info``) on ``tile``, by part."""
     tech = load_tech(tech)
     mem = memory or MemoryConfig()
+    tile = as_design(tile, "tile")
     n, W = tile.n, tile.acc_width
     for what, b in (("b_a", b_a), ("b_w", b_w)):
         if b not in tile.widths:
@@ -81,7 +83,7 @@ def layer_energy(info: dict, tile, *, b_a: int = 8, b_w: int = 8, b_out: int | N
     steps = g * fm * fn * K
     macs = info["macs"]
     outs = info["out_activations"]
-    sw = tile.sum_width
+    sw = tile.side_sum_width
     e = {}
     e["compute"] = macs * tech.mac_pj(b_a, b_w, W)
     e["views"] = steps * (R + C) * _view_pj(tech, tile)

@@ -9,21 +9,9 @@ from .energy import ENERGY_PARTS, MemoryConfig, layer_energy, switch_energy_pj
 from .switch import switch_cost
 from .workload import WidthMix, load_network
 
-__all__ = ["cost_report", "format_table", "make_tile"]
+from ..design import as_design
 
-
-def make_tile(*, rows=8, cols=8, n=8, acc_width=32, overflow="wrap", view_rounding="floor",
-              widths=None, depth_bits=12, kbits=32, ebits=5, sbits=6, signed=False):
-    """The hardware configuration object the generator uses (dqt_hw.hw.Tile), validated by
-    its constructor."""
-    from ..hw import Tile
-
-    tile = Tile(rows=rows, cols=cols, n=n, acc_width=acc_width, overflow=overflow,
-                view_rounding=view_rounding, widths=widths, depth_bits=depth_bits,
-                kbits=kbits, ebits=ebits, sbits=sbits, signed=signed)
-    # read as a configuration only: no "created but never used" warning from Amaranth
-    tile._MustUse__silence = True
-    return tile
+__all__ = ["cost_report", "format_table"]
 
 
 def cost_report(network, tile, mix, *, tech="horowitz45", memory=None, dynamic=None,
@@ -32,6 +20,7 @@ def cost_report(network, tile, mix, *, tech="horowitz45", memory=None, dynamic=N
     and totals, for ``tile`` running ``network`` at ``mix`` (and per-input widths
     ``dynamic``, a DynamicWidths, when given)."""
     g = load_network(network)
+    tile = as_design(tile, "tile")
     mix = WidthMix.parse(mix).check(g)
     mem = memory or MemoryConfig()
     rows = []
@@ -57,9 +46,7 @@ def cost_report(network, tile, mix, *, tech="horowitz45", memory=None, dynamic=N
         "cycles": sum(r["cycles"] for r in rows),
         **{f"energy_{k}_pj": sum(r[f"energy_{k}_pj"] for r in rows)
            for k in (*ENERGY_PARTS, "total")},
-        "tile": {"rows": tile.rows, "cols": tile.cols, "n": tile.n,
-                 "acc_width": tile.acc_width, "overflow": tile.overflow,
-                 "widths": list(tile.widths)},
+        "tile": tile.to_dict(),
         "tech": tech if isinstance(tech, str) else tech.name,
     }
     R, C = tile.rows, tile.cols

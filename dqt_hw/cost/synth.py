@@ -42,7 +42,7 @@ optimizes less, so it reads higher than the flat flow: on ``dqt_array4x4`` and `
 measured both ways, the difference is given in docs/hardware.md. Results record their
 ``flow`` ("abc" or "abc-fast-hier"), and the area fit uses the flat ones only.
 
-Configurations are :class:`dqt_hw.hw.config.HWConfig` (Verilog from
+Configurations are :class:`dqt_hw.design.Design` (Verilog from
 :func:`dqt_hw.hw.verilog.generate`) plus a few calibration primitives (plain adders and
 multipliers, whose Horowitz 45 nm areas convert transistors into um^2).
 """
@@ -226,7 +226,7 @@ def merge_identical_modules(text: str) -> tuple[str, dict[str, int]]:
 
 def synthesize(config, *, yosys: str | None = None, workdir=None, timeout_s: float = 1800,
                keep: bool = False, flow: str | None = None) -> SynthResult:
-    """Synthesize one configuration: an ``HWConfig`` or a calibration name from
+    """Synthesize one configuration: a ``Design`` or a calibration name from
     :data:`CALIBRATION`, with ``flow`` "abc" (flat) or "abc-fast-hier" (per module, summed
     over the hierarchy); default: "abc-fast-hier" for :func:`is_large` configurations, "abc"
     otherwise. Raises YosysError when Yosys fails or prints no statistics."""
@@ -277,8 +277,7 @@ def hierarchical(config) -> bool:
     """Configurations synthesized per module (flow "abc-fast-hier"): tiles of more than 4 PEs
     (their C requantizer lanes alone are minutes of flat ABC each) and arrays of more than
     16 PEs."""
-    p = getattr(config, "params", {})
-    pes = p.get("rows", 1) * p.get("cols", 1)
+    pes = config.rows * config.cols
     return ((config.component == "tile" and pes > 4)
             or (config.component == "array" and pes > 16))
 
@@ -294,38 +293,42 @@ def fits_area_model(result: dict) -> bool:
 def is_large(config) -> bool:
     """A tile or array of more than 16 PEs: more than 20 minutes in a flat ABC run, so
     synthesized with the hierarchical flow, and only with ``--all``."""
-    p = getattr(config, "params", {})
-    return p.get("rows", 1) * p.get("cols", 1) > 16 and config.component in ("tile", "array")
+    return config.component in ("tile", "array") and config.rows * config.cols > 16
 
 
 def fit_configs(include_large: bool = False):
     """The configurations synthesized to fit the analytic area model: the reference
-    configurations of dqt_hw.hw (``REFERENCE_CONFIGS``, the ones in rtl/) plus variants that
+    designs of dqt_hw.hw (``REFERENCE_DESIGNS``, the ones in rtl/) plus variants that
     move one parameter at a time, and the calibration primitives. The large reference
     tiles (8x8) only with ``include_large``."""
-    from ..hw.config import REFERENCE_CONFIGS, HWConfig
+    from ..design import Design as D
+    from ..hw.config import REFERENCE_DESIGNS
 
     extra = (
-        HWConfig("view", "fit_view_n8_floor", dict(n=8, rounding="floor")),
-        HWConfig("view", "fit_view_n8_floor_w48", dict(n=8, rounding="floor", widths=(4, 8))),
-        HWConfig("view", "fit_view_n4_floor", dict(n=4, rounding="floor")),
-        HWConfig("view", "fit_view_n16_floor", dict(n=16, rounding="floor")),
-        HWConfig("pe", "fit_pe_n8_w24_sat", dict(n=8, acc_width=24, overflow="saturate")),
-        HWConfig("pe", "fit_pe_n8_w20_noview", dict(n=8, acc_width=20, views=False)),
-        HWConfig("pe", "fit_pe_n4_w12", dict(n=4, acc_width=12)),
-        HWConfig("pe", "fit_pe_n8_w32_noview", dict(n=8, acc_width=32, views=False)),
-        HWConfig("scalable_pe", "fit_pe_scalable_p2_w24", dict(n=8, acc_width=24, max_pack=2)),
-        HWConfig("array", "fit_array2x2_w24", dict(rows=2, cols=2, n=8, acc_width=24)),
-        HWConfig("array", "fit_array4x2_w20_sat", dict(rows=4, cols=2, n=8, acc_width=20,
-                                                       overflow="saturate")),
-        HWConfig("rescale", "fit_rescale_m8", dict(n=8, rounding="half_up", mult_bits=8)),
-        HWConfig("rescale", "fit_rescale_n4_m8", dict(n=4, rounding="floor", mult_bits=8)),
-        HWConfig("requant", "fit_requant_k16", dict(n=8, acc_width=20, sum_width=16, kbits=16,
-                                                    ebits=3, sbits=5)),
-        HWConfig("tile", "fit_tile2x2_w20", dict(rows=2, cols=2, n=8, acc_width=20, kbits=16,
-                                                 ebits=3, sbits=5, depth_bits=8)),
+        D(component="view", name="fit_view_n8_floor", n=8, view_rounding="floor"),
+        D(component="view", name="fit_view_n8_floor_w48", n=8, view_rounding="floor",
+          widths=(4, 8)),
+        D(component="view", name="fit_view_n4_floor", n=4, view_rounding="floor"),
+        D(component="view", name="fit_view_n16_floor", n=16, view_rounding="floor"),
+        D(component="pe", name="fit_pe_n8_w24_sat", n=8, acc_width=24, overflow="saturate"),
+        D(component="pe", name="fit_pe_n8_w20_noview", n=8, acc_width=20, views=False),
+        D(component="pe", name="fit_pe_n4_w12", n=4, acc_width=12),
+        D(component="pe", name="fit_pe_n8_w32_noview", n=8, acc_width=32, views=False),
+        D(component="scalable_pe", name="fit_pe_scalable_p2_w24", n=8, acc_width=24,
+          max_pack=2),
+        D(component="array", name="fit_array2x2_w24", rows=2, cols=2, n=8, acc_width=24),
+        D(component="array", name="fit_array4x2_w20_sat", rows=4, cols=2, n=8, acc_width=20,
+          overflow="saturate"),
+        D(component="rescale", name="fit_rescale_m8", n=8, rounding="half_up", mult_bits=8,
+          sbits=5),
+        D(component="rescale", name="fit_rescale_n4_m8", n=4, rounding="floor", mult_bits=8,
+          sbits=5),
+        D(component="requant", name="fit_requant_k16", n=8, acc_width=20, sum_width=16,
+          kbits=16, ebits=3, sbits=5),
+        D(component="tile", name="fit_tile2x2_w20", rows=2, cols=2, n=8, acc_width=20,
+          kbits=16, ebits=3, sbits=5, depth_bits=8),
     )
-    refs = tuple(c for c in REFERENCE_CONFIGS if include_large or not is_large(c))
+    refs = tuple(c for c in REFERENCE_DESIGNS if include_large or not is_large(c))
     return refs + extra + tuple(CALIBRATION)
 
 

@@ -31,29 +31,14 @@ from amaranth import signed as signed_shape
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from ._params import (
-    check_bool,
-    check_int,
-    check_master_width,
-    check_overflow,
-    check_view_rounding,
-    check_widths,
-    validated_init,
-    width_field_bits,
-)
-from .pe import MACPE, check_acc_width
-from .scalable import ScalableMACPE, check_max_pack, pack_modes
+from ..design import Design
+from ..design.rules import check_bool, check_int, check_master_width, pack_modes, width_field_bits
+from ._params import validated_init
+from .pe import MACPE
+from .scalable import ScalableMACPE
 from .view import NestedView, code_shape
 
-__all__ = ["PEArray", "SideSum", "MAX_DIM", "MAX_DEPTH_BITS", "side_sum_width"]
-
-MAX_DIM = 64
-MAX_DEPTH_BITS = 24
-
-
-def side_sum_width(n: int, depth_bits: int) -> int:
-    """Signed width that holds the exact sum of up to 2^depth_bits n-bit codes."""
-    return n + depth_bits + 1
+__all__ = ["PEArray", "SideSum"]
 
 
 class SideSum(wiring.Component):
@@ -65,7 +50,7 @@ class SideSum(wiring.Component):
     """
 
     @validated_init
-    def __init__(self, *, n=8, signed=False, width=21, terms=1):
+    def __init__(self, *, n, signed, width, terms=1):
         self._n = check_master_width(n)
         self._signed = check_bool("signed", signed)
         self._width = check_int("side-sum width", width, self._n + 1, 64)
@@ -100,18 +85,17 @@ class SideSum(wiring.Component):
 class PEArray(wiring.Component):
     """R x C output-stationary MAC array (see the module docstring for the timing).
 
-    Parameters (keyword-only)
-    -------------------------
-    rows, cols : int
-        R and C, 1..64.
-    n, acc_width, overflow, view_rounding, signed, widths :
-        As for :class:`~dqt_hw.hw.pe.MACPE`.
-    depth_bits : int
-        Side sums are exact for tiles of up to 2^depth_bits elements (default 12).
-    max_pack : int
-        1 (default): one element of K per step, :class:`~dqt_hw.hw.pe.MACPE` PEs. 2 or 4:
-        :class:`~dqt_hw.hw.scalable.ScalableMACPE` bricks, up to ``max_pack`` elements per
-        step when both views are narrow enough (``pack``).
+    Parameters
+    ----------
+    design : dqt_hw.design.Design, optional
+        Its ``rows`` and ``cols`` (R and C, 1..64), ``n``, ``acc_width``, ``overflow``,
+        ``view_rounding``, ``signed``, ``widths`` (as for :class:`~dqt_hw.hw.pe.MACPE`),
+        ``depth_bits`` (side sums are exact for tiles of up to 2^depth_bits elements)
+        and ``max_pack``: 1, one element of K per step, :class:`~dqt_hw.hw.pe.MACPE` PEs;
+        2 or 4, :class:`~dqt_hw.hw.scalable.ScalableMACPE` bricks, up to ``max_pack``
+        elements per step when both views are narrow enough (``pack``).
+    **params
+        Keyword parameters on top of ``design`` (or of the defaults).
 
     Members
     -------
@@ -128,19 +112,11 @@ class PEArray(wiring.Component):
     """
 
     @validated_init
-    def __init__(self, *, rows=4, cols=4, n=8, acc_width=32, overflow="wrap",
-                 view_rounding="floor", signed=False, widths=None, depth_bits=12,
-                 max_pack=1):
-        self._R = check_int("rows R", rows, 1, MAX_DIM)
-        self._C = check_int("columns C", cols, 1, MAX_DIM)
-        self._n = check_master_width(n)
-        self._signed = check_bool("signed", signed)
-        self._widths = check_widths(widths, self._n, self._signed)
-        self._W = check_acc_width(acc_width, self._n, signed=self._signed, widths=self._widths)
-        self._overflow = check_overflow(overflow)
-        self._view_rounding = check_view_rounding(view_rounding)
-        self._depth_bits = check_int("depth_bits", depth_bits, 1, MAX_DEPTH_BITS)
-        self._P = check_max_pack(max_pack, self._n, self._signed)
+    def __init__(self, design=None, /, **params):
+        self.design = d = Design.of("array", design, params)
+        self._R, self._C, self._n, self._signed = d.rows, d.cols, d.n, d.signed
+        self._widths, self._W, self._overflow = d.widths, d.acc_width, d.overflow
+        self._view_rounding, self._depth_bits, self._P = d.view_rounding, d.depth_bits, d.max_pack
         code = code_shape(self._n, self._signed)
         wbits = width_field_bits(self._n)
         sw = signed_shape(self.sum_width)
@@ -182,17 +158,17 @@ class PEArray(wiring.Component):
 
     @property
     def sum_width(self) -> int:
-        return side_sum_width(self._n, self._depth_bits)
+        return self.design.side_sum_width
 
     @property
     def min_period(self) -> int:
         """Fewest steps between the last elements of consecutive tiles."""
-        return max(self._R, self._C)
+        return self.design.min_period
 
     @property
     def latency(self) -> int:
         """Steps from a tile's last element at the edge to its row 0 on ``row_*``."""
-        return 1 + self._C
+        return self.design.array_latency
 
     def elaborate(self, platform):
         if self._P > 1:
@@ -209,18 +185,17 @@ class PEArray(wiring.Component):
             return r
 
         # edge: one view unit per row and per column, then a register
-        vkw = dict(n=n, rounding=self._view_rounding, signed=self._signed, widths=self._widths)
         row_in, col_in = [], []
         ev = reg("edge_valid", 1, self.valid)
         ef = reg("edge_first", 1, self.first)
         el = reg("edge_last", 1, self.last)
         for i in range(R):
-            u = NestedView(**vkw)
+            u = NestedView(self.design)
             m.submodules[f"view_a{i}"] = u
             m.d.comb += [u.q.eq(self.a[i]), u.b.eq(self.b_a)]
             row_in.append(reg(f"edge_a{i}", code, u.v))
         for j in range(C):
-            u = NestedView(**vkw)
+            u = NestedView(self.design)
             m.submodules[f"view_w{j}"] = u
             m.d.comb += [u.q.eq(self.w[j]), u.b.eq(self.b_w)]
             col_in.append(reg(f"edge_w{j}", code, u.v))
@@ -242,12 +217,11 @@ class PEArray(wiring.Component):
             w_in[0][j] = w
 
         # the PEs; operands and flags hop east / south one register per PE
-        pkw = dict(n=n, acc_width=self._W, overflow=self._overflow, signed=self._signed,
-                   widths=self._widths, views=False)
+        pe_design = self.design.sub("pe", views=False)
         pes = [[None] * C for _ in range(R)]
         for i in range(R):
             for j in range(C):
-                pe = pes[i][j] = MACPE(**pkw)
+                pe = pes[i][j] = MACPE(pe_design)
                 m.submodules[f"pe_{i}_{j}"] = pe
                 v, fi, la = f_in[i][j]
                 m.d.comb += [
@@ -352,7 +326,6 @@ class PEArray(wiring.Component):
             m.d.comb += wd.eq(expr)
             return wd
 
-        vkw = dict(n=n, rounding=self._view_rounding, signed=sgn, widths=self._widths)
         ev = reg("edge_valid", P, self.valid)
         ef = reg("edge_first", 1, self.first)
         el = reg("edge_last", 1, self.last)
@@ -361,7 +334,7 @@ class PEArray(wiring.Component):
         for i in range(R):
             views = []
             for s in range(P):
-                u = NestedView(**vkw)
+                u = NestedView(self.design)
                 m.submodules[f"view_a{i}_{s}"] = u
                 m.d.comb += [u.q.eq(self.a[s][i]), u.b.eq(self.b_a)]
                 views.append(u.v)
@@ -369,7 +342,7 @@ class PEArray(wiring.Component):
         for j in range(C):
             views = []
             for s in range(P):
-                u = NestedView(**vkw)
+                u = NestedView(self.design)
                 m.submodules[f"view_w{j}_{s}"] = u
                 m.d.comb += [u.q.eq(self.w[s][j]), u.b.eq(self.b_w)]
                 views.append(u.v)
@@ -395,12 +368,11 @@ class PEArray(wiring.Component):
                 md = reg(f"skew_wm{j}_{s}", nm, md)
             w_in[0][j], m_in[0][j] = w, md
 
-        pkw = dict(n=n, acc_width=self._W, overflow=self._overflow, signed=sgn,
-                   widths=self._widths, max_pack=P, views=False)
+        pe_design = self.design.sub("scalable_pe", views=False)
         pes = [[None] * C for _ in range(R)]
         for i in range(R):
             for j in range(C):
-                pe = pes[i][j] = ScalableMACPE(**pkw)
+                pe = pes[i][j] = ScalableMACPE(pe_design)
                 m.submodules[f"pe_{i}_{j}"] = pe
                 v, fi, la, md = f_in[i][j]
                 m.d.comb += [

@@ -18,17 +18,11 @@ from amaranth import signed as signed_shape
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..spec import ROUNDING_CODES, ROUNDINGS, code_range
-from ._params import (
-    check_bool,
-    check_choice,
-    check_int,
-    check_master_width,
-    check_widths,
-    validated_init,
-    width_field_bits,
-)
-from .requant import MAX_S_BITS, round_shift_hw
+from ..design import Design
+from ..design.rules import width_field_bits
+from ..spec import ROUNDING_CODES, code_range
+from ._params import validated_init
+from .requant import round_shift_hw
 from .view import code_shape
 
 __all__ = ["RescaleUnit"]
@@ -37,20 +31,15 @@ __all__ = ["RescaleUnit"]
 class RescaleUnit(wiring.Component):
     """Per-element rescale by an integer multiplier (combinational).
 
-    Parameters (keyword-only)
-    -------------------------
-    n : int
-        Master width of the input and output codes, 2..16.
-    rounding : str
-        One of ``dqt_hw.spec.ROUNDINGS``.
-    signed : bool
-        Two's-complement codes.
-    mult_bits : int
-        Width of the signed multiplier K (default 16).
-    sbits : int
-        Width of the unsigned right shift S (default 5).
-    widths : sequence of int, optional
-        Supported output widths (others clamp to [0, 0]).
+    Parameters
+    ----------
+    design : dqt_hw.design.Design, optional
+        Its ``n`` (master width of the input and output codes), ``rounding`` (one of
+        ``dqt_hw.spec.ROUNDINGS``), ``signed``, ``mult_bits`` (width of the signed
+        multiplier K), ``sbits`` (width of the unsigned right shift S) and ``widths`` (the
+        output widths built; others clamp to [0, 0]).
+    **params
+        Keyword parameters on top of ``design`` (or of the defaults).
 
     Members
     -------
@@ -59,14 +48,10 @@ class RescaleUnit(wiring.Component):
     """
 
     @validated_init
-    def __init__(self, *, n=8, rounding="half_up", signed=False, mult_bits=16, sbits=5,
-                 widths=None):
-        self._n = check_master_width(n)
-        self._rounding = check_choice("rounding", rounding, ROUNDINGS)
-        self._signed = check_bool("signed", signed)
-        self._mult_bits = check_int("multiplier width mult_bits", mult_bits, 2, 32)
-        self._sbits = check_int("shift width sbits", sbits, 1, MAX_S_BITS)
-        self._widths = check_widths(widths, self._n, self._signed)
+    def __init__(self, design=None, /, **params):
+        self.design = d = Design.of("rescale", design, params)
+        self._n, self._rounding, self._signed = d.n, d.rounding, d.signed
+        self._mult_bits, self._sbits, self._widths = d.mult_bits, d.sbits, d.widths
         super().__init__(
             {
                 "q": In(code_shape(self._n, self._signed)),

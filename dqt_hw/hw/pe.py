@@ -18,56 +18,13 @@ from amaranth import signed as signed_shape
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..spec import signed_bits_for_magnitude, signed_range
-from ._params import (
-    check_bool,
-    check_int,
-    check_master_width,
-    check_overflow,
-    check_view_rounding,
-    check_widths,
-    validated_init,
-    width_field_bits,
-)
+from ..design import Design
+from ..design.rules import width_field_bits
+from ..spec import signed_range
+from ._params import validated_init
 from .view import NestedView, code_shape
 
-__all__ = ["MACPE", "MAX_ACC_WIDTH", "check_acc_width", "accumulate", "max_product",
-           "min_acc_width"]
-
-MAX_ACC_WIDTH = 64
-
-
-def max_product(widths, signed: bool) -> int:
-    """The largest product of two viewed codes of at most ``max(widths)`` bits:
-    (2^b - 1)^2 unsigned, (-2^(b-1))^2 = 2^(2b-2) signed."""
-    b = max(widths)
-    return ((1 << b) - 1) ** 2 if not signed else 1 << (2 * b - 2)
-
-
-def min_acc_width(n: int, *, signed: bool = False, widths=None) -> int:
-    """The narrowest accumulator the generators accept: the signed width of the largest
-    product of two viewed codes of ``max(widths)`` bits (default: n)."""
-    b = max(widths) if widths is not None else n
-    return signed_bits_for_magnitude(max_product((b,), signed))
-
-
-def check_acc_width(acc_width, n: int, *, signed: bool = False, widths=None) -> int:
-    """W must hold one full product of the built widths (docs/arithmetic.md 6.1: the
-    signed width of the largest product, e.g. 17 bits for 8-bit x 8-bit unsigned codes),
-    and be at most 64. ``widths`` default: all widths up to n."""
-    W = check_int("accumulator width W", acc_width)
-    b = max(widths) if widths is not None else n
-    prod = max_product((b,), signed)
-    need = signed_bits_for_magnitude(prod)
-    if W < need:
-        kind = "signed" if signed else "unsigned"
-        raise ValueError(
-            f"accumulator width W = {W} is narrower than one product: {b}-bit x {b}-bit "
-            f"{kind} codes reach {prod}, which needs {need} bits"
-        )
-    if W > MAX_ACC_WIDTH:
-        raise ValueError(f"accumulator width W must be at most {MAX_ACC_WIDTH}, not {W}")
-    return W
+__all__ = ["MACPE", "accumulate"]
 
 
 def accumulate(base, addend, W: int, overflow: str):
@@ -83,25 +40,17 @@ def accumulate(base, addend, W: int, overflow: str):
 class MACPE(wiring.Component):
     """Multiply-accumulate processing element.
 
-    Parameters (keyword-only)
-    -------------------------
-    n : int
-        Master width of the operand codes, 2..16.
-    acc_width : int
-        Accumulator width W (signed), at most 64 bits and at least the signed width of
-        the largest product of the built widths (17 bits for 8-bit unsigned codes).
-    overflow : str
-        ``"wrap"`` or ``"saturate"``.
-    view_rounding : str
-        Rounding of the nested views, ``"floor"`` or ``"half_up"``.
-    signed : bool
-        Two's-complement operand codes (default: unsigned offset codes).
-    widths : sequence of int, optional
-        Supported view widths (default: all).
-    views : bool
-        With ``True`` (default) the PE holds its own two nested view units and takes
-        master codes and width selects; with ``False`` it takes already-viewed codes (the
-        PE array views once per row and column at its edges).
+    Parameters
+    ----------
+    design : dqt_hw.design.Design, optional
+        Its ``n``, ``acc_width`` (W, signed, at most 64 bits and at least the signed width
+        of the largest product of the built widths: 17 bits for 8-bit unsigned codes),
+        ``overflow`` (``"wrap"`` or ``"saturate"``), ``view_rounding``, ``signed``,
+        ``widths`` and ``views``: with ``True`` (default) the PE holds its own two nested
+        view units and takes master codes and width selects; with ``False`` it takes
+        already-viewed codes (the PE array views once per row and column at its edges).
+    **params
+        Keyword parameters on top of ``design`` (or of the defaults).
 
     Members
     -------
@@ -115,24 +64,11 @@ class MACPE(wiring.Component):
     """
 
     @validated_init
-    def __init__(
-        self,
-        *,
-        n=8,
-        acc_width=32,
-        overflow="wrap",
-        view_rounding="floor",
-        signed=False,
-        widths=None,
-        views=True,
-    ):
-        self._n = check_master_width(n)
-        self._signed = check_bool("signed", signed)
-        self._widths = check_widths(widths, self._n, self._signed)
-        self._W = check_acc_width(acc_width, self._n, signed=self._signed, widths=self._widths)
-        self._overflow = check_overflow(overflow)
-        self._view_rounding = check_view_rounding(view_rounding)
-        self._views = check_bool("views", views)
+    def __init__(self, design=None, /, **params):
+        self.design = d = Design.of("pe", design, params)
+        self._n, self._signed, self._widths = d.n, d.signed, d.widths
+        self._W, self._overflow = d.acc_width, d.overflow
+        self._view_rounding, self._views = d.view_rounding, d.views
         code = code_shape(self._n, self._signed)
         members = {"a": In(code), "w": In(code)}
         if self._views:
@@ -158,10 +94,8 @@ class MACPE(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         if self._views:
-            kw = dict(n=self._n, rounding=self._view_rounding, signed=self._signed,
-                      widths=self._widths)
-            m.submodules.view_a = va = NestedView(**kw)
-            m.submodules.view_w = vw = NestedView(**kw)
+            m.submodules.view_a = va = NestedView(self.design)
+            m.submodules.view_w = vw = NestedView(self.design)
             m.d.comb += [va.q.eq(self.a), va.b.eq(self.b_a), vw.q.eq(self.w), vw.b.eq(self.b_w)]
             a, w = va.v, vw.v
         else:

@@ -21,23 +21,13 @@ from amaranth import signed as signed_shape
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..spec import MAX_CONST_BITS, ROUNDING_CODES, code_range
-from ._params import (
-    check_bool,
-    check_int,
-    check_master_width,
-    check_widths,
-    validated_init,
-    width_field_bits,
-)
-from .pe import MAX_ACC_WIDTH
+from ..design import Design
+from ..design.rules import width_field_bits
+from ..spec import ROUNDING_CODES, code_range
+from ._params import validated_init
 from .view import code_shape
 
-__all__ = ["Requantizer", "lane_layout", "requant_sum_bits", "round_shift_hw"]
-
-MAX_E_BITS = 7
-MAX_S_BITS = 8
-
+__all__ = ["Requantizer", "lane_layout", "round_shift_hw"]
 
 def lane_layout(kbits: int, ebits: int, sbits: int) -> data.StructLayout:
     """Per-lane (per output channel) constants: K1..K4 (signed, kbits), E1..E4
@@ -60,13 +50,6 @@ def lane_layout(kbits: int, ebits: int, sbits: int) -> data.StructLayout:
 if tuple(ROUNDING_CODES[r] for r in ("floor", "half_up", "half_even", "half_away")) != (
         0, 1, 2, 3):  # pragma: no cover - the decoder below reads the code bit by bit
     raise RuntimeError("round_shift_hw expects the rounding codes 0..3 in ROUNDINGS order")
-
-
-def requant_sum_bits(*, kbits: int, ebits: int, acc_width: int, sum_width: int) -> int:
-    """Width of the exact sum of the four requantizer terms: each K_i * x_i needs
-    kbits + width(x_i) bits (the product of two most-negative values included), the left
-    shift adds up to 2^ebits - 1, and the sum of four terms two more."""
-    return kbits + max(acc_width, sum_width) + (1 << ebits) - 1 + 2
 
 
 def round_shift_hw(m: Module, x, s, rounding):
@@ -96,24 +79,17 @@ def round_shift_hw(m: Module, x, s, rounding):
 class Requantizer(wiring.Component):
     """One requantizer lane (combinational).
 
-    Parameters (keyword-only)
-    -------------------------
-    n : int
-        Master width of the output codes, 2..16; ``b_out`` selects a width in ``widths``.
-    acc_width : int
-        Width W of the (signed) accumulator input.
-    sum_width : int
-        Width of the signed side-sum inputs.
-    kbits : int
-        Width of the signed constants K1..K4 (default 32, at most 48).
-    ebits : int
-        Width of the unsigned left shifts E1..E4 (default 5: E <= 31).
-    sbits : int
-        Width of the unsigned right shift S (default 6: S <= 63).
-    signed : bool
-        Two's-complement output codes (default: unsigned, clamp to [0, 2^b_out - 1]).
-    widths : sequence of int, optional
-        Supported output widths; any other ``b_out`` clamps to [0, 0].
+    Parameters
+    ----------
+    design : dqt_hw.design.Design, optional
+        Its ``n`` (master width of the output codes; ``b_out`` selects a width in
+        ``widths``, any other clamps to [0, 0]), ``acc_width`` (W of the signed
+        accumulator input), ``sum_width`` (of the signed side-sum inputs; a tile's design
+        gives its side-sum width), ``kbits`` (signed constants K1..K4), ``ebits``
+        (unsigned left shifts E1..E4), ``sbits`` (unsigned right shift S) and ``signed``
+        (two's-complement output codes).
+    **params
+        Keyword parameters on top of ``design`` (or of the defaults).
 
     Members
     -------
@@ -125,16 +101,11 @@ class Requantizer(wiring.Component):
     """
 
     @validated_init
-    def __init__(self, *, n=8, acc_width=32, sum_width=20, kbits=32, ebits=5, sbits=6,
-                 signed=False, widths=None):
-        self._n = check_master_width(n)
-        self._W = check_int("accumulator width W", acc_width, 2, MAX_ACC_WIDTH)
-        self._sum_width = check_int("side-sum width", sum_width, 2, MAX_ACC_WIDTH)
-        self._kbits = check_int("constant width kbits", kbits, 2, MAX_CONST_BITS)
-        self._ebits = check_int("shift width ebits", ebits, 1, MAX_E_BITS)
-        self._sbits = check_int("shift width sbits", sbits, 1, MAX_S_BITS)
-        self._signed = check_bool("signed", signed)
-        self._widths = check_widths(widths, self._n, self._signed)
+    def __init__(self, design=None, /, **params):
+        self.design = d = Design.of("requant", design, params)
+        self._n, self._W, self._sum_width = d.n, d.acc_width, d.sum_width
+        self._kbits, self._ebits, self._sbits = d.kbits, d.ebits, d.sbits
+        self._signed, self._widths = d.signed, d.widths
         self._layout = lane_layout(self._kbits, self._ebits, self._sbits)
         super().__init__(
             {
@@ -161,8 +132,7 @@ class Requantizer(wiring.Component):
     @property
     def sum_bits(self) -> int:
         """Width of the exact sum of the four terms (no overflow is possible)."""
-        return requant_sum_bits(kbits=self._kbits, ebits=self._ebits, acc_width=self._W,
-                                sum_width=self._sum_width)
+        return self.design.requant_sum_bits
 
     def elaborate(self, platform):
         m = Module()

@@ -21,54 +21,13 @@ from amaranth import signed as signed_shape
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from ._params import (
-    check_bool,
-    check_master_width,
-    check_overflow,
-    check_view_rounding,
-    check_widths,
-    validated_init,
-    width_field_bits,
-)
-from .pe import accumulate, check_acc_width
+from ..design import Design
+from ..design.rules import pack_modes, width_field_bits
+from ._params import validated_init
+from .pe import accumulate
 from .view import NestedView, code_shape
 
-__all__ = ["ScalableMACPE", "check_max_pack", "cycles_per_width_pair", "pack_factor",
-           "pack_modes"]
-
-
-def check_max_pack(max_pack, n: int, signed: bool) -> int:
-    """``max_pack`` in (1, 2, 4), dividing n, with at least 2 bits per packed signed view."""
-    if isinstance(max_pack, bool) or max_pack not in (1, 2, 4):
-        raise ValueError(f"max_pack must be one of (1, 2, 4), not {max_pack!r}")
-    if n % max_pack:
-        raise ValueError(f"master width n = {n} must be a multiple of max_pack = {max_pack}")
-    if signed and n // max_pack < 2:
-        raise ValueError(
-            f"signed codes need n / max_pack >= 2 bits per packed view, "
-            f"not n = {n} with max_pack = {max_pack}"
-        )
-    return max_pack
-
-
-def pack_modes(max_pack: int) -> list[int]:
-    """The packing modes a ``max_pack`` datapath has: [1], [1, 2] or [1, 2, 4]."""
-    return [p for p in (1, 2, 4) if p <= max_pack]
-
-
-def pack_factor(n: int, b_a: int, b_w: int, max_pack: int) -> int:
-    """Products per cycle for views of b_a and b_w bits: the largest p in {1, 2, 4},
-    p <= max_pack, with max(b_a, b_w) <= n / p."""
-    b = max(b_a, b_w)
-    for p in (4, 2):
-        if p <= max_pack and b * p <= n:
-            return p
-    return 1
-
-
-def cycles_per_width_pair(n: int, widths, max_pack: int) -> dict[str, float]:
-    """Cycles per element for every (b_a, b_w) in ``widths``, keyed "b_a x b_w"."""
-    return {f"{ba}x{bw}": 1 / pack_factor(n, ba, bw, max_pack) for ba in widths for bw in widths}
+__all__ = ["ScalableMACPE"]
 
 
 class ScalableMACPE(wiring.Component):
@@ -100,16 +59,11 @@ class ScalableMACPE(wiring.Component):
     """
 
     @validated_init
-    def __init__(self, *, n=8, acc_width=32, overflow="wrap", view_rounding="floor",
-                 signed=False, widths=None, max_pack=2, views=True):
-        self._n = check_master_width(n)
-        self._signed = check_bool("signed", signed)
-        self._widths = check_widths(widths, self._n, self._signed)
-        self._W = check_acc_width(acc_width, self._n, signed=self._signed, widths=self._widths)
-        self._overflow = check_overflow(overflow)
-        self._view_rounding = check_view_rounding(view_rounding)
-        self._P = check_max_pack(max_pack, self._n, self._signed)
-        self._views = check_bool("views", views)
+    def __init__(self, design=None, /, **params):
+        self.design = d = Design.of("scalable_pe", design, params)
+        self._n, self._signed, self._widths = d.n, d.signed, d.widths
+        self._W, self._overflow, self._view_rounding = d.acc_width, d.overflow, d.view_rounding
+        self._P, self._views = d.max_pack, d.views
         code = code_shape(self._n, self._signed)
         wbits = width_field_bits(self._n)
         if not self._views:
@@ -152,7 +106,7 @@ class ScalableMACPE(wiring.Component):
 
     def cycles_per_width_pair(self) -> dict[str, float]:
         """Cycles per element for every supported (b_a, b_w), for the cost models."""
-        return cycles_per_width_pair(self._n, self._widths, self._P)
+        return self.design.cycles_per_width_pair()
 
     def elaborate(self, platform):
         m = Module()
@@ -170,8 +124,7 @@ class ScalableMACPE(wiring.Component):
         # views of every slot
         va, vw = [], []
         for s in range(P):
-            kw = dict(n=n, rounding=self._view_rounding, signed=sgn, widths=self._widths)
-            ua, uw = NestedView(**kw), NestedView(**kw)
+            ua, uw = NestedView(self.design), NestedView(self.design)
             m.submodules[f"view_a{s}"], m.submodules[f"view_w{s}"] = ua, uw
             m.d.comb += [ua.q.eq(self.a[s]), ua.b.eq(self.b_a),
                          uw.q.eq(self.w[s]), uw.b.eq(self.b_w)]

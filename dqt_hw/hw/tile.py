@@ -30,22 +30,11 @@ from amaranth import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ._params import (
-    check_bool,
-    check_int,
-    check_master_width,
-    check_overflow,
-    check_view_rounding,
-    check_widths,
-    validated_init,
-    width_field_bits,
-)
-from .array import MAX_DEPTH_BITS, MAX_DIM, PEArray, side_sum_width
-from .pe import check_acc_width
-from .scalable import check_max_pack, cycles_per_width_pair, pack_factor
-from .requant import MAX_E_BITS, MAX_S_BITS, Requantizer, lane_layout, requant_sum_bits
+from ..design import Design
+from ._params import validated_init
+from .array import PEArray
+from .requant import Requantizer, lane_layout
 from .view import code_shape
-from ..spec import MAX_CONST_BITS
 
 __all__ = ["Tile"]
 
@@ -53,32 +42,19 @@ __all__ = ["Tile"]
 class Tile(wiring.Component):
     """Accelerator tile (the top level).
 
-    Parameters (keyword-only)
-    -------------------------
-    rows, cols : int
-        R and C of the PE array, 1..64.
-    n : int
-        Master width of activations, weights and output codes, 2..16.
-    acc_width : int
-        Accumulator width W, at most 64, at least one product of the built widths
-        (:func:`dqt_hw.hw.pe.check_acc_width`).
-    overflow : str
-        ``"wrap"`` or ``"saturate"``.
-    view_rounding : str
-        ``"floor"`` or ``"half_up"``.
-    signed : bool
-        Two's-complement codes (activations, weights and outputs).
-    widths : sequence of int, optional
-        Supported widths for views and outputs (default: all).
-    depth_bits : int
-        K field width: tiles of 1..2^depth_bits steps (K = 0 means 2^depth_bits).
-    kbits, ebits, sbits : int
-        Widths of the requantizer constants K, left shifts E and right shift S.
-    max_pack : int
-        1 (default): one element of K per ``act``/``wgt`` transfer. 2 or 4: the array is
-        built from :class:`~dqt_hw.hw.scalable.ScalableMACPE` bricks and every transfer
-        carries ``max_pack`` slots, of which the first
-        ``pack_factor(n, b_a, b_w, max_pack)`` hold elements (:meth:`pack_factor`).
+    Parameters
+    ----------
+    design : dqt_hw.design.Design, optional
+        Every parameter of the tile (docs/design.md): ``rows``, ``cols`` (R and C of the
+        PE array, 1..64), ``n``, ``acc_width``, ``overflow``, ``view_rounding``,
+        ``signed``, ``widths`` (the view and output widths built), ``depth_bits`` (tiles
+        of 1..2^depth_bits steps; K = 0 means 2^depth_bits), ``kbits``, ``ebits``,
+        ``sbits`` (the requantizer's constant and shift fields) and ``max_pack``: 1, one
+        element of K per ``act``/``wgt`` transfer; 2 or 4, the array is built from
+        :class:`~dqt_hw.hw.scalable.ScalableMACPE` bricks and every transfer carries
+        ``max_pack`` slots, of which the first ``pack_factor(b_a, b_w)`` hold elements.
+    **params
+        Keyword parameters on top of ``design`` (or of the defaults).
 
     Members
     -------
@@ -86,24 +62,14 @@ class Tile(wiring.Component):
     """
 
     @validated_init
-    def __init__(self, *, rows=8, cols=8, n=8, acc_width=32, overflow="wrap",
-                 view_rounding="floor", signed=False, widths=None, depth_bits=12,
-                 kbits=32, ebits=5, sbits=6, max_pack=1):
-        self._R = check_int("rows R", rows, 1, MAX_DIM)
-        self._C = check_int("columns C", cols, 1, MAX_DIM)
-        self._n = check_master_width(n)
-        self._signed = check_bool("signed", signed)
-        self._widths = check_widths(widths, self._n, self._signed)
-        self._W = check_acc_width(acc_width, self._n, signed=self._signed, widths=self._widths)
-        self._overflow = check_overflow(overflow)
-        self._view_rounding = check_view_rounding(view_rounding)
-        self._depth_bits = check_int("depth_bits", depth_bits, 1, MAX_DEPTH_BITS)
-        self._kbits = check_int("constant width kbits", kbits, 2, MAX_CONST_BITS)
-        self._ebits = check_int("shift width ebits", ebits, 1, MAX_E_BITS)
-        self._sbits = check_int("shift width sbits", sbits, 1, MAX_S_BITS)
-        self._P = check_max_pack(max_pack, self._n, self._signed)
+    def __init__(self, design=None, /, **params):
+        self.design = d = Design.of("tile", design, params)
+        self._R, self._C, self._n, self._signed = d.rows, d.cols, d.n, d.signed
+        self._widths, self._W, self._overflow = d.widths, d.acc_width, d.overflow
+        self._view_rounding, self._depth_bits, self._P = d.view_rounding, d.depth_bits, d.max_pack
+        self._kbits, self._ebits, self._sbits = d.kbits, d.ebits, d.sbits
         code = code_shape(self._n, self._signed)
-        wbits = width_field_bits(self._n)
+        wbits = d.width_bits
         self.cmd_layout = data.StructLayout(
             {"k": unsigned(self._depth_bits), "b_a": unsigned(wbits), "b_w": unsigned(wbits)}
         )
@@ -158,49 +124,42 @@ class Tile(wiring.Component):
         {1, 2, 4}, p <= max_pack, with max(b_a, b_w) <= n / p. A tile of K elements takes
         ceil(K / p) transfers; the last one holds the remaining K mod p (or p) elements in
         its first slots."""
-        return pack_factor(self._n, b_a, b_w, self._P)
+        return self.design.pack_factor(b_a, b_w)
 
     def cycles_per_width_pair(self) -> dict[str, float]:
         """Steps (cycles without stalls) per element for every supported (b_a, b_w)."""
-        return cycles_per_width_pair(self._n, self._widths, self._P)
+        return self.design.cycles_per_width_pair()
 
     @property
     def sum_width(self) -> int:
         """Width of the signed side sums."""
-        return side_sum_width(self._n, self._depth_bits)
+        return self.design.side_sum_width
 
     @property
     def min_period(self) -> int:
         """Fewest steps between the last steps of consecutive tiles: max(R, C)."""
-        return max(self._R, self._C)
+        return self.design.min_period
 
     @property
     def latency(self) -> int:
         """Clock edges from the one that transfers a tile's last step to the one that
         transfers its first ``out`` row, without back-pressure (``out.valid`` rises one
         edge earlier): C + 2."""
-        return self._C + 2
+        return self.design.latency
 
     @property
     def requant_sum_bits(self) -> int:
         """Width of the requantizer's exact internal sum."""
-        return requant_sum_bits(kbits=self._kbits, ebits=self._ebits, acc_width=self._W,
-                                sum_width=self.sum_width)
+        return self.design.requant_sum_bits
 
     def requantizer(self) -> Requantizer:
         """A lane as built inside this tile (for its widths)."""
-        return Requantizer(n=self._n, acc_width=self._W, sum_width=self.sum_width,
-                           kbits=self._kbits, ebits=self._ebits, sbits=self._sbits,
-                           signed=self._signed, widths=self._widths)
+        return Requantizer(self.design)
 
     def elaborate(self, platform):
         m = Module()
         R, C = self._R, self._C
-        m.submodules.array = arr = PEArray(
-            rows=R, cols=C, n=self._n, acc_width=self._W, overflow=self._overflow,
-            view_rounding=self._view_rounding, signed=self._signed, widths=self._widths,
-            depth_bits=self._depth_bits, **({"max_pack": self._P} if self._P > 1 else {}),
-        )
+        m.submodules.array = arr = PEArray(self.design)
         cmd, act, wgt, rq, out = self.cmd, self.act, self.wgt, self.rq, self.out
 
         # ---- drain side: requantize the row the array presents, into the out register

@@ -9,19 +9,18 @@ and for stream payloads the bit field of each member), and the tile's timing fig
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 from amaranth import Shape
 from amaranth.back import verilog
 from amaranth.lib import data, wiring
 
 from ..spec import CONTRACT_VERSION, ROUNDING_CODES
-from .config import HWConfig
+from ..design import Design
+from .config import build
 from .scalable import ScalableMACPE
 from .tile import Tile
 
-__all__ = ["generate", "write", "port_map", "layout_fields"]
+__all__ = ["generate", "render", "port_map", "layout_fields"]
 
 SIDECAR_FORMAT = 1
 
@@ -65,18 +64,13 @@ def port_map(component) -> list[dict]:
     return ports
 
 
-def _uses_clock(config: HWConfig) -> bool:
-    return config.component in ("pe", "scalable_pe", "array", "tile")
-
-
-def generate(config: HWConfig) -> tuple[str, dict]:
-    """(Verilog text, sidecar dict) of ``config``; raises before producing anything if the
-    parameters are refused."""
-    comp = config.build()
-    params = config.resolved_params(comp)
-    text = verilog.convert(comp, name=config.name, emit_src=False)
+def generate(design: Design) -> tuple[str, dict]:
+    """(Verilog text, sidecar dict) of ``design``; its ``parameters`` are
+    ``design.parameters()`` (``Design.from_sidecar`` reads the design back)."""
+    comp = build(design)
+    text = verilog.convert(comp, name=design.name, emit_src=False)
     ports = port_map(comp)
-    if not _uses_clock(config):
+    if not design.clocked:
         # combinational units: Amaranth adds no clock or reset
         names = set()
         for line in text.splitlines():
@@ -88,15 +82,15 @@ def generate(config: HWConfig) -> tuple[str, dict]:
         "format": SIDECAR_FORMAT,
         "contract_version": CONTRACT_VERSION,
         "generator": f"dqt_hw.hw.{type(comp).__name__}",
-        "component": config.component,
-        "module": config.name,
-        "parameters": params,
+        "component": design.component,
+        "module": design.name,
+        "parameters": design.parameters(),
         "encoding": {
             "width registers": "hold the width b itself (not the shift n - b); a width "
                                "outside 'widths' gives 0",
             "rounding codes": dict(ROUNDING_CODES),
             "clock": "rising edge of clk; rst is synchronous and active high"
-                     if _uses_clock(config) else "combinational",
+                     if design.clocked else "combinational",
         },
         "ports": ports,
     }
@@ -129,19 +123,7 @@ def _dump(sidecar: dict) -> str:
     return json.dumps(sidecar, indent=2) + "\n"
 
 
-def write(config: HWConfig, outdir) -> tuple[Path, Path]:
-    """Write ``<name>.v`` and ``<name>.json`` into ``outdir`` (created if missing)."""
-    text, sidecar = generate(config)
-    outdir = Path(outdir)
-    os.makedirs(outdir, exist_ok=True)
-    vpath = outdir / f"{config.name}.v"
-    jpath = outdir / f"{config.name}.json"
-    vpath.write_text(text)
-    jpath.write_text(_dump(sidecar))
-    return vpath, jpath
-
-
-def render(config: HWConfig) -> dict[str, str]:
-    """{file name: content} of ``config``, without writing (for the reproducibility test)."""
-    text, sidecar = generate(config)
-    return {f"{config.name}.v": text, f"{config.name}.json": _dump(sidecar)}
+def render(design: Design) -> dict[str, str]:
+    """{file name: content} of ``design``: ``<name>.v`` and ``<name>.json``."""
+    text, sidecar = generate(design)
+    return {f"{design.name}.v": text, f"{design.name}.json": _dump(sidecar)}

@@ -21,14 +21,9 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec import code_range
-from ._params import (
-    check_bool,
-    check_master_width,
-    check_view_rounding,
-    check_widths,
-    validated_init,
-    width_field_bits,
-)
+from ..design import Design
+from ..design.rules import width_field_bits
+from ._params import validated_init
 
 __all__ = ["NestedView", "code_shape"]
 
@@ -41,16 +36,14 @@ def code_shape(n: int, signed_codes: bool) -> Shape:
 class NestedView(wiring.Component):
     """Nested view unit (combinational).
 
-    Parameters (keyword-only)
-    -------------------------
-    n : int
-        Master width, 2..16.
-    rounding : str
-        ``"floor"`` or ``"half_up"``.
-    signed : bool
-        Two's-complement codes (arithmetic shift) instead of unsigned offset codes.
-    widths : sequence of int, optional
-        Supported view widths (default: all, 1..n unsigned, 2..n signed).
+    Parameters
+    ----------
+    design : dqt_hw.design.Design, optional
+        Its ``n``, ``view_rounding`` (``"floor"`` or ``"half_up"``), ``signed`` and
+        ``widths`` (the supported view widths); a design of another component gives its
+        view unit.
+    **params
+        Keyword parameters on top of ``design`` (or of the defaults).
 
     Members
     -------
@@ -60,11 +53,10 @@ class NestedView(wiring.Component):
     """
 
     @validated_init
-    def __init__(self, *, n=8, rounding="floor", signed=False, widths=None):
-        self._n = check_master_width(n)
-        self._rounding = check_view_rounding(rounding)
-        self._signed = check_bool("signed", signed)
-        self._widths = check_widths(widths, self._n, self._signed)
+    def __init__(self, design=None, /, **params):
+        self.design = d = Design.of("view", design, params)
+        self._n, self._rounding = d.n, d.view_rounding
+        self._signed, self._widths = d.signed, d.widths
         shape = code_shape(self._n, self._signed)
         super().__init__(
             {
@@ -75,7 +67,7 @@ class NestedView(wiring.Component):
         )
 
     n = property(lambda self: self._n)
-    rounding = property(lambda self: self._rounding)
+    view_rounding = property(lambda self: self._rounding)
     signed = property(lambda self: self._signed)
     widths = property(lambda self: self._widths)
 

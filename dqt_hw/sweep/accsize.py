@@ -17,7 +17,7 @@ __all__ = ["size_accumulators"]
 
 def size_accumulators(network, mix, *, rows=8, cols=8, n=8, overflow="wrap", seed=0,
                       spatial=None, area_model=None) -> tuple[list[dict], dict]:
-    from ..cost.area import features, load_area_model, FEATURES
+    from ..cost.area import load_area_model
     from ..cost.workload import WidthMix, load_network
     from .points import measure_layer
 
@@ -31,26 +31,26 @@ def size_accumulators(network, mix, *, rows=8, cols=8, n=8, overflow="wrap", see
         rows_out.append({"layer": nd.name, "b_a": b_a, "b_w": b_w, "taps": m["taps"],
                          "bound_bits": m["bound_bits"], "data_bits": m["bits_needed"],
                          "saved_bits": m["bound_bits"] - m["bits_needed"]})
-    from ..hw.pe import min_acc_width
+    from ..design import Design
+    from ..design.rules import min_acc_width
 
     am = area_model or load_area_model()
     w_bound = max(r["bound_bits"] for r in rows_out)
     w_data = max(r["data_bits"] for r in rows_out)
 
+    widths = sorted({b for r in rows_out for b in (r["b_a"], r["b_w"])})
+    hw_min = min_acc_width(n, widths=widths)
+
     def tile_um2(W):
-        # the fitted analytic model on the tile's parameters; any W is allowed here (the
-        # model counts bits), although dqt_hw.hw refuses a W narrower than one product
-        p = dict(rows=rows, cols=cols, n=n, acc_width=W, overflow=overflow,
-                 view_rounding="floor", signed=False, widths=None, depth_bits=13,
-                 kbits=32, ebits=5, sbits=6)
-        f = features("tile", p)
-        return sum(am.coeffs[k] * f[k] for k in FEATURES) * am.um2_per_transistor
+        # the fitted analytic model on a tile built for the mix's widths (W no narrower
+        # than one of their products: the narrowest accumulator the hardware takes)
+        return am.area_um2(Design(rows=rows, cols=cols, n=n, acc_width=max(W, hw_min),
+                                  overflow=overflow, widths=widths, depth_bits=13))
 
     a_bound, a_data = tile_um2(w_bound), tile_um2(w_data)
     summary = {"network": g.name, "width_mix": mix.describe(), "rows": rows, "cols": cols,
                "W_bound": w_bound, "W_data": w_data, "area_bound_um2": a_bound,
                "area_data_um2": a_data, "area_saved_um2": a_bound - a_data,
                "area_saved_pct": 100.0 * (a_bound - a_data) / a_bound,
-               "hw_min_W": min_acc_width(n, widths=sorted({b for r in rows_out
-                                                           for b in (r["b_a"], r["b_w"])}))}
+               "hw_min_W": hw_min}
     return rows_out, summary

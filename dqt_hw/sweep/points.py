@@ -113,31 +113,28 @@ def evaluate(point: dict) -> dict:
     from ..cost.bitops import static_bitops
     from ..cost.cycles import network_cycles
     from ..cost.energy import network_energy
-    from ..cost.report import make_tile
+    from ..design import Design
     from ..cost.workload import WidthMix, load_network
 
     p = {**_DEFAULTS, **point}
     g = load_network(p["network"])
     mix = WidthMix.parse(p["mix"]).check(g)
-    from ..hw.config import PARAMETERS
-    from ..hw.pe import min_acc_width
+    from ..design.rules import min_acc_width
 
     # the tile supports the widths the mix uses; a W narrower than one of their products is
-    # refused by the generator (and by the model below): such a point keeps its analytic
-    # area at that W, energy and cycles of the narrowest valid tile, and is never chosen
+    # refused by the design (and by the model below): such a point gets the area, energy
+    # and cycles of the narrowest valid tile, and is never chosen
     widths = tuple(sorted({b for nd in g.compute_layers() for b in mix.pair(nd.name)}))
     W = int(p["acc_bits"])
     kw = dict(rows=int(p["rows"]), cols=int(p["cols"]), n=int(p["n"]), overflow=p["overflow"],
               depth_bits=13, widths=widths)
     try:
-        tile = make_tile(acc_width=W, **kw)
-        area_cfg = tile
+        tile = Design(acc_width=W, **kw)
     except ValueError as err:
         if "narrower than one product" not in str(err):
             raise
-        tile = make_tile(acc_width=min_acc_width(int(p["n"]), widths=widths), **kw)
-        params = {k: getattr(tile, k) for k in PARAMETERS["tile"]}
-        area_cfg = ("tile", {**params, "acc_width": W})
+        tile = Design(acc_width=min_acc_width(int(p["n"]), widths=widths), **kw)
+    area_cfg = tile
     _, e = network_energy(g, tile, mix, tech=p["tech"])
     _, cyc = network_cycles(g, tile, mix)
     _, bitops = static_bitops(g, mix)

@@ -23,12 +23,16 @@ __all__ = ["Config", "Field", "Packer", "CycleLoop", "write_summary", "bench_rng
 
 
 class Config:
-    """The sidecar and the bench parameters of this simulation (plain Python values)."""
+    """The sidecar, the design it records (``dqt_hw.design.Design.from_sidecar``) and the
+    bench parameters of this simulation (plain Python values)."""
 
     def __init__(self):
+        from dqt_hw.design import Design
+
         with open(os.environ["SIM_SIDECAR"]) as fh:
             self.sidecar = json.load(fh)
         self.params = json.loads(os.environ.get("SIM_PARAMS", "{}"))
+        self.design = Design.from_sidecar(self.sidecar)
         self.hw = self.sidecar["parameters"]
         self.ports = {p["name"]: p for p in self.sidecar["ports"]}
         self.timing = self.sidecar.get("timing", {})

@@ -21,7 +21,6 @@ measured and modelled cycles and the error (``cycles``: list of dicts).
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
 
 import cocotb
 
@@ -106,8 +105,7 @@ async def test_cycles(dut):
         O, Ho, Wo = out_shape
         info = {"name": name, "groups": groups, "out_shape": tuple(out_shape), "taps": taps,
                 "macs": O * Ho * Wo * taps}
-        tile = SimpleNamespace(rows=tb.R, cols=tb.C, n=tb.n, depth_bits=tb.cfg.hw["depth_bits"])
-        model = layer_cycles(info, tile, b_a=8, b_w=8)["Total Cycles"]
+        model = layer_cycles(info, tb.cfg.design, b_a=8, b_w=8)["Total Cycles"]
         rows.append({"shape": name, "groups": groups, "out_shape": list(out_shape), "K": taps,
                      "tiles": len(tiles), "switches": bool(switch), "measured": measured,
                      "model": model, "error": measured - model})

@@ -52,7 +52,7 @@ class TB:
         self.dut = dut
         self.cfg = Config()
         hw = self.cfg.hw
-        self.n, self.signed, self.rounding = hw["n"], hw["signed"], hw["rounding"]
+        self.n, self.signed, self.rounding = hw["n"], hw["signed"], hw["view_rounding"]
         self.widths = list(hw["widths"])
         self.table = models.view_table(n=self.n, signed=self.signed, rounding=self.rounding,
                                        widths=self.widths)

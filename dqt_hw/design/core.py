@@ -1,0 +1,374 @@
+"""The one design description: every parameter of a datapath, validated once.
+
+A :class:`Design` names a component (``tile`` by default: the accelerator tile) and
+holds every parameter the generators, the reference model's configuration, the cost
+models, the golden writer and the cocotb benches read. Its defaults are the only defaults
+of the toolkit; its derived quantities (side-sum width, latency, minimum period, cycles
+per width pair, ...) are computed here and nowhere else. It reads and writes a flat TOML
+table, and its :meth:`Design.parameters` are exactly what the Verilog's JSON sidecar
+records, so ``Design.from_sidecar(sidecar) == design``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..spec import ROUNDINGS
+from . import rules as R
+
+__all__ = ["COMPONENTS", "PARAMETERS", "Design", "as_design", "read_toml"]
+
+COMPONENTS = ("view", "pe", "scalable_pe", "array", "requant", "tile", "rescale")
+"""The generators a design can name (``dqt_hw.hw.config.GENERATORS`` maps them)."""
+
+PARAMETERS = {
+    "view": ("n", "view_rounding", "signed", "widths"),
+    "pe": ("n", "acc_width", "overflow", "view_rounding", "signed", "widths", "views"),
+    "scalable_pe": ("n", "acc_width", "overflow", "view_rounding", "signed", "widths",
+                    "max_pack", "views"),
+    "array": ("rows", "cols", "n", "acc_width", "overflow", "view_rounding", "signed",
+              "widths", "depth_bits", "max_pack"),
+    "requant": ("n", "acc_width", "sum_width", "kbits", "ebits", "sbits", "signed", "widths"),
+    "tile": ("rows", "cols", "n", "acc_width", "overflow", "view_rounding", "signed",
+             "widths", "depth_bits", "kbits", "ebits", "sbits", "max_pack"),
+    "rescale": ("n", "rounding", "signed", "mult_bits", "sbits", "widths"),
+}
+"""The parameters of each component, in documentation (and sidecar) order."""
+
+QUIET_DEFAULTS = {"array": {"max_pack": 1}, "tile": {"max_pack": 1}}
+"""Parameters left out of the sidecar at their default (the sidecars of designs made
+before the parameter existed stay byte-identical)."""
+
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CLOCKED = ("pe", "scalable_pe", "array", "tile")
+
+
+@dataclass(frozen=True)
+class Design:
+    """One datapath design (keyword arguments; the defaults are the toolkit's defaults).
+
+    component : str
+        The generator: one of :data:`COMPONENTS` (default ``"tile"``).
+    name : str
+        The Verilog module name (also the file stem); default ``dqt_<component>``.
+    n : int
+        Master width of activations, weights and output codes, 2..16.
+    signed : bool
+        Two's-complement codes instead of unsigned offset codes.
+    widths : sequence of int
+        The view (and output) widths built; default every width from 1 (2 signed) to n.
+    acc_width : int
+        Accumulator width W (at least one product of the built widths, at most 64).
+    overflow : str
+        Accumulator overflow, ``"wrap"`` or ``"saturate"``.
+    view_rounding : str
+        Nested view rounding, ``"floor"`` or ``"half_up"``.
+    rows, cols : int
+        R x C of the PE array, 1..64.
+    depth_bits : int
+        K field width: tiles of 1..2^depth_bits steps.
+    kbits, ebits, sbits : int
+        Widths of the requantizer constants K, left shifts E and right shift S.
+    max_pack : int
+        1, 2 or 4 elements per step at narrow widths (precision-scalable PEs).
+    views : bool
+        A PE with its own view units (``False``: the array's edge views them).
+    sum_width : int
+        Side-sum width of a standalone requantizer (derived from n and depth_bits
+        everywhere else).
+    rounding : str
+        Rounding of the baseline rescale unit (any of ``dqt_hw.spec.ROUNDINGS``).
+    mult_bits : int
+        Multiplier constant width of the baseline rescale unit.
+
+    A parameter that the component does not have must stay at its default.
+    """
+
+    component: str = "tile"
+    name: str | None = None
+    n: int = 8
+    signed: bool = False
+    widths: tuple | None = None
+    acc_width: int = 32
+    overflow: str = "wrap"
+    view_rounding: str = "floor"
+    rows: int = 8
+    cols: int = 8
+    depth_bits: int = 12
+    kbits: int = 32
+    ebits: int = 5
+    sbits: int = 6
+    max_pack: int = 1
+    views: bool = True
+    sum_width: int | None = None
+    rounding: str = "half_up"
+    mult_bits: int = 16
+
+    def __post_init__(self):
+        comp = self.component
+        if not isinstance(comp, str):
+            raise TypeError(f"component must be a string, not {comp!r}")
+        if comp not in COMPONENTS:
+            raise ValueError(f"component must be one of {COMPONENTS}, not {comp!r}")
+        name = f"dqt_{comp}" if self.name is None else self.name
+        if not isinstance(name, str) or not _NAME_RE.match(name):
+            raise ValueError(f"module name must be a Verilog identifier "
+                             f"([A-Za-z_][A-Za-z0-9_]*), not {name!r}")
+        params = PARAMETERS[comp]
+        for f in dataclasses.fields(self):
+            if f.name in ("component", "name", "sum_width") or f.name in params:
+                continue
+            if getattr(self, f.name) != f.default:
+                raise ValueError(f"parameter {f.name!r} is not one of the {comp} "
+                                 f"parameters {params}")
+        if self.sum_width is not None and "sum_width" not in params:
+            raise ValueError(f"sum_width is derived for a {comp} (n + depth_bits + 1); it is "
+                             f"a parameter of the requant component only")
+        v = {"name": name}
+        if "rows" in params:
+            v["rows"] = R.check_int("rows R", self.rows, 1, R.MAX_DIM)
+            v["cols"] = R.check_int("columns C", self.cols, 1, R.MAX_DIM)
+        v["n"] = n = R.check_master_width(self.n)
+        v["signed"] = signed = R.check_bool("signed", self.signed)
+        v["widths"] = widths = R.check_widths(self.widths, n, signed)
+        if comp in ("requant",):
+            v["acc_width"] = R.check_int("accumulator width W", self.acc_width, 2,
+                                         R.MAX_ACC_WIDTH)
+        elif "acc_width" in params:
+            v["acc_width"] = R.check_acc_width(self.acc_width, n, signed=signed,
+                                               widths=widths)
+        if "overflow" in params:
+            v["overflow"] = R.check_overflow(self.overflow)
+        if "view_rounding" in params:
+            v["view_rounding"] = R.check_view_rounding(self.view_rounding)
+        if "depth_bits" in params:
+            v["depth_bits"] = R.check_int("depth_bits", self.depth_bits, 1, R.MAX_DEPTH_BITS)
+        if "sum_width" in params:
+            sw = R.side_sum_width(n, self.depth_bits) if self.sum_width is None \
+                else self.sum_width
+            v["sum_width"] = R.check_int("side-sum width", sw, 2, R.MAX_ACC_WIDTH)
+        if "kbits" in params:
+            v["kbits"] = R.check_int("constant width kbits", self.kbits, 2, R.MAX_CONST_BITS)
+            v["ebits"] = R.check_int("shift width ebits", self.ebits, 1, R.MAX_E_BITS)
+        if "rounding" in params:
+            v["rounding"] = R.check_choice("rounding", self.rounding, ROUNDINGS)
+        if "mult_bits" in params:
+            v["mult_bits"] = R.check_int("multiplier width mult_bits", self.mult_bits, 2,
+                                         R.MAX_MULT_BITS)
+        if "sbits" in params:
+            v["sbits"] = R.check_int("shift width sbits", self.sbits, 1, R.MAX_S_BITS)
+        if "max_pack" in params:
+            v["max_pack"] = R.check_max_pack(self.max_pack, n, signed)
+        if "views" in params:
+            v["views"] = R.check_bool("views", self.views)
+        for k, val in v.items():
+            object.__setattr__(self, k, val)
+
+    # ------------------------------------------------------------------ construction
+
+    def replace(self, **changes) -> "Design":
+        """A copy with ``changes`` (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def sub(self, component: str, **changes) -> "Design":
+        """The design of a part: ``component``'s parameters taken from this design (a
+        tile's ``sub("array")`` is the PE array built inside it), then ``changes``."""
+        if component not in COMPONENTS:
+            raise ValueError(f"component must be one of {COMPONENTS}, not {component!r}")
+        kw = {k: getattr(self, k) for k in PARAMETERS[component]
+              if k in PARAMETERS[self.component] and k != "sum_width"}
+        if component == "requant":
+            kw["sum_width"] = self.side_sum_width
+        kw.update(changes)
+        return Design(component=component, name=self.name, **kw)
+
+    @classmethod
+    def of(cls, component: str, design: "Design | None" = None, params: dict | None = None
+           ) -> "Design":
+        """What a generator of ``component`` builds from ``design`` (or the defaults)
+        with keyword ``params`` on top."""
+        _check_keys(component, params or {}, "generator")
+        if design is None:
+            return cls(component=component, **(params or {}))
+        if not isinstance(design, cls):
+            raise TypeError(f"design must be a dqt_hw.design.Design, not {design!r}")
+        d = design if design.component == component else design.sub(component)
+        return d.replace(**params) if params else d
+
+    @classmethod
+    def from_mapping(cls, table, *, source: str = "design") -> "Design":
+        """A design from a TOML-like table: ``component``, ``name`` and the parameters as
+        keys (or under a ``params`` sub-table, or the whole under a ``design`` table).
+        An unknown key is refused with the nearest valid one suggested."""
+        if not isinstance(table, dict):
+            raise TypeError(f"{source}: a design must be a table, not {table!r}")
+        table = dict(table)
+        if set(table) == {"design"} and isinstance(table["design"], dict):
+            table = dict(table["design"])
+        params = table.pop("params", None) or {}
+        if not isinstance(params, dict):
+            raise TypeError(f"{source}: params must be a table, not {params!r}")
+        table.update(params)
+        known = [f.name for f in dataclasses.fields(cls)]
+        for key in table:
+            if key not in known:
+                near = difflib.get_close_matches(key, known, n=1)
+                hint = f" (did you mean {near[0]!r}?)" if near else ""
+                raise ValueError(f"{source}: unknown design key {key!r}{hint}; "
+                                 f"known keys: {', '.join(known)}")
+        comp = table.get("component", "tile")
+        if comp in COMPONENTS:
+            _check_keys(comp, {k: v for k, v in table.items() if k not in ("component", "name")},
+                        source)
+        if isinstance(table.get("widths"), list):
+            table["widths"] = tuple(table["widths"])
+        try:
+            return cls(**table)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"{source}: {e}") from None
+
+    @classmethod
+    def from_toml(cls, path) -> "Design":
+        """Read a design TOML file (one flat table, see :meth:`to_toml`)."""
+        return cls.from_mapping(read_toml(path), source=str(path))
+
+    @classmethod
+    def from_sidecar(cls, sidecar: dict) -> "Design":
+        """The design a JSON sidecar (``dqt_hw.hw.verilog.generate``) records."""
+        if not isinstance(sidecar, dict) or not {"component", "module", "parameters"} <= \
+                set(sidecar):
+            raise ValueError("a sidecar must be a table with component, module and parameters")
+        return cls.from_mapping({"component": sidecar["component"], "name": sidecar["module"],
+                                 **sidecar["parameters"]}, source="sidecar")
+
+    # ------------------------------------------------------------------ views of it
+
+    def parameters(self) -> dict:
+        """The component's parameters with their values (JSON types; what the sidecar
+        records): every one of :data:`PARAMETERS`, less the quiet defaults."""
+        quiet = QUIET_DEFAULTS.get(self.component, {})
+        out = {}
+        for key in PARAMETERS[self.component]:
+            v = getattr(self, key)
+            if key in quiet and v == quiet[key]:
+                continue
+            out[key] = list(v) if isinstance(v, tuple) else v
+        return out
+
+    def to_dict(self) -> dict:
+        """``component``, ``name`` and :meth:`parameters` in one flat table."""
+        return {"component": self.component, "name": self.name, **self.parameters()}
+
+    def to_toml(self) -> str:
+        """The design as a flat TOML table (``Design.from_toml`` reads it back equal)."""
+        lines = ["# dqt_hw design (docs/design.md)"]
+        for k, v in self.to_dict().items():
+            if isinstance(v, bool):
+                s = "true" if v else "false"
+            elif isinstance(v, str):
+                s = f'"{v}"'
+            elif isinstance(v, list):
+                s = "[" + ", ".join(str(x) for x in v) + "]"
+            else:
+                s = str(v)
+            lines.append(f"{k} = {s}")
+        return "\n".join(lines) + "\n"
+
+    @property
+    def clocked(self) -> bool:
+        """Whether the component has registers (a clock and a synchronous reset)."""
+        return self.component in _CLOCKED
+
+    @property
+    def width_bits(self) -> int:
+        """Bits of a run-time width register (b in [0, n])."""
+        return R.width_field_bits(self.n)
+
+    @property
+    def side_sum_width(self) -> int:
+        """Width of the signed side sums (a requantizer's own ``sum_width``)."""
+        if self.component == "requant":
+            return self.sum_width
+        return R.side_sum_width(self.n, self.depth_bits)
+
+    @property
+    def requant_sum_bits(self) -> int:
+        """Width of the requantizer's exact internal sum."""
+        return R.requant_sum_bits(kbits=self.kbits, ebits=self.ebits,
+                                  acc_width=self.acc_width, sum_width=self.side_sum_width)
+
+    @property
+    def min_period(self) -> int:
+        """Fewest steps between the last steps of consecutive tiles: max(R, C)."""
+        return max(self.rows, self.cols)
+
+    @property
+    def array_latency(self) -> int:
+        """PE-array steps from a tile's last element at the edge to its row 0 on the
+        array's ``row_*`` outputs: 1 + C (the edge register, then C PEs)."""
+        return 1 + self.cols
+
+    @property
+    def latency(self) -> int:
+        """Clock edges from the edge that transfers a tile's last step to the one that
+        transfers its first ``out`` row, without back-pressure: the array's latency and
+        the requantizer's output register, C + 2."""
+        return self.array_latency + 1
+
+    @property
+    def max_depth(self) -> int:
+        """The longest tile: 2^depth_bits steps."""
+        return 1 << self.depth_bits
+
+    def pack_factor(self, b_a: int, b_w: int) -> int:
+        """Elements per step at widths (b_a, b_w) (:func:`rules.pack_factor`)."""
+        return R.pack_factor(self.n, b_a, b_w, self.max_pack)
+
+    def cycles_per_width_pair(self) -> dict[str, float]:
+        """Steps per element for every built (b_a, b_w), keyed ``"b_a x b_w"``."""
+        return R.cycles_per_width_pair(self.n, self.widths, self.max_pack)
+
+    def min_acc_width(self) -> int:
+        """The narrowest accumulator these widths allow (one full product)."""
+        return R.min_acc_width(self.n, signed=self.signed, widths=self.widths)
+
+
+def as_design(obj, component: str | None = None) -> Design:
+    """The design of ``obj``: a :class:`Design`, or a generated component (its
+    ``design``); with ``component``, that part of it (``Design.sub``)."""
+    d = obj if isinstance(obj, Design) else getattr(obj, "design", None)
+    if not isinstance(d, Design):
+        raise TypeError(f"expected a dqt_hw.design.Design or a generated component, "
+                        f"not {obj!r}")
+    if component is not None and d.component != component:
+        d = d.sub(component)
+    return d
+
+
+def read_toml(path) -> dict:
+    """The table of a TOML file; a missing file or bad TOML is a ValueError naming it."""
+    import tomllib
+
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read the design file ({e.strerror})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"{path}: not valid TOML ({e})") from None
+
+
+def _check_keys(component: str, params: dict, source: str) -> None:
+    """Every key of ``params`` must be a parameter of ``component``."""
+    allowed = PARAMETERS[component]
+    for key in params:
+        if key not in allowed:
+            near = difflib.get_close_matches(key, allowed, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise ValueError(f"{source}: parameter {key!r} is not one of the {component} "
+                             f"parameters {allowed}{hint}")

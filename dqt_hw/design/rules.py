@@ -1,0 +1,232 @@
+"""The rules of a design: limits, parameter checks and every derived quantity.
+
+Plain Python (no Amaranth), so the cost models, the golden writer and the command line
+read the same rules as the generators. Every check raises with one message shape,
+``<what> must be <rule>, not <value>``: ``TypeError`` for a wrong type, ``ValueError`` for
+a bad value.
+"""
+
+from __future__ import annotations
+
+import operator
+
+from ..spec import (
+    MAX_CONST_BITS,
+    MAX_MASTER_BITS,
+    MIN_MASTER_BITS,
+    OVERFLOW_MODES,
+    ROUNDINGS,
+    signed_bits_for_magnitude,
+)
+
+__all__ = [
+    "HW_OVERFLOW_MODES", "MAX_ACC_WIDTH", "MAX_DEPTH_BITS", "MAX_DIM", "MAX_E_BITS",
+    "MAX_MULT_BITS", "MAX_S_BITS", "PACK_FACTORS", "VIEW_ROUNDINGS",
+    "check_acc_width", "check_bool", "check_choice", "check_int", "check_master_width",
+    "check_max_pack", "check_overflow", "check_view_rounding", "check_widths",
+    "cycles_per_width_pair", "max_product", "min_acc_width", "min_view_width",
+    "pack_factor", "pack_modes", "requant_sum_bits", "side_sum_width", "width_field_bits",
+]
+
+VIEW_ROUNDINGS = ("floor", "half_up")
+"""Roundings the nested view unit implements (docs/arithmetic.md, "Nested view")."""
+
+HW_OVERFLOW_MODES = ("wrap", "saturate")
+"""Accumulator overflow modes the hardware implements (``trap`` is model-only)."""
+
+MAX_DIM = 64
+"""Largest R or C of a PE array."""
+
+MAX_DEPTH_BITS = 24
+"""Widest K field of a tile (tiles of up to 2^24 steps)."""
+
+MAX_ACC_WIDTH = 64
+"""Widest accumulator (and side sum) the generators build."""
+
+MAX_E_BITS = 7
+"""Widest left-shift field E of a requantizer lane."""
+
+MAX_S_BITS = 8
+"""Widest right-shift field S of a requantizer lane (or of the rescale unit)."""
+
+MAX_MULT_BITS = 32
+"""Widest multiplier constant of the baseline rescale unit."""
+
+PACK_FACTORS = (1, 2, 4)
+"""Elements per step a precision-scalable PE can take."""
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def check_int(name: str, value, lo: int | None = None, hi: int | None = None) -> int:
+    """Return ``value`` as an int in [lo, hi]; TypeError/ValueError otherwise."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer, not {value!r}")
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, not {value!r}") from None
+    if lo is not None and hi is not None and not lo <= value <= hi:
+        raise ValueError(f"{name} must be in [{lo}, {hi}], not {value}")
+    if lo is not None and value < lo:
+        raise ValueError(f"{name} must be at least {lo}, not {value}")
+    if hi is not None and value > hi:
+        raise ValueError(f"{name} must be at most {hi}, not {value}")
+    return value
+
+
+def check_bool(name: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, not {value!r}")
+    return value
+
+
+def check_master_width(n) -> int:
+    return check_int("master width n", n, MIN_MASTER_BITS, MAX_MASTER_BITS)
+
+
+def check_choice(name: str, value, choices: tuple[str, ...], all_choices=None) -> str:
+    """``value`` must be one of ``choices``; names from ``all_choices`` that the hardware
+    does not implement get a message saying so."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, one of {choices}, not {value!r}")
+    if value not in choices:
+        if all_choices is not None and value in all_choices:
+            raise ValueError(
+                f"{name} must be one of {choices} in hardware, not {value!r} "
+                f"(supported by the reference model only)"
+            )
+        raise ValueError(f"{name} must be one of {choices}, not {value!r}")
+    return value
+
+
+def check_view_rounding(rounding) -> str:
+    return check_choice("view rounding", rounding, VIEW_ROUNDINGS, ROUNDINGS)
+
+
+def check_overflow(overflow) -> str:
+    return check_choice("overflow", overflow, HW_OVERFLOW_MODES, OVERFLOW_MODES)
+
+
+def min_view_width(signed: bool) -> int:
+    """The narrowest view: 1 bit unsigned, 2 bits signed (a sign and one magnitude bit)."""
+    return 2 if signed else 1
+
+
+def check_widths(widths, n: int, signed: bool) -> tuple[int, ...]:
+    """The supported view widths: a non-empty set of ints in [1 or 2, n], sorted."""
+    low = min_view_width(signed)
+    if widths is None:
+        return tuple(range(low, n + 1))
+    if isinstance(widths, (str, bytes)):
+        raise TypeError(f"widths must be a sequence of integers, not {widths!r}")
+    try:
+        items = list(widths)
+    except TypeError:
+        raise TypeError(f"widths must be a sequence of integers, not {widths!r}") from None
+    out = set()
+    for b in items:
+        if isinstance(b, bool):
+            raise TypeError(f"widths must be a sequence of integers, not {widths!r}")
+        try:
+            b = operator.index(b)
+        except TypeError:
+            raise TypeError(f"widths must be a sequence of integers, not {widths!r}") from None
+        if not low <= b <= n:
+            kind = "signed" if signed else "unsigned"
+            raise ValueError(
+                f"width {b} in widths {tuple(items)} is outside [{low}, {n}] for {kind} codes "
+                f"at master width n = {n}"
+            )
+        out.add(b)
+    if not out:
+        raise ValueError("widths must name at least one width, not an empty sequence")
+    return tuple(sorted(out))
+
+
+def max_product(widths, signed: bool) -> int:
+    """The largest product of two viewed codes of at most ``max(widths)`` bits:
+    (2^b - 1)^2 unsigned, (-2^(b-1))^2 = 2^(2b-2) signed."""
+    b = max(widths)
+    return ((1 << b) - 1) ** 2 if not signed else 1 << (2 * b - 2)
+
+
+def min_acc_width(n: int, *, signed: bool = False, widths=None) -> int:
+    """The narrowest accumulator the generators accept: the signed width of the largest
+    product of two viewed codes of ``max(widths)`` bits (default: n)."""
+    b = max(widths) if widths is not None else n
+    return signed_bits_for_magnitude(max_product((b,), signed))
+
+
+def check_acc_width(acc_width, n: int, *, signed: bool = False, widths=None) -> int:
+    """W must hold one full product of the built widths (docs/arithmetic.md 6.1: the
+    signed width of the largest product, e.g. 17 bits for 8-bit x 8-bit unsigned codes),
+    and be at most 64. ``widths`` default: all widths up to n."""
+    W = check_int("accumulator width W", acc_width)
+    b = max(widths) if widths is not None else n
+    prod = max_product((b,), signed)
+    need = signed_bits_for_magnitude(prod)
+    if W < need:
+        kind = "signed" if signed else "unsigned"
+        raise ValueError(
+            f"accumulator width W = {W} is narrower than one product: {b}-bit x {b}-bit "
+            f"{kind} codes reach {prod}, which needs {need} bits"
+        )
+    if W > MAX_ACC_WIDTH:
+        raise ValueError(f"accumulator width W must be at most {MAX_ACC_WIDTH}, not {W}")
+    return W
+
+
+def check_max_pack(max_pack, n: int, signed: bool) -> int:
+    """``max_pack`` in (1, 2, 4), dividing n, with at least 2 bits per packed signed view."""
+    if isinstance(max_pack, bool) or max_pack not in PACK_FACTORS:
+        raise ValueError(f"max_pack must be one of {PACK_FACTORS}, not {max_pack!r}")
+    if n % max_pack:
+        raise ValueError(f"master width n = {n} must be a multiple of max_pack = {max_pack}")
+    if signed and n // max_pack < 2:
+        raise ValueError(
+            f"signed codes need n / max_pack >= 2 bits per packed view, "
+            f"not n = {n} with max_pack = {max_pack}"
+        )
+    return max_pack
+
+
+# ----------------------------------------------------------------------------- derived
+
+
+def width_field_bits(n: int) -> int:
+    """Bits of a run-time width register holding b in [0, n]."""
+    return n.bit_length()
+
+
+def side_sum_width(n: int, depth_bits: int) -> int:
+    """Signed width that holds the exact sum of up to 2^depth_bits n-bit codes."""
+    return n + depth_bits + 1
+
+
+def requant_sum_bits(*, kbits: int, ebits: int, acc_width: int, sum_width: int) -> int:
+    """Width of the exact sum of the four requantizer terms: each K_i * x_i needs
+    kbits + width(x_i) bits (the product of two most-negative values included), the left
+    shift adds up to 2^ebits - 1, and the sum of four terms two more."""
+    return kbits + max(acc_width, sum_width) + (1 << ebits) - 1 + 2
+
+
+def pack_modes(max_pack: int) -> list[int]:
+    """The packing modes a ``max_pack`` datapath has: [1], [1, 2] or [1, 2, 4]."""
+    return [p for p in PACK_FACTORS if p <= max_pack]
+
+
+def pack_factor(n: int, b_a: int, b_w: int, max_pack: int) -> int:
+    """Products per cycle for views of b_a and b_w bits: the largest p in {1, 2, 4},
+    p <= max_pack, with max(b_a, b_w) <= n / p."""
+    b = max(b_a, b_w)
+    for p in (4, 2):
+        if p <= max_pack and b * p <= n:
+            return p
+    return 1
+
+
+def cycles_per_width_pair(n: int, widths, max_pack: int) -> dict[str, float]:
+    """Cycles per element for every (b_a, b_w) in ``widths``, keyed "b_a x b_w"."""
+    return {f"{ba}x{bw}": 1 / pack_factor(n, ba, bw, max_pack) for ba in widths for bw in widths}
