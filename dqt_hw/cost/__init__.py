@@ -9,7 +9,7 @@
 - :mod:`.cycles`: the cycle model of the output-stationary tile (SCALE-Sim report fields).
 
 Layers come from the one layer graph, :mod:`dqt_hw.net`; hardware configurations are the
-generator's own objects (:class:`dqt_hw.hw.Tile`, :class:`dqt_hw.hw.config.HWConfig`).
+generator's own description (:class:`dqt_hw.design.Design`, or a generated :class:`dqt_hw.hw.Tile`).
 """
 
 from .bitops import dynamic_bitops, static_bitops
