@@ -7,6 +7,8 @@ import json
 
 import pytest
 
+from dqt_hw.design import Design
+
 from dqt_hw.sweep import (choose_point, expand_grid, load_done, pareto_front, point_key,
                           run_sweep, size_accumulators)
 
@@ -118,7 +120,7 @@ def test_pareto_and_choice():
 
 
 def test_accumulator_sizing(tiny):
-    layers, s = size_accumulators(tiny, "8x8", rows=2, cols=2)
+    layers, s = size_accumulators(tiny, "8x8", design=Design(rows=2, cols=2))
     bound = {r["layer"]: r["bound_bits"] for r in layers}
     assert bound == {"c1": 8 + 8 + 6 + 1, "c2": 8 + 8 + 7 + 1, "fc": 8 + 8 + 3 + 1}
     assert all(r["data_bits"] <= r["bound_bits"] for r in layers)

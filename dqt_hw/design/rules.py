@@ -24,7 +24,7 @@ __all__ = [
     "MAX_MULT_BITS", "MAX_S_BITS", "PACK_FACTORS", "VIEW_ROUNDINGS",
     "check_acc_width", "check_bool", "check_choice", "check_int", "check_master_width",
     "check_max_pack", "check_overflow", "check_view_rounding", "check_widths",
-    "cycles_per_width_pair", "max_product", "min_acc_width", "min_view_width",
+    "cycles_per_width_pair", "depth_bits_for", "max_product", "min_acc_width", "min_view_width",
     "pack_factor", "pack_modes", "requant_sum_bits", "side_sum_width", "width_field_bits",
 ]
 
@@ -198,6 +198,11 @@ def check_max_pack(max_pack, n: int, signed: bool) -> int:
 def width_field_bits(n: int) -> int:
     """Bits of a run-time width register holding b in [0, n]."""
     return n.bit_length()
+
+
+def depth_bits_for(taps: int) -> int:
+    """The narrowest K field that holds a tile of ``taps`` steps (K = 0 means 2^depth_bits)."""
+    return max(1, (taps - 1).bit_length())
 
 
 def side_sum_width(n: int, depth_bits: int) -> int:

@@ -15,12 +15,19 @@ from __future__ import annotations
 __all__ = ["size_accumulators"]
 
 
-def size_accumulators(network, mix, *, rows=8, cols=8, n=8, overflow="wrap", seed=0,
-                      spatial=None, area_model=None) -> tuple[list[dict], dict]:
+def size_accumulators(network, mix, *, design=None, seed=0, spatial=None,
+                      area_model=None) -> tuple[list[dict], dict]:
+    """(per-layer rows, summary) for ``network`` at width ``mix`` on a tile like ``design``
+    (a tile :class:`dqt_hw.design.Design`; default: the default tile): its R x C, n and
+    overflow mode, its W sized from the data and from the bound."""
     from ..cost.area import load_area_model
+    from ..design import Design
+    from ..design.rules import depth_bits_for, min_acc_width
     from ..cost.workload import WidthMix, load_network
     from .points import measure_layer
 
+    base = Design() if design is None else design
+    rows, cols, n, overflow = base.rows, base.cols, base.n, base.overflow
     g = load_network(network)
     mix = WidthMix.parse(mix).check(g)
     rows_out = []
@@ -31,21 +38,19 @@ def size_accumulators(network, mix, *, rows=8, cols=8, n=8, overflow="wrap", see
         rows_out.append({"layer": nd.name, "b_a": b_a, "b_w": b_w, "taps": m["taps"],
                          "bound_bits": m["bound_bits"], "data_bits": m["bits_needed"],
                          "saved_bits": m["bound_bits"] - m["bits_needed"]})
-    from ..design import Design
-    from ..design.rules import min_acc_width
-
     am = area_model or load_area_model()
     w_bound = max(r["bound_bits"] for r in rows_out)
     w_data = max(r["data_bits"] for r in rows_out)
 
     widths = sorted({b for r in rows_out for b in (r["b_a"], r["b_w"])})
     hw_min = min_acc_width(n, widths=widths)
+    deep = max(base.depth_bits, depth_bits_for(max(r["taps"] for r in rows_out)))
 
     def tile_um2(W):
         # the fitted analytic model on a tile built for the mix's widths (W no narrower
         # than one of their products: the narrowest accumulator the hardware takes)
-        return am.area_um2(Design(rows=rows, cols=cols, n=n, acc_width=max(W, hw_min),
-                                  overflow=overflow, widths=widths, depth_bits=13))
+        return am.area_um2(base.replace(acc_width=max(W, hw_min), widths=widths,
+                                        depth_bits=deep))
 
     a_bound, a_data = tile_um2(w_bound), tile_um2(w_data)
     summary = {"network": g.name, "width_mix": mix.describe(), "rows": rows, "cols": cols,

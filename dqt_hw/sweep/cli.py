@@ -33,6 +33,7 @@ def register(subparsers):
 
 
 def _sweep(args) -> int:
+    from ..design import Design
     from .accsize import size_accumulators
     from .pareto import choose_point, plot_pareto
     from .points import DEFAULT_GRID, expand_grid
@@ -81,9 +82,8 @@ def _sweep(args) -> int:
         sizing = []
         for netname in nets:
             for mix in mixes:
-                layers, s = size_accumulators(netname, mix, spatial=args.spatial,
-                                              rows=chosen["rows"] if chosen else 8,
-                                              cols=chosen["cols"] if chosen else 8)
+                base = Design(rows=chosen["rows"], cols=chosen["cols"]) if chosen else None
+                layers, s = size_accumulators(netname, mix, spatial=args.spatial, design=base)
                 sizing.append({"summary": s, "layers": layers})
                 print(f"accumulator sizing {s['network']} at {s['width_mix']}: bound W = "
                       f"{s['W_bound']}, data W = {s['W_data']} (max over {len(layers)} layers); "

@@ -27,6 +27,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..design import Design
+
 __all__ = ["expand_grid", "point_key", "evaluate", "measure_layer", "DEFAULT_GRID"]
 
 DEFAULT_GRID = {
@@ -40,7 +42,7 @@ DEFAULT_GRID = {
     "tech": ["horowitz45"],
 }
 
-_DEFAULTS = {"n": 8, "seed": 0, "spatial": None}
+_DEFAULTS = {"n": Design().n, "seed": 0, "spatial": None}
 
 
 def expand_grid(grid: dict) -> list[dict]:
@@ -119,15 +121,16 @@ def evaluate(point: dict) -> dict:
     p = {**_DEFAULTS, **point}
     g = load_network(p["network"])
     mix = WidthMix.parse(p["mix"]).check(g)
-    from ..design.rules import min_acc_width
+    from ..design.rules import depth_bits_for, min_acc_width
 
     # the tile supports the widths the mix uses; a W narrower than one of their products is
     # refused by the design (and by the model below): such a point gets the area, energy
     # and cycles of the narrowest valid tile, and is never chosen
     widths = tuple(sorted({b for nd in g.compute_layers() for b in mix.pair(nd.name)}))
     W = int(p["acc_bits"])
+    deep = depth_bits_for(max(info["taps"] for info in g.layer_table()))
     kw = dict(rows=int(p["rows"]), cols=int(p["cols"]), n=int(p["n"]), overflow=p["overflow"],
-              depth_bits=13, widths=widths)
+              depth_bits=max(Design().depth_bits, deep), widths=widths)
     try:
         tile = Design(acc_width=W, **kw)
     except ValueError as err:
