@@ -47,7 +47,7 @@ def main(argv=None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (ValueError, TypeError, OSError) as e:
+    except (ValueError, TypeError, OSError, ImportError) as e:  # ImportError: an optional package
         print(f"dqt-hw {args.command}: error: {e}", file=sys.stderr)
         return 1
 

@@ -2,7 +2,7 @@
 ``python -m dqt_hw.train`` and ``dqt-hw train`` (``dqt_hw.net.cli`` calls
 ``add_train_args`` / ``run`` here).
 
-Every option's default is ``dqt_hw.train.trainer.DEFAULTS``, the configuration of the
+Every option's default is ``dqt_hw.train.config.DEFAULTS``, the configuration of the
 shipped network; ``check_config`` refuses an inconsistent configuration with a
 ``ValueError`` before any training starts.
 """
@@ -22,7 +22,7 @@ def _ints(s):
 
 
 def add_train_args(t):
-    from .trainer import DEFAULTS as D
+    from .config import DEFAULTS as D
 
     t.add_argument("--out", type=Path, default=Path("out/train/resnet8_digits.json"),
                    help="network file to write (.json + .npz)")
@@ -90,7 +90,8 @@ def run(args, argv=None) -> int:
         print("dqt-hw train needs PyTorch: pip install 'dqt_hw[train]' (torch==2.13.0, pinned: "
               "an unpinned torch pulls a multi-GB CUDA build)", file=sys.stderr)
         return 1
-    from .trainer import check_config, train_and_export
+    from .config import check_config
+    from .trainer import train_and_export
 
     cfg = config_from_args(args)
     check_config(cfg)

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..net.graph import Graph
+from .config import MASTER_BITS
 
 LOGIT_BITS = 16
 EMA_MOMENTUM = 0.1
@@ -227,7 +228,7 @@ class DQTModel(nn.Module):
     and a controller for every conv/fc layer but the stem (the controller reads the
     stem's output, so the stem runs at ``stem_width``)."""
 
-    def __init__(self, graph: Graph, *, widths=(2, 4, 6, 8), n=8, view_rounding="half_up",
+    def __init__(self, graph: Graph, *, widths=(2, 4, 6, 8), n=MASTER_BITS, view_rounding="half_up",
                  hidden=64, stem_width=8, controller=True):
         super().__init__()
         self.graph = graph
