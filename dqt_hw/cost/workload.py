@@ -181,9 +181,14 @@ class DynamicWidths:
         if not p.exists():
             raise ValueError(f"per-input widths file {str(path)!r} does not exist")
         if p.suffix in (".npy", ".npz"):
-            arr = np.load(p)
-            if p.suffix == ".npz":
-                arr = arr["widths"]
+            try:
+                arr = np.load(p, allow_pickle=False)
+                if p.suffix == ".npz":
+                    arr = arr["widths"]
+            except (ValueError, KeyError, OSError, EOFError) as e:
+                raise ValueError(f"per-input widths file {str(path)!r} is not a plain "
+                                 f"integer array{' with a widths array' if p.suffix == '.npz' else ''}: "
+                                 f"{e}") from None
             return cls(layers, np.asarray(arr, np.int64))
         if p.suffix != ".csv":
             raise ValueError(f"per-input widths file must be .csv, .npy or .npz, not {p.name!r}")

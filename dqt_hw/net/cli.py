@@ -77,6 +77,11 @@ def _run(args) -> int:
     path = args.net or nw.default_path()
     net = nw.load(path)
     name = args.data or net.provenance.get("data", "digits")
+    if not args.data and not name.startswith("digits"):
+        # a file names its training data; reading anything but the packaged digits (a
+        # folder of CIFAR-10 pickles, say) takes the user's own --data
+        raise ValueError(f"{path}: the network was trained on {name!r}; pass --data "
+                         f"{name!r} to read it (only the packaged digits are read implicitly)")
     ds = data_mod.load(name)
     xt, yt = ds.x_test, ds.y_test
     if args.limit:

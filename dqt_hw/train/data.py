@@ -92,14 +92,37 @@ def load_digits_contrast(*, contrast_min: float = CONTRAST_MIN, seed: int = CONT
     return DataSet(name, xtr, d.y_train, xte, d.y_test)
 
 
+# the only globals a CIFAR-10 python batch holds: how NumPy pickles its uint8 array, and
+# how a protocol-2 pickle written by Python 3 stores bytes (codecs.encode of a str)
+_PICKLE_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+}
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickles the documented CIFAR-10 batch (a dict of bytes, lists of ints/bytes and
+    one NumPy array) and nothing else: any other global (a class, a function: what makes a
+    pickle run code) is refused."""
+
+    def find_class(self, module, name):
+        if (module, name) in _PICKLE_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(
+            f"global {module}.{name} is not allowed in a CIFAR-10 batch (only the NumPy "
+            f"array of its documented layout)")
+
+
 def _read_batch(path: Path):
     try:
         with open(path, "rb") as f:
-            d = pickle.load(f, encoding="bytes")
+            d = _BatchUnpickler(f, encoding="bytes").load()
     except OSError as e:
         raise ValueError(f"CIFAR-10 batch {str(path)!r} cannot be read: {e}") from None
-    except (pickle.UnpicklingError, EOFError) as e:
-        raise ValueError(f"CIFAR-10 batch {str(path)!r} is not a valid pickle: {e}") from None
+    except (pickle.UnpicklingError, EOFError, AttributeError, IndexError, KeyError,
+            ValueError, TypeError) as e:
+        raise ValueError(f"CIFAR-10 batch {str(path)!r} is not a valid CIFAR-10 pickle: "
+                         f"{e}") from None
     if not isinstance(d, dict):
         raise ValueError(f"CIFAR-10 batch {str(path)!r} holds a {type(d).__name__}, not a dict")
     data = d.get(b"data", d.get("data"))
