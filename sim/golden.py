@@ -34,7 +34,7 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-__all__ = ["blocks", "case_jobs", "im2col", "layer_lanes", "run_set"]
+__all__ = ["blocks", "case_jobs", "layer_lanes", "run_set"]
 
 
 def blocks(M, N, R, C):
@@ -42,21 +42,6 @@ def blocks(M, N, R, C):
     for i0 in range(0, M, R):
         for j0 in range(0, N, C):
             yield i0, min(i0 + R, M), j0, min(j0 + C, N)
-
-
-def im2col(x, kh, kw, stride, padding, pad_code):
-    """(N*Ho*Wo, C*kh*kw) patches of master codes, in the order of w.reshape(O, -1)."""
-    N, C, H, W = x.shape
-    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)),
-                constant_values=pad_code)
-    Ho = (H + 2 * padding - kh) // stride + 1
-    Wo = (W + 2 * padding - kw) // stride + 1
-    cols = np.empty((N, Ho, Wo, C, kh, kw), np.int64)
-    for dy in range(kh):
-        for dx in range(kw):
-            cols[:, :, :, :, dy, dx] = xp[:, :, dy:dy + stride * Ho:stride,
-                                          dx:dx + stride * Wo:stride].transpose(0, 2, 3, 1)
-    return cols.reshape(N * Ho * Wo, C * kh * kw), (N, Ho, Wo)
 
 
 def layer_lanes(design, K, S, j0, j1, bits):
@@ -124,11 +109,15 @@ def case_jobs(design, case, limit=None):
     if case.kind == "dense_layer":
         a, w, out = case["a"], case["w"], case["out"]
     else:
+        from dqt_hw.net.tiles import im2col
+
         x, wc = case["x"], case["w"]
-        a, (N, Ho, Wo) = im2col(x, wc.shape[2], wc.shape[3], p["stride"], p["padding"],
-                                p["pad_code"])
+        if wc.shape[2] != wc.shape[3]:
+            raise ValueError(f"golden case {case.manifest['case']!r}: a {wc.shape[2]}x"
+                             f"{wc.shape[3]} kernel; the im2col mapping takes square kernels")
+        a, _ = im2col(x, wc.shape[2], p["stride"], p["padding"], p["pad_code"])
         w = wc.reshape(wc.shape[0], -1).T.copy()
-        out = case["out"].transpose(0, 2, 3, 1).reshape(N * Ho * Wo, -1)
+        out = case["out"].transpose(0, 2, 3, 1).reshape(a.shape[0], -1)
     return layer_gemm_jobs(design, a, w, out, case["K"], case["S"], b_a=p["b_a"], b_w=p["b_w"],
                            b_out=p["b_out"], rounding=p["rounding"],
                            bits=int(p["const_bits"]), limit=limit)
@@ -147,6 +136,21 @@ def _expected_rows(jobs, C):
 
 def _say(msg: str) -> None:
     print(msg, flush=True)
+
+
+def _path(say, label, done, rtl, module, **kw) -> bool:
+    """Run one path (``sim.runner.run``); say its verdict (``done(summary)`` + the wall
+    time) or its failure; True when it passed."""
+    from . import runner
+
+    t0 = time.perf_counter()
+    try:
+        res = runner.run(rtl, module, **kw)
+    except runner.SimFailure as e:
+        say(f"      {label}: FAIL\n{e}")
+        return False
+    say(f"      {label}: {done(res.summary)} ({time.perf_counter() - t0:.1f} s wall)")
+    return True
 
 
 def run_set(design, golden_dir, *, blocks: int = 4, seed: int = 2026, p_idle: float = 0.15,
@@ -206,40 +210,32 @@ def run_set(design, golden_dir, *, blocks: int = 4, seed: int = 2026, p_idle: fl
         macs = sum(j.m * j.ncols * j.k for j, _ in jobs)
         expected = _expected_rows(jobs, C)
         say(f"  [{idx}/{len(cases)}] {name}: {len(jobs)} jobs (K = {kd}), {macs / 1e6:.1f} M MACs")
-        ok = True
         node = f"sim-bulk-{d.name}-{name}"
         tdir = runner.SIM_BUILD / "run" / node
         bulk.write_stimulus(tdir, sc, [j for j, _ in jobs], np.random.default_rng(seed))
         (tdir / "expected.json").write_text(json.dumps(expected))
-        t1 = time.perf_counter()
-        try:
-            res = runner.run(d_bulk, "sim.tb.tb_bulk", node=node, timing=True, waves=False,
-                             seed=seed, public_flat_rw=False, reproduce=again)
-            s = res.summary
+
+        def bulk_done(s):
             secs = s["sim_seconds"] + s["check_seconds"]
-            say(f"      bulk path: all {len(jobs)} jobs, {len(expected)} rows = "
-                f"{len(expected) * C} codes equal the golden codes: PASS "
-                f"({macs / secs / 1e6:.1f} M MAC/s; {time.perf_counter() - t1:.1f} s wall)")
-        except runner.SimFailure as e:
-            ok = False
-            say(f"      bulk path: FAIL\n{e}")
+            return (f"all {len(jobs)} jobs, {len(expected)} rows = {len(expected) * C} codes "
+                    f"equal the golden codes: PASS, {macs / secs / 1e6:.1f} M MAC/s")
+
+        ok = _path(say, "bulk path", bulk_done, d_bulk, "sim.tb.tb_bulk", node=node,
+                   timing=True, waves=False, seed=seed, public_flat_rw=False, reproduce=again)
         if blocks:
-            node = f"sim-per-cycle-{d.name}-{name}"
-            t1 = time.perf_counter()
             nb = min(blocks, len(jobs))
-            try:
-                res = runner.run(rtl, "sim.tb.tb_tile", node=node, testcase="test_golden",
-                                 seed=seed, waves=False, reproduce=again,
-                                 params=dict(golden=[name], golden_dir=str(set_dir.resolve()),
-                                             golden_blocks=nb, golden_strict=True,
-                                             p_idle=p_idle, p_stall=p_stall))
-                s = res.summary
-                say(f"      per-cycle path: {nb} jobs with random idle cycles on cmd/act/wgt/rq "
-                    f"and back-pressure on out, {s.get('checks', 0)} rows equal the golden "
-                    f"codes: PASS ({time.perf_counter() - t1:.1f} s wall)")
-            except runner.SimFailure as e:
-                ok = False
-                say(f"      per-cycle path: FAIL\n{e}")
+
+            def cycles_done(s):
+                return (f"{nb} jobs with random idle cycles on cmd/act/wgt/rq and "
+                        f"back-pressure on out, {s.get('checks', 0)} rows equal the golden "
+                        f"codes: PASS")
+
+            ok &= _path(say, "per-cycle path", cycles_done, rtl, "sim.tb.tb_tile",
+                        node=f"sim-per-cycle-{d.name}-{name}", testcase="test_golden",
+                        seed=seed, waves=False, reproduce=again,
+                        params=dict(golden=[name], golden_dir=str(set_dir.resolve()),
+                                    golden_blocks=nb, golden_strict=True, p_idle=p_idle,
+                                    p_stall=p_stall))
         total_macs += macs
         say(f"  {name}: {'PASS' if ok else 'FAIL'}")
         if not ok:

@@ -202,15 +202,7 @@ def read_set_manifest(root) -> dict | None:
     path = root / SET_FILE
     if not path.exists():
         return None
-    try:
-        doc = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(doc, dict) or doc.get("format") != SET_FORMAT:
-        raise ValueError(f"{path}: not a {SET_FORMAT} manifest")
-    if doc.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path}: unknown format version {doc.get('format_version')!r} "
-                         f"(this reader knows {FORMAT_VERSION})")
+    doc = _read_doc(path, SET_FORMAT)
     cases = doc.get("cases")
     if not isinstance(cases, dict):
         raise ValueError(f"{path}: field 'cases' missing or not an object")
@@ -223,6 +215,20 @@ def read_set_manifest(root) -> dict | None:
         if not isinstance(ent, dict) or got != ent.get("manifest_sha256"):
             raise ValueError(f"{root / nm / 'manifest.json'}: sha256 {got} does not match "
                              f"set.json's {ent.get('manifest_sha256') if isinstance(ent, dict) else ent!r}")
+    return doc
+
+
+def _read_doc(path: Path, fmt: str) -> dict:
+    """A JSON manifest of format ``fmt`` at this reader's format version."""
+    try:
+        doc = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(doc, dict) or doc.get("format") != fmt:
+        raise ValueError(f"{path}: not a {fmt} manifest")
+    if doc.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{path}: unknown format version {doc.get('format_version')!r} "
+                         f"(this reader knows {FORMAT_VERSION})")
     return doc
 
 
@@ -241,17 +247,7 @@ def read_case(path) -> GoldenCase:
     mpath = case_dir / "manifest.json"
     if not mpath.is_file():
         raise ValueError(f"{case_dir}: no manifest.json")
-    try:
-        manifest = json.loads(mpath.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{mpath}: not valid JSON ({e})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
-        raise ValueError(f"{mpath}: not a {FORMAT_NAME} manifest")
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise ValueError(
-            f"{mpath}: unknown format version {manifest.get('format_version')!r} "
-            f"(this reader knows {FORMAT_VERSION})"
-        )
+    manifest = _read_doc(mpath, FORMAT_NAME)
     cv = manifest.get("contract_version")
     if cv not in SUPPORTED_CONTRACTS:
         raise ValueError(
