@@ -24,15 +24,15 @@ golden e, so the output pins every accumulator bit for bit.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+import numpy as np
 
-import numpy as np  # noqa: E402
+# no NUMBA_NUM_THREADS here: this module is imported in-process by dqt-hw sim (and its
+# tests); the simulations get one Numba thread from sim.runner.run's environment
 
 __all__ = ["blocks", "case_jobs", "layer_lanes", "run_set"]
 
