@@ -134,6 +134,10 @@ def _expected_rows(jobs, C):
     return rows
 
 
+def _macs(m: int) -> str:
+    return f"{m / 1e6:.1f} M MACs" if m >= 100_000 else f"{m:,} MACs"
+
+
 def _say(msg: str) -> None:
     print(msg, flush=True)
 
@@ -209,7 +213,7 @@ def run_set(design, golden_dir, *, blocks: int = 4, seed: int = 2026, p_idle: fl
         kd = jobs[0][0].k
         macs = sum(j.m * j.ncols * j.k for j, _ in jobs)
         expected = _expected_rows(jobs, C)
-        say(f"  [{idx}/{len(cases)}] {name}: {len(jobs)} jobs (K = {kd}), {macs / 1e6:.1f} M MACs")
+        say(f"  [{idx}/{len(cases)}] {name}: {len(jobs)} jobs (K = {kd}), {_macs(macs)}")
         node = f"sim-bulk-{d.name}-{name}"
         tdir = runner.SIM_BUILD / "run" / node
         bulk.write_stimulus(tdir, sc, [j for j, _ in jobs], np.random.default_rng(seed))
@@ -242,7 +246,7 @@ def run_set(design, golden_dir, *, blocks: int = 4, seed: int = 2026, p_idle: fl
             failed.append(name)
     verdict = "PASS" if not failed else "FAIL"
     say(f"dqt-hw sim: {verdict}: {len(cases) - len(failed)} of {len(cases)} golden case(s) "
-        f"passed on {d.name} ({total_macs / 1e6:.1f} M MACs in the bulk path, "
+        f"passed on {d.name} ({_macs(total_macs)} in the bulk path, "
         f"{time.perf_counter() - t0:.0f} s)" + (f"; failed: {', '.join(failed)}" if failed else ""))
     return 0 if not failed else 1
 
