@@ -1,5 +1,5 @@
 # dqt_hw — set-up and the main jobs. Everything installs from PyPI into .venv.
-#   make demo   set up, then run the main job on the built-in default
+#   make demo   set up, then run the main job on one design file (designs/demo.toml)
 #   make test   set up, then run the test suite (what CI runs)
 # Heavier jobs: make bench, make rtl, make synth, make sim, make sim-full.
 
@@ -30,11 +30,14 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(RUN) $(BIN)/python -m pytest -n $(JOBS) tests
 
+# everything from one design file: its golden sets (demo), their cocotb regression on its
+# generated tile (sim), its Verilog (rtl) and its cost report (cost); then the network run
+DEMO_DESIGN := designs/demo.toml
 demo: $(STAMP)
-	$(RUN) $(BIN)/dqt-hw demo --out out/demo
-	$(RUN) $(BIN)/python -m sim.demo --golden out/demo/golden
-	$(RUN) $(BIN)/dqt-hw rtl --component tile --rows 8 --cols 8 --acc-width 32 --name dqt_tile_demo -o out/demo/rtl
-	$(RUN) $(BIN)/dqt-hw cost --net resnet18_cifar10 --out out/demo/cost
+	$(RUN) $(BIN)/dqt-hw demo --design $(DEMO_DESIGN) --out out/demo
+	$(RUN) $(BIN)/dqt-hw sim --design $(DEMO_DESIGN) --golden out/demo/golden --blocks 8
+	$(RUN) $(BIN)/dqt-hw rtl --design $(DEMO_DESIGN) -o out/demo/rtl
+	$(RUN) $(BIN)/dqt-hw cost --design $(DEMO_DESIGN) --net resnet18_cifar10 --out out/demo/cost
 	$(RUN) $(BIN)/dqt-hw run --out out/demo/net
 
 # regenerate the canonical golden-vector sets checked in under golden/

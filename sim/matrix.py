@@ -51,7 +51,11 @@ PRODUCT = list(itertools.product(("min", 24, 32), ("wrap", "saturate"), (False, 
                                  ("floor", "half_up")))
 
 GOLDEN_TILE_CASES = ["gemm_8x64x8_w32_wrap", "gemm_8x64x8_w20_wrap", "gemm_8x48x8_w18_saturate",
-                     "conv_8x6x6_k3_b4x4_w32", "dense_4x16x8_b8x6_w18_sat"]
+                     "conv_8x6x6_k3_b4x4_w32", "dense_4x16x8_b8x6_w18_sat",
+                     "conv_16x6x6_k3_b8x8_w32_wrap", "conv_16x6x6_k3_b4x4_w32_wrap",
+                     "conv_16x6x6_k3_b2x2_w32_wrap", "conv_16x6x6_k3_b8x8_w18_sat"]
+"""The canonical golden cases of golden/ that are tile cases; each tile node runs those
+that fit it (``dqt_hw.golden.fits``)."""
 
 
 @dataclass(frozen=True)
@@ -140,7 +144,8 @@ def nodes(full: bool = True) -> list[Node]:
                     params=dict(jobs=24, p_idle=0.1, p_stall=0.1, golden=GOLDEN_TILE_CASES,
                                 golden_required=True, resnet_blocks=4)))
     out.append(Node("rtl-dqt_tile8x8_w18_sat", "tb_tile", rtl="dqt_tile8x8_w18_sat",
-                    params=dict(jobs=24, p_idle=0.1, p_stall=0.1)))
+                    params=dict(jobs=24, p_idle=0.1, p_stall=0.1, golden=GOLDEN_TILE_CASES,
+                                golden_required=True)))
     if not full:
         out = [n for n in out if n.quick]
     return out

@@ -256,11 +256,3 @@ class TileModel:
             return tile_reference(job, n=self.n, signed=self.signed, acc_width=self.acc_width,
                                   overflow=self.overflow, view_rounding=self.view_rounding)
 
-
-def model_requant_from_arrays(K, S, rounding: str, b_out: int, signed: bool,
-                              bits: int = spec.DEFAULT_CONST_BITS) -> model.Requant:
-    """The model's Requant of (4, O) constant arrays K, S (as ``layer_inputs`` and the
-    golden sets hold them): channel c has constants K[t, c] 2^-S[t, c]."""
-    consts = tuple(tuple(spec.Constant(int(K[t, c]), int(S[t, c]), bits) for t in range(4))
-                   for c in range(K.shape[1]))
-    return model.Requant(consts, rounding, b_out, signed)

@@ -275,12 +275,13 @@ class Result:
 
 def run(d: RtlFiles, test_module: str, *, node: str | None = None, params: dict | None = None,
         seed: int | None = None, testcase=None, timing: bool = False, waves: bool | None = None,
-        build_args=(), public_flat_rw: bool = True) -> Result:
+        build_args=(), public_flat_rw: bool = True, reproduce: str | None = None) -> Result:
     """Run the cocotb module ``test_module`` (e.g. ``sim.tb.tb_view``) on ``d``.
 
     ``params`` reach the bench as JSON in ``SIM_PARAMS``; the bench reads the sidecar
     (``SIM_SIDECAR``) for port fields and parameters. Raises :class:`SimFailure` on any
-    failing cocotb test."""
+    failing cocotb test, naming ``reproduce`` (default: the pytest command of ``node``)
+    as the command that reruns it."""
     import cocotb_tools.runner as cr
 
     node = node or _node_id() or f"{test_module}:{d.module}"
@@ -333,7 +334,7 @@ def run(d: RtlFiles, test_module: str, *, node: str | None = None, params: dict 
         lines += [f"  {name}: {msg}" for name, msg in failures]
         lines += _log_tail(log)
         lines += [f"seed: {seed}", f"results: {results_xml}", f"log: {log}",
-                  f"reproduce: {reproduce_command(node, seed)}"]
+                  f"reproduce: {reproduce or reproduce_command(node, seed)}"]
         raise SimFailure("\n".join(lines))
     return Result(seed, tdir, results_xml, secs, summary)
 

@@ -3,7 +3,8 @@
 The format is documented in golden/README.md.
 """
 
-from .cases import KINDS, compute, make_case, verify_case, write_canonical
+from .cases import KINDS, build_case, compute, make_case, verify_case, write_canonical
+from .fit import MIN_DISTINCT, check_meaningful, degenerate, fits, saturated_fraction
 from .io import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -13,10 +14,20 @@ from .io import (
     hex_text,
     read_case,
     read_set,
+    read_set_manifest,
     write_case,
+    write_set,
 )
 
 __all__ = [
+    "MIN_DISTINCT",
+    "build_case",
+    "check_meaningful",
+    "degenerate",
+    "fits",
+    "read_set_manifest",
+    "saturated_fraction",
+    "write_set",
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "KINDS",

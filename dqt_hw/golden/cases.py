@@ -7,9 +7,13 @@ A case is (kind, params, inputs); ``compute`` derives every output from the inpu
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 
 from .. import model, spec
+from ..design import Design
 from .io import GoldenArray, GoldenCase, write_case
 
 KINDS = ("nested_view", "gemm", "dense_layer", "conv_layer")
@@ -22,7 +26,8 @@ def _fmt(p: dict, key: str) -> spec.Format:
     return spec.Format(int(f["n"]), signed=bool(f["signed"]))
 
 
-def _requant_from_arrays(K, S, bits, rounding, b_out, signed, clamp=None):
+def requant_from_arrays(K, S, bits, rounding, b_out, signed, clamp=None):
+    """The ``model.Requant`` of (4, C) constant arrays K, S of ``bits``-bit mantissas."""
     C = K.shape[1]
     consts = tuple(
         tuple(spec.Constant(int(K[t, c]), int(S[t, c]), bits) for t in range(4)) for c in range(C)
@@ -42,13 +47,13 @@ def compute(kind: str, params: dict, inputs: dict) -> tuple[dict, dict]:
         ])
         return {"v": GoldenArray(v, n, signed)}, {}
     if kind == "gemm":
-        acc, st = model.gemm(inputs["a"], inputs["w"], acc_bits=p["acc_bits"],
+        acc, st = model.gemm(inputs["a"], inputs["w"], acc_bits=p["acc_width"],
                              overflow=p["overflow"], stats=True)
-        return {"acc": GoldenArray(acc, p["acc_bits"], True)}, _stats(st)
+        return {"acc": GoldenArray(acc, p["acc_width"], True)}, _stats(st)
     if kind in ("dense_layer", "conv_layer"):
         af, wf = _fmt(p, "a_format"), _fmt(p, "w_format")
         b_a, b_w = af.check_width(p["b_a"]), wf.check_width(p["b_w"])
-        rq = _requant_from_arrays(inputs["K"], inputs["S"], int(p["const_bits"]),
+        rq = requant_from_arrays(inputs["K"], inputs["S"], int(p["const_bits"]),
                                   p["rounding"], int(p["b_out"]), bool(p["out_signed"]))
         a_name = "a" if kind == "dense_layer" else "x"
         av = model.nested_view(inputs[a_name], n=af.n, b=b_a, rounding=p["view_rounding"],
@@ -56,22 +61,22 @@ def compute(kind: str, params: dict, inputs: dict) -> tuple[dict, dict]:
         wv = model.nested_view(inputs["w"], n=wf.n, b=b_w, rounding=p["view_rounding"],
                                signed=wf.signed)
         common = dict(a_fmt=af, w_fmt=wf, b_a=b_a, b_w=b_w, view_rounding=p["view_rounding"],
-                      acc_bits=p["acc_bits"], overflow=p["overflow"], requant=rq, stats=True)
+                      acc_bits=p["acc_width"], overflow=p["overflow"], requant=rq, stats=True)
         if kind == "dense_layer":
             out, st = model.dense_layer(inputs["a"], inputs["w"], **common)
-            acc = model.gemm(av, wv, acc_bits=p["acc_bits"], overflow=p["overflow"])
+            acc = model.gemm(av, wv, acc_bits=p["acc_width"], overflow=p["overflow"])
             sa, sw = model.side_sums_gemm(av, wv)
         else:
             geo = dict(stride=p["stride"], padding=p["padding"], groups=p["groups"],
                        pad_code=p["pad_code"])
             out, st = model.conv_layer(inputs["x"], inputs["w"], **common, **geo)
-            acc = model.conv2d(av, wv, acc_bits=p["acc_bits"], overflow=p["overflow"], **geo)
+            acc = model.conv2d(av, wv, acc_bits=p["acc_width"], overflow=p["overflow"], **geo)
             sa, sw = model.side_sums_conv2d(av, wv, **geo)
         Kc, Ec, Sc = rq.arrays()
         outs = {
             f"{a_name}_view": GoldenArray(av, b_a, af.signed),
             "w_view": GoldenArray(wv, b_w, wf.signed),
-            "acc": GoldenArray(acc, p["acc_bits"], True),
+            "acc": GoldenArray(acc, p["acc_width"], True),
             "sum_a": GoldenArray(sa, SUM_BITS, True),
             "sum_w": GoldenArray(sw, SUM_BITS, True),
             "rq_K": GoldenArray(Kc, int(p["const_bits"]), True),
@@ -108,14 +113,43 @@ def input_bits(kind: str, params: dict) -> dict:
     }
 
 
-def make_case(root, name, kind, params, inputs):
-    """Compute a case's outputs and write it (atomically) under ``root``."""
+@dataclass(frozen=True)
+class CaseData:
+    """A computed case before it is written: its name, kind, params, every array (inputs
+    and outputs, as ``GoldenArray``) and the extra (statistics). ``case()`` is the same
+    case as a ``GoldenCase`` in memory, for :func:`~dqt_hw.golden.fit.fits` and
+    :func:`~dqt_hw.golden.fit.degenerate`."""
+
+    name: str
+    kind: str
+    params: dict
+    arrays: dict
+    extra: dict | None
+
+    def case(self) -> GoldenCase:
+        manifest = {"case": self.name, "kind": self.kind, "params": self.params}
+        if self.extra:
+            manifest["extra"] = self.extra
+        return GoldenCase(None, manifest, {k: ga.data for k, ga in self.arrays.items()})
+
+    def write(self, root) -> Path:
+        """Write the case (atomically) under ``root``; returns its directory."""
+        return write_case(root, self.name, kind=self.kind, params=self.params,
+                          arrays=self.arrays, extra=self.extra)
+
+
+def build_case(name, kind, params, inputs) -> CaseData:
+    """Compute a case's outputs from its inputs with the reference model."""
     bits = input_bits(kind, params)
     arrays = {k: GoldenArray(np.asarray(v, np.int64), *bits[k]) for k, v in inputs.items()}
     outs, stats = compute(kind, params, inputs)
     arrays.update(outs)
-    return write_case(root, name, kind=kind, params=params, arrays=arrays,
-                      extra={"stats": stats} if stats else None)
+    return CaseData(name, kind, params, arrays, {"stats": stats} if stats else None)
+
+
+def make_case(root, name, kind, params, inputs):
+    """Compute a case's outputs and write it (atomically) under ``root``."""
+    return build_case(name, kind, params, inputs).write(root)
 
 
 def verify_case(case: GoldenCase) -> list[str]:
@@ -136,83 +170,181 @@ def verify_case(case: GoldenCase) -> list[str]:
 # ----------------------------------------------------------------------------- layers
 
 
+def constant_arrays(rq: model.Requant) -> tuple[np.ndarray, np.ndarray]:
+    """(K (4, C), S (4, C)) int64 arrays of a requantization's (unaligned) constants:
+    the ``K``, ``S`` inputs of a layer case."""
+    K = np.array([[k.K for k in ch] for ch in rq.constants], np.int64).T.copy()
+    S = np.array([[k.S for k in ch] for ch in rq.constants], np.int64).T.copy()
+    return K, S
+
+
 def layer_inputs(rng, *, C, O, H, Wd, kh, kw, n=8, w_signed=False, const_bits=32,
-                 b_a=8, b_w=8, b_out=8, groups=1, batch=1, taps=None):
+                 b_a=8, b_w=8, b_out=8, groups=1, batch=1, taps=None, a_signed=False):
     """A realistic layer: ReLU-like activations quantized per tensor, He-initialized
     weights quantized per output channel, a bias, constants from the formats at
-    (b_a, b_w, b_out). Returns (x codes, w codes, K (4, O), S (4, O), formats dict)."""
+    (b_a, b_w, b_out). ``a_signed``: activation and output codes in the signed
+    (symmetric) form. Returns (x codes, w codes, K (4, O), S (4, O), formats dict)."""
     xf = np.maximum(rng.normal(0.0, 1.0, (batch, C, H, Wd)), 0.0)
     fan_in = (C // groups) * kh * kw
     wfl = rng.normal(0.0, np.sqrt(2.0 / fan_in), (O, C // groups, kh, kw))
     bias = rng.normal(0.0, 0.1, O)
-    a_fmt = spec.fit_format(0.0, float(np.quantile(xf, 0.999)) or 1.0, n)
+    a_fmt = spec.fit_format(0.0, float(np.quantile(xf, 0.999)) or 1.0, n, signed=a_signed)
     x = spec.quantize(xf, a_fmt)
     w, w_fmts = spec.quantize_per_channel(wfl, n, axis=0, signed=w_signed)
     # output range from a float reference of the layer
-    out_fmt = spec.fit_format(0.0, float(fan_in) ** 0.5 * 0.6, n)
+    out_fmt = spec.fit_format(0.0, float(fan_in) ** 0.5 * 0.6, n, signed=a_signed)
     rq = model.Requant.from_formats(
         a_fmt=a_fmt, b_a=b_a, w_fmts=w_fmts, b_w=b_w, out_fmt=out_fmt, b_out=b_out,
         taps=taps if taps is not None else fan_in, rounding="half_even", bias=bias,
         bits=const_bits)
-    K = np.array([[k.K for k in ch] for ch in rq.constants], np.int64).T.copy()
-    S = np.array([[k.S for k in ch] for ch in rq.constants], np.int64).T.copy()
+    K, S = constant_arrays(rq)
     return x, w, K, S, dict(a=a_fmt, w=w_fmts, out=out_fmt, float_x=xf, float_w=wfl, bias=bias)
 
 
-def conv_params(*, n=8, w_signed=False, b_a, b_w, b_out=8, acc_bits, overflow,
-                view_rounding="floor", rounding="half_even", stride=1, padding=1, groups=1,
-                pad_code=0, const_bits=32, seed):
-    return {
-        "a_format": {"n": n, "signed": False},
-        "w_format": {"n": n, "signed": w_signed},
-        "b_a": b_a, "b_w": b_w, "b_out": b_out, "out_signed": False,
-        "acc_bits": acc_bits, "overflow": overflow, "view_rounding": view_rounding,
-        "rounding": rounding, "stride": stride, "padding": padding, "groups": groups,
-        "pad_code": pad_code, "const_bits": const_bits, "seed": seed,
+def layer_params(design, *, kind: str, b_a: int, b_w: int, b_out: int, rounding: str,
+                 seed: int, stride=1, padding=0, groups=1, pad_code=0) -> dict:
+    """The params of a dense or conv layer case for ``design`` (a
+    ``dqt_hw.design.Design``): the formats' n and signedness, the accumulator, the view
+    rounding and the constant width are the design's."""
+    d = design
+    p = {
+        "a_format": {"n": d.n, "signed": d.signed},
+        "w_format": {"n": d.n, "signed": d.signed},
+        "b_a": b_a, "b_w": b_w, "b_out": b_out, "out_signed": d.signed,
+        "acc_width": d.acc_width, "overflow": d.overflow, "view_rounding": d.view_rounding,
+        "rounding": rounding, "const_bits": d.kbits, "seed": seed,
     }
+    if kind == "conv_layer":
+        p.update(stride=stride, padding=padding, groups=groups, pad_code=pad_code)
+    else:
+        p.update(stride=None, padding=None, groups=None, pad_code=None)
+    return p
+
+
+def offset_layer(rng, *, M, C, O, H=1, Wd=1, k=1, n=8, const_bits=32, rounding="half_even",
+                 ramp=(1.0, 1.0)):
+    """Layer data where every requantization term matters: uniform random master codes
+    (scaled per image column by a ramp from ``ramp[0]`` to ``ramp[1]``, so that the
+    accumulators grow across the image), activations with a negative minimum (k3 != 0),
+    per-channel unsigned weight formats (k2 != 0), a bias and an output format fitted to
+    the float layer (k4 != 0). Unsigned codes. Returns (x (M, C, H, Wd), w (O, C, k, k),
+    master Requant at n/n -> n)."""
+    hi = (1 << n) - 1
+    scale = np.linspace(ramp[0], ramp[1], Wd)[None, None, None, :]
+    x = np.rint(rng.integers(0, hi + 1, (M, C, H, Wd)) * scale).astype(np.int64)
+    w = rng.integers(0, hi + 1, (O, C, k, k)).astype(np.int64)
+    a_fmt = spec.Format(n, m=-0.25, delta=1.0 / hi)
+    spans = rng.uniform(0.5, 2.0, O)
+    w_fmts = [spec.Format(n, m=-0.6 * s, delta=s / hi) for s in spans]
+    bias = rng.normal(0.0, 0.5, O)
+    xr = a_fmt.m + a_fmt.delta * x
+    wr = np.stack([f.m + f.delta * w[o] for o, f in enumerate(w_fmts)])
+    pad = k // 2
+    xp = np.pad(xr, ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=a_fmt.m)
+    y = np.zeros((M, O, H, Wd))
+    for dy in range(k):
+        for dx in range(k):
+            y += np.einsum("nchw,oc->nohw", xp[:, :, dy:dy + H, dx:dx + Wd], wr[:, :, dy, dx])
+    y += bias[None, :, None, None]
+    out_fmt = spec.fit_format(float(np.quantile(y, 0.02)), float(np.quantile(y, 0.98)), n)
+    rq = model.Requant.from_formats(a_fmt=a_fmt, b_a=n, w_fmts=w_fmts, b_w=n, out_fmt=out_fmt,
+                                    b_out=n, taps=C * k * k, rounding=rounding, bias=bias,
+                                    bits=const_bits)
+    return x, w, rq
 
 
 # ----------------------------------------------------------------------------- canonical
 
 
-def write_canonical(root) -> list:
-    """Write the canonical golden set (small; checked in under golden/)."""
-    written = []
+def _reference(name: str):
+    from ..hw.config import REFERENCE_DESIGNS
+
+    return next(d for d in REFERENCE_DESIGNS if d.name == name)
+
+
+def _switched_case(design, name, kind, x, w, master, *, b_a, b_w, seed, rounding, **geo):
+    n = design.n
+    rq = master.switched(d_a=n - b_a, d_w=n - b_w, d_out=0)
+    K, S = constant_arrays(rq)
+    params = layer_params(design, kind=kind, b_a=b_a, b_w=b_w, b_out=rq.b_out,
+                          rounding=rounding, seed=seed, **geo)
+    key = "x" if kind == "conv_layer" else "a"
+    return build_case(name, kind, params, {key: x, "w": w, "K": K, "S": S})
+
+
+def canonical_cases() -> list[CaseData]:
+    """The canonical golden cases (small; checked in under golden/, README there)."""
+    cases = []
     q = np.arange(256, dtype=np.int64)
-    for r in ("floor", "half_up"):
-        written.append(make_case(root, f"view_n8_{r}", "nested_view",
-                                 {"n": 8, "signed": False, "rounding": r,
-                                  "widths": list(range(1, 9))}, {"q": q}))
-    written.append(make_case(root, "view_n8_signed_floor", "nested_view",
-                             {"n": 8, "signed": True, "rounding": "floor",
-                              "widths": list(range(2, 9))}, {"q": q - 128}))
+    for stem in ("dqt_view_floor", "dqt_view"):
+        d = _reference(stem)
+        cases.append(build_case(f"view_n{d.n}_{d.view_rounding}", "nested_view",
+                                {"n": d.n, "signed": d.signed, "rounding": d.view_rounding,
+                                 "widths": list(d.widths)}, {"q": q}))
+    cases.append(build_case("view_n8_signed_floor", "nested_view",
+                            {"n": 8, "signed": True, "rounding": "floor",
+                             "widths": list(range(2, 9))}, {"q": q - 128}))
     rng = np.random.default_rng(101)
     a = rng.integers(0, 256, (8, 64))
     w = rng.integers(0, 256, (64, 8))
     gp = {"a_bits": 8, "a_signed": False, "w_bits": 8, "w_signed": False, "seed": 101}
-    written.append(make_case(root, "gemm_8x64x8_w32_wrap", "gemm",
-                             {**gp, "acc_bits": 32, "overflow": "wrap"}, {"a": a, "w": w}))
-    written.append(make_case(root, "gemm_8x64x8_w20_wrap", "gemm",
-                             {**gp, "acc_bits": 20, "overflow": "wrap"}, {"a": a, "w": w}))
+    cases.append(build_case("gemm_8x64x8_w32_wrap", "gemm",
+                            {**gp, "acc_width": 32, "overflow": "wrap"}, {"a": a, "w": w}))
+    cases.append(build_case("gemm_8x64x8_w20_wrap", "gemm",
+                            {**gp, "acc_width": 20, "overflow": "wrap"}, {"a": a, "w": w}))
     rng = np.random.default_rng(102)
     a = rng.integers(128, 256, (8, 48))  # large activations, signed weights: saturation
     w = rng.integers(-128, 128, (48, 8))
     w[:, :4] = np.minimum(np.abs(w[:, :4]), 127)  # half the columns climb to +max, the rest wander
     gp = {"a_bits": 8, "a_signed": False, "w_bits": 8, "w_signed": True, "seed": 102}
-    written.append(make_case(root, "gemm_8x48x8_w18_saturate", "gemm",
-                             {**gp, "acc_bits": 18, "overflow": "saturate"}, {"a": a, "w": w}))
+    cases.append(build_case("gemm_8x48x8_w18_saturate", "gemm",
+                            {**gp, "acc_width": 18, "overflow": "saturate"}, {"a": a, "w": w}))
+    w32 = _reference("dqt_tile8x8_w32")
     rng = np.random.default_rng(103)
     x, w, K, S, _ = layer_inputs(rng, C=8, O=8, H=6, Wd=6, kh=3, kw=3, b_a=4, b_w=4)
-    written.append(make_case(
-        root, "conv_8x6x6_k3_b4x4_w32", "conv_layer",
-        conv_params(b_a=4, b_w=4, acc_bits=32, overflow="wrap", seed=103),
+    cases.append(build_case(
+        "conv_8x6x6_k3_b4x4_w32", "conv_layer",
+        layer_params(w32, kind="conv_layer", b_a=4, b_w=4, b_out=8, rounding="half_even",
+                     seed=103, padding=1),
         {"x": x, "w": w, "K": K, "S": S}))
     rng = np.random.default_rng(104)
     x, w, K, S, _ = layer_inputs(rng, C=16, O=8, H=1, Wd=1, kh=1, kw=1, batch=4, b_a=8, b_w=6)
-    written.append(make_case(
-        root, "dense_4x16x8_b8x6_w18_sat", "dense_layer",
-        {**conv_params(b_a=8, b_w=6, acc_bits=18, overflow="saturate",
-                       view_rounding="half_up", rounding="half_away", seed=104),
-         "stride": None, "padding": None, "groups": None, "pad_code": None},
+    dense = Design(rows=4, cols=4, acc_width=18, overflow="saturate", view_rounding="half_up")
+    cases.append(build_case(
+        "dense_4x16x8_b8x6_w18_sat", "dense_layer",
+        layer_params(dense, kind="dense_layer", b_a=8, b_w=6, b_out=8, rounding="half_away",
+                     seed=104),
         {"a": x.reshape(4, 16), "w": w.reshape(8, 16).T.copy(), "K": K, "S": S}))
+    # every requantization term nonzero and each changing the codes, for the reference
+    # tiles: the wrapping W = 32 tiles at 8/8, 4/4 and 2/2 (pack factors 1, 2, 4 of
+    # dqt_tile4x4_pack4), the W = 18 saturating tile at 8/8 with some accumulators
+    # saturated and others not (the codes shrink to the left of the image by a ramp)
+    rng = np.random.default_rng(105)
+    x, w, master = offset_layer(rng, M=1, C=16, O=8, H=6, Wd=6, k=3, rounding="half_even")
+    for b in (8, 4, 2):
+        cases.append(_switched_case(w32, f"conv_16x6x6_k3_b{b}x{b}_w32_wrap", "conv_layer", x,
+                                    w, master, b_a=b, b_w=b, seed=105, rounding="half_even",
+                                    padding=1))
+    sat = _reference("dqt_tile8x8_w18_sat")
+    rng = np.random.default_rng(106)
+    x, w, master = offset_layer(rng, M=1, C=16, O=8, H=6, Wd=6, k=3, rounding="half_away",
+                                ramp=(0.0, 0.3))
+    cases.append(_switched_case(sat, "conv_16x6x6_k3_b8x8_w18_sat", "conv_layer", x, w,
+                                master, b_a=8, b_w=8, seed=106, rounding="half_away",
+                                padding=1))
+    return cases
+
+
+def write_canonical(root) -> list:
+    """Write the canonical golden set (small; checked in under golden/); every case must
+    be meaningful (``fit.check_meaningful``)."""
+    from .fit import check_meaningful
+    from .io import write_set_manifest
+
+    cases = canonical_cases()
+    for c in cases:
+        check_meaningful(c.case())
+    written = [c.write(root) for c in cases]
+    write_set_manifest(root, [c.name for c in cases],
+                       source={"command": "dqt-hw golden canonical"})
     return written

@@ -30,7 +30,11 @@ import numpy as np
 from ..spec import CONTRACT_VERSION
 
 FORMAT_NAME = "dqt_hw-golden"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""Version of the case layout (2: the accumulator width is the param ``acc_width``, was
+``acc_bits`` in 1)."""
+SET_FILE = "set.json"
+SET_FORMAT = "dqt_hw-golden-set"
 SUPPORTED_CONTRACTS = ("1.0",)
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
@@ -128,20 +132,104 @@ def write_case(root, name: str, *, kind: str, params: dict, arrays: dict, extra=
         }
         if extra:
             manifest["extra"] = extra
-        text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
-        (tmp / "manifest.json").write_text(text)
-        final = root / name
-        old = None
-        if final.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{name}.old.", dir=root))
-            os.rename(final, old / name)
-        os.rename(tmp, final)
-        if old is not None:
-            shutil.rmtree(old)
-        return final
+        (tmp / "manifest.json").write_text(_json_text(manifest))
+        return replace_dir(tmp, root / name)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _json_text(doc) -> str:
+    return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+
+
+def replace_dir(tmp: Path, final: Path) -> Path:
+    """Move the finished directory ``tmp`` to ``final`` (a sibling), replacing what was
+    there by renames only: a reader sees the old directory or the new one."""
+    old = None
+    if final.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old.", dir=final.parent))
+        os.rename(final, old / final.name)
+    os.rename(tmp, final)
+    if old is not None:
+        shutil.rmtree(old)
+    return final
+
+
+def write_set(root, cases, *, design: dict | None = None, source: dict | None = None) -> Path:
+    """Write a whole set atomically: every case (``cases``: objects with ``write(root)``
+    and ``name``, e.g. ``dqt_hw.golden.cases.CaseData``) and the set manifest
+    ``set.json`` into a directory beside ``root``, then rename it to ``root``."""
+    root = Path(root)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
+    try:
+        for c in cases:
+            c.write(tmp)
+        write_set_manifest(tmp, [c.name for c in cases], design=design, source=source)
+        return replace_dir(tmp, root)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def write_set_manifest(root, names, *, design: dict | None = None,
+                       source: dict | None = None) -> Path:
+    """``root/set.json``: the design the set was written for (its ``to_dict()``), how
+    its data was made, and each case with the sha256 of its manifest.json (which holds
+    the checksums of every array)."""
+    root = Path(root)
+    doc = {
+        "format": SET_FORMAT,
+        "format_version": FORMAT_VERSION,
+        "contract_version": CONTRACT_VERSION,
+        "design": design,
+        "source": source,
+        "cases": {nm: {"manifest_sha256": _sha256((root / nm / "manifest.json").read_bytes())}
+                  for nm in sorted(names)},
+    }
+    path = root / SET_FILE
+    tmp = root / f".{SET_FILE}.tmp{os.getpid()}"
+    tmp.write_text(_json_text(doc))
+    os.replace(tmp, path)
+    return path
+
+
+def read_set_manifest(root) -> dict | None:
+    """The validated ``set.json`` of ``root`` (None when there is none): every case it
+    lists is there with the recorded manifest checksum, and no other case is."""
+    root = Path(root)
+    path = root / SET_FILE
+    if not path.exists():
+        return None
+    doc = _read_doc(path, SET_FORMAT)
+    cases = doc.get("cases")
+    if not isinstance(cases, dict):
+        raise ValueError(f"{path}: field 'cases' missing or not an object")
+    present = sorted(p.name for p in root.iterdir() if (p / "manifest.json").exists())
+    if sorted(cases) != present:
+        raise ValueError(f"{path}: lists cases {sorted(cases)}, the directory holds {present}")
+    for nm, ent in cases.items():
+        _plain_file(root, nm, "set.json case")
+        got = _sha256((root / nm / "manifest.json").read_bytes())
+        if not isinstance(ent, dict) or got != ent.get("manifest_sha256"):
+            raise ValueError(f"{root / nm / 'manifest.json'}: sha256 {got} does not match "
+                             f"set.json's {ent.get('manifest_sha256') if isinstance(ent, dict) else ent!r}")
+    return doc
+
+
+def _read_doc(path: Path, fmt: str) -> dict:
+    """A JSON manifest of format ``fmt`` at this reader's format version."""
+    try:
+        doc = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(doc, dict) or doc.get("format") != fmt:
+        raise ValueError(f"{path}: not a {fmt} manifest")
+    if doc.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{path}: unknown format version {doc.get('format_version')!r} "
+                         f"(this reader knows {FORMAT_VERSION})")
+    return doc
 
 
 def _plain_file(case_dir: Path, fname, what: str) -> Path:
@@ -159,17 +247,7 @@ def read_case(path) -> GoldenCase:
     mpath = case_dir / "manifest.json"
     if not mpath.is_file():
         raise ValueError(f"{case_dir}: no manifest.json")
-    try:
-        manifest = json.loads(mpath.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{mpath}: not valid JSON ({e})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
-        raise ValueError(f"{mpath}: not a {FORMAT_NAME} manifest")
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise ValueError(
-            f"{mpath}: unknown format version {manifest.get('format_version')!r} "
-            f"(this reader knows {FORMAT_VERSION})"
-        )
+    manifest = _read_doc(mpath, FORMAT_NAME)
     cv = manifest.get("contract_version")
     if cv not in SUPPORTED_CONTRACTS:
         raise ValueError(
@@ -215,8 +293,10 @@ def read_case(path) -> GoldenCase:
 
 
 def read_set(root) -> list[GoldenCase]:
-    """Every case directory under ``root`` (sorted by name), each validated."""
+    """Every case directory under ``root`` (sorted by name), each validated; with a
+    ``set.json``, the set must be exactly the cases it lists (``read_set_manifest``)."""
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"{root}: not a directory")
+    read_set_manifest(root)
     return [read_case(p) for p in sorted(root.iterdir()) if (p / "manifest.json").exists()]

@@ -8,10 +8,11 @@ transfers, M, N and the lanes from ``rq``) and hand it to the model
 golden cases, look the expected codes up in the golden set; the output monitor feeds the
 in-order scoreboard, which must end empty.
 
-Tests: random GEMM tiles with a precision switch between consecutive tiles; the canonical
-golden sets that fit (gemm cases through "window" lanes that pin the accumulator exactly,
-the dense layer, the conv layer by im2col); tiles of the real ResNet-18 CIFAR-10
-layer1.0.conv1 computed by the reference model.
+Tests: random GEMM tiles with a precision switch between consecutive tiles; the golden
+cases that fit (``dqt_hw.golden.fits``; turned into tile jobs by ``sim.golden.case_jobs``:
+gemm cases through "window" lanes that pin the accumulator exactly, dense layers, conv
+layers by im2col); tiles of the real ResNet-18 CIFAR-10 layer1.0.conv1 computed by the
+reference model.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from collections import deque
 from pathlib import Path
 
 import cocotb
-import numpy as np
 
 from dqt_hw import spec
 from dqt_hw.hw.reference import LaneConstants, TileJob
@@ -287,194 +287,66 @@ async def test_overflow(dut):
 # ----------------------------------------------------------------------------- golden
 
 
-def _fits(tb, *, n, signed, W, overflow, view_rounding=None):
-    why = []
-    if (n, signed, W, overflow) != (tb.n, tb.signed, tb.W, tb.ovf):
-        why.append(f"needs n={n} signed={signed} W={W} {overflow}")
-    if view_rounding is not None and view_rounding != tb.view_rounding:
-        why.append(f"needs {view_rounding} views")
-    return why
-
-
-def window_lanes(tb, expected_acc_row, ncols):
-    """Lanes whose output is acc - e + c clamped (c the middle of the code range): the
-    code is c exactly when the accumulator equals the expected e, so the output pins
-    the accumulator of every column bit for bit."""
-    lo, hi = spec.code_range(tb.n, tb.signed)
-    c = (lo + hi + 1) // 2
-    klo, khi = spec.signed_range(tb.kbits)
-    lanes = []
-    for j in range(ncols):
-        k4 = c - int(expected_acc_row[j])
-        if not klo <= k4 <= khi:
-            raise ValueError(f"window constant {k4} does not fit kbits={tb.kbits}")
-        lanes.append(LaneConstants((1, 0, 0, k4), (0, 0, 0, 0), 0))
-    return lanes
-
-
-def blocks(M, N, R, C):
-    for i0 in range(0, M, R):
-        for j0 in range(0, N, C):
-            yield i0, min(i0 + R, M), j0, min(j0 + C, N)
-
-
-def run_gemm_golden(tb, case):
-    """A gemm case: one job per output row and block of C columns, window lanes; the
-    expected codes are the model's requantize of the golden accumulators."""
-    p = case.params
-    if p["a_signed"] != p["w_signed"]:
-        return f"mixed signedness (a {p['a_signed']}, w {p['w_signed']}): the tile has one"
-    why = _fits(tb, n=max(p["a_bits"], p["w_bits"]), signed=p["a_signed"], W=p["acc_bits"],
-                overflow=p["overflow"])
-    if why:
-        return "; ".join(why)
-    a, w, acc = case["a"], case["w"], case["acc"]
-    M, N = acc.shape
-    b = tb.n  # gemm cases are on full-width codes: the view at b = n is the identity
-    for i in range(M):
-        for _, _, j0, j1 in blocks(1, N, 1, tb.C):
-            lanes = window_lanes(tb, acc[i, j0:j1], j1 - j0)
-            job = TileJob(a=[a[i].tolist()], w=w[:, j0:j1].tolist(), b_a=b, b_w=b, b_out=b,
-                          rounding="floor", lanes=lanes)
-            exp = []
-            for j, lane in zip(range(j0, j1), lanes):
-                rq = models.lane_requant(lane, kbits=tb.kbits, rounding="floor", b_out=b,
-                                         signed=tb.signed)
-                from dqt_hw import model
-                exp.append(int(model.requantize(acc[i:i + 1, j:j + 1], np.zeros((1, 1), np.int64),
-                                                np.zeros(1, np.int64), rq)[0, 0]))
-            tb.golden.append([exp])
-            tb.send_job(job)
-    return None
-
-
-def layer_lanes(tb, K, S, j0, j1):
-    """Lane fields of output channels j0..j1-1 from the (4, O) constant arrays
-    (``dqt_hw.hw.reference.lane_constants``)."""
-    from dqt_hw.hw.reference import lane_constants
-
-    return [lane_constants([spec.Constant(int(K[t, j]), int(S[t, j]), 32) for t in range(4)],
-                           kbits=tb.kbits, ebits=tb.ebits, sbits=tb.sbits)
-            for j in range(j0, j1)]
-
-
-def run_layer_gemm(tb, a, w, out, K, S, *, b_a, b_w, b_out, rounding, limit=None):
-    """A layer as GEMM a (M, Kd) @ w (Kd, N) with golden/model output codes out (M, N):
-    one job per R x C block (all blocks, or the first ``limit``)."""
-    M, N = out.shape
-    for count, (i0, i1, j0, j1) in enumerate(blocks(M, N, tb.R, tb.C)):
-        if limit is not None and count >= limit:
-            break
-        job = TileJob(a=a[i0:i1].tolist(), w=w[:, j0:j1].tolist(), b_a=b_a, b_w=b_w,
-                      b_out=b_out, rounding=rounding, lanes=layer_lanes(tb, K, S, j0, j1))
-        tb.golden.append(out[i0:i1, j0:j1].tolist())
+def queue_jobs(tb, jobs):
+    """Queue (job, expected rows) pairs (``sim.golden.case_jobs``): the expected rows
+    replace the model for these jobs."""
+    for job, rows in jobs:
+        tb.golden.append(rows)
         tb.send_job(job)
-
-
-def im2col(x, kh, kw, stride, padding, pad_code):
-    """(N*Ho*Wo, C*kh*kw) patches of master codes, in the order of w.reshape(O, -1)."""
-    N, C, H, W = x.shape
-    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)),
-                constant_values=pad_code)
-    Ho = (H + 2 * padding - kh) // stride + 1
-    Wo = (W + 2 * padding - kw) // stride + 1
-    cols = np.empty((N, Ho, Wo, C, kh, kw), np.int64)
-    for dy in range(kh):
-        for dx in range(kw):
-            cols[:, :, :, :, dy, dx] = xp[:, :, dy:dy + stride * Ho:stride,
-                                          dx:dx + stride * Wo:stride].transpose(0, 2, 3, 1)
-    return cols.reshape(N * Ho * Wo, C * kh * kw), (N, Ho, Wo)
-
-
-def run_layer_golden(tb, case, limit=None):
-    p = case.params
-    af, wf = p["a_format"], p["w_format"]
-    if af["signed"] != wf["signed"] or af["n"] != wf["n"]:
-        return "mixed formats"
-    if p["out_signed"] != tb.signed:
-        return "output signedness differs"
-    # at b_a = b_w = n the view is the identity whatever its rounding
-    full = p["b_a"] == af["n"] and p["b_w"] == wf["n"]
-    why = _fits(tb, n=af["n"], signed=af["signed"], W=p["acc_bits"], overflow=p["overflow"],
-                view_rounding=None if full else p["view_rounding"])
-    if why:
-        return "; ".join(why)
-    if case.kind == "dense_layer":
-        a, w, out = case["a"], case["w"], case["out"]
-    else:
-        if p["groups"] != 1:
-            return "grouped conv"
-        x, wc = case["x"], case["w"]
-        a, (N, Ho, Wo) = im2col(x, wc.shape[2], wc.shape[3], p["stride"], p["padding"],
-                                p["pad_code"])
-        w = wc.reshape(wc.shape[0], -1).T.copy()
-        out = case["out"].transpose(0, 2, 3, 1).reshape(N * Ho * Wo, -1)
-    if a.shape[1] > (1 << tb.cfg.hw["depth_bits"]):
-        return "K too deep for depth_bits"
-    try:
-        run_layer_gemm(tb, a, w, out, case["K"], case["S"], b_a=p["b_a"], b_w=p["b_w"],
-                       b_out=p["b_out"], rounding=p["rounding"], limit=limit)
-    except ValueError as e:  # constants that do not fit the lane fields
-        return str(e)
-    return None
 
 
 @cocotb.test()
 async def test_golden(dut):
-    """The canonical golden sets (``golden``: case names) that fit this tile."""
-    from dqt_hw.golden import read_case
+    """The golden cases ``golden`` (names, under ``golden_dir`` or golden/) that fit this
+    tile (``dqt_hw.golden.fits``; the first ``golden_blocks`` jobs of each, or all). With
+    ``golden_required`` at least one must fit; with ``golden_strict`` every one (``dqt-hw
+    sim``: a case that does not fit is an error, never a skip)."""
+    from dqt_hw.golden import fits, read_case
+
+    from ..golden import case_jobs
 
     tb = TB(dut)
     await tb.start()
     ran, skipped = [], {}
+    design = tb.cfg.design
     for name in tb.cfg.get("golden", []):
         case = read_case(Path(tb.cfg.get("golden_dir") or ROOT / "golden") / name)
-        if case.kind == "gemm":
-            why = run_gemm_golden(tb, case)
-        elif case.kind in ("dense_layer", "conv_layer"):
-            why = run_layer_golden(tb, case, limit=tb.cfg.get("golden_blocks"))
-        else:
-            why = f"kind {case.kind} is not a tile case"
-        (skipped.__setitem__(name, why) if why else ran.append(name))
-    await tb.run()
-    tb.finish(golden_ran=ran, golden_skipped=skipped)
+        why = fits(design, case)
+        if why:
+            skipped[name] = "; ".join(why)
+            continue
+        queue_jobs(tb, case_jobs(design, case, limit=tb.cfg.get("golden_blocks")))
+        ran.append(name)
+    if tb.cfg.get("golden_strict") and skipped:
+        raise AssertionError(f"golden cases that do not fit this tile: {skipped}")
     if tb.cfg.get("golden_required") and not ran:
         raise AssertionError(f"no golden case fits this tile: {skipped}")
+    await tb.run()
+    tb.finish(golden_ran=ran, golden_skipped=skipped)
 
 
 @cocotb.test()
 async def test_resnet_layer(dut):
     """Tiles of ResNet-18 CIFAR-10 layer1.0.conv1 (64 -> 64, 3x3, pad 1, 32x32, the demo's
-    layer and seed): the reference model computes the whole layer (``dqt_hw.model.conv_layer``),
-    the tile computes ``resnet_blocks`` R x C blocks of it (K = 576)."""
+    built-in layer ``resnet18_l1c1`` and seed, written for this tile's design by
+    ``dqt_hw.golden.writer``): the reference model computes the whole layer, the tile
+    computes ``resnet_blocks`` R x C blocks of it (K = 576), chosen by the seed."""
     blocks_n = Config().get("resnet_blocks", 0)
     if not blocks_n:
         return
-    tb = TB(dut)
-    if _fits(tb, n=8, signed=False, W=tb.W, overflow=tb.ovf):
-        return
-    from dqt_hw import model
-    from dqt_hw.demo import LAYER, SEED
-    from dqt_hw.golden.cases import layer_inputs
+    from dqt_hw.golden.writer import builtin_source, design_cases
 
-    b_a, b_w = tb.cfg.get("resnet_pair", [8, 8])
-    rng = np.random.default_rng(SEED)
-    x, w, K, S, f = layer_inputs(rng, **LAYER, b_a=b_a, b_w=b_w, b_out=8)
-    rq = models.model_requant_from_arrays(K, S, "half_even", 8, False)
-    out = model.conv_layer(x, w, a_fmt=spec.Format(8), w_fmt=spec.Format(8), b_a=b_a, b_w=b_w,
-                           view_rounding=tb.view_rounding, acc_bits=tb.W, overflow=tb.ovf,
-                           requant=rq, padding=1)
-    a, (N, Ho, Wo) = im2col(x, 3, 3, 1, 1, 0)
-    wm = w.reshape(w.shape[0], -1).T.copy()
-    outm = out.transpose(0, 2, 3, 1).reshape(N * Ho * Wo, -1)
-    # a spread of blocks: rows (pixels) and column groups (channels) chosen by the seed
-    order = list(blocks(outm.shape[0], outm.shape[1], tb.R, tb.C))
-    tb.rng.shuffle(order)
+    from ..golden import case_jobs
+
+    tb = TB(dut)
+    design = tb.cfg.design
+    if design.n != 8:
+        return
+    pair = tuple(tb.cfg.get("resnet_pair", [8, 8]))
+    case = design_cases(design, builtin_source("resnet18_l1c1"), [pair])[0].case()
+    jobs = case_jobs(design, case)
+    tb.rng.shuffle(jobs)  # a spread of blocks: rows (pixels) and column groups (channels)
     await tb.start()
-    for (i0, i1, j0, j1) in order[:blocks_n]:
-        job = TileJob(a=a[i0:i1].tolist(), w=wm[:, j0:j1].tolist(), b_a=b_a, b_w=b_w, b_out=8,
-                      rounding="half_even", lanes=layer_lanes(tb, K, S, j0, j1))
-        tb.golden.append(outm[i0:i1, j0:j1].tolist())
-        tb.send_job(job)
+    queue_jobs(tb, jobs[:blocks_n])
     await tb.run()
     tb.finish(resnet_blocks=blocks_n)

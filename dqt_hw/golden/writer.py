@@ -1,0 +1,246 @@
+"""Golden sets for one design: ``dqt-hw golden write --design D.toml --out DIR``.
+
+The data comes from a layer of a network (its shape from the layer graph: a builder name
+such as ``resnet18_cifar10`` or a JSON network file, ``dqt_hw.cost.workload.load_network``),
+from a named built-in layer (:data:`BUILTINS`), or from seeded random codes of a given
+shape. Layer data is a realistic layer (``cases.layer_inputs``: ReLU-like activations,
+He-initialized weights quantized per output channel, a bias; the seed makes it
+reproducible); random data is uniform random master codes with formats whose every
+requantization term is nonzero (``cases.offset_layer``).
+
+The constants are computed once, at the master widths (n/n -> n), and every width pair
+(b_a, b_w) uses them switched by shifts alone: ``model.Requant.switched(d_a=n - b_a,
+d_w=n - b_w, d_out=n - b_out)`` (docs/arithmetic.md section 7), never the master
+constants unshifted. Everything a case records about the datapath (n, signedness,
+accumulator width and overflow, view rounding, constant width) is the design's.
+
+A set is written only when every case fits its own design (:func:`fit.fits`) and is
+meaningful (:func:`fit.check_meaningful`); it is written beside ``DIR`` and renamed into
+place, with a ``set.json`` naming the design and every case's manifest checksum.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..design import Design, as_design
+from . import fit
+from .cases import (CaseData, build_case, constant_arrays, layer_inputs, layer_params,
+                    offset_layer, requant_from_arrays)
+from .io import write_set
+
+__all__ = ["BUILTINS", "Builtin", "LayerShape", "default_pairs", "design_cases",
+           "layer_data", "layer_source", "parse_pairs", "random_source", "builtin_source", "write_design_set"]
+
+REQUANT_ROUNDING = "half_even"
+"""Rounding of the requantization in written cases (the network executor's default)."""
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """A named built-in layer: a layer of a builder network and the seed of its data."""
+
+    net: str
+    layer: str
+    seed: int
+    about: str
+
+
+BUILTINS = {
+    "resnet18_l1c1": Builtin("resnet18_cifar10", "layer1.0.conv1", 2026,
+                             "ResNet-18 CIFAR-10 layer1.0.conv1, 64 -> 64, 3x3, pad 1, 32x32, "
+                             "K = 576 (the demo's layer)"),
+    "resnet18_l2c1": Builtin("resnet18_cifar10", "layer2.0.conv1", 2026,
+                             "ResNet-18 CIFAR-10 layer2.0.conv1, 64 -> 128, 3x3, stride 2, "
+                             "32x32 -> 16x16, K = 576"),
+    "resnet8_l1c1": Builtin("resnet8_digits", "layer1.0.conv1", 2026,
+                            "the shipped ResNet-8 (digits) layer1.0.conv1, 16 -> 16, 3x3, "
+                            "pad 1, 8x8, K = 144 (shape only: seeded data)"),
+}
+"""The built-in layers (``--builtin NAME``)."""
+
+
+@dataclass(frozen=True)
+class LayerShape:
+    """The shape of one conv or fc layer (fc: a dense layer over ``batch`` inputs)."""
+
+    label: str
+    kind: str  # conv_layer | dense_layer
+    C: int
+    O: int
+    H: int = 1
+    W: int = 1
+    k: int = 1
+    stride: int = 1
+    padding: int = 0
+    groups: int = 1
+    batch: int = 1
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a set's data comes from: a layer shape and a seed, ``random`` for uniform
+    random codes (``offset_layer``) instead of a realistic layer (``layer_inputs``)."""
+
+    shape: LayerShape
+    seed: int
+    random: bool = False
+
+    def describe(self) -> dict:
+        s = self.shape
+        return {"label": s.label, "kind": s.kind, "seed": self.seed,
+                "data": "uniform random codes" if self.random else "realistic layer",
+                "shape": {k: getattr(s, k) for k in ("C", "O", "H", "W", "k", "stride",
+                                                     "padding", "groups", "batch")}}
+
+
+def _label(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_.") or "layer"
+
+
+def layer_source(net, layer: str, *, seed: int, label: str | None = None,
+                 batch: int | None = None) -> Source:
+    """The shape of ``layer`` of network ``net`` (a builder name, a JSON network file or
+    a ``dqt_hw.net.Graph``) with seeded data; an fc layer becomes a dense layer over
+    ``batch`` inputs (default 16)."""
+    from ..cost.workload import load_network
+
+    g = load_network(net)
+    if layer not in g.nodes:
+        near = [nd.name for nd in g.compute_layers()]
+        raise ValueError(f"network {g.name!r} has no layer {layer!r} (conv/fc layers: "
+                         f"{', '.join(near[:12])}{' ...' if len(near) > 12 else ''})")
+    nd = g[layer]
+    if nd.op not in ("conv", "fc"):
+        raise ValueError(f"layer {layer!r} of {g.name!r} is a {nd.op}, not a conv or fc layer")
+    info = g.layer_info(nd)
+    C, H, W = info["in_shape"]
+    O = info["out_shape"][0]
+    lab = label or _label(f"{g.name}_{layer}")
+    if nd.op == "fc":
+        return Source(LayerShape(lab, "dense_layer", C * H * W, O, batch=batch or 16), seed)
+    return Source(LayerShape(lab, "conv_layer", C, O, H, W, info["kernel"], info["stride"],
+                             info["padding"], info["groups"], batch or 1), seed)
+
+
+def builtin_source(name: str, *, seed: int | None = None) -> Source:
+    """A built-in layer (:data:`BUILTINS`) with its own seed unless ``seed`` is given."""
+    if name not in BUILTINS:
+        raise ValueError(f"unknown built-in layer {name!r} (known: {', '.join(BUILTINS)})")
+    b = BUILTINS[name]
+    return layer_source(b.net, b.layer, seed=b.seed if seed is None else seed, label=name)
+
+
+def random_source(shape: str, *, seed: int) -> Source:
+    """Seeded uniform random codes of a dense layer ``MxKxN`` (M inputs of K taps, N
+    output channels)."""
+    m = re.fullmatch(r"\s*(\d+)\s*x\s*(\d+)\s*x\s*(\d+)\s*", str(shape))
+    if not m or min(int(v) for v in m.groups()) < 1:
+        raise ValueError(f"a random shape is MxKxN (M inputs, K taps, N outputs, each >= 1), "
+                         f"not {shape!r}")
+    M, K, N = (int(v) for v in m.groups())
+    return Source(LayerShape(f"random_{M}x{K}x{N}_s{seed}", "dense_layer", K, N, batch=M),
+                  seed, random=True)
+
+
+def parse_pairs(text: str) -> list[tuple[int, int]]:
+    """``"8x8,4x4"`` -> [(8, 8), (4, 4)]."""
+    pairs = []
+    for tok in str(text).replace(" ", "").split(","):
+        m = re.fullmatch(r"(\d+)x(\d+)", tok)
+        if not m:
+            raise ValueError(f"width pairs are B_AxB_W, comma separated (e.g. 8x8,4x4), "
+                             f"not {tok!r} in {text!r}")
+        pairs.append((int(m.group(1)), int(m.group(2))))
+    if not pairs:
+        raise ValueError("no width pair given")
+    return pairs
+
+
+def default_pairs(design) -> list[tuple[int, int]]:
+    """n x n, n x n/2, 3n/4 x 3n/4 and n/2 x n/2, those whose widths the design builds
+    (the widest built pair if none)."""
+    d = as_design(design)
+    n = d.n
+    want = [(n, n), (n, n // 2), (3 * n // 4, 3 * n // 4), (n // 2, n // 2)]
+    out = []
+    for p in want:
+        if p not in out and p[0] in d.widths and p[1] in d.widths:
+            out.append(p)
+    return out or [(max(d.widths), max(d.widths))]
+
+
+def layer_data(src: Source, d: Design):
+    """(activation codes, weight codes, master Requant (n/n -> n), info) of a source for
+    design ``d``; ``info`` is ``layer_inputs``' formats and float tensors (None for
+    random codes). Dense layers: activations (M, K), weights (K, N)."""
+    s, rng = src.shape, np.random.default_rng(src.seed)
+    n = d.n
+    if src.random:
+        if d.signed:
+            raise ValueError("--random writes unsigned codes (offset formats); the design is "
+                             "signed: use a layer (--builtin or --net)")
+        x, w, master = offset_layer(rng, M=s.batch, C=s.C, O=s.O, n=n, const_bits=d.kbits,
+                                    rounding=REQUANT_ROUNDING)
+        return x.reshape(s.batch, s.C), w.reshape(s.O, s.C).T.copy(), master, None
+    x, w, K, S, f = layer_inputs(rng, C=s.C, O=s.O, H=s.H, Wd=s.W, kh=s.k, kw=s.k, n=n,
+                                 w_signed=d.signed, a_signed=d.signed, const_bits=d.kbits,
+                                 b_a=n, b_w=n, b_out=n, groups=s.groups, batch=s.batch)
+    rq = requant_from_arrays(K, S, d.kbits, REQUANT_ROUNDING, n, d.signed)
+    if s.kind == "dense_layer":
+        return x.reshape(s.batch, s.C), w.reshape(s.O, s.C).T.copy(), rq, f
+    return x, w, rq, f
+
+
+def design_cases(design, src: Source, pairs=None) -> list[CaseData]:
+    """One case per width pair (default :func:`default_pairs`) of ``src`` for ``design``,
+    every pair with the master constants switched by shifts (``Requant.switched``)."""
+    d = as_design(design)
+    if d.component != "tile":
+        raise ValueError(f"golden sets are written for a tile design, not a {d.component}")
+    pairs = list(pairs) if pairs is not None else default_pairs(d)
+    for b_a, b_w in pairs:
+        for what, b in (("b_a", b_a), ("b_w", b_w)):
+            if b not in d.widths:
+                raise ValueError(f"width pair {b_a}x{b_w}: {what} = {b} is not one of the "
+                                 f"design's widths {list(d.widths)}")
+    x, w, master, _ = layer_data(src, d)
+    n = d.n
+    b_out = n if n in d.widths else max(d.widths)
+    s = src.shape
+    key = "x" if s.kind == "conv_layer" else "a"
+    cases = []
+    for b_a, b_w in pairs:
+        rq = master.switched(d_a=n - b_a, d_w=n - b_w, d_out=n - b_out)
+        K, S = constant_arrays(rq)
+        params = layer_params(d, kind=s.kind, b_a=b_a, b_w=b_w, b_out=b_out,
+                              rounding=REQUANT_ROUNDING, seed=src.seed, stride=s.stride,
+                              padding=s.padding, groups=s.groups)
+        name = f"{s.label}_b{b_a}x{b_w}_w{d.acc_width}_{d.overflow}"
+        cases.append(build_case(name, s.kind, params, {key: x, "w": w, "K": K, "S": S}))
+    return cases
+
+
+def check_cases(design, cases) -> None:
+    """Refuse (ValueError) a case that does not fit ``design`` or is degenerate."""
+    for c in cases:
+        case = c.case()
+        why = fit.fits(design, case)
+        if why:
+            raise ValueError(f"golden case {c.name!r} does not fit the design "
+                             f"{as_design(design).name!r} it is written for: {'; '.join(why)}")
+        fit.check_meaningful(case)
+
+
+def write_design_set(design, out, src: Source, pairs=None) -> tuple[Path, list[CaseData]]:
+    """Compute, check (:func:`check_cases`) and write the set of ``src`` for ``design``
+    into ``out`` (atomically, with ``set.json``); returns (path, cases)."""
+    d = as_design(design)
+    cases = design_cases(d, src, pairs)
+    check_cases(d, cases)
+    path = write_set(out, cases, design=d.to_dict(), source=src.describe())
+    return Path(path), cases
