@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from dqt_hw import spec
+from dqt_hw.design import Design
 from dqt_hw.hw.reference import TileJob
 
 from .tb.common import Packer
@@ -105,6 +106,7 @@ def write_stimulus(directory, sidecar: dict, jobs: list[TileJob], rng) -> dict:
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     hw = sidecar["parameters"]
+    design = Design.from_sidecar(sidecar)
     R, C, n, signed = hw["rows"], hw["cols"], hw["n"], hw["signed"]
     ports = {p["name"]: p for p in sidecar["ports"]}
     cmdp, actp, wgtp, rqp = (Packer(ports[f"{s}__payload"]) for s in ("cmd", "act", "wgt", "rq"))
@@ -118,9 +120,9 @@ def write_stimulus(directory, sidecar: dict, jobs: list[TileJob], rng) -> dict:
         A[:job.m] = np.array(job.a, np.int64)
         Wt = np.full((job.k, C), 0, np.int64)
         Wt[:, :job.ncols] = np.array(job.w, np.int64)
-        for k in range(job.k):
-            act.append(actp.pack_array("", A[:, k].tolist()))
-            wgt.append(wgtp.pack_array("", Wt[k].tolist()))
+        p = design.pack_factor(job.b_a, job.b_w)
+        act += actp.pack_elements(A.T.tolist(), design.max_pack, p, lambda: [0] * R)
+        wgt += wgtp.pack_elements(Wt.tolist(), design.max_pack, p, lambda: [0] * C)
         f = {"m": job.m, "ncols": job.ncols, "b_out": job.b_out,
              "rounding": spec.ROUNDING_CODES[job.rounding]}
         for j in range(C):

@@ -27,8 +27,9 @@ def test_sim_quick(node, request):
 
 
 def test_dqt_hw_sim_runs_a_written_set_and_fails_on_a_flipped_code(tmp_path, capsys):
-    """``dqt-hw golden write`` then ``dqt-hw sim`` on a small tile: every case passes both
-    paths; then one expected code flipped (the case rewritten with consistent checksums,
+    """``dqt-hw golden write`` then ``dqt-hw sim`` on a small packed tile (max_pack = 2:
+    the 4/4 case takes two elements per transfer, its odd K a half-full last one): every
+    case passes both paths; then one expected code flipped (the case rewritten with consistent checksums,
     so only the value is wrong) must fail the run with exit status 1."""
     from dqt_hw.cli import main
     from dqt_hw.design import Design
@@ -36,16 +37,17 @@ def test_dqt_hw_sim_runs_a_written_set_and_fails_on_a_flipped_code(tmp_path, cap
 
     toml = tmp_path / "quick.toml"
     toml.write_text(Design(rows=2, cols=2, acc_width=20, overflow="saturate",
-                           view_rounding="half_up", name="sim_quick_tile2x2").to_toml())
+                           view_rounding="half_up", max_pack=2,
+                           name="sim_quick_tile2x2").to_toml())
     out = tmp_path / "set"
     assert main(["golden", "write", "--design", str(toml), "--out", str(out), "--random",
-                 "--shape", "4x24x4", "--seed", "3", "--pairs", "8x8,4x6"]) == 0
+                 "--shape", "4x23x4", "--seed", "3", "--pairs", "8x8,4x4"]) == 0
     assert main(["sim", "--design", str(toml), "--golden", str(out), "--blocks", "2"]) == 0
     text = capsys.readouterr().out
     assert "dqt-hw sim: PASS: 2 of 2 golden case(s) passed on sim_quick_tile2x2" in text
     assert text.count("bulk path: all 4 jobs") == 2 and text.count("per-cycle path: 2 jobs") == 2
 
-    name = "random_4x24x4_s3_b4x6_w20_saturate"
+    name = "random_4x23x4_s3_b4x4_w20_saturate"
     case = read_case(out / name)
     m = case.manifest["arrays"]
     arrays = {k: GoldenArray(v.copy(), m[k]["bits"], m[k]["signed"]) for k, v in case.arrays.items()}

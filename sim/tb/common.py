@@ -106,6 +106,36 @@ class Packer:
             word |= (int(v) & f.mask) << f.offset
         return word
 
+    def pack_elements(self, elements, max_pack: int, p: int, pad) -> list[int]:
+        """The words of an ``act``/``wgt`` stream that carries ``elements`` (one list of
+        codes per element k): ``p`` elements per transfer, element p t + s in slot s of
+        transfer t (docs/hardware.md, "Precision-scalable PE, array and tile"); the slots
+        past them take ``pad()`` (any value: the tile ignores them)."""
+        words = []
+        for t0 in range(0, len(elements), p):
+            word = 0
+            for s in range(max_pack):
+                used = s < p and t0 + s < len(elements)
+                word |= self.pack_array(slot_prefix(max_pack, s),
+                                        elements[t0 + s] if used else pad())
+            words.append(word)
+        return words
+
+    def unpack_elements(self, words, K: int, max_pack: int, p: int, count: int,
+                        signed: bool) -> list[list[int]]:
+        """The K elements (``count`` codes each) that ``words`` carry, ``p`` per transfer
+        (the inverse of :meth:`pack_elements`)."""
+        out = []
+        for t, word in enumerate(words):
+            for s in range(min(p, K - p * t)):
+                out.append(self.array(word, slot_prefix(max_pack, s), count, signed))
+        return out
+
+
+def slot_prefix(max_pack: int, s: int) -> str:
+    """Field prefix of slot ``s`` of a packed ``act``/``wgt`` payload ('' unpacked)."""
+    return "" if max_pack == 1 else f"[{s}]"
+
 
 def to_signed(v: int, width: int) -> int:
     return v - (1 << width) if v >> (width - 1) else v

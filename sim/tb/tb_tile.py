@@ -38,6 +38,7 @@ class JobAssembler:
 
     def __init__(self, cfg: Config, on_job):
         hw = cfg.hw
+        self.design = cfg.design
         self.R, self.C, self.n, self.signed = hw["rows"], hw["cols"], hw["n"], hw["signed"]
         self.depth = 1 << hw["depth_bits"]
         self.cmdp, self.actp, self.wgtp, self.rqp = (cfg.packer(p) for p in (
@@ -49,19 +50,23 @@ class JobAssembler:
         self.errors = []
 
     def act(self, word):
-        self.acts.append(self.actp.array(word, "", self.R, self.signed))
+        self.acts.append(word)
 
     def wgt(self, word):
-        self.wgts.append(self.wgtp.array(word, "", self.C, self.signed))
+        self.wgts.append(word)
 
     def cmd(self, word):
         f = self.cmdp.unpack(word)
         K = f["k"] or self.depth
-        if len(self.acts) != K or len(self.wgts) != K:
+        P, p = self.design.max_pack, self.design.pack_factor(f["b_a"], f["b_w"])
+        T = -(-K // p)  # transfers of a tile of K elements
+        if len(self.acts) != T or len(self.wgts) != T:
             self.errors.append(f"cmd taken after {len(self.acts)} act / {len(self.wgts)} wgt "
-                               f"transfers, its k is {K}")
-        self.cmds.append((f["b_a"], f["b_w"], self.acts[:K], self.wgts[:K]))
-        self.acts, self.wgts = self.acts[K:], self.wgts[K:]
+                               f"transfers, its k is {K} ({T} transfers of {p})")
+        acts = self.actp.unpack_elements(self.acts[:T], K, P, p, self.R, self.signed)
+        wgts = self.wgtp.unpack_elements(self.wgts[:T], K, P, p, self.C, self.signed)
+        self.cmds.append((f["b_a"], f["b_w"], acts, wgts))
+        self.acts, self.wgts = self.acts[T:], self.wgts[T:]
         self._pair()
 
     def rq(self, word):
@@ -152,11 +157,17 @@ class TB:
         K = job.k
         kfield = K if K < (1 << self.cfg.hw["depth_bits"]) else 0
         self.src["cmd"].send(self.cmdp.pack({"k": kfield, "b_a": job.b_a, "b_w": job.b_w}))
-        for k in range(K):
-            col = [job.a[i][k] if i < job.m else r.randint(lo, hi) for i in range(self.R)]
-            self.src["act"].send(self.actp.pack_array("", col))
-            row = [job.w[k][j] if j < job.ncols else r.randint(lo, hi) for j in range(self.C)]
-            self.src["wgt"].send(self.wgtp.pack_array("", row))
+        d = self.cfg.design
+        P, p = d.max_pack, d.pack_factor(job.b_a, job.b_w)
+        cols = [[job.a[i][k] if i < job.m else r.randint(lo, hi) for i in range(self.R)]
+                for k in range(K)]
+        rows = [[job.w[k][j] if j < job.ncols else r.randint(lo, hi) for j in range(self.C)]
+                for k in range(K)]
+        for a_word, w_word in zip(
+                self.actp.pack_elements(cols, P, p, lambda: [r.randint(lo, hi)] * self.R),
+                self.wgtp.pack_elements(rows, P, p, lambda: [r.randint(lo, hi)] * self.C)):
+            self.src["act"].send(a_word)
+            self.src["wgt"].send(w_word)
         fields = {"m": job.m, "ncols": job.ncols, "b_out": job.b_out,
                   "rounding": spec.ROUNDING_CODES[job.rounding]}
         for j in range(self.C):
