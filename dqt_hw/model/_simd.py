@@ -19,7 +19,7 @@ sums restore the codes' own product,
 
     sum x w = sum xu ws + ow sum xu + ox sum w,
 
-exactly as the float paths of ``_fast`` do (``finish_rows`` / ``finish_rows_rq``).
+exactly as the float paths do (``epilogue``: the finishing passes of both).
 
 Layout. The input is a padded NHWC block of bytes with the channels padded to a multiple
 of four (Cp, zeros), so that every group of four k is four channels of one tap. The

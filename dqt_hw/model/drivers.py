@@ -99,20 +99,17 @@ def conv_exact(x, w, cs, plan, entry=None, lv=None, rq=None, out=None, tuner=Non
     writing codes into ``out`` (N, O, Ho*Wo) of any integer dtype holding [lo, hi].
     ``tuner``: a ``runtime.Tuner`` choosing serial or threaded execution for this
     recurring call."""
-    plan = ConvPlan(*plan)
+    if not isinstance(plan, ConvPlan):
+        plan = ConvPlan(*plan)
     if plan.vnni:
         return conv_vnni(x, w, cs, plan, entry, lv, rq, out, tuner)
     stride, pad, groups, pad_code, W = cs
     dt, ox, ow, nch = plan
-    Nb, C, H, Wd = x.shape
+    Nb = x.shape[0]
     O, Cg, kh, kw = w.shape
-    Og = O // groups
-    K = Cg * kh * kw
-    Ho = (H + 2 * pad - kh) // stride + 1
-    Wo = (Wd + 2 * pad - kw) // stride + 1
-    Hp, Wp = H + 2 * pad, Wd + 2 * pad
+    blk, Og, K, M = _sizes(x, w, cs, False)
+    Ho, Wo, Hp, Wp = blk.Ho, blk.Wo, blk.Hp, blk.Wp
     HW = Ho * Wo
-    M = Nb * HW
     if out is None:
         out = np.empty((Nb, O, HW), dtype=np.int64)
     dtype = np.dtype(dt)
@@ -258,6 +255,14 @@ def block_of(x, w, stride, pad, nhwc):
     return Block(H, Wd, C, H + 2 * pad, Wd + 2 * pad, _simd.pad4(Cg), kh, kw, stride, Ho, Wo)
 
 
+def _sizes(x, w, cs, nhwc):
+    """(``Block``, channels per group, terms per sum, output pixels) of a conv of x by w
+    (``ConvArgs`` cs; x channels-last where ``nhwc``)."""
+    _, Cg, kh, kw = w.shape
+    g = block_of(x, w, cs.stride, cs.pad, nhwc)
+    return g, w.shape[0] // cs.groups, Cg * kh * kw, x.shape[0] * g.Ho * g.Wo
+
+
 def fused_layer(w, cs, plan, lv, rq, H, Wd, entry=None):
     """The ``fused.FusedLayer`` of a fused channels-last layer (one group, the integer
     kernel, ``rq`` in the ``SHORT`` or ``AFFINE`` form, a byte view table over 0..255)
@@ -319,12 +324,9 @@ def conv_vnni(x, w, cs, plan, entry=None, lv=None, rq=None, out=None, tuner=None
     _, ox, ow, _ = plan
     Nb = x.shape[0]
     O, Cg, kh, kw = w.shape
-    g = block_of(x, w, stride, pad, nhwc)
+    g, Og, K, M = _sizes(x, w, cs, nhwc)
     H, Wd, C, Hp, Wp, Cp = g.H, g.Wd, g.C, g.Hp, g.Wp, g.Cp
-    Og = O // groups
-    K = Cg * kh * kw
     HW = g.Ho * g.Wo
-    M = Nb * HW
     if out is None:
         out = np.empty((Nb, O, HW), dtype=np.int64)
     out2 = out.reshape(M, O) if nhwc else None
@@ -445,13 +447,9 @@ def conv_saturate_driver(x, w, cs, entry=None):
     lanes = 16 if dt == np.float32 else 8
     Nb, C, H, Wd = x.shape
     O, Cg, kh, kw = w.shape
-    Og = O // groups
-    K = Cg * kh * kw
-    Ho = (H + 2 * pad - kh) // stride + 1
-    Wo = (Wd + 2 * pad - kw) // stride + 1
-    Hp, Wp = H + 2 * pad, Wd + 2 * pad
+    blk, Og, K, M = _sizes(x, w, cs, False)
+    Ho, Wo, Hp, Wp = blk.Ho, blk.Wo, blk.Hp, blk.Wp
     HW = Ho * Wo
-    M = Nb * HW
     xp = np.full((Nb, C, Hp, Wp), pad_code, dtype=dt)
     xp[:, :, pad : pad + H, pad : pad + Wd] = x
     L = _simd.sat_vectors(Og, lanes) * lanes

@@ -36,7 +36,7 @@ import numpy as np
 from numba import njit
 
 from .. import settings
-from .intops import clamp, round_shift
+from .intops import clamp, shift_round
 
 GENERAL, SHORT, AFFINE = 0, 1, 2
 """``Requant.form``: the general requantization, the 32-bit one, the affine one."""
@@ -56,8 +56,9 @@ class Sums(NamedTuple):
 
 class Requant(NamedTuple):
     """Per-output-channel requantization constants (int64 arrays; K1, K2 int32 in the
-    ``SHORT`` and ``AFFINE`` forms), the affine form's Q and R (empty otherwise) and the
-    rounding code, clamp range and form."""
+    ``SHORT`` and ``AFFINE`` forms; shifts S in [0, 62] and H = 2^(S-1), 0 where S = 0),
+    the affine form's Q and R (empty otherwise) and the rounding code, clamp range and
+    form."""
 
     K1: np.ndarray
     E1: np.ndarray
@@ -65,6 +66,7 @@ class Requant(NamedTuple):
     E2: np.ndarray
     C34: np.ndarray
     S: np.ndarray
+    H: np.ndarray
     Q: np.ndarray
     R: np.ndarray
     r: int
@@ -91,8 +93,8 @@ def rq_channels(q, c0, n):
     """``q`` with its per-channel arrays cut to channels [c0, c0 + n): a finishing pass
     then indexes them from 0 (no wraparound test: the loops vectorise)."""
     return Requant(q.K1[c0:c0 + n], q.E1[c0:c0 + n], q.K2[c0:c0 + n], q.E2[c0:c0 + n],
-                   q.C34[c0:c0 + n], q.S[c0:c0 + n], q.Q[c0:c0 + n], q.R[c0:c0 + n], q.r,
-                   q.lo, q.hi, q.form)
+                   q.C34[c0:c0 + n], q.S[c0:c0 + n], q.H[c0:c0 + n], q.Q[c0:c0 + n],
+                   q.R[c0:c0 + n], q.r, q.lo, q.hi, q.form)
 
 
 @njit(cache=True, inline="always")
@@ -107,7 +109,7 @@ def requant(acc, sa, q, o):
     """The output code of accumulator ``acc`` with side sum ``sa`` at channel o of the
     cut constants q (``rq_channels``)."""
     v = ((q.K1[o] * acc) << q.E1[o]) + ((q.K2[o] * sa) << q.E2[o]) + q.C34[o]
-    return clamp(round_shift(v, q.S[o], q.r), q.lo, q.hi)
+    return clamp(shift_round(v, q.S[o], q.H[o], q.r), q.lo, q.hi)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -247,7 +249,7 @@ def finish_tiles_nhwc(Cacc, b, s, rq, out):
             for o in range(nro):
                 uo = np.uintp(o)
                 v = ((np.int64(Cs[i, un0 + uo]) * q.K1[o]) << q.E1[o]) + sxj * q.Q[o] + q.R[o]
-                Os[i, uc0 + uo] = clamp(round_shift(v, q.S[o], q.r), q.lo, q.hi)
+                Os[i, uc0 + uo] = clamp(shift_round(v, q.S[o], q.H[o], q.r), q.lo, q.hi)
         elif rq.form == SHORT:
             base = s.ow * sxj
             sa = np.int64(np.int32(sxj + s.ksa))

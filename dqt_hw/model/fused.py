@@ -38,8 +38,9 @@ MR = _simd.MR
  F_WPK, F_WPN, F_WOFF, F_NVS, F_NBLK, F_NP, F_KOFF, F_NK,
  F_PIX, F_MB, F_O,
  F_OW, F_CORR, F_KSA, F_W,
- F_K1, F_E1, F_K2, F_E2, F_C34, F_S, F_Q, F_RQ, F_NQ, F_RR, F_LO, F_HI, F_FORM) = range(49)
-NFIELDS = 49
+ F_K1, F_E1, F_K2, F_E2, F_C34, F_S, F_SH, F_Q, F_RQ, F_NQ, F_RR, F_LO, F_HI,
+ F_FORM) = range(50)
+NFIELDS = 50
 
 
 class Packed(NamedTuple):
@@ -113,8 +114,9 @@ def encode(L, pools_):
                                                       i64.add(w.nvs), w.nvs.size, w.Np)
     r[[F_KOFF, F_NK, F_PIX, F_MB, F_O]] = i64.add(w.koff), w.koff.size, i64.add(L.pix), L.mb, L.O
     r[[F_OW, F_CORR, F_KSA, F_W]] = s.ow, i64.add(s.corr), s.ksa, s.W
-    r[[F_K1, F_E1, F_K2, F_E2, F_C34, F_S]] = (i32.add(q.K1), i64.add(q.E1), i32.add(q.K2),
-                                               i64.add(q.E2), i64.add(q.C34), i64.add(q.S))
+    r[[F_K1, F_E1, F_K2, F_E2, F_C34, F_S, F_SH]] = (
+        i32.add(q.K1), i64.add(q.E1), i32.add(q.K2), i64.add(q.E2), i64.add(q.C34),
+        i64.add(q.S), i64.add(q.H))
     r[[F_Q, F_RQ, F_NQ]] = i64.add(q.Q), i64.add(q.R), q.Q.size
     r[[F_RR, F_LO, F_HI, F_FORM]] = q.r, q.lo, q.hi, q.form
     return r
@@ -135,7 +137,7 @@ def decode(p, i64, i32, i8, u8):
     rq = Requant(i32[p[F_K1]:p[F_K1] + O], i64[p[F_E1]:p[F_E1] + O],
                  i32[p[F_K2]:p[F_K2] + O], i64[p[F_E2]:p[F_E2] + O],
                  i64[p[F_C34]:p[F_C34] + O], i64[p[F_S]:p[F_S] + O],
-                 i64[p[F_Q]:p[F_Q] + p[F_NQ]], i64[p[F_RQ]:p[F_RQ] + p[F_NQ]], p[F_RR],
+                 i64[p[F_SH]:p[F_SH] + O], i64[p[F_Q]:p[F_Q] + p[F_NQ]], i64[p[F_RQ]:p[F_RQ] + p[F_NQ]], p[F_RR],
                  p[F_LO], p[F_HI], p[F_FORM])
     return FusedLayer(g, v, w, i64[p[F_PIX]:p[F_PIX] + p[F_HO] * p[F_WO]], p[F_MB], O, s, rq)
 

@@ -26,18 +26,25 @@ O_TRAP = spec.OVERFLOW_CODES["trap"]
 def round_shift(x, s, r):
     """docs/arithmetic.md "Rounding": x * 2^-s rounded by mode r; x << -s for s <= 0.
 
-    Without branches on the data, so that loops over lanes with per-lane shifts
-    vectorise: with v = x << max(-s, 0) and t = max(s, 0), the result is (v + b) >> t,
-    b = 0 (floor), h (half_up), h - 1 + ((v >> t) & 1) (half_even) or h - [v < 0]
-    (half_away), h = 2^(t-1); for t = 0 (m = 0 below) every b is 0. The same integers as
-    ``spec.round_shift`` wherever |v| + 2^(t-1) < 2^63 and t <= 63, which the callers
-    prove (every sum they shift stays below 2^62, every shift at most 62)."""
-    v = x << max(-s, 0)
-    t = max(s, 0)
+    It branches on the shift only (the same for every element of a caller's loop, so
+    the loop is unswitched and vectorises), never on x: the rounding is ``shift_round``.
+    The same integers as ``spec.round_shift`` wherever |x| + 2^(s-1) < 2^63 and s <= 62,
+    which the callers prove (every sum they shift stays below 2^62, every shift at most
+    62; a left shift never leaves int64)."""
+    if s <= 0:
+        return x << (-s)
+    return shift_round(x, s, (np.int64(1) << s) >> 1, r)
+
+
+@njit(cache=True, inline="always")
+def shift_round(v, t, h, r):
+    """The rounding of ``round_shift``, v * 2^-t for t >= 0, given h = 2^(t-1) (0 for
+    t = 0), for callers that keep h per channel: (v + b) >> t with b = 0 (floor), h
+    (half_up), h - 1 + ((v >> t) & 1) (half_even) or h - [v < 0] (half_away); no b for
+    t = 0 (m = 0 below)."""
     if r == R_FLOOR:
         return v >> t
     m = min(t, 1)
-    h = (np.int64(1) << t) >> 1
     if r == R_HALF_UP:
         b = h
     elif r == R_HALF_EVEN:

@@ -344,8 +344,9 @@ class FusedConv:
             if aff:
                 form, (Q, R) = AFFINE, aff
         c = np.ascontiguousarray
-        self.rq = RqConsts(c(K1), c(Ec[0]), c(K2), c(Ec[1]), c34, c(Sc, dtype=np.int64), Q, R,
-                           spec.ROUNDING_CODES[rq.rounding], int(lo), int(hi_o), form)
+        S = c(Sc, dtype=np.int64)  # in [0, 62] (checked above)
+        self.rq = RqConsts(c(K1), c(Ec[0]), c(K2), c(Ec[1]), c34, S, (np.int64(1) << S) >> 1, Q,
+                           R, spec.ROUNDING_CODES[rq.rounding], int(lo), int(hi_o), form)
         self.entry = {"prep": {}}
         self.tuner = Tuner()
         self.out_dtype = np.dtype(out_dtype)

@@ -92,6 +92,15 @@ class Block(NamedTuple):
     Wo: int
 
 
+@njit(cache=True, inline="always")
+def _pixel(m, HW, Wo):
+    """(image, output row, output column) of output pixel m."""
+    n = m // HW
+    rem = m - n * HW
+    oy = rem // Wo
+    return n, oy, rem - oy * Wo
+
+
 @njit(cache=True, nogil=True)
 def im2col_nhwc(xp, n0, iy0, m0, m1, kh, kw, stride, Ho, Wo, out):
     """out[m - m0, (ky * kw + kx) * cg + c] = xp[n - n0, oy * stride + ky - iy0,
@@ -101,10 +110,7 @@ def im2col_nhwc(xp, n0, iy0, m0, m1, kh, kw, stride, Ho, Wo, out):
     run = kw * cg
     HW = Ho * Wo
     for m in range(m0, m1):
-        n = m // HW
-        rem = m - n * HW
-        oy = rem // Wo
-        ox = rem - oy * Wo
+        n, oy, ox = _pixel(m, HW, Wo)
         img = xp[n - n0]
         orow = out[m - m0]
         for ky in range(kh):
@@ -113,6 +119,22 @@ def im2col_nhwc(xp, n0, iy0, m0, m1, kh, kw, stride, Ho, Wo, out):
             d0 = ky * run
             for t in range(run):
                 orow[d0 + t] = src[s0 + t]
+    return out
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _windows(plane, n0, iy0, m0, m1, kh, kw, stride, Ho, Wo, out):
+    """out[m - m0] = the sum, in the dtype of the pixel sums ``plane`` (rows from iy0 of
+    images from n0), of the kh x kw window of output m = (n, oy, ox) in [m0, m1)."""
+    HW = Ho * Wo
+    for m in range(m0, m1):
+        n, oy, ox = _pixel(m, HW, Wo)
+        s = plane[n - n0, 0, 0] - plane[n - n0, 0, 0]
+        for ky in range(kh):
+            row = plane[n - n0, oy * stride + ky - iy0]
+            for kx in range(kw):
+                s += row[ox * stride + kx]
+        out[m - m0] = np.int64(s)
     return out
 
 
@@ -130,19 +152,7 @@ def window_sums(xp, n0, iy0, m0, m1, kh, kw, stride, Ho, Wo, out):
                 for c in range(cg):
                     s += px[c]
                 plane[n, r, ix] = s
-    HW = Ho * Wo
-    for m in range(m0, m1):
-        n = m // HW
-        rem = m - n * HW
-        oy = rem // Wo
-        ox = rem - oy * Wo
-        s = 0.0
-        for ky in range(kh):
-            row = plane[n - n0, oy * stride + ky - iy0]
-            for kx in range(kw):
-                s += row[ox * stride + kx]
-        out[m - m0] = np.int64(s)
-    return out
+    return _windows(plane, n0, iy0, m0, m1, kh, kw, stride, Ho, Wo, out)
 
 
 @njit(cache=True, nogil=True)
@@ -159,19 +169,7 @@ def window_sums_bytes(xp, n0, iy0, m0, m1, kh, kw, stride, Ho, Wo, out):
                 for c in range(cg):
                     si += np.int32(px[c])
                 plane[n, r, ix] = si
-    HW = Ho * Wo
-    for m in range(m0, m1):
-        n = m // HW
-        rem = m - n * HW
-        oy = rem // Wo
-        ox = rem - oy * Wo
-        s = np.int64(0)
-        for ky in range(kh):
-            row = plane[n - n0, oy * stride + ky - iy0]
-            for kx in range(kw):
-                s += row[ox * stride + kx]
-        out[m - m0] = s
-    return out
+    return _windows(plane, n0, iy0, m0, m1, kh, kw, stride, Ho, Wo, out)
 
 
 @njit(cache=True, nogil=True)
@@ -455,46 +453,3 @@ def nhwc_to_padded_view(xf, n0, n1, c0, cg, g, v, xpf, planef):
                     t += b
                 planef[pp + ix] = t
     return xpf
-
-
-@njit(cache=True, nogil=True)
-def window_sums_plane(plane, n0, n1, kh, kw, stride, Ho, Wo, out):
-    """out[(n - n0) * Ho * Wo + oy * Wo + ox] = the sum of the kh x kw window of output
-    (n, oy, ox) over the pixel sums ``plane`` (images n0 <= n < n1 at plane[n - n0],
-    C-contiguous). On the flat plane of all the images: the column sums over ky, then
-    the sums over kx, each one loop from 0 over the whole block (entries that straddle
-    two rows or images are computed and never read), then each output's entry."""
-    nimg = n1 - n0
-    Hp = plane.shape[1]
-    Wp = plane.shape[2]
-    HpWp = Hp * Wp
-    pf = plane.reshape(-1)
-    L = nimg * HpWp
-    if kh == 1 and kw == 1:
-        u = pf
-    else:
-        nc = L - (kh - 1) * Wp
-        col = np.empty(nc, dtype=np.int64)
-        p0 = pf[0:nc]
-        for j in range(nc):
-            col[j] = p0[j]
-        for ky in range(1, kh):
-            pk = pf[ky * Wp:ky * Wp + nc]
-            for j in range(nc):
-                col[j] += pk[j]
-        nu = nc - (kw - 1)
-        u = np.empty(nu, dtype=np.int64)
-        for j in range(nu):
-            u[j] = col[j]
-        for kx in range(1, kw):
-            ck = col[kx:kx + nu]
-            for j in range(nu):
-                u[j] += ck[j]
-    for n in range(nimg):
-        for oy in range(Ho):
-            src = u[n * HpWp + oy * stride * Wp:]
-            o = out[(n * Ho + oy) * Wo:(n * Ho + oy + 1) * Wo]
-            for ox in range(Wo):
-                o[ox] = src[ox * stride]
-    return out
-
