@@ -9,6 +9,8 @@
 import os as _os
 import sys as _sys
 
+from . import settings  # the DQT_HW_* switches, read once (imports no Numba)
+
 
 def _numba_target():
     """Numba's CPU features, unless the user chose them (NUMBA_CPU_NAME or
@@ -33,10 +35,9 @@ def _numba_target():
     except Exception:  # pragma: no cover - no LLVM feature query on this platform
         return
     extra = []
-    if (feats.get("avx512f", False)
-            and _os.environ.get("DQT_HW_WIDE_VECTORS", "1").strip() != "0"):
+    if feats.get("avx512f", False) and settings.WIDE_VECTORS:
         extra.append("-prefer-256-bit")
-    level = _os.environ.get("DQT_HW_KERNEL", "").strip()
+    level = settings.KERNEL
     if level not in ("", "avx512bw", "avx2"):
         raise ValueError(f"DQT_HW_KERNEL must be 'avx512bw' or 'avx2' (a level below the "
                          f"host's), not {level!r}")

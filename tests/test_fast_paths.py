@@ -1,4 +1,4 @@
-"""The fast paths of conv2d/gemm (dqt_hw.model._fast) against the oracle, bit for bit.
+"""The fast paths of conv2d/gemm (dqt_hw.model.drivers) against the oracle, bit for bit.
 
 Each path is forced directly: exact chunked float GEMMs with any centring offsets and any
 number of K chunks (float32 and float64), the unit splits by output pixels and by output
@@ -18,7 +18,9 @@ from hypothesis.extra import numpy as hnp
 
 import naive
 from dqt_hw import model, spec
-from dqt_hw.model import _fast
+from dqt_hw import settings as dsettings
+from dqt_hw.model import drivers, wcache
+from dqt_hw.model import plan as mplan
 from strategies import codes
 
 OVERFLOWS = st.sampled_from(["wrap", "saturate"])
@@ -97,12 +99,12 @@ def test_conv_exact_any_plan_matches_oracle(case, data):
     A = max(abs(xlo - ox), abs(xhi - ox))
     B = max(abs(wlo - ow), abs(whi - ow))
     # float32 where one product and its chunk fit 2^24, else float64
-    dt = np.float32 if A * B <= _fast.F32_EXACT else np.float64
-    limit = _fast.F32_EXACT if dt == np.float32 else _fast.F64_EXACT
+    dt = np.float32 if A * B <= mplan.F32_EXACT else np.float64
+    limit = mplan.F32_EXACT if dt == np.float32 else mplan.F64_EXACT
     kc_max = limit // max(1, A * B)
     nch = data.draw(st.integers(max(1, -(-K // kc_max)), K))
     W = data.draw(st.integers(2, 48))
-    got = _fast.conv_exact(x, w, stride, pad, groups, pad_code, W, (dt, ox, ow, nch))
+    got = drivers.conv_exact(x, w, drivers.ConvArgs(stride, pad, groups, pad_code, W), (dt, ox, ow, nch))
     want = wrap(exact_ref(x, w, stride, pad, groups, pad_code), W)
     np.testing.assert_array_equal(got, want)
 
@@ -112,8 +114,8 @@ def test_conv_exact_any_plan_matches_oracle(case, data):
 def test_conv_exact_planned_matches_oracle(case, W):
     x, w, stride, pad, groups, pad_code = case
     xlo, xhi, wlo, whi = code_bounds(x, w, pad, pad_code)
-    plan = _fast.plan_exact(w[0].size, xlo, xhi, wlo, whi)
-    got = _fast.conv_exact(x, w, stride, pad, groups, pad_code, W, plan)
+    plan = mplan.plan_exact(w[0].size, xlo, xhi, wlo, whi)
+    got = drivers.conv_exact(x, w, drivers.ConvArgs(stride, pad, groups, pad_code, W), plan)
     np.testing.assert_array_equal(got, wrap(exact_ref(x, w, stride, pad, groups, pad_code), W))
 
 
@@ -121,12 +123,12 @@ def test_plan_bounds_every_chunk():
     for K, xr, wr in [(576, (0, 255), (0, 255)), (4608, (0, 255), (-128, 127)),
                       (4608, (0, 15), (0, 15)), (9, (-65536, 65536), (-65536, 65536)),
                       (1, (0, 0), (5, 5)), (100000, (0, 255), (0, 255))]:
-        dt, ox, ow, nch = _fast.plan_exact(K, *xr, *wr)
+        dt, ox, ow, nch = mplan.plan_exact(K, *xr, *wr)
         A = max(abs(xr[0] - ox), abs(xr[1] - ox))
         B = max(abs(wr[0] - ow), abs(wr[1] - ow))
-        limit = _fast.F32_EXACT if dt == np.float32 else _fast.F64_EXACT
-        assert max(k1 - k0 for k0, k1 in _fast.chunks(K, nch)) * A * B <= limit
-        assert sum(k1 - k0 for k0, k1 in _fast.chunks(K, nch)) == K
+        limit = mplan.F32_EXACT if dt == np.float32 else mplan.F64_EXACT
+        assert max(k1 - k0 for k0, k1 in mplan.chunks(K, nch)) * A * B <= limit
+        assert sum(k1 - k0 for k0, k1 in mplan.chunks(K, nch)) == K
 
 
 @pytest.mark.parametrize("split", ["pixels", "channels"])
@@ -134,10 +136,10 @@ def test_conv_exact_unit_splits(threads, monkeypatch, split, rng):
     """Bands of rows, whole images and output-channel units, with the worst-case 8/8
     sums (all codes 255: float32 chunks at their 2^24 limit)."""
     if split == "pixels":
-        monkeypatch.setattr(_fast, "MIN_UNIT_ROWS", 4)
-        monkeypatch.setattr(_fast, "COLS_BLOCK", 64)
+        monkeypatch.setattr(dsettings, "MIN_UNIT_ROWS", 4)
+        monkeypatch.setattr(dsettings, "COLS_BLOCK", 64)
     else:
-        monkeypatch.setattr(_fast, "MIN_UNIT_ROWS", 1000)
+        monkeypatch.setattr(dsettings, "MIN_UNIT_ROWS", 1000)
     for trial in range(6):
         N, C, O = int(rng.integers(1, 4)), int(rng.integers(1, 40)), int(rng.integers(1, 70))
         H, Wd = int(rng.integers(1, 9)), int(rng.integers(1, 9))
@@ -172,7 +174,7 @@ def saturating_case(draw):
 def test_conv_saturate_matches_oracle(case, nt):
     x, w, stride, pad, groups, pad_code, W = case
     with num_threads(nt):
-        got = _fast.conv_saturate_driver(x, w, stride, pad, groups, pad_code, W)
+        got = drivers.conv_saturate_driver(x, w, drivers.ConvArgs(stride, pad, groups, pad_code, W))
     want = naive.conv2d(x.tolist(), w.tolist(), stride, pad, groups, W, "saturate", pad_code)[0]
     np.testing.assert_array_equal(got, np.array(want, dtype=np.int64))
 
@@ -231,7 +233,7 @@ def test_conv2d_dtypes_match_oracle(case, overflow, data):
 def test_weight_cache_sees_in_place_changes(rng):
     x = rng.integers(0, 256, (1, 128, 4, 4)).astype(np.uint8)
     w = rng.integers(0, 256, (16, 128, 3, 3)).astype(np.uint8)
-    assert w.size >= _fast.CACHE_MIN_SIZE
+    assert w.size >= dsettings.CACHE_MIN_SIZE
     for ovf, W in (("wrap", 32), ("saturate", 26)):
         for step in range(3):
             got = model.conv2d(x, w, padding=1, acc_bits=W, overflow=ovf)
@@ -299,7 +301,7 @@ def test_weight_cache_large_arrays_compared_in_parallel(nt):
     rng = np.random.default_rng(5)
     x = rng.integers(0, 256, (1, 512, 1, 1)).astype(np.uint8)
     w = rng.integers(0, 256, (2100, 512, 1, 1)).astype(np.uint8)
-    assert w.size // 8 >= _fast.PAR_COMPARE
+    assert w.size // 8 >= dsettings.PAR_COMPARE
     step = -(-(w.size // 8) // 16) * 8  # bytes per piece of same_words_par
     with num_threads(nt):
         for pos in (0, 12345, step - 1, step, w.size - 1):
@@ -312,8 +314,8 @@ def test_weight_cache_large_arrays_compared_in_parallel(nt):
         np.testing.assert_array_equal(got.reshape(-1), want)
     a = np.arange(1 << 18, dtype=np.uint64)
     b = a.copy()
-    assert _fast.same_words_par(a, b)
+    assert wcache.same_words_par(a, b)
     for pos in (0, 1 << 17, (1 << 18) - 1):
         b[pos] += 1
-        assert not _fast.same_words_par(a, b) and not _fast.same_words(a, b)
+        assert not wcache.same_words_par(a, b) and not wcache.same_words(a, b)
         b[pos] -= 1

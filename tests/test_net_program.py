@@ -6,9 +6,10 @@ networks a program cannot run fall back to the layer-by-layer path."""
 import numpy as np
 import pytest
 
+from dqt_hw import settings as dsettings
 from dqt_hw.net import executor as ex
 from dqt_hw.net import network as nw
-from dqt_hw.net import program
+from dqt_hw.net import plan, program
 from dqt_hw.net.graph import resnet18_cifar, resnet_tiny
 from dqt_hw.train.data import load as load_data
 from test_fast_paths import num_threads
@@ -20,8 +21,8 @@ needs_program = pytest.mark.skipif(not program.enabled(),
 
 def layer_path(monkeypatch, net, x, widths):
     with monkeypatch.context() as m:
-        m.setenv("DQT_HW_PROGRAM", "0")
-        assert ex._program(net, "dynamic") is None
+        m.setattr(dsettings, "PROGRAM", False)
+        assert plan.session(net).program(net, "dynamic") is None
         return ex.execute(net, x, widths=widths, batch_size=len(x))
 
 
@@ -35,14 +36,14 @@ def shipped():
 @needs_program
 def test_which_networks_compile(monkeypatch, shipped):
     net, _ = shipped
-    assert program.compile_program(net, net.width_mix(8)) is not None
-    assert program.compile_program(net, "dynamic") is not None
+    assert program.compile_program(net, net.width_mix(8), plan.session(net)) is not None
+    assert program.compile_program(net, "dynamic", plan.session(net)) is not None
     # max pooling with padding and grouped convs: the layer-by-layer path
     small = nw.random_network(small_graph(), seed=11)
-    assert program.compile_program(small, small.width_mix(8)) is None
-    monkeypatch.setenv("DQT_HW_PROGRAM", "0")
-    assert program.compile_program(net, net.width_mix(8)) is None
-    assert ex._program(net, net.width_mix(4)) is None
+    assert program.compile_program(small, small.width_mix(8), plan.session(small)) is None
+    monkeypatch.setattr(dsettings, "PROGRAM", False)
+    assert program.compile_program(net, net.width_mix(8), plan.session(net)) is None
+    assert plan.session(net).program(net, net.width_mix(4)) is None
 
 
 @needs_program
@@ -50,7 +51,7 @@ def test_which_networks_compile(monkeypatch, shipped):
 def test_program_equals_naive_oracle(rng, mix):
     net = nw.random_network(resnet_tiny(), seed=5)
     m = net.width_mix(mix)
-    assert ex._program(net, m) is not None
+    assert plan.session(net).program(net, m) is not None
     x = rng.integers(0, 256, (3, 1, 8, 8))
     x[0] = 255
     np.testing.assert_array_equal(ex.execute(net, x, widths=mix).codes, oracle(net, x, m))
@@ -67,10 +68,10 @@ def test_program_equals_layer_path_on_shipped_network(monkeypatch, shipped, thre
     if widths == "mix":
         widths = [(8, 8)] + [(2 + 2 * (i % 4), 8 - 2 * (i % 3)) for i in range(9)]
     want = layer_path(monkeypatch, net, x, widths)
-    monkeypatch.setattr(program, "CHUNKS_PER_THREAD", chunks)
+    monkeypatch.setattr(dsettings, "CHUNKS_PER_THREAD", chunks)
     with num_threads(threads):
         got = ex.execute(net, x, widths=widths, batch_size=len(x))
-    assert ex._program(net, "dynamic" if widths == "dynamic" else net.width_mix(widths))
+    assert plan.session(net).program(net, "dynamic" if widths == "dynamic" else net.width_mix(widths))
     np.testing.assert_array_equal(got.codes, want.codes)
     np.testing.assert_array_equal(got.widths, want.widths)
     np.testing.assert_array_equal(got.bitops, want.bitops)
@@ -92,14 +93,14 @@ def test_program_on_resnet18_and_a_new_weight_array(monkeypatch, rng):
     L = net.layers["fc"]
     L.w = L.w.copy()
     L.w[:, 0] = 0
-    assert ex._program(net, net.width_mix(4)).weights[-1] is L.w
+    assert plan.session(net).program(net, net.width_mix(4)).weights[-1] is L.w
     np.testing.assert_array_equal(ex.execute(net, x, widths=4).codes,
                                   layer_path(monkeypatch, net, x, 4).codes)
     # and a controller layer: the dynamic program too
     c = net.controller
-    old = ex._program(net, "dynamic")
+    old = plan.session(net).program(net, "dynamic")
     c.fc2.w = c.fc2.w[::-1].copy()
-    assert ex._program(net, "dynamic") is not old
+    assert plan.session(net).program(net, "dynamic") is not old
     got = ex.execute(net, x, widths="dynamic")
     want = layer_path(monkeypatch, net, x, "dynamic")
     np.testing.assert_array_equal(got.codes, want.codes)
@@ -115,8 +116,8 @@ def test_programs_kept_are_the_latest(rng):
     ex.execute(net, x, widths=8)
     for pair in [(2, 2), (2, 4), (4, 2), (4, 4), (6, 2), (6, 4), (8, 2), (8, 4), (2, 2)]:
         ex.execute(net, x, widths=[pair] * 7)
-    kept = net.__dict__["_programs"]
-    assert len(kept) == ex.PROGRAMS_KEPT
+    kept = plan.session(net).programs
+    assert len(kept) == dsettings.PROGRAMS_KEPT
     assert list(kept)[-1] == tuple([(2, 2)] * 7)
     assert tuple([(8, 8)] * 7) not in kept and tuple([(2, 4)] * 7) not in kept
 
@@ -131,7 +132,7 @@ def test_controller_on_a_later_node(monkeypatch, rng):
     x = (rng.integers(0, 256, (16, 1, 8, 8)) * rng.uniform(0, 1, (16, 1, 1, 1))).astype(int)
     want = layer_path(monkeypatch, net, x, "dynamic")
     got = ex.execute(net, x, widths="dynamic")
-    assert ex._program(net, "dynamic") is not None
+    assert plan.session(net).program(net, "dynamic") is not None
     np.testing.assert_array_equal(got.codes, want.codes)
     np.testing.assert_array_equal(got.widths, want.widths)
     assert (got.widths[:, :3] == 8).all()

@@ -19,8 +19,10 @@ from hypothesis.extra import numpy as hnp
 
 import naive
 from dqt_hw import model, spec
-from dqt_hw.model import _fast, _simd
+from dqt_hw import settings as dsettings
+from dqt_hw.model import _simd, runtime, wcache
 from dqt_hw.model import _kernels as K
+from dqt_hw.model.intops import round_shift
 from dqt_hw.model import layer as mlayer
 from dqt_hw.net import executor as ex
 from dqt_hw.net import network as nw
@@ -49,33 +51,33 @@ def split_mode(request, monkeypatch):
     if request.param == "float":
         monkeypatch.setattr(_simd, "AVAILABLE", False)
     if request.param in ("threads", "float"):
-        monkeypatch.setattr(_fast, "SERIAL_WORK", 0)
-        monkeypatch.setattr(K, "PAR_MIN_WORK", 0)
+        monkeypatch.setattr(dsettings, "SERIAL_WORK", 0)
+        monkeypatch.setattr(dsettings, "PAR_MIN_WORK", 0)
         with num_threads(2):
             yield request.param
     else:
-        monkeypatch.setattr(_fast, "SERIAL_WORK", 1 << 62)
+        monkeypatch.setattr(dsettings, "SERIAL_WORK", 1 << 62)
         yield request.param
 
 
 # ----------------------------------------------------------------------------- rounding
 
 
-def test_round_shift_branch_free_equals_round_shift():
+def test_round_shift_equals_the_contract():
     xs = [v for v in edge_values(-(1 << 62) + 3, (1 << 62) - 3)]
     xs += [int(v) for v in np.random.default_rng(0).integers(-(1 << 40), 1 << 40, 300)]
 
     @numba.njit
-    def both(x, s, r):
-        return K.round_shift(x, s, r), _fast.round_shift_bf(x, max(-s, 0), max(s, 0), r)
+    def one(x, s, r):
+        return round_shift(x, s, r)
 
     for r in range(4):
         for s in list(range(-3, 1)) + list(range(1, 63)):
             for x in xs:
                 if s < 0 and abs(x) >= 1 << (62 + s):
                     continue  # the left shift would leave int64 (refused by the callers)
-                a, b = both(np.int64(x), np.int64(s), r)
-                assert a == b == naive.round_shift(x, s, ROUND_CODES[r]), (x, s, r)
+                a = one(np.int64(x), np.int64(s), r)
+                assert a == naive.round_shift(x, s, ROUND_CODES[r]), (x, s, r)
 
 
 # ----------------------------------------------------------------------------- requantize
@@ -221,10 +223,10 @@ def _forced_fused(c, acc_bits, overflow):
     """FusedConv directly (asserting it takes the case), as conv_layer would build it."""
     wv = model.nested_view(c["w"], n=c["w_fmt"].n, b=c["b_w"], rounding=c["view_rounding"],
                            signed=c["w_fmt"].signed)
-    fc = mlayer.FusedConv(wv, a_fmt=c["a_fmt"], b_a=c["b_a"], view_rounding=c["view_rounding"],
-                          W=acc_bits, mode=spec.OVERFLOW_CODES[overflow], rq=c["requant"],
-                          stride=c["stride"], padding=c["padding"], groups=c["groups"],
-                          pad_code=c["pad_code"])
+    fc = mlayer.FusedConv(wv, model.ConvArgs(c["stride"], c["padding"], c["groups"],
+                          c["pad_code"], acc_bits), a_fmt=c["a_fmt"], b_a=c["b_a"],
+                          view_rounding=c["view_rounding"], mode=spec.OVERFLOW_CODES[overflow],
+                          rq=c["requant"])
     return fc
 
 
@@ -284,10 +286,10 @@ def test_fused_conv_unit_splits_worst_case(split, widths, split_mode, monkeypatc
     """All-255 / all-0 / random 8-bit codes at both unit splits: float32 chunks at their
     2^24 limit, requantized, equal to the general path and to the oracle on a corner."""
     if split == "pixels":
-        monkeypatch.setattr(_fast, "MIN_UNIT_ROWS", 4)
-        monkeypatch.setattr(_fast, "COLS_BLOCK", 64)
+        monkeypatch.setattr(dsettings, "MIN_UNIT_ROWS", 4)
+        monkeypatch.setattr(dsettings, "COLS_BLOCK", 64)
     else:
-        monkeypatch.setattr(_fast, "MIN_UNIT_ROWS", 1000)
+        monkeypatch.setattr(dsettings, "MIN_UNIT_ROWS", 1000)
     b_a, b_w = widths
     f8 = spec.Format(8)
     C, O, H = 40, 48, 5
@@ -332,14 +334,14 @@ def test_fused_conv_declines_what_it_cannot_bound():
     huge = (spec.Constant(-(1 << 31), 62), spec.Constant(1 << 30, 0), spec.Constant(0, 0),
             spec.Constant(0, 0))
     rq = model.Requant((huge, huge), "floor", 8)
-    fc = mlayer.FusedConv(w, a_fmt=f8, b_a=8, view_rounding="floor", W=32, mode=0, rq=rq,
-                          stride=1, padding=1, groups=1, pad_code=0)
+    fc = mlayer.FusedConv(w, model.ConvArgs(1, 1, 1, 0, 32), a_fmt=f8, b_a=8,
+                          view_rounding="floor", mode=0, rq=rq)
     assert not fc.ok
     # saturating W that can overflow: the sequential path, not the fused one
     ok = (spec.Constant(1, 0),) * 4
     rq = model.Requant((ok, ok), "floor", 8)
-    fc = mlayer.FusedConv(w, a_fmt=f8, b_a=8, view_rounding="floor", W=18, mode=1, rq=rq,
-                          stride=1, padding=1, groups=1, pad_code=0)
+    fc = mlayer.FusedConv(w, model.ConvArgs(1, 1, 1, 0, 18), a_fmt=f8, b_a=8,
+                          view_rounding="floor", mode=1, rq=rq)
     assert not fc.ok
     # the general path still answers (and refuses the sum beyond 63 bits from the data)
     x = np.full((1, 3, 4, 4), 255, np.int64)
@@ -385,7 +387,7 @@ def test_conv_layer_errors_unchanged():
 @settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data(), r=ROUNDINGS)
-def test_lincomb2c_matches_oracle(data, r, split_mode):
+def test_fused_add_matches_oracle(data, r, split_mode):
     n = data.draw(st.integers(1, 300))
     q1 = data.draw(hnp.arrays(np.int64, (n,), elements=codes(9, False)))
     q2 = data.draw(hnp.arrays(np.int64, (n,), elements=codes(9, False)))
@@ -397,8 +399,10 @@ def test_lincomb2c_matches_oracle(data, r, split_mode):
     if bound >= 1 << 62 or S > 62:
         return
     out = np.empty(n, np.int16)
-    K.lincomb2c(q1.astype(np.uint16), q2, Ks[0], Es[0], Ks[1], Es[1], Ks[2] << Es[2], S,
-                spec.ROUNDING_CODES[r], lo, hi, out)
+    model.fused_add(q1.astype(np.uint16), q2, model.AddConsts(Ks[0], Es[0], Ks[1], Es[1],
+                                                              Ks[2] << Es[2], S,
+                                                              spec.ROUNDING_CODES[r], lo, hi),
+                    out)
     KS = [(k.K, k.S) for k in ks]
     want = [naive.lincomb([int(a), int(b), 1], KS, r, lo, hi) for a, b in zip(q1, q2)]
     assert out.tolist() == want
@@ -467,7 +471,7 @@ def test_executor_cache_follows_replaced_weights(rng, monkeypatch):
 
 
 def test_tuner_times_both_ways_then_keeps_the_faster():
-    t = _fast.Tuner()
+    t = runtime.Tuner()
     assert t.pick() is False  # warm-up, not timed
     t.record(False, 100.0)
     first = t.pick()
@@ -476,17 +480,17 @@ def test_tuner_times_both_ways_then_keeps_the_faster():
     assert second is (not first)
     t.record(second, 3.0 if first else 2.0)
     assert t.choice is True  # serial was faster in both orders
-    for _ in range(t.RETUNE - 4):
+    for _ in range(dsettings.TUNER_RETUNE - 4):
         assert t.pick() is True
     assert t.pick() in (True, False) and t.choice is None  # retuning
 
 
 def test_tuned_conv_same_codes_either_way(monkeypatch, rng):
     """Whatever the tuner picks, conv2d and a fused layer give the same integers."""
-    monkeypatch.setattr(_fast, "SERIAL_WORK", 1)
+    monkeypatch.setattr(dsettings, "SERIAL_WORK", 1)
     x = rng.integers(0, 256, (3, 32, 9, 9)).astype(np.uint8)
     w = rng.integers(-128, 128, (64, 32, 3, 3)).astype(np.int8)
-    assert w.size >= _fast.CACHE_MIN_SIZE  # cached weights: their entry holds the tuners
+    assert w.size >= dsettings.CACHE_MIN_SIZE  # cached weights: their entry holds the tuners
     want = None
     with num_threads(2):
         for i in range(6):
@@ -498,7 +502,7 @@ def test_tuned_conv_same_codes_either_way(monkeypatch, rng):
                                            stats=True)
             np.testing.assert_array_equal(got, want)
             np.testing.assert_array_equal(sat, want_sat)
-    entry = _fast.weight_entry(w)
+    entry = wcache.weight_entry(w)
     tuners = [v for k, v in entry["prep"].items() if k[0] in ("tune", "tune-saturate")]
     assert len(tuners) == 2 and all(t.choice is not None for t in tuners)
     np.testing.assert_array_equal(
@@ -511,7 +515,7 @@ def test_executor_layouts_same_codes(widths, monkeypatch, rng):
     """Channels-last activations between fused VNNI layers (fc and the controller's
     layers as 1x1 convs): the same codes and widths as channels-first; where the CPU has
     VNNI the channels-last path really runs."""
-    monkeypatch.setenv("DQT_HW_PROGRAM", "0")  # the layer-by-layer path
+    monkeypatch.setattr(dsettings, "PROGRAM", False)  # the layer-by-layer path
     net = nw.random_controller(nw.random_network(resnet_tiny(), seed=6), seed=7)
     x = rng.integers(0, 256, (9,) + tuple(net.graph[next(iter(net.graph)).name].shape))
     calls = []
@@ -524,7 +528,7 @@ def test_executor_layouts_same_codes(widths, monkeypatch, rng):
     monkeypatch.setattr(mlayer.FusedConv, "run_nhwc", counted)
     runs = []
     for last in (True, False):
-        monkeypatch.setattr(ex, "CHANNELS_LAST", last)
+        monkeypatch.setattr(dsettings, "CHANNELS_LAST", last)
         with num_threads(2):
             runs.append(ex.execute(net, x, widths=widths, batch_size=9))
     np.testing.assert_array_equal(runs[1].codes, runs[0].codes)
@@ -536,30 +540,30 @@ def test_executor_layouts_same_codes(widths, monkeypatch, rng):
 @pytest.mark.parametrize("widths", [4, "dynamic"])
 def test_executor_batch_parts_same_codes(widths, monkeypatch, rng):
     """A batch cut into parts that run side by side (each part's layers serial in its
-    thread, ``_fast.serial_scope``): the same codes, widths and statistics as whole."""
-    monkeypatch.setenv("DQT_HW_PROGRAM", "0")  # the layer-by-layer path
+    thread, ``runtime.serial_scope``): the same codes, widths and statistics as whole."""
+    monkeypatch.setattr(dsettings, "PROGRAM", False)  # the layer-by-layer path
     net = nw.random_controller(nw.random_network(resnet_tiny(), seed=8), seed=9)
     x = rng.integers(0, 256, (11,) + tuple(net.graph[next(iter(net.graph)).name].shape))
     with num_threads(2):
-        monkeypatch.setattr(ex, "SPLIT_WORK", 1 << 62)
+        monkeypatch.setattr(dsettings, "SPLIT_WORK", 1 << 62)
         whole = ex.execute(net, x, widths=widths, batch_size=11)
-        monkeypatch.setattr(ex, "SPLIT_WORK", 0)
+        monkeypatch.setattr(dsettings, "SPLIT_WORK", 0)
         assert len(ex._batch_parts(net, 11)) == 2
         parts = ex.execute(net, x, widths=widths, batch_size=11)
     np.testing.assert_array_equal(parts.codes, whole.codes)
     np.testing.assert_array_equal(parts.widths, whole.widths)
-    assert not _fast._LOCAL.__dict__.get("serial", False)  # the scope is left
+    assert not runtime._LOCAL.__dict__.get("serial", False)  # the scope is left
 
 
 def test_serial_scope_makes_one_thread():
     with num_threads(2):
-        n = _fast._threads().count()
-        with _fast.serial_scope():
-            assert _fast._threads().count() == 1
-            with _fast.serial_scope():
-                assert _fast._threads().count() == 1
-            assert _fast._threads().count() == 1
-        assert _fast._threads().count() == n
+        n = runtime.threads().count()
+        with runtime.serial_scope():
+            assert runtime.threads().count() == 1
+            with runtime.serial_scope():
+                assert runtime.threads().count() == 1
+            assert runtime.threads().count() == 1
+        assert runtime.threads().count() == n
 
 
 @pytest.mark.parametrize("r", ROUND_CODES)
@@ -584,7 +588,7 @@ def test_gap_channels_last_equals_avg_pool(r, rng):
 
 @pytest.mark.parametrize("r", ROUND_CODES)
 @pytest.mark.parametrize("S", [1, 2, 5])
-def test_lincomb2c_short_rounding_on_ties(r, S, rng):
+def test_fused_add_short_rounding_on_ties(r, S, rng):
     """The residual add's short rounding (32-bit constants, S >= 1) on sums full of
     ties, negative and positive, against the oracle."""
     q1 = rng.integers(0, 256, 600)
@@ -594,8 +598,9 @@ def test_lincomb2c_short_rounding_on_ties(r, S, rng):
         Ks, Es, S_ = spec.align(ks)
         out = np.empty(600, np.int64)
         lo, hi = -(1 << 40), 1 << 40
-        K.lincomb2c(q1.astype(np.uint8), q2.astype(np.uint8), Ks[0], Es[0], Ks[1], Es[1],
-                    Ks[2] << Es[2], S_, spec.ROUNDING_CODES[r], lo, hi, out)
+        model.fused_add(q1.astype(np.uint8), q2.astype(np.uint8),
+                        model.AddConsts(Ks[0], Es[0], Ks[1], Es[1], Ks[2] << Es[2], S_,
+                                        spec.ROUNDING_CODES[r], lo, hi), out)
         want = [naive.lincomb([int(a), int(b), 1], [(k.K, k.S) for k in ks], r, lo, hi)
                 for a, b in zip(q1, q2)]
         assert out.tolist() == want

@@ -1,7 +1,7 @@
 """The hand-written SIMD kernels of dqt_hw.model._simd against the oracle, bit for bit.
 
 - VNNI (``vpdpbusd``, only where the CPU has AVX-512 VNNI; skipped elsewhere, where the
-  float paths do the work): conv sums through ``_fast.conv_vnni`` with every admissible
+  float paths do the work): conv sums through ``drivers.conv_vnni`` with every admissible
   offset pair (ox, ow), any accumulator width, groups, strides, padding, one and two
   threads and units split down to one micro-tile, against tests/naive.py; the int32
   bound at its limit (65536 terms of the largest products, both signs); the planner's
@@ -22,7 +22,10 @@ from hypothesis import strategies as st
 
 import naive
 from dqt_hw import model, spec
-from dqt_hw.model import _fast, _simd
+from dqt_hw import settings as dsettings
+from dqt_hw.model import _simd, drivers, fused, views
+from dqt_hw.model import plan as mplan
+from dqt_hw.model.epilogue import GENERAL, SHORT
 from test_fast_paths import code_bounds, conv_case, exact_ref, num_threads, wrap
 
 needs_vnni = pytest.mark.skipif(not _simd.AVAILABLE,
@@ -35,12 +38,12 @@ def units(request, monkeypatch):
     """serial: one unit in the calling thread; units: two threads, every call split
     into units of one micro-tile's rows (and blocks of weights)."""
     if request.param == "units":
-        monkeypatch.setattr(_fast, "SERIAL_WORK", 0)
-        monkeypatch.setattr(_fast, "VNNI_BLOCK", 1)
+        monkeypatch.setattr(dsettings, "SERIAL_WORK", 0)
+        monkeypatch.setattr(dsettings, "VNNI_BLOCK", 1)
         with num_threads(2):
             yield request.param
     else:
-        monkeypatch.setattr(_fast, "SERIAL_WORK", 1 << 62)
+        monkeypatch.setattr(dsettings, "SERIAL_WORK", 1 << 62)
         yield request.param
 
 
@@ -58,7 +61,7 @@ def test_vnni_conv_any_offsets_matches_oracle(case, data, units):
     ox = data.draw(st.integers(xhi - 255, xlo))
     ow = data.draw(st.integers(whi - 127, wlo + 128))
     W = data.draw(st.integers(2, 48))
-    got = _fast.conv_exact(x, w, stride, pad, groups, pad_code, W, ("vnni", ox, ow, 1))
+    got = drivers.conv_exact(x, w, drivers.ConvArgs(stride, pad, groups, pad_code, W), ("vnni", ox, ow, 1))
     np.testing.assert_array_equal(got, wrap(exact_ref(x, w, stride, pad, groups, pad_code),
                                             W))
 
@@ -79,9 +82,9 @@ def test_vnni_channel_blocks_and_pixel_tails(O, units, rng):
         else:
             x = rng.integers(0, 256, (2, 5, 7, 5)).astype(np.uint8)
             w = rng.integers(0, 256, (O, 5, 3, 3)).astype(np.uint8)
-        plan = _fast.plan_conv(5, 3, 3, 0, 255, int(w.min()), int(w.max()))
+        plan = mplan.plan_conv(5, 3, 3, 0, 255, int(w.min()), int(w.max()))
         assert plan[0] == "vnni"
-        got = _fast.conv_exact(x, w, 1, 1, 1, 7, 32, plan)
+        got = drivers.conv_exact(x, w, drivers.ConvArgs(1, 1, 1, 7, 32), plan)
         want = model.conv2d(x, w, padding=1, pad_code=7, acc_bits=32, overflow="wrap",
                             stats=True)[0]
         np.testing.assert_array_equal(got, want)
@@ -97,9 +100,9 @@ def test_vnni_int32_bound_at_its_limit(ws):
     w = np.zeros((20, K, 1, 1), np.uint8)
     w[:, :, 0, 0] = 128 + ws  # ow = 128 (the codes span 0..255)
     w[0, 0, 0, 0], w[1, 0, 0, 0] = 0, 255
-    plan = _fast.plan_conv(K, 1, 1, 0, 255, 0, 255)
+    plan = mplan.plan_conv(K, 1, 1, 0, 255, 0, 255)
     assert plan == ("vnni", 0, 128, 1)
-    got = _fast.conv_exact(x, w, 1, 0, 1, 0, 48, plan)
+    got = drivers.conv_exact(x, w, drivers.ConvArgs(1, 0, 1, 0, 48), plan)
     want = w.reshape(20, K).astype(np.int64) @ np.full(K, 255, np.int64)
     np.testing.assert_array_equal(got.reshape(20), want)
     assert abs(int(got[0, 2, 0, 0]) - 128 * 255 * K) == abs(ws * 255 * K) < 2 ** 31
@@ -111,18 +114,18 @@ def test_plan_conv_ranges_and_fallback(monkeypatch):
     monkeypatch.setattr(_simd, "AVAILABLE", True)
     for xr, wr in [((0, 255), (0, 255)), ((0, 15), (0, 15)), ((-128, 127), (-128, 127)),
                    ((-8, 7), (-3, 250)), ((1000, 1255), (-500, -245)), ((3, 3), (0, 0))]:
-        plan = _fast.plan_conv(64, 3, 3, *xr, *wr)
+        plan = mplan.plan_conv(64, 3, 3, *xr, *wr)
         assert plan[0] == "vnni"
         _, ox, ow, _ = plan
         assert 0 <= xr[0] - ox and xr[1] - ox <= 255
         assert -128 <= wr[0] - ow and wr[1] - ow <= 127
-    assert _fast.plan_conv(64, 3, 3, 0, 256, 0, 255)[0] != "vnni"
-    assert _fast.plan_conv(64, 3, 3, 0, 255, -128, 128)[0] != "vnni"
+    assert mplan.plan_conv(64, 3, 3, 0, 256, 0, 255)[0] != "vnni"
+    assert mplan.plan_conv(64, 3, 3, 0, 255, -128, 128)[0] != "vnni"
     # channels pad to a multiple of four: 9 * 7280 = 65520 <= MAX_K < 9 * 7284
-    assert _fast.plan_conv(7280, 3, 3, 0, 255, 0, 255)[0] == "vnni"
-    assert _fast.plan_conv(7281, 3, 3, 0, 255, 0, 255)[0] != "vnni"
+    assert mplan.plan_conv(7280, 3, 3, 0, 255, 0, 255)[0] == "vnni"
+    assert mplan.plan_conv(7281, 3, 3, 0, 255, 0, 255)[0] != "vnni"
     monkeypatch.setattr(_simd, "AVAILABLE", False)
-    assert _fast.plan_conv(64, 3, 3, 0, 255, 0, 255) == _fast.plan_exact(576, 0, 255, 0, 255)
+    assert mplan.plan_conv(64, 3, 3, 0, 255, 0, 255) == mplan.plan_exact(576, 0, 255, 0, 255)
 
 
 def test_vnni_switch_off_by_environment():
@@ -227,7 +230,7 @@ def test_saturating_kernel_vectors_and_tails(W, O, units, rng):
     w[0] = A
     w[-1] = -A
     for stride, pad in ((1, 1), (2, 0)):
-        got = _fast.conv_saturate_driver(x, w, stride, pad, 1, -A, W)
+        got = drivers.conv_saturate_driver(x, w, drivers.ConvArgs(stride, pad, 1, -A, W))
         want = naive.conv2d(x.tolist(), w.tolist(), stride, pad, 1, W, "saturate", -A)[0]
         np.testing.assert_array_equal(got, np.array(want, dtype=np.int64))
         assert (got == (1 << (W - 1)) - 1).any() and (got == -(1 << (W - 1))).any()
@@ -236,7 +239,7 @@ def test_saturating_kernel_vectors_and_tails(W, O, units, rng):
 def test_saturating_kernel_groups(units, rng):
     x = rng.integers(0, 256, (1, 6, 4, 4))
     w = rng.integers(-128, 128, (9, 2, 3, 3))
-    got = _fast.conv_saturate_driver(x, w, 1, 1, 3, 0, 17)
+    got = drivers.conv_saturate_driver(x, w, drivers.ConvArgs(1, 1, 3, 0, 17))
     want = naive.conv2d(x.tolist(), w.tolist(), 1, 1, 3, 17, "saturate", 0)[0]
     np.testing.assert_array_equal(got, np.array(want, dtype=np.int64))
 
@@ -265,13 +268,15 @@ def test_fused_short_finish_on_ties(rounding, shift, rng):
     assert lo < want.min() and want.max() < -lo - 1  # no clamp: the rounding decides
     from dqt_hw.model import layer as mlayer
 
-    fc = mlayer.FusedConv(w, a_fmt=f8, b_a=8, view_rounding="half_up", W=32,
-                          mode=spec.OVERFLOW_CODES["wrap"], rq=rq, stride=1, padding=1,
-                          groups=1, pad_code=3)
-    assert fc.nhwc and fc.lin is not None
+    fc = mlayer.FusedConv(w, model.ConvArgs(1, 1, 1, 3, 32), a_fmt=f8, b_a=8,
+                          view_rounding="half_up", mode=spec.OVERFLOW_CODES["wrap"], rq=rq)
+    assert fc.nhwc and fc.rq.form != GENERAL
     got = fc.run_nhwc(x, False).transpose(0, 3, 1, 2)
     np.testing.assert_array_equal(got, want)
-    fc.lin = None  # the general channels-last finish
+    fc.rq = fc.rq._replace(form=SHORT)  # the 32-bit channels-last finish
+    np.testing.assert_array_equal(fc.run_nhwc(x, False).transpose(0, 3, 1, 2), want)
+    fc.rq = fc.rq._replace(K1=fc.rq.K1.astype(np.int64), K2=fc.rq.K2.astype(np.int64),
+                           form=GENERAL)  # the general channels-last finish
     np.testing.assert_array_equal(fc.run_nhwc(x, False).transpose(0, 3, 1, 2), want)
     np.testing.assert_array_equal(fc.run(x), want)
 
@@ -284,7 +289,7 @@ def test_fused_short_finish_on_ties(rounding, shift, rng):
                                   (1, 3, 0)])
 @pytest.mark.parametrize("use64", [True, False])
 def test_padded_view_block_and_pixel_sums(shape, view, use64, rng):
-    """``_fast.nhwc_to_padded_view`` against NumPy: the padded channels-last block of
+    """``views.nhwc_to_padded_view`` against NumPy: the padded channels-last block of
     the viewed codes (border code 7) and each pixel's sum, by every way it has (one
     channel; whole padded images with the byte kernel and psadbw sums, their tails
     past a multiple of 64 bytes; rows of unpadded channels; padded channels; a channel
@@ -296,15 +301,16 @@ def test_padded_view_block_and_pixel_sums(shape, view, use64, rng):
     x = rng.integers(0, 256, (N, H, W, C)).astype(np.uint8)
     x[0, 0, :, :] = 255
     vlo, vhi = 0, 255 >> d
-    tab = _fast.view_table(0, 255, d, r, vlo, vhi, off, np.uint8)
+    tab = views.view_table(0, 255, d, r, vlo, vhi, off, np.uint8)
     ident = bool((tab == np.arange(256)).all())
     Cp, Hp, Wp = _simd.pad4(cg), H + 2 * pad, W + 2 * pad
     want = np.full((N, Hp, Wp, cg), 7, np.int64)
     want[:, pad:pad + H, pad:pad + W] = tab[x[..., c0:c0 + cg]]
     xp = np.zeros((N, Hp, Wp, Cp), np.uint8)
     plane = np.empty((N, Hp, Wp), np.int64)
-    _fast.nhwc_to_padded_view(x.reshape(-1), H, W, C, 0, N, c0, cg, pad, np.uint8(7), off,
-                              d, r, vlo, vhi, tab, ident, use64, xp.reshape(-1), Hp, Wp, Cp,
+    g = views.Block(H, W, C, Hp, Wp, Cp, 1, 1, 1, Hp, Wp)  # the kernel's fields unused
+    v = views.View(pad, np.uint8(7), off, d, r, vlo, vhi, tab, 0, ident, use64)
+    views.nhwc_to_padded_view(x.reshape(-1), 0, N, c0, cg, g, v, xp.reshape(-1),
                               plane.reshape(-1))
     np.testing.assert_array_equal(xp[..., :cg], want)
     np.testing.assert_array_equal(plane, want.sum(axis=3))
@@ -340,9 +346,8 @@ def test_channels_last_views_equal_channels_first(b_a, dtype, vr, C, rng):
                    for o in range(24))
     rq = model.Requant(consts, "half_even", 8)
     wv = model.nested_view(w, n=8, b=6, rounding="half_up")
-    fc = mlayer.FusedConv(wv, a_fmt=f8, b_a=b_a, view_rounding=vr, W=32,
-                          mode=spec.OVERFLOW_CODES["wrap"], rq=rq, stride=1, padding=1,
-                          groups=1, pad_code=0, out_dtype=np.uint8)
+    fc = mlayer.FusedConv(wv, model.ConvArgs(1, 1, 1, 0, 32), a_fmt=f8, b_a=b_a, view_rounding=vr,
+                          mode=spec.OVERFLOW_CODES["wrap"], rq=rq, out_dtype=np.uint8)
     assert fc.nhwc
     want = fc.run(x)
     got = fc.run_nhwc(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), True)
@@ -356,15 +361,15 @@ def test_channels_last_views_equal_channels_first(b_a, dtype, vr, C, rng):
 def test_vnni_one_image_blocks_over_numba_threads(O, monkeypatch, rng):
     """One image, serial work, several weight blocks: the blocks shared out over
     Numba's threads (``gemm_tiles_par``) give the sequential kernel's sums."""
-    monkeypatch.setattr(_fast, "PAR_BLOCKS_WORK", 0)
-    monkeypatch.setattr(_fast, "SERIAL_WORK", 1 << 62)
+    monkeypatch.setattr(dsettings, "PAR_BLOCKS_WORK", 0)
+    monkeypatch.setattr(dsettings, "SERIAL_WORK", 1 << 62)
     x = rng.integers(0, 256, (1, 24, 7, 9)).astype(np.uint8)
     w = rng.integers(0, 256, (O, 24, 3, 3)).astype(np.uint8)
     calls = []
     orig = _simd.gemm_tiles_par
     monkeypatch.setattr(_simd, "gemm_tiles_par", lambda *a: (calls.append(1), orig(*a)))
     with num_threads(2):
-        got = _fast.conv_exact(x, w, 1, 1, 1, 5, 32, _fast.plan_conv(24, 3, 3, 0, 255, 0, 255))
+        got = drivers.conv_exact(x, w, drivers.ConvArgs(1, 1, 1, 5, 32), mplan.plan_conv(24, 3, 3, 0, 255, 0, 255))
     want = model.conv2d(x, w, padding=1, pad_code=5, acc_bits=32, overflow="wrap",
                         stats=True)[0]
     np.testing.assert_array_equal(got, want)
@@ -375,10 +380,10 @@ def test_vnni_one_image_blocks_over_numba_threads(O, monkeypatch, rng):
 @pytest.mark.parametrize("par", [True, False])
 @pytest.mark.parametrize("b_a", [8, 3])
 def test_whole_layer_call_equals_driver(par, b_a, monkeypatch, rng):
-    """The one-call channels-last layer (``_fast.layer_nhwc_lin``: chunks of images
+    """The one-call channels-last layer (``fused.layer_nhwc``: chunks of images
     over Numba's threads, or one chunk) gives the Python driver's codes (the same
     steps, one by one) and the channels-first path's."""
-    monkeypatch.setattr(_fast, "LAYER_PAR_WORK", 0 if par else 1 << 62)
+    monkeypatch.setattr(dsettings, "LAYER_PAR_WORK", 0 if par else 1 << 62)
     f8 = spec.Format(8)
     from dqt_hw.model import layer as mlayer
 
@@ -391,20 +396,21 @@ def test_whole_layer_call_equals_driver(par, b_a, monkeypatch, rng):
                     spec.Constant(int(rng.integers(-(1 << 30), 1 << 30)), S))
                    for o in range(70))
     rq = model.Requant(consts, "half_away", 8)
-    fc = mlayer.FusedConv(w, a_fmt=f8, b_a=b_a, view_rounding="half_up", W=32,
-                          mode=spec.OVERFLOW_CODES["wrap"], rq=rq, stride=2, padding=1,
-                          groups=1, pad_code=0, out_dtype=np.uint8)
-    assert fc.lin is not None
+    fc = mlayer.FusedConv(w, model.ConvArgs(2, 1, 1, 0, 32), a_fmt=f8, b_a=b_a,
+                          view_rounding="half_up", mode=spec.OVERFLOW_CODES["wrap"], rq=rq,
+                          out_dtype=np.uint8)
+    assert fc.rq.form != GENERAL
     calls = []
-    orig = _fast.layer_nhwc_lin
-    monkeypatch.setattr(_fast, "layer_nhwc_lin", lambda *a: (calls.append(1), orig(*a))[1])
+    orig = fused.layer_nhwc
+    monkeypatch.setattr(fused, "layer_nhwc", lambda *a: (calls.append(1), orig(*a))[1])
     xl = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
     with num_threads(2):
         got = fc.run_nhwc(xl, True)
     assert calls
     want = fc.run(x)
     np.testing.assert_array_equal(got.transpose(0, 3, 1, 2), want)
-    lin, fc.lin = fc.lin, None  # the Python driver with the general finish
+    # the Python driver with the general finish (int64 constants)
+    fc.rq = fc.rq._replace(K1=fc.rq.K1.astype(np.int64), K2=fc.rq.K2.astype(np.int64),
+                           form=GENERAL)
     np.testing.assert_array_equal(fc.run_nhwc(xl, True), got)
-    fc.lin = lin
     assert want.min() < want.max()

@@ -1,7 +1,15 @@
 """dqt_hw.model: the bit-exact reference model (Numba kernels behind validating wrappers).
 
 Public functions follow docs/arithmetic.md and equal the slow oracle in tests/naive.py
-bit for bit.
+bit for bit. The speed layer behind them (docs/speed.md): ``plan`` (how a conv's exact
+sums are computed), ``views`` (layouts and views), ``epilogue`` (the finishing passes),
+``drivers`` (the conv drivers), ``fused`` (fused layers in one call), ``runtime``
+(threads), ``wcache`` (the weight cache), ``intops`` (round_shift and the mode codes),
+``_simd`` (the hand-written kernels) and ``_kernels`` (the sequential kernels). For the
+network executor: ``fused_conv`` / ``FusedConv`` (a layer prepared once),
+``fused_add`` / ``AddConsts`` (a residual add in one pass), ``global_avg_pool_nhwc``,
+``code_dtype``, ``integer_kernel``, and the threads' ``thread_count``, ``run_units``,
+``serial_scope``.
 """
 
 from .core import (
@@ -13,30 +21,45 @@ from .core import (
     dqt_add,
     dqt_mul,
     gemm,
+    global_avg_pool_nhwc,
     lincomb,
     max_pool2d,
     nested_view,
     side_sums_conv2d,
     side_sums_gemm,
 )
-from .layer import Requant, conv_layer, dense_layer, requantize
+from .fused import AddConsts, fused_add
+from .layer import FusedConv, Requant, code_dtype, conv_layer, dense_layer, fused_conv, requantize
+from .plan import ConvArgs, integer_kernel
+from .runtime import run_units, serial_scope, thread_count
 
 __all__ = [
     "MAX_ACC_BITS",
     "AccStats",
+    "AddConsts",
+    "ConvArgs",
+    "FusedConv",
     "Requant",
     "as_codes",
     "avg_pool2d",
+    "code_dtype",
     "conv2d",
     "conv_layer",
     "dense_layer",
     "dqt_add",
     "dqt_mul",
+    "fused_add",
+    "fused_conv",
     "gemm",
+    "global_avg_pool_nhwc",
+    "integer_kernel",
     "lincomb",
     "max_pool2d",
     "nested_view",
     "requantize",
+    "run_units",
+    "serial_scope",
     "side_sums_conv2d",
     "side_sums_gemm",
+    "thread_count",
 ]

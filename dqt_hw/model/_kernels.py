@@ -11,53 +11,17 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-R_FLOOR, R_HALF_UP, R_HALF_EVEN, R_HALF_AWAY = 0, 1, 2, 3
+from .intops import (  # noqa: F401  (the codes, for the callers of these kernels)
+    O_SATURATE,
+    O_TRAP,
+    O_WRAP,
+    R_FLOOR,
+    round_div,
+    round_shift,
+)
+from .runtime import par_range
 
-PAR_MIN_WORK = 1 << 20
-"""Element operations below which a kernel runs in the calling thread alone: waking
-another thread costs more than it saves on small tensors (most of all on a busy
-machine)."""
-
-
-def par_range(fn, n, work):
-    """fn(a, b) over pieces [a, b) of range(n): in the calling thread for small ``work``,
-    else one piece per thread of ``dqt_hw.model._fast``'s pool (the kernels release the
-    GIL)."""
-    if n <= 0:
-        return
-    if work < PAR_MIN_WORK or n == 1:
-        fn(0, n)
-        return
-    from ._fast import _threads
-
-    th = _threads()
-    parts = min(n, 2 * th.count())
-    step = -(-n // parts)
-    th.run(lambda i: fn(i * step, min(n, (i + 1) * step)), -(-n // step), blas=False)
-O_WRAP, O_SATURATE, O_TRAP = 0, 1, 2
-
-
-@njit(cache=True, inline="always")
-def round_shift(x, s, r):
-    """docs/arithmetic.md "Rounding": x * 2^-s rounded by mode r; x << -s for s <= 0."""
-    if s <= 0:
-        return x << (-s)
-    q = x >> s
-    if r == R_FLOOR:
-        return q
-    rem = x - (q << s)
-    half = np.int64(1) << (s - 1)
-    if rem < half:
-        return q
-    if rem > half:
-        return q + 1
-    if r == R_HALF_UP:
-        return q + 1
-    if r == R_HALF_EVEN:
-        return q + (q & 1)
-    if q >= 0:
-        return q + 1
-    return q
+POOL_MAX, POOL_AVG = 0, 1  # the modes of ``pool2d``
 
 
 @njit(cache=True)
@@ -226,8 +190,8 @@ def im2col(x, kh, kw, stride, pad, pad_code, c0, cg):
 
 @njit(cache=True, nogil=True)
 def pool2d_range(x, kh, kw, stride, mode, r, nc0, nc1, out):
-    """Max (mode 0) or average (mode 1, exact integer division rounded by r) pooling of
-    the planes nc in [nc0, nc1) (n * C + c) into out (N, C, Ho, Wo)."""
+    """Max (``POOL_MAX``) or average (``POOL_AVG``, exact integer division rounded by r)
+    pooling of the planes nc in [nc0, nc1) (n * C + c) into out (N, C, Ho, Wo)."""
     Nb, C, H, Wd = x.shape
     Ho = out.shape[2]
     Wo = out.shape[3]
@@ -237,7 +201,7 @@ def pool2d_range(x, kh, kw, stride, mode, r, nc0, nc1, out):
         c = nc - nb * C
         for oy in range(Ho):
             for ox in range(Wo):
-                if mode == 0:
+                if mode == POOL_MAX:
                     m = x[nb, c, oy * stride, ox * stride]
                     for ky in range(kh):
                         for kx in range(kw):
@@ -277,7 +241,7 @@ def gap_nhwc(x, r, out):
 
 
 def pool2d(x, kh, kw, stride, mode, r):
-    """Max (mode 0) or average (mode 1) pooling, (N, C, Ho, Wo) int64."""
+    """Max (``POOL_MAX``) or average (``POOL_AVG``) pooling, (N, C, Ho, Wo) int64."""
     Nb, C, H, Wd = x.shape
     Ho = (H - kh) // stride + 1
     Wo = (Wd - kw) // stride + 1
@@ -285,27 +249,6 @@ def pool2d(x, kh, kw, stride, mode, r):
     par_range(lambda a, b: pool2d_range(x, kh, kw, stride, mode, r, a, b, out), Nb * C,
               out.size * kh * kw)
     return out
-
-
-@njit(cache=True, inline="always")
-def round_div(x, d, r):
-    """x / d (d > 0) rounded by mode r (docs/arithmetic.md "Pooling")."""
-    q = x // d
-    rem = x - q * d
-    if r == R_FLOOR:
-        return q
-    t = 2 * rem
-    if t < d:
-        return q
-    if t > d:
-        return q + 1
-    if r == R_HALF_UP:
-        return q + 1
-    if r == R_HALF_EVEN:
-        return q + (q & 1)
-    if q >= 0:
-        return q + 1
-    return q
 
 
 @njit(cache=True, nogil=True)
@@ -357,66 +300,4 @@ def requantize3_range(acc, sum_a, sum_w, K, E, S, r, lo, hi, ac0, ac1, out):
             elif v > hi:
                 v = hi
             out[a, c, b] = v
-    return out
-
-
-def lincomb2c(q1, q2, K1, E1, K2, E2, C3, S, r, lo, hi, out):
-    """See ``lincomb2c_range`` (the whole arrays, split between the threads)."""
-    step = 4096
-    nb = -(-q1.shape[0] // step)
-    par_range(lambda a, b: lincomb2c_range(q1, q2, K1, E1, K2, E2, C3, S, r, lo, hi, out,
-                                           a * step, min(q1.shape[0], b * step)),
-              nb, q1.shape[0] * 4)
-    return out
-
-
-@njit(cache=True, nogil=True)
-def lincomb2c_range(q1, q2, K1, E1, K2, E2, C3, S, r, lo, hi, out, l0, l1):
-    """Flat q1, q2 (same length, any integer dtype): out[l] = clamp(round_shift(
-    (K1 q1[l] << E1) + (K2 q2[l] << E2) + C3, S, r), lo, hi), i.e. ``lincomb`` of the
-    terms [q1, q2, 1] with C3 = K3 << E3 (the caller has bounded the sum below 2^62)."""
-    sl = max(-S, 0)
-    sr = max(S, 0)
-    half = (np.int64(1) << sr) >> 1
-    # slices indexed from 0: an index known to be non-negative lets the loop vectorise
-    # (Numba's wraparound of negative indices otherwise keeps it scalar, about 6x slower)
-    a1 = q1[l0:l1]
-    a2 = q2[l0:l1]
-    o1 = out[l0:l1]
-    i31 = (np.int64(1) << 31) - 1
-    if sr >= 1 and sl == 0 and abs(K1) <= i31 and abs(K2) <= i31:
-        # a right shift of at least one bit and 32-bit constants: 32 x 32 -> 64-bit
-        # products and each rounding as one shift plus a correction (h = 2^(S-1)):
-        # floor v >> S, half_up (v + h) >> S, half_even (v + h - 1 + ((v >> S) & 1)) >> S,
-        # half_away (v + h - [v < 0]) >> S; the same integers as round_shift
-        k1 = np.int64(np.int32(K1))
-        k2 = np.int64(np.int32(K2))
-        for l in range(l1 - l0):
-            v = ((k1 * np.int64(a1[l])) << E1) + ((k2 * np.int64(a2[l])) << E2) + C3
-            if r == R_FLOOR:
-                q = v >> sr
-            elif r == R_HALF_UP:
-                q = (v + half) >> sr
-            elif r == R_HALF_EVEN:
-                q = (v + half - 1 + ((v >> sr) & 1)) >> sr
-            else:
-                q = (v + half - np.int64(v < 0)) >> sr
-            o1[l] = min(max(q, lo), hi)
-    else:
-        for l in range(l1 - l0):
-            x = ((K1 * np.int64(a1[l])) << E1) + ((K2 * np.int64(a2[l])) << E2) + C3
-            # round_shift(x, S, r) without data-dependent branches (vectorises)
-            v = x << sl
-            q = v >> sr
-            if r != R_FLOOR:
-                rem = v - (q << sr)
-                if r == R_HALF_UP:
-                    tie = np.int64(1)
-                elif r == R_HALF_EVEN:
-                    tie = q & 1
-                else:
-                    tie = np.int64(q >= 0)
-                up = np.int64(rem > half) | (np.int64(rem == half) & tie)
-                q += up & np.int64(sr > 0)
-            o1[l] = min(max(q, lo), hi)
     return out

@@ -19,7 +19,7 @@ sums restore the codes' own product,
 
     sum x w = sum xu ws + ow sum xu + ox sum w,
 
-exactly as the float paths of ``_fast`` do (``finish_rows`` / ``finish_rows_rq``).
+exactly as the float paths do (``epilogue``: the finishing passes of both).
 
 Layout. The input is a padded NHWC block of bytes with the channels padded to a multiple
 of four (Cp, zeros), so that every group of four k is four channels of one tap. The
@@ -34,7 +34,7 @@ Levels. ``LEVEL`` follows the features Numba compiles for: "vnni" as above;
 "avx512bw" and "avx2" do the same sums with ``vpmaddwd`` (bytes widened to int16, pairs
 of products in int32 lanes; see ``_pmadd_code``). ``AVAILABLE`` (any level) is False on
 CPUs without AVX2, when Numba compiles for another CPU by name (``NUMBA_CPU_NAME``), or
-with the environment variable ``DQT_HW_VNNI=0``; the float-BLAS paths of ``_fast`` then
+with the environment variable ``DQT_HW_VNNI=0``; the float-BLAS paths (``drivers.conv_exact``) then
 do the same work.
 
 Saturating accumulation
@@ -52,12 +52,14 @@ any CPU (AVX-512 makes one vector one register).
 
 from __future__ import annotations
 
-import os
+from typing import NamedTuple
 
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic
+
+from .. import settings
 
 MR = 6  # output pixels per micro-tile
 NB = 64  # output channels per weight block (NV = 4 vectors of 16 int32 lanes)
@@ -93,7 +95,7 @@ def _detect():
     """The integer kernel level for Numba's target: "vnni" (AVX-512 VNNI: ``vpdpbusd``),
     "avx512bw" (AVX-512BW: ``vpmaddwd`` on 512 bits), "avx2" (``vpmaddwd`` on 256 bits),
     or None (the float-BLAS paths; also with ``DQT_HW_VNNI=0``)."""
-    if os.environ.get("DQT_HW_VNNI", "1").strip() == "0":
+    if not settings.VNNI:
         return None
     try:
         feats = _target_features()
@@ -142,20 +144,48 @@ def _splat(builder, V, v):
                                   undef, lanes)
 
 
-def _tile_loop(builder, V, vbytes, nv, xbase, rows, xscale, toff, tscale, nk, wb, wstep, cb,
-               ldc, step, mr=MR, WV=None, nacc=1, fin=None):
-    """The IR shared by the micro-kernels: ``mr`` pixel bases xbase + rows[i] * xscale, a
-    loop over k < nk with mr x nv x ``nacc`` vector accumulators (type V) starting at
-    zero, the tap offset toff[k] * tscale and the nv weight vectors of row k (type
-    ``WV``, default V, at wb + k * wstep + j * vbytes) loaded, the accumulators updated by
-    ``step(bases, tap, weights, acc) -> new`` (acc[i][j * nacc + a]), and the tile stored
-    at cb + i * ldc + j * vbytes: the accumulator itself, or ``fin(its nacc
-    accumulators)`` (a vector of vbytes bytes)."""
-    WV = WV or V
+class _Args(NamedTuple):
+    """The IR values (int64) of a tile kernel's arguments (see ``_tile_kernel``)."""
+
+    xbase: object
+    rows: object
+    koff: object
+    nk4: object
+    wb: object
+    cb: object
+    ldc: object
+    wstep: object
+
+
+class _Tile(NamedTuple):
+    """A micro-tile's accumulators: ``mr`` pixels x ``nv`` weight vectors of ``vbytes``
+    bytes x ``nacc`` accumulators of vector type V each; the weight vectors of type WV
+    (None: V); pixel and tap offsets in elements of ``esz`` bytes."""
+
+    V: object
+    nv: int
+    mr: int = MR
+    WV: object = None
+    nacc: int = 1
+    vbytes: int = 64
+    esz: int = 1
+
+
+def _tile_loop(builder, t, a, step, fin=None):
+    """The IR shared by the micro-kernels (``_Tile`` t, ``_Args`` a): ``t.mr`` pixel
+    bases xbase + rows[i] * esz, a loop over k < nk4 with mr x nv x nacc vector
+    accumulators (type V) starting at zero, the tap offset koff[k] * esz and the nv
+    weight vectors of row k (type WV, at wb + k * wstep + j * vbytes) loaded, the
+    accumulators updated by ``step(bases, tap, weights, acc) -> new``
+    (acc[i][j * nacc + a]), and the tile stored at cb + i * ldc + j * vbytes: the
+    accumulator itself, or ``fin(its nacc accumulators)`` (a vector of vbytes bytes)."""
+    V, nv, mr, nacc, vbytes, esz = t.V, t.nv, t.mr, t.nacc, t.vbytes, t.esz
+    WV = t.WV or V
+    nk, wb, wstep, cb, ldc = a.nk4, a.wb, a.wstep, a.cb, a.ldc
     base = []
     for i in range(mr):
-        p = builder.inttoptr(builder.add(rows, _c64(8 * i)), _I64.as_pointer())
-        base.append(builder.add(xbase, builder.mul(builder.load(p, align=8), _c64(xscale))))
+        p = builder.inttoptr(builder.add(a.rows, _c64(8 * i)), _I64.as_pointer())
+        base.append(builder.add(a.xbase, builder.mul(builder.load(p, align=8), _c64(esz))))
     pre = builder.block
     loop = builder.append_basic_block("tile.loop")
     done = builder.append_basic_block("tile.done")
@@ -165,9 +195,9 @@ def _tile_loop(builder, V, vbytes, nv, xbase, rows, xscale, toff, tscale, nk, wb
     builder.position_at_end(loop)
     k = builder.phi(_I64)
     acc = [[builder.phi(V) for _ in range(nv * nacc)] for _ in range(mr)]
-    tap = builder.load(builder.inttoptr(builder.add(toff, builder.mul(k, _c64(8))),
+    tap = builder.load(builder.inttoptr(builder.add(a.koff, builder.mul(k, _c64(8))),
                                         _I64.as_pointer()), align=8)
-    tap = builder.mul(tap, _c64(tscale))
+    tap = builder.mul(tap, _c64(esz))
     ws = wstep if isinstance(wstep, ir.Value) else _c64(wstep)
     wrow = builder.add(wb, builder.mul(k, ws))
     wv = [builder.load(builder.inttoptr(builder.add(wrow, _c64(vbytes * j)),
@@ -214,7 +244,7 @@ def _lanes(n, start, step):
     return ir.Constant(ir.VectorType(_I32, n), list(range(start, start + n * step, step)))
 
 
-def _vnni_code(builder, nv, xbase, rows, koff, nk4, wb, cb, ldc, wstep):
+def _vnni_code(builder, nv, args):
     """AVX-512 VNNI: per step and pixel one ``vpdpbusd`` per vector of 16 channels."""
     dp = _intrinsic_fn(builder, "llvm.x86.avx512.vpdpbusd.512", _V16, [_V16, _V16, _V16])
 
@@ -227,10 +257,10 @@ def _vnni_code(builder, nv, xbase, rows, koff, nk4, wb, cb, ldc, wstep):
             new.append([builder.call(dp, [acc[i][j], a, wv[j]]) for j in range(nv)])
         return new
 
-    _tile_loop(builder, _V16, 64, nv, xbase, rows, 1, koff, 1, nk4, wb, wstep, cb, ldc, step)
+    _tile_loop(builder, _Tile(_V16, nv), args, step)
 
 
-def _pmadd_code(builder, nv, xbase, rows, koff, nk4, wb, cb, ldc, wstep, bits):
+def _pmadd_code(builder, nv, args, bits):
     """``vpmaddwd`` (AVX-512BW on 512 bits, AVX2 on 256): the bytes widened to int16
     (pixel codes zero-, weights sign-extended: every product fits int16, |255 x 128| <
     2^15), each instruction the sums of pairs of products in int32 lanes, accumulated
@@ -278,8 +308,7 @@ def _pmadd_code(builder, nv, xbase, rows, koff, nk4, wb, cb, ldc, wstep, bits):
             return out[0]
         return builder.shuffle_vector(out[0], out[1], _lanes(2 * lanes, 0, 1))
 
-    _tile_loop(builder, VA, 64, nv, xbase, rows, 1, koff, 1, nk4, wb, wstep, cb, ldc, step,
-               mr=mr, WV=_V64B, nacc=nacc, fin=fin)
+    _tile_loop(builder, _Tile(VA, nv, mr, _V64B, nacc), args, step, fin)
 
 
 def _tile_kernel(nv: int):
@@ -296,12 +325,13 @@ def _tile_kernel(nv: int):
         sig = types.void(*([types.int64] * 8))
 
         def codegen(context, builder, signature, args):
+            a = _Args(*args)
             if LEVEL == "vnni":
-                _vnni_code(builder, nv, *args)
+                _vnni_code(builder, nv, a)
             elif LEVEL == "avx512bw":
-                _pmadd_code(builder, nv, *args, 512)
+                _pmadd_code(builder, nv, a, 512)
             else:
-                _pmadd_code(builder, nv, *args, 256)
+                _pmadd_code(builder, nv, a, 256)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -453,8 +483,8 @@ def _sat_kernel(fty, lanes: int, nv: int):
                     new.append(row)
                 return new
 
-            _tile_loop(builder, V, esz * lanes, nv, xbase, rows, esz, toff, esz, nk, wb,
-                       esz * lanes * nv, cb, ldc, step)
+            _tile_loop(builder, _Tile(V, nv, vbytes=esz * lanes, esz=esz),
+                       _Args(xbase, rows, toff, nk, wb, cb, ldc, esz * lanes * nv), step)
             return context.get_dummy_value()
 
         return sig, codegen

@@ -14,7 +14,8 @@ import numpy as np
 
 from .. import spec
 from ..spec.format import code_range
-from . import _fast
+from . import drivers, wcache
+from .plan import F32_EXACT
 from . import _kernels as K
 
 MAX_ACC_BITS = 48
@@ -222,7 +223,7 @@ def _exact(a, w, bound):
     """The exact int64 product: float32 BLAS where no partial sum can pass 2^24 in
     magnitude, float64 BLAS where none can pass 2^53 (integers up to those limits are
     exact in the format, so every addition is, in any order); int64 loops otherwise."""
-    if bound <= _fast.F32_EXACT:
+    if bound <= F32_EXACT:
         return (a.astype(np.float32) @ w.astype(np.float32)).astype(np.int64)
     if bound < _F64_EXACT:
         return np.rint(a.astype(np.float64) @ w.astype(np.float64)).astype(np.int64)
@@ -309,16 +310,16 @@ def conv2d(
     (default 0). Returns (N, O, Ho, Wo) int64, or ``(acc, AccStats)`` with ``stats``.
     """
     W, mode = _check_acc(acc_bits, overflow)
-    x, xlo, xhi = _fast.codes("x", x, as_codes, CODE_LIMIT)
-    w, wlo, whi, wentry = _fast.weight_codes("w", w, as_codes, CODE_LIMIT)
+    x, xlo, xhi = wcache.codes("x", x, as_codes, CODE_LIMIT)
+    w, wlo, whi, wentry = wcache.weight_codes("w", w, as_codes, CODE_LIMIT)
     pad_code = _int("pad_code", pad_code)
     if not -CODE_LIMIT <= pad_code <= CODE_LIMIT:
         raise ValueError(f"pad_code {pad_code} is outside [{-CODE_LIMIT}, {CODE_LIMIT}]")
     stride, padding, groups, Ho, Wo = _conv_geometry(x, w, stride, padding, groups)
     if not stats:
         # bounds from the code ranges pick an exact float-BLAS or sequential fast path
-        out = _fast.try_conv2d(x, w, stride, padding, groups, pad_code, W, mode,
-                               xlo, xhi, wlo, whi, wentry)
+        out = drivers.try_conv2d(x, w, drivers.ConvArgs(stride, padding, groups, pad_code, W),
+                                 mode, (xlo, xhi, wlo, whi), wentry)
         if out is not None:
             return out
     x = as_codes("x", x)
@@ -374,7 +375,7 @@ def max_pool2d(x, *, kernel: int, stride: int | None = None) -> np.ndarray:
     """Max pooling of codes (N, C, H, W), no padding (codes are monotone in the real value)."""
     x = as_codes("x", x)
     kernel, stride = _pool_args(x, kernel, stride)
-    return K.pool2d(x, kernel, kernel, stride, 0, 0)
+    return K.pool2d(x, kernel, kernel, stride, K.POOL_MAX, K.R_FLOOR)
 
 
 def avg_pool2d(x, *, kernel: int, stride: int | None = None, rounding: str) -> np.ndarray:
@@ -382,7 +383,16 @@ def avg_pool2d(x, *, kernel: int, stride: int | None = None, rounding: str) -> n
     x = as_codes("x", x, -CODE_LIMIT, CODE_LIMIT)
     r = spec.ROUNDING_CODES[spec.check_rounding(rounding)]
     kernel, stride = _pool_args(x, kernel, stride)
-    return K.pool2d(x, kernel, kernel, stride, 1, r)
+    return K.pool2d(x, kernel, kernel, stride, K.POOL_AVG, r)
+
+
+def global_avg_pool_nhwc(x, *, rounding: str) -> np.ndarray:
+    """The global average pool of channels-last codes x (N, H, W, C) (any integer dtype):
+    (N, C) int64, each channel's sum over the H W pixels divided by H W with ``round_div``
+    (the same codes as ``avg_pool2d`` with kernel H of the channels-first codes, H = W)."""
+    r = spec.ROUNDING_CODES[spec.check_rounding(rounding)]
+    x = np.ascontiguousarray(x)
+    return K.gap_nhwc(x, r, np.empty((x.shape[0], x.shape[3]), np.int64))
 
 
 def _pool_args(x, kernel, stride):

@@ -12,7 +12,13 @@ import numpy as np
 
 from .. import spec
 from ..spec.format import code_range
-from . import _fast
+from . import drivers
+from .epilogue import AFFINE, GENERAL, SHORT
+from .epilogue import Requant as RqConsts
+from .plan import ConvArgs, plan_conv
+from .runtime import Tuner
+from .views import LayerView
+from .wcache import FAST_DTYPES
 from . import _kernels as K
 from .core import (
     _EXACT_LIMIT,
@@ -251,7 +257,7 @@ def dense_layer(a, w, *, a_fmt, w_fmt, b_a, b_w, view_rounding, acc_bits, overfl
 
 def _small_codes(name, x, lo, hi):
     """``as_codes(name, x, lo, hi)`` (same errors), keeping a small integer dtype."""
-    if isinstance(x, np.ndarray) and x.dtype in _fast._FAST_DTYPES and x.size:
+    if isinstance(x, np.ndarray) and x.dtype in FAST_DTYPES and x.size:
         xmin, xmax = int(x.min()), int(x.max())
         if xmin < lo or xmax > hi:
             as_codes(name, x, lo, hi)  # raises the standard error
@@ -259,7 +265,9 @@ def _small_codes(name, x, lo, hi):
     return as_codes(name, x, lo, hi)
 
 
-def _out_dtype(lo, hi):
+def code_dtype(lo: int, hi: int) -> np.dtype:
+    """The smallest integer dtype holding the codes [lo, hi] (uint8, int8, uint16,
+    int16, int32, else int64): what fused layers write."""
     for dt in (np.uint8, np.int8, np.uint16, np.int16, np.int32):
         info = np.iinfo(dt)
         if info.min <= lo and hi <= info.max:
@@ -278,13 +286,15 @@ class FusedConv:
     ``run(x)`` takes master activation codes (N, C, H, W) of any integer dtype, already
     known to lie in the activation format's range, and returns the output codes
     (N, O, Ho, Wo) in ``out_dtype`` (int64 by default): bit for bit what
-    ``conv_layer`` returns. Private to dqt_hw (the network executor keeps one per layer
-    and width pair)."""
+    ``conv_layer`` returns. ``cs``: the conv's ``ConvArgs`` (stride, padding, groups,
+    pad_code, accumulator width W), validated; ``mode`` the overflow code. The network
+    executor keeps one per layer and width pair (``fused_conv`` makes them)."""
 
-    def __init__(self, wv, *, a_fmt, b_a, view_rounding, W, mode, rq, stride, padding,
-                 groups, pad_code, out_dtype=np.int64):
+    def __init__(self, wv, cs, *, a_fmt, b_a, view_rounding, mode, rq, out_dtype=np.int64):
         self.ok = False
         self.wv = wv
+        self.cs = cs
+        stride, padding, groups, pad_code, W = cs
         self.stride, self.padding, self.groups, self.pad_code = stride, padding, groups, pad_code
         self.W = W
         O, Cg, kh, kw = wv.shape
@@ -314,35 +324,38 @@ class FusedConv:
         c34 = np.array([((int(Kc[2, c]) * int(sw[c])) << int(Ec[2, c]))
                         + (int(Kc[3, c]) << int(Ec[3, c])) for c in range(O)], np.int64)
         lo, hi_o = rq.range
-        self.rq = (np.ascontiguousarray(Kc[0]), np.ascontiguousarray(Ec[0]),
-                   np.ascontiguousarray(Kc[1]), np.ascontiguousarray(Ec[1]), c34,
-                   np.maximum(-Sc, 0), np.maximum(Sc, 0), spec.ROUNDING_CODES[rq.rounding],
-                   int(lo), int(hi_o))
         d, vr = a_fmt.n - b_a, spec.ROUNDING_CODES[view_rounding]
         qlo, qhi = a_fmt.code_range()
         # the view by a table over the master codes (run() takes codes in that range)
-        self.view = ((qlo, qhi, d, vr, vlo, vhi) if qhi - qlo < (1 << 16)
-                     else (d, vr, vlo, vhi))
-        self.plan = _fast.plan_conv(Cg, kh, kw, alo, ahi, wlo, whi)
-        # the shorter finish (``_fast.finish_tiles_rq_lin``) where its conditions hold:
-        # no sum can overflow W or int32, K1/K2 and sum_a fit int32, every S >= 1
+        self.view = LayerView(d, vr, vlo, vhi, qlo, qhi, qhi - qlo < (1 << 16))
+        self.plan = plan_conv(Cg, kh, kw, alo, ahi, wlo, whi)
+        # the shorter forms of the finish (``epilogue.SHORT``, ``AFFINE``) where their
+        # conditions hold: no sum can overflow W or int32, K1/K2 and sum_a fit int32,
+        # every S >= 1
         i31 = (1 << 31) - 1
-        self.lin = None
+        form, K1, K2 = GENERAL, Kc[0], Kc[1]
+        Q = R = np.zeros(0, np.int64)
         if (A * B * taps <= min(hi, i31) and taps * A <= i31
                 and int(np.abs(Kc[0]).max()) <= i31 and int(np.abs(Kc[1]).max()) <= i31
                 and int(Sc.min()) >= 1):
-            self.lin = (Kc[0].astype(np.int32), Kc[1].astype(np.int32),
-                        (np.int64(1) << Sc) >> 1)
-            if self.plan[0] == "vnni" and groups == 1:
-                self.lin += self._affine(Kc, Ec, c34, sw, taps)
+            form, K1, K2 = SHORT, Kc[0].astype(np.int32), Kc[1].astype(np.int32)
+            aff = self._affine(Kc, Ec, c34, sw, taps) if (self.plan.vnni
+                                                          and groups == 1) else ()
+            if aff:
+                form, (Q, R) = AFFINE, aff
+        c = np.ascontiguousarray
+        S = c(Sc, dtype=np.int64)  # in [0, 62] (checked above)
+        self.rq = RqConsts(c(K1), c(Ec[0]), c(K2), c(Ec[1]), c34, S, (np.int64(1) << S) >> 1, Q,
+                           R, spec.ROUNDING_CODES[rq.rounding], int(lo), int(hi_o), form)
         self.entry = {"prep": {}}
-        self.tuner = _fast.Tuner()
+        self.tuner = Tuner()
         self.out_dtype = np.dtype(out_dtype)
         self._tuned_n = None  # the tuner learns from calls with the batch it first saw
         self.ok = True
 
     def _affine(self, Kc, Ec, c34, sw, taps):
-        """(Q, R) for ``_fast.finish_tiles_rq_aff`` where they fit, else ().
+        """(Q, R) of the ``AFFINE`` form of the finish (``epilogue``) where they fit,
+        else ().
 
         On the VNNI path the accumulator is acc = C + ox sw + ow sx (C the int32 sum of
         the moved codes, sx their window sum) and sum_a = sx + taps ox, so with no
@@ -378,15 +391,26 @@ class FusedConv:
         if Nb:
             if self._tuned_n is None:
                 self._tuned_n = Nb
-            _fast.conv_exact(np.ascontiguousarray(x), self.wv, s, p, self.groups,
-                             self.pad_code, self.W, self.plan, self.entry, self.view,
-                             self.rq, out, self.tuner if Nb == self._tuned_n else None)
+            drivers.conv_exact(np.ascontiguousarray(x), self.wv, self.cs, self.plan, self.entry,
+                               self.view, self.rq, out,
+                               self.tuner if Nb == self._tuned_n else None)
         return out.reshape(Nb, O, Ho, Wo)
 
     @property
     def nhwc(self) -> bool:
-        """True where ``run_nhwc`` applies (the VNNI plan with a view table)."""
-        return self.ok and self.plan[0] == "vnni" and len(self.view) == 6
+        """True where ``run_nhwc`` applies (the integer kernel with a view table)."""
+        return self.ok and self.plan.vnni and self.view.table
+
+    def fused_layer(self, H: int, Wd: int):
+        """The ``fused.FusedLayer`` of this layer on uint8 channels-last images H x Wd,
+        or None where the layer is not on that one-call path (the integer kernel, one
+        group, a byte view table over 0..255, the ``SHORT`` or ``AFFINE`` finish): what
+        a whole-network program runs."""
+        if not (self.nhwc and self.rq.form != GENERAL and self.groups == 1
+                and (self.view.qlo, self.view.qhi) == (0, 255)):
+            return None
+        return drivers.fused_layer(self.wv, self.cs, self.plan, self.view, self.rq, H, Wd,
+                                   self.entry)
 
     def run_nhwc(self, x, channels_last: bool):
         """As ``run``, writing the codes channels-last (N, Ho, Wo, O); ``x`` is master
@@ -396,7 +420,7 @@ class FusedConv:
             # the channels-last copy of the input (NumPy's strided copy), so the padded
             # block and its pixel sums come from the vectorised channels-last kernel
             x = x.transpose(0, 2, 3, 1)
-        if x.dtype != np.uint8 and self.view[:2] == (0, 255):
+        if x.dtype != np.uint8 and (self.view.qlo, self.view.qhi) == (0, 255):
             x = x.astype(np.uint8)  # 8-bit unsigned codes (the caller keeps them in range)
         Nb, H, Wd, _ = x.shape
         O, _, kh, kw = self.wv.shape
@@ -407,10 +431,9 @@ class FusedConv:
         if Nb:
             if self._tuned_n is None:
                 self._tuned_n = Nb
-            _fast.conv_vnni(np.ascontiguousarray(x), self.wv, s, p, self.groups,
-                            self.pad_code, self.W, self.plan, self.entry, self.view,
-                            self.rq, out, self.tuner if Nb == self._tuned_n else None,
-                            in_nhwc=True, out_nhwc=True, lin=self.lin)
+            drivers.conv_vnni(np.ascontiguousarray(x), self.wv, self.cs, self.plan, self.entry,
+                              self.view, self.rq, out,
+                              self.tuner if Nb == self._tuned_n else None, nhwc=True)
         return out.reshape(Nb, Ho, Wo, O)
 
 
@@ -432,9 +455,8 @@ def conv_layer(x, w, *, a_fmt, w_fmt, b_a, b_w, view_rounding, acc_bits, overflo
         if (isinstance(requant, Requant) and -CODE_LIMIT <= pc <= CODE_LIMIT
                 and x.ndim == 4 and w.ndim == 4):
             st_, pd_, gr_, _, _ = _conv_geometry(x, wv, stride, padding, groups)
-            fc = FusedConv(wv, a_fmt=a_fmt, b_a=b_a, view_rounding=view_rounding, W=W,
-                           mode=mode, rq=requant, stride=st_, padding=pd_, groups=gr_,
-                           pad_code=pc)
+            fc = FusedConv(wv, ConvArgs(st_, pd_, gr_, pc, W), a_fmt=a_fmt, b_a=b_a,
+                           view_rounding=view_rounding, mode=mode, rq=requant)
             if fc.ok and x.shape[0]:
                 return fc.run(x)
     x = as_codes("x", x, *a_fmt.code_range()) if isinstance(a_fmt, spec.Format) else x
@@ -450,3 +472,27 @@ def conv_layer(x, w, *, a_fmt, w_fmt, b_a, b_w, view_rounding, acc_bits, overflo
     sa_full = np.repeat(sa, Og, axis=1)  # (N, O, Ho, Wo): each channel's group sum
     out = requantize(acc, sa_full, sw, requant, channel_axis=1)
     return (out, st) if stats else out
+
+
+def fused_conv(w, x_shape, *, a_fmt, w_fmt, b_a, b_w, view_rounding, acc_bits, overflow,
+               requant, geometry=(1, 0, 1, 0), out_dtype=None):
+    """The ``FusedConv`` of a conv layer with master weight codes ``w`` (O, C/groups, kh,
+    kw; already validated in ``w_fmt``) at widths (b_a, b_w), for inputs of shape
+    ``x_shape`` (N, C, H, W), ``geometry`` = (stride, padding, groups, pad_code):
+    bit for bit what ``conv_layer`` returns on such inputs, with the weights viewed once
+    here. None where the layer needs the general path (``conv_layer`` then decides from
+    the data, or raises the error these arguments deserve). The codes are written in
+    ``out_dtype`` (default: the smallest dtype of the requantization's range)."""
+    stride, padding, groups, pad_code = geometry
+    try:
+        _check_product_width(acc_bits, b_a, b_w, a_fmt, w_fmt)
+        W, mode = _check_acc(acc_bits, overflow)
+        stride, padding, groups, _, _ = _conv_geometry(
+            np.broadcast_to(np.uint8(0), tuple(x_shape)), w, stride, padding, groups)
+    except (TypeError, ValueError):
+        return None
+    wv = nested_view(w, n=w_fmt.n, b=b_w, rounding=view_rounding, signed=w_fmt.signed)
+    fc = FusedConv(wv, ConvArgs(stride, padding, groups, pad_code, W), a_fmt=a_fmt, b_a=b_a,
+                   view_rounding=view_rounding, mode=mode, rq=requant,
+                   out_dtype=code_dtype(*requant.range) if out_dtype is None else out_dtype)
+    return fc if fc.ok else None

@@ -14,6 +14,11 @@ run together; each input's result depends only on that input and its widths (eve
 kernel computes each output on its own, in a fixed order), so the executor is
 deterministic bit for bit and independent of batching and grouping.
 
+What the executor prepares once per network (each layer's fused kernel per width pair,
+requantizations, residual-add constants, whole-network programs) is kept in the
+network's session (``plan.session(net)``, dqt_hw/net/plan.py), which the programs read
+too; the executor calls only the public functions of ``dqt_hw.model``.
+
 Graph-side additions (no kernel's semantics change): max pooling with padding pads with
 the lowest code of the input format (the smallest real value, so the maximum of any
 window with a real tap is unchanged: the same as padding with -inf); a convolution pads
@@ -26,8 +31,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import model, spec
+from .. import model, settings, spec
 from .network import Layer, Network
+from .plan import pad_code, session, w_fmt
 
 
 @dataclass
@@ -76,42 +82,14 @@ class RunResult:
         return ((self.widths[:, :, 0] < n) * acts + (self.widths[:, :, 1] < n) * wts).sum(1)
 
 
-def _pad_code(fmt: spec.Format, b: int) -> int:
-    """The b-bit code of real 0 in ``fmt`` (clamped): 0 when m = 0."""
-    if fmt.m == 0.0:
-        return 0
-    lo, hi = fmt.code_range(b)
-    return int(np.clip(np.rint(-fmt.m / fmt.delta_at(b)), lo, hi))
-
-
-_W_FMT_CACHE: dict = {}
-
-
-def _w_fmt(n):
-    f = _W_FMT_CACHE.get(n)
-    if f is None:
-        f = _W_FMT_CACHE[n] = spec.Format(n)
-    return f
-
-
-CHANNELS_LAST = True  # keep activations channels-last between fused VNNI conv layers
-SPLIT_WORK = 1 << 30  # multiply-adds per batch from which it is cut into parts per thread
-PROGRAMS_KEPT = 6  # compiled whole-network programs kept per network (the latest used)
-
-
 def _batch_parts(net: Network, nb: int):
     """[(a, b)]: the batch cut into one part per thread where it is large work (each
     part then runs the whole network in its thread, every layer serially, and the
     parts run side by side: no barrier per layer), else the whole batch (its layers
     share the threads). Every input is computed on its own, so the codes are the same."""
-    from ..model import _fast
-
-    nt = _fast._threads().count()
-    work = net.__dict__.get("_macs_per_input")
-    if work is None:
-        work = sum(r["macs"] for r in net.graph.layer_table())
-        net.__dict__["_macs_per_input"] = work
-    if nt <= 1 or nb < 2 * nt or work * nb < SPLIT_WORK:
+    nt = model.thread_count()
+    work = int(session(net).macs(net).sum())
+    if nt <= 1 or nb < 2 * nt or work * nb < settings.SPLIT_WORK:
         return [(0, nb)]
     step = -(-nb // nt)
     return [(a, min(nb, a + step)) for a in range(0, nb, step)]
@@ -151,9 +129,9 @@ def _run_layer(net: Network, nd, L: Layer, x, b_a, b_w, stats):
     layer on (N, F, 1, 1) runs as the 1x1 conv it equals: the same sums over f
     ascending, the same side sums and requantization."""
     if not stats and L.op in ("conv", "fc") and x.ndim == 4:
-        fc = _fused_conv(net, nd, L, x, b_a, b_w)
+        fc = session(net).fused_conv(net, nd, L, b_a, b_w, x.shape)
         if fc is not None:
-            if CHANNELS_LAST and fc.nhwc:
+            if settings.CHANNELS_LAST and fc.nhwc:
                 if isinstance(x, _NHWC):
                     return _NHWC(fc.run_nhwc(x.a, True))
                 if x.shape[2:] == (1, 1):  # (N, C, 1, 1) is channels-last as it is
@@ -168,14 +146,14 @@ def _compute_layer(net: Network, nd, L: Layer, x, b_a, b_w, stats):
     """One conv/fc layer on master input codes x at (b_a, b_w)."""
     a = net.arith
     a_fmt = net.in_fmt(nd.name)
-    rq = net.requant(L.name, b_a, b_w, L)
-    common = dict(a_fmt=a_fmt, w_fmt=_w_fmt(a.n), b_a=b_a, b_w=b_w,
+    rq = session(net).requant(net, L, b_a, b_w)
+    common = dict(a_fmt=a_fmt, w_fmt=w_fmt(a.n), b_a=b_a, b_w=b_w,
                   view_rounding=a.view_rounding, acc_bits=a.acc_bits, overflow=a.overflow,
                   requant=rq, stats=stats)
     if L.op == "conv":
         at = nd.attrs
         return model.conv_layer(x, L.w, stride=at.get("stride", 1), padding=at.get("padding", 0),
-                                groups=at.get("groups", 1), pad_code=_pad_code(a_fmt, b_a),
+                                groups=at.get("groups", 1), pad_code=pad_code(a_fmt, b_a),
                                 **common)
     res = model.dense_layer(x.reshape(x.shape[0], -1), L.w.T, **common)
     if stats:
@@ -183,81 +161,19 @@ def _compute_layer(net: Network, nd, L: Layer, x, b_a, b_w, stats):
     return res.reshape(x.shape[0], -1, 1, 1)
 
 
-def _fused_conv(net: Network, nd, L: Layer, x, b_a, b_w):
-    """The layer's ``model.layer.FusedConv`` at (b_a, b_w), kept in the layer's cache
-    (cleared when the network is validated again) while ``L.w`` is the same array; None
-    where the layer needs the general path. The master weight codes were validated when
-    the network was built or loaded, so they are viewed once here, not on every call."""
-    key = ("fused", b_a, b_w)
-    hit = L._rq_cache.get(key)
-    if hit is not None and hit[0] is L.w:
-        return hit[1]
-    from ..model import core as mcore
-    from ..model import layer as mlayer
-
-    a = net.arith
-    a_fmt = net.in_fmt(nd.name)
-    w_fmt = _w_fmt(a.n)
-    rq = net.requant(L.name, b_a, b_w, L)
-    at = nd.attrs
-    fc = None
-    w = L.w if L.op == "conv" else L.w.reshape(L.w.shape + (1, 1))  # fc: a 1x1 conv
-    try:
-        if L.op == "fc" and tuple(x.shape[2:]) != (1, 1):
-            raise ValueError("fc input is not flattened")
-        mlayer._check_product_width(a.acc_bits, b_a, b_w, a_fmt, w_fmt)
-        W, mode = mcore._check_acc(a.acc_bits, a.overflow)
-        stride, padding, groups, _, _ = mcore._conv_geometry(
-            x, w, at.get("stride", 1), at.get("padding", 0), at.get("groups", 1))
-    except (TypeError, ValueError):
-        pass  # the general path raises the error
-    else:
-        wv = model.nested_view(w, n=a.n, b=b_w, rounding=a.view_rounding)
-        lo, hi = rq.range
-        fc = mlayer.FusedConv(wv, a_fmt=a_fmt, b_a=b_a, view_rounding=a.view_rounding, W=W,
-                              mode=mode, rq=rq, stride=stride, padding=padding,
-                              groups=groups, pad_code=_pad_code(a_fmt, b_a),
-                              out_dtype=mlayer._out_dtype(lo, hi))
-        fc = fc if fc.ok else None
-    L._rq_cache[key] = (L.w, fc)
-    return fc
-
-
 def _fused_add(net: Network, nd, x1, x2):
-    """The residual add ``model.dqt_add`` of two activation tensors in one pass, or None
-    where its sum cannot be bounded below 2^62 from the input formats (then the caller
-    takes ``model.dqt_add``, which decides from the data). The codes are the executor's
-    own (in their formats' ranges)."""
-    L = net.layers[nd.name]
-    hit = L._rq_cache.get("fused_add")
-    if hit is None:
-        a = net.arith
-        Ks, Es, S = spec.align(L.constants(a.const_bits))
-        m1 = (1 << net.layers[nd.inputs[0]].fmt.n) - 1
-        m2 = (1 << net.layers[nd.inputs[1]].fmt.n) - 1
-        bound = (abs(Ks[0]) * m1 << Es[0]) + (abs(Ks[1]) * m2 << Es[1]) + (abs(Ks[2]) << Es[2])
-        lo, hi = spec.code_range(L.fmt.n, False)
-        if bound < (1 << 62) and max(Es[0], Es[1]) < 63 and 0 <= S <= 62:
-            hit = (Ks[0], Es[0], Ks[1], Es[1], Ks[2] << Es[2], S,
-                   spec.ROUNDING_CODES[a.rounding], lo, hi, np.dtype(_small_dtype(lo, hi)))
-        else:
-            hit = False
-        L._rq_cache["fused_add"] = hit
-    if not hit or x1.shape != x2.shape:
+    """The residual add ``model.dqt_add`` of two activation tensors in one pass
+    (``model.fused_add``), or None where its sum cannot be bounded below 2^62 from the
+    input formats (then the caller takes ``model.dqt_add``, which decides from the
+    data). The codes are the executor's own (in their formats' ranges)."""
+    hit = session(net).add_consts(net, nd)
+    if hit is None or x1.shape != x2.shape:
         return None
-    from ..model import _kernels
-
-    *consts, dt = hit
+    consts, dt = hit
     out = np.empty(x1.shape, dt)
-    _kernels.lincomb2c(np.ascontiguousarray(x1).reshape(-1), np.ascontiguousarray(x2).reshape(-1),
-                       *consts, out.reshape(-1))
+    model.fused_add(np.ascontiguousarray(x1).reshape(-1), np.ascontiguousarray(x2).reshape(-1),
+                    consts, out.reshape(-1))
     return out
-
-
-def _small_dtype(lo, hi):
-    from ..model.layer import _out_dtype
-
-    return _out_dtype(lo, hi)
 
 
 def _merge(d, key, st):
@@ -273,12 +189,8 @@ def controller_widths(net: Network, feat_codes) -> np.ndarray:
     a = net.arith
     if isinstance(feat_codes, _NHWC) and feat_codes.a.shape[1] == feat_codes.a.shape[2]:
         # the global average pool of channels-last codes: the same sums and rounding
-        # (``_kernels.round_div``) as avg_pool2d, without the transpose
-        from ..model import _kernels
-
-        fa = np.ascontiguousarray(feat_codes.a)
-        h = _kernels.gap_nhwc(fa, spec.ROUNDING_CODES[a.pool_rounding],
-                              np.empty((fa.shape[0], fa.shape[3]), np.int64))
+        # as avg_pool2d, without the transpose
+        h = model.global_avg_pool_nhwc(feat_codes.a, rounding=a.pool_rounding)
     else:
         feat_codes = _nchw(feat_codes)
         H = feat_codes.shape[2]
@@ -286,7 +198,7 @@ def controller_widths(net: Network, feat_codes) -> np.ndarray:
         h = g.reshape(g.shape[0], -1)
     fin = net.layers[c.features].fmt
     for lay, f_in in ((c.fc1, fin), (c.fc2, c.fc1.fmt)):
-        fc = _fused_dense(net, lay, f_in, h.shape[1])
+        fc = session(net).fused_dense(net, lay, f_in, h.shape[1])
         if fc is not None:  # the same codes as dense_layer (a 1x1 conv, see _run_layer)
             hc = np.ascontiguousarray(h)
             if fc.nhwc:  # (N, F) is already channels-last for a 1x1 image
@@ -295,41 +207,12 @@ def controller_widths(net: Network, feat_codes) -> np.ndarray:
                 h = fc.run(hc.reshape(hc.shape[0], -1, 1, 1))
             h = h.reshape(h.shape[0], -1)
             continue
-        h = model.dense_layer(h, lay.w.T, a_fmt=f_in, w_fmt=_w_fmt(a.n), b_a=a.n, b_w=a.n,
+        h = model.dense_layer(h, lay.w.T, a_fmt=f_in, w_fmt=w_fmt(a.n), b_a=a.n, b_w=a.n,
                               view_rounding=a.view_rounding, acc_bits=a.acc_bits,
-                              overflow=a.overflow, requant=net.requant(lay.name, a.n, a.n, lay))
+                              overflow=a.overflow,
+                              requant=session(net).requant(net, lay, a.n, a.n))
     logits = h.reshape(h.shape[0], len(c.layers), len(c.widths))
     return np.argmax(logits, axis=2)
-
-
-def _fused_dense(net: Network, lay: Layer, a_fmt: spec.Format, F: int):
-    """A controller layer (at n/n) as the ``FusedConv`` of its 1x1 conv, kept in the
-    layer's cache while ``lay.w`` is the same array; None where it needs the general
-    path (which then raises or decides from the data)."""
-    hit = lay._rq_cache.get("fused_dense")
-    if hit is not None and hit[0] is lay.w:
-        return hit[1]
-    from ..model import core as mcore
-    from ..model import layer as mlayer
-
-    a = net.arith
-    rq = net.requant(lay.name, a.n, a.n, lay)
-    fc = None
-    if lay.w.ndim == 2 and lay.w.shape[1] == F:
-        try:
-            mlayer._check_product_width(a.acc_bits, a.n, a.n, a_fmt, _w_fmt(a.n))
-            W, mode = mcore._check_acc(a.acc_bits, a.overflow)
-        except (TypeError, ValueError):
-            pass
-        else:
-            lo, hi = rq.range
-            fc = mlayer.FusedConv(np.ascontiguousarray(lay.w.reshape(lay.w.shape + (1, 1))),
-                                  a_fmt=a_fmt, b_a=a.n, view_rounding=a.view_rounding, W=W,
-                                  mode=mode, rq=rq, stride=1, padding=0, groups=1,
-                                  pad_code=0, out_dtype=mlayer._out_dtype(lo, hi))
-            fc = fc if fc.ok else None
-    lay._rq_cache["fused_dense"] = (lay.w, fc)
-    return fc
 
 
 def controller_macs(net: Network) -> int:
@@ -352,11 +235,8 @@ def execute(net: Network, codes, *, widths=None, batch_size: int = 64, stats=Fal
     if not isinstance(net, Network):
         raise TypeError(f"net must be a dqt_hw.net.Network, not {net!r}")
     g = net.graph
-    memo = net.__dict__.setdefault("_exec_memo", {})  # cleared by Network.validate
-    if "names" not in memo:
-        memo["names"] = net.compute_layers()
-        memo["macs"] = np.array([r["macs"] for r in g.layer_table()], np.int64)
-    names = memo["names"]
+    plans = session(net)
+    names = plans.names(net)
     index = {nm: i for i, nm in enumerate(names)}
     in_node = next(iter(g))
     fin = net.layers[in_node.name].fmt
@@ -383,9 +263,7 @@ def execute(net: Network, codes, *, widths=None, batch_size: int = 64, stats=Fal
     else:
         wkey = net.arith.n if widths is None else widths
         if isinstance(wkey, (int, np.integer)) and not isinstance(wkey, bool):
-            mix = memo.get(("mix", int(wkey)))  # one width for all: checked once
-            if mix is None:
-                mix = memo[("mix", int(wkey))] = net.width_mix(wkey)
+            mix = plans.mix(net, int(wkey))  # one width for all: checked once
         else:
             mix = net.width_mix(wkey)
     N = x.shape[0]
@@ -487,11 +365,9 @@ def execute(net: Network, codes, *, widths=None, batch_size: int = 64, stats=Fal
         ob = _nchw(vals[out_node]).reshape(nb, -1)
         return ob, wb, st_b
 
-    prog = None if stats else _program(net, "dynamic" if dynamic else mix)
+    prog = None if stats else plans.program(net, "dynamic" if dynamic else mix)
     if prog is not None:
-        from ..model import _fast
-
-        nt = _fast._threads().count()
+        nt = model.thread_count()
 
         def run_batch(xb):  # noqa: F811  (the same results in one Numba call)
             ob, var = prog.run(xb, nt)
@@ -518,16 +394,14 @@ def execute(net: Network, codes, *, widths=None, batch_size: int = 64, stats=Fal
             if len(parts) == 1:
                 ob, wb, st_b = run_batch(xb)
             else:
-                from ..model import _fast
-
                 res = [None] * len(parts)
 
                 def part(i):
                     a, b = parts[i]
-                    with _fast.serial_scope():
+                    with model.serial_scope():
                         res[i] = run_batch(xb[a:b])
 
-                _fast._threads().run(part, len(parts), blas=False)
+                model.run_units(part, len(parts))
                 ob = np.concatenate([r[0] for r in res])
                 wb = np.concatenate([r[1] for r in res])
                 st_b = {}
@@ -551,37 +425,11 @@ def execute(net: Network, codes, *, widths=None, batch_size: int = 64, stats=Fal
         out_codes = np.zeros((0, g[out_node].shape[0]), np.int64)
     ofmt = net.layers[out_node].fmt
     logits = ofmt.real(out_codes.astype(np.float64))  # the one float step
-    macs = memo["macs"]
+    macs = plans.macs(net)
     bitops = (all_w[:, :, 0] * all_w[:, :, 1] * macs).sum(axis=1)
     cb = controller_macs(net) * net.arith.n * net.arith.n if dynamic else 0
     return RunResult(out_codes, logits, np.argmax(out_codes, axis=1), all_w, names, bitops,
                      cb, acc_stats if stats else {}, input_stats)
-
-
-def _program(net: Network, widths):
-    """The network's ``program.Program`` at a static mix (an (L, 2) array) or with the
-    controller (``"dynamic"``), compiled once and kept while every layer holds the same
-    weight array; None where it needs the layer-by-layer path."""
-    from . import program
-
-    if not program.enabled():
-        return None
-    key = "dynamic" if isinstance(widths, str) else tuple(map(tuple, np.asarray(widths).tolist()))
-    cache = net.__dict__.get("_programs")
-    if cache is None:
-        from collections import OrderedDict
-
-        cache = net.__dict__["_programs"] = OrderedDict()
-    hit = cache.get(key)
-    if hit is not None and (hit is False or hit.current(net)):
-        cache.move_to_end(key)
-        return hit or None
-    prog = program.compile_program(net, widths)
-    cache[key] = prog if prog is not None else False
-    cache.move_to_end(key)
-    while len(cache) > PROGRAMS_KEPT:  # a sweep over many mixes keeps the latest few
-        cache.popitem(last=False)
-    return prog
 
 
 def input_codes(net: Network, x) -> np.ndarray:

@@ -25,7 +25,7 @@ import io
 import json
 import math
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -90,7 +90,6 @@ class Layer:
     bias: np.ndarray | None = None
     K: np.ndarray | None = None
     S: np.ndarray | None = None
-    _rq_cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     def constants(self, const_bits):
         """Per channel, the tuple of ``spec.Constant`` (k1..k4; k1..k3 for an add)."""
@@ -184,8 +183,8 @@ class Network:
                 self.layers[nd.name].fmt = src.fmt if src is not None else None
 
     def validate(self):
-        self.__dict__.pop("_programs", None)  # the executor's compiled programs
-        self.__dict__.pop("_exec_memo", None)  # and what it keeps between calls
+        # the executor's sessions (dqt_hw.net.plan) start afresh on a new revision
+        self.revision = getattr(self, "revision", 0) + 1
         a = self.arith
         n = a.n
         for nd in self.graph:
@@ -297,7 +296,6 @@ class Network:
             raise ValueError(
                 f"layer {name!r}: constant K{t}{ch} = {int(L.K[idx])} does not fit its "
                 f"declared width of {bits} bits ([{lo}, {hi}])")
-        L._rq_cache.clear()
 
     def _validate_controller(self):
         c = self.controller
@@ -387,20 +385,14 @@ class Network:
     # ---------------------------------------------------------------- constants
     def requant(self, name: str, b_a: int, b_w: int, layer: Layer | None = None) -> model.Requant:
         """The requantization of layer ``name`` at (b_a, b_w): the master constants with
-        their shifts moved (``Requant.switched``); cached."""
+        their shifts moved (``Requant.switched``). (The executor keeps them, per session:
+        ``dqt_hw.net.plan``.)"""
         L = layer if layer is not None else self.layers[name]
-        key = (b_a, b_w)
-        rq = L._rq_cache.get(key)
-        if rq is None:
-            base = L._rq_cache.get("master")
-            if base is None:
-                base = model.Requant(L.constants(self.arith.const_bits), self.arith.rounding,
-                                     L.fmt.n, False, None)
-                L._rq_cache["master"] = base
-            n = self.arith.n
-            rq = base if key == (n, n) else base.switched(d_a=n - b_a, d_w=n - b_w, d_out=0)
-            L._rq_cache[key] = rq
-        return rq
+        base = model.Requant(L.constants(self.arith.const_bits), self.arith.rounding,
+                             L.fmt.n, False, None)
+        n = self.arith.n
+        return base if (b_a, b_w) == (n, n) else base.switched(d_a=n - b_a, d_w=n - b_w,
+                                                               d_out=0)
 
     def summary(self) -> str:
         rows = [self.graph.summary(), "",

@@ -13,13 +13,14 @@ the activation codes of every node channels-last in one byte arena.
 The operations are the executor's own kernels on the same codes, so the output is the
 same bit for bit (tests/test_net_program.py checks it against the layer-by-layer path):
 
-- conv / fc (a fc on a 1 x 1 image is the 1 x 1 conv it equals): the fused layer
-  ``_fast.fused_images`` (the padded block and its sums, ``_simd.gemm_tiles`` and the
-  short finish), the kernel the layer-by-layer path runs too, one row of constants per
-  width pair it may run at;
-- add: ``_kernels.lincomb2c_range`` with the executor's constants (``_fused_add``);
+- conv / fc (a fc on a 1 x 1 image is the 1 x 1 conv it equals): the layer's
+  ``model.FusedConv`` from the network's plan (``plan.Session``) as a
+  ``model.fused.FusedLayer``, encoded in a row (``fused.encode``: the padded block and
+  its sums, the integer kernel and the short finish), run by ``fused.fused_images``, the
+  kernel the layer-by-layer path runs too; one row per width pair it may run at;
+- add: ``fused.fused_add_range`` with the plan's constants (``Session.add_consts``);
 - avgpool (no padding), also the controller's global pool: exact sums and
-  ``_kernels.round_div``;
+  ``intops.round_div``;
 - the controller's argmax (first maximum, the narrowest width on ties), which sets the
   row each controlled layer takes for that input. Inputs next to each other in a chunk
   with the same row run together.
@@ -27,61 +28,41 @@ same bit for bit (tests/test_net_program.py checks it against the layer-by-layer
 ``compile_program`` returns None where a network needs something a program does not
 have (no integer kernel for the CPU, a layer off the short-finish path, codes that are
 not bytes, groups, max pooling, a flatten of more than one pixel); the executor then
-runs it layer by layer. ``DQT_HW_PROGRAM=0`` switches programs off.
+runs it layer by layer. ``DQT_HW_PROGRAM=0`` (``settings.PROGRAM``) switches programs
+off.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 
 import numpy as np
 from numba import njit, prange
 
-from .. import spec
-from ..model import _fast, _kernels, _simd
+from .. import model, settings, spec
+from ..model import fused, runtime
+from ..model.intops import round_div
 
 OP_CONV, OP_ADD, OP_POOL, OP_ARGMAX = 0, 1, 2, 3
 
-# columns of a conv row of the parameter table
-(C_OP, C_SRC, C_SST, C_DST, C_DST_ST, C_H, C_W, C_C, C_CP, C_KH, C_KW, C_S, C_PAD,
- C_HO, C_WO, C_O, C_NP, C_PADV, C_OX, C_D, C_VR, C_VLO, C_VHI, C_IDENT, C_TAB, C_OW, C_KSA,
- C_RR, C_LO, C_HI, C_AFF, C_MB, C_KOFF, C_NK4, C_WPK, C_WPN, C_WOFF, C_NVS, C_NBLK, C_Q,
- C_R, C_SR, C_HH, C_CORR, C_K1, C_RE1, C_K2, C_RE2, C_C34, C_WIDE, C_PIX) = range(51)
-NCOL = 51
-# add: C_OP, C_SRC, C_SST, C_DST, C_DST_ST, then
+# columns of the parameter table; every row: C_OP, C_SRC, C_SST (source node: offset,
+# codes per image), C_DST, C_DST_ST (destination node), then per kind:
+C_OP, C_SRC, C_SST, C_DST, C_DST_ST = range(5)
+# conv: the int64 arena for its codes or the bytes, then the fused layer's row
+C_WIDE, C_FL = 5, 6
+NCOL = C_FL + fused.NFIELDS
+# add: the second source node, then the ``model.AddConsts``
 A_SRC2, A_SST2, A_K1, A_E1, A_K2, A_E2, A_C3, A_S, A_R, A_LO, A_HI = range(5, 16)
-# pool: C_OP, C_SRC, C_SST, C_DST, C_DST_ST, C_H, C_W, C_C, then
-P_K, P_S, P_HO, P_WO, P_R = range(8, 13)
+# pool: the source's H, W, C, then
+P_H, P_W, P_C, P_K, P_S, P_HO, P_WO, P_R = range(5, 13)
 # argmax: C_OP, C_SRC, C_SST, then
 G_L, G_K, G_WIDE = 3, 4, 5
 
-CHUNKS_PER_THREAD = 1  # chunks of images per Numba thread
-
 
 def enabled() -> bool:
-    return os.environ.get("DQT_HW_PROGRAM", "1") != "0" and _simd.AVAILABLE
-
-
-class _Pool:
-    """Arrays of one dtype laid end to end (each at a multiple of 64 bytes)."""
-
-    def __init__(self, dtype):
-        self.dtype = np.dtype(dtype)
-        self.parts, self.size = [], 0
-
-    def add(self, a) -> int:
-        a = np.ascontiguousarray(a, dtype=self.dtype).reshape(-1)
-        off = self.size
-        self.parts.append((off, a))
-        self.size = off + -(-max(a.size, 1) * self.dtype.itemsize // 64) * 64 // self.dtype.itemsize
-        return off
-
-    def array(self):
-        out = np.zeros(max(self.size, 1), self.dtype)
-        for off, a in self.parts:
-            out[off:off + a.size] = a
-        return out
+    """Programs run here: not switched off (``settings.PROGRAM``) and the integer kernel
+    available."""
+    return settings.PROGRAM and model.integer_kernel()
 
 
 class Program:
@@ -129,78 +110,45 @@ class Program:
         arena[off_in * N:off_in * N + N * nb_in] = np.ascontiguousarray(
             x.transpose(0, 2, 3, 1)).reshape(-1)
         var = np.zeros((N, self.ops.shape[0]), np.int64)
-        per = max(1, -(-N // (CHUNKS_PER_THREAD * threads))) if threads > 1 else N
-        _fast._numba_threads(threads)
+        per = max(1, -(-N // (settings.CHUNKS_PER_THREAD * threads))) if threads > 1 else N
+        runtime.numba_threads(threads)
         try:
             run_program(arena, wide, N, self.ops, self.prm, var, self.ctrl_ops, self.i64,
-                        self.i32, self.i8, self.u8, per, _simd.BYTES64)
+                        self.i32, self.i8, self.u8, per)
         finally:
-            _fast._numba_threads(None)
+            runtime.numba_threads(None)
         off, nb, _, w = self.nodes[self.out_node]
         out = (wide if w else arena)[off * N:off * N + N * nb].reshape(N, nb).astype(np.int64)
         return out, var
 
 
-def _conv_rows(fc, H, Wd, C, src, dst, pools):
-    """The parameter row of a fused layer ``fc`` (None where it is not on the one-call
-    short-finish path)."""
-    i64, i32, i8, u8 = pools
-    if not (fc is not None and fc.nhwc and fc.lin is not None and fc.groups == 1
-            and fc.view[:2] == (0, 255)):
+def _conv_row(fc, H, Wd, C, src, pools):
+    """The parameter row of a fused layer ``fc`` on the node ``src`` (offset, codes per
+    image) of H x Wd x C codes, and its output shape, or None where it is not on the
+    one-call short-finish path (``model.FusedConv.fused_layer``)."""
+    if fc is None or fc.wv.shape[1] != C:
         return None
-    _, ox, ow, _ = fc.plan
-    qlo, qhi, d, vr, vlo, vhi = fc.view
-    O, Cg, kh, kw = fc.wv.shape
-    if Cg != C:
+    fl = fc.fused_layer(H, Wd)
+    if fl is None:
         return None
-    p, s = fc.padding, fc.stride
-    Hp, Wp = H + 2 * p, Wd + 2 * p
-    Ho, Wo = (Hp - kh) // s + 1, (Wp - kw) // s + 1
-    Cp = _simd.pad4(Cg)
-    K = Cg * kh * kw
-    tab = _fast.view_table(0, 255, d, vr, vlo, vhi, ox, np.uint8)
-    wp, woff, nvs, Np = _simd.pack_weights(fc.wv, ow)
-    sw = fc.wv.reshape(O, K).sum(axis=1, dtype=np.int64)
-    RK1, RE1, RK2, RE2, C34, SL, SR, rr, lo, hi = fc.rq
     r = np.zeros(NCOL, np.int64)
-    r[[C_OP, C_SRC, C_SST, C_DST, C_DST_ST]] = OP_CONV, src[0], src[1], dst[0], dst[1]
-    r[[C_H, C_W, C_C, C_CP, C_KH, C_KW, C_S, C_PAD, C_HO, C_WO, C_O, C_NP]] = (
-        H, Wd, C, Cp, kh, kw, s, p, Ho, Wo, O, Np)
-    r[[C_PADV, C_OX, C_D, C_VR, C_VLO, C_VHI, C_IDENT]] = (
-        (fc.pad_code - ox) & 0xFF, ox, d, vr, vlo, vhi, int((tab == np.arange(256)).all()))
-    r[C_TAB] = u8.add(tab)
-    r[[C_OW, C_KSA, C_RR, C_LO, C_HI]] = ow, K * ox, rr, lo, hi
-    r[C_WIDE] = fc.out_dtype != np.uint8
-    r[C_MB] = _fast.block_rows(Cp, kh, kw)
-    koff = _simd.tap_offsets(kh, kw, Cp, Wp)
-    r[[C_KOFF, C_NK4]] = i64.add(koff), koff.size
-    r[C_PIX] = i64.add(_simd.pixel_offsets(1, Hp, Wp, Cp, Ho, Wo, s))  # within an image
-    r[[C_WPK, C_WPN]] = i8.add(wp), wp.size
-    r[[C_WOFF, C_NVS, C_NBLK]] = i64.add(woff), i64.add(nvs), len(nvs)
-    lin = fc.lin
-    r[C_AFF] = len(lin) == 5
-    if len(lin) == 5:
-        r[[C_Q, C_R]] = i64.add(lin[3]), i64.add(lin[4])
-    r[[C_SR, C_HH]] = i64.add(SR), i64.add(lin[2])
-    r[[C_CORR, C_K1, C_RE1, C_K2, C_RE2, C_C34]] = (
-        i64.add(ox * sw), i32.add(lin[0]), i64.add(RE1), i32.add(lin[1]), i64.add(RE2),
-        i64.add(C34))
-    return r, (Ho, Wo, O)
+    r[[C_OP, C_SRC, C_SST, C_WIDE]] = OP_CONV, src[0], src[1], fc.out_dtype != np.uint8
+    r[C_FL:] = fused.encode(fl, pools)
+    return r, (fl.g.Ho, fl.g.Wo, fl.O)
 
 
-def compile_program(net, widths):
+def compile_program(net, widths, plans):
     """A ``Program`` of ``net`` at the static mix ``widths`` ((L, 2) array in the order of
-    ``net.compute_layers()``), or with the controller (``widths="dynamic"``); None
-    where the network needs the layer-by-layer executor."""
-    from . import executor as ex
-
+    ``net.compute_layers()``), or with the controller (``widths="dynamic"``), from the
+    network's per-layer plans ``plans`` (its ``plan.Session``); None where the network
+    needs the layer-by-layer executor."""
     if not enabled():
         return None
     g = net.graph
     names = net.compute_layers()
     dynamic = isinstance(widths, str)
     c = net.controller if dynamic else None
-    pools = (_Pool(np.int64), _Pool(np.int32), _Pool(np.int8), _Pool(np.uint8))
+    pools = fused.pools()
     nodes, rows, ops = {}, [], []
     pos = [0, 0]
 
@@ -227,7 +175,7 @@ def compile_program(net, widths):
         H, Wd, C = nodes[src][2]
         rs = []
         for fc in fc_list:
-            got = _conv_rows(fc, H, Wd, C, nodes[src][:2], (0, 0), pools)
+            got = _conv_row(fc, H, Wd, C, nodes[src][:2], pools)
             if got is None:
                 return False
             r, shp = got
@@ -247,7 +195,7 @@ def compile_program(net, widths):
         Ho, Wo = (H - k) // s + 1, (Wd - k) // s + 1
         region(name, (Ho, Wo, C))
         r = np.zeros(NCOL, np.int64)
-        r[[C_OP, C_SRC, C_SST, C_DST, C_DST_ST, C_H, C_W, C_C]] = (
+        r[[C_OP, C_SRC, C_SST, C_DST, C_DST_ST, P_H, P_W, P_C]] = (
             OP_POOL, *nodes[src][:2], *nodes[name][:2], H, Wd, C)
         r[[P_K, P_S, P_HO, P_WO, P_R]] = (k, s, Ho, Wo,
                                           spec.ROUNDING_CODES[net.arith.pool_rounding])
@@ -269,7 +217,6 @@ def compile_program(net, widths):
             H, Wd, C = nodes[src][2]
             if nd.op == "fc" and (H, Wd) != (1, 1):
                 return None
-            dummy = np.zeros((1, C, H, Wd), np.uint8)
             i = names.index(nd.name)
             if dynamic and nd.name in c.layers:
                 pairs = [(b, b) for b in c.widths]
@@ -277,25 +224,23 @@ def compile_program(net, widths):
                 pairs = [tuple(net.check_width(nd.name, c.static_widths[nd.name]))]
             else:
                 pairs = [tuple(int(v) for v in mix[i])]
-            fcs = [ex._fused_conv(net, nd, L, dummy, int(a), int(b)) for a, b in pairs]
+            fcs = [plans.fused_conv(net, nd, L, int(a), int(b), (1, C, H, Wd))
+                   for a, b in pairs]
             if not conv_op(nd.name, fcs, src):
                 return None
         elif nd.op == "add":
             a_, b_ = nd.inputs
             if nodes[a_][2] != nodes[b_][2] or not byte_src(a_, b_):
                 return None
-            dummy = np.zeros(1, np.uint8)
-            if ex._fused_add(net, nd, dummy, dummy) is None:
-                return None
-            K1, E1, K2, E2, C3, S, r_, lo, hi, dt = net.layers[nd.name]._rq_cache["fused_add"]
-            if dt != np.uint8:
+            hit = plans.add_consts(net, nd)
+            if hit is None or hit[1] != np.uint8:
                 return None
             region(nd.name, nodes[a_][2])
             r = np.zeros(NCOL, np.int64)
             r[[C_OP, C_SRC, C_SST, C_DST, C_DST_ST]] = (OP_ADD, *nodes[a_][:2],
                                                          *nodes[nd.name][:2])
             r[[A_SRC2, A_SST2, A_K1, A_E1, A_K2, A_E2, A_C3, A_S, A_R, A_LO, A_HI]] = (
-                *nodes[b_][:2], K1, E1, K2, E2, C3, S, r_, lo, hi)
+                *nodes[b_][:2], *hit[0])
             emit(nd.name, [r])
         elif nd.op == "avgpool":
             if nd.attr("padding", 0):
@@ -321,7 +266,7 @@ def compile_program(net, widths):
             for lay, f_in, nm in ((c.fc1, fin, "(controller fc1)"),
                                   (c.fc2, c.fc1.fmt, "(controller fc2)")):
                 F = nodes[src][2][2]
-                fc = ex._fused_dense(net, lay, f_in, F)
+                fc = plans.fused_dense(net, lay, f_in, F)
                 if fc is None or f_in.code_range() != (0, 255):
                     return None
                 if not conv_op(nm, [fc], src):
@@ -352,37 +297,19 @@ def weight_arrays(net, dynamic):
 
 
 @njit(cache=True, nogil=True)
-def _conv(arena, wide, N, p, i64, i32, i8, u8, a, b, use64):
+def _conv(arena, wide, N, p, pools, a, b):
     """A fused conv layer (row ``p``) on images [a, b) of the arena (its codes into the
-    int64 arena ``wide`` where the row says so): ``_fast.fused_images``."""
-    Ho, Wo, O = p[C_HO], p[C_WO], p[C_O]
+    int64 arena ``wide`` where the row says so): ``fused.fused_images``."""
+    q = p[C_FL:]
+    Ho, Wo, O = q[fused.F_HO], q[fused.F_WO], q[fused.F_O]
     M = (b - a) * Ho * Wo
     xin = arena[p[C_SRC] * N:p[C_SRC] * N + N * p[C_SST]]
     dst = p[C_DST] * N + a * p[C_DST_ST]
+    L = fused.decode(q, pools[0], pools[1], pools[2], pools[3])
     if p[C_WIDE]:
-        _images(xin, p, i64, i32, i8, u8, a, b, use64,
-                wide[dst:dst + (b - a) * p[C_DST_ST]].reshape(M, O))
+        fused.fused_images(xin, a, b, L, wide[dst:dst + (b - a) * p[C_DST_ST]].reshape(M, O))
     else:
-        _images(xin, p, i64, i32, i8, u8, a, b, use64,
-                arena[dst:dst + (b - a) * p[C_DST_ST]].reshape(M, O))
-
-
-@njit(cache=True, nogil=True)
-def _images(xin, p, i64, i32, i8, u8, a, b, use64, out2):
-    O = p[C_O]
-    nblk = p[C_NBLK]
-    _fast.fused_images(
-        xin, p[C_H], p[C_W], p[C_C], a, b, p[C_PAD], np.uint8(p[C_PADV]), p[C_OX], p[C_D],
-        p[C_VR], p[C_VLO], p[C_VHI], u8[p[C_TAB]:p[C_TAB] + 256], p[C_IDENT] != 0, use64,
-        p[C_KH], p[C_KW], p[C_S], p[C_HO], p[C_WO], p[C_CP],
-        i64[p[C_PIX]:p[C_PIX] + p[C_HO] * p[C_WO]], i64[p[C_KOFF]:p[C_KOFF] + p[C_NK4]],
-        i8[p[C_WPK]:p[C_WPK] + p[C_WPN]], i64[p[C_WOFF]:p[C_WOFF] + nblk],
-        i64[p[C_NVS]:p[C_NVS] + nblk], p[C_NP], O, p[C_MB], p[C_OW],
-        i64[p[C_CORR]:p[C_CORR] + O], p[C_KSA], i32[p[C_K1]:p[C_K1] + O],
-        i64[p[C_RE1]:p[C_RE1] + O], i32[p[C_K2]:p[C_K2] + O], i64[p[C_RE2]:p[C_RE2] + O],
-        i64[p[C_C34]:p[C_C34] + O], i64[p[C_SR]:p[C_SR] + O], i64[p[C_HH]:p[C_HH] + O],
-        p[C_AFF] != 0, i64[p[C_Q]:p[C_Q] + O], i64[p[C_R]:p[C_R] + O], p[C_RR], p[C_LO],
-        p[C_HI], out2)
+        fused.fused_images(xin, a, b, L, arena[dst:dst + (b - a) * p[C_DST_ST]].reshape(M, O))
 
 
 @njit(cache=True, nogil=True)
@@ -391,16 +318,16 @@ def _add(arena, N, p, a, b):
     n2 = p[A_SRC2] * N + a * p[A_SST2]
     d = p[C_DST] * N + a * p[C_DST_ST]
     ln = (b - a) * p[C_DST_ST]
-    _kernels.lincomb2c_range(arena[n1:n1 + ln], arena[n2:n2 + ln], p[A_K1], p[A_E1],
-                             p[A_K2], p[A_E2], p[A_C3], p[A_S], p[A_R], p[A_LO], p[A_HI],
-                             arena[d:d + ln], 0, ln)
+    c = fused.AddConsts(p[A_K1], p[A_E1], p[A_K2], p[A_E2], p[A_C3], p[A_S], p[A_R], p[A_LO],
+                        p[A_HI])
+    fused.fused_add_range(arena[n1:n1 + ln], arena[n2:n2 + ln], c, arena[d:d + ln], 0, ln)
 
 
 @njit(cache=True, nogil=True)
 def _pool(arena, N, p, a, b):
     """Average pooling k x k, stride s, of channels-last codes: each channel's exact sum
     over the window, ``round_div`` by k k (the executor's ``avg_pool2d``)."""
-    H, Wd, C = p[C_H], p[C_W], p[C_C]
+    H, Wd, C = p[P_H], p[P_W], p[P_C]
     k, s, Ho, Wo, r = p[P_K], p[P_S], p[P_HO], p[P_WO], p[P_R]
     acc = np.empty(C, np.int64)
     cnt = k * k
@@ -421,7 +348,7 @@ def _pool(arena, N, p, a, b):
                             acc[c] += np.int64(px[c])
                 o = oi[(oy * Wo + ox) * C:(oy * Wo + ox + 1) * C]
                 for c in range(C):
-                    o[c] = _kernels.round_div(acc[c], cnt, r)
+                    o[c] = round_div(acc[c], cnt, r)
 
 
 @njit(cache=True, nogil=True)
@@ -445,8 +372,9 @@ def _argmax(arena, wide, N, p, var, ctrl_ops, a, b):
 
 
 @njit(cache=True, parallel=True)
-def run_program(arena, wide, N, ops, prm, var, ctrl_ops, i64, i32, i8, u8, per, use64):
-    """Every op of the program on chunks of ``per`` images over Numba's threads."""
+def run_program(arena, wide, N, ops, prm, var, ctrl_ops, i64, i32, i8, u8, per):
+    """Every op of the program on chunks of ``per`` images over Numba's threads (the
+    pools' arrays i64 .. u8)."""
     nch = (N + per - 1) // per
     for ci in prange(nch):
         n0 = ci * per
@@ -461,7 +389,7 @@ def run_program(arena, wide, N, ops, prm, var, ctrl_ops, i64, i32, i8, u8, per, 
                     b = a + 1
                     while b < n1 and var[b, o] == v:
                         b += 1
-                    _conv(arena, wide, N, prm[base + v], i64, i32, i8, u8, a, b, use64)
+                    _conv(arena, wide, N, prm[base + v], (i64, i32, i8, u8), a, b)
                     a = b
             elif kind == OP_ADD:
                 _add(arena, N, prm[base], n0, n1)

@@ -34,13 +34,13 @@ __all__ = ["prefix_network", "layer_io", "im2col", "layer_jobs", "dynamic_widths
 
 def prefix_network(net: Network, node: str) -> Network:
     """``net`` cut after ``node``: its graph's nodes up to ``node`` (topological order), the
-    same layers (fresh constant caches), no controller. Its output node is ``node``."""
+    same layers (copies), no controller. Its output node is ``node``."""
     names = list(net.graph.nodes)
     if node not in names:
         raise ValueError(f"layer {node!r} is not a node of network {net.name!r}")
     keep = names[:names.index(node) + 1]
     g = Graph([net.graph[nm] for nm in keep], name=f"{net.name}[:{node}]")
-    layers = {nm: dataclasses.replace(net.layers[nm], _rq_cache={}) for nm in keep}
+    layers = {nm: dataclasses.replace(net.layers[nm]) for nm in keep}
     return Network(g, net.arith, layers, None, {})
 
 
