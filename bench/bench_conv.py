@@ -119,13 +119,13 @@ def main(argv=None) -> int:
             # the u8u8 peer on the 8-bit codes is every row's yardstick
             for name, x, w, W, ovf in cases:
                 ours = lambda x=x, w=w, W=W, ovf=ovf: model.conv2d(  # noqa: E731
-                    x, w, padding=1, acc_bits=W, overflow=ovf)
+                    x, w, padding=1, acc_width=W, overflow=ovf)
                 base = peer(x, w8u if w.dtype == np.int8 else w)
                 same = peer(x, w)
                 # warm-up (compiles Numba kernels once) and the equality check
                 got = ours()
                 if ovf == "saturate":
-                    want, st = model.conv2d(x, w, padding=1, acc_bits=W, overflow=ovf,
+                    want, st = model.conv2d(x, w, padding=1, acc_width=W, overflow=ovf,
                                             stats=True)
                     sat = st.outputs_affected / st.outputs
                 else:

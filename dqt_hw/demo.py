@@ -86,13 +86,13 @@ def run(args) -> int:
             continue
         rq = master.switched(d_a=n - b_a, d_w=n - b_w, d_out=0)
         args_l = dict(a_fmt=fmt, w_fmt=fmt, b_a=b_a, b_w=b_w, view_rounding=d.view_rounding,
-                      requant=rq, padding=s.padding, stride=s.stride)
+                      requant=rq, geometry=model.ConvGeometry(s.stride, s.padding))
         wide = None
         bound = b_a + b_w + 1 + int(np.ceil(np.log2(taps)))
         for W in accs:
-            if W < b_a + b_w + 1 or W > model.MAX_ACC_BITS:
+            if W < b_a + b_w + 1 or W > model.MAX_MODEL_ACC_WIDTH:
                 continue
-            codes, st = model.conv_layer(x, w, acc_bits=W, overflow=d.overflow, stats=True,
+            codes, st = model.conv_layer(x, w, acc_width=W, overflow=d.overflow, stats=True,
                                          **args_l)
             if wide is None:
                 wide = codes

@@ -181,11 +181,11 @@ def random_jobs(hw: dict, rng, count: int, *, k: int) -> list[TileJob]:
     jobs = []
     for _ in range(count):
         b_a, b_w, b_out = (int(rng.choice(widths)) for _ in range(3))
-        acc_bits = min(W, b_a + b_w + max(0, k - 1).bit_length())
+        acc_width = min(W, b_a + b_w + max(0, k - 1).bit_length())
         lanes = []
         for _ in range(C):
             k1 = int(rng.integers(1 << (kb - 3), 1 << (kb - 2)))
-            s = max(0, min((1 << hw["sbits"]) - 1, (kb - 2) + acc_bits - b_out - 2))
+            s = max(0, min((1 << hw["sbits"]) - 1, (kb - 2) + acc_width - b_out - 2))
             lanes.append(LaneConstants((k1, int(rng.integers(-(k1 >> 5), k1 >> 5)),
                                         int(rng.integers(-(k1 >> 5), k1 >> 5)),
                                         int(rng.integers(-(1 << 20), 1 << 20))), (0, 0, 0, 0), s))

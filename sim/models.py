@@ -129,13 +129,13 @@ class PEModel:
                 # them: adding a zero product changes no accumulator, wrap or saturate,
                 # so row r's result is the partial sum after term r (one model call)
                 tri = np.tril(np.broadcast_to(va, (K, K)))
-                acc = model.gemm(tri, vw[:, None], acc_bits=self.acc_width,
+                acc = model.gemm(tri, vw[:, None], acc_width=self.acc_width,
                                  overflow=self.overflow)
                 return acc[:, 0].tolist()
             # a long climb (overflow tests, up to ~50k terms: a K x K operand would not
             # fit in memory): every partial from the contract primitives (dqt_hw.spec),
             # the final accumulator from the model, and the two must agree
-            final = int(model.gemm(va[None, :], vw[:, None], acc_bits=self.acc_width,
+            final = int(model.gemm(va[None, :], vw[:, None], acc_width=self.acc_width,
                                    overflow=self.overflow)[0, 0])
         except ValueError:
             return self._partials_spec(va, vw, fallback=True)
@@ -237,7 +237,7 @@ class TileModel:
         vw = model.nested_view(w, n=self.n, b=job.b_w, rounding=self.view_rounding,
                                signed=self.signed)
         try:
-            acc, st = model.gemm(va, vw, acc_bits=self.acc_width, overflow=self.overflow,
+            acc, st = model.gemm(va, vw, acc_width=self.acc_width, overflow=self.overflow,
                                  stats=True)
             self.events += st.events
             if self.overflow == "wrap":

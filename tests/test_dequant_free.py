@@ -11,12 +11,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dqt_hw import model, spec
-from dqt_hw.golden.cases import layer_inputs
+from dqt_hw.golden.cases import LayerShape, layer_inputs
 
 
 @pytest.mark.parametrize("w_signed", [False, True])
 def test_layer_codes_equal_with_shifted_or_fresh_constants(rng, w_signed):
-    x, w, _, _, f = layer_inputs(rng, C=16, O=8, H=6, Wd=6, kh=3, kw=3, w_signed=w_signed)
+    x, w, _, _, f = layer_inputs(rng, LayerShape("conv", "conv_layer", 16, 8, 6, 6, 3),
+                                 w_signed=w_signed)
     a_fmt, w_fmts, out_fmt = f["a"], f["w"], f["out"]
     master = model.Requant.from_formats(
         a_fmt=a_fmt, b_a=8, w_fmts=w_fmts, b_w=8, out_fmt=out_fmt, b_out=8, taps=144,
@@ -35,7 +36,8 @@ def test_layer_codes_equal_with_shifted_or_fresh_constants(rng, w_signed):
                     assert ch_f == ch_s
                 wf = spec.Format(8, signed=w_signed)
                 args = dict(a_fmt=spec.Format(8), w_fmt=wf, b_a=b_a, b_w=b_w,
-                            view_rounding="floor", acc_bits=32, overflow="wrap", padding=1)
+                            view_rounding="floor", acc_width=32, overflow="wrap",
+                            geometry=model.ConvGeometry(padding=1))
                 np.testing.assert_array_equal(
                     model.conv_layer(x, w, requant=fresh, **args),
                     model.conv_layer(x, w, requant=shifted, **args))

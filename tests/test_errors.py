@@ -24,28 +24,28 @@ def test_codes_of_the_wrong_dtype():
     with pytest.raises(TypeError, match=r"^codes must have an integer dtype, not float64$"):
         model.nested_view(np.zeros(3), n=8, b=4, rounding="floor")
     with pytest.raises(TypeError, match=r"^a must have an integer dtype, not bool$"):
-        model.gemm(np.zeros((2, 2), bool), W8[:2], acc_bits=32, overflow="wrap")
+        model.gemm(np.zeros((2, 2), bool), W8[:2], acc_width=32, overflow="wrap")
     with pytest.raises(TypeError, match=r"^a must be an integer array, not dict$"):
-        model.gemm({}, W8, acc_bits=32, overflow="wrap")
+        model.gemm({}, W8, acc_width=32, overflow="wrap")
 
 
 def test_accumulator_narrower_than_one_product():
     a = np.full((1, 2), 255)
     w = np.full((2, 1), 255)
-    with pytest.raises(ValueError, match=r"^acc_bits = 16 is narrower than one product: \|a\| up "
+    with pytest.raises(ValueError, match=r"^acc_width = 16 is narrower than one product: \|a\| up "
                                          r"to 255 times \|w\| up to 255 gives 65025, which needs 17 bits$"):
-        model.gemm(a, w, acc_bits=16, overflow="wrap")
-    with pytest.raises(ValueError, match=r"^acc_bits must be in \[2, 48\], not 64$"):
-        model.gemm(a, w, acc_bits=64, overflow="wrap")
+        model.gemm(a, w, acc_width=16, overflow="wrap")
+    with pytest.raises(ValueError, match=r"^acc_width must be in \[2, 48\], not 64$"):
+        model.gemm(a, w, acc_width=64, overflow="wrap")
 
 
 def test_layer_accumulator_narrower_than_the_widths_product():
     f = spec.Format(8)
     rq = model.Requant(((spec.Constant(1, 0),) * 4,) * 4, "floor", 8)
-    with pytest.raises(ValueError, match=r"^acc_bits = 12 is narrower than one product of a 8-bit "
+    with pytest.raises(ValueError, match=r"^acc_width = 12 is narrower than one product of a 8-bit "
                                          r"by a 6-bit code \(16065 needs 15 bits\)$"):
         model.dense_layer(A, W8, a_fmt=f, w_fmt=f, b_a=8, b_w=6, view_rounding="floor",
-                          acc_bits=12, overflow="wrap", requant=rq)
+                          acc_width=12, overflow="wrap", requant=rq)
 
 
 def test_layer_width_outside_the_format_set():
@@ -53,22 +53,22 @@ def test_layer_width_outside_the_format_set():
     rq = model.Requant(((spec.Constant(1, 0),) * 4,) * 4, "floor", 8)
     with pytest.raises(ValueError, match=r"^width 6 is not in the format's widths \(4, 8\)$"):
         model.dense_layer(A, W8, a_fmt=f, w_fmt=f, b_a=8, b_w=6, view_rounding="floor",
-                          acc_bits=32, overflow="wrap", requant=rq)
+                          acc_width=32, overflow="wrap", requant=rq)
 
 
 def test_shape_mismatches():
     with pytest.raises(ValueError, match=r"^shape mismatch: a is \(2, 3\), w is \(4, 4\) \(K 3 != 4\)$"):
-        model.gemm(A, np.zeros((4, 4), np.int64), acc_bits=32, overflow="wrap")
+        model.gemm(A, np.zeros((4, 4), np.int64), acc_width=32, overflow="wrap")
     with pytest.raises(ValueError, match=r"^shape mismatch: w has 3 input channels per group, x has "
                                          r"4 channels / 1 groups = 4$"):
         model.conv2d(np.zeros((1, 4, 5, 5), np.int64), np.zeros((2, 3, 3, 3), np.int64),
-                     acc_bits=32, overflow="wrap")
+                     acc_width=32, overflow="wrap")
     with pytest.raises(ValueError, match=r"^groups = 3 must divide the 4 input and 6 output channels$"):
         model.conv2d(np.zeros((1, 4, 5, 5), np.int64), np.zeros((6, 1, 3, 3), np.int64),
-                     groups=3, acc_bits=32, overflow="wrap")
+                     groups=3, acc_width=32, overflow="wrap")
     with pytest.raises(ValueError, match=r"^kernel 7x7 does not fit the 5x5 input with padding 0$"):
         model.conv2d(np.zeros((1, 1, 5, 5), np.int64), np.zeros((1, 1, 7, 7), np.int64),
-                     acc_bits=32, overflow="wrap")
+                     acc_width=32, overflow="wrap")
     rq = model.Requant(((spec.Constant(1, 0),) * 4,) * 3, "floor", 8)
     with pytest.raises(ValueError, match=r"^acc has 4 channels on axis 1, the requantization 3$"):
         model.requantize(np.zeros((2, 4), np.int64), np.zeros((2, 1), np.int64),
@@ -77,7 +77,7 @@ def test_shape_mismatches():
 
 def test_bad_modes():
     with pytest.raises(ValueError, match=r"^overflow must be one of \('wrap', 'saturate', 'trap'\), not 'none'$"):
-        model.gemm(A, W8, acc_bits=32, overflow="none")
+        model.gemm(A, W8, acc_width=32, overflow="none")
     with pytest.raises(ValueError, match=r"^rounding must be one of"):
         model.avg_pool2d(np.zeros((1, 1, 2, 2), np.int64), kernel=2, rounding="round")
 

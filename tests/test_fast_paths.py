@@ -150,8 +150,8 @@ def test_conv_exact_unit_splits(threads, monkeypatch, split, rng):
         if trial == 0:
             x[:] = 255
             w[:] = 255
-        got = model.conv2d(x, w, stride=stride, padding=pad, acc_bits=32, overflow="wrap")
-        want, _ = model.conv2d(x, w, stride=stride, padding=pad, acc_bits=32,
+        got = model.conv2d(x, w, stride=stride, padding=pad, acc_width=32, overflow="wrap")
+        want, _ = model.conv2d(x, w, stride=stride, padding=pad, acc_width=32,
                                overflow="wrap", stats=True)
         np.testing.assert_array_equal(got, want)
 
@@ -189,7 +189,7 @@ def test_conv_saturate_edges(W):
     x[1] = -x[1] + 1
     w = np.array([A, A, -A, A, -A, -A]).reshape(2, 3, 1, 1) * np.array([1, -1]).reshape(2, 1, 1, 1)
     for stride, pad in [(1, 0), (1, 1), (2, 1)]:
-        got = model.conv2d(x, w, stride=stride, padding=pad, acc_bits=W, overflow="saturate",
+        got = model.conv2d(x, w, stride=stride, padding=pad, acc_width=W, overflow="saturate",
                            pad_code=-A)
         want = naive.conv2d(x.tolist(), w.tolist(), stride, pad, 1, W, "saturate", -A)[0]
         np.testing.assert_array_equal(got, np.array(want, dtype=np.int64))
@@ -200,8 +200,8 @@ def test_conv_saturate_bench_shape_matches_sequential(rng):
     output saturates, against the model's sequential kernel (stats path)."""
     x = rng.integers(0, 256, (2, 32, 6, 6)).astype(np.uint8)
     w = rng.integers(-128, 128, (40, 32, 3, 3)).astype(np.int8)
-    got = model.conv2d(x, w, padding=1, acc_bits=18, overflow="saturate")
-    want, st_ = model.conv2d(x, w, padding=1, acc_bits=18, overflow="saturate", stats=True)
+    got = model.conv2d(x, w, padding=1, acc_width=18, overflow="saturate")
+    want, st_ = model.conv2d(x, w, padding=1, acc_width=18, overflow="saturate", stats=True)
     assert st_.outputs_affected > st_.outputs // 2
     np.testing.assert_array_equal(got, want)
 
@@ -225,7 +225,7 @@ def test_conv2d_dtypes_match_oracle(case, overflow, data):
     W = data.draw(st.integers(max(2, spec.signed_bits_for_magnitude(A * B)), 40))
     want = naive.conv2d(x.tolist(), w.tolist(), stride, pad, groups, W, overflow, pad_code)[0]
     got = model.conv2d(x.astype(xd), w.astype(wd), stride=stride, padding=pad, groups=groups,
-                       acc_bits=W, overflow=overflow, pad_code=pad_code)
+                       acc_width=W, overflow=overflow, pad_code=pad_code)
     assert got.dtype == np.int64
     np.testing.assert_array_equal(got, np.array(want, dtype=np.int64))
 
@@ -236,8 +236,8 @@ def test_weight_cache_sees_in_place_changes(rng):
     assert w.size >= dsettings.CACHE_MIN_SIZE
     for ovf, W in (("wrap", 32), ("saturate", 26)):
         for step in range(3):
-            got = model.conv2d(x, w, padding=1, acc_bits=W, overflow=ovf)
-            want, _ = model.conv2d(x, w, padding=1, acc_bits=W, overflow=ovf, stats=True)
+            got = model.conv2d(x, w, padding=1, acc_width=W, overflow=ovf)
+            want, _ = model.conv2d(x, w, padding=1, acc_width=W, overflow=ovf, stats=True)
             np.testing.assert_array_equal(got, want)
             w[step, 5 * step, 1, 2] ^= 0xA5  # the same array, changed in place
             w.ravel()[-1] ^= 1
@@ -247,10 +247,10 @@ def test_errors_unchanged_for_kept_dtypes():
     x = np.zeros((1, 1, 3, 3), np.uint32)
     x[0, 0, 1, 2] = 70000
     with pytest.raises(ValueError, match=r"x holds code 70000 at index \(0, 0, 1, 2\)"):
-        model.conv2d(x, np.ones((1, 1, 1, 1), np.uint8), acc_bits=32, overflow="wrap")
+        model.conv2d(x, np.ones((1, 1, 1, 1), np.uint8), acc_width=32, overflow="wrap")
     with pytest.raises(TypeError, match="integer dtype"):
         model.conv2d(np.zeros((1, 1, 3, 3), np.float32), np.ones((1, 1, 1, 1), np.uint8),
-                     acc_bits=32, overflow="wrap")
+                     acc_width=32, overflow="wrap")
 
 
 # ----------------------------------------------------------------------------- gemm
@@ -267,7 +267,7 @@ def test_gemm_float32_exact_path(data, overflow):
     prod = max(1, int(np.abs(a).max()) * int(np.abs(w).max()))
     W = data.draw(st.integers(spec.signed_bits_for_magnitude(prod), 48))
     want = naive.gemm(a.tolist(), w.tolist(), W, overflow)[0]
-    got = model.gemm(a, w, acc_bits=W, overflow=overflow)
+    got = model.gemm(a, w, acc_width=W, overflow=overflow)
     np.testing.assert_array_equal(got, np.array(want, dtype=np.int64).reshape(M, N))
 
 
@@ -290,7 +290,7 @@ def test_trap_names_first_output_in_nchw_order():
             raise AssertionError("the case must trap")
         for stats in (False, True):
             with pytest.raises(OverflowError, match=want):
-                model.conv2d(x, ww, groups=groups, acc_bits=W, overflow="trap", stats=stats)
+                model.conv2d(x, ww, groups=groups, acc_width=W, overflow="trap", stats=stats)
 
 
 @pytest.mark.parametrize("nt", [1, 2])
@@ -305,11 +305,11 @@ def test_weight_cache_large_arrays_compared_in_parallel(nt):
     step = -(-(w.size // 8) // 16) * 8  # bytes per piece of same_words_par
     with num_threads(nt):
         for pos in (0, 12345, step - 1, step, w.size - 1):
-            got = model.conv2d(x, w, acc_bits=32, overflow="wrap")
+            got = model.conv2d(x, w, acc_width=32, overflow="wrap")
             want = (w.reshape(2100, 512).astype(np.int64) @ x.reshape(512).astype(np.int64))
             np.testing.assert_array_equal(got.reshape(-1), want)
             w.reshape(-1)[pos] ^= 0x5A  # in place: the cached packing must not serve
-        got = model.conv2d(x, w, acc_bits=32, overflow="wrap")
+        got = model.conv2d(x, w, acc_width=32, overflow="wrap")
         want = (w.reshape(2100, 512).astype(np.int64) @ x.reshape(512).astype(np.int64))
         np.testing.assert_array_equal(got.reshape(-1), want)
     a = np.arange(1 << 18, dtype=np.uint64)

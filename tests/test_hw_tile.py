@@ -19,7 +19,7 @@ from dqt_hw.hw.reference import LaneConstants, TileJob, tile_reference
 from dqt_hw.spec import ROUNDING_CODES, ROUNDINGS, code_range, signed_range
 
 
-def random_lane(rng, dut, style, *, acc_bits=None, b_out=None):
+def random_lane(rng, dut, style, *, acc_width=None, b_out=None):
     """Lane constants: ``"small"`` scales K1 * acc to about the output range (so the codes
     spread over [lo, hi]), ``"any"`` takes anything the fields hold."""
     kb, eb, sb = dut.kbits, dut.ebits, dut.sbits
@@ -30,7 +30,7 @@ def random_lane(rng, dut, style, *, acc_bits=None, b_out=None):
              rng.randint(-(k1 >> 5), k1 >> 5), rng.randint(-(k1 >> 5), k1 >> 5),
              rng.randint(klo, khi))
         e = (rng.randrange(2), 0, 0, rng.randrange(2))
-        s = (kb - 2) + e[0] + acc_bits - b_out - 2 + rng.randint(-1, 1)
+        s = (kb - 2) + e[0] + acc_width - b_out - 2 + rng.randint(-1, 1)
         s = max(0, min((1 << sb) - 1, s))
     else:
         k = tuple(rng.randint(klo, khi) for _ in range(4))
@@ -49,12 +49,12 @@ def random_job(rng, dut, *, m=None, ncols=None, k=None, codes="random", lanes="s
             "max": lambda: hi,
             "extreme": lambda: rng.choice((lo, hi))}[codes]
     b_a, b_w, b_out = (rng.choice(dut.widths) for _ in range(3))
-    acc_bits = b_a + b_w + max(0, k - 1).bit_length()
+    acc_width = b_a + b_w + max(0, k - 1).bit_length()
     return TileJob(
         a=[[pick() for _ in range(k)] for _ in range(m)],
         w=[[pick() for _ in range(ncols)] for _ in range(k)],
         b_a=b_a, b_w=b_w, b_out=b_out, rounding=rng.choice(ROUNDINGS),
-        lanes=[random_lane(rng, dut, lanes, acc_bits=acc_bits, b_out=b_out)
+        lanes=[random_lane(rng, dut, lanes, acc_width=acc_width, b_out=b_out)
                for _ in range(ncols)],
     )
 

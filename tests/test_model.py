@@ -58,12 +58,12 @@ def test_gemm_matches_oracle(case, overflow, stats):
     a, w, W = case
     want, mx, ev, aff = naive.gemm(a.tolist(), w.tolist(), W, overflow)
     if stats:
-        got, st_ = model.gemm(a, w, acc_bits=W, overflow=overflow, stats=True)
+        got, st_ = model.gemm(a, w, acc_width=W, overflow=overflow, stats=True)
         assert (st_.max_abs_partial, st_.events, st_.outputs_affected) == (mx, ev, aff)
         assert st_.bits_needed == spec.signed_bits_for_magnitude(mx)
         assert st_.outputs == a.shape[0] * w.shape[1]
     else:
-        got = model.gemm(a, w, acc_bits=W, overflow=overflow)
+        got = model.gemm(a, w, acc_width=W, overflow=overflow)
     np.testing.assert_array_equal(got, np.array(want, dtype=np.int64).reshape(got.shape))
 
 
@@ -75,9 +75,9 @@ def test_gemm_trap_matches_oracle(case):
     except naive.Trap as t:
         with pytest.raises(OverflowError, match=rf"at output \({t.index[0]}, {t.index[1]}\), "
                                                 rf"term k = {t.k}: partial sum {t.partial} "):
-            model.gemm(a, w, acc_bits=W, overflow="trap")
+            model.gemm(a, w, acc_width=W, overflow="trap")
         return
-    np.testing.assert_array_equal(model.gemm(a, w, acc_bits=W, overflow="trap"),
+    np.testing.assert_array_equal(model.gemm(a, w, acc_width=W, overflow="trap"),
                                   np.array(want).reshape(a.shape[0], w.shape[1]))
 
 
@@ -87,7 +87,7 @@ def test_gemm_overflow_edges_16bit_codes():
     w = np.full((9, 3), (1 << 16) - 1)
     for W, ov in ((34, "wrap"), (34, "saturate"), (48, "wrap")):
         want = naive.gemm(a.tolist(), w.tolist(), W, ov)[0]
-        np.testing.assert_array_equal(model.gemm(a, w, acc_bits=W, overflow=ov), want)
+        np.testing.assert_array_equal(model.gemm(a, w, acc_width=W, overflow=ov), want)
 
 
 @st.composite
@@ -117,11 +117,11 @@ def test_conv2d_matches_oracle(case, overflow):
     x, w, stride, pad, groups, W, pad_code = case
     want, mx, ev, aff = naive.conv2d(x.tolist(), w.tolist(), stride, pad, groups, W, overflow,
                                      pad_code)
-    got, st_ = model.conv2d(x, w, stride=stride, padding=pad, groups=groups, acc_bits=W,
+    got, st_ = model.conv2d(x, w, stride=stride, padding=pad, groups=groups, acc_width=W,
                             overflow=overflow, pad_code=pad_code, stats=True)
     np.testing.assert_array_equal(got, np.array(want, dtype=np.int64))
     assert (st_.max_abs_partial, st_.events, st_.outputs_affected) == (mx, ev, aff)
-    plain = model.conv2d(x, w, stride=stride, padding=pad, groups=groups, acc_bits=W,
+    plain = model.conv2d(x, w, stride=stride, padding=pad, groups=groups, acc_width=W,
                          overflow=overflow, pad_code=pad_code)
     np.testing.assert_array_equal(plain, got)
 
@@ -134,10 +134,10 @@ def test_conv2d_trap_names_the_output(case):
     except naive.Trap as t:
         with pytest.raises(OverflowError, match=rf"at output \({', '.join(map(str, t.index))}\), "
                                                 rf"term k = {t.k}: partial sum {t.partial} "):
-            model.conv2d(x, w, stride=stride, padding=pad, groups=groups, acc_bits=W,
+            model.conv2d(x, w, stride=stride, padding=pad, groups=groups, acc_width=W,
                          overflow="trap", pad_code=pad_code)
         return
-    model.conv2d(x, w, stride=stride, padding=pad, groups=groups, acc_bits=W, overflow="trap",
+    model.conv2d(x, w, stride=stride, padding=pad, groups=groups, acc_width=W, overflow="trap",
                  pad_code=pad_code)
 
 

@@ -54,7 +54,7 @@ def oracle(net, x, mix):
                     for row in ci] for ci in co] for co in _list(w)]
             p = nd.attr("padding", 0)
             g = nd.attr("groups", 1)
-            acc, *_ = naive.conv2d(xv, wv, nd.attr("stride", 1), p, g, a.acc_bits, a.overflow)
+            acc, *_ = naive.conv2d(xv, wv, nd.attr("stride", 1), p, g, a.acc_width, a.overflow)
             e = (n - b_a + n - b_w, n - b_a, n - b_w, 0)
             lo, hi = 0, (1 << L.fmt.n) - 1
             O, Cg = len(wv), len(wv[0])
@@ -147,7 +147,7 @@ def test_stats_per_layer_and_per_input(dyn_net, rng):
 
 def test_saturating_accumulator_counts_events(rng):
     net = nw.random_network(small_graph(), seed=11,
-                            arith=nw.Arith(acc_bits=18, overflow="saturate"))
+                            arith=nw.Arith(acc_width=18, overflow="saturate"))
     x = np.full((1, 2, 6, 6), 255)
     r = execute(net, x, widths=8, stats=True)
     assert r.acc_stats["c1"].bits_needed > 18 and r.acc_stats["c1"].events > 0

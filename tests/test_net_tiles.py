@@ -42,7 +42,7 @@ def _check_blocks(net, layer, codes, widths, tile):
             assert b.a.shape[0] <= R and b.w.shape[1] <= C
             job = TileJob(b.a.tolist(), b.w.tolist(), b.b_a, b.b_w, b.b_out, b.rounding,
                           b.lanes)
-            got = tile_reference(job, n=8, signed=False, acc_width=net.arith.acc_bits,
+            got = tile_reference(job, n=8, signed=False, acc_width=net.arith.acc_width,
                                  overflow=net.arith.overflow,
                                  view_rounding=net.arith.view_rounding)
             assert np.array_equal(np.array(got), b.out), (i, b.i0, b.j0)

@@ -24,6 +24,6 @@ def test_conv2d_equals_conv_integer(rng, w_signed):
         sess = conv_integer_session(x.shape, w, stride=stride, padding=pad, threads=1,
                                     w_dtype=w.dtype)
         want = sess.run(None, {"x": x})[0]
-        got = model.conv2d(x, w, stride=stride, padding=pad, acc_bits=32, overflow="wrap")
+        got = model.conv2d(x, w, stride=stride, padding=pad, acc_width=32, overflow="wrap")
         assert got.shape == want.shape, (trial, got.shape, want.shape)
         np.testing.assert_array_equal(got, want.astype(np.int64), err_msg=f"trial {trial}")

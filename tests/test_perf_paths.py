@@ -196,13 +196,13 @@ def layer_case(draw):
                 groups=groups, pad_code=pad_code)
 
 
-def oracle_layer(c, acc_bits, overflow):
+def oracle_layer(c, acc_width, overflow):
     x, w = c["x"].tolist(), c["w"].tolist()
     a_fmt, w_fmt, r = c["a_fmt"], c["w_fmt"], c["view_rounding"]
     nv = np.vectorize(naive.nested_view)
     xv = nv(np.array(x), a_fmt.n, c["b_a"], r, a_fmt.signed).tolist()
     wv = nv(np.array(w), w_fmt.n, c["b_w"], r, w_fmt.signed).tolist()
-    acc, *_ = naive.conv2d(xv, wv, c["stride"], c["padding"], c["groups"], acc_bits, overflow,
+    acc, *_ = naive.conv2d(xv, wv, c["stride"], c["padding"], c["groups"], acc_width, overflow,
                            c["pad_code"])
     rq = c["requant"]
     lo, hi = rq.range
@@ -219,12 +219,12 @@ def oracle_layer(c, acc_bits, overflow):
     return out
 
 
-def _forced_fused(c, acc_bits, overflow):
+def _forced_fused(c, acc_width, overflow):
     """FusedConv directly (asserting it takes the case), as conv_layer would build it."""
     wv = model.nested_view(c["w"], n=c["w_fmt"].n, b=c["b_w"], rounding=c["view_rounding"],
                            signed=c["w_fmt"].signed)
     fc = mlayer.FusedConv(wv, model.ConvArgs(c["stride"], c["padding"], c["groups"],
-                          c["pad_code"], acc_bits), a_fmt=c["a_fmt"], b_a=c["b_a"],
+                          c["pad_code"], acc_width), a_fmt=c["a_fmt"], b_a=c["b_a"],
                           view_rounding=c["view_rounding"], mode=spec.OVERFLOW_CODES[overflow],
                           rq=c["requant"])
     return fc
@@ -236,17 +236,17 @@ def _forced_fused(c, acc_bits, overflow):
 def test_fused_conv_layer_matches_oracle(c, W, overflow, split_mode):
     want = oracle_layer(c, W, overflow)
     fc = _forced_fused(c, W, overflow)
-    kw = {k: c[k] for k in ("a_fmt", "w_fmt", "b_a", "b_w", "view_rounding", "requant",
-                            "stride", "padding", "groups", "pad_code")}
+    kw = {k: c[k] for k in ("a_fmt", "w_fmt", "b_a", "b_w", "view_rounding", "requant")}
+    kw["geometry"] = model.ConvGeometry(c["stride"], c["padding"], c["groups"], c["pad_code"])
     try:
-        got_s, _ = model.conv_layer(c["x"], c["w"], acc_bits=W, overflow=overflow,
+        got_s, _ = model.conv_layer(c["x"], c["w"], acc_width=W, overflow=overflow,
                                     stats=True, **kw)
     except ValueError as e:  # the model's 63-bit datapath refuses: so must the fused one
         assert "63-bit" in str(e) and not fc.ok
         with pytest.raises(ValueError, match="63-bit"):
-            model.conv_layer(c["x"], c["w"], acc_bits=W, overflow=overflow, **kw)
+            model.conv_layer(c["x"], c["w"], acc_width=W, overflow=overflow, **kw)
         return
-    got = model.conv_layer(c["x"], c["w"], acc_bits=W, overflow=overflow, **kw)
+    got = model.conv_layer(c["x"], c["w"], acc_width=W, overflow=overflow, **kw)
     assert got.dtype == np.int64
     np.testing.assert_array_equal(got, want)
     if fc.ok:
@@ -262,12 +262,12 @@ def test_fused_conv_layer_matches_oracle(c, W, overflow, split_mode):
 def test_conv_layer_narrow_accumulators_match_oracle(c, W, overflow):
     """Narrow W: the fused path where the bounds allow (wrap always, others when nothing
     can overflow), the general path otherwise; same codes or the same error either way."""
-    kw = {k: c[k] for k in ("a_fmt", "w_fmt", "b_a", "b_w", "view_rounding", "requant",
-                            "stride", "padding", "groups", "pad_code")}
+    kw = {k: c[k] for k in ("a_fmt", "w_fmt", "b_a", "b_w", "view_rounding", "requant")}
+    kw["geometry"] = model.ConvGeometry(c["stride"], c["padding"], c["groups"], c["pad_code"])
 
     def outcome(**extra):
         try:
-            r = model.conv_layer(c["x"], c["w"], acc_bits=W, overflow=overflow, **kw, **extra)
+            r = model.conv_layer(c["x"], c["w"], acc_width=W, overflow=overflow, **kw, **extra)
         except (ValueError, OverflowError) as e:
             return type(e), str(e)
         return r[0] if extra else r
@@ -310,8 +310,9 @@ def test_fused_conv_unit_splits_worst_case(split, widths, split_mode, monkeypatc
                        for o in range(O))
         rq = model.Requant(consts, "half_even", 8)
         kw = dict(a_fmt=f8, w_fmt=f8, b_a=b_a, b_w=b_w, view_rounding="half_up",
-                  acc_bits=32, overflow="wrap", requant=rq, padding=1, pad_code=3)
-        fc = _forced_fused(dict(kw, w=w, stride=1, groups=1, padding=1), 32, "wrap")
+                  acc_width=32, overflow="wrap", requant=rq,
+                  geometry=model.ConvGeometry(padding=1, pad_code=3))
+        fc = _forced_fused(dict(kw, w=w, stride=1, groups=1, padding=1, pad_code=3), 32, "wrap")
         assert fc.ok
         got = fc.run(x)
         want, _ = model.conv_layer(x, w, stats=True, **kw)
@@ -320,10 +321,10 @@ def test_fused_conv_unit_splits_worst_case(split, widths, split_mode, monkeypatc
     # the oracle on a small corner of the last case
     c = dict(x=x[:1, :3, :3, :3].astype(np.int64), w=w[:2, :3].astype(np.int64), a_fmt=f8,
              w_fmt=f8, b_a=b_a, b_w=b_w, view_rounding="half_up",
-             requant=model.Requant(consts[:2], "half_even", 8), stride=1, padding=1,
-             groups=1, pad_code=3)
+             requant=model.Requant(consts[:2], "half_even", 8),
+             geometry=model.ConvGeometry(1, 1, 1, 3))
     np.testing.assert_array_equal(
-        model.conv_layer(c["x"], c["w"], acc_bits=32, overflow="wrap",
+        model.conv_layer(c["x"], c["w"], acc_width=32, overflow="wrap",
                          **{k: c[k] for k in c if k not in ("x", "w")}),
         oracle_layer(c, 32, "wrap"))
 
@@ -347,7 +348,7 @@ def test_fused_conv_declines_what_it_cannot_bound():
     x = np.full((1, 3, 4, 4), 255, np.int64)
     with pytest.raises(ValueError, match="63-bit"):
         model.conv_layer(x, w, a_fmt=f8, w_fmt=f8, b_a=8, b_w=8, view_rounding="floor",
-                         acc_bits=32, overflow="wrap", padding=1,
+                         acc_width=32, overflow="wrap", geometry=model.ConvGeometry(padding=1),
                          requant=model.Requant((huge, huge), "floor", 8))
 
 
@@ -357,8 +358,8 @@ def test_conv_layer_errors_unchanged():
     w = np.zeros((3, 2, 3, 3), np.uint8)
     ok = (spec.Constant(1, 0),) * 4
     rq = model.Requant((ok,) * 3, "floor", 8)
-    kw = dict(a_fmt=f8, w_fmt=f8, b_a=8, b_w=8, view_rounding="floor", acc_bits=32,
-              overflow="wrap", requant=rq, padding=1)
+    kw = dict(a_fmt=f8, w_fmt=f8, b_a=8, b_w=8, view_rounding="floor", acc_width=32,
+              overflow="wrap", requant=rq, geometry=model.ConvGeometry(padding=1))
     with pytest.raises(ValueError, match=r"x holds code 300 at index \(0, 1, 2, 3\)"):
         bad = x.astype(np.int16)
         bad[0, 1, 2, 3] = 300
@@ -366,7 +367,7 @@ def test_conv_layer_errors_unchanged():
     with pytest.raises(ValueError, match="w holds code -1"):
         model.conv_layer(x, w.astype(np.int8) - 1, **kw)
     with pytest.raises(ValueError, match="narrower than one product"):
-        model.conv_layer(x, w, **dict(kw, acc_bits=16))
+        model.conv_layer(x, w, **dict(kw, acc_width=16))
     with pytest.raises(ValueError, match="shape mismatch"):
         model.conv_layer(np.zeros((1, 3, 4, 4), np.uint8), w, **kw)
     with pytest.raises(ValueError, match="acc has 3 channels on axis 1"):
@@ -374,7 +375,7 @@ def test_conv_layer_errors_unchanged():
     with pytest.raises(TypeError, match="rq must be a Requant"):
         model.conv_layer(x, w, **dict(kw, requant="r"))
     with pytest.raises(ValueError, match="pad_code"):
-        model.conv_layer(x, w, **dict(kw, pad_code=1 << 20))
+        model.conv_layer(x, w, **dict(kw, geometry=model.ConvGeometry(pad_code=1 << 20)))
     with pytest.raises(ValueError, match="width 9 is above"):
         model.conv_layer(x, w, **dict(kw, b_a=9))
     with pytest.raises(ValueError, match="rounding must be one of"):
@@ -494,11 +495,11 @@ def test_tuned_conv_same_codes_either_way(monkeypatch, rng):
     want = None
     with num_threads(2):
         for i in range(6):
-            got = model.conv2d(x, w, padding=1, acc_bits=32, overflow="wrap")
-            sat = model.conv2d(x, w, padding=1, acc_bits=18, overflow="saturate")
+            got = model.conv2d(x, w, padding=1, acc_width=32, overflow="wrap")
+            sat = model.conv2d(x, w, padding=1, acc_width=18, overflow="saturate")
             if want is None:
                 want = got
-                want_sat, _ = model.conv2d(x, w, padding=1, acc_bits=18, overflow="saturate",
+                want_sat, _ = model.conv2d(x, w, padding=1, acc_width=18, overflow="saturate",
                                            stats=True)
             np.testing.assert_array_equal(got, want)
             np.testing.assert_array_equal(sat, want_sat)
@@ -506,7 +507,7 @@ def test_tuned_conv_same_codes_either_way(monkeypatch, rng):
     tuners = [v for k, v in entry["prep"].items() if k[0] in ("tune", "tune-saturate")]
     assert len(tuners) == 2 and all(t.choice is not None for t in tuners)
     np.testing.assert_array_equal(
-        want, model.conv2d(x.astype(np.int64), w.astype(np.int64), padding=1, acc_bits=32,
+        want, model.conv2d(x.astype(np.int64), w.astype(np.int64), padding=1, acc_width=32,
                            overflow="wrap", stats=True)[0])
 
 

@@ -85,7 +85,7 @@ def test_vnni_channel_blocks_and_pixel_tails(O, units, rng):
         plan = mplan.plan_conv(5, 3, 3, 0, 255, int(w.min()), int(w.max()))
         assert plan[0] == "vnni"
         got = drivers.conv_exact(x, w, drivers.ConvArgs(1, 1, 1, 7, 32), plan)
-        want = model.conv2d(x, w, padding=1, pad_code=7, acc_bits=32, overflow="wrap",
+        want = model.conv2d(x, w, padding=1, pad_code=7, acc_width=32, overflow="wrap",
                             stats=True)[0]
         np.testing.assert_array_equal(got, want)
 
@@ -208,8 +208,9 @@ def test_fused_layer_same_codes_with_and_without_vnni(monkeypatch, rng):
         monkeypatch.setattr(_simd, "AVAILABLE", avail)
         for b_a, b_w in ((8, 8), (5, 3)):
             outs.append(model.conv_layer(x, w, a_fmt=f8, w_fmt=f8, b_a=b_a, b_w=b_w,
-                                         view_rounding="half_up", acc_bits=32,
-                                         overflow="wrap", requant=rq, padding=1))
+                                         view_rounding="half_up", acc_width=32,
+                                         overflow="wrap", requant=rq,
+                                         geometry=model.ConvGeometry(padding=1)))
     np.testing.assert_array_equal(outs[0], outs[2])
     np.testing.assert_array_equal(outs[1], outs[3])
     assert len(np.unique(outs[0])) > 10  # the constants give codes over the range
@@ -262,8 +263,8 @@ def test_fused_short_finish_on_ties(rounding, shift, rng):
                    for o in range(20))
     lo = -(1 << 15)
     rq = model.Requant(consts, rounding, 16, True)
-    kw = dict(a_fmt=f8, w_fmt=f8, b_a=8, b_w=8, view_rounding="half_up", acc_bits=32,
-              overflow="wrap", requant=rq, padding=1, pad_code=3)
+    kw = dict(a_fmt=f8, w_fmt=f8, b_a=8, b_w=8, view_rounding="half_up", acc_width=32,
+              overflow="wrap", requant=rq, geometry=model.ConvGeometry(padding=1, pad_code=3))
     want = model.conv_layer(x, w, stats=True, **kw)[0]
     assert lo < want.min() and want.max() < -lo - 1  # no clamp: the rounding decides
     from dqt_hw.model import layer as mlayer
@@ -370,7 +371,7 @@ def test_vnni_one_image_blocks_over_numba_threads(O, monkeypatch, rng):
     monkeypatch.setattr(_simd, "gemm_tiles_par", lambda *a: (calls.append(1), orig(*a)))
     with num_threads(2):
         got = drivers.conv_exact(x, w, drivers.ConvArgs(1, 1, 1, 5, 32), mplan.plan_conv(24, 3, 3, 0, 255, 0, 255))
-    want = model.conv2d(x, w, padding=1, pad_code=5, acc_bits=32, overflow="wrap",
+    want = model.conv2d(x, w, padding=1, pad_code=5, acc_width=32, overflow="wrap",
                         stats=True)[0]
     np.testing.assert_array_equal(got, want)
     assert calls or O <= _simd.NB

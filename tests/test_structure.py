@@ -1,6 +1,6 @@
 """The package's structure: no import circle anywhere in dqt_hw (the graph of its
-``import`` statements, function-local ones included, is acyclic), and the speed layer's
-modules and functions stay small (docs/speed.md, "Layout")."""
+``import`` statements, function-local ones included, is acyclic), and every module and
+function stays small (at most 800 lines, at most 12 parameters: docs/speed.md, "Layout")."""
 
 import ast
 from pathlib import Path
@@ -10,11 +10,6 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent / "dqt_hw"
 MAX_LINES = 800
 MAX_PARAMS = 12
-SPEED_LAYER = ["model", "net/executor.py", "net/plan.py", "net/program.py",
-               "net/network.py", "settings.py", "__init__.py"]
-# public functions of dqt_hw.model whose keyword signatures are the documented API of the
-# reference model (docs/arithmetic.md), used across the project: not changed here
-PUBLIC_SIGNATURES = {("model/layer.py", "conv_layer")}
 
 
 def _module(path: Path) -> str:
@@ -102,14 +97,8 @@ def test_net_uses_no_private_model_module():
     assert "dqt_hw.net.executor" not in graph["dqt_hw.net.program"]
 
 
-def _speed_files():
-    for entry in SPEED_LAYER:
-        p = ROOT / entry
-        yield from (sorted(p.rglob("*.py")) if p.is_dir() else [p])
-
-
-@pytest.mark.parametrize("path", list(_speed_files()), ids=lambda p: str(p.relative_to(ROOT)))
-def test_speed_layer_modules_and_functions_are_small(path):
+@pytest.mark.parametrize("path", sorted(ROOT.rglob("*.py")), ids=lambda p: str(p.relative_to(ROOT)))
+def test_modules_and_functions_are_small(path):
     assert len(path.read_text().splitlines()) <= MAX_LINES
     rel = str(path.relative_to(ROOT))
     for node in ast.walk(ast.parse(path.read_text())):
@@ -117,5 +106,4 @@ def test_speed_layer_modules_and_functions_are_small(path):
             a = node.args
             n = (len(a.posonlyargs) + len(a.args) + len(a.kwonlyargs)
                  + (a.vararg is not None) + (a.kwarg is not None))
-            if (rel, node.name) not in PUBLIC_SIGNATURES:
-                assert n <= MAX_PARAMS, f"{rel}: {node.name} takes {n} parameters"
+            assert n <= MAX_PARAMS, f"{rel}: {node.name} takes {n} parameters"

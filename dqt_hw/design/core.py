@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..spec import ROUNDINGS
+from ..spec import DEFAULT_CONST_BITS, ROUNDINGS
 from . import rules as R
 
 __all__ = ["COMPONENTS", "PARAMETERS", "Design", "as_design", "read_toml"]
@@ -99,7 +99,7 @@ class Design:
     rows: int = 8
     cols: int = 8
     depth_bits: int = 12
-    kbits: int = 32
+    kbits: int = DEFAULT_CONST_BITS
     ebits: int = 5
     sbits: int = 6
     max_pack: int = 1

@@ -47,7 +47,7 @@ def compute(kind: str, params: dict, inputs: dict) -> tuple[dict, dict]:
         ])
         return {"v": GoldenArray(v, n, signed)}, {}
     if kind == "gemm":
-        acc, st = model.gemm(inputs["a"], inputs["w"], acc_bits=p["acc_width"],
+        acc, st = model.gemm(inputs["a"], inputs["w"], acc_width=p["acc_width"],
                              overflow=p["overflow"], stats=True)
         return {"acc": GoldenArray(acc, p["acc_width"], True)}, _stats(st)
     if kind in ("dense_layer", "conv_layer"):
@@ -61,17 +61,17 @@ def compute(kind: str, params: dict, inputs: dict) -> tuple[dict, dict]:
         wv = model.nested_view(inputs["w"], n=wf.n, b=b_w, rounding=p["view_rounding"],
                                signed=wf.signed)
         common = dict(a_fmt=af, w_fmt=wf, b_a=b_a, b_w=b_w, view_rounding=p["view_rounding"],
-                      acc_bits=p["acc_width"], overflow=p["overflow"], requant=rq, stats=True)
+                      acc_width=p["acc_width"], overflow=p["overflow"], requant=rq, stats=True)
         if kind == "dense_layer":
             out, st = model.dense_layer(inputs["a"], inputs["w"], **common)
-            acc = model.gemm(av, wv, acc_bits=p["acc_width"], overflow=p["overflow"])
+            acc = model.gemm(av, wv, acc_width=p["acc_width"], overflow=p["overflow"])
             sa, sw = model.side_sums_gemm(av, wv)
         else:
-            geo = dict(stride=p["stride"], padding=p["padding"], groups=p["groups"],
-                       pad_code=p["pad_code"])
-            out, st = model.conv_layer(inputs["x"], inputs["w"], **common, **geo)
-            acc = model.conv2d(av, wv, acc_bits=p["acc_width"], overflow=p["overflow"], **geo)
-            sa, sw = model.side_sums_conv2d(av, wv, **geo)
+            geo = model.ConvGeometry(p["stride"], p["padding"], p["groups"], p["pad_code"])
+            out, st = model.conv_layer(inputs["x"], inputs["w"], **common, geometry=geo)
+            acc = model.conv2d(av, wv, acc_width=p["acc_width"], overflow=p["overflow"],
+                               **geo._asdict())
+            sa, sw = model.side_sums_conv2d(av, wv, **geo._asdict())
         Kc, Ec, Sc = rq.arrays()
         outs = {
             f"{a_name}_view": GoldenArray(av, b_a, af.signed),
@@ -178,12 +178,36 @@ def constant_arrays(rq: model.Requant) -> tuple[np.ndarray, np.ndarray]:
     return K, S
 
 
-def layer_inputs(rng, *, C, O, H, Wd, kh, kw, n=8, w_signed=False, const_bits=32,
-                 b_a=8, b_w=8, b_out=8, groups=1, batch=1, taps=None, a_signed=False):
-    """A realistic layer: ReLU-like activations quantized per tensor, He-initialized
-    weights quantized per output channel, a bias, constants from the formats at
-    (b_a, b_w, b_out). ``a_signed``: activation and output codes in the signed
-    (symmetric) form. Returns (x codes, w codes, K (4, O), S (4, O), formats dict)."""
+@dataclass(frozen=True)
+class LayerShape:
+    """The shape of one conv or fc layer (fc: a dense layer over ``batch`` inputs)."""
+
+    label: str
+    kind: str  # conv_layer | dense_layer
+    C: int
+    O: int
+    H: int = 1
+    W: int = 1
+    k: int = 1
+    stride: int = 1
+    padding: int = 0
+    groups: int = 1
+    batch: int = 1
+
+
+_DEFAULT = Design()
+
+
+def layer_inputs(rng, shape: LayerShape, *, n=_DEFAULT.n, const_bits=_DEFAULT.kbits,
+                 w_signed=False, a_signed=False, widths=None, taps=None):
+    """A realistic layer of ``shape``: ReLU-like activations quantized per tensor,
+    He-initialized weights quantized per output channel, a bias, constants from the
+    formats at ``widths`` = (b_a, b_w, b_out) (default n, n, n). ``a_signed``: activation
+    and output codes in the signed (symmetric) form. Returns (x codes, w codes, K (4, O),
+    S (4, O), formats dict)."""
+    C, O, H, Wd, groups, batch = shape.C, shape.O, shape.H, shape.W, shape.groups, shape.batch
+    kh = kw = shape.k
+    b_a, b_w, b_out = widths if widths is not None else (n, n, n)
     xf = np.maximum(rng.normal(0.0, 1.0, (batch, C, H, Wd)), 0.0)
     fan_in = (C // groups) * kh * kw
     wfl = rng.normal(0.0, np.sqrt(2.0 / fan_in), (O, C // groups, kh, kw))
@@ -301,14 +325,16 @@ def canonical_cases() -> list[CaseData]:
                             {**gp, "acc_width": 18, "overflow": "saturate"}, {"a": a, "w": w}))
     w32 = _reference("dqt_tile8x8_w32")
     rng = np.random.default_rng(103)
-    x, w, K, S, _ = layer_inputs(rng, C=8, O=8, H=6, Wd=6, kh=3, kw=3, b_a=4, b_w=4)
+    x, w, K, S, _ = layer_inputs(rng, LayerShape("conv", "conv_layer", 8, 8, 6, 6, 3),
+                                 widths=(4, 4, 8))
     cases.append(build_case(
         "conv_8x6x6_k3_b4x4_w32", "conv_layer",
         layer_params(w32, kind="conv_layer", b_a=4, b_w=4, b_out=8, rounding="half_even",
                      seed=103, padding=1),
         {"x": x, "w": w, "K": K, "S": S}))
     rng = np.random.default_rng(104)
-    x, w, K, S, _ = layer_inputs(rng, C=16, O=8, H=1, Wd=1, kh=1, kw=1, batch=4, b_a=8, b_w=6)
+    x, w, K, S, _ = layer_inputs(rng, LayerShape("dense", "dense_layer", 16, 8, batch=4),
+                                 widths=(8, 6, 8))
     dense = Design(rows=4, cols=4, acc_width=18, overflow="saturate", view_rounding="half_up")
     cases.append(build_case(
         "dense_4x16x8_b8x6_w18_sat", "dense_layer",

@@ -32,7 +32,7 @@ from ..spec import CONTRACT_VERSION
 FORMAT_NAME = "dqt_hw-golden"
 FORMAT_VERSION = 2
 """Version of the case layout (2: the accumulator width is the param ``acc_width``, was
-``acc_bits`` in 1)."""
+``acc_width`` in 1)."""
 SET_FILE = "set.json"
 SET_FORMAT = "dqt_hw-golden-set"
 SUPPORTED_CONTRACTS = ("1.0",)

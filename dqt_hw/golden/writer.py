@@ -29,7 +29,7 @@ import numpy as np
 
 from ..design import Design, as_design
 from . import fit
-from .cases import (CaseData, build_case, constant_arrays, layer_inputs, layer_params,
+from .cases import (CaseData, LayerShape, build_case, constant_arrays, layer_inputs, layer_params,
                     offset_layer, requant_from_arrays)
 from .io import write_set
 
@@ -62,23 +62,6 @@ BUILTINS = {
                             "pad 1, 8x8, K = 144 (shape only: seeded data)"),
 }
 """The built-in layers (``--builtin NAME``)."""
-
-
-@dataclass(frozen=True)
-class LayerShape:
-    """The shape of one conv or fc layer (fc: a dense layer over ``batch`` inputs)."""
-
-    label: str
-    kind: str  # conv_layer | dense_layer
-    C: int
-    O: int
-    H: int = 1
-    W: int = 1
-    k: int = 1
-    stride: int = 1
-    padding: int = 0
-    groups: int = 1
-    batch: int = 1
 
 
 @dataclass(frozen=True)
@@ -187,9 +170,8 @@ def layer_data(src: Source, d: Design):
         x, w, master = offset_layer(rng, M=s.batch, C=s.C, O=s.O, n=n, const_bits=d.kbits,
                                     rounding=REQUANT_ROUNDING)
         return x.reshape(s.batch, s.C), w.reshape(s.O, s.C).T.copy(), master, None
-    x, w, K, S, f = layer_inputs(rng, C=s.C, O=s.O, H=s.H, Wd=s.W, kh=s.k, kw=s.k, n=n,
-                                 w_signed=d.signed, a_signed=d.signed, const_bits=d.kbits,
-                                 b_a=n, b_w=n, b_out=n, groups=s.groups, batch=s.batch)
+    x, w, K, S, f = layer_inputs(rng, s, n=n, w_signed=d.signed, a_signed=d.signed,
+                                 const_bits=d.kbits)
     rq = requant_from_arrays(K, S, d.kbits, REQUANT_ROUNDING, n, d.signed)
     if s.kind == "dense_layer":
         return x.reshape(s.batch, s.C), w.reshape(s.O, s.C).T.copy(), rq, f

@@ -13,7 +13,7 @@ network executor: ``fused_conv`` / ``FusedConv`` (a layer prepared once),
 """
 
 from .core import (
-    MAX_ACC_BITS,
+    MAX_MODEL_ACC_WIDTH,
     AccStats,
     as_codes,
     avg_pool2d,
@@ -29,12 +29,13 @@ from .core import (
     side_sums_gemm,
 )
 from .fused import AddConsts, fused_add
-from .layer import FusedConv, Requant, code_dtype, conv_layer, dense_layer, fused_conv, requantize
+from .layer import (ConvGeometry, FusedConv, Requant, code_dtype, conv_layer, dense_layer,
+                    fused_conv, requantize)
 from .plan import ConvArgs, integer_kernel
 from .runtime import run_units, serial_scope, thread_count
 
 __all__ = [
-    "MAX_ACC_BITS",
+    "MAX_MODEL_ACC_WIDTH",
     "AccStats",
     "AddConsts",
     "ConvArgs",
@@ -44,6 +45,7 @@ __all__ = [
     "avg_pool2d",
     "code_dtype",
     "conv2d",
+    "ConvGeometry",
     "conv_layer",
     "dense_layer",
     "dqt_add",

@@ -18,7 +18,7 @@ from . import drivers, wcache
 from .plan import F32_EXACT
 from . import _kernels as K
 
-MAX_ACC_BITS = 48
+MAX_MODEL_ACC_WIDTH = 48
 """Widest accumulator the model supports (int64 kernels with headroom for exact sums)."""
 
 CODE_LIMIT = 1 << 16
@@ -176,8 +176,8 @@ class AccStats:
         )
 
 
-def _check_acc(acc_bits, overflow):
-    W = spec.check_width("acc_bits", acc_bits, 2, MAX_ACC_BITS)
+def _check_acc(acc_width, overflow):
+    W = spec.check_width("acc_width", acc_width, 2, MAX_MODEL_ACC_WIDTH)
     return W, spec.OVERFLOW_CODES[spec.check_overflow(overflow)]
 
 
@@ -196,7 +196,7 @@ def _gemm_checked(a, w, W, mode, stats, where, colmajor=False):
     hi = (1 << (W - 1)) - 1
     if prod > hi:
         raise ValueError(
-            f"acc_bits = {W} is narrower than one product: |a| up to {amax} times |w| up "
+            f"acc_width = {W} is narrower than one product: |a| up to {amax} times |w| up "
             f"to {wmax} gives {prod}, which needs {spec.signed_bits_for_magnitude(prod)} bits"
         )
     bound = prod * Kd  # no partial sum can exceed this in magnitude
@@ -230,15 +230,15 @@ def _exact(a, w, bound):
     return K.gemm_exact(a, w)
 
 
-def gemm(a, w, *, acc_bits: int, overflow: str, stats: bool = False):
+def gemm(a, w, *, acc_width: int, overflow: str, stats: bool = False):
     """Accumulators of the (M, K) x (K, N) product of integer code arrays.
 
     Each output starts at 0 and adds a[i, k] * w[k, j] for k ascending from 0 into a
-    signed ``acc_bits`` accumulator; ``overflow`` is ``wrap`` (mod 2^W), ``saturate``
+    signed ``acc_width`` accumulator; ``overflow`` is ``wrap`` (mod 2^W), ``saturate``
     (clamp at every addition) or ``trap`` (``OverflowError`` naming the output index and
     the partial sum). With ``stats=True`` returns ``(acc, AccStats)``.
     """
-    W, mode = _check_acc(acc_bits, overflow)
+    W, mode = _check_acc(acc_width, overflow)
     a = as_codes("a", a, -CODE_LIMIT, CODE_LIMIT)
     w = as_codes("w", w, -CODE_LIMIT, CODE_LIMIT)
     if a.ndim != 2 or w.ndim != 2:
@@ -298,7 +298,7 @@ def conv2d(
     stride: int = 1,
     padding: int = 0,
     groups: int = 1,
-    acc_bits: int,
+    acc_width: int,
     overflow: str,
     pad_code: int = 0,
     stats: bool = False,
@@ -309,7 +309,7 @@ def conv2d(
     ascending, exactly as ``gemm`` does over k. Taps outside the image read ``pad_code``
     (default 0). Returns (N, O, Ho, Wo) int64, or ``(acc, AccStats)`` with ``stats``.
     """
-    W, mode = _check_acc(acc_bits, overflow)
+    W, mode = _check_acc(acc_width, overflow)
     x, xlo, xhi = wcache.codes("x", x, as_codes, CODE_LIMIT)
     w, wlo, whi, wentry = wcache.weight_codes("w", w, as_codes, CODE_LIMIT)
     pad_code = _int("pad_code", pad_code)

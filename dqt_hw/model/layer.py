@@ -7,6 +7,7 @@ the side sums and requantizes to b_out codes: the pipeline of docs/arithmetic.md
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -228,28 +229,28 @@ def _layer_views(a, w, a_fmt, w_fmt, b_a, b_w, view_rounding):
     return av, wv, b_a, b_w
 
 
-def _check_product_width(acc_bits, b_a, b_w, a_fmt, w_fmt):
+def _check_product_width(acc_width, b_a, b_w, a_fmt, w_fmt):
     lo_a, hi_a = code_range(b_a, a_fmt.signed)
     lo_w, hi_w = code_range(b_w, w_fmt.signed)
     prod = max(abs(x * y) for x in (lo_a, hi_a) for y in (lo_w, hi_w))
     need = spec.signed_bits_for_magnitude(prod)
-    if _int("acc_bits", acc_bits) < need:
+    if _int("acc_width", acc_width) < need:
         raise ValueError(
-            f"acc_bits = {acc_bits} is narrower than one product of a {b_a}-bit by a "
+            f"acc_width = {acc_width} is narrower than one product of a {b_a}-bit by a "
             f"{b_w}-bit code ({prod} needs {need} bits)"
         )
 
 
-def dense_layer(a, w, *, a_fmt, w_fmt, b_a, b_w, view_rounding, acc_bits, overflow, requant,
+def dense_layer(a, w, *, a_fmt, w_fmt, b_a, b_w, view_rounding, acc_width, overflow, requant,
                 stats=False):
     """A fully connected layer on master codes a (M, K) and w (K, N): views at (b_a, b_w),
     ``gemm``, side sums, ``requantize``. Returns codes (M, N) (and AccStats with ``stats``)."""
     a = as_codes("a", a, *a_fmt.code_range()) if isinstance(a_fmt, spec.Format) else a
     w = as_codes("w", w, *w_fmt.code_range()) if isinstance(w_fmt, spec.Format) else w
     av, wv, b_a, b_w = _layer_views(a, w, a_fmt, w_fmt, b_a, b_w, view_rounding)
-    _check_product_width(acc_bits, b_a, b_w, a_fmt, w_fmt)
-    acc, st = gemm(av, wv, acc_bits=acc_bits, overflow=overflow, stats=True) if stats else (
-        gemm(av, wv, acc_bits=acc_bits, overflow=overflow), None)
+    _check_product_width(acc_width, b_a, b_w, a_fmt, w_fmt)
+    acc, st = gemm(av, wv, acc_width=acc_width, overflow=overflow, stats=True) if stats else (
+        gemm(av, wv, acc_width=acc_width, overflow=overflow), None)
     sa, sw = side_sums_gemm(av, wv)
     out = requantize(acc, sa[:, None], sw, requant, channel_axis=-1)
     return (out, st) if stats else out
@@ -437,10 +438,29 @@ class FusedConv:
         return out.reshape(Nb, Ho, Wo, O)
 
 
-def conv_layer(x, w, *, a_fmt, w_fmt, b_a, b_w, view_rounding, acc_bits, overflow, requant,
-               stride=1, padding=0, groups=1, pad_code=0, stats=False):
-    """A conv layer on master codes x (N, C, H, W), w (O, C/groups, kh, kw): views,
-    ``conv2d``, side sums, ``requantize``. Returns codes (N, O, Ho, Wo)."""
+class ConvGeometry(NamedTuple):
+    """Where a conv layer's windows lie: ``stride``, ``padding`` (both sides),
+    ``groups`` and the code ``pad_code`` of the padding (as ``conv2d`` takes them)."""
+
+    stride: int = 1
+    padding: int = 0
+    groups: int = 1
+    pad_code: int = 0
+
+
+def _geometry(geometry) -> ConvGeometry:
+    if not isinstance(geometry, ConvGeometry):
+        raise TypeError(f"geometry must be a model.ConvGeometry(stride, padding, groups, "
+                        f"pad_code), not {geometry!r}")
+    return geometry
+
+
+def conv_layer(x, w, *, a_fmt, w_fmt, b_a, b_w, view_rounding, acc_width, overflow, requant,
+               geometry=ConvGeometry(), stats=False):
+    """A conv layer on master codes x (N, C, H, W), w (O, C/groups, kh, kw) with its
+    :class:`ConvGeometry`: views, ``conv2d``, side sums, ``requantize``. Returns codes
+    (N, O, Ho, Wo)."""
+    stride, padding, groups, pad_code = _geometry(geometry)
     if not stats and isinstance(a_fmt, spec.Format) and isinstance(w_fmt, spec.Format):
         # fused path: the same checks in the same order, then view, exact sums, side sums
         # and requantization in one pass (FusedConv) where the code ranges allow
@@ -449,8 +469,8 @@ def conv_layer(x, w, *, a_fmt, w_fmt, b_a, b_w, view_rounding, acc_bits, overflo
         b_a = a_fmt.check_width(b_a)
         b_w = w_fmt.check_width(b_w)
         wv = nested_view(w, n=w_fmt.n, b=b_w, rounding=view_rounding, signed=w_fmt.signed)
-        _check_product_width(acc_bits, b_a, b_w, a_fmt, w_fmt)
-        W, mode = _check_acc(acc_bits, overflow)
+        _check_product_width(acc_width, b_a, b_w, a_fmt, w_fmt)
+        W, mode = _check_acc(acc_width, overflow)
         pc = _int("pad_code", pad_code)
         if (isinstance(requant, Requant) and -CODE_LIMIT <= pc <= CODE_LIMIT
                 and x.ndim == 4 and w.ndim == 4):
@@ -462,8 +482,8 @@ def conv_layer(x, w, *, a_fmt, w_fmt, b_a, b_w, view_rounding, acc_bits, overflo
     x = as_codes("x", x, *a_fmt.code_range()) if isinstance(a_fmt, spec.Format) else x
     w = as_codes("w", w, *w_fmt.code_range()) if isinstance(w_fmt, spec.Format) else w
     xv, wv, b_a, b_w = _layer_views(x, w, a_fmt, w_fmt, b_a, b_w, view_rounding)
-    _check_product_width(acc_bits, b_a, b_w, a_fmt, w_fmt)
-    res = conv2d(xv, wv, stride=stride, padding=padding, groups=groups, acc_bits=acc_bits,
+    _check_product_width(acc_width, b_a, b_w, a_fmt, w_fmt)
+    res = conv2d(xv, wv, stride=stride, padding=padding, groups=groups, acc_width=acc_width,
                  overflow=overflow, pad_code=pad_code, stats=stats)
     acc, st = res if stats else (res, None)
     sa, sw = side_sums_conv2d(xv, wv, stride=stride, padding=padding, groups=groups,
@@ -474,19 +494,19 @@ def conv_layer(x, w, *, a_fmt, w_fmt, b_a, b_w, view_rounding, acc_bits, overflo
     return (out, st) if stats else out
 
 
-def fused_conv(w, x_shape, *, a_fmt, w_fmt, b_a, b_w, view_rounding, acc_bits, overflow,
-               requant, geometry=(1, 0, 1, 0), out_dtype=None):
+def fused_conv(w, x_shape, *, a_fmt, w_fmt, b_a, b_w, view_rounding, acc_width, overflow,
+               requant, geometry=ConvGeometry(), out_dtype=None):
     """The ``FusedConv`` of a conv layer with master weight codes ``w`` (O, C/groups, kh,
     kw; already validated in ``w_fmt``) at widths (b_a, b_w), for inputs of shape
-    ``x_shape`` (N, C, H, W), ``geometry`` = (stride, padding, groups, pad_code):
+    ``x_shape`` (N, C, H, W), ``geometry`` its :class:`ConvGeometry`:
     bit for bit what ``conv_layer`` returns on such inputs, with the weights viewed once
     here. None where the layer needs the general path (``conv_layer`` then decides from
     the data, or raises the error these arguments deserve). The codes are written in
     ``out_dtype`` (default: the smallest dtype of the requantization's range)."""
-    stride, padding, groups, pad_code = geometry
+    stride, padding, groups, pad_code = _geometry(geometry)
     try:
-        _check_product_width(acc_bits, b_a, b_w, a_fmt, w_fmt)
-        W, mode = _check_acc(acc_bits, overflow)
+        _check_product_width(acc_width, b_a, b_w, a_fmt, w_fmt)
+        W, mode = _check_acc(acc_width, overflow)
         stride, padding, groups, _, _ = _conv_geometry(
             np.broadcast_to(np.uint8(0), tuple(x_shape)), w, stride, padding, groups)
     except (TypeError, ValueError):

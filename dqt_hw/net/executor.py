@@ -33,7 +33,7 @@ import numpy as np
 
 from .. import model, settings, spec
 from .network import Layer, Network
-from .plan import pad_code, session, w_fmt
+from .plan import conv_geometry, pad_code, session, w_fmt
 
 
 @dataclass
@@ -148,12 +148,11 @@ def _compute_layer(net: Network, nd, L: Layer, x, b_a, b_w, stats):
     a_fmt = net.in_fmt(nd.name)
     rq = session(net).requant(net, L, b_a, b_w)
     common = dict(a_fmt=a_fmt, w_fmt=w_fmt(a.n), b_a=b_a, b_w=b_w,
-                  view_rounding=a.view_rounding, acc_bits=a.acc_bits, overflow=a.overflow,
+                  view_rounding=a.view_rounding, acc_width=a.acc_width, overflow=a.overflow,
                   requant=rq, stats=stats)
     if L.op == "conv":
         at = nd.attrs
-        return model.conv_layer(x, L.w, stride=at.get("stride", 1), padding=at.get("padding", 0),
-                                groups=at.get("groups", 1), pad_code=pad_code(a_fmt, b_a),
+        return model.conv_layer(x, L.w, geometry=conv_geometry(at, pad_code(a_fmt, b_a)),
                                 **common)
     res = model.dense_layer(x.reshape(x.shape[0], -1), L.w.T, **common)
     if stats:
@@ -208,7 +207,7 @@ def controller_widths(net: Network, feat_codes) -> np.ndarray:
             h = h.reshape(h.shape[0], -1)
             continue
         h = model.dense_layer(h, lay.w.T, a_fmt=f_in, w_fmt=w_fmt(a.n), b_a=a.n, b_w=a.n,
-                              view_rounding=a.view_rounding, acc_bits=a.acc_bits,
+                              view_rounding=a.view_rounding, acc_width=a.acc_width,
                               overflow=a.overflow,
                               requant=session(net).requant(net, lay, a.n, a.n))
     logits = h.reshape(h.shape[0], len(c.layers), len(c.widths))

@@ -31,27 +31,48 @@ from pathlib import Path
 import numpy as np
 
 from .. import model, spec
+from ..design import Design
+from ..design.rules import VIEW_ROUNDINGS
 from .graph import Graph, graph_from_dicts, graph_to_dicts
 
 FORMAT_TAG = "dqt_hw.net"
-FORMAT_VERSION = 1
-"""Version of the network file format this code reads and writes."""
+FORMAT_VERSION = 2
+"""Version of the network file format this code writes (it reads 1 too: version 2 names
+the accumulator width ``acc_width``, as every part of dqt_hw does; version 1 said
+``acc_bits``)."""
+
+_RENAMED_V1 = {"acc_bits": "acc_width"}
 
 ACT_OPS = ("input", "conv", "fc", "add")  # ops whose output format is stored
 PASS_OPS = ("maxpool", "avgpool", "flatten")  # ops whose output keeps the input format
 
 
+_HW = Design()  # the default datapath: the defaults of the settings the hardware shares
+
+
 @dataclass(frozen=True)
 class Arith:
-    """Network-wide arithmetic settings (docs/arithmetic.md)."""
+    """Network-wide arithmetic settings (docs/arithmetic.md). ``n``, ``acc_width``,
+    ``overflow`` and ``const_bits`` (the requantizer's K width, ``kbits``) default to the
+    default :class:`dqt_hw.design.Design`'s; the view rounding defaults to the paper's
+    Eq. 4 (``half_up``), the one the networks are trained with. :meth:`for_design` gives
+    the settings of a network run on a given datapath."""
 
-    n: int = 8
+    n: int = _HW.n
     view_rounding: str = "half_up"
     rounding: str = "half_even"  # requantization and the residual add
     pool_rounding: str = "half_even"
-    acc_bits: int = 32
-    overflow: str = "wrap"
-    const_bits: int = spec.DEFAULT_CONST_BITS
+    acc_width: int = _HW.acc_width
+    overflow: str = _HW.overflow
+    const_bits: int = _HW.kbits
+
+    @classmethod
+    def for_design(cls, design: Design, **other) -> "Arith":
+        """The settings a datapath ``design`` fixes (n, view rounding, accumulator width
+        and overflow, constant width), with ``other`` (rounding, pool_rounding)."""
+        return cls(n=design.n, view_rounding=design.view_rounding,
+                   acc_width=design.acc_width, overflow=design.overflow,
+                   const_bits=design.kbits, **other)
 
     def __post_init__(self):
         spec.check_width("master width n", self.n, spec.MIN_MASTER_BITS, spec.MAX_MASTER_BITS)
@@ -60,11 +81,11 @@ class Arith:
                 spec.check_rounding(getattr(self, k))
             except (TypeError, ValueError) as e:
                 raise ValueError(f"arithmetic setting {k}: {e}") from None
-        if self.view_rounding not in ("floor", "half_up"):
+        if self.view_rounding not in VIEW_ROUNDINGS:
             raise ValueError(
-                f"view_rounding must be 'floor' or 'half_up' (what the hardware view unit "
+                f"view_rounding must be one of {VIEW_ROUNDINGS} (what the hardware view unit "
                 f"implements), not {self.view_rounding!r}")
-        spec.check_width("acc_bits", self.acc_bits, 2, model.MAX_ACC_BITS)
+        spec.check_width("acc_width", self.acc_width, 2, model.MAX_MODEL_ACC_WIDTH)
         spec.check_overflow(self.overflow)
         spec.check_width("const_bits", self.const_bits, 2, spec.MAX_CONST_BITS)
 
@@ -529,11 +550,14 @@ def load(path) -> Network:
         raise ValueError(f"network file {str(path)!r}: format tag {got!r} is not "
                          f"{FORMAT_TAG!r}")
     version = doc.get("version")
-    if version != FORMAT_VERSION:
+    if version not in (1, FORMAT_VERSION) or isinstance(version, bool):
         raise ValueError(f"network file {str(path)!r}: format version {version!r} is not "
-                         f"supported (this dqt_hw reads version {FORMAT_VERSION})")
+                         f"supported (this dqt_hw reads versions 1 and {FORMAT_VERSION})")
+    arith_doc = doc.get("arith", {})
+    if version == 1 and isinstance(arith_doc, dict):
+        arith_doc = {_RENAMED_V1.get(k, k): v for k, v in arith_doc.items()}
     try:
-        arith = Arith(**doc.get("arith", {}))
+        arith = Arith(**arith_doc)
     except TypeError as e:
         raise ValueError(f"network file {str(path)!r}: bad arithmetic settings: {e}") from None
     nodes = doc.get("nodes")

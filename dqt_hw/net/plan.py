@@ -55,6 +55,12 @@ def pad_code(fmt: spec.Format, b: int) -> int:
 _W_FMT: dict = {}
 
 
+def conv_geometry(attrs: dict, pad: int) -> model.ConvGeometry:
+    """The ``model.ConvGeometry`` of a conv node's attributes, padded with code ``pad``."""
+    return model.ConvGeometry(attrs.get("stride", 1), attrs.get("padding", 0),
+                              attrs.get("groups", 1), pad)
+
+
 def w_fmt(n: int) -> spec.Format:
     """The format of n-bit master weight codes."""
     f = _W_FMT.get(n)
@@ -102,10 +108,9 @@ class Session:
             w = L.w if L.op == "conv" else L.w.reshape(L.w.shape + (1, 1))
             return model.fused_conv(
                 w, x_shape, a_fmt=a_fmt, w_fmt=w_fmt(a.n), b_a=b_a, b_w=b_w,
-                view_rounding=a.view_rounding, acc_bits=a.acc_bits, overflow=a.overflow,
+                view_rounding=a.view_rounding, acc_width=a.acc_width, overflow=a.overflow,
                 requant=self.requant(net, L, b_a, b_w),
-                geometry=(at.get("stride", 1), at.get("padding", 0), at.get("groups", 1),
-                          pad_code(a_fmt, b_a)))
+                geometry=conv_geometry(at, pad_code(a_fmt, b_a)))
 
         return self._kept(L, ("fused", b_a, b_w, tuple(x_shape[1:])), make)
 
@@ -121,7 +126,7 @@ class Session:
             return model.fused_conv(
                 np.ascontiguousarray(lay.w.reshape(lay.w.shape + (1, 1))), (1, F, 1, 1),
                 a_fmt=a_fmt, w_fmt=w_fmt(a.n), b_a=a.n, b_w=a.n,
-                view_rounding=a.view_rounding, acc_bits=a.acc_bits, overflow=a.overflow,
+                view_rounding=a.view_rounding, acc_width=a.acc_width, overflow=a.overflow,
                 requant=self.requant(net, lay, a.n, a.n))
 
         return self._kept(lay, ("dense", F), make)

@@ -69,7 +69,7 @@ def point_key(point: dict) -> str:
 @lru_cache(maxsize=32)
 def _layer_codes(network: str, layer: str, n: int, seed: int, spatial):
     from ..cost.workload import load_network
-    from ..golden.cases import layer_inputs
+    from ..golden.cases import LayerShape, layer_inputs
 
     g = load_network(network)
     names = [nd.name for nd in g.compute_layers()]
@@ -82,11 +82,12 @@ def _layer_codes(network: str, layer: str, n: int, seed: int, spatial):
     if spatial:
         H, W = min(H, int(spatial)), min(W, int(spatial))
     if info["op"] == "fc":
-        x, w, *_ = layer_inputs(np.random.default_rng(seed), C=C, O=O, H=1, Wd=1, kh=1, kw=1,
-                                n=n)
+        x, w, *_ = layer_inputs(np.random.default_rng(seed),
+                                LayerShape(layer, "dense_layer", C, O), n=n)
     else:
-        x, w, *_ = layer_inputs(np.random.default_rng(seed), C=C, O=O, H=H, Wd=W, kh=k, kw=k,
-                                n=n, groups=info["groups"])
+        x, w, *_ = layer_inputs(np.random.default_rng(seed),
+                                LayerShape(layer, "conv_layer", C, O, H, W, k,
+                                           groups=info["groups"]), n=n)
     return info, x, w
 
 

@@ -72,11 +72,11 @@ def _job(tb, m, ncols, k, pair):
     rng = tb.rng
     lo, hi = spec.code_range(tb.n, tb.signed)
     b_out = rng.choice(tb.widths)
-    acc_bits = min(tb.W, pair[0] + pair[1] + max(0, k - 1).bit_length())
+    acc_width = min(tb.W, pair[0] + pair[1] + max(0, k - 1).bit_length())
     return TileJob(a=[[rng.randint(lo, hi) for _ in range(k)] for _ in range(m)],
                    w=[[rng.randint(lo, hi) for _ in range(ncols)] for _ in range(k)],
                    b_a=pair[0], b_w=pair[1], b_out=b_out, rounding=rng.choice(spec.ROUNDINGS),
-                   lanes=[tb.random_lane(rng, "small", acc_bits=acc_bits, b_out=b_out)
+                   lanes=[tb.random_lane(rng, "small", acc_width=acc_width, b_out=b_out)
                           for _ in range(ncols)])
 
 

@@ -65,7 +65,7 @@ def _load(tb):
 def _check_tile(tb, net):
     a = net.arith
     hw = tb.cfg.hw
-    want = dict(n=a.n, signed=False, acc_width=a.acc_bits, overflow=a.overflow,
+    want = dict(n=a.n, signed=False, acc_width=a.acc_width, overflow=a.overflow,
                 view_rounding=a.view_rounding)
     bad = {k: (hw[k], v) for k, v in want.items() if hw[k] != v}
     if bad:

@@ -216,7 +216,7 @@ class TB:
         return n
 
     # ---- stimulus
-    def random_lane(self, rng, style, *, acc_bits=None, b_out=None):
+    def random_lane(self, rng, style, *, acc_width=None, b_out=None):
         """``small``: K1 * acc scaled to about the output range (codes spread over it);
         ``any``: anything the fields hold (used for padding columns)."""
         kb, eb, sb = self.kbits, self.ebits, self.sbits
@@ -227,7 +227,7 @@ class TB:
                  rng.randint(-(k1 >> 5), k1 >> 5), rng.randint(-(k1 >> 5), k1 >> 5),
                  rng.randint(klo, khi))
             e = (rng.randrange(2), 0, 0, rng.randrange(2))
-            s = (kb - 2) + e[0] + acc_bits - b_out - 2 + rng.randint(-1, 1)
+            s = (kb - 2) + e[0] + acc_width - b_out - 2 + rng.randint(-1, 1)
             s = max(0, min((1 << sb) - 1, s))
             return LaneConstants(k, e, s)
         return LaneConstants(tuple(rng.randint(klo, khi) for _ in range(4)),
@@ -246,11 +246,11 @@ class TB:
                 "extreme": lambda: rng.choice((lo, hi))}[codes]
         b_a, b_w = pair or (rng.choice(self.widths), rng.choice(self.widths))
         b_out = rng.choice(self.widths)
-        acc_bits = min(self.W, b_a + b_w + max(0, K - 1).bit_length())
+        acc_width = min(self.W, b_a + b_w + max(0, K - 1).bit_length())
         return TileJob(a=[[pick() for _ in range(K)] for _ in range(m)],
                        w=[[pick() for _ in range(ncols)] for _ in range(K)],
                        b_a=b_a, b_w=b_w, b_out=b_out, rounding=rng.choice(spec.ROUNDINGS),
-                       lanes=[self.random_lane(rng, "small", acc_bits=acc_bits, b_out=b_out)
+                       lanes=[self.random_lane(rng, "small", acc_width=acc_width, b_out=b_out)
                               for _ in range(ncols)])
 
 
