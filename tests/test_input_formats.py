@@ -103,3 +103,100 @@ def test_technology_table_refused_by_cost_leaves_no_output(tmp_path, capsys):
     assert re.match(r"^dqt-hw cost: error: technology table '.*': dram_64b_pj\.low: input "
                     r"should be greater than 0, not -1300\.0\n$", err), err
     assert not out.exists()
+
+
+# ------------------------------------------------------------------ sweep grids
+
+TINY_NET = {"name": "tiny", "nodes": [
+    {"name": "input", "op": "input", "shape": [4, 5, 5]},
+    {"name": "c1", "op": "conv", "inputs": ["input"], "out_channels": 4, "kernel": 3,
+     "padding": 1}]}
+
+
+@pytest.fixture
+def grid_doc(tmp_path):
+    net = tmp_path / "tiny.json"
+    net.write_text(json.dumps(TINY_NET))
+    return {"network": [str(net)], "layer": ["c1"], "acc_width": [20], "overflow": ["wrap"],
+            "mix": ["4x4"], "rows": [2], "cols": [2], "tech": ["horowitz45"]}
+
+
+@pytest.mark.parametrize("changes, message", [
+    # before: an unknown key was silently carried into every point and ignored
+    ({"nework": ["x"]}, r"unknown key 'nework' \(did you mean 'network'\?\); known keys: "),
+    ({"acc_width": [20.9]}, r"acc_width\[0\]: input should be a valid integer, not 20\.9"),
+    ({"acc_width": [True]}, r"acc_width\[0\]: input should be a valid integer, not True"),
+    ({"acc_width": [100]}, r"acc_width\[0\]: input should be less than or equal to 64, "
+                           r"not 100"),
+    ({"overflow": ["trap"]}, r"overflow\[0\]: input should be 'wrap' or 'saturate', "
+                             r"not 'trap'"),
+    ({"rows": 2}, r"rows: input should be a valid list, not 2"),
+    ({"seed": [-1]}, r"seed\[0\]: input should be greater than or equal to 0, not -1"),
+    ({"acc_width": list(range(2, 65)), "rows": list(range(1, 65)), "cols": list(range(1, 65))},
+     r"63 acc_width x 64 rows x 64 cols make 258048 points, more than the 100000 a sweep "
+     r"takes"),
+])
+def test_bad_sweep_grid_is_one_line(tmp_path, grid_doc, changes, message):
+    from dqt_hw.sweep import load_grid
+
+    p = tmp_path / "grid.json"
+    p.write_text(json.dumps({**grid_doc, **changes}))
+    with pytest.raises(ValueError) as e:
+        load_grid(p)
+    assert re.match(rf"^sweep grid '{re.escape(str(p))}': {message}", str(e.value)), e.value
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"layer": ["c11"]}, r"layer: 'c11': tiny has no conv/fc layer 'c11' \(did you mean 'c1'\?\)$"),
+    ({"tech": ["tsmc3"]}, r"tech: 'tsmc3': unknown technology table 'tsmc3'"),
+    ({"mix": ["16x16"]}, r"mix: '16x16': width 16 in widths \(16,\) is outside \[1, 8\]"),
+    ({"mix": ["4y4"]}, r"mix: '4y4': cannot read the width pair '4y4'"),
+    ({"network": ["vgg99"]}, r"network: 'vgg99': unknown network 'vgg99'"),
+])
+def test_sweep_grid_values_checked_before_any_point(grid_doc, changes, message):
+    from dqt_hw.sweep import check_grid, check_grid_values
+
+    g = check_grid({**grid_doc, **changes})
+    with pytest.raises(ValueError, match=rf"^sweep grid: {message}"):
+        check_grid_values(g)
+
+
+@pytest.mark.parametrize("args, message", [
+    # before: --workers 0 meant every CPU
+    (["--workers", "0"], r"argument --workers: must be an integer >= 1, not '0'"),
+    (["--workers", "2.5"], r"argument --workers: must be an integer >= 1, not '2\.5'"),
+    (["--max-overflow-rate", "nan"],
+     r"argument --max-overflow-rate: must be a number in \[0, 1\], not 'nan'"),
+    (["--spatial", "-3"], r"argument --spatial: must be an integer in \[1, 4096\], not '-3'"),
+])
+def test_sweep_count_options(tmp_path, capsys, args, message):
+    from dqt_hw.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["sweep", "--out", str(tmp_path / "o"), *args])
+    assert e.value.code == 2
+    assert re.search(rf"^dqt-hw sweep: error: {message}$", capsys.readouterr().err, re.M)
+    assert not (tmp_path / "o").exists()
+
+
+def test_run_sweep_refuses_zero_workers(tmp_path):
+    from dqt_hw.sweep import run_sweep
+
+    with pytest.raises(ValueError, match=r"^workers must be a positive integer \(None: the "
+                                         r"CPU count\), not 0$"):
+        run_sweep([], tmp_path / "o", workers=0)
+    assert not (tmp_path / "o").exists()
+
+
+def test_bad_sweep_grid_leaves_no_output(tmp_path, grid_doc, capsys):
+    from dqt_hw.cli import main
+
+    p = tmp_path / "grid.json"
+    p.write_text(json.dumps({**grid_doc, "layer": ["c1", "c9"]}))
+    out = tmp_path / "out"
+    assert main(["sweep", "--grid", str(p), "--out", str(out), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert re.match(r"^dqt-hw sweep: error: sweep grid '.*grid\.json': layer: 'c9': tiny has "
+                    r"no conv/fc layer 'c9'", err), err
+    assert not out.exists()

@@ -295,6 +295,7 @@ def fraction(text):
 
 SCHEMAS = {
     "tech-table": "dqt_hw.cost.tech:tech_table_schema",
+    "sweep-grid": "dqt_hw.sweep.grid:sweep_grid_schema",
 }
 """Published schemas: ``schemas/<name>.schema.json`` and the function that makes each."""
 

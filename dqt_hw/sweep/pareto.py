@@ -45,7 +45,7 @@ def plot_pareto(rows, path, *, x="overflow_rate", y="energy_pj", chosen=None, ti
     if chosen is not None:
         cx = chosen[x] / (1e9 if x == "bitops" else 1)
         ax.scatter([cx], [chosen[y] / scale], s=140, marker="*", color="tab:red", zorder=5,
-                   label=f"chosen: {chosen.get('mix')} W={chosen.get('acc_bits')} "
+                   label=f"chosen: {chosen.get('mix')} W={chosen.get('acc_width')} "
                          f"{chosen.get('overflow')} {chosen.get('rows')}x{chosen.get('cols')}")
     ax.set_xlabel({"overflow_rate": "measured overflow rate (outputs hit)",
                    "bitops": "G BitOPs per inference"}.get(x, x))

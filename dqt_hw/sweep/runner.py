@@ -56,6 +56,10 @@ def run_sweep(points, out, *, scheduler=None, workers=None, progress=True,
     CPU count), or a Dask scheduler address (``tcp://host:port``) or a
     ``distributed.Client``.
     """
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                or workers < 1):
+        raise ValueError(f"workers must be a positive integer (None: the CPU count), "
+                         f"not {workers!r}")
     out = Path(out)
     os.makedirs(out, exist_ok=True)
     keys = [point_key(p) for p in points]
