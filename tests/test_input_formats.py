@@ -200,3 +200,122 @@ def test_bad_sweep_grid_leaves_no_output(tmp_path, grid_doc, capsys):
     assert re.match(r"^dqt-hw sweep: error: sweep grid '.*grid\.json': layer: 'c9': tiny has "
                     r"no conv/fc layer 'c9'", err), err
     assert not out.exists()
+
+
+# ------------------------------------------------------------------ per-input widths
+
+
+@pytest.fixture(scope="module")
+def r18():
+    from dqt_hw.cost.workload import load_network
+
+    return load_network("resnet18_cifar10")
+
+
+def _npy(tmp_path, arr, name="w.npy"):
+    import numpy as np
+
+    p = tmp_path / name
+    np.save(p, arr)
+    return p
+
+
+def test_per_input_widths_checked_like_static_ones(tmp_path, r18):
+    import numpy as np
+
+    from dqt_hw.cost.workload import DynamicWidths, WidthMix
+    from dqt_hw.cost.energy import network_energy
+    from dqt_hw.design import Design
+
+    tile = Design()  # n = 8
+    # the static mix 16x16 is refused on an n = 8 tile ...
+    with pytest.raises(ValueError, match=r"^b_a = 16 is not a width the tile supports "
+                                         r"\(1, 2, 3, 4, 5, 6, 7, 8\)$"):
+        network_energy(r18, tile, WidthMix.parse("16x16"))
+    # ... and so are per-input widths 16x16 (before: accepted)
+    p = _npy(tmp_path, np.full((2, 21, 2), 16))
+    with pytest.raises(ValueError, match=rf"^per-input widths file '{re.escape(str(p))}': "
+                                         r"per-input widths, input 0, layer 'conv1': b_a = 16 "
+                                         r"is not a width the tile supports \(1, 2, 3, 4, 5, "
+                                         r"6, 7, 8\)$"):
+        DynamicWidths.load(p, r18, tile=tile)
+    # 4.7 is refused, not truncated to 4 (before: 4)
+    p = _npy(tmp_path, np.full((2, 21, 2), 4.7))
+    with pytest.raises(ValueError, match=r"^per-input widths file '.*w\.npy': dtype: input "
+                                         r"should be 'int8', .* not 'float64'$"):
+        DynamicWidths.load(p, r18)
+    with pytest.raises(TypeError, match=r"^per-input widths must be integers, not float64 "
+                                        r"\(a fraction is never truncated\)$"):
+        DynamicWidths(tuple(range(21)), np.full((2, 21, 2), 4.7))
+    w = np.full((3, 21, 2), 4)
+    w[2, 5] = (4, 17)
+    with pytest.raises(ValueError, match=r"^per-input widths, input 2, layer 5: b_w must be "
+                                         r"a width in \[1, 16\], not 17$"):
+        DynamicWidths(tuple(range(21)), w)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("input,layer,b_a,b_w\n0,conv1,4.7,4\n", r", line 2: b_a: b_a must be an integer width, "
+                                             r"not '4\.7' \(value '4\.7'\)$"),
+    ("input,layer,b_a,b_w\n0,conv1,17,4\n", r", line 2: b_a: b_a must be a width in \[1, 16\], "
+                                            r"not 17 \(value '17'\)$"),
+    ("input,layer,b_act,b_w\n0,conv1,4,4\n", r", line 2: unknown key 'b_act' \(did you mean "
+                                             r"'b_a'\?\); known keys: input, layer, b_a, b_w"),
+    ("input,layer,b_a\n0,conv1,4\n", r", line 2: lacks the required keys \['b_w'\]$"),
+    ("input,layer,b_a,b_w\n0,conv1,4,4,9\n", r", line 2: 5 cells, the header has 4$"),
+    ("input,layer,b_a,b_w\n0,conv9,4,4\n", r", line 2: layer: resnet18_cifar10 has no conv/fc "
+                                           r"layer 'conv9' \(did you mean 'conv1'\?\)$"),
+    ("input,layer,b_a,b_w\n0,conv1,4,4\n0,conv1,8,8\n",
+     r", line 3: a second row for input '0' at layer 'conv1'$"),
+    ("input,input,b_a,b_w\n", r": the header repeats the columns \['input'\]$"),
+    ("input,layer,b_a,b_w\n", r": no rows; the CSV needs the columns input, layer, b_a, b_w$"),
+    ('input,layer,b_a,b_w\n0,"conv1,4,4\n', r": not a valid CSV file: "),
+])
+def test_bad_per_input_csv_is_one_line(tmp_path, r18, text, message):
+    from dqt_hw.cost.workload import DynamicWidths
+
+    p = tmp_path / "w.csv"
+    p.write_text(text)
+    with pytest.raises(ValueError) as e:
+        DynamicWidths.load(p, r18)
+    assert re.match(rf"^per-input widths file '{re.escape(str(p))}'{message}", str(e.value)), \
+        e.value
+    assert "\n" not in str(e.value)
+
+
+def test_per_input_array_bounded_before_allocating(tmp_path, r18):
+    import numpy as np
+
+    from dqt_hw.cost.workload import DynamicWidths
+
+    # a header that claims 10^12 inputs: refused from the header, nothing allocated
+    p = _npy(tmp_path, np.full((1, 21, 2), 4, np.int8))
+    data = p.read_bytes().replace(b"(1, 21, 2)", b"(1000000000000, 21, 2)")
+    (tmp_path / "huge.npy").write_bytes(data)
+    with pytest.raises(ValueError, match=r"^per-input widths file '.*huge\.npy': shape\[0\]: "
+                                         r"input should be less than or equal to 1000000, "
+                                         r"not 1000000000000$"):
+        DynamicWidths.load(tmp_path / "huge.npy", r18)
+    (tmp_path / "cut.npy").write_bytes(p.read_bytes()[:-5])
+    with pytest.raises(ValueError, match=r"^per-input widths file '.*cut\.npy' is not a plain "
+                                         r"integer array: "):
+        DynamicWidths.load(tmp_path / "cut.npy", r18)
+    np.savez(tmp_path / "w.npz", width=np.full((1, 21, 2), 4))
+    with pytest.raises(ValueError, match=r"^per-input widths file '.*w\.npz' must hold one "
+                                         r"array 'widths', not \['width'\] \(did you mean "
+                                         r"'widths'\?\)$"):
+        DynamicWidths.load(tmp_path / "w.npz", r18)
+    np.savez(tmp_path / "ok.npz", widths=np.full((1, 21, 2), 4, np.uint8))
+    assert DynamicWidths.load(tmp_path / "ok.npz", r18).widths.dtype == np.int64
+
+
+def test_per_input_widths_refused_by_cost_leave_no_output(tmp_path, capsys):
+    import numpy as np
+
+    from dqt_hw.cli import main
+
+    p = _npy(tmp_path, np.full((2, 21, 2), 16))
+    out = tmp_path / "out"
+    assert main(["cost", "--per-input", str(p), "--no-plots", "--out", str(out)]) == 1
+    assert "b_a = 16 is not a width the tile supports" in capsys.readouterr().err
+    assert not out.exists()

@@ -91,7 +91,7 @@ def _cost(args) -> int:
     tech = load_tech(args.tech)
     tile = design_from_args(args, component="tile")
     mix = WidthMix.parse(args.widths).check(g)
-    dyn = DynamicWidths.load(args.per_input, g) if args.per_input else None
+    dyn = DynamicWidths.load(args.per_input, g, tile=tile) if args.per_input else None
     rep = cost_report(g, tile, mix, tech=tech, memory=MemoryConfig(storage=args.storage),
                       dynamic=dyn, pe_mode=args.pe)
     print(format_table(rep))

@@ -296,6 +296,7 @@ def fraction(text):
 SCHEMAS = {
     "tech-table": "dqt_hw.cost.tech:tech_table_schema",
     "sweep-grid": "dqt_hw.sweep.grid:sweep_grid_schema",
+    "per-input-widths": "dqt_hw.cost.workload:per_input_widths_schema",
 }
 """Published schemas: ``schemas/<name>.schema.json`` and the function that makes each."""
 
