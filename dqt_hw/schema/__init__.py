@@ -297,6 +297,7 @@ SCHEMAS = {
     "tech-table": "dqt_hw.cost.tech:tech_table_schema",
     "sweep-grid": "dqt_hw.sweep.grid:sweep_grid_schema",
     "per-input-widths": "dqt_hw.cost.workload:per_input_widths_schema",
+    "design": "dqt_hw.design.schema:design_schema",
 }
 """Published schemas: ``schemas/<name>.schema.json`` and the function that makes each."""
 

@@ -1,0 +1,41 @@
+"""Writing output files a reader may trust: whole or not at all.
+
+:func:`atomic_path` gives a temporary path beside the destination; what is written there
+is fsynced and renamed over the destination only when the writing succeeded, so a reader
+(or an interrupted run) sees the old file or the new one, never a part of one.
+:func:`atomic_write_text` writes a text that way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+__all__ = ["atomic_path", "atomic_write_text"]
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside ``path`` (same suffix); on a normal exit the file
+    written there is fsynced and renamed to ``path``; on an exception it is removed."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}")
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write_text(path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file beside it, fsynced and renamed,
+    so a reader sees the old file or the new one, never a part."""
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text)
