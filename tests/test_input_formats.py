@@ -319,3 +319,79 @@ def test_per_input_widths_refused_by_cost_leave_no_output(tmp_path, capsys):
     assert main(["cost", "--per-input", str(p), "--no-plots", "--out", str(out)]) == 1
     assert "b_a = 16 is not a width the tile supports" in capsys.readouterr().err
     assert not out.exists()
+
+
+# ------------------------------------------------------------------ published schemas
+
+
+def test_checked_in_schemas_equal_a_fresh_generation():
+    from pathlib import Path
+
+    from dqt_hw.schema import schema_documents
+
+    here = Path(__file__).resolve().parent.parent / "schemas"
+    docs = schema_documents()
+    assert sorted(docs) == sorted(p.name for p in here.glob("*.schema.json"))
+    for name, text in docs.items():
+        assert (here / name).read_text() == text, f"schemas/{name} is stale: make schemas"
+
+
+def test_schema_check_command_finds_a_stale_file(tmp_path, capsys):
+    from dqt_hw.schema.__main__ import main
+
+    assert main([str(tmp_path)]) == 0
+    assert main([str(tmp_path), "--check"]) == 0
+    (tmp_path / "tech-table.schema.json").write_text("{}\n")
+    assert main([str(tmp_path), "--check"]) == 1
+    assert re.search(r"tech-table\.schema\.json: out of date \(make schemas\)$",
+                     capsys.readouterr().err, re.M)
+
+
+def test_published_schemas_accept_the_shipped_documents_and_refuse_bad_ones():
+    import tomllib
+    from pathlib import Path
+
+    jsonschema = pytest.importorskip("jsonschema")
+    from dqt_hw.design import Design
+    from dqt_hw.sweep import DEFAULT_GRID
+
+    here = Path(__file__).resolve().parent.parent / "schemas"
+
+    def validator(name):
+        schema = json.loads((here / f"{name}.schema.json").read_text())
+        jsonschema.Draft202012Validator.check_schema(schema)
+        return jsonschema.Draft202012Validator(schema)
+
+    tech, grid = validator("tech-table"), validator("sweep-grid")
+    design, widths = validator("design"), validator("per-input-widths")
+    assert tech.is_valid(SHIPPED)
+    assert not tech.is_valid({**SHIPPED, "dram_64b_pj": {"low": -1.0}})
+    assert not tech.is_valid({**SHIPPED, "int_add_pj": {"8.0": 1.0}})
+    assert grid.is_valid(DEFAULT_GRID)
+    assert not grid.is_valid({**DEFAULT_GRID, "acc_bits": [16]})
+    for d in (Design(), Design(component="requant", sum_width=30), Design(component="view")):
+        assert design.is_valid(tomllib.loads(d.to_toml()))
+    assert design.is_valid({"design": {"component": "pe", "params": {"acc_width": 20}}})
+    assert not design.is_valid({"signed": "false"})
+    assert widths.is_valid([[[4, 4], [8, 2]]])
+    assert widths.is_valid([{"input": "0", "layer": "conv1", "b_a": 4, "b_w": 8}])
+    assert not widths.is_valid([[[4, 17]]])
+    assert not widths.is_valid([{"input": "0", "layer": "conv1", "b_a": 4}])
+
+
+def test_design_schema_accepts_every_reference_design():
+    import tomllib
+
+    from dqt_hw.design.schema import check_design_file
+    from dqt_hw.hw.config import REFERENCE_DESIGNS
+
+    assert len(REFERENCE_DESIGNS) > 5
+    for d in REFERENCE_DESIGNS:
+        check_design_file(tomllib.loads(d.to_toml()), source=d.name)
+        check_design_file({"design": tomllib.loads(d.to_toml())}, source=d.name)
+    with pytest.raises(ValueError, match=r"^x: signed: input should be a valid boolean, "
+                                         r"not 'false'$"):
+        check_design_file({"signed": "false"}, source="x")
+    with pytest.raises(ValueError, match=r"^x: unknown key 'acc_widht' in design \(did you "
+                                         r"mean 'acc_width'\?\); known keys: component, "):
+        check_design_file({"design": {"acc_widht": 20}}, source="x")

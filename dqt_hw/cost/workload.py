@@ -195,7 +195,7 @@ def _cell_width(v, info):
         raise ValueError(str(e)) from None
 
 
-Width = Annotated[int, BeforeValidator(_cell_width), Field(ge=1, le=MAX_MASTER_BITS)]
+Width = Annotated[int, Field(ge=1, le=MAX_MASTER_BITS), BeforeValidator(_cell_width)]
 """One width b_a or b_w (:func:`parse_width`)."""
 
 

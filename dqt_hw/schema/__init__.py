@@ -302,6 +302,20 @@ SCHEMAS = {
 """Published schemas: ``schemas/<name>.schema.json`` and the function that makes each."""
 
 
+def _tighten(node):
+    """pydantic writes a dict with constrained keys as ``patternProperties`` alone, which
+    JSON Schema reads as "other keys allowed": close it (the models refuse them)."""
+    if isinstance(node, dict):
+        if "patternProperties" in node and "additionalProperties" not in node:
+            node["additionalProperties"] = False
+        for v in node.values():
+            _tighten(v)
+    elif isinstance(node, list):
+        for v in node:
+            _tighten(v)
+    return node
+
+
 def schema_documents() -> dict[str, str]:
     """{file name: text} of every published schema, generated now."""
     import importlib
@@ -309,8 +323,7 @@ def schema_documents() -> dict[str, str]:
     out = {}
     for name, target in SCHEMAS.items():
         mod, fn = target.split(":")
-        doc = getattr(importlib.import_module(mod), fn)()
-        doc = {"$schema": "https://json-schema.org/draft/2020-12/schema",
-               "$id": f"https://dqt-hw.invalid/schemas/{name}.schema.json", **doc}
+        doc = _tighten(getattr(importlib.import_module(mod), fn)())
+        doc = {"$schema": "https://json-schema.org/draft/2020-12/schema", **doc}
         out[f"{name}.schema.json"] = json.dumps(doc, indent=2, sort_keys=False) + "\n"
     return out
