@@ -395,3 +395,39 @@ def test_design_schema_accepts_every_reference_design():
     with pytest.raises(ValueError, match=r"^x: unknown key 'acc_widht' in design \(did you "
                                          r"mean 'acc_width'\?\); known keys: component, "):
         check_design_file({"design": {"acc_widht": 20}}, source="x")
+
+
+# ------------------------------------------------------------------ numeric checks (spec)
+
+
+def test_quantize_refuses_nan_and_infinity():
+    import numpy as np
+
+    from dqt_hw import spec
+
+    fmt = spec.fit_format(0.0, 1.0, 8)
+    # before: quantize(nan) returned -2^63 (a NaN cast to int64)
+    with pytest.raises(ValueError, match=r"^quantize: x must be finite, not nan \(1 of 1 "
+                                         r"values\)$"):
+        spec.quantize(float("nan"), fmt)
+    with pytest.raises(ValueError, match=r"^quantize: x must be finite, not -inf at index "
+                                         r"\(1, 0\) \(2 of 4 values\)$"):
+        spec.quantize(np.array([[0.5, 0.1], [-np.inf, np.inf]]), fmt)
+    assert spec.quantize([0.0, 1.0], fmt).tolist() == [0, 255]
+
+
+@pytest.mark.parametrize("s", [10**18, -(10**18), 4097, -4097])
+def test_round_shift_refuses_an_absurd_shift(s):
+    from dqt_hw import spec
+
+    # before: MemoryError (1 << (s - 1), x << -s)
+    with pytest.raises(ValueError, match=rf"^shift s must be in \[-4096, 4096\], not {s}$"):
+        spec.round_shift(5, s, "half_up")
+
+
+def test_round_shift_at_the_bound_is_exact():
+    from dqt_hw import spec
+
+    assert spec.round_shift(5, 4096, "half_up") == 0
+    assert spec.round_shift(-5, 4096, "floor") == -1
+    assert spec.round_shift(3, -4096, "floor") == 3 << 4096
