@@ -431,3 +431,51 @@ def test_round_shift_at_the_bound_is_exact():
     assert spec.round_shift(5, 4096, "half_up") == 0
     assert spec.round_shift(-5, 4096, "floor") == -1
     assert spec.round_shift(3, -4096, "floor") == 3 << 4096
+
+
+# ------------------------------------------------------------------ count options (train)
+
+
+@pytest.mark.parametrize("argv, message", [
+    # before: --cost-target nan trained and wrote a NaN network; --stages 100000 built a
+    # 100000-channel ResNet (hundreds of GB of weights)
+    (["--cost-target", "nan"], r"argument --cost-target: must be a finite number, not 'nan'"),
+    (["--cost-target", "1.5"], r"cost_target must be a fraction in \[0, 1\] of the BitOPs "
+                               r"at n/n, not 1\.5"),
+    (["--stages", "100000"], r"stages must be 1 to 8 channel counts in \[1, 1024\], not "
+                             r"\(100000,\)"),
+    (["--stages", ""], r"stages must be 1 to 8 channel counts in \[1, 1024\], not \(\)"),
+    (["--epochs", "0"], r"argument --epochs: must be an integer in \[1, 100000\], not '0'"),
+    (["--batch", "-5"], r"argument --batch: must be an integer in \[1, 65536\], not '-5'"),
+    (["--threads", "1e9"], r"argument --threads: must be an integer in \[1, 1024\], "
+                           r"not '1e9'"),
+    (["--lr", "inf"], r"argument --lr: must be a finite number, not 'inf'"),
+    (["--seed", "-1"], r"argument --seed: must be an integer in \[0, 4294967295\], not '-1'"),
+])
+def test_train_options_refused_before_training(tmp_path, capsys, argv, message):
+    from dqt_hw.train.__main__ import main
+
+    out = tmp_path / "net.json"
+    with pytest.raises(SystemExit) as e:
+        main(["--out", str(out), *argv])
+    assert e.value.code == 2
+    assert re.search(rf"^python -m dqt_hw\.train: error: {message}$",
+                     capsys.readouterr().err, re.M)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(cost_target=math.nan), r"cost_target must be a fraction in \[0, 1\] of the BitOPs "
+                                 r"at n/n, not nan"),
+    (dict(epochs=math.inf), r"epochs must be an integer in \[1, 100000\], not inf"),
+    (dict(epochs=3.0), r"epochs must be an integer in \[1, 100000\], not 3\.0"),
+    (dict(alpha=math.inf), r"alpha must be >= 0, not inf"),
+    (dict(lr=math.nan), r"lr must be > 0, not nan"),
+    (dict(stages=(16, 2000)), r"stages must be 1 to 8 channel counts in \[1, 1024\], "
+                              r"not \(16, 2000\)"),
+])
+def test_train_config_refused(kw, message):
+    from dqt_hw.train.config import DEFAULTS, check_config
+
+    with pytest.raises(ValueError, match=rf"^{message}$"):
+        check_config({**DEFAULTS, **kw})
