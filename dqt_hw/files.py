@@ -3,7 +3,13 @@
 :func:`atomic_path` gives a temporary path beside the destination; what is written there
 is fsynced and renamed over the destination only when the writing succeeded, so a reader
 (or an interrupted run) sees the old file or the new one, never a part of one.
-:func:`atomic_write_text` writes a text that way.
+:func:`atomic_write_text` writes a text that way, :func:`atomic_savefig` a figure.
+
+A command that writes several files (``dqt-hw cost``, ``dqt-hw sweep``) calls
+:func:`begin_outputs` once its inputs are checked: it makes the directory and removes the
+previous run's ``summary.json``; every file is then replaced atomically, and
+``summary.json``, listing them, is written last. So a directory with a ``summary.json``
+holds every file it lists, whole and from the same run; one without it is unfinished.
 """
 
 from __future__ import annotations
@@ -13,7 +19,10 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write_text"]
+__all__ = ["atomic_path", "atomic_write_text", "atomic_savefig", "begin_outputs"]
+
+SUMMARY = "summary.json"
+"""The file a multi-file output directory writes last (:func:`begin_outputs`)."""
 
 
 @contextlib.contextmanager
@@ -50,3 +59,19 @@ def atomic_write_text(path, text: str) -> None:
     so a reader sees the old file or the new one, never a part."""
     with atomic_path(path) as tmp:
         Path(tmp).write_text(text)
+
+
+def atomic_savefig(fig, path, **kw) -> str:
+    """``fig.savefig`` to ``path`` through :func:`atomic_path`; returns ``str(path)``."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or None, **kw)
+    return str(path)
+
+
+def begin_outputs(out) -> Path:
+    """Make the output directory ``out`` and remove its ``summary.json`` (the mark of a
+    finished run, written last); returns ``out`` as a Path."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / SUMMARY).unlink(missing_ok=True)
+    return out

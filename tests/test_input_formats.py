@@ -479,3 +479,72 @@ def test_train_config_refused(kw, message):
 
     with pytest.raises(ValueError, match=rf"^{message}$"):
         check_config({**DEFAULTS, **kw})
+
+
+# ------------------------------------------------------------------ atomic outputs
+
+
+def test_atomic_path_keeps_the_old_file_on_failure(tmp_path):
+    from dqt_hw.files import atomic_path, atomic_write_text
+
+    p = tmp_path / "a.txt"
+    atomic_write_text(p, "old\n")
+    with pytest.raises(RuntimeError):
+        with atomic_path(p) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("interrupted")
+    assert p.read_text() == "old\n"
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["a.txt"]  # no temporary left
+    atomic_write_text(p, "new\n")
+    assert p.read_text() == "new\n" and oct(p.stat().st_mode & 0o777) != "0o600"
+
+
+def test_cost_run_that_fails_midway_leaves_no_summary(tmp_path, monkeypatch, capsys):
+    from dqt_hw.cli import main
+    from dqt_hw.cost import plots
+
+    out = tmp_path / "cost"
+    args = ["cost", "--net", str(_tiny_net(tmp_path)), "--rows", "2", "--cols", "2",
+            "--out", str(out)]
+    assert main(args) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert [f.rsplit("/", 1)[-1] for f in summary["files"]] == [
+        "layers.csv", "energy_breakdown.png", "bitops_vs_mix.png", "area_vs_widths.png",
+        "summary.json"]
+
+    def broken(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(plots, "plot_bitops_vs_mix", broken)
+    assert main(args) == 1
+    assert "disk full" in capsys.readouterr().err
+    # the previous run's summary is gone (it would vouch for a mix of two runs), every
+    # file left is whole, no temporary file is left
+    assert not (out / "summary.json").exists()
+    assert (out / "layers.csv").read_text().count("\n") == 2  # header and c1
+    assert not [f for f in out.iterdir() if f.name.startswith(".")]
+
+
+def test_sweep_tables_replaced_atomically(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    from dqt_hw.sweep import write_table
+
+    write_table([{"key": "a", "x": 1}], tmp_path)
+    before = (tmp_path / "sweep.parquet").read_bytes()
+
+    def broken(table, where, **k):
+        open(where, "wb").write(b"PAR1 half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pq, "write_table", broken)
+    with pytest.raises(OSError, match="disk full"):
+        write_table([{"key": "b", "x": 2}], tmp_path)
+    assert (tmp_path / "sweep.parquet").read_bytes() == before
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["sweep.csv", "sweep.parquet"]
+
+
+def _tiny_net(tmp_path):
+    p = tmp_path / "tiny.json"
+    p.write_text(json.dumps(TINY_NET))
+    return p

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
+from ..files import atomic_write_text, begin_outputs
 from ..schema import fraction, int_in, positive_int
 from .grid import MAX_SPATIAL
 
@@ -54,7 +54,7 @@ def _sweep(args) -> int:
         return 0
     points = expand_grid(grid, source=source)
     check_grid_values(grid, source=source)  # before any point runs or any file is written
-    out = Path(args.out)
+    out = begin_outputs(args.out)  # removes summary.json: written last, when all is done
     print(f"sweep: {len(points)} points -> {out}"
           + (f" on {args.scheduler}" if args.scheduler else ""))
     rows = run_sweep(points, out, scheduler=args.scheduler, workers=args.workers,
@@ -92,8 +92,10 @@ def _sweep(args) -> int:
                       f"{s['W_bound']}, data W = {s['W_data']} (max over {len(layers)} layers); "
                       f"{s['rows']}x{s['cols']} tile area {s['area_bound_um2'] / 1e6:.4f} -> "
                       f"{s['area_data_um2'] / 1e6:.4f} mm^2, saves {s['area_saved_pct']:.1f} %")
-        (out / "accsize.json").write_text(json.dumps(sizing, indent=1) + "\n")
+        atomic_write_text(out / "accsize.json", json.dumps(sizing, indent=1) + "\n")
         summary["files"].append(str(out / "accsize.json"))
-    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
+    summary["files"].append(str(out / "summary.json"))
+    atomic_write_text(out / "summary.json",  # last: every file it lists is whole
+                      json.dumps(summary, indent=1, default=str) + "\n")
     print("wrote: " + ", ".join(summary["files"]))
     return 0

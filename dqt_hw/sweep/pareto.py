@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..files import atomic_savefig
+
 __all__ = ["pareto_front", "choose_point", "plot_pareto"]
 
 
@@ -53,6 +55,6 @@ def plot_pareto(rows, path, *, x="overflow_rate", y="energy_pj", chosen=None, ti
     ax.set_title(title or f"{y} against {x}", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    atomic_savefig(fig, path, dpi=120)
     plt.close(fig)
     return str(path)
