@@ -548,3 +548,48 @@ def _tiny_net(tmp_path):
     p = tmp_path / "tiny.json"
     p.write_text(json.dumps(TINY_NET))
     return p
+
+
+def test_design_table_found_by_the_fuzz_suite():
+    from dqt_hw.design import Design
+
+    # before: params = "" was an empty table, and a key both in the table and under params
+    # took the params value silently (n = "" was ignored)
+    with pytest.raises(TypeError, match=r"^d: params must be a table, not ''$"):
+        Design.from_mapping({"params": ""}, source="d")
+    with pytest.raises(ValueError, match=r"^d: \['n'\] given both in the table and under "
+                                         r"params$"):
+        Design.from_mapping({"n": "", "params": {"n": 4}}, source="d")
+
+
+def test_bugs_the_fuzz_suite_found(tmp_path, grid_doc, r18):
+    from dqt_hw.cost.workload import DynamicWidths
+    from dqt_hw.sweep import check_grid
+
+    # a finite but absurd energy made an infinite total: energies are bounded by 1 uJ
+    with pytest.raises(ValueError, match=r"^technology table 'x': mux2_pj_per_bit: input "
+                                         r"should be less than or equal to 1000000, "
+                                         r"not 1e\+300$"):
+        TechTable("x", {**SHIPPED, "mux2_pj_per_bit": 1e300})
+    # an optional grid key given as null escaped as a bare TypeError
+    with pytest.raises(ValueError, match=r"^sweep grid: n: input should be a valid list, "
+                                         r"not None$"):
+        check_grid({**grid_doc, "n": None})
+    # a damaged .npy header escaped numpy's parser as tokenize.TokenError
+    p = tmp_path / "w.npy"
+    p.write_bytes(b"\x93NUMPY\x01\x00v\x00{'descr': '<i8', 'fortran_order': False, "
+                  b"'shape': (2,, }" + b" " * 55 + b"\n" + bytes(64))
+    with pytest.raises(ValueError, match=r"^per-input widths file '.*w\.npy' is not a plain "
+                                         r"integer array: "):
+        DynamicWidths.load(p, r18)
+
+
+def test_quantize_saturates_a_huge_finite_value_quietly():
+    import warnings
+
+    from dqt_hw import spec
+
+    fmt = spec.fit_format(-1.0, 1.0, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert spec.quantize([1e308, -1e308], fmt).tolist() == [255, 0]

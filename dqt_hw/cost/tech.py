@@ -47,14 +47,25 @@ _NAME_KEY = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,3
 _TEXT = Annotated[str, StringConstraints(max_length=4000)]
 
 
-def _table(key, what):
-    return Annotated[dict[key, PositiveFloat],
+MAX_PJ = 1e6
+"""Largest energy of one operation or access (1 uJ; a 64-bit DRAM access is ~2000 pJ):
+a larger one is a unit error, and totals stay finite."""
+
+MAX_UM2 = 1e9
+"""Largest area (1000 mm^2)."""
+
+Energy = Annotated[float, Field(gt=0, le=MAX_PJ, allow_inf_nan=False)]
+Area = Annotated[float, Field(gt=0, le=MAX_UM2, allow_inf_nan=False)]
+
+
+def _table(key, what, value=Energy):
+    return Annotated[dict[key, value],
                      Field(min_length=1, max_length=MAX_POINTS, description=what)]
 
 
 class TechTableDoc(Strict):
-    """A technology table (JSON): energies in pJ and areas in um^2, every one a finite
-    number > 0; points keyed by a width in bits or an SRAM size in KB (canonical decimal
+    """A technology table (JSON): energies in pJ (each in (0, 1e6]) and areas in um^2
+    (each in (0, 1e9]); points keyed by a width in bits or an SRAM size in KB (canonical decimal
     integers, so two keys never name the same point)."""
 
     name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
@@ -70,12 +81,12 @@ class TechTableDoc(Strict):
                                         "(log-log interpolation)")
     dram_64b_pj: _table(_NAME_KEY, "64 bits from DRAM, pJ, by corner")
     dram_corner: _NAME_KEY = Field(description="the corner of dram_64b_pj used by default")
-    mux2_pj_per_bit: PositiveFloat
-    int_add_um2: Optional[_table(_WIDTH_KEY, "adder area, um^2, by width")] = None
-    int_mul_um2: Optional[_table(_WIDTH_KEY, "multiplier area, um^2, by width")] = None
-    fp_add_um2: Optional[_table(_NAME_KEY, "floating-point adder area, um^2")] = None
-    fp_mul_um2: Optional[_table(_NAME_KEY, "floating-point multiplier area, um^2")] = None
-    um2_per_transistor: Optional[PositiveFloat] = None
+    mux2_pj_per_bit: Energy
+    int_add_um2: Optional[_table(_WIDTH_KEY, "adder area, um^2, by width", Area)] = None
+    int_mul_um2: Optional[_table(_WIDTH_KEY, "multiplier area, um^2, by width", Area)] = None
+    fp_add_um2: Optional[_table(_NAME_KEY, "floating-point adder area, um^2", Area)] = None
+    fp_mul_um2: Optional[_table(_NAME_KEY, "floating-point multiplier area, um^2", Area)] = None
+    um2_per_transistor: Optional[Area] = None
     notes: Annotated[dict[_NAME_KEY, _TEXT], Field(max_length=MAX_POINTS)] = {}
 
     @field_validator("dram_corner")

@@ -17,6 +17,7 @@ import json
 import math
 import operator
 import re
+import tokenize
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -320,7 +321,8 @@ class DynamicWidths:
 
 
 _ARRAY_ERRORS = (ValueError, TypeError, KeyError, OSError, EOFError, SyntaxError,
-                 RecursionError, RuntimeError, NotImplementedError, zipfile.BadZipFile)
+                 RecursionError, RuntimeError, NotImplementedError, zipfile.BadZipFile,
+                 tokenize.TokenError)
 """What reading a malformed .npy/.npz raises (numpy's header parser, zipfile)."""
 
 

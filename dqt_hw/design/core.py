@@ -230,9 +230,12 @@ class Design:
         table = dict(table)
         if set(table) == {"design"} and isinstance(table["design"], dict):
             table = dict(table["design"])
-        params = table.pop("params", None) or {}
-        if not isinstance(params, dict):
+        params = table.pop("params", {})
+        if not isinstance(params, dict):  # "", 0 or false are not an empty table
             raise TypeError(f"{source}: params must be a table, not {params!r}")
+        twice = sorted(set(table) & set(params))
+        if twice:  # one would silently override the other
+            raise ValueError(f"{source}: {twice} given both in the table and under params")
         table.update(params)
         known = [f.name for f in dataclasses.fields(cls)]
         for key in table:

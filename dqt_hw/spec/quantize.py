@@ -41,7 +41,8 @@ def quantize(x, fmt: Format) -> np.ndarray:
         raise ValueError(f"quantize: x must be finite, not {x[bad].flat[0]}{where} "
                          f"({int(bad.sum())} of {x.size} values)")
     lo, hi = fmt.code_range()
-    return np.clip(np.rint((x - fmt.m) / fmt.delta), lo, hi).astype(np.int64)
+    with np.errstate(over="ignore"):  # a huge finite x saturates: inf is clipped
+        return np.clip(np.rint((x - fmt.m) / fmt.delta), lo, hi).astype(np.int64)
 
 
 def dequantize(q, fmt: Format, b: int | None = None) -> np.ndarray:

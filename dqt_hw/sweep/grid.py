@@ -59,13 +59,14 @@ class SweepGrid(Strict):
     rows: _values(Annotated[int, Field(ge=1, le=R.MAX_DIM)], "R, rows of the PE array")
     cols: _values(Annotated[int, Field(ge=1, le=R.MAX_DIM)], "C, columns of the PE array")
     tech: _values(_Text, "technology table name or JSON file")
-    n: Optional[_values(Annotated[int, Field(ge=MIN_MASTER_BITS, le=MAX_MASTER_BITS)],
-                        "master width n (default: the default design's)")] = None
-    seed: Optional[_values(Annotated[int, Field(ge=0, lt=2**32)],
-                           "seed of the measured layer's data (default 0)")] = None
-    spatial: Optional[_values(Optional[Annotated[int, Field(ge=1, le=MAX_SPATIAL)]],
-                              "crop of the measured layer's input height/width "
-                              "(null: none, the default)")] = None
+    # optional keys: absent means the default; null is not a list of values
+    n: _values(Annotated[int, Field(ge=MIN_MASTER_BITS, le=MAX_MASTER_BITS)],
+               "master width n (default: the default design's)") = None
+    seed: _values(Annotated[int, Field(ge=0, lt=2**32)],
+                  "seed of the measured layer's data (default 0)") = None
+    spatial: _values(Optional[Annotated[int, Field(ge=1, le=MAX_SPATIAL)]],
+                     "crop of the measured layer's input height/width "
+                     "(null: none, the default)") = None
 
 
 def sweep_grid_schema() -> dict:
