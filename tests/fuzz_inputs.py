@@ -57,6 +57,13 @@ TINY_NET = {"name": "tiny", "nodes": [
      "padding": 1}]}
 
 
+def shipped_tech() -> dict:
+    """The shipped technology table, as a document."""
+    from importlib import resources
+
+    return json.loads((resources.files("dqt_hw.cost") / "data" / "horowitz45.json").read_text())
+
+
 def fresh(suffix: str) -> Path:
     """A new file name (the technology table cache is keyed by path)."""
     return WORK / f"f{next(_serial)}{suffix}"
@@ -225,8 +232,7 @@ def fuzz_tech(n):
     from dqt_hw.cost.workload import WidthMix, load_network
     from dqt_hw.design import Design
 
-    base = json.loads((Path(__import__("dqt_hw").__file__).parent / "cost" / "data" /
-                       "horowitz45.json").read_text())
+    base = shipped_tech()
     g, tile, mix = load_network(_tiny_path()), Design(rows=2, cols=2), WidthMix.parse("4x4")
 
     def sane(t):
@@ -445,8 +451,7 @@ def fuzz_cli(n):
     from dqt_hw.cli import main
     from dqt_hw.sweep import check_grid_values, load_grid
 
-    tech = json.loads((Path(__import__("dqt_hw").__file__).parent / "cost" / "data" /
-                       "horowitz45.json").read_text())
+    tech = shipped_tech()
     grid = {"network": [str(_tiny_path())], "layer": ["c1"], "acc_width": [20],
             "overflow": ["wrap"], "mix": ["4x4"], "rows": [2], "cols": [2],
             "tech": ["horowitz45"]}

@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import math
 import re
+from importlib import resources
 
 import pytest
 
 from dqt_hw.cost.tech import TechTable, load_tech
 
-SHIPPED = json.loads(load_tech().data and (
-    __import__("importlib.resources").resources.files("dqt_hw.cost") / "data" /
-    "horowitz45.json").read_text())
+SHIPPED = json.loads((resources.files("dqt_hw.cost") / "data" / "horowitz45.json").read_text())
 
 
 def _tech(tmp_path, name="t.json", **changes):
@@ -582,6 +581,33 @@ def test_bugs_the_fuzz_suite_found(tmp_path, grid_doc, r18):
     with pytest.raises(ValueError, match=r"^per-input widths file '.*w\.npy' is not a plain "
                                          r"integer array: "):
         DynamicWidths.load(p, r18)
+    # a corrupt compressed .npz member escaped as zlib.error
+    import io
+    import zipfile
+    import zlib
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, widths=np.random.default_rng(0).integers(1, 9, (40, 21, 2)))
+    data = buf.getvalue()
+
+    def zlib_fails(raw):
+        try:
+            with zipfile.ZipFile(io.BytesIO(raw)) as z, z.open("widths.npy") as f:
+                f.read()
+        except zlib.error:
+            return True
+        except Exception:
+            return False
+        return False
+
+    bad = next(raw for i in range(60, len(data)) if zlib_fails(
+        raw := data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1:]))
+    (tmp_path / "z.npz").write_bytes(bad)
+    with pytest.raises(ValueError, match=r"^per-input widths file '.*z\.npz' is not a plain "
+                                         r"integer array: Error -3 while decompressing"):
+        DynamicWidths.load(tmp_path / "z.npz", r18)
 
 
 def test_quantize_saturates_a_huge_finite_value_quietly():

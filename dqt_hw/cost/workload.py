@@ -14,11 +14,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import lzma
 import math
 import operator
 import re
 import tokenize
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal, Union
@@ -322,7 +324,7 @@ class DynamicWidths:
 
 _ARRAY_ERRORS = (ValueError, TypeError, KeyError, OSError, EOFError, SyntaxError,
                  RecursionError, RuntimeError, NotImplementedError, zipfile.BadZipFile,
-                 tokenize.TokenError)
+                 tokenize.TokenError, zlib.error, lzma.LZMAError)
 """What reading a malformed .npy/.npz raises (numpy's header parser, zipfile)."""
 
 

@@ -24,6 +24,7 @@ import difflib
 import json
 import math
 import os
+import types
 import typing
 from pathlib import Path
 from typing import Annotated, Any
@@ -138,7 +139,7 @@ def _unwrap(tp):
         if origin is Annotated:
             tp = typing.get_args(tp)[0]
             continue
-        if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        if origin in (typing.Union, types.UnionType):
             args = [a for a in typing.get_args(tp) if a is not type(None)]
             models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
             tp = models[0] if models else (args[0] if args else tp)
