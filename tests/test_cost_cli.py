@@ -59,7 +59,7 @@ def test_sweep_command(tmp_path, capsys):
         {"name": "c1", "op": "conv", "inputs": ["input"], "out_channels": 4, "kernel": 3,
          "padding": 1}]}))
     grid = tmp_path / "grid.json"
-    grid.write_text(json.dumps({"network": [str(net)], "layer": ["c1"], "acc_bits": [17, 20],
+    grid.write_text(json.dumps({"network": [str(net)], "layer": ["c1"], "acc_width": [17, 20],
                                 "overflow": ["saturate"], "mix": ["8x8", "4x4"],
                                 "rows": [2], "cols": [2], "tech": ["horowitz45"]}))
     out = tmp_path / "sweep"

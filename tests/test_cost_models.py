@@ -159,7 +159,7 @@ def test_tech_table_errors(tmp_path):
         load_tech("tsmc3")
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"name": "bad", "int_add_pj": {"8": 0.03}}))
-    with pytest.raises(ValueError, match=r"lacks the entries \['int_mul_pj'"):
+    with pytest.raises(ValueError, match=r"bad\.json.: lacks the required keys \[.int_mul_pj."):
         load_tech(str(bad))
 
 

@@ -32,39 +32,48 @@ def tiny(tmp_path):
 
 
 def grid(net):
-    return {"network": [net], "layer": ["c1"], "acc_bits": [16, 24], "overflow": ["wrap", "saturate"],
+    return {"network": [net], "layer": ["c1"], "acc_width": [16, 24], "overflow": ["wrap", "saturate"],
             "mix": ["8x8", "4x4"], "rows": [2], "cols": [2], "tech": ["horowitz45"]}
 
 
 def fake_eval(point):
-    return {**point, "key": point_key(point), "energy_pj": float(point["acc_bits"]),
+    return {**point, "key": point_key(point), "energy_pj": float(point["acc_width"]),
             "overflow_rate": 0.0, "area_um2": 1.0}
 
 
 def test_expand_grid_and_keys():
-    pts = expand_grid({"a": [1, 2], "b": ["x", "y", "z"]})
-    assert pts[0] == {"a": 1, "b": "x"} and pts[-1] == {"a": 2, "b": "z"} and len(pts) == 6
+    g = {"network": ["n"], "layer": ["c1"], "acc_width": [16, 24], "overflow": ["wrap"],
+         "mix": ["4x4", "8x8", "4x8"], "rows": [2], "cols": [2], "tech": ["horowitz45"]}
+    pts = expand_grid(g)
+    assert len(pts) == 6 and list(pts[0]) == list(g)  # the grid's key order
+    assert (pts[0]["acc_width"], pts[0]["mix"]) == (16, "4x4")
+    assert (pts[-1]["acc_width"], pts[-1]["mix"]) == (24, "4x8")
     assert point_key({"a": 1, "b": "x"}) == point_key({"b": "x", "a": 1})
     assert point_key({"a": 1}) == point_key({"a": 1, "n": 8, "seed": 0})  # defaults
     assert point_key({"a": 1}) != point_key({"a": 2})
-    with pytest.raises(ValueError, match="has no values"):
-        expand_grid({"a": []})
+    with pytest.raises(ValueError, match=r"^sweep grid: mix: list should have at least 1 "
+                                         r"item after validation, not 0 \(value \[\]\)$"):
+        expand_grid({**g, "mix": []})
+    # the accumulator width is acc_width, as everywhere (docs/formats.md)
+    with pytest.raises(ValueError, match=r"^sweep grid: unknown key 'acc_bits' \(did you "
+                                         r"mean 'acc_width'\?\); known keys: network, "):
+        expand_grid({**{k: v for k, v in g.items() if k != "acc_width"}, "acc_bits": [16]})
 
 
 def test_resume_does_not_recompute(tmp_path):
-    pts = expand_grid({"acc_bits": [16, 18, 20, 22]})
+    pts = [{"acc_width": w} for w in (16, 18, 20, 22)]
     run_sweep(pts[:2], tmp_path, workers=1, progress=False, evaluate_fn=fake_eval)
     with (tmp_path / "points.jsonl").open("a") as f:
         f.write('{"key": "torn')                    # an interrupted write
     seen = []
 
     def count(p):
-        seen.append(p["acc_bits"])
+        seen.append(p["acc_width"])
         return fake_eval(p)
 
     rows = run_sweep(pts, tmp_path, workers=1, progress=False, evaluate_fn=count)
     assert seen == [20, 22]  # only the points not finished before
-    assert [r["acc_bits"] for r in rows] == [16, 18, 20, 22]
+    assert [r["acc_width"] for r in rows] == [16, 18, 20, 22]
     assert len(load_done(tmp_path)) == 4
     rows = run_sweep(pts, tmp_path, workers=1, progress=False,
                      evaluate_fn=lambda p: pytest.fail("recomputed a finished point"))
@@ -75,7 +84,7 @@ def test_local_pool_real_points_tables(tiny, tmp_path):
     pts = expand_grid(grid(tiny))
     rows = run_sweep(pts, tmp_path, workers=2, progress=False)
     assert len(rows) == 8
-    by = {(r["acc_bits"], r["overflow"], r["mix"]): r for r in rows}
+    by = {(r["acc_width"], r["overflow"], r["mix"]): r for r in rows}
     # c1 at 8x8 has N = 36 taps: bound 8 + 8 + 6 + 1 = 23 bits; W = 16 overflows, W = 24 not
     assert by[(24, "wrap", "8x8")]["bound_bits"] == 23
     assert by[(24, "wrap", "8x8")]["overflow_rate"] == 0.0
@@ -99,7 +108,7 @@ def test_local_pool_real_points_tables(tiny, tmp_path):
 
 def test_dask_local_cluster(tiny, tmp_path):
     distributed = pytest.importorskip("distributed")
-    pts = expand_grid(dict(grid(tiny), acc_bits=[24], overflow=["wrap"]))
+    pts = expand_grid(dict(grid(tiny), acc_width=[24], overflow=["wrap"]))
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
                                   dashboard_address=None) as cluster:
         rows = run_sweep(pts, tmp_path / "dask", scheduler=cluster.scheduler_address,

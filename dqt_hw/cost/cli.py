@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from ..design.cli import add_design_args, design_from_args
+from ..files import atomic_path, atomic_write_text, begin_outputs
 
 
 def register(subparsers):
@@ -72,7 +73,7 @@ def _write_csv(path, rows):
     if not rows:
         return
     keys = list(rows[0])
-    with open(path, "w", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=keys)
         w.writeheader()
         w.writerows(rows)
@@ -91,15 +92,14 @@ def _cost(args) -> int:
     tech = load_tech(args.tech)
     tile = design_from_args(args, component="tile")
     mix = WidthMix.parse(args.widths).check(g)
-    dyn = DynamicWidths.load(args.per_input, g) if args.per_input else None
+    dyn = DynamicWidths.load(args.per_input, g, tile=tile) if args.per_input else None
     rep = cost_report(g, tile, mix, tech=tech, memory=MemoryConfig(storage=args.storage),
                       dynamic=dyn, pe_mode=args.pe)
     print(format_table(rep))
-    out = Path(args.out)
-    os.makedirs(out, exist_ok=True)
+    # every input is checked: now the directory, every file atomically, summary.json last
+    out = begin_outputs(args.out)
     _write_csv(out / "layers.csv", rep["rows"])
-    (out / "summary.json").write_text(json.dumps(rep["totals"], indent=2, default=str) + "\n")
-    written = [out / "layers.csv", out / "summary.json"]
+    written = [out / "layers.csv"]
     if not args.no_plots:
         written.append(plot_energy_breakdown(rep, out / "energy_breakdown.png"))
         pts = []
@@ -131,6 +131,10 @@ def _cost(args) -> int:
                 title=f"{tile.rows}x{tile.cols} tile area against W and the supported widths"))
         except ValueError as e:
             print(f"area plot skipped: {e}", file=sys.stderr)
+    written.append(out / "summary.json")
+    atomic_write_text(out / "summary.json", json.dumps(
+        {**rep["totals"], "files": [str(w) for w in written]}, indent=2,
+        default=str) + "\n")
     print(f"\nwrote: {', '.join(str(w) for w in written)}")
     return 0
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from ..design import as_design
 from .tech import load_tech
+from .workload import check_supported
 
 __all__ = ["MemoryConfig", "layer_energy", "network_energy", "switch_energy_pj",
            "SWITCH_METHODS", "ENERGY_PARTS"]
@@ -71,9 +72,7 @@ def layer_energy(info: dict, tile, *, b_a: int = 8, b_w: int = 8, b_out: int | N
     mem = memory or MemoryConfig()
     tile = as_design(tile, "tile")
     n, W = tile.n, tile.acc_width
-    for what, b in (("b_a", b_a), ("b_w", b_w)):
-        if b not in tile.widths:
-            raise ValueError(f"{what} = {b} is not a width the tile supports {tile.widths}")
+    check_supported(tile, b_a, b_w)
     b_out = n if b_out is None else b_out
     R, C = tile.rows, tile.cols
     g = info["groups"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from ..files import atomic_savefig
+
 __all__ = ["plot_energy_breakdown", "plot_bitops_vs_mix", "plot_area_vs_widths"]
 
 
@@ -38,7 +40,7 @@ def plot_energy_breakdown(report: dict, path) -> str:
                  f"tile, widths {t['width_mix']} ({t['tech']})", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    atomic_savefig(fig, path, dpi=120)
     plt.close(fig)
     return str(path)
 
@@ -67,7 +69,7 @@ def plot_bitops_vs_mix(points: list[dict], path, *, chosen: str | None = None,
     if chosen or dynamic:
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    atomic_savefig(fig, path, dpi=120)
     plt.close(fig)
     return str(path)
 
@@ -84,7 +86,7 @@ def plot_area_vs_widths(curves: dict, path, *, title="") -> str:
     ax.set_title(title or "Tile area against W and the supported width set", fontsize=9)
     ax.legend(fontsize=8, title="supported widths")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    atomic_savefig(fig, path, dpi=120)
     plt.close(fig)
     return str(path)
 

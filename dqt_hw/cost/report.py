@@ -22,6 +22,8 @@ def cost_report(network, tile, mix, *, tech="horowitz45", memory=None, dynamic=N
     g = load_network(network)
     tile = as_design(tile, "tile")
     mix = WidthMix.parse(mix).check(g)
+    if dynamic is not None:
+        dynamic.check(tile)  # every width one the tile builds, as the static mix's
     mem = memory or MemoryConfig()
     rows = []
     for info in g.layer_table():

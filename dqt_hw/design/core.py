@@ -43,7 +43,30 @@ QUIET_DEFAULTS = {"array": {"max_pack": 1}, "tile": {"max_pack": 1}}
 """Parameters left out of the sidecar at their default (the sidecars of designs made
 before the parameter existed stay byte-identical)."""
 
-_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+"""A module name: a Verilog identifier."""
+
+_NAME_RE = re.compile(NAME_PATTERN)
+
+INT_RANGES = {
+    "rows": ("rows R", 1, R.MAX_DIM),
+    "cols": ("columns C", 1, R.MAX_DIM),
+    "depth_bits": ("depth_bits", 1, R.MAX_DEPTH_BITS),
+    "sum_width": ("side-sum width", 2, R.MAX_ACC_WIDTH),
+    "kbits": ("constant width kbits", 2, R.MAX_CONST_BITS),
+    "ebits": ("shift width ebits", 1, R.MAX_E_BITS),
+    "mult_bits": ("multiplier width mult_bits", 2, R.MAX_MULT_BITS),
+    "sbits": ("shift width sbits", 1, R.MAX_S_BITS),
+    "acc_width": ("accumulator width W", 2, R.MAX_ACC_WIDTH),
+}
+"""(what, lo, hi) of every integer parameter checked by range alone (acc_width: of a
+standalone requantizer; elsewhere it must also hold one product). The checks below and
+the published schema (:mod:`dqt_hw.design.schema`) read this table."""
+
+
+def _ranged(key, value):
+    what, lo, hi = INT_RANGES[key]
+    return R.check_int(what, value, lo, hi)
 _CLOCKED = ("pe", "scalable_pe", "array", "tile")
 
 
@@ -130,14 +153,13 @@ class Design:
                              f"a parameter of the requant component only")
         v = {"name": name}
         if "rows" in params:
-            v["rows"] = R.check_int("rows R", self.rows, 1, R.MAX_DIM)
-            v["cols"] = R.check_int("columns C", self.cols, 1, R.MAX_DIM)
+            v["rows"] = _ranged("rows", self.rows)
+            v["cols"] = _ranged("cols", self.cols)
         v["n"] = n = R.check_master_width(self.n)
         v["signed"] = signed = R.check_bool("signed", self.signed)
         v["widths"] = widths = R.check_widths(self.widths, n, signed)
         if comp in ("requant",):
-            v["acc_width"] = R.check_int("accumulator width W", self.acc_width, 2,
-                                         R.MAX_ACC_WIDTH)
+            v["acc_width"] = _ranged("acc_width", self.acc_width)
         elif "acc_width" in params:
             v["acc_width"] = R.check_acc_width(self.acc_width, n, signed=signed,
                                                widths=widths)
@@ -146,21 +168,20 @@ class Design:
         if "view_rounding" in params:
             v["view_rounding"] = R.check_view_rounding(self.view_rounding)
         if "depth_bits" in params:
-            v["depth_bits"] = R.check_int("depth_bits", self.depth_bits, 1, R.MAX_DEPTH_BITS)
+            v["depth_bits"] = _ranged("depth_bits", self.depth_bits)
         if "sum_width" in params:
             sw = R.side_sum_width(n, self.depth_bits) if self.sum_width is None \
                 else self.sum_width
-            v["sum_width"] = R.check_int("side-sum width", sw, 2, R.MAX_ACC_WIDTH)
+            v["sum_width"] = _ranged("sum_width", sw)
         if "kbits" in params:
-            v["kbits"] = R.check_int("constant width kbits", self.kbits, 2, R.MAX_CONST_BITS)
-            v["ebits"] = R.check_int("shift width ebits", self.ebits, 1, R.MAX_E_BITS)
+            v["kbits"] = _ranged("kbits", self.kbits)
+            v["ebits"] = _ranged("ebits", self.ebits)
         if "rounding" in params:
             v["rounding"] = R.check_choice("rounding", self.rounding, ROUNDINGS)
         if "mult_bits" in params:
-            v["mult_bits"] = R.check_int("multiplier width mult_bits", self.mult_bits, 2,
-                                         R.MAX_MULT_BITS)
+            v["mult_bits"] = _ranged("mult_bits", self.mult_bits)
         if "sbits" in params:
-            v["sbits"] = R.check_int("shift width sbits", self.sbits, 1, R.MAX_S_BITS)
+            v["sbits"] = _ranged("sbits", self.sbits)
         if "max_pack" in params:
             v["max_pack"] = R.check_max_pack(self.max_pack, n, signed)
         if "views" in params:
@@ -209,9 +230,12 @@ class Design:
         table = dict(table)
         if set(table) == {"design"} and isinstance(table["design"], dict):
             table = dict(table["design"])
-        params = table.pop("params", None) or {}
-        if not isinstance(params, dict):
+        params = table.pop("params", {})
+        if not isinstance(params, dict):  # "", 0 or false are not an empty table
             raise TypeError(f"{source}: params must be a table, not {params!r}")
+        twice = sorted(set(table) & set(params))
+        if twice:  # one would silently override the other
+            raise ValueError(f"{source}: {twice} given both in the table and under params")
         table.update(params)
         known = [f.name for f in dataclasses.fields(cls)]
         for key in table:
@@ -349,18 +373,31 @@ def as_design(obj, component: str | None = None) -> Design:
     return d
 
 
+MAX_TOML_BYTES = 1 << 16
+"""Largest design file read (64 KiB)."""
+
+
 def read_toml(path) -> dict:
-    """The table of a TOML file; a missing file or bad TOML is a ValueError naming it."""
+    """The table of a TOML file; a missing, over-large (> 64 KiB) or badly nested file or
+    bad TOML is a ValueError naming it."""
     import tomllib
 
     path = Path(path)
     try:
         with open(path, "rb") as f:
-            return tomllib.load(f)
+            data = f.read(MAX_TOML_BYTES + 1)
     except OSError as e:
         raise ValueError(f"{path}: cannot read the design file ({e.strerror})") from None
+    if len(data) > MAX_TOML_BYTES:
+        raise ValueError(f"{path}: a design file must be at most {MAX_TOML_BYTES} bytes")
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"{path}: not valid TOML ({e})") from None
+    except RecursionError:
+        raise ValueError(f"{path}: not valid TOML (nested too deeply)") from None
 
 
 def _check_keys(component: str, params: dict, source: str) -> None:

@@ -15,13 +15,13 @@ replaced atomically.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from ..design import Design
 from ..design.core import read_toml
 from ..design.cli import add_design_args, flag_params
+from ..files import atomic_write_text
 from .config import REFERENCE_DESIGNS
 
 __all__ = ["register", "load_designs", "run_rtl", "write_designs", "atomic_write_text"]
@@ -76,21 +76,6 @@ def load_designs(args) -> list[Design]:
     if dups:
         raise ValueError(f"module names must be distinct, not repeated: {dups}")
     return designs
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file beside it, fsynced and renamed,
-    so a reader sees the old file or the new one, never a part."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def write_designs(designs, outdir: Path) -> list[Path]:

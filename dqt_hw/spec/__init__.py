@@ -14,6 +14,7 @@ from .constants import (
 )
 from .format import MAX_MASTER_BITS, MIN_MASTER_BITS, Format, code_range
 from .intops import (
+    MAX_INT_BITS,
     check_width,
     clamp,
     saturate,
@@ -58,6 +59,7 @@ __all__ = [
     "DEFAULT_CONST_BITS",
     "Format",
     "MAX_CONST_BITS",
+    "MAX_INT_BITS",
     "MAX_MASTER_BITS",
     "MIN_MASTER_BITS",
     "OVERFLOW_CODES",

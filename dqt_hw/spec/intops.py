@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import operator
 
+MAX_INT_BITS = 4096
+"""Widest integer a width, wrap or saturate takes, and the largest shift |s| of
+``round_shift``: far beyond any datapath, small enough that no call allocates absurdly."""
+
 
 def _int(name, x):
     if isinstance(x, bool):
@@ -35,7 +39,7 @@ def unsigned_range(width: int) -> tuple[int, int]:
 def wrap(x: int, width: int) -> int:
     """x modulo 2^width, read as a two's-complement ``width``-bit integer."""
     x = _int("x", x)
-    width = check_width("width", width, 1, 4096)
+    width = check_width("width", width, 1, MAX_INT_BITS)
     m = 1 << width
     x &= m - 1
     return x - m if x >> (width - 1) else x
@@ -44,7 +48,7 @@ def wrap(x: int, width: int) -> int:
 def saturate(x: int, width: int) -> int:
     """x clamped to the two's-complement range of ``width`` bits."""
     x = _int("x", x)
-    width = check_width("width", width, 1, 4096)
+    width = check_width("width", width, 1, MAX_INT_BITS)
     lo, hi = signed_range(width)
     return lo if x < lo else hi if x > hi else x
 

@@ -31,10 +31,18 @@ def fit_format(lo: float, hi: float, n: int, *, signed: bool = False, widths=Non
 
 
 def quantize(x, fmt: Format) -> np.ndarray:
-    """Master codes of the real array ``x``: clamp(rint((x - m) / delta)) as int64."""
+    """Master codes of the real array ``x``: clamp(rint((x - m) / delta)) as int64.
+    A NaN or infinite value is a ValueError (it has no code)."""
     x = np.asarray(x, dtype=np.float64)
+    bad = ~np.isfinite(x)
+    if bad.any():
+        at = tuple(int(i) for i in np.argwhere(bad)[0])
+        where = f" at index {at if len(at) != 1 else at[0]}" if at else ""
+        raise ValueError(f"quantize: x must be finite, not {x[bad].flat[0]}{where} "
+                         f"({int(bad.sum())} of {x.size} values)")
     lo, hi = fmt.code_range()
-    return np.clip(np.rint((x - fmt.m) / fmt.delta), lo, hi).astype(np.int64)
+    with np.errstate(over="ignore"):  # a huge finite x saturates: inf is clipped
+        return np.clip(np.rint((x - fmt.m) / fmt.delta), lo, hi).astype(np.int64)
 
 
 def dequantize(q, fmt: Format, b: int | None = None) -> np.ndarray:

@@ -7,6 +7,8 @@ Rounding is always an explicit argument: there is no default mode anywhere.
 
 from __future__ import annotations
 
+from .intops import MAX_INT_BITS
+
 ROUNDINGS = ("floor", "half_up", "half_even", "half_away")
 """Rounding modes, by name (docs/arithmetic.md, section "Rounding").
 
@@ -43,12 +45,16 @@ def _check_int(name, x):
 
 def round_shift(x: int, s: int, rounding: str) -> int:
     """x * 2^-s rounded to an integer by ``rounding``; for s <= 0 it is the exact x << -s.
+    ``|s|`` at most :data:`MAX_INT_BITS` (a larger shift is a ValueError, not a memory
+    blow-up).
 
     This is the only way the contract divides by a power of two.
     """
     x = _check_int("x", x)
     s = _check_int("s", s)
     check_rounding(rounding)
+    if not -MAX_INT_BITS <= s <= MAX_INT_BITS:
+        raise ValueError(f"shift s must be in [-{MAX_INT_BITS}, {MAX_INT_BITS}], not {s}")
     if s <= 0:
         return x << (-s)
     q = x >> s  # floor

@@ -6,10 +6,11 @@ plots. See docs/cost.md.
 """
 
 from .accsize import size_accumulators
+from .grid import check_grid, check_grid_values, load_grid
 from .pareto import choose_point, pareto_front, plot_pareto
 from .points import DEFAULT_GRID, evaluate, expand_grid, measure_layer, point_key
 from .runner import load_done, run_sweep, write_table
 
-__all__ = ["DEFAULT_GRID", "choose_point", "evaluate", "expand_grid", "load_done",
-           "measure_layer", "pareto_front", "plot_pareto", "point_key", "run_sweep",
-           "size_accumulators", "write_table"]
+__all__ = ["DEFAULT_GRID", "check_grid", "check_grid_values", "choose_point", "evaluate",
+           "expand_grid", "load_done", "load_grid", "measure_layer", "pareto_front",
+           "plot_pareto", "point_key", "run_sweep", "size_accumulators", "write_table"]

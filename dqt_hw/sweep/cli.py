@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
+
+from ..files import atomic_write_text, begin_outputs
+from ..schema import fraction, int_in, positive_int
+from .grid import MAX_SPATIAL
 
 
 def register(subparsers):
@@ -16,16 +18,18 @@ def register(subparsers):
                     "Parquet, a Pareto plot marking the chosen point, and the data-driven "
                     "accumulator sizing.")
     p.add_argument("--grid", default=None,
-                   help="JSON file {name: [values]} (default: the built-in grid, see --show-grid)")
+                   help="JSON file {name: [values]} (docs/formats.md; default: the built-in "
+                        "grid, see --show-grid)")
     p.add_argument("--show-grid", action="store_true")
     p.add_argument("--out", default="out/sweep")
     p.add_argument("--scheduler", default=None,
                    help="Dask scheduler address tcp://host:port (default: local process pool)")
-    p.add_argument("--workers", type=int, default=None, help="local processes (default: CPUs)")
+    p.add_argument("--workers", type=positive_int, default=None,
+                   help="local processes (default: CPUs)")
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--max-overflow-rate", type=float, default=0.0,
+    p.add_argument("--max-overflow-rate", type=fraction, default=0.0,
                    help="the chosen point is the least-energy one measured at or below this rate")
-    p.add_argument("--spatial", type=int, default=None,
+    p.add_argument("--spatial", type=int_in(1, MAX_SPATIAL), default=None,
                    help="crop the measured layer's input to this height/width (faster)")
     p.add_argument("--no-accsize", action="store_true",
                    help="skip the per-layer data-driven accumulator sizing")
@@ -36,22 +40,21 @@ def _sweep(args) -> int:
     from ..design import Design
     from .accsize import size_accumulators
     from .pareto import choose_point, plot_pareto
+    from .grid import check_grid_values, load_grid
     from .points import DEFAULT_GRID, expand_grid
     from .runner import run_sweep
 
-    grid = dict(DEFAULT_GRID)
+    grid, source = dict(DEFAULT_GRID), "built-in sweep grid"
     if args.grid:
-        gp = Path(args.grid)
-        if not gp.exists():
-            raise ValueError(f"grid file {args.grid!r} does not exist")
-        grid = json.loads(gp.read_text())
+        grid, source = load_grid(args.grid), f"sweep grid {args.grid!r}"
     if args.spatial:
         grid["spatial"] = [args.spatial]
     if args.show_grid:
         print(json.dumps(grid, indent=1))
         return 0
-    points = expand_grid(grid)
-    out = Path(args.out)
+    points = expand_grid(grid, source=source)
+    check_grid_values(grid, source=source)  # before any point runs or any file is written
+    out = begin_outputs(args.out)  # removes summary.json: written last, when all is done
     print(f"sweep: {len(points)} points -> {out}"
           + (f" on {args.scheduler}" if args.scheduler else ""))
     rows = run_sweep(points, out, scheduler=args.scheduler, workers=args.workers,
@@ -70,7 +73,7 @@ def _sweep(args) -> int:
             meas = f"{r['overflow_rate']:>9.4f} {r['bits_needed']:>5d} {r['bound_bits']:>5d}"
         else:
             meas = f"{'n/a':>9s} {'':>5s} {'':>5s}  (W cannot hold one product)"
-        print(f"{r['mix']:>6s} {r['acc_bits']:>3d} {r['overflow']:>8s} "
+        print(f"{r['mix']:>6s} {r['acc_width']:>3d} {r['overflow']:>8s} "
               f"{r['rows']:>3d}x{r['cols']:<3d} {r['area_um2'] / 1e6:>9.4f} "
               f"{r['energy_pj'] / 1e6:>10.1f} {r['bitops'] / 1e9:>8.2f} {r['cycles'] / 1e6:>8.2f} "
               f"{meas}{mark}")
@@ -89,8 +92,10 @@ def _sweep(args) -> int:
                       f"{s['W_bound']}, data W = {s['W_data']} (max over {len(layers)} layers); "
                       f"{s['rows']}x{s['cols']} tile area {s['area_bound_um2'] / 1e6:.4f} -> "
                       f"{s['area_data_um2'] / 1e6:.4f} mm^2, saves {s['area_saved_pct']:.1f} %")
-        (out / "accsize.json").write_text(json.dumps(sizing, indent=1) + "\n")
+        atomic_write_text(out / "accsize.json", json.dumps(sizing, indent=1) + "\n")
         summary["files"].append(str(out / "accsize.json"))
-    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
+    summary["files"].append(str(out / "summary.json"))
+    atomic_write_text(out / "summary.json",  # last: every file it lists is whole
+                      json.dumps(summary, indent=1, default=str) + "\n")
     print("wrote: " + ", ".join(summary["files"]))
     return 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..files import atomic_savefig
+
 __all__ = ["pareto_front", "choose_point", "plot_pareto"]
 
 
@@ -45,7 +47,7 @@ def plot_pareto(rows, path, *, x="overflow_rate", y="energy_pj", chosen=None, ti
     if chosen is not None:
         cx = chosen[x] / (1e9 if x == "bitops" else 1)
         ax.scatter([cx], [chosen[y] / scale], s=140, marker="*", color="tab:red", zorder=5,
-                   label=f"chosen: {chosen.get('mix')} W={chosen.get('acc_bits')} "
+                   label=f"chosen: {chosen.get('mix')} W={chosen.get('acc_width')} "
                          f"{chosen.get('overflow')} {chosen.get('rows')}x{chosen.get('cols')}")
     ax.set_xlabel({"overflow_rate": "measured overflow rate (outputs hit)",
                    "bitops": "G BitOPs per inference"}.get(x, x))
@@ -53,6 +55,6 @@ def plot_pareto(rows, path, *, x="overflow_rate", y="energy_pj", chosen=None, ti
     ax.set_title(title or f"{y} against {x}", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    atomic_savefig(fig, path, dpi=120)
     plt.close(fig)
     return str(path)

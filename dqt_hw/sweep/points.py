@@ -4,13 +4,14 @@ A point is a flat dict::
 
     network   resnet18_cifar10 | resnet50_imagenet | a JSON network file
     layer     the layer whose real codes the bit-exact model runs (overflow measurement)
-    acc_bits  accumulator width W
+    acc_width accumulator width W
     overflow  wrap | saturate
     mix       static width mix, 'b_a x b_w' (e.g. '4x4') or a JSON mix file
     rows, cols  PE array size
     tech      technology table
     n, seed, spatial (optional): master width, data seed, spatial crop of the measured layer
 
+The grid is checked by :mod:`dqt_hw.sweep.grid` (schema and values) before it is expanded.
 ``evaluate(point)`` returns area, energy, cycles and BitOPs from :mod:`dqt_hw.cost` and the
 overflow the reference model measures on the layer's codes (``dqt_hw.golden.cases.
 layer_inputs``: ReLU-like activations, He-initialized weights, quantized at n bits, viewed
@@ -28,13 +29,14 @@ from functools import lru_cache
 import numpy as np
 
 from ..design import Design
+from .grid import check_grid
 
 __all__ = ["expand_grid", "point_key", "evaluate", "measure_layer", "DEFAULT_GRID"]
 
 DEFAULT_GRID = {
     "network": ["resnet18_cifar10"],
     "layer": ["layer3.0.conv2"],
-    "acc_bits": [16, 18, 20, 22, 24, 32],
+    "acc_width": [16, 18, 20, 22, 24, 32],
     "overflow": ["wrap", "saturate"],
     "mix": ["8x8", "6x6", "4x8", "4x4"],
     "rows": [8, 16],
@@ -45,19 +47,12 @@ DEFAULT_GRID = {
 _DEFAULTS = {"n": Design().n, "seed": 0, "spatial": None}
 
 
-def expand_grid(grid: dict) -> list[dict]:
-    """Every combination of the grid's value lists, in a fixed order."""
-    if not isinstance(grid, dict) or not grid:
-        raise ValueError("a sweep grid must be a non-empty mapping of names to value lists")
+def expand_grid(grid: dict, *, source: str = "sweep grid") -> list[dict]:
+    """Every combination of the grid's value lists, in a fixed order (the grid checked
+    first: :func:`dqt_hw.sweep.grid.check_grid`)."""
+    grid = check_grid(grid, source=source)
     keys = list(grid)
-    vals = []
-    for k in keys:
-        v = grid[k]
-        v = list(v) if isinstance(v, (list, tuple)) else [v]
-        if not v:
-            raise ValueError(f"sweep grid entry {k!r} has no values")
-        vals.append(v)
-    return [dict(zip(keys, combo)) for combo in itertools.product(*vals)]
+    return [dict(zip(keys, combo)) for combo in itertools.product(*grid.values())]
 
 
 def point_key(point: dict) -> str:
@@ -128,7 +123,7 @@ def evaluate(point: dict) -> dict:
     # refused by the design (and by the model below): such a point gets the area, energy
     # and cycles of the narrowest valid tile, and is never chosen
     widths = tuple(sorted({b for nd in g.compute_layers() for b in mix.pair(nd.name)}))
-    W = int(p["acc_bits"])
+    W = int(p["acc_width"])
     deep = depth_bits_for(max(info["taps"] for info in g.layer_table()))
     kw = dict(rows=int(p["rows"]), cols=int(p["cols"]), n=int(p["n"]), overflow=p["overflow"],
               depth_bits=max(Design().depth_bits, deep), widths=widths)
@@ -145,7 +140,7 @@ def evaluate(point: dict) -> dict:
     b_a, b_w = mix.pair(p["layer"])
     try:
         meas = measure_layer(p["network"], p["layer"], b_a=b_a, b_w=b_w,
-                             acc_bits=int(p["acc_bits"]), overflow=p["overflow"],
+                             acc_bits=W, overflow=p["overflow"],
                              n=int(p["n"]), seed=int(p["seed"]), spatial=p["spatial"])
         meas["valid"], meas["note"] = True, ""
     except ValueError as err:

@@ -17,6 +17,7 @@ import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+from ..files import atomic_path
 from .points import evaluate, point_key
 
 __all__ = ["run_sweep", "load_done", "write_table"]
@@ -56,6 +57,10 @@ def run_sweep(points, out, *, scheduler=None, workers=None, progress=True,
     CPU count), or a Dask scheduler address (``tcp://host:port``) or a
     ``distributed.Client``.
     """
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                or workers < 1):
+        raise ValueError(f"workers must be a positive integer (None: the CPU count), "
+                         f"not {workers!r}")
     out = Path(out)
     os.makedirs(out, exist_ok=True)
     keys = [point_key(p) for p in points]
@@ -130,7 +135,8 @@ def _plain(v):
 
 
 def write_table(rows, out) -> tuple[Path, Path]:
-    """``sweep.csv`` and ``sweep.parquet`` with one row per point."""
+    """``sweep.csv`` and ``sweep.parquet`` with one row per point (each replaced
+    atomically: a reader sees the previous table or the new one, never a part)."""
     out = Path(out)
     cols = []
     for r in rows:
@@ -138,7 +144,7 @@ def write_table(rows, out) -> tuple[Path, Path]:
             if k not in cols:
                 cols.append(k)
     csv_path = out / "sweep.csv"
-    with csv_path.open("w", newline="") as f:
+    with atomic_path(csv_path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=cols)
         w.writeheader()
         for r in rows:
@@ -148,7 +154,8 @@ def write_table(rows, out) -> tuple[Path, Path]:
 
     table = pa.table({k: [_cell(r.get(k)) for r in rows] for k in cols})
     pq_path = out / "sweep.parquet"
-    pq.write_table(table, pq_path)
+    with atomic_path(pq_path) as tmp:
+        pq.write_table(table, tmp)
     return csv_path, pq_path
 
 

@@ -13,6 +13,13 @@ import shlex
 import sys
 from pathlib import Path
 
+from ..schema import finite_float, int_in
+from .config import INT_LIMITS
+
+
+def _count(key):
+    return int_in(*INT_LIMITS[key])
+
 
 def _ints(s):
     try:
@@ -30,43 +37,43 @@ def add_train_args(t):
                    help="'digits', 'digits-contrast' (digits with a seeded per-input contrast "
                         "in [1/16, 1]; the shipped network), 'digits-contrast:MIN' or "
                         "'cifar10:FOLDER'")
-    t.add_argument("--epochs", type=int, default=D["epochs"],
+    t.add_argument("--epochs", type=_count("epochs"), default=D["epochs"],
                    help="epochs of joint training (network and controller)")
-    t.add_argument("--seed", type=int, default=D["seed"])
+    t.add_argument("--seed", type=_count("seed"), default=D["seed"])
     t.add_argument("--stages", default=",".join(map(str, D["stages"])),
                    help="channels per ResNet stage, comma separated")
     t.add_argument("--widths", default=",".join(map(str, D["widths"])),
                    help="candidate widths K, comma separated")
     t.add_argument("--kprime", default=None,
                    help="widths K' of the consistency loss, a subset of K (default: K)")
-    t.add_argument("--alpha", type=float, default=D["alpha"], help="weight of J_consistency")
-    t.add_argument("--beta", type=float, default=D["beta"], help="weight of J_cost")
-    t.add_argument("--cost-target", type=float, default=D["cost_target"],
+    t.add_argument("--alpha", type=finite_float, default=D["alpha"], help="weight of J_consistency")
+    t.add_argument("--beta", type=finite_float, default=D["beta"], help="weight of J_cost")
+    t.add_argument("--cost-target", type=finite_float, default=D["cost_target"],
                    help="J_cost = |mean relative BitOPs of the batch - TARGET| (a fraction of "
                         "the network at n/n, e.g. 0.15) instead of the mean relative BitOPs")
-    t.add_argument("--tau0", type=float, default=D["tau0"],
+    t.add_argument("--tau0", type=finite_float, default=D["tau0"],
                    help="Gumbel-softmax temperature at the start (annealed to --tau1)")
-    t.add_argument("--tau1", type=float, default=D["tau1"])
-    t.add_argument("--ctrl-epochs", type=int, default=D["ctrl_epochs"],
+    t.add_argument("--tau1", type=finite_float, default=D["tau1"])
+    t.add_argument("--ctrl-epochs", type=_count("ctrl_epochs"), default=D["ctrl_epochs"],
                    help="epochs of controller fine-tuning after the joint training: the "
                         "network frozen, J = J_task + ctrl-beta J_cost (0: none)")
-    t.add_argument("--ctrl-beta", type=float, default=D["ctrl_beta"],
+    t.add_argument("--ctrl-beta", type=finite_float, default=D["ctrl_beta"],
                    help="weight of J_cost while fine-tuning the controller (default: --beta)")
-    t.add_argument("--ctrl-holdout", type=float, default=D["ctrl_holdout"],
+    t.add_argument("--ctrl-holdout", type=finite_float, default=D["ctrl_holdout"],
                    help="fraction of the training inputs held out from the joint training and "
                         "used (alone) for the controller fine-tuning (0: fine-tune on all; "
                         "no effect without --ctrl-epochs)")
-    t.add_argument("--ctrl-lr", type=float, default=D["ctrl_lr"],
+    t.add_argument("--ctrl-lr", type=finite_float, default=D["ctrl_lr"],
                    help="Adam learning rate of the controller fine-tuning (cosine decay)")
-    t.add_argument("--ctrl-tau0", type=float, default=D["ctrl_tau0"],
+    t.add_argument("--ctrl-tau0", type=finite_float, default=D["ctrl_tau0"],
                    help="Gumbel-softmax temperature at the start of the fine-tuning")
-    t.add_argument("--ctrl-tau1", type=float, default=D["ctrl_tau1"])
-    t.add_argument("--entropy", type=float, default=D["entropy"],
+    t.add_argument("--ctrl-tau1", type=finite_float, default=D["ctrl_tau1"])
+    t.add_argument("--entropy", type=finite_float, default=D["entropy"],
                    help="weight of an entropy bonus on the controller's width probabilities "
                         "(subtracted from J; both phases)")
-    t.add_argument("--lr", type=float, default=D["lr"])
-    t.add_argument("--batch", type=int, default=D["batch"])
-    t.add_argument("--threads", type=int, default=D["threads"])
+    t.add_argument("--lr", type=finite_float, default=D["lr"])
+    t.add_argument("--batch", type=_count("batch"), default=D["batch"])
+    t.add_argument("--threads", type=_count("threads"), default=D["threads"])
 
 
 def config_from_args(args) -> dict:
@@ -84,17 +91,18 @@ def config_from_args(args) -> dict:
 def run(args, argv=None) -> int:
     """Train and export with the parsed options; ``argv`` (the options as typed) is
     recorded as ``provenance.command`` ("dqt-hw train ...")."""
+    from .config import DEFAULTS, check_config
+
+    cfg = config_from_args(args)
+    check_config({**DEFAULTS, **cfg})  # before anything else: with or without PyTorch
     try:
         import torch  # noqa: F401
     except ImportError:
         print("dqt-hw train needs PyTorch: pip install 'dqt_hw[train]' (torch==2.13.0, pinned: "
               "an unpinned torch pulls a multi-GB CUDA build)", file=sys.stderr)
         return 1
-    from .config import check_config
     from .trainer import train_and_export
 
-    cfg = config_from_args(args)
-    check_config(cfg)
     if argv is None:
         argv = sys.argv[2:] if len(sys.argv) > 1 and sys.argv[1] == "train" else sys.argv[1:]
     cmd = "dqt-hw train " + " ".join(shlex.quote(a) for a in argv)
