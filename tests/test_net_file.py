@@ -57,7 +57,7 @@ def test_round_trip_is_bit_exact(tiny, saved, rng):
 def test_unknown_format_version(saved):
     _edit_json(saved, lambda d: d.__setitem__("version", 7))
     with pytest.raises(ValueError, match=r"format version 7 is not supported \(this dqt_hw "
-                                         r"reads version 1\)$"):
+                                         r"reads versions 1 and 2\)$"):
         nw.load(saved)
     _edit_json(saved, lambda d: d.__setitem__("format", "onnx"))
     with pytest.raises(ValueError, match=r"format tag 'onnx' is not 'dqt_hw.net'$"):

@@ -321,11 +321,12 @@ def test_fused_conv_unit_splits_worst_case(split, widths, split_mode, monkeypatc
     # the oracle on a small corner of the last case
     c = dict(x=x[:1, :3, :3, :3].astype(np.int64), w=w[:2, :3].astype(np.int64), a_fmt=f8,
              w_fmt=f8, b_a=b_a, b_w=b_w, view_rounding="half_up",
-             requant=model.Requant(consts[:2], "half_even", 8),
-             geometry=model.ConvGeometry(1, 1, 1, 3))
+             requant=model.Requant(consts[:2], "half_even", 8), stride=1, padding=1, groups=1,
+             pad_code=3)
+    kw = {k: c[k] for k in ("a_fmt", "w_fmt", "b_a", "b_w", "view_rounding", "requant")}
     np.testing.assert_array_equal(
         model.conv_layer(c["x"], c["w"], acc_width=32, overflow="wrap",
-                         **{k: c[k] for k in c if k not in ("x", "w")}),
+                         geometry=model.ConvGeometry(1, 1, 1, 3), **kw),
         oracle_layer(c, 32, "wrap"))
 
 

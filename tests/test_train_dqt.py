@@ -78,7 +78,7 @@ def test_cifar10_pickle_layout(tmp_path):
                                   raw[b"data"][1, 2048:].astype(float))
     assert ds.y_test.tolist() == raw[b"labels"]
     (tmp_path / "data_batch_3").write_bytes(b"not a pickle")
-    with pytest.raises(ValueError, match=r"data_batch_3' is not a valid pickle"):
+    with pytest.raises(ValueError, match=r"data_batch_3' is not a valid CIFAR-10 pickle"):
         data.load_cifar10(tmp_path)
 
 

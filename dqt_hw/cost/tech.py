@@ -156,9 +156,9 @@ class TechTable:
         pts = tuple((k * k, v) for k, v in _points(self.data["int_mul_pj"]))
         return max(0.0, _piecewise(pts, b_a * b_w))
 
-    def mac_pj(self, b_a: int, b_w: int, acc_bits: int) -> float:
-        """One multiply-accumulate: a b_a x b_w product into an acc_bits adder."""
-        return self.mul_pj(b_a, b_w) + self.add_pj(acc_bits)
+    def mac_pj(self, b_a: int, b_w: int, acc_width: int) -> float:
+        """One multiply-accumulate: a b_a x b_w product into an acc_width adder."""
+        return self.mul_pj(b_a, b_w) + self.add_pj(acc_width)
 
     def mux_pj(self, bits: int) -> float:
         return float(self.data["mux2_pj_per_bit"]) * bits

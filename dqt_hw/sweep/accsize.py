@@ -33,7 +33,7 @@ def size_accumulators(network, mix, *, design=None, seed=0, spatial=None,
     rows_out = []
     for nd in g.compute_layers():
         b_a, b_w = mix.pair(nd.name)
-        m = measure_layer(network, nd.name, b_a=b_a, b_w=b_w, acc_bits=48, overflow="wrap",
+        m = measure_layer(network, nd.name, b_a=b_a, b_w=b_w, acc_width=48, overflow="wrap",
                           n=n, seed=seed, spatial=spatial)
         rows_out.append({"layer": nd.name, "b_a": b_a, "b_w": b_w, "taps": m["taps"],
                          "bound_bits": m["bound_bits"], "data_bits": m["bits_needed"],

@@ -86,7 +86,7 @@ def _layer_codes(network: str, layer: str, n: int, seed: int, spatial):
     return info, x, w
 
 
-def measure_layer(network, layer, *, b_a, b_w, acc_bits, overflow, n=8, seed=0,
+def measure_layer(network, layer, *, b_a, b_w, acc_width, overflow, n=Design().n, seed=0,
                   spatial=None) -> dict:
     """Run the layer's real codes through the bit-exact model at (b_a, b_w) with a W-bit
     accumulator: overflow rate, events, bits the data needs, and the worst-case bound.
@@ -97,7 +97,7 @@ def measure_layer(network, layer, *, b_a, b_w, acc_bits, overflow, n=8, seed=0,
     xv = model.nested_view(x, n=n, b=b_a, rounding="floor")
     wv = model.nested_view(w, n=n, b=b_w, rounding="floor")
     _, st = model.conv2d(xv, wv, stride=info["stride"], padding=info["padding"],
-                         groups=info["groups"], acc_bits=acc_bits, overflow=overflow,
+                         groups=info["groups"], acc_width=acc_width, overflow=overflow,
                          stats=True)
     N = info["taps"]
     return {"overflow_rate": st.overflow_rate, "overflow_events": st.events,
@@ -140,7 +140,7 @@ def evaluate(point: dict) -> dict:
     b_a, b_w = mix.pair(p["layer"])
     try:
         meas = measure_layer(p["network"], p["layer"], b_a=b_a, b_w=b_w,
-                             acc_bits=W, overflow=p["overflow"],
+                             acc_width=W, overflow=p["overflow"],
                              n=int(p["n"]), seed=int(p["seed"]), spatial=p["spatial"])
         meas["valid"], meas["note"] = True, ""
     except ValueError as err:
