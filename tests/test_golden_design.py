@@ -325,3 +325,39 @@ def test_spec_constants_equal_fresh_ones_at_the_narrow_widths(demo_layer):
     got = master.switched(d_a=4, d_w=4, d_out=0)
     for a, b in zip(constant_arrays(got), constant_arrays(fresh)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_trained_network_layer_equals_the_executor(tmp_path, capsys):
+    """``golden write --trained``: the shipped network's own weights, constants and real
+    layer inputs; at n/n its expected codes are the integer executor's own layer output,
+    and every narrower pair uses the master constants switched by shifts."""
+    from dqt_hw.cli import main
+    from dqt_hw.golden import read_case
+    from dqt_hw.net import network as nw
+    from dqt_hw.net.executor import input_codes
+    from dqt_hw.net.tiles import layer_io
+    from dqt_hw.train import data as data_mod
+
+    toml = tmp_path / "d.toml"
+    toml.write_text(Design(acc_width=32, view_rounding="half_up").to_toml())
+    out = tmp_path / "set"
+    assert main(["golden", "write", "--design", str(toml), "--net", "resnet8_digits",
+                 "--layer", "layer1.0.conv1", "--trained", "--inputs", "2", "--out", str(out),
+                 "--pairs", "8x8,4x4"]) == 0
+    net = nw.load(nw.default_path())
+    codes = input_codes(net, data_mod.load("digits-contrast").x_test[:2])
+    x, y = layer_io(net, "layer1.0.conv1", codes,
+                    np.full((2, len(net.compute_layers()), 2), 8, np.int64))
+    c8 = read_case(out / "resnet8_digits_layer1.0.conv1_trained_b8x8_w32_wrap")
+    np.testing.assert_array_equal(c8["x"], x)
+    np.testing.assert_array_equal(c8["w"], net.layers["layer1.0.conv1"].w)
+    np.testing.assert_array_equal(c8["out"], y)
+    c4 = read_case(out / "resnet8_digits_layer1.0.conv1_trained_b4x4_w32_wrap")
+    rq4 = net.requant("layer1.0.conv1", 4, 4)
+    np.testing.assert_array_equal(c4["S"][0], [ch[0].S for ch in rq4.constants])
+    np.testing.assert_array_equal(c4["K"], c8["K"])  # a width switch moves shifts only
+    assert len(np.unique(c4["out"])) >= 8
+    capsys.readouterr()
+    assert main(["golden", "write", "--design", str(toml), "--net", "resnet8_digits",
+                 "--layer", "fc", "--trained", "--out", str(tmp_path / "x")]) == 1
+    assert "has no conv layer 'fc'" in capsys.readouterr().err

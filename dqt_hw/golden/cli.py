@@ -37,6 +37,12 @@ def register(sub):
     src.add_argument("--random", action="store_true",
                      help="seeded uniform random codes of a dense layer (--shape MxKxN)")
     w.add_argument("--layer", help="the conv/fc layer of --net (e.g. layer1.0.conv1)")
+    w.add_argument("--trained", action="store_true",
+                   help="--net is a trained network file (resnet8_digits: the shipped one): "
+                        "its own weights and constants, and the layer's real input codes on "
+                        "the network's first --inputs test images, instead of seeded data")
+    w.add_argument("--inputs", type=int, default=1,
+                   help="--trained: test images whose layer inputs make the case (default 1)")
     w.add_argument("--shape", default="16x64x16",
                    help="--random: M inputs x K taps x N outputs (default 16x64x16)")
     w.add_argument("--seed", type=int, default=None,
@@ -57,14 +63,18 @@ def register(sub):
 
 def source_from_args(args):
     """The data source of ``golden write``'s (or ``demo``'s) arguments."""
-    from .writer import builtin_source, layer_source, random_source
+    from .writer import builtin_source, layer_source, random_source, trained_source
 
     if getattr(args, "builtin", None):
         return builtin_source(args.builtin, seed=args.seed)
     if getattr(args, "net", None):
         if not args.layer:
             raise ValueError("--net needs --layer (a conv or fc layer of the network)")
+        if getattr(args, "trained", False):
+            return trained_source(args.net, args.layer, inputs=args.inputs)
         return layer_source(args.net, args.layer, seed=args.seed or 0)
+    if getattr(args, "trained", False):
+        raise ValueError("--trained takes a network file: --net FILE --layer NAME")
     return random_source(args.shape, seed=args.seed or 0)
 
 

@@ -33,7 +33,7 @@ from .cases import (CaseData, LayerShape, build_case, constant_arrays, layer_inp
                     offset_layer, requant_from_arrays)
 from .io import write_set
 
-__all__ = ["BUILTINS", "Builtin", "LayerShape", "default_pairs", "design_cases",
+__all__ = ["trained_source", "BUILTINS", "Builtin", "LayerShape", "default_pairs", "design_cases",
            "layer_data", "layer_source", "parse_pairs", "random_source", "builtin_source", "write_design_set"]
 
 REQUANT_ROUNDING = "half_even"
@@ -67,16 +67,23 @@ BUILTINS = {
 @dataclass(frozen=True)
 class Source:
     """Where a set's data comes from: a layer shape and a seed, ``random`` for uniform
-    random codes (``offset_layer``) instead of a realistic layer (``layer_inputs``)."""
+    random codes (``offset_layer``) instead of a realistic layer (``layer_inputs``), or
+    ``network`` (a trained network file) for its own weights, constants and the layer's
+    real input codes on the network's test inputs."""
 
     shape: LayerShape
     seed: int
     random: bool = False
+    network: str | None = None
+    layer: str | None = None
 
     def describe(self) -> dict:
         s = self.shape
-        return {"label": s.label, "kind": s.kind, "seed": self.seed,
-                "data": "uniform random codes" if self.random else "realistic layer",
+        data = ("uniform random codes" if self.random else
+                f"trained network {self.network}, layer {self.layer}: its weights, "
+                f"constants and real input codes of its first {s.batch} test input(s)"
+                if self.network else "realistic layer")
+        return {"label": s.label, "kind": s.kind, "seed": self.seed, "data": data,
                 "shape": {k: getattr(s, k) for k in ("C", "O", "H", "W", "k", "stride",
                                                      "padding", "groups", "batch")}}
 
@@ -108,6 +115,52 @@ def layer_source(net, layer: str, *, seed: int, label: str | None = None,
         return Source(LayerShape(lab, "dense_layer", C * H * W, O, batch=batch or 16), seed)
     return Source(LayerShape(lab, "conv_layer", C, O, H, W, info["kernel"], info["stride"],
                              info["padding"], info["groups"], batch or 1), seed)
+
+
+def trained_source(path, layer: str, *, inputs: int = 1, label: str | None = None) -> Source:
+    """A conv layer of a trained network file (``resnet8_digits``: the shipped one): its
+    master weight codes and constants, and its input codes on the network's first
+    ``inputs`` test images (the integer executor at n/n up to the layer)."""
+    from ..net import network as nw
+
+    path = nw.default_path() if str(path) == "resnet8_digits" else Path(path)
+    net = nw.load(path)
+    if layer not in net.graph.nodes or net.graph[layer].op != "conv":
+        convs = [nd.name for nd in net.graph if nd.op == "conv"]
+        raise ValueError(f"network {net.name!r} has no conv layer {layer!r} (conv layers: "
+                         f"{', '.join(convs[:12])}{' ...' if len(convs) > 12 else ''})")
+    if not 1 <= inputs <= 64:
+        raise ValueError(f"--inputs must be in [1, 64], not {inputs}")
+    src = layer_source(net.graph, layer, seed=0, batch=inputs,
+                       label=label or _label(f"{net.name}_{layer}_trained"))
+    return Source(src.shape, 0, network=str(path), layer=layer)
+
+
+def _trained_data(src: Source, d: Design):
+    """(x (N, C, H, W), w, master Requant, None) of a trained network's layer."""
+    from ..net import network as nw
+    from ..net.executor import input_codes
+    from ..net.plan import pad_code
+    from ..net.tiles import layer_io
+    from ..train import data as data_mod
+
+    net = nw.load(src.network)
+    if net.arith.n != d.n:
+        raise ValueError(f"network {net.name!r} has master width n = {net.arith.n}, the "
+                         f"design n = {d.n}")
+    name = net.provenance.get("data", "digits")
+    if not str(name).startswith("digits"):
+        raise ValueError(f"network {net.name!r} was trained on {name!r}: only networks on "
+                         f"the packaged digits data give their real inputs here")
+    a_fmt = net.in_fmt(src.layer)
+    pads = {pad_code(a_fmt, b) for b in d.widths}
+    if pads != {0}:
+        raise ValueError(f"layer {src.layer!r} pads with codes {sorted(pads)} (its input "
+                         f"format's real 0 is not code 0): not supported by golden sets")
+    codes = input_codes(net, data_mod.load(name).x_test[:src.shape.batch])
+    widths = np.full((len(codes), len(net.compute_layers()), 2), net.arith.n, np.int64)
+    x, _ = layer_io(net, src.layer, codes, widths)
+    return x, net.layers[src.layer].w, net.requant(src.layer, d.n, d.n), None
 
 
 def builtin_source(name: str, *, seed: int | None = None) -> Source:
@@ -161,6 +214,8 @@ def layer_data(src: Source, d: Design):
     """(activation codes, weight codes, master Requant (n/n -> n), info) of a source for
     design ``d``; ``info`` is ``layer_inputs``' formats and float tensors (None for
     random codes). Dense layers: activations (M, K), weights (K, N)."""
+    if src.network:
+        return _trained_data(src, d)
     s, rng = src.shape, np.random.default_rng(src.seed)
     n = d.n
     if src.random:
@@ -200,7 +255,7 @@ def design_cases(design, src: Source, pairs=None) -> list[CaseData]:
         rq = master.switched(d_a=n - b_a, d_w=n - b_w, d_out=n - b_out)
         K, S = constant_arrays(rq)
         params = layer_params(d, kind=s.kind, b_a=b_a, b_w=b_w, b_out=b_out,
-                              rounding=REQUANT_ROUNDING, seed=src.seed, stride=s.stride,
+                              rounding=master.rounding, seed=src.seed, stride=s.stride,
                               padding=s.padding, groups=s.groups)
         name = f"{s.label}_b{b_a}x{b_w}_w{d.acc_width}_{d.overflow}"
         cases.append(build_case(name, s.kind, params, {key: x, "w": w, "K": K, "S": S}))
