@@ -12,11 +12,11 @@ records, so ``Design.from_sidecar(sidecar) == design``.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..schema import nearest
 from ..spec import DEFAULT_CONST_BITS, ROUNDINGS
 from . import rules as R
 
@@ -240,9 +240,7 @@ class Design:
         known = [f.name for f in dataclasses.fields(cls)]
         for key in table:
             if key not in known:
-                near = difflib.get_close_matches(key, known, n=1)
-                hint = f" (did you mean {near[0]!r}?)" if near else ""
-                raise ValueError(f"{source}: unknown design key {key!r}{hint}; "
+                raise ValueError(f"{source}: unknown design key {key!r}{nearest(key, known)}; "
                                  f"known keys: {', '.join(known)}")
         comp = table.get("component", "tile")
         if comp in COMPONENTS:
@@ -405,7 +403,5 @@ def _check_keys(component: str, params: dict, source: str) -> None:
     allowed = PARAMETERS[component]
     for key in params:
         if key not in allowed:
-            near = difflib.get_close_matches(key, allowed, n=1)
-            hint = f" (did you mean {near[0]!r}?)" if near else ""
             raise ValueError(f"{source}: parameter {key!r} is not one of the {component} "
-                             f"parameters {allowed}{hint}")
+                             f"parameters {allowed}{nearest(key, allowed)}")
