@@ -422,7 +422,7 @@ def fuzz_design(n):
 
     from dqt_hw.design import Design
     from dqt_hw.design.schema import check_design_file
-    from dqt_hw.hw.config import REFERENCE_DESIGNS
+    from dqt_hw.design.reference import REFERENCE_DESIGNS
 
     bases = [tomllib.loads(d.to_toml()) for d in REFERENCE_DESIGNS]
     bases.append({"design": {"component": "pe", "params": {"acc_width": 20, "n": 4}}})

@@ -145,11 +145,11 @@ def test_scaling_laws_by_hand():
 
 
 def test_switch_energy_by_hand():
-    assert switch_energy_pj("shift", n=8) == pytest.approx(8 * 3 * 0.0015)   # float; 8 widths: 3 stages
-    assert switch_energy_pj("shift", n=8, widths=(4, 8)) == pytest.approx(8 * 1 * 0.0015)  # float
+    assert switch_energy_pj("shift", design=Design()) == pytest.approx(8 * 3 * 0.0015)   # float; 8 widths: 3 stages
+    assert switch_energy_pj("shift", design=Design(widths=(4, 8))) == pytest.approx(8 * 1 * 0.0015)  # float
     assert switch_energy_pj("float") == pytest.approx(2 * (3.7 + 0.9))
     rescale = (0.2 + 64 * 2.9 / 960) + (0.03 + 18 * 0.07 / 24) + 26 * 5 * 0.0015
-    assert switch_energy_pj("int_rescale", n=8, mult_bits=16, sbits=5) == pytest.approx(rescale)  # float
+    assert switch_energy_pj("int_rescale", design=Design(component="rescale", mult_bits=16, sbits=5)) == pytest.approx(rescale)  # float
     with pytest.raises(ValueError, match="switch method must be one of"):
         switch_energy_pj("magic")
 

@@ -10,7 +10,8 @@ from hypothesis import given, strategies as st
 
 from dqt_hw.design import COMPONENTS, PARAMETERS, Design, as_design, rules
 from dqt_hw.hw import NestedView, PEArray, Requantizer, Tile
-from dqt_hw.hw.config import REFERENCE_DESIGNS, build
+from dqt_hw.design.reference import REFERENCE_DESIGNS
+from dqt_hw.hw.config import build
 from dqt_hw.hw.verilog import generate
 
 

@@ -17,7 +17,7 @@ from dqt_hw.golden.cases import build_case, compute, constant_arrays, layer_para
 from dqt_hw.golden.fit import fit_table
 from dqt_hw.golden.writer import (builtin_source, design_cases, layer_data, random_source,
                                   write_design_set)
-from dqt_hw.hw.config import REFERENCE_DESIGNS
+from dqt_hw.design.reference import REFERENCE_DESIGNS
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "golden"

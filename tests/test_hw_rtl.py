@@ -10,7 +10,7 @@ import pytest
 
 from dqt_hw.cli import main
 from dqt_hw.design import Design
-from dqt_hw.hw.config import REFERENCE_DESIGNS
+from dqt_hw.design.reference import REFERENCE_DESIGNS
 from dqt_hw.hw.lint import NEVER_WAIVED, WAIVERS, lint
 from dqt_hw.hw.verilog import generate, render
 from dqt_hw.spec import CONTRACT_VERSION

@@ -382,7 +382,7 @@ def test_design_schema_accepts_every_reference_design():
     import tomllib
 
     from dqt_hw.design.schema import check_design_file
-    from dqt_hw.hw.config import REFERENCE_DESIGNS
+    from dqt_hw.design.reference import REFERENCE_DESIGNS
 
     assert len(REFERENCE_DESIGNS) > 5
     for d in REFERENCE_DESIGNS:

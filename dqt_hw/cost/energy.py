@@ -27,7 +27,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..design import as_design
+from ..design import Design, as_design
+from ..design.reference import baseline_rescale
 from .tech import load_tech
 from .workload import check_supported
 
@@ -113,28 +114,31 @@ def network_energy(graph, tile, mix, *, tech="horowitz45", memory=None) -> tuple
     return rows, tot
 
 
-def switch_energy_pj(method: str, *, n: int = 8, widths=None, tech="horowitz45",
-                     mult_bits: int = 16, sbits: int = 5, fmt: str = "fp32") -> float:
-    """Energy of switching ONE element's width:
+def switch_energy_pj(method: str, *, design=None, tech="horowitz45", fmt: str = "fp32") -> float:
+    """Energy of switching ONE element's width on ``design`` (a tile design or
+    component; default: the default tile):
 
-    - ``shift``: the floor view, an n-bit multiplexer over the supported widths
+    - ``shift``: the floor view, an n-bit multiplexer over the design's widths
       (n x ceil(log2 |widths|) 2:1 multiplexer bits; the shift itself is wiring);
     - ``shift_half_up``: the same plus the n-bit rounding adder (the paper's Eq. 4);
-    - ``int_rescale``: :class:`dqt_hw.hw.RescaleUnit`: a mult_bits x n multiply, a
-      (mult_bits + n + 2)-bit add and a rounding shift of sbits stages;
+    - ``int_rescale``: :class:`dqt_hw.hw.RescaleUnit` (a ``rescale`` design as given, or
+      the reference baseline ``dqt_rescale`` at the design's n): a mult_bits x n
+      multiply, a (mult_bits + n + 2)-bit add and a rounding shift of sbits stages;
     - ``float``: dequantize then requantize, two floating-point multiply-adds (``fmt``);
       int/float conversions are not counted.
     """
     tech = load_tech(tech)
-    widths = tuple(range(1, n + 1)) if widths is None else tuple(widths)
+    d = Design() if design is None else as_design(design)
+    n, widths = d.n, d.widths
     stages = math.ceil(math.log2(len(widths))) if len(widths) > 1 else 0
     if method == "shift":
         return tech.shift_pj(n, stages)
     if method == "shift_half_up":
         return tech.shift_pj(n, stages) + tech.add_pj(n)
     if method == "int_rescale":
-        w = mult_bits + n + 2
-        return tech.mul_pj(mult_bits, n) + tech.add_pj(w) + tech.shift_pj(w, sbits)
+        r = d if d.component == "rescale" else baseline_rescale(n)
+        w = r.mult_bits + n + 2
+        return tech.mul_pj(r.mult_bits, n) + tech.add_pj(w) + tech.shift_pj(w, r.sbits)
     if method == "float":
         return 2 * tech.fp_mac_pj(fmt)
     raise ValueError(f"switch method must be one of {SWITCH_METHODS}, not {method!r}")

@@ -61,10 +61,11 @@ def cost_report(network, tile, mix, *, tech="horowitz45", memory=None, dynamic=N
         "tensors": sw["tensors"], "elements": sw["elements"], "shifts": sw["shifts"],
         "fp_macs": sw["fp_macs"],
         "energy_shift_pj": sw["elements"] * switch_energy_pj(
-            "shift" if tile.view_rounding == "floor" else "shift_half_up",
-            n=tile.n, widths=tile.widths, tech=tech),
-        "energy_int_rescale_pj": sw["elements"] * switch_energy_pj("int_rescale", n=tile.n, tech=tech),
-        "energy_float_pj": sw["elements"] * switch_energy_pj("float", n=tile.n, tech=tech),
+            "shift" if tile.view_rounding == "floor" else "shift_half_up", design=tile,
+            tech=tech),
+        "energy_int_rescale_pj": sw["elements"] * switch_energy_pj("int_rescale", design=tile,
+                                                                   tech=tech),
+        "energy_float_pj": sw["elements"] * switch_energy_pj("float", design=tile, tech=tech),
     }
     try:
         from .area import component_breakdown, load_area_model

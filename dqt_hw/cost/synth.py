@@ -302,7 +302,7 @@ def fit_configs(include_large: bool = False):
     move one parameter at a time, and the calibration primitives. The large reference
     tiles (8x8) only with ``include_large``."""
     from ..design import Design as D
-    from ..hw.config import REFERENCE_DESIGNS
+    from ..design.reference import REFERENCE_DESIGNS
 
     extra = (
         D(component="view", name="fit_view_n8_floor", n=8, view_rounding="floor"),

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import model, spec
 from ..design import Design
+from ..design.reference import reference
 from .io import GoldenArray, GoldenCase, write_case
 
 KINDS = ("nested_view", "gemm", "dense_layer", "conv_layer")
@@ -245,8 +246,8 @@ def layer_params(design, *, kind: str, b_a: int, b_w: int, b_out: int, rounding:
     return p
 
 
-def offset_layer(rng, *, M, C, O, H=1, Wd=1, k=1, n=8, const_bits=32, rounding="half_even",
-                 ramp=(1.0, 1.0)):
+def offset_layer(rng, *, M, C, O, H=1, Wd=1, k=1, n=_DEFAULT.n, const_bits=_DEFAULT.kbits,
+                 rounding="half_even", ramp=(1.0, 1.0)):
     """Layer data where every requantization term matters: uniform random master codes
     (scaled per image column by a ramp from ``ramp[0]`` to ``ramp[1]``, so that the
     accumulators grow across the image), activations with a negative minimum (k3 != 0),
@@ -280,12 +281,6 @@ def offset_layer(rng, *, M, C, O, H=1, Wd=1, k=1, n=8, const_bits=32, rounding="
 # ----------------------------------------------------------------------------- canonical
 
 
-def _reference(name: str):
-    from ..hw.config import REFERENCE_DESIGNS
-
-    return next(d for d in REFERENCE_DESIGNS if d.name == name)
-
-
 def _switched_case(design, name, kind, x, w, master, *, b_a, b_w, seed, rounding, **geo):
     n = design.n
     rq = master.switched(d_a=n - b_a, d_w=n - b_w, d_out=0)
@@ -301,7 +296,7 @@ def canonical_cases() -> list[CaseData]:
     cases = []
     q = np.arange(256, dtype=np.int64)
     for stem in ("dqt_view_floor", "dqt_view"):
-        d = _reference(stem)
+        d = reference(stem)
         cases.append(build_case(f"view_n{d.n}_{d.view_rounding}", "nested_view",
                                 {"n": d.n, "signed": d.signed, "rounding": d.view_rounding,
                                  "widths": list(d.widths)}, {"q": q}))
@@ -323,7 +318,7 @@ def canonical_cases() -> list[CaseData]:
     gp = {"a_bits": 8, "a_signed": False, "w_bits": 8, "w_signed": True, "seed": 102}
     cases.append(build_case("gemm_8x48x8_w18_saturate", "gemm",
                             {**gp, "acc_width": 18, "overflow": "saturate"}, {"a": a, "w": w}))
-    w32 = _reference("dqt_tile8x8_w32")
+    w32 = reference("dqt_tile8x8_w32")
     rng = np.random.default_rng(103)
     x, w, K, S, _ = layer_inputs(rng, LayerShape("conv", "conv_layer", 8, 8, 6, 6, 3),
                                  widths=(4, 4, 8))
@@ -351,7 +346,7 @@ def canonical_cases() -> list[CaseData]:
         cases.append(_switched_case(w32, f"conv_16x6x6_k3_b{b}x{b}_w32_wrap", "conv_layer", x,
                                     w, master, b_a=b, b_w=b, seed=105, rounding="half_even",
                                     padding=1))
-    sat = _reference("dqt_tile8x8_w18_sat")
+    sat = reference("dqt_tile8x8_w18_sat")
     rng = np.random.default_rng(106)
     x, w, master = offset_layer(rng, M=1, C=16, O=8, H=6, Wd=6, k=3, rounding="half_away",
                                 ramp=(0.0, 0.3))

@@ -22,7 +22,7 @@ from ..design import Design
 from ..design.core import read_toml
 from ..design.cli import add_design_args, flag_params
 from ..files import atomic_write_text
-from .config import REFERENCE_DESIGNS
+from ..design.reference import REFERENCE_DESIGNS
 
 __all__ = ["register", "load_designs", "run_rtl", "write_designs", "atomic_write_text"]
 
