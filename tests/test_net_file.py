@@ -198,3 +198,40 @@ def test_controlled_layer_before_its_features_node(tiny):
                                          r"'layer1.0.conv1' \(its widths are chosen from "
                                          r"that node's codes; it needs a static width\)$"):
         nw.Network(net.graph, net.arith, net.layers, bad)
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"file": "/etc/passwd"}, r"tensors\.file must name a file beside the network file, "
+                              r"not '/etc/passwd'"),
+    ({"file": "../tiny.npz"}, r"tensors\.file must name a file beside the network file, "
+                              r"not '\.\./tiny\.npz'"),
+    ({"file": "sub/tiny.npz"}, r"tensors\.file must name a file beside"),
+    ({"file": ".."}, r"tensors\.file must name a file beside"),
+    ({"sha256": None}, r"tensors\.sha256 must be the tensors' SHA-256 \(64 lowercase hex "
+                       r"digits\), not None"),
+    ({"sha256": "abc"}, r"tensors\.sha256 must be .*, not 'abc'"),
+])
+def test_tensors_confined_and_checksummed(saved, entry, message):
+    """A network file names only a file beside it, and always its checksum."""
+    _edit_json(saved, lambda d: d["tensors"].update(entry))
+    with pytest.raises(ValueError, match=message):
+        nw.load(saved)
+
+
+def test_tensors_link_out_of_the_directory_refused(saved, tmp_path):
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    npz = saved.with_suffix(".npz")
+    (other / "t.npz").write_bytes(npz.read_bytes())
+    (saved.parent / "link.npz").symlink_to(other / "t.npz")
+    _edit_json(saved, lambda d: d["tensors"].update({"file": "link.npz"}))
+    with pytest.raises(ValueError, match=r"tensors\.file 'link\.npz' leads out of the network "
+                                         r"file's directory"):
+        nw.load(saved)
+
+
+def test_tensors_without_entry_refused(saved):
+    _edit_json(saved, lambda d: d.pop("tensors"))
+    with pytest.raises(ValueError, match=r"tensors must be a table with file and sha256, "
+                                         r"not None"):
+        nw.load(saved)

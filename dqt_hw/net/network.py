@@ -24,6 +24,7 @@ import hashlib
 import io
 import json
 import math
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -479,10 +480,34 @@ def _put_tensors(arrays, L: Layer):
             arrays[f"{L.name}/{key}"] = v
 
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _tensors_entry(path: Path, tinfo) -> tuple[Path, str]:
+    """(the .npz path, its SHA-256) a network file records: a file beside the network
+    file (no directory part, no link out of that directory) and its checksum, required."""
+    where = f"network file {str(path)!r}: tensors"
+    if not isinstance(tinfo, dict):
+        raise ValueError(f"{where} must be a table with file and sha256, not {tinfo!r}")
+    fname, sha = tinfo.get("file"), tinfo.get("sha256")
+    if (not isinstance(fname, str) or fname in ("", ".", "..") or Path(fname).name != fname
+            or "\\" in fname):
+        raise ValueError(f"{where}.file must name a file beside the network file, not "
+                         f"{fname!r}")
+    target = path.parent / fname
+    if target.resolve().parent != path.parent.resolve():
+        raise ValueError(f"{where}.file {fname!r} leads out of the network file's directory "
+                         f"(to {str(target.resolve())!r})")
+    if not isinstance(sha, str) or not _SHA256.fullmatch(sha):
+        raise ValueError(f"{where}.sha256 must be the tensors' SHA-256 (64 lowercase hex "
+                         f"digits), not {sha!r}")
+    return target, sha
+
+
 class _Tensors:
     """Lazy reader of the ``.npz``; every failure names the file, the layer and the key."""
 
-    def __init__(self, path: Path, sha256: str | None):
+    def __init__(self, path: Path, sha256: str):
         self.path = path
         try:
             data = path.read_bytes()
@@ -516,7 +541,7 @@ class _Tensors:
                              f"truncated or corrupt ({e})") from None
 
     def check_digest(self):
-        if self.sha256 and self.digest != self.sha256:
+        if self.digest != self.sha256:
             raise ValueError(
                 f"network tensors {str(self.path)!r}: SHA-256 {self.digest[:16]}... does not "
                 f"match the {self.sha256[:16]}... recorded in the JSON (truncated or replaced "
@@ -562,9 +587,7 @@ def load(path) -> Network:
         raise ValueError(f"network file {str(path)!r}: bad arithmetic settings: {e}") from None
     nodes = doc.get("nodes")
     graph = graph_from_dicts(nodes, name=str(doc.get("name", path.stem)))
-    tinfo = doc.get("tensors") or {}
-    tensors = _Tensors(path.parent / tinfo.get("file", path.with_suffix(".npz").name),
-                       tinfo.get("sha256"))
+    tensors = _Tensors(*_tensors_entry(path, doc.get("tensors")))
     layers = {}
     for d in nodes:
         op = d["op"]
