@@ -22,11 +22,21 @@ _COMMAND_MODULES = (
 )
 
 
+EXIT_FAILED = 1
+"""Exit status of a run that failed: a verification mismatch, a stale check, the
+environment (a file that cannot be written, an optional package missing)."""
+
+EXIT_BAD_INPUT = 2
+"""Exit status of refused input (a file, an option, a value), as for a usage error."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dqt-hw",
         description="Bit-exact DQT arithmetic, generated hardware and cost models.",
     )
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an error instead of its one line")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMAND_MODULES:
         try:
@@ -48,9 +58,16 @@ def main(argv=None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (ValueError, TypeError, OSError, ImportError) as e:  # ImportError: an optional package
+    except (ValueError, TypeError) as e:  # bad input: refused, exit status 2 (as a usage error)
+        if args.debug:
+            raise
         print(f"dqt-hw {args.command}: error: {e}", file=sys.stderr)
-        return 1
+        return EXIT_BAD_INPUT
+    except (OSError, ImportError) as e:  # the environment: a file system, an optional package
+        if args.debug:
+            raise
+        print(f"dqt-hw {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -42,7 +42,7 @@ def import_sim():
         return importlib.import_module("sim.golden")
     except ModuleNotFoundError as e:
         if e.name in ("sim", "sim.golden"):
-            raise ValueError(f"the cocotb benches (the top-level package sim/) are not "
+            raise ImportError(f"the cocotb benches (the top-level package sim/) are not "
                              f"importable: they come with the repository checkout, not with "
                              f"the installed dqt_hw (looked beside it in {root})") from None
         raise

@@ -42,3 +42,16 @@ def test_train_without_torch_says_how_to_install(tmp_path):
     assert r.returncode == 1
     assert "dqt-hw train needs PyTorch: pip install 'dqt_hw[train]'" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_exit_status_and_debug(tmp_path, capsys):
+    """Refused input: one line, exit status 2 (a usage error's); --debug shows the
+    traceback instead."""
+    from dqt_hw.cli import EXIT_BAD_INPUT, main
+
+    assert main(["rtl", "--rows", "0", "-o", str(tmp_path / "a")]) == EXIT_BAD_INPUT == 2
+    err = capsys.readouterr().err
+    assert err == "dqt-hw rtl: error: flags: rows R must be in [1, 64], not 0\n"
+    with pytest.raises(ValueError, match=r"rows R must be in \[1, 64\], not 0"):
+        main(["--debug", "rtl", "--rows", "0", "-o", str(tmp_path / "b")])
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -48,7 +48,7 @@ def test_cost_per_input_widths(tmp_path, capsys):
     (["--widths", "3x3", "--supported", "2,4,8"], "b_a = 3 is not a width the tile supports"),
 ])
 def test_cost_errors(tmp_path, capsys, args, message):
-    assert main(["cost", "--no-plots", "--out", str(tmp_path), *args]) == 1
+    assert main(["cost", "--no-plots", "--out", str(tmp_path), *args]) == 2
     assert message in capsys.readouterr().err
 
 

@@ -135,5 +135,5 @@ def test_cli_design_file_drives_rtl_and_cost(tmp_path, capsys):
     assert summary["tile"] == d.to_dict()
     capsys.readouterr()
     assert main(["cost", "--design", str(path), "--acc-width", "16", "--no-plots",
-                 "--out", str(tmp_path / "c2")]) == 1
+                 "--out", str(tmp_path / "c2")]) == 2
     assert "accumulator width W = 16 is narrower than one product" in capsys.readouterr().err

@@ -258,14 +258,14 @@ def test_cli_write_and_verify(tmp_path, capsys):
 
 def test_cli_write_refusals(tmp_path, capsys):
     out = str(tmp_path / "s")
-    assert main(["golden", "write", "--out", out, "--builtin", "nope"]) == 1
+    assert main(["golden", "write", "--out", out, "--builtin", "nope"]) == 2
     assert "unknown built-in layer 'nope' (known: resnet18_l1c1" in capsys.readouterr().err
-    assert main(["golden", "write", "--out", out, "--net", "resnet18_cifar10"]) == 1
+    assert main(["golden", "write", "--out", out, "--net", "resnet18_cifar10"]) == 2
     assert "--net needs --layer" in capsys.readouterr().err
-    assert main(["golden", "write", "--out", out, "--random", "--pairs", "8x9"]) == 1
+    assert main(["golden", "write", "--out", out, "--random", "--pairs", "8x9"]) == 2
     assert "b_w = 9 is not one of the design's widths" in capsys.readouterr().err
     assert main(["golden", "write", "--out", out, "--net", "resnet50_imagenet", "--layer", "fc",
-                 "--acc-width", "20", "--overflow", "saturate", "--pairs", "8x8"]) == 1
+                 "--acc-width", "20", "--overflow", "saturate", "--pairs", "8x8"]) == 2
     assert "is degenerate" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
 
@@ -359,5 +359,5 @@ def test_trained_network_layer_equals_the_executor(tmp_path, capsys):
     assert len(np.unique(c4["out"])) >= 8
     capsys.readouterr()
     assert main(["golden", "write", "--design", str(toml), "--net", "resnet8_digits",
-                 "--layer", "fc", "--trained", "--out", str(tmp_path / "x")]) == 1
+                 "--layer", "fc", "--trained", "--out", str(tmp_path / "x")]) == 2
     assert "has no conv layer 'fc'" in capsys.readouterr().err

@@ -67,7 +67,7 @@ def test_run_does_not_read_the_data_a_network_file_names(tmp_path, capsys):
     dst.write_text(json.dumps(doc))
     marker = tmp_path / "pwned"
     _cifar_folder(tmp_path / "c", np.random.default_rng(0), evil=_Evil(marker))
-    assert main(["run", "--net", str(dst), "--out", str(tmp_path / "out")]) == 1
+    assert main(["run", "--net", str(dst), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert "trained on 'cifar10:" in err and "pass --data" in err
     assert not marker.exists() and not (tmp_path / "out").exists()

@@ -208,7 +208,7 @@ def test_cli_toml_many_configs(tmp_path):
 def test_cli_refuses_before_writing(tmp_path, capsys, argv, message):
     out = tmp_path / "out"
     extra = [] if "--reference" in argv else ["-o", str(out)]
-    assert main(["rtl", *argv, *extra]) == 1
+    assert main(["rtl", *argv, *extra]) == 2
     assert message in capsys.readouterr().err
     assert not out.exists()
 
@@ -218,7 +218,7 @@ def test_cli_many_configs_one_bad_writes_nothing(tmp_path, capsys):
     cfg.write_text('[[rtl]]\ncomponent = "view"\nname = "good"\n\n'
                    '[[rtl]]\ncomponent = "pe"\nname = "bad"\nacc_width = 3\n')
     out = tmp_path / "out"
-    assert main(["rtl", str(cfg), "-o", str(out)]) == 1
+    assert main(["rtl", str(cfg), "-o", str(out)]) == 2
     assert "accumulator width W = 3 is narrower than one product" in capsys.readouterr().err
     assert not out.exists()
 

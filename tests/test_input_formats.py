@@ -97,7 +97,7 @@ def test_technology_table_refused_by_cost_leaves_no_output(tmp_path, capsys):
 
     out = tmp_path / "out"
     path = _tech(tmp_path, dram_64b_pj={"low": -1300.0, "high": 2600.0})
-    assert main(["cost", "--tech", path, "--no-plots", "--out", str(out)]) == 1
+    assert main(["cost", "--tech", path, "--no-plots", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert re.match(r"^dqt-hw cost: error: technology table '.*': dram_64b_pj\.low: input "
                     r"should be greater than 0, not -1300\.0\n$", err), err
@@ -194,7 +194,7 @@ def test_bad_sweep_grid_leaves_no_output(tmp_path, grid_doc, capsys):
     p = tmp_path / "grid.json"
     p.write_text(json.dumps({**grid_doc, "layer": ["c1", "c9"]}))
     out = tmp_path / "out"
-    assert main(["sweep", "--grid", str(p), "--out", str(out), "--no-progress"]) == 1
+    assert main(["sweep", "--grid", str(p), "--out", str(out), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert re.match(r"^dqt-hw sweep: error: sweep grid '.*grid\.json': layer: 'c9': tiny has "
                     r"no conv/fc layer 'c9'", err), err
@@ -315,7 +315,7 @@ def test_per_input_widths_refused_by_cost_leave_no_output(tmp_path, capsys):
 
     p = _npy(tmp_path, np.full((2, 21, 2), 16))
     out = tmp_path / "out"
-    assert main(["cost", "--per-input", str(p), "--no-plots", "--out", str(out)]) == 1
+    assert main(["cost", "--per-input", str(p), "--no-plots", "--out", str(out)]) == 2
     assert "b_a = 16 is not a width the tile supports" in capsys.readouterr().err
     assert not out.exists()
 
