@@ -55,3 +55,18 @@ def test_exit_status_and_debug(tmp_path, capsys):
     with pytest.raises(ValueError, match=r"rows R must be in \[1, 64\], not 0"):
         main(["--debug", "rtl", "--rows", "0", "-o", str(tmp_path / "b")])
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize("option, value", [("--limit", "0"), ("--limit", "-5"),
+                                           ("--limit", "2.5"), ("--calibration", "-1"),
+                                           ("--batch-size", "0")])
+def test_run_counts_are_bounded(tmp_path, capsys, option, value):
+    """`run --limit 0` used to run everything and `--limit -5` all but five: a count out
+    of its range is a usage error (exit status 2) before anything runs or is written."""
+    from dqt_hw.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["run", option, value, "--out", str(tmp_path / "out")])
+    assert e.value.code == 2
+    assert f"argument {option}: must be an integer" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

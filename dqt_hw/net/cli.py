@@ -6,6 +6,7 @@ from pathlib import Path
 
 # the options of ``dqt-hw train`` are those of ``python -m dqt_hw.train``: one definition,
 # in dqt_hw.train.cli (which imports torch only when training runs)
+from ..schema import int_in, positive_int
 from ..train.cli import add_train_args
 from ..train.cli import run as run_training
 
@@ -28,10 +29,11 @@ def register(sub):
                    help="'digits', 'digits-contrast', 'digits-contrast:MIN' or 'cifar10:FOLDER' "
                         "(default: the data the network records, provenance.data)")
     r.add_argument("--out", type=Path, default=Path("out/run"), help="output directory")
-    r.add_argument("--limit", type=int, default=None, help="use only the first N test inputs")
-    r.add_argument("--calibration", type=int, default=400,
+    r.add_argument("--limit", type=positive_int, default=None,
+                   help="use only the first N test inputs (N >= 1)")
+    r.add_argument("--calibration", type=int_in(0, 1 << 20), default=400,
                    help="training inputs for the knapsack's layer sensitivities (0: skip)")
-    r.add_argument("--batch-size", type=int, default=256)
+    r.add_argument("--batch-size", type=int_in(1, 1 << 16), default=256)
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
     r.set_defaults(func=_run)
 
@@ -84,9 +86,9 @@ def _run(args) -> int:
                          f"{name!r} to read it (only the packaged digits are read implicitly)")
     ds = data_mod.load(name)
     xt, yt = ds.x_test, ds.y_test
-    if args.limit:
+    if args.limit is not None:
         xt, yt = xt[:args.limit], yt[:args.limit]
-    cal = max(0, args.calibration)
+    cal = args.calibration
     print(f"network {net.name} ({path}), data {ds.name}: {len(yt)} test inputs, "
           f"{cal} calibration inputs from the training set")
     res = run_results(net, xt, yt, ds.x_train[:cal] if cal else None,
