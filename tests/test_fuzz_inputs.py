@@ -38,8 +38,10 @@ def test_fuzz_format(fmt, record_property):
         record_property(f"fuzz_{fmt}_{k}", counts[k])
     # (cli: a grid the checks accept would run a sweep, so it is not run: not counted)
     assert counts["format"] == fmt and counts["tried"] >= EXAMPLES[fmt] * 3 // 4
-    # the mutations must mostly produce bad documents, and some must still be valid
-    assert counts["refused"] >= counts["tried"] // 4, counts
+    # the mutations must produce many bad documents, and some must still be valid (the
+    # bound sits far below the expected share: numeric refuses ~30 % of its random draws,
+    # close enough to tried // 4 for a random run to fall below it now and then)
+    assert counts["refused"] >= counts["tried"] // 8, counts
     assert counts["accepted"] >= 1 or fmt == "cli", counts
 
 
