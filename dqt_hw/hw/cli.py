@@ -8,8 +8,10 @@ Examples::
     dqt-hw rtl many.toml -o out/               # an array of [[rtl]] design tables
     dqt-hw rtl --reference rtl/                # the checked-in reference designs
 
-Every design is built (and so validated) before any file is written, and every file is
-replaced atomically.
+Every design is built (and so validated) before any file is written, and the output
+directory is replaced as a whole: a reader sees it as it was or with every new file (the
+Verilog, its sidecar and the waivers together), never a mixture, also after an error or
+a kill part-way (docs/formats.md, "Outputs a reader may trust").
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 from ..design import Design
 from ..design.core import read_toml
 from ..design.cli import add_design_args, flag_params
-from ..files import atomic_write_text
+from ..files import atomic_write_text, staged_dir
 from ..design.reference import REFERENCE_DESIGNS
 
 __all__ = ["register", "load_designs", "run_rtl", "write_designs", "atomic_write_text"]
@@ -88,13 +90,10 @@ def write_designs(designs, outdir: Path) -> list[Path]:
     for d in designs:
         files.update(render(d))
     files["verilator.vlt"] = WAIVERS
-    outdir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in files.items():
-        path = outdir / name
-        atomic_write_text(path, text)
-        written.append(path)
-    return written
+    with staged_dir(outdir) as stage:  # the old directory's files kept, ours replaced
+        for name, text in files.items():
+            atomic_write_text(stage / name, text)
+    return [outdir / name for name in files]
 
 
 def run_rtl(args) -> int:

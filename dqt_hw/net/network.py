@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import model, spec
+from ..files import atomic_path, atomic_write_text
 from ..design import Design
 from ..design.rules import VIEW_ROUNDINGS
 from .graph import Graph, graph_from_dicts, graph_to_dicts
@@ -435,7 +436,8 @@ class Network:
 
     # ---------------------------------------------------------------- files
     def save(self, path) -> Path:
-        """Write ``path`` (.json) and its ``.npz`` beside it; returns the JSON path."""
+        """Write ``path`` (.json) and its ``.npz`` beside it, each atomically, the JSON
+        last; returns the JSON path."""
         path = Path(path).with_suffix(".json")
         npz_path = path.with_suffix(".npz")
         arrays = {}
@@ -466,8 +468,11 @@ class Network:
                "tensors": {"file": npz_path.name, "sha256": hashlib.sha256(data).hexdigest()},
                "provenance": self.provenance}
         path.parent.mkdir(parents=True, exist_ok=True)
-        npz_path.write_bytes(data)
-        path.write_text(json.dumps(doc, indent=1) + "\n")
+        # each file whole or not at all (atomic rename); the JSON, written last, holds the
+        # .npz's sha256, so a JSON beside another run's .npz is refused by load()
+        with atomic_path(npz_path) as tmp:
+            tmp.write_bytes(data)
+        atomic_write_text(path, json.dumps(doc, indent=1) + "\n")
         return path
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files import SUMMARY, atomic_savefig, atomic_write_text, begin_outputs
 from .executor import execute, input_codes
 from .network import Network
 
@@ -103,7 +104,8 @@ def knapsack(net: Network, sens: dict, budget_bitops: float, *, max_cells: int =
 def run_results(net: Network, x_test, y_test, x_cal=None, y_cal=None, *, out=None,
                 batch_size=512, progress=False, log=print) -> dict:
     """Static widths, dynamic controller and knapsack mixes on (x_test, y_test) (real
-    inputs in [0, 1]); writes results.json and PNG plots under ``out`` when given."""
+    inputs in [0, 1]); writes results.json and PNG plots under ``out`` when given, each
+    file atomically and ``summary.json`` (listing them) last (``dqt_hw.files``)."""
     xq = input_codes(net, x_test)
     widths = sorted(set.intersection(*(set(net.layers[nm].widths)
                                        for nm in net.compute_layers())))
@@ -154,10 +156,12 @@ def run_results(net: Network, x_test, y_test, x_cal=None, y_cal=None, *, out=Non
                 f"{r.accuracy(y_test):.4f} at {r.bitops.mean() / 1e6:.3f} M "
                 f"({','.join(str(mix[k]) for k in mix)})")
     if out is not None:
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "results.json").write_text(json.dumps(res, indent=1) + "\n")
+        out = begin_outputs(out)  # removes summary.json: written last, when all is done
+        atomic_write_text(out / "results.json", json.dumps(res, indent=1) + "\n")
         res["plots"] = plot_results(res, out)
+        files = [str(out / "results.json"), *res["plots"], str(out / SUMMARY)]
+        atomic_write_text(out / SUMMARY, json.dumps({"network": res["network"],
+                                                     "files": files}, indent=1) + "\n")
     return res
 
 
@@ -191,7 +195,7 @@ def plot_results(res: dict, out: Path) -> list:
     ax.legend(fontsize=8)
     fig.tight_layout()
     p = out / "accuracy_vs_bitops.png"
-    fig.savefig(p, dpi=120)
+    atomic_savefig(fig, p, dpi=120)
     plt.close(fig)
     files.append(str(p))
     if res["dynamic"]:
@@ -212,7 +216,7 @@ def plot_results(res: dict, out: Path) -> list:
         ax.legend(fontsize=8)
         fig.tight_layout()
         p = out / "width_histogram.png"
-        fig.savefig(p, dpi=120)
+        atomic_savefig(fig, p, dpi=120)
         plt.close(fig)
         files.append(str(p))
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
@@ -226,7 +230,7 @@ def plot_results(res: dict, out: Path) -> list:
         fig.suptitle("precision-switch operations per input")
         fig.tight_layout()
         p = out / "switches.png"
-        fig.savefig(p, dpi=120)
+        atomic_savefig(fig, p, dpi=120)
         plt.close(fig)
         files.append(str(p))
     return files
