@@ -173,8 +173,9 @@ def _synth(args) -> int:
         label = "" if flow == "abc" else f"  [{flow}: per module, summed over the hierarchy]"
         print(f"{name:28s} {r['cells']:>7d} cells {r['transistors']:>9d} transistors "
               f"({r['seconds']:.1f} s){label}", flush=True)
-        (out / "results.json").write_text(json.dumps({"results": results}, indent=1) + "\n")
-    (out / "results.json").write_text(json.dumps({"results": results}, indent=1) + "\n")
+        atomic_write_text(out / "results.json",
+                          json.dumps({"results": results}, indent=1) + "\n")
+    atomic_write_text(out / "results.json", json.dumps({"results": results}, indent=1) + "\n")
     _shift_vs_multiplier(results)
     status = 0
     if args.fit or args.write_baseline:
@@ -182,7 +183,7 @@ def _synth(args) -> int:
         dest = Path(args.coeffs) if args.coeffs else out / "area_coeffs.json"
         if args.write_baseline:  # the package's model follows its baseline
             dest = Path(__file__).parent / "data" / "area_coeffs.json"
-        dest.write_text(json.dumps(doc, indent=1) + "\n")
+        atomic_write_text(dest, json.dumps(doc, indent=1) + "\n")
         print(f"\narea model fitted ({dest}): coefficients (transistors per bit) "
               + ", ".join(f"{k} {v:.2f}" for k, v in doc["coeffs"].items())
               + f"; {doc['um2_per_transistor']:.4f} um^2 per transistor")
@@ -197,10 +198,10 @@ def _synth(args) -> int:
             old = json.loads(dest.read_text())["results"]
             new = {r["name"]: r for r in results}
             recorded = [new.pop(r["name"], r) for r in old] + list(new.values())
-        dest.write_text(json.dumps({"tolerance": BASELINE_TOLERANCE,
-                                    "flow": FLOW_SCRIPTS["abc"],
-                                    "flows": FLOW_SCRIPTS,
-                                    "results": recorded}, indent=1) + "\n")
+        atomic_write_text(dest, json.dumps({"tolerance": BASELINE_TOLERANCE,
+                                            "flow": FLOW_SCRIPTS["abc"],
+                                            "flows": FLOW_SCRIPTS,
+                                            "results": recorded}, indent=1) + "\n")
         print(f"baseline written: {dest}")
     if args.check:
         bad = compare_baseline(results, load_baseline())
