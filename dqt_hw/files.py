@@ -143,8 +143,13 @@ def staged_dir(final, *, keep: bool = True):
     final = Path(final)
     if final.exists() and not final.is_dir():
         raise ValueError(f"output directory {str(final)!r} exists and is not a directory")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp",
+                                    dir=final.parent))
+    except OSError as e:  # name the directory asked for, not the temporary one
+        raise OSError(e.errno, f"cannot write the output directory {str(final)!r}: "
+                               f"{e.strerror}") from None
     try:
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700: the mode mkdir would give
         if keep and final.is_dir():

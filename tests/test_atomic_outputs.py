@@ -181,3 +181,14 @@ def test_run_outputs_summary_last_and_only_when_whole(tmp_path, monkeypatch):
     assert not (out / "summary.json").exists()
     assert json.loads((out / "results.json").read_text())["test_inputs"] == 24
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+
+
+def test_unwritable_output_directory_is_named(tmp_path, capsys):
+    from dqt_hw.cli import main
+
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where a directory is asked for")
+    out = blocker / "out"
+    assert main(["rtl", "--component", "pe", "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(f"cannot write the output directory {str(out)!r}: Not a directory"), err

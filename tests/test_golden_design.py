@@ -270,6 +270,39 @@ def test_cli_write_refusals(tmp_path, capsys):
     assert not (tmp_path / "s").exists()
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["--random", "--shape", "100000x100000x100000"],
+     "each of M, K, N at most 65536 and M\\*K\\*N at most 67108864 MACs, not "
+     "'100000x100000x100000' \\(1000000000000000 MACs\\)"),
+    (["--random", "--shape", "8x8192x8192"], "at most 67108864 MACs, not '8x8192x8192'"),
+    (["--random", "--pairs", ""], "width pairs are B_AxB_W, comma separated .* not '' in ''"),
+    (["--random", "--pairs", "4x4,4x4"], "width pair 4x4 is given twice in '4x4,4x4'"),
+    (["--builtin", "resnet8_l1c1", "--trained"], "--trained takes a network file"),
+    (["--random", "--inputs", "3"], "--inputs counts the test images of --trained"),
+    (["--net", "resnet8_digits", "--layer", "conv1", "--trained", "--seed", "3"],
+     "--trained uses the network's own data: --seed does not apply"),
+    (["--net", "resnet8_digits", "--layer", "conv1", "--trained", "--inputs", "0"],
+     "argument --inputs: must be an integer in \\[1, 64\\], not '0'"),
+    (["--random", "--seed", "-1"], "argument --seed: must be an integer in \\[0, "),
+])
+def test_cli_write_refuses_options_that_would_not_apply_or_blow_up(tmp_path, capsys, argv,
+                                                                     message):
+    """Every option either applies or is refused (never silently ignored), and sizes are
+    bounded before anything is allocated."""
+    import re
+
+    out = tmp_path / "s"
+    try:
+        code = main(["golden", "write", "--out", str(out), *argv])
+    except SystemExit as e:  # argparse's usage error
+        code = e.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err.strip().splitlines()[-1]), err  # the last line says why
+    assert "Traceback" not in err
+    assert not out.exists()
+
+
 def test_sim_refuses_a_set_that_does_not_fit(capsys):
     """Before any Verilator build: every case that does not fit is listed, exit 1."""
     assert main(["sim", "--golden", str(GOLDEN), "--acc-width", "18",

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..schema import int_in
+
 
 def _builtin_help() -> str:
     from .writer import BUILTINS
@@ -41,11 +43,12 @@ def register(sub):
                    help="--net is a trained network file (resnet8_digits: the shipped one): "
                         "its own weights and constants, and the layer's real input codes on "
                         "the network's first --inputs test images, instead of seeded data")
-    w.add_argument("--inputs", type=int, default=1,
-                   help="--trained: test images whose layer inputs make the case (default 1)")
+    w.add_argument("--inputs", type=int_in(1, 64), default=None,
+                   help="--trained: test images whose layer inputs make the case, 1 to 64 "
+                        "(default 1)")
     w.add_argument("--shape", default="16x64x16",
                    help="--random: M inputs x K taps x N outputs (default 16x64x16)")
-    w.add_argument("--seed", type=int, default=None,
+    w.add_argument("--seed", type=int_in(0, (1 << 63) - 1), default=None,
                    help="seed of the data (default: the built-in's, else 0)")
     w.add_argument("--pairs", default=None,
                    help="width pairs B_AxB_W, comma separated (default: n x n, n x n/2, "
@@ -65,16 +68,21 @@ def source_from_args(args):
     """The data source of ``golden write``'s (or ``demo``'s) arguments."""
     from .writer import builtin_source, layer_source, random_source, trained_source
 
+    trained = getattr(args, "trained", False)
+    if trained and not getattr(args, "net", None):
+        raise ValueError("--trained takes a network file: --net FILE --layer NAME")
+    if getattr(args, "inputs", None) is not None and not trained:
+        raise ValueError("--inputs counts the test images of --trained; give --trained too")
+    if trained and args.seed is not None:
+        raise ValueError("--trained uses the network's own data: --seed does not apply")
     if getattr(args, "builtin", None):
         return builtin_source(args.builtin, seed=args.seed)
     if getattr(args, "net", None):
         if not args.layer:
             raise ValueError("--net needs --layer (a conv or fc layer of the network)")
-        if getattr(args, "trained", False):
-            return trained_source(args.net, args.layer, inputs=args.inputs)
+        if trained:
+            return trained_source(args.net, args.layer, inputs=args.inputs or 1)
         return layer_source(args.net, args.layer, seed=args.seed or 0)
-    if getattr(args, "trained", False):
-        raise ValueError("--trained takes a network file: --net FILE --layer NAME")
     return random_source(args.shape, seed=args.seed or 0)
 
 
@@ -87,7 +95,7 @@ def _write(args) -> int:
     if args.layer and not args.net:
         raise ValueError("--layer names a layer of --net")
     src = source_from_args(args)
-    pairs = parse_pairs(args.pairs) if args.pairs else None
+    pairs = parse_pairs(args.pairs) if args.pairs is not None else None
     path, cases = write_design_set(d, args.out, src, pairs)
     print(f"golden set for design {d.name} ({d.rows}x{d.cols}, n={d.n}, "
           f"{'signed' if d.signed else 'unsigned'}, W={d.acc_width} {d.overflow}, "

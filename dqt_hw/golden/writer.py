@@ -171,6 +171,12 @@ def builtin_source(name: str, *, seed: int | None = None) -> Source:
     return layer_source(b.net, b.layer, seed=b.seed if seed is None else seed, label=name)
 
 
+MAX_RANDOM_DIM = 1 << 16
+"""Largest M, K or N of a random golden layer."""
+MAX_RANDOM_MACS = 1 << 26
+"""Most MACs (M*K*N) of a random golden layer: a set far larger than a simulation runs."""
+
+
 def random_source(shape: str, *, seed: int) -> Source:
     """Seeded uniform random codes of a dense layer ``MxKxN`` (M inputs of K taps, N
     output channels)."""
@@ -179,6 +185,10 @@ def random_source(shape: str, *, seed: int) -> Source:
         raise ValueError(f"a random shape is MxKxN (M inputs, K taps, N outputs, each >= 1), "
                          f"not {shape!r}")
     M, K, N = (int(v) for v in m.groups())
+    if max(M, K, N) > MAX_RANDOM_DIM or M * K * N > MAX_RANDOM_MACS:
+        raise ValueError(f"a random shape has each of M, K, N at most {MAX_RANDOM_DIM} and "
+                         f"M*K*N at most {MAX_RANDOM_MACS} MACs, not {shape!r} "
+                         f"({M * K * N} MACs)")
     return Source(LayerShape(f"random_{M}x{K}x{N}_s{seed}", "dense_layer", K, N, batch=M),
                   seed, random=True)
 
@@ -191,7 +201,10 @@ def parse_pairs(text: str) -> list[tuple[int, int]]:
         if not m:
             raise ValueError(f"width pairs are B_AxB_W, comma separated (e.g. 8x8,4x4), "
                              f"not {tok!r} in {text!r}")
-        pairs.append((int(m.group(1)), int(m.group(2))))
+        pair = (int(m.group(1)), int(m.group(2)))
+        if pair in pairs:
+            raise ValueError(f"width pair {tok} is given twice in {text!r}")
+        pairs.append(pair)
     if not pairs:
         raise ValueError("no width pair given")
     return pairs
