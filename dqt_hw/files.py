@@ -148,8 +148,10 @@ def staged_dir(final, *, keep: bool = True):
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp",
                                     dir=final.parent))
     except OSError as e:  # name the directory asked for, not the temporary one
-        raise OSError(e.errno, f"cannot write the output directory {str(final)!r}: "
-                               f"{e.strerror}") from None
+        why = e.strerror
+        if isinstance(e, FileExistsError):  # mkdir of a path through a file
+            why = "a part of its path is a file"
+        raise OSError(f"cannot write the output directory {str(final)!r}: {why}") from None
     try:
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700: the mode mkdir would give
         if keep and final.is_dir():

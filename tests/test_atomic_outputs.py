@@ -191,4 +191,4 @@ def test_unwritable_output_directory_is_named(tmp_path, capsys):
     out = blocker / "out"
     assert main(["rtl", "--component", "pe", "-o", str(out)]) == 1
     err = capsys.readouterr().err.strip()
-    assert err.endswith(f"cannot write the output directory {str(out)!r}: Not a directory"), err
+    assert err.endswith(f"cannot write the output directory {str(out)!r}: a part of its path is a file"), err
