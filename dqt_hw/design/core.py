@@ -140,7 +140,14 @@ class Design:
         name = f"dqt_{comp}" if self.name is None else self.name
         if not isinstance(name, str) or not _NAME_RE.match(name):
             raise ValueError(f"module name must be a Verilog identifier "
-                             f"([A-Za-z_][A-Za-z0-9_]*), not {name!r}")
+                             f"([A-Za-z_][A-Za-z0-9_]*), not "
+                             f"{name[:60] if isinstance(name, str) else name!r}")
+        if name in R.VERILOG_KEYWORDS:
+            raise ValueError(f"module name {name!r} is a reserved word of Verilog / "
+                             f"SystemVerilog")
+        if len(name) > R.MAX_NAME_LENGTH:
+            raise ValueError(f"module name must have at most {R.MAX_NAME_LENGTH} characters, "
+                             f"not {len(name)} ({name[:20]!r}...)")
         params = PARAMETERS[comp]
         for f in dataclasses.fields(self):
             if f.name in ("component", "name", "sum_width") or f.name in params:

@@ -30,13 +30,18 @@ def _types() -> dict:
               for k, (what, lo, hi) in INT_RANGES.items()}
     types = {
         "component": Literal[COMPONENTS],
-        "name": Annotated[str, StringConstraints(pattern=NAME_PATTERN)],
+        "name": Annotated[str, StringConstraints(pattern=NAME_PATTERN,
+                                                 max_length=R.MAX_NAME_LENGTH),
+                          Field(json_schema_extra={"not": {"enum": sorted(R.VERILOG_KEYWORDS)}},
+                                description="module name: a Verilog identifier, not a "
+                                            "reserved word")],
         "n": Annotated[int, Field(ge=MIN_MASTER_BITS, le=MAX_MASTER_BITS,
                                   description="master width n")],
         "signed": bool,
         "views": bool,
         "widths": Annotated[list[Annotated[int, Field(ge=1, le=MAX_MASTER_BITS)]],
-                            Field(min_length=1, description="the view widths built")],
+                            Field(min_length=1, description="the view widths built",
+                                  json_schema_extra={"uniqueItems": True})],
         "overflow": Literal[R.HW_OVERFLOW_MODES],
         "view_rounding": Literal[R.VIEW_ROUNDINGS],
         "rounding": Literal[ROUNDINGS],
