@@ -68,7 +68,7 @@ def test_dangling_edge(saved):
     def fn(d):
         d["nodes"][2]["inputs"] = ["nowhere"]
     _edit_json(saved, fn)
-    with pytest.raises(ValueError, match=r"^layer 'layer1.0.conv1': input 'nowhere' is not a "
+    with pytest.raises(ValueError, match=r"^network file '.*tiny\.json': layer 'layer1.0.conv1': input 'nowhere' is not a "
                                          r"layer defined before it \(dangling edge\)$"):
         nw.load(saved)
 
@@ -77,7 +77,8 @@ def test_shape_mismatch(saved):
     def graph_fn(d):  # the stem now has 8 channels: the residual add of layer1.0 breaks
         d["nodes"][1]["attrs"]["out_channels"] = 8
     _edit_json(saved, graph_fn)
-    with pytest.raises(ValueError, match=r"^layer 'layer1.0.add': shape mismatch: "
+    with pytest.raises(ValueError, match=r"^network file '.*tiny\.json': layer 'layer1.0.add': "
+                                         r"shape mismatch: "
                                          r"'layer1.0.conv2' is \(16, 8, 8\), 'conv1' is "
                                          r"\(8, 8, 8\)$"):
         nw.load(saved)
@@ -85,8 +86,9 @@ def test_shape_mismatch(saved):
 
 def test_weight_shape_mismatch_in_npz(saved):
     _edit_npz(saved, lambda a: a.__setitem__("conv1/w", a["conv1/w"][:, :, :2, :]))
-    with pytest.raises(ValueError, match=r"^layer 'conv1': weights have shape \(16, 1, 2, 3\), "
-                                         r"the graph needs \(16, 1, 3, 3\)$"):
+    with pytest.raises(ValueError, match=r"^network tensors '.*tiny\.npz': tensor 'conv1/w' has "
+                                         r"shape \(16, 1, 2, 3\), the graph needs "
+                                         r"\(16, 1, 3, 3\)$"):
         nw.load(saved)
 
 
@@ -96,7 +98,8 @@ def test_add_shape_mismatch(saved):
             if nd["name"] == "layer2.0.add":
                 nd["inputs"] = ["layer2.0.conv2", "layer1.0.add"]
     _edit_json(saved, fn)
-    with pytest.raises(ValueError, match=r"^layer 'layer2.0.add': shape mismatch: "
+    with pytest.raises(ValueError, match=r"^network file '.*tiny\.json': layer 'layer2.0.add': "
+                                         r"shape mismatch: "
                                          r"'layer2.0.conv2' is \(32, 4, 4\), 'layer1.0.add' is "
                                          r"\(16, 8, 8\)$"):
         nw.load(saved)
@@ -119,8 +122,9 @@ def test_width_outside_candidate_set(tiny, saved, rng):
     def fn(d):
         d["nodes"][1]["widths"] = [2, 4, 9]
     _edit_json(saved, fn)
-    with pytest.raises(ValueError, match=r"^layer 'conv1': candidate width 9 is outside "
-                                         r"\[1, 8\] \(master width n = 8\)$"):
+    with pytest.raises(ValueError, match=r"^network file '.*tiny\.json': layer 'conv1': "
+                                         r"candidate width 9 is outside \[1, 8\] \(master "
+                                         r"width n = 8\)$"):
         nw.load(saved)
 
 
@@ -130,7 +134,8 @@ def test_constant_that_does_not_fit_its_width(saved):
         K[2, 5] = 1 << 31
         a["layer1.0.conv2/K"] = K
     _edit_npz(saved, fn)
-    with pytest.raises(ValueError, match=r"^layer 'layer1.0.conv2': constant K3 of channel 5 = "
+    with pytest.raises(ValueError, match=r"^network file '.*tiny\.json': layer 'layer1.0.conv2': "
+                                         r"constant K3 of channel 5 = "
                                          r"2147483648 does not fit its declared width of 32 "
                                          r"bits \(\[-2147483648, 2147483647\]\)$"):
         nw.load(saved)
@@ -142,25 +147,34 @@ def test_weight_code_out_of_range(saved):
         w[0, 0] = 300
         a["fc/w"] = w
     _edit_npz(saved, fn)
-    with pytest.raises(ValueError, match=r"^layer 'fc': weight code 300 is outside the 8-bit "
+    with pytest.raises(ValueError, match=r"^network file '.*tiny\.json': layer 'fc': weight code 300 is outside the 8-bit "
                                          r"range \[0, 255\]$"):
         nw.load(saved)
 
 
 def test_truncated_npz(saved):
+    """A truncated .npz fails its checksum before it is parsed; one truncated and then
+    recorded is not a valid archive."""
     npz = saved.with_suffix(".npz")
     data = npz.read_bytes()
     npz.write_bytes(data[: len(data) // 2])
-    with pytest.raises(ValueError, match=r"^layer 'conv1': tensor 'conv1/w' cannot be read: "
-                                         r".*tiny.npz' is truncated or not a valid \.npz "
-                                         rf"\({len(data) // 2} bytes"):
+    with pytest.raises(ValueError, match=r"^network tensors '.*tiny\.npz': SHA-256 [0-9a-f]{16}"
+                                         r"\.\.\. does not match the [0-9a-f]{16}\.\.\. recorded "
+                                         rf"in the JSON \(truncated or replaced file, "
+                                         rf"{len(data) // 2} bytes\)$"):
+        nw.load(saved)
+    _edit_json(saved, lambda d: d["tensors"].__setitem__(
+        "sha256", hashlib.sha256(data[: len(data) // 2]).hexdigest()))
+    with pytest.raises(ValueError, match=r"^network tensors '.*tiny\.npz': truncated or not a "
+                                         rf"valid \.npz \({len(data) // 2} bytes; "):
         nw.load(saved)
 
 
 def test_missing_tensor_and_replaced_npz(saved):
     _edit_npz(saved, lambda a: a.pop("layer2.0.add/K"))
-    with pytest.raises(ValueError, match=r"^layer 'layer2.0.add': tensor 'layer2.0.add/K' is "
-                                         r"missing from .*tiny.npz'"):
+    with pytest.raises(ValueError, match=r"^network tensors '.*tiny\.npz': tensor "
+                                         r"'layer2\.0\.add/K' is missing \(truncated, or from "
+                                         r"another network\)$"):
         nw.load(saved)
 
 
@@ -177,7 +191,7 @@ def test_relu_layer_needs_m_zero(saved):
     def fn(d):
         d["nodes"][1]["format"]["m"] = -0.5
     _edit_json(saved, fn)
-    with pytest.raises(ValueError, match=r"^layer 'conv1': a ReLU layer's output format must "
+    with pytest.raises(ValueError, match=r"^network file '.*tiny\.json': layer 'conv1': a ReLU layer's output format must "
                                          r"have m = 0 \(ReLU is the clamp at code 0\), not "
                                          r"m = -0.5$"):
         nw.load(saved)
@@ -201,15 +215,15 @@ def test_controlled_layer_before_its_features_node(tiny):
 
 
 @pytest.mark.parametrize("entry, message", [
-    ({"file": "/etc/passwd"}, r"tensors\.file must name a file beside the network file, "
+    ({"file": "/etc/passwd"}, r"tensors\.file: must name a file beside the network file, "
                               r"not '/etc/passwd'"),
-    ({"file": "../tiny.npz"}, r"tensors\.file must name a file beside the network file, "
+    ({"file": "../tiny.npz"}, r"tensors\.file: must name a file beside the network file, "
                               r"not '\.\./tiny\.npz'"),
-    ({"file": "sub/tiny.npz"}, r"tensors\.file must name a file beside"),
-    ({"file": ".."}, r"tensors\.file must name a file beside"),
-    ({"sha256": None}, r"tensors\.sha256 must be the tensors' SHA-256 \(64 lowercase hex "
-                       r"digits\), not None"),
-    ({"sha256": "abc"}, r"tensors\.sha256 must be .*, not 'abc'"),
+    ({"file": "sub/tiny.npz"}, r"tensors\.file: must name a file beside"),
+    ({"file": ".."}, r"tensors\.file: must name a file beside"),
+    ({"sha256": None}, r"tensors\.sha256: input should be a valid string, not None$"),
+    ({"sha256": "abc"}, r"tensors\.sha256: must be the tensors' SHA-256 \(64 lowercase hex "
+                        r"digits\), not 'abc'$"),
 ])
 def test_tensors_confined_and_checksummed(saved, entry, message):
     """A network file names only a file beside it, and always its checksum."""
@@ -232,6 +246,6 @@ def test_tensors_link_out_of_the_directory_refused(saved, tmp_path):
 
 def test_tensors_without_entry_refused(saved):
     _edit_json(saved, lambda d: d.pop("tensors"))
-    with pytest.raises(ValueError, match=r"tensors must be a table with file and sha256, "
-                                         r"not None"):
+    with pytest.raises(ValueError, match=r"^network file '.*tiny\.json': lacks the required "
+                                         r"keys \['tensors'\]$"):
         nw.load(saved)

@@ -13,14 +13,10 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import lzma
 import math
 import operator
 import re
-import tokenize
 import zipfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal, Union
@@ -29,7 +25,8 @@ import numpy as np
 from pydantic import BeforeValidator, Field, StringConstraints, TypeAdapter
 
 from .. import net
-from ..schema import Strict, nearest, read_bounded, validate
+from ..schema import (ARRAY_ERRORS, Strict, first_line, nearest, npy_header, read_bounded,
+                      validate)
 from ..spec import MAX_MASTER_BITS
 
 __all__ = ["load_network", "WidthMix", "DynamicWidths", "parse_pair", "parse_width",
@@ -322,34 +319,15 @@ class DynamicWidths:
             raise type(e)(f"{source}: {e}") from None
 
 
-_ARRAY_ERRORS = (ValueError, TypeError, KeyError, OSError, EOFError, SyntaxError,
-                 RecursionError, RuntimeError, NotImplementedError, zipfile.BadZipFile,
-                 tokenize.TokenError, zlib.error, lzma.LZMAError)
-"""What reading a malformed .npy/.npz raises (numpy's header parser, zipfile)."""
-
-
 def _array_header(f, source, layers):
     """Check the .npy header at ``f`` (shape, dtype) before anything is allocated."""
-    try:
-        version = np.lib.format.read_magic(f)
-        if version == (1, 0):
-            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
-        elif version == (2, 0):
-            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
-        else:
-            raise ValueError(f"npy format version {version} is not read (1.0 and 2.0 are)")
-    except _ARRAY_ERRORS as e:
-        raise ValueError(f"{source} is not a plain integer array: "
-                         f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
-    if dtype.hasobject:
-        raise ValueError(f"{source} is not a plain integer array: it holds Python objects, "
-                         f"which are never unpickled (allow_pickle=False)")
-    validate(WidthArrayHeader, {"dtype": dtype.name, "shape": tuple(shape)}, source=source)
+    shape, dtype = npy_header(f, source=source, what="a plain integer array")
+    validate(WidthArrayHeader, {"dtype": dtype.name, "shape": shape}, source=source)
     if shape[1] != len(layers):
         raise ValueError(f"{source}: per-input widths must have shape (inputs, "
-                         f"{len(layers)} layers, 2), not {tuple(shape)}")
+                         f"{len(layers)} layers, 2), not {shape}")
     if math.prod(shape) > MAX_ELEMENTS:
-        raise ValueError(f"{source}: shape {tuple(shape)} holds more than the "
+        raise ValueError(f"{source}: shape {shape} holds more than the "
                          f"{MAX_ELEMENTS} widths a table may")
 
 
@@ -370,12 +348,12 @@ def _read_array(p, source, layers):
                 _array_header(f, source, layers)
             with z.open("widths.npy") as f:
                 return np.lib.format.read_array(f, allow_pickle=False)
-    except _ARRAY_ERRORS as e:
+    except ARRAY_ERRORS as e:
         if isinstance(e, ValueError) and str(e).startswith(source):
             raise
         raise ValueError(f"{source} is not a plain integer array"
                          f"{' with a widths array' if p.suffix == '.npz' else ''}: "
-                         f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+                         f"{first_line(e)}") from None
 
 
 def _read_csv(p, source, layers, net_name, default):
