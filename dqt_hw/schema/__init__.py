@@ -337,6 +337,9 @@ SCHEMAS = {
     "sweep-grid": "dqt_hw.sweep.grid:sweep_grid_schema",
     "per-input-widths": "dqt_hw.cost.workload:per_input_widths_schema",
     "design": "dqt_hw.design.schema:design_schema",
+    "network": "dqt_hw.net.netfile:network_schema",
+    "network-topology": "dqt_hw.net.netfile:network_topology_schema",
+    "width-mix": "dqt_hw.cost.workload:width_mix_schema",
 }
 """Published schemas: ``schemas/<name>.schema.json`` and the function that makes each."""
 
