@@ -249,3 +249,83 @@ def test_tensors_without_entry_refused(saved):
     with pytest.raises(ValueError, match=r"^network file '.*tiny\.json': lacks the required "
                                          r"keys \['tensors'\]$"):
         nw.load(saved)
+
+
+# ------------------------------------------------------------------ the JSON, by its schema
+
+
+def _conv1(d):
+    return next(nd for nd in d["nodes"] if nd["name"] == "conv1")
+
+
+@pytest.mark.parametrize("edit, message", [
+    # an attribute the op does not have, and a misspelt one, with the nearest suggested
+    (lambda d: _conv1(d)["attrs"].update(dilation=2),
+     r"layer 'conv1': unknown key 'dilation' in attrs; known keys: out_channels, kernel, "
+     r"stride, padding, groups, relu$"),
+    (lambda d: _conv1(d)["attrs"].update(kernal=3),
+     r"layer 'conv1': unknown key 'kernal' in attrs \(did you mean 'kernel'\?\)"),
+    (lambda d: d.update(controler=None),
+     r"unknown key 'controler' \(did you mean 'controller'\?\); known keys: format, "),
+    (lambda d: d["arith"].update(acc_bits=32),
+     r"unknown key 'acc_bits' in arith \(did you mean 'acc_width'\?\)"),
+    # strict types
+    (lambda d: _conv1(d)["attrs"].update(kernel=3.0),
+     r"layer 'conv1': attrs\.kernel: input should be a valid integer, not 3\.0$"),
+    (lambda d: _conv1(d)["attrs"].update(relu="true"),
+     r"layer 'conv1': attrs\.relu: input should be a valid boolean, not 'true'$"),
+    (lambda d: _conv1(d).update(widths=[2, 4.0]),
+     r"layer 'conv1': widths\[1\]: input should be a valid integer, not 4\.0$"),
+    (lambda d: d["arith"].update(n="8"), r"arith\.n: input should be a valid integer, not '8'$"),
+    # ranges: nothing huge described, padding below the kernel
+    (lambda d: _conv1(d)["attrs"].update(out_channels=10**9),
+     r"layer 'conv1': attrs\.out_channels: input should be less than or equal to 65536, "
+     r"not 1000000000$"),
+    (lambda d: _conv1(d)["attrs"].update(padding=3),
+     r"layer 'conv1': padding 3 must be less than the kernel 3$"),
+    (lambda d: d["nodes"][0]["attrs"].update(shape=[64, 8192, 8192]),
+     r"layer 'input': output \(64, 8192, 8192\) holds 4294967296 elements, more than the "
+     r"16777216 a node may$"),
+    (lambda d: d["nodes"][0]["attrs"].update(shape=[1, 8, 10**6]),
+     r"layer 'input': attrs\.shape\[2\]: input should be less than or equal to 8192, not "
+     r"1000000$"),
+    (lambda d: d["nodes"].extend([d["nodes"][-1]] * 5000),
+     r"nodes: list should have at most 4096 items after validation, not 50\d\d \(value "),
+    (lambda d: _conv1(d)["format"].update(delta=0),
+     r"layer 'conv1': format\.delta: input should be greater than 0, not 0$"),
+    (lambda d: _conv1(d).update(op="deconv"),
+     r"layer 'conv1': op: 'deconv' is not an op \(did you mean 'conv'\?\); ops: input, "),
+    (lambda d: _conv1(d).pop("widths"), r"layer 'conv1': lacks the required keys \['widths'\]$"),
+])
+def test_network_json_is_checked_by_its_schema(saved, edit, message):
+    _edit_json(saved, edit)
+    with pytest.raises(ValueError, match=r"^network file '.*tiny\.json': " + message):
+        nw.load(saved)
+
+
+def test_version_1_names_the_accumulator_acc_bits(saved, tiny, rng):
+    def v1(d):
+        d["version"] = 1
+        d["arith"]["acc_bits"] = d["arith"].pop("acc_width")
+    _edit_json(saved, v1)
+    net = nw.load(saved)
+    x = rng.integers(0, 256, (2, 1, 8, 8))
+    assert np.array_equal(execute(net, x, widths=4).codes, execute(tiny, x, widths=4).codes)
+    _edit_json(saved, lambda d: d["arith"].update(acc_width=32))
+    with pytest.raises(ValueError, match=r"unknown key 'acc_width' in arith \(did you mean "
+                                         r"'acc_bits'\?\)"):
+        nw.load(saved)
+
+
+def test_controller_entries_checked(tiny, tmp_path):
+    path = nw.random_controller(tiny, seed=1).save(tmp_path / "c.json")
+    _edit_json(path, lambda d: d["controller"]["static_widths"].update(conv1=[8, 8.5]))
+    with pytest.raises(ValueError, match=r"controller\.static_widths\.conv1: must be a width "
+                                         r"in \[1, 16\] or a pair \[b_a, b_w\] of them, not "
+                                         r"\[8, 8\.5\]$"):
+        nw.load(path)
+    _edit_json(path, lambda d: d["controller"]["static_widths"].update(conv1=8))
+    _edit_json(path, lambda d: d["controller"]["fc2"].update(name="conv1"))
+    with pytest.raises(ValueError, match=r"controller\.fc2\.name: 'conv1' names another "
+                                         r"layer"):
+        nw.load(path)

@@ -188,16 +188,18 @@ class WidthMix:
         if isinstance(spec, WidthMix):
             return spec
         if isinstance(spec, dict):
-            doc = validate(WidthMixDoc, spec, source=source)
-            per = tuple((k, tuple(v)) for k, v in doc.items() if k != "*")
-            return cls(tuple(doc.get("*", (8, 8))), per, label="per-layer", source=source)
+            return cls._of(spec, source, "per-layer")
         if isinstance(spec, (str, Path)) and str(spec).endswith(".json"):
-            source = f"width mix {str(spec)!r}"
-            mix = cls.parse(read_json(spec, what="width mix", max_bytes=MAX_MIX_BYTES),
-                            source=source)
-            return WidthMix(mix.default, mix.per_layer, label=Path(spec).stem, source=source)
+            return cls._of(read_json(spec, what="width mix", max_bytes=MAX_MIX_BYTES),
+                           f"width mix {str(spec)!r}", Path(spec).stem)
         a, w = parse_pair(spec)
         return cls((a, w), (), label=f"{a}x{w}")
+
+    @classmethod
+    def _of(cls, doc, source, label) -> "WidthMix":
+        d = validate(WidthMixDoc, doc, source=source)
+        per = tuple((k, tuple(v)) for k, v in d.items() if k != "*")
+        return cls(tuple(d.get("*", (8, 8))), per, label=label, source=source)
 
     def describe(self) -> str:
         return self.label or f"{self.default[0]}x{self.default[1]}"

@@ -14,11 +14,13 @@ field. This module reads no tensors and needs no model (the cost models use it).
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
-from typing import Annotated, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import Field, StringConstraints, TypeAdapter, create_model, field_validator
+from pydantic import (BeforeValidator, Field, PlainValidator, StringConstraints, TypeAdapter, WithJsonSchema,
+                      create_model, field_validator)
 
 from ..design.rules import MAX_ACC_WIDTH, VIEW_ROUNDINGS
 from ..schema import Strict, nearest, parse_json, read_bounded, validate
@@ -54,15 +56,17 @@ _Widths = Annotated[list[_Width], Field(min_length=1, max_length=MAX_MASTER_BITS
 # ----------------------------------------------------------------------------- nodes
 
 
-def _fixed(item, k, what):
-    """A JSON array of exactly ``k`` items (a tuple is never JSON)."""
-    return Annotated[list[item], Field(min_length=k, max_length=k, description=what)]
+def _chw(v):
+    if type(v) is list:  # a JSON array; strict tuples take no list
+        if len(v) != 3:
+            raise ValueError("must be [C, H, W], three sizes")
+        return tuple(v)
+    return v
 
 
 class InputAttrs(Strict):
-    shape: _fixed(Annotated[int, Field(ge=1, le=MAX_CHANNELS)], 3,
-                  "(C, H, W) of one input: C <= MAX_CHANNELS, H, W <= MAX_SPATIAL "
-                  "(checked with the graph)")
+    shape: Annotated[tuple[_Channels, _Size, _Size], BeforeValidator(_chw),
+                     Field(description="(C, H, W) of one input")]
 
 
 class ConvAttrs(Strict):
@@ -120,9 +124,14 @@ def _node_model(op: str, *, topology: bool):
               "inputs": (inputs, [] if k == 0 else ...)}
     attrs = ATTRS[op]
     if topology:
-        fields["attrs"] = (attrs, None)
-        for key, f in attrs.model_fields.items():
-            fields[key] = (f.annotation, Field(default=None, description=f.description))
+        optional = {}
+        for key, f in attrs.model_fields.items():  # optional here: flat or under attrs
+            flat = copy.copy(f)
+            flat.default, flat.default_factory = None, None
+            optional[key] = (f.annotation, flat)
+        fields["attrs"] = (create_model(f"Topology{attrs.__name__}", __base__=Strict,
+                                        **optional), None)
+        fields.update(optional)
     else:
         needs = any(f.is_required() for f in attrs.model_fields.values())
         fields["attrs"] = (attrs, ... if needs else None)
@@ -150,7 +159,7 @@ def check_node(d, i: int, *, source: str, topology: bool = False):
         raise ValueError(f"{source}: nodes[{i}]: must be an object with name, op, inputs, "
                          f"not {d!r:.60}")
     name = d.get("name")
-    where = f"{source}: node {name!r}" if isinstance(name, str) and name else \
+    where = f"{source}: layer {name!r:.80}" if isinstance(name, str) and name else \
         f"{source}: nodes[{i}]"
     op = d.get("op")
     models = TOPOLOGY_NODES if topology else NODES
@@ -219,7 +228,20 @@ class ControllerLayerDoc(Strict):
     format: FormatDoc
 
 
-_StaticWidth = Union[_Width, _fixed(_Width, 2, "(b_a, b_w)")]
+def _is_width(v) -> bool:
+    return type(v) is int and 1 <= v <= MAX_MASTER_BITS
+
+
+def _static_width(v):
+    if _is_width(v) or (type(v) is list and len(v) == 2 and all(map(_is_width, v))):
+        return v
+    raise ValueError(f"must be a width in [1, {MAX_MASTER_BITS}] or a pair [b_a, b_w] of them")
+
+
+_WIDTH_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_MASTER_BITS}
+_StaticWidth = Annotated[Any, PlainValidator(_static_width), WithJsonSchema(
+    {"anyOf": [_WIDTH_SCHEMA, {"type": "array", "items": _WIDTH_SCHEMA, "minItems": 2,
+                               "maxItems": 2}]})]
 
 
 class ControllerDoc(Strict):
@@ -282,7 +304,7 @@ def _check_nodes(nodes, source, *, topology):
 def node_attrs(nd) -> dict:
     """The attributes a node model gives (only those the file has)."""
     attrs = getattr(nd, "attrs", None)
-    out = attrs.model_dump(exclude_unset=True) if attrs is not None else {}
+    out = {k: getattr(attrs, k) for k in attrs.model_fields_set} if attrs is not None else {}
     for key in ATTRS[nd.op].model_fields:  # the topology form's flat attributes
         if key in nd.model_fields_set and key in nd.model_fields and key != "attrs":
             out[key] = getattr(nd, key)
@@ -320,7 +342,7 @@ def topology_graph(doc, *, source: str, default_name: str) -> Graph:
     for nd in d.nodes:
         flat = set(nd.model_fields_set) & set(ATTRS[nd.op].model_fields)
         if nd.attrs is not None and flat:
-            raise ValueError(f"{source}: node {nd.name!r}: attributes {sorted(flat)} given "
+            raise ValueError(f"{source}: layer {nd.name!r}: attributes {sorted(flat)} given "
                              f"flat and 'attrs' given too (one form per node)")
     return _graph(d.nodes, d.name or default_name, source)
 

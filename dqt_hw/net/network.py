@@ -506,6 +506,10 @@ def _weight_shape(graph: Graph, nd):
 
 
 def _controller_from(tensors: Tensors, c, graph: Graph, n: int) -> Controller:
+    for key, name in (("fc1", c.fc1.name), ("fc2", c.fc2.name)):
+        if name in graph.nodes or (key == "fc2" and name == c.fc1.name):
+            raise ValueError(f"controller.{key}.name: {name!r} names another layer (each "
+                             f"layer has its own tensors)")
     C = graph[c.features].shape[0] if c.features in graph.nodes else None
     fc1 = _layer_from(tensors, c.fc1.name, "fc", _fmt(c.fc1.format), [n], ((None, C), None))
     hidden = fc1.w.shape[0]
