@@ -87,8 +87,15 @@ def read_bounded(path, *, what: str, max_bytes: int) -> bytes:
         raise ValueError(f"{what} file {str(path)!r} has {size} bytes, more than the "
                          f"{max_bytes} this format allows")
     try:
-        with open(p, "rb") as f:
-            data = f.read(max_bytes + 1)
+        with open(p, "rb") as f:  # in chunks: f.read(n) would reserve n bytes at once
+            chunks, total = [], 0
+            while total <= max_bytes:
+                chunk = f.read(min(1 << 20, max_bytes + 1 - total))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                total += len(chunk)
+            data = b"".join(chunks)
     except OSError as e:
         raise ValueError(f"{what} file {str(path)!r} cannot be read: {e.strerror}") from None
     if len(data) > max_bytes:  # it grew while read
