@@ -306,7 +306,7 @@ def node_attrs(nd) -> dict:
     attrs = getattr(nd, "attrs", None)
     out = {k: getattr(attrs, k) for k in attrs.model_fields_set} if attrs is not None else {}
     for key in ATTRS[nd.op].model_fields:  # the topology form's flat attributes
-        if key in nd.model_fields_set and key in nd.model_fields and key != "attrs":
+        if key in nd.model_fields_set and key in type(nd).model_fields and key != "attrs":
             out[key] = getattr(nd, key)
     return out
 

@@ -14,8 +14,10 @@ A network file is a pair ``NAME.json`` + ``NAME.npz`` (docs/networks.md):
   residual add ``<layer>/K`` and ``<layer>/S`` (int64 (3,)).
 
 The integer constants in the file are what the executor uses; the float formats and
-biases document where they came from. ``load`` validates everything and refuses bad input
-with a ``ValueError`` (or ``TypeError``) naming the layer and the values.
+biases document where they came from. ``load`` validates everything — the JSON by the
+strict models of :mod:`dqt_hw.net.netfile`, each tensor's header before it is read
+(:mod:`dqt_hw.net.tensors`), the values here — and refuses bad input with one
+``ValueError`` (or ``TypeError``) line naming the file, the layer and the values.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import numpy as np
 from .. import model, spec
 from ..design import Design
 from ..design.rules import VIEW_ROUNDINGS
+from ..files import atomic_path, atomic_write_text
 from . import netfile
 from .graph import Graph, graph_to_dicts
 from .netfile import FORMAT_TAG, FORMAT_VERSION
@@ -461,8 +464,9 @@ class Network:
                "tensors": {"file": npz_path.name, "sha256": hashlib.sha256(data).hexdigest()},
                "provenance": self.provenance}
         path.parent.mkdir(parents=True, exist_ok=True)
-        npz_path.write_bytes(data)
-        path.write_text(json.dumps(doc, indent=1) + "\n")
+        with atomic_path(npz_path) as tmp:  # each atomic; the JSON (its checksum) last
+            tmp.write_bytes(data)
+        atomic_write_text(path, json.dumps(doc, indent=1) + "\n")
         return path
 
 
