@@ -81,7 +81,10 @@ class RtlFiles:
 
     @property
     def sidecar(self) -> dict:
-        return json.loads(self.sidecar_path.read_text())
+        """The sidecar, checked (``dqt_hw.design.core.read_sidecar``)."""
+        from dqt_hw.design.core import read_sidecar
+
+        return read_sidecar(self.sidecar_path)
 
     @property
     def module(self) -> str:

@@ -444,6 +444,141 @@ def fuzz_design(n):
     run()
 
 
+def _fuzz_network_base():
+    """A small network with a controller, saved: (its JSON document, its .npz bytes)."""
+    from dqt_hw.net import Graph, Node
+    from dqt_hw.net import network as nw
+
+    g = Graph([Node("input", "input", (), {"shape": (2, 4, 4)}),
+               Node("c1", "conv", ("input",), {"out_channels": 4, "kernel": 3, "padding": 1,
+                                                "relu": True}),
+               Node("c2", "conv", ("c1",), {"out_channels": 4, "kernel": 3, "padding": 1,
+                                             "stride": 1, "groups": 2, "relu": False}),
+               Node("a", "add", ("c2", "c1"), {"relu": True}),
+               Node("p", "maxpool", ("a",), {"kernel": 2, "stride": 2}),
+               Node("f", "flatten", ("p",), {}),
+               Node("fc", "fc", ("f",), {"out_features": 3, "relu": False})], name="fuzz")
+    net = nw.random_controller(nw.random_network(g, seed=0), seed=0, hidden=4)
+    path = net.save(WORK / "base_net.json")
+    return json.loads(path.read_text()), path.with_suffix(".npz").read_bytes()
+
+
+def fuzz_network(n):
+    """A network file: its JSON mutated (keys, attributes, types, ranges), its .npz
+    damaged (bytes truncated, replaced, inserted; the checksum recorded again or not) or
+    one of its arrays replaced (other dtypes, shapes, values: uint64, objects, S far out of
+    range)."""
+    import hashlib
+    import warnings
+
+    from dqt_hw import spec
+    from dqt_hw.net import network as nw
+
+    base, npz = _fuzz_network_base()
+    arrays = dict(np.load(io.BytesIO(npz)))
+    attr_keys = ["dilation", "kernal", "controler", "out_channel", "padding", "stride",
+                 "groups", "relu", "shape", "acc_bits", "widths", "format", "attrs"]
+
+    def sane(net):
+        assert net.arith.n == 8 and net.controller is not None
+        for name in net.compute_layers():
+            L = net.layers[name]
+            assert L.w.dtype == np.int64 and 0 <= L.w.min() and L.w.max() <= 255
+            for b in L.widths:
+                K, E, S = net.requant(name, b, b).arrays()
+                assert K.dtype == np.int64 and np.all(np.abs(S) <= spec.MAX_INT_BITS)
+
+    @st.composite
+    def replaced(draw):
+        a = dict(arrays)
+        key = draw(st.sampled_from(sorted(a)))
+        kind = draw(st.sampled_from(["dtype", "shape", "value", "object", "extra", "drop"]))
+        v = a[key]
+        if kind == "dtype":
+            with warnings.catch_warnings():  # a cast that overflows is the point
+                warnings.simplefilter("ignore")
+                a[key] = v.astype(draw(st.sampled_from(["uint64", "float64", "int8", ">i4",
+                                                        "bool", "float16", "uint32"])))
+        elif kind == "shape":
+            a[key] = np.resize(v, draw(st.sampled_from([(1,), (4, 4), (3,), (2, 2, 2, 2),
+                                                         (0,), (70000, 1)])))
+        elif kind == "value":
+            w = v.astype(np.int64) if v.dtype.kind in "iu" else v.copy()
+            w.flat[0] = draw(st.sampled_from([2**63 - 1, -(2**63), 10**15, -5000, 256, -1,
+                                              2**31]) if w.dtype.kind == "i" else
+                             st.sampled_from([math.nan, math.inf, -1.0, 0.0, 1e308]))
+            a[key] = w
+        elif kind == "object":
+            a[key] = np.array([{"x": 1}] * max(1, v.size), dtype=object)
+        elif kind == "extra":
+            a[key.replace("/", "x/")] = v
+        else:
+            del a[key]
+        buf = io.BytesIO()
+        np.savez(buf, **a)
+        return buf.getvalue()
+
+    @_settings(n)
+    @given(mutated(base, extra_keys=attr_keys), st.sampled_from(["json", "npz", "array"]),
+           st.booleans(), st.data())
+    def run(doc, mode, rehash, data):
+        p = fresh(".json")
+        blob = npz
+        if mode == "npz":
+            blob = data.draw(damaged(npz))
+        elif mode == "array":
+            blob = data.draw(replaced())
+            rehash = True
+        if mode != "json":
+            doc = copy.deepcopy(base)
+        if rehash and isinstance(doc, dict) and isinstance(doc.get("tensors"), dict):
+            doc["tensors"]["sha256"] = hashlib.sha256(blob).hexdigest()
+        if isinstance(doc, dict) and isinstance(doc.get("tensors"), dict) \
+                and doc["tensors"].get("file") == "base_net.npz":
+            doc["tensors"]["file"] = p.with_suffix(".npz").name
+        p.with_suffix(".npz").write_bytes(blob)
+        p.write_bytes(data.draw(damaged(dumps(doc).encode())) if mode == "json"
+                      else dumps(doc).encode())
+        out, net = attempt("network", lambda: nw.load(p), names=p.stem)
+        if out == "accepted":
+            sane(net)
+
+    run()
+
+
+def fuzz_width_mix(n):
+    """A width mix file (and the same mapping in memory): each pair read as a static
+    ``--widths``, each layer one of the network's."""
+    from dqt_hw.cost.workload import WidthMix, load_network
+
+    g = load_network(_tiny_path())
+    base = {"*": "4x4", "c1": "8x8", "c2": [8, 4]}
+
+    def sane(m):
+        for pair in [m.default] + [p for _, p in m.per_layer]:
+            assert len(pair) == 2 and all(type(b) is int and 1 <= b <= 16 for b in pair)
+        assert {name for name, _ in m.per_layer} <= {"c1", "c2"}
+
+    @_settings(n)
+    @given(mutated(base, extra_keys=["c1", "c2", "c3", "*", "C1", "input"]), st.data())
+    def run(doc, data):
+        if not isinstance(doc, Pairs):
+            out, m = attempt("width-mix", lambda: WidthMix.parse(doc).check(g),
+                             names="width mix")
+            if out == "accepted":
+                sane(m)
+        p = fresh(".json")
+        p.write_bytes(data.draw(damaged(dumps(doc).encode())))
+        out, m = attempt("width-mix", lambda: WidthMix.parse(str(p)).check(g), names=str(p))
+        if out == "accepted":
+            sane(m)
+
+    run()
+
+
+EXAMPLES.update({"network": 300, "width-mix": 300})
+
+
 def fuzz_cli(n):
     """``dqt-hw cost`` with a fuzzed technology table or per-input table, and
     ``dqt-hw sweep`` with a fuzzed grid that the checks refuse: exit 0, or exit 1 with
@@ -561,6 +696,9 @@ def limit_memory() -> int:
     lim = vm + HEADROOM
     resource.setrlimit(resource.RLIMIT_AS, (lim, resource.getrlimit(resource.RLIMIT_AS)[1]))
     return lim
+
+
+FORMATS.update({"network": fuzz_network, "width-mix": fuzz_width_mix})
 
 
 def main(argv=None) -> int:

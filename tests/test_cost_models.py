@@ -92,7 +92,8 @@ def test_width_mix_errors(tiny):
         WidthMix.parse("four")
     with pytest.raises(ValueError, match=r"b_a must be a width in \[1, 16\], not 17"):
         WidthMix.parse("17x4")
-    with pytest.raises(ValueError, match=r"does not have: \['nope'\]"):
+    with pytest.raises(ValueError, match=r"^width mix: 'nope': tiny has no conv/fc layer "
+                                         r"'nope'$"):
         static_bitops(tiny, {"nope": "4x4"})
     with pytest.raises(ValueError, match=r"unknown network 'resnet99'"):
         load_network("resnet99")

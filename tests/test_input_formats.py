@@ -396,6 +396,172 @@ def test_design_schema_accepts_every_reference_design():
         check_design_file({"design": {"acc_widht": 20}}, source="x")
 
 
+# ------------------------------------------------------------------ width mixes, topologies
+
+
+@pytest.mark.parametrize("doc, message", [
+    # each pair read as a static --widths is: a fraction refused, never truncated
+    ({"*": "4x4", "c1": 4.7}, r"c1: b_a must be an integer width, not 4\.7"),
+    ({"c1": [4, 4.0]}, r"c1: b_w must be an integer width, not 4\.0"),
+    ({"c1": "4x17"}, r"c1: b_w must be a width in \[1, 16\], not 17"),
+    ({"c1": [8]}, r"c1: a width pair has two widths \(b_a, b_w\), not \[8\]"),
+    ({"c1": True}, r"c1: a width pair must be a string like '4x8' or a pair, not True"),
+    ({"c1": "4y4"}, r"c1: cannot read the width pair '4y4'"),
+    ({}, r"the document: dictionary should have at least 1 item"),
+    ([["c1", "4x4"]], r"the document: input should be a valid dictionary"),
+    # a layer the network lacks, with the nearest suggested
+    ({"*": "4x4", "c11": "8x8"}, r"'c11': tiny has no conv/fc layer 'c11' \(did you mean "
+                                 r"'c1'\?\)$"),
+])
+def test_width_mix_file_checked(tmp_path, doc, message):
+    from dqt_hw.cost.workload import WidthMix, load_network
+
+    net = tmp_path / "tiny.json"
+    net.write_text(json.dumps(TINY_NET))
+    p = tmp_path / "mix.json"
+    p.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match=rf"^width mix '{re.escape(str(p))}': {message}"):
+        WidthMix.parse(str(p)).check(load_network(str(net)))
+
+
+def test_width_mix_file_read(tmp_path):
+    from dqt_hw.cost.workload import WidthMix
+
+    p = tmp_path / "mix.json"
+    p.write_text('{"*": "4x4", "c1": [8, 2], "c2": 6}')
+    m = WidthMix.parse(str(p))
+    assert (m.pair("c1"), m.pair("c2"), m.pair("other")) == ((8, 2), (6, 6), (4, 4))
+    p.write_text('{"c1": "4x4", "c1": "8x8"}')
+    with pytest.raises(ValueError, match=r"not valid JSON: duplicate key 'c1'"):
+        WidthMix.parse(str(p))
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda n: n[1].update(dilation=2),
+     r"layer 'c1': unknown key 'dilation'; known keys: name, op, inputs, attrs, out_channels, "
+     r"kernel, stride, padding, groups, relu$"),
+    (lambda n: n[1].update(kernel=3.0), r"layer 'c1': kernel: input should be a valid "
+                                        r"integer, not 3\.0$"),
+    (lambda n: n[1].update(attrs={"relu": True}),
+     r"layer 'c1': attributes \['kernel', 'out_channels', 'padding'\] given flat and 'attrs' "
+     r"given too \(one form per node\)$"),
+    (lambda n: n[1].update(padding=5, kernel=3), r"layer 'c1': padding 5 must be less than the "
+                                                  r"kernel 3$"),
+    (lambda n: n[0].update(shape=[4, 5]), r"layer 'input': shape: must be \[C, H, W\], three "
+                                          r"sizes, not \[4, 5\]$"),
+    (lambda n: n.append({"name": "p", "op": "maxpol", "inputs": ["c1"], "kernel": 2}),
+     r"layer 'p': op: 'maxpol' is not an op \(did you mean 'maxpool'\?\)"),
+])
+def test_topology_network_checked_by_the_node_models(tmp_path, edit, message):
+    """The cost models' network JSON (topology only) is checked by the network file's
+    node models: the same attributes, types and bounds."""
+    import copy
+
+    from dqt_hw.cost.workload import load_network
+
+    doc = copy.deepcopy(TINY_NET)
+    edit(doc["nodes"])
+    p = tmp_path / "t.json"
+    p.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match=rf"^network file '{re.escape(str(p))}': {message}"):
+        load_network(str(p))
+
+
+def test_cost_reads_the_graph_of_a_network_file():
+    from dqt_hw.cost.workload import load_network
+    from dqt_hw.net import network as nw
+
+    g = load_network(str(nw.default_path()))
+    assert g.name == "resnet8_digits"
+    assert [nd.shape for nd in g] == [nd.shape for nd in nw.load(nw.default_path()).graph]
+
+
+# ------------------------------------------------------------------ sidecars, synthesis results
+
+
+def test_sidecars_read_strictly(tmp_path):
+    from pathlib import Path
+
+    from dqt_hw.design import Design
+    from dqt_hw.design.core import read_sidecar
+
+    rtl = Path(__file__).resolve().parent.parent / "rtl"
+    for f in sorted(rtl.glob("*.json")):
+        sc = read_sidecar(f)
+        assert Design.from_sidecar(sc).name == sc["module"]
+    doc = json.loads((rtl / "dqt_pe.json").read_text())
+    for edit, message in [
+        (lambda d: d.update(modul="x"), r"unknown key 'modul' \(did you mean 'module'\?\)"),
+        (lambda d: d["ports"][0].update(width=-1), r"ports\[0\]\.width: input should be "
+                                                   r"greater than or equal to 1, not -1$"),
+        (lambda d: d.update(format=2), r"format: input should be 1, not 2$"),
+        (lambda d: d["parameters"].update(n=4.5), r"master width n must be an integer, "
+                                                  r"not 4\.5$"),
+    ]:
+        bad = json.loads(json.dumps(doc))
+        edit(bad)
+        p = tmp_path / "s.json"
+        p.write_text(json.dumps(bad))
+        with pytest.raises((TypeError, ValueError), match=rf"^sidecar '{re.escape(str(p))}': "
+                                                          rf"{message}"):
+            read_sidecar(p)
+
+
+def test_synth_reuse_results_checked(tmp_path, capsys):
+    from dqt_hw.cli import main
+    from dqt_hw.cost.synth import load_results
+
+    base = json.loads((resources.files("dqt_hw.cost") / "data" /
+                       "synth_baseline.json").read_text())["results"]
+    p = tmp_path / "results.json"
+    p.write_text(json.dumps({"results": base}))
+    assert len(load_results(p)) == len(base)
+    for results, message in [
+        ([{**base[0], "transistors": "290"}], r"results\[0\]\.transistors: input should be a "
+                                              r"valid integer, not '290'$"),
+        ([{**base[0], "cells": -1}], r"results\[0\]\.cells: input should be greater than or "
+                                     r"equal to 0, not -1$"),
+        ([base[0], base[0]], r"results\[1\]\.name: 'dqt_view_floor' is given twice$"),
+        ([{**base[0], "cels": 1}], r"unknown key 'cels' in results\[0\] \(did you mean "
+                                   r"'cells'\?\)"),
+    ]:
+        p.write_text(json.dumps({"results": results}))
+        with pytest.raises(ValueError, match=rf"^synthesis results '{re.escape(str(p))}': "
+                                             rf"{message}"):
+            load_results(p)
+    # the command refuses it before synthesizing anything: one line, exit 2
+    assert main(["synth", "dqt_view_floor", "--reuse", str(p), "--out",
+                 str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown key 'cels'" in err
+
+
+def test_published_network_and_width_mix_schemas():
+    from pathlib import Path
+
+    jsonschema = pytest.importorskip("jsonschema")
+    from dqt_hw.net import network as nw
+
+    here = Path(__file__).resolve().parent.parent / "schemas"
+
+    def validator(name):
+        schema = json.loads((here / f"{name}.schema.json").read_text())
+        jsonschema.Draft202012Validator.check_schema(schema)
+        return jsonschema.Draft202012Validator(schema)
+
+    net, topo, mix = validator("network"), validator("network-topology"), validator("width-mix")
+    shipped = json.loads(nw.default_path().read_text())
+    assert net.is_valid(shipped)
+    bad = json.loads(json.dumps(shipped))
+    bad["nodes"][1]["attrs"]["dilation"] = 2
+    assert not net.is_valid(bad)
+    assert topo.is_valid(TINY_NET)
+    assert not topo.is_valid({"nodes": [{**TINY_NET["nodes"][0], "shape": [4, 5, 5.5]}]})
+    assert mix.is_valid({"*": "4x4", "c1": [8, 2], "c2": 6})
+    assert not mix.is_valid({"c1": 4.7})
+    assert not mix.is_valid({"c1": [4, 17]})
+
+
 # ------------------------------------------------------------------ numeric checks (spec)
 
 

@@ -68,7 +68,7 @@ def test_dangling_edge(saved):
     def fn(d):
         d["nodes"][2]["inputs"] = ["nowhere"]
     _edit_json(saved, fn)
-    with pytest.raises(ValueError, match=r"^layer 'layer1.0.conv1': input 'nowhere' is not a "
+    with pytest.raises(ValueError, match=r"^network file '.*tiny\.json': layer 'layer1.0.conv1': input 'nowhere' is not a "
                                          r"layer defined before it \(dangling edge\)$"):
         nw.load(saved)
 
@@ -77,7 +77,8 @@ def test_shape_mismatch(saved):
     def graph_fn(d):  # the stem now has 8 channels: the residual add of layer1.0 breaks
         d["nodes"][1]["attrs"]["out_channels"] = 8
     _edit_json(saved, graph_fn)
-    with pytest.raises(ValueError, match=r"^layer 'layer1.0.add': shape mismatch: "
+    with pytest.raises(ValueError, match=r"^network file '.*tiny\.json': layer 'layer1.0.add': "
+                                         r"shape mismatch: "
                                          r"'layer1.0.conv2' is \(16, 8, 8\), 'conv1' is "
                                          r"\(8, 8, 8\)$"):
         nw.load(saved)
@@ -85,8 +86,9 @@ def test_shape_mismatch(saved):
 
 def test_weight_shape_mismatch_in_npz(saved):
     _edit_npz(saved, lambda a: a.__setitem__("conv1/w", a["conv1/w"][:, :, :2, :]))
-    with pytest.raises(ValueError, match=r"^layer 'conv1': weights have shape \(16, 1, 2, 3\), "
-                                         r"the graph needs \(16, 1, 3, 3\)$"):
+    with pytest.raises(ValueError, match=r"^network tensors '.*tiny\.npz': tensor 'conv1/w' has "
+                                         r"shape \(16, 1, 2, 3\), the graph needs "
+                                         r"\(16, 1, 3, 3\)$"):
         nw.load(saved)
 
 
@@ -96,7 +98,8 @@ def test_add_shape_mismatch(saved):
             if nd["name"] == "layer2.0.add":
                 nd["inputs"] = ["layer2.0.conv2", "layer1.0.add"]
     _edit_json(saved, fn)
-    with pytest.raises(ValueError, match=r"^layer 'layer2.0.add': shape mismatch: "
+    with pytest.raises(ValueError, match=r"^network file '.*tiny\.json': layer 'layer2.0.add': "
+                                         r"shape mismatch: "
                                          r"'layer2.0.conv2' is \(32, 4, 4\), 'layer1.0.add' is "
                                          r"\(16, 8, 8\)$"):
         nw.load(saved)
@@ -119,8 +122,9 @@ def test_width_outside_candidate_set(tiny, saved, rng):
     def fn(d):
         d["nodes"][1]["widths"] = [2, 4, 9]
     _edit_json(saved, fn)
-    with pytest.raises(ValueError, match=r"^layer 'conv1': candidate width 9 is outside "
-                                         r"\[1, 8\] \(master width n = 8\)$"):
+    with pytest.raises(ValueError, match=r"^network file '.*tiny\.json': layer 'conv1': "
+                                         r"candidate width 9 is outside \[1, 8\] \(master "
+                                         r"width n = 8\)$"):
         nw.load(saved)
 
 
@@ -130,7 +134,8 @@ def test_constant_that_does_not_fit_its_width(saved):
         K[2, 5] = 1 << 31
         a["layer1.0.conv2/K"] = K
     _edit_npz(saved, fn)
-    with pytest.raises(ValueError, match=r"^layer 'layer1.0.conv2': constant K3 of channel 5 = "
+    with pytest.raises(ValueError, match=r"^network file '.*tiny\.json': layer 'layer1.0.conv2': "
+                                         r"constant K3 of channel 5 = "
                                          r"2147483648 does not fit its declared width of 32 "
                                          r"bits \(\[-2147483648, 2147483647\]\)$"):
         nw.load(saved)
@@ -142,25 +147,34 @@ def test_weight_code_out_of_range(saved):
         w[0, 0] = 300
         a["fc/w"] = w
     _edit_npz(saved, fn)
-    with pytest.raises(ValueError, match=r"^layer 'fc': weight code 300 is outside the 8-bit "
+    with pytest.raises(ValueError, match=r"^network file '.*tiny\.json': layer 'fc': weight code 300 is outside the 8-bit "
                                          r"range \[0, 255\]$"):
         nw.load(saved)
 
 
 def test_truncated_npz(saved):
+    """A truncated .npz fails its checksum before it is parsed; one truncated and then
+    recorded is not a valid archive."""
     npz = saved.with_suffix(".npz")
     data = npz.read_bytes()
     npz.write_bytes(data[: len(data) // 2])
-    with pytest.raises(ValueError, match=r"^layer 'conv1': tensor 'conv1/w' cannot be read: "
-                                         r".*tiny.npz' is truncated or not a valid \.npz "
-                                         rf"\({len(data) // 2} bytes"):
+    with pytest.raises(ValueError, match=r"^network tensors '.*tiny\.npz': SHA-256 [0-9a-f]{16}"
+                                         r"\.\.\. does not match the [0-9a-f]{16}\.\.\. recorded "
+                                         rf"in the JSON \(truncated or replaced file, "
+                                         rf"{len(data) // 2} bytes\)$"):
+        nw.load(saved)
+    _edit_json(saved, lambda d: d["tensors"].__setitem__(
+        "sha256", hashlib.sha256(data[: len(data) // 2]).hexdigest()))
+    with pytest.raises(ValueError, match=r"^network tensors '.*tiny\.npz': truncated or not a "
+                                         rf"valid \.npz \({len(data) // 2} bytes; "):
         nw.load(saved)
 
 
 def test_missing_tensor_and_replaced_npz(saved):
     _edit_npz(saved, lambda a: a.pop("layer2.0.add/K"))
-    with pytest.raises(ValueError, match=r"^layer 'layer2.0.add': tensor 'layer2.0.add/K' is "
-                                         r"missing from .*tiny.npz'"):
+    with pytest.raises(ValueError, match=r"^network tensors '.*tiny\.npz': tensor "
+                                         r"'layer2\.0\.add/K' is missing \(truncated, or from "
+                                         r"another network\)$"):
         nw.load(saved)
 
 
@@ -177,7 +191,7 @@ def test_relu_layer_needs_m_zero(saved):
     def fn(d):
         d["nodes"][1]["format"]["m"] = -0.5
     _edit_json(saved, fn)
-    with pytest.raises(ValueError, match=r"^layer 'conv1': a ReLU layer's output format must "
+    with pytest.raises(ValueError, match=r"^network file '.*tiny\.json': layer 'conv1': a ReLU layer's output format must "
                                          r"have m = 0 \(ReLU is the clamp at code 0\), not "
                                          r"m = -0.5$"):
         nw.load(saved)
@@ -201,15 +215,15 @@ def test_controlled_layer_before_its_features_node(tiny):
 
 
 @pytest.mark.parametrize("entry, message", [
-    ({"file": "/etc/passwd"}, r"tensors\.file must name a file beside the network file, "
+    ({"file": "/etc/passwd"}, r"tensors\.file: must name a file beside the network file, "
                               r"not '/etc/passwd'"),
-    ({"file": "../tiny.npz"}, r"tensors\.file must name a file beside the network file, "
+    ({"file": "../tiny.npz"}, r"tensors\.file: must name a file beside the network file, "
                               r"not '\.\./tiny\.npz'"),
-    ({"file": "sub/tiny.npz"}, r"tensors\.file must name a file beside"),
-    ({"file": ".."}, r"tensors\.file must name a file beside"),
-    ({"sha256": None}, r"tensors\.sha256 must be the tensors' SHA-256 \(64 lowercase hex "
-                       r"digits\), not None"),
-    ({"sha256": "abc"}, r"tensors\.sha256 must be .*, not 'abc'"),
+    ({"file": "sub/tiny.npz"}, r"tensors\.file: must name a file beside"),
+    ({"file": ".."}, r"tensors\.file: must name a file beside"),
+    ({"sha256": None}, r"tensors\.sha256: input should be a valid string, not None$"),
+    ({"sha256": "abc"}, r"tensors\.sha256: must be the tensors' SHA-256 \(64 lowercase hex "
+                        r"digits\), not 'abc'$"),
 ])
 def test_tensors_confined_and_checksummed(saved, entry, message):
     """A network file names only a file beside it, and always its checksum."""
@@ -232,6 +246,86 @@ def test_tensors_link_out_of_the_directory_refused(saved, tmp_path):
 
 def test_tensors_without_entry_refused(saved):
     _edit_json(saved, lambda d: d.pop("tensors"))
-    with pytest.raises(ValueError, match=r"tensors must be a table with file and sha256, "
-                                         r"not None"):
+    with pytest.raises(ValueError, match=r"^network file '.*tiny\.json': lacks the required "
+                                         r"keys \['tensors'\]$"):
         nw.load(saved)
+
+
+# ------------------------------------------------------------------ the JSON, by its schema
+
+
+def _conv1(d):
+    return next(nd for nd in d["nodes"] if nd["name"] == "conv1")
+
+
+@pytest.mark.parametrize("edit, message", [
+    # an attribute the op does not have, and a misspelt one, with the nearest suggested
+    (lambda d: _conv1(d)["attrs"].update(dilation=2),
+     r"layer 'conv1': unknown key 'dilation' in attrs; known keys: out_channels, kernel, "
+     r"stride, padding, groups, relu$"),
+    (lambda d: _conv1(d)["attrs"].update(kernal=3),
+     r"layer 'conv1': unknown key 'kernal' in attrs \(did you mean 'kernel'\?\)"),
+    (lambda d: d.update(controler=None),
+     r"unknown key 'controler' \(did you mean 'controller'\?\); known keys: format, "),
+    (lambda d: d["arith"].update(acc_bits=32),
+     r"unknown key 'acc_bits' in arith \(did you mean 'acc_width'\?\)"),
+    # strict types
+    (lambda d: _conv1(d)["attrs"].update(kernel=3.0),
+     r"layer 'conv1': attrs\.kernel: input should be a valid integer, not 3\.0$"),
+    (lambda d: _conv1(d)["attrs"].update(relu="true"),
+     r"layer 'conv1': attrs\.relu: input should be a valid boolean, not 'true'$"),
+    (lambda d: _conv1(d).update(widths=[2, 4.0]),
+     r"layer 'conv1': widths\[1\]: input should be a valid integer, not 4\.0$"),
+    (lambda d: d["arith"].update(n="8"), r"arith\.n: input should be a valid integer, not '8'$"),
+    # ranges: nothing huge described, padding below the kernel
+    (lambda d: _conv1(d)["attrs"].update(out_channels=10**9),
+     r"layer 'conv1': attrs\.out_channels: input should be less than or equal to 65536, "
+     r"not 1000000000$"),
+    (lambda d: _conv1(d)["attrs"].update(padding=3),
+     r"layer 'conv1': padding 3 must be less than the kernel 3$"),
+    (lambda d: d["nodes"][0]["attrs"].update(shape=[64, 8192, 8192]),
+     r"layer 'input': output \(64, 8192, 8192\) holds 4294967296 elements, more than the "
+     r"16777216 a node may$"),
+    (lambda d: d["nodes"][0]["attrs"].update(shape=[1, 8, 10**6]),
+     r"layer 'input': attrs\.shape\[2\]: input should be less than or equal to 8192, not "
+     r"1000000$"),
+    (lambda d: d["nodes"].extend([d["nodes"][-1]] * 5000),
+     r"nodes: list should have at most 4096 items after validation, not 50\d\d \(value "),
+    (lambda d: _conv1(d)["format"].update(delta=0),
+     r"layer 'conv1': format\.delta: input should be greater than 0, not 0$"),
+    (lambda d: _conv1(d).update(op="deconv"),
+     r"layer 'conv1': op: 'deconv' is not an op \(did you mean 'conv'\?\); ops: input, "),
+    (lambda d: _conv1(d).pop("widths"), r"layer 'conv1': lacks the required keys \['widths'\]$"),
+])
+def test_network_json_is_checked_by_its_schema(saved, edit, message):
+    _edit_json(saved, edit)
+    with pytest.raises(ValueError, match=r"^network file '.*tiny\.json': " + message):
+        nw.load(saved)
+
+
+def test_version_1_names_the_accumulator_acc_bits(saved, tiny, rng):
+    def v1(d):
+        d["version"] = 1
+        d["arith"]["acc_bits"] = d["arith"].pop("acc_width")
+    _edit_json(saved, v1)
+    net = nw.load(saved)
+    x = rng.integers(0, 256, (2, 1, 8, 8))
+    assert np.array_equal(execute(net, x, widths=4).codes, execute(tiny, x, widths=4).codes)
+    _edit_json(saved, lambda d: d["arith"].update(acc_width=32))
+    with pytest.raises(ValueError, match=r"unknown key 'acc_width' in arith \(did you mean "
+                                         r"'acc_bits'\?\)"):
+        nw.load(saved)
+
+
+def test_controller_entries_checked(tiny, tmp_path):
+    path = nw.random_controller(tiny, seed=1).save(tmp_path / "c.json")
+    _edit_json(path, lambda d: d["controller"]["static_widths"].update(conv1=[8, 8.5]))
+    with pytest.raises(ValueError, match=r"controller\.static_widths\.conv1: must be a width "
+                                         r"in \[1, 16\] or a pair \[b_a, b_w\] of them, not "
+                                         r"\[8, 8\.5\]$"):
+        nw.load(path)
+    _edit_json(path, lambda d: d["controller"]["static_widths"].update(conv1=8))
+    _edit_json(path, lambda d: d["controller"]["fc2"].update(name="conv1"))
+    with pytest.raises(ValueError, match=r"controller\.fc2\.name: 'conv1' names another "
+                                         r"layer"):
+        nw.load(path)

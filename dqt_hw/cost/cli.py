@@ -145,7 +145,7 @@ def _cost(args) -> int:
 def _synth(args) -> int:
     from .area import fit_area
     from .synth import (BASELINE_TOLERANCE, FLOW_SCRIPTS, compare_baseline, fit_configs,
-                        fits_area_model, load_baseline, synthesize)
+                        fits_area_model, load_baseline, load_results, synthesize)
 
     configs = fit_configs(include_large=args.all or bool(args.configs))
     names = {(c if isinstance(c, str) else c.name): c for c in configs}
@@ -157,9 +157,7 @@ def _synth(args) -> int:
     unknown = [c for c in chosen if c not in names]
     if unknown:
         raise ValueError(f"unknown synthesis configurations {unknown} (see dqt-hw synth --list)")
-    reuse = {}
-    if args.reuse:
-        reuse = {r["name"]: r for r in json.loads(Path(args.reuse).read_text())["results"]}
+    reuse = load_results(args.reuse) if args.reuse else {}
     out = Path(args.out)
     os.makedirs(out, exist_ok=True)
     results = []

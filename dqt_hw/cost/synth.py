@@ -59,8 +59,14 @@ import time
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Annotated, Any, Literal, Optional
 
-__all__ = ["SynthResult", "find_yosys", "synthesize", "parse_stat_json", "fit_configs",
+from pydantic import Field, StringConstraints
+
+from ..design.core import COMPONENTS
+from ..schema import Strict, read_json, validate
+
+__all__ = ["SynthResult", "load_results", "find_yosys", "synthesize", "parse_stat_json", "fit_configs",
            "calibration_verilog", "CALIBRATION", "load_baseline", "compare_baseline",
            "BASELINE_TOLERANCE", "YosysError", "FLOWS", "FLOW_SCRIPTS", "hierarchical",
            "fits_area_model", "merge_identical_modules"]
@@ -337,6 +343,50 @@ def fit_configs(include_large: bool = False):
 
 def _data(name):
     return resources.files("dqt_hw.cost") / "data" / name
+
+
+MAX_RESULTS_BYTES = 1 << 22
+"""Largest synthesis results file read (4 MiB)."""
+
+
+_Count = Annotated[int, Field(ge=0, le=1 << 40)]
+_Text = Annotated[str, StringConstraints(max_length=256)]
+
+
+class SynthResultDoc(Strict):
+    """One synthesized configuration (what ``SynthResult.as_dict`` writes)."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    component: Literal[COMPONENTS + tuple(sorted({f"cal_{k}" for k, _ in CALIBRATION.values()}))]
+    params: Annotated[dict[Annotated[str, StringConstraints(max_length=64)], Any],
+                      Field(max_length=64)]
+    cells: _Count
+    cells_by_type: Annotated[dict[_Text, _Count], Field(max_length=4096)]
+    transistors: _Count
+    yosys: _Text
+    seconds: Annotated[float, Field(ge=0, le=1e7, allow_inf_nan=False)]
+    flow: Optional[Literal[tuple(FLOW_SCRIPTS)]] = None
+
+
+class SynthResultsDoc(Strict):
+    """A results file (``results.json`` of ``dqt-hw synth --out``)."""
+
+    results: Annotated[list[SynthResultDoc], Field(max_length=4096)]
+
+
+def load_results(path) -> dict:
+    """{name: result dict} of a results file (``dqt-hw synth --reuse``), checked: every
+    result of the form ``SynthResult.as_dict`` writes, no name twice; one ValueError line
+    naming the file otherwise."""
+    source = f"synthesis results {str(path)!r}"
+    raw = read_json(path, what="synthesis results", max_bytes=MAX_RESULTS_BYTES)
+    doc = validate(SynthResultsDoc, raw, source=source)
+    out = {}
+    for i, (r, d) in enumerate(zip(doc.results, raw["results"])):
+        if r.name in out:
+            raise ValueError(f"{source}: results[{i}].name: {r.name!r} is given twice")
+        out[r.name] = d
+    return out
 
 
 def load_baseline(path=None) -> dict:

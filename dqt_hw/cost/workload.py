@@ -5,42 +5,47 @@ module only adds what the cost models need on top of it: looking a network up by
 reading it from a file, and width mixes (static per layer, or dynamic per input).
 
 Network file (JSON): ``{"name": ..., "nodes": [{"name", "op", "inputs", ...attrs}, ...]}``
-with the ops and attributes of :mod:`dqt_hw.net.graph` (the graph validates it); the
-attributes may also sit under ``"attrs"`` (``dqt_hw.net.graph.graph_to_dicts`` form).
+with the ops and attributes of :mod:`dqt_hw.net.graph`; the attributes may also sit under
+``"attrs"`` (``dqt_hw.net.graph.graph_to_dicts`` form). It is the topology-only subset of
+the network file, checked by the same node models (:mod:`dqt_hw.net.netfile`,
+``schemas/network-topology.schema.json``); a whole network file's JSON is read too (its
+graph). A width mix file is checked by :data:`WidthMixDoc` (``schemas/width-mix.schema.json``).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
-import lzma
 import math
 import operator
 import re
-import tokenize
 import zipfile
-import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
 import numpy as np
-from pydantic import BeforeValidator, Field, StringConstraints, TypeAdapter
+from pydantic import BeforeValidator, Field, StringConstraints, TypeAdapter, WithJsonSchema
 
 from .. import net
-from ..schema import Strict, nearest, read_bounded, validate
+from ..net.graph import MAX_NODES
+from ..net.netfile import graph_of, read_network_json
+from ..schema import (ARRAY_ERRORS, Strict, first_line, nearest, npy_header, read_bounded,
+                      read_json, validate)
 from ..spec import MAX_MASTER_BITS
 
-__all__ = ["load_network", "WidthMix", "DynamicWidths", "parse_pair", "parse_width",
-           "check_supported", "per_input_widths_schema", "NETWORKS"]
+__all__ = ["load_network", "WidthMix", "WidthMixDoc", "DynamicWidths", "parse_pair",
+           "parse_width", "check_supported", "per_input_widths_schema", "width_mix_schema",
+           "NETWORKS"]
 
 NETWORKS = tuple(net.BUILDERS)  # as registered when this module was imported
 
 
 def load_network(spec) -> "net.Graph":
     """A layer graph: a ``Graph`` as is, a builder name (``resnet18_cifar10``,
-    ``resnet50_imagenet``) or the path of a JSON network file."""
+    ``resnet50_imagenet``) or the path of a JSON network file: a topology
+    (:data:`dqt_hw.net.netfile.TopologyDoc`) or a whole network file's JSON (its graph;
+    :data:`dqt_hw.net.netfile.NetworkDoc`), validated by the same node models."""
     if isinstance(spec, net.Graph):
         return spec
     if not isinstance(spec, (str, Path)):
@@ -51,24 +56,12 @@ def load_network(spec) -> "net.Graph":
     known = tuple(net.BUILDERS)
     p = Path(s)
     if not p.suffix:
-        raise ValueError(f"unknown network {s!r} (known: {known}, or a .json network file)")
+        raise ValueError(f"unknown network {s!r} (known: {known}, or a .json network file)"
+                         f"{nearest(s, known)}")
     if not p.exists():
         raise ValueError(f"network file {s!r} does not exist (known networks: {known})")
-    try:
-        doc = json.loads(p.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"network file {s!r} is not valid JSON: {e}") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("nodes"), list):
-        raise ValueError(f"network file {s!r} must hold an object with a 'nodes' list")
-    nodes = []
-    for i, d in enumerate(doc["nodes"]):
-        if not isinstance(d, dict) or "name" not in d or "op" not in d:
-            raise ValueError(f"network file {s!r}: node {i} needs 'name' and 'op', not {d!r}")
-        attrs = {k: v for k, v in d.items() if k not in ("name", "op", "inputs", "attrs")}
-        if isinstance(d.get("attrs"), dict):
-            attrs.update(d["attrs"])
-        nodes.append(net.Node(d["name"], d["op"], tuple(d.get("inputs", ())), attrs))
-    return net.Graph(nodes, name=doc.get("name", p.stem))
+    source = f"network file {s!r}"
+    return graph_of(read_network_json(p, source=source), source=source, default_name=p.stem)
 
 
 def parse_width(v, what):
@@ -107,7 +100,7 @@ def parse_pair(text) -> tuple[int, int]:
         if len(text) != 2:
             raise ValueError(f"a width pair has two widths (b_a, b_w), not {text!r}")
         return parse_width(text[0], "b_a"), parse_width(text[1], "b_w")
-    if isinstance(text, int) and not isinstance(text, bool):
+    if isinstance(text, (int, float)) and not isinstance(text, bool):  # 4.7 is refused
         return parse_width(text, "b_a"), parse_width(text, "b_w")
     if not isinstance(text, str):
         raise TypeError(f"a width pair must be a string like '4x8' or a pair, not {text!r}")
@@ -119,54 +112,94 @@ def parse_pair(text) -> tuple[int, int]:
     return parse_width(a, "b_a"), parse_width(w, "b_w")
 
 
+MAX_MIX_BYTES = 1 << 20
+"""Largest width mix file read (1 MiB)."""
+
+
+def _mix_pair(v):
+    try:
+        return list(parse_pair(v))
+    except TypeError as e:  # pydantic turns ValueErrors only into validation errors
+        raise ValueError(str(e)) from None
+
+
+_PAIR_SCHEMA = {"anyOf": [
+    {"type": "string", "pattern": _PAIR.pattern, "description": "'b_a x b_w' ('4x8', "
+     "'4/8', '4,8') or one width ('4')"},
+    {"type": "integer", "minimum": 1, "maximum": MAX_MASTER_BITS, "description": "b_a = b_w"},
+    {"type": "array", "minItems": 2, "maxItems": 2,
+     "items": {"type": "integer", "minimum": 1, "maximum": MAX_MASTER_BITS},
+     "description": "[b_a, b_w]"}]}
+
+MixPair = Annotated[list[int], BeforeValidator(_mix_pair), WithJsonSchema(_PAIR_SCHEMA)]
+"""One (b_a, b_w), read by :func:`parse_pair` as a static ``--widths`` is: each width an
+integer in [1, 16] (``4.7`` refused, never truncated)."""
+
+WidthMixDoc = Annotated[
+    dict[Annotated[str, StringConstraints(min_length=1, max_length=256)], MixPair],
+    Field(min_length=1, max_length=MAX_NODES + 1,
+          description="layer name -> (b_a, b_w); '*' the default of the layers not named "
+                      "(8x8 without it)")]
+"""A width mix file (JSON): ``{"*": "4x4", "conv1": "8x8", "fc": [8, 8]}``."""
+
+
+def width_mix_schema() -> dict:
+    """The JSON Schema of a width mix file (``schemas/width-mix.schema.json``)."""
+    return {**TypeAdapter(WidthMixDoc).json_schema(), "title": "dqt_hw width mix",
+            "description": "A static width mix (dqt-hw cost --widths FILE, a sweep grid's "
+                           "mix): layer name -> b_a x b_w, '*' the default. Each width is "
+                           "checked like a static --widths (an integer in [1, 16], then one "
+                           "the tile builds); every layer named must be a conv/fc layer of "
+                           "the network."}
+
+
 @dataclass(frozen=True)
 class WidthMix:
     """A static width mix: (b_a, b_w) per layer name; ``default`` for the layers not named.
 
     ``WidthMix.parse("4x4")``: every layer at 4/4. A JSON file maps layer names to pairs,
-    with ``"*"`` as the default: ``{"*": "4x4", "conv1": "8x8", "fc": [8, 8]}``.
+    with ``"*"`` as the default: ``{"*": "4x4", "conv1": "8x8", "fc": [8, 8]}``
+    (:data:`WidthMixDoc`).
     """
 
     default: tuple[int, int] = (8, 8)
     per_layer: tuple = ()  # ((name, (b_a, b_w)), ...)
     label: str = ""
+    source: str = field(default="width mix", compare=False)
 
     def pair(self, layer: str) -> tuple[int, int]:
         return dict(self.per_layer).get(layer, self.default)
 
     def check(self, graph) -> "WidthMix":
-        names = {nd.name for nd in graph.compute_layers()}
+        """Refuse a layer name that is not a conv/fc layer of ``graph``."""
+        names = [nd.name for nd in graph.compute_layers()]
         unknown = [n for n, _ in self.per_layer if n not in names]
         if unknown:
+            more = f" (and {len(unknown) - 1} more unknown layers)" if len(unknown) > 1 else ""
             raise ValueError(
-                f"width mix names layers that {graph.name} does not have: {unknown} "
-                f"(its conv/fc layers: {sorted(names)[:6]}...)"
-            )
+                f"{self.source}: {unknown[0]!r:.80}: {graph.name} has no conv/fc layer "
+                f"{unknown[0]!r:.80}{nearest(unknown[0], names)}{more}")
         return self
 
     @classmethod
-    def parse(cls, spec) -> "WidthMix":
+    def parse(cls, spec, *, source: str = "width mix") -> "WidthMix":
+        """A mix from ``"b_a x b_w"``, a mapping (:data:`WidthMixDoc`) or the path of a
+        JSON mix file; one ValueError line naming ``source`` (or the file) otherwise."""
         if isinstance(spec, WidthMix):
             return spec
         if isinstance(spec, dict):
-            per, default = [], (8, 8)
-            for k, v in spec.items():
-                if k == "*":
-                    default = parse_pair(v)
-                else:
-                    per.append((str(k), parse_pair(v)))
-            return cls(default, tuple(per), label="per-layer")
+            return cls._of(spec, source, "per-layer")
         if isinstance(spec, (str, Path)) and str(spec).endswith(".json"):
-            p = Path(spec)
-            if not p.exists():
-                raise ValueError(f"width mix file {str(spec)!r} does not exist")
-            doc = json.loads(p.read_text())
-            if not isinstance(doc, dict):
-                raise ValueError(f"width mix file {str(spec)!r} must map layer names to pairs")
-            mix = cls.parse(doc)
-            return WidthMix(mix.default, mix.per_layer, label=p.stem)
+            return cls._of(read_json(spec, what="width mix", max_bytes=MAX_MIX_BYTES),
+                           f"width mix {str(spec)!r}", Path(spec).stem)
         a, w = parse_pair(spec)
         return cls((a, w), (), label=f"{a}x{w}")
+
+    @classmethod
+    def _of(cls, doc, source, label) -> "WidthMix":
+        d = validate(WidthMixDoc, doc, source=source)
+        per = tuple((k, tuple(v)) for k, v in d.items() if k != "*")
+        return cls(tuple(d.get("*", (8, 8))), per, label=label, source=source)
 
     def describe(self) -> str:
         return self.label or f"{self.default[0]}x{self.default[1]}"
@@ -322,34 +355,15 @@ class DynamicWidths:
             raise type(e)(f"{source}: {e}") from None
 
 
-_ARRAY_ERRORS = (ValueError, TypeError, KeyError, OSError, EOFError, SyntaxError,
-                 RecursionError, RuntimeError, NotImplementedError, zipfile.BadZipFile,
-                 tokenize.TokenError, zlib.error, lzma.LZMAError)
-"""What reading a malformed .npy/.npz raises (numpy's header parser, zipfile)."""
-
-
 def _array_header(f, source, layers):
     """Check the .npy header at ``f`` (shape, dtype) before anything is allocated."""
-    try:
-        version = np.lib.format.read_magic(f)
-        if version == (1, 0):
-            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
-        elif version == (2, 0):
-            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
-        else:
-            raise ValueError(f"npy format version {version} is not read (1.0 and 2.0 are)")
-    except _ARRAY_ERRORS as e:
-        raise ValueError(f"{source} is not a plain integer array: "
-                         f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
-    if dtype.hasobject:
-        raise ValueError(f"{source} is not a plain integer array: it holds Python objects, "
-                         f"which are never unpickled (allow_pickle=False)")
-    validate(WidthArrayHeader, {"dtype": dtype.name, "shape": tuple(shape)}, source=source)
+    shape, dtype = npy_header(f, source=source, what="a plain integer array")
+    validate(WidthArrayHeader, {"dtype": dtype.name, "shape": shape}, source=source)
     if shape[1] != len(layers):
         raise ValueError(f"{source}: per-input widths must have shape (inputs, "
-                         f"{len(layers)} layers, 2), not {tuple(shape)}")
+                         f"{len(layers)} layers, 2), not {shape}")
     if math.prod(shape) > MAX_ELEMENTS:
-        raise ValueError(f"{source}: shape {tuple(shape)} holds more than the "
+        raise ValueError(f"{source}: shape {shape} holds more than the "
                          f"{MAX_ELEMENTS} widths a table may")
 
 
@@ -370,12 +384,12 @@ def _read_array(p, source, layers):
                 _array_header(f, source, layers)
             with z.open("widths.npy") as f:
                 return np.lib.format.read_array(f, allow_pickle=False)
-    except _ARRAY_ERRORS as e:
+    except ARRAY_ERRORS as e:
         if isinstance(e, ValueError) and str(e).startswith(source):
             raise
         raise ValueError(f"{source} is not a plain integer array"
                          f"{' with a widths array' if p.suffix == '.npz' else ''}: "
-                         f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+                         f"{first_line(e)}") from None
 
 
 def _read_csv(p, source, layers, net_name, default):

@@ -16,11 +16,16 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..schema import nearest
+from typing import Annotated, Any, Literal, Optional, Union
+
+from pydantic import Field, StringConstraints
+
+from ..schema import Strict, nearest, read_json, validate
 from ..spec import DEFAULT_CONST_BITS, ROUNDINGS
 from . import rules as R
 
-__all__ = ["COMPONENTS", "PARAMETERS", "Design", "as_design", "read_toml"]
+__all__ = ["COMPONENTS", "PARAMETERS", "Design", "Sidecar", "as_design", "read_toml",
+           "read_sidecar"]
 
 COMPONENTS = ("view", "pe", "scalable_pe", "array", "requant", "tile", "rescale")
 """The generators a design can name (``dqt_hw.hw.config.GENERATORS`` maps them)."""
@@ -266,13 +271,12 @@ class Design:
         return cls.from_mapping(read_toml(path), source=str(path))
 
     @classmethod
-    def from_sidecar(cls, sidecar: dict) -> "Design":
-        """The design a JSON sidecar (``dqt_hw.hw.verilog.generate``) records."""
-        if not isinstance(sidecar, dict) or not {"component", "module", "parameters"} <= \
-                set(sidecar):
-            raise ValueError("a sidecar must be a table with component, module and parameters")
-        return cls.from_mapping({"component": sidecar["component"], "name": sidecar["module"],
-                                 **sidecar["parameters"]}, source="sidecar")
+    def from_sidecar(cls, sidecar: dict, *, source: str = "sidecar") -> "Design":
+        """The design a JSON sidecar (``dqt_hw.hw.verilog.generate``) records, the sidecar
+        checked against :class:`Sidecar` first; one ValueError line naming ``source``."""
+        doc = validate(Sidecar, sidecar, source=source)
+        return cls.from_mapping({"component": doc.component, "name": doc.module,
+                                 **doc.parameters}, source=source)
 
     # ------------------------------------------------------------------ views of it
 
@@ -412,3 +416,62 @@ def _check_keys(component: str, params: dict, source: str) -> None:
         if key not in allowed:
             raise ValueError(f"{source}: parameter {key!r} is not one of the {component} "
                              f"parameters {allowed}{nearest(key, allowed)}")
+
+
+# ----------------------------------------------------------------------------- sidecars
+
+SIDECAR_FORMAT = 1
+"""Version of the JSON sidecar (``dqt_hw.hw.verilog``)."""
+
+MAX_SIDECAR_BYTES = 1 << 20
+"""Largest sidecar read (1 MiB; the 8x8 tile's has 16 KiB)."""
+
+_PortName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_$]*$",
+                                             max_length=256)]
+_Bits = Annotated[int, Field(ge=1, le=1 << 20)]
+_Text = Annotated[str, StringConstraints(max_length=4096)]
+
+
+class SidecarField(Strict):
+    """One field of a stream payload: its bits [offset, offset + width)."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    offset: Annotated[int, Field(ge=0, lt=1 << 20)]
+    width: _Bits
+    signed: bool
+
+
+class SidecarPort(Strict):
+    name: _PortName
+    direction: Literal["input", "output"]
+    width: _Bits
+    signed: bool
+    fields: Optional[Annotated[list[SidecarField], Field(max_length=1 << 16)]] = None
+
+
+class Sidecar(Strict):
+    """The JSON sidecar of a generated Verilog file: the design it was made from
+    (``component``, ``module``, ``parameters``, read back by :meth:`Design.from_sidecar`),
+    its ports and, for a tile or a scalable PE, its timing."""
+
+    format: Literal[SIDECAR_FORMAT]
+    contract_version: Annotated[str, StringConstraints(max_length=32)]
+    generator: Annotated[str, StringConstraints(max_length=256)]
+    component: Literal[COMPONENTS]
+    module: Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=256)]
+    parameters: Annotated[dict[Annotated[str, StringConstraints(max_length=64)], Any],
+                          Field(max_length=64, description="the Design's parameters (it "
+                                                           "checks them)")]
+    encoding: dict[_Text, Union[_Text, dict[_Text, int]]]
+    ports: Annotated[list[SidecarPort], Field(min_length=1, max_length=4096)]
+    timing: Optional[dict[_Text, Union[int, float, _Text, dict[_Text, Union[int, float]]]]] = None
+
+
+def read_sidecar(path) -> dict:
+    """The sidecar of the file ``path``, read within 1 MiB and checked against
+    :class:`Sidecar` (and the design it records, :meth:`Design.from_sidecar`); one
+    ValueError line naming the file otherwise."""
+    source = f"sidecar {str(path)!r}"
+    doc = read_json(path, what="sidecar", max_bytes=MAX_SIDECAR_BYTES)
+    Design.from_sidecar(doc, source=source)
+    return doc

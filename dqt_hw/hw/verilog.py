@@ -16,13 +16,13 @@ from amaranth.lib import data, wiring
 
 from ..spec import CONTRACT_VERSION, ROUNDING_CODES
 from ..design import Design
+from ..design.core import SIDECAR_FORMAT
 from .config import build
 from .scalable import ScalableMACPE
 from .tile import Tile
 
 __all__ = ["generate", "render", "port_map", "layout_fields"]
 
-SIDECAR_FORMAT = 1
 
 
 def layout_fields(shape, prefix: str = "", offset: int = 0) -> list[dict]:

@@ -26,6 +26,22 @@ from dataclasses import dataclass, field
 OPS = ("input", "conv", "fc", "add", "maxpool", "avgpool", "flatten")
 COMPUTE_OPS = ("conv", "fc")
 
+MAX_CHANNELS = 1 << 16
+"""Most channels of a tensor (input C, out_channels, out_features, groups)."""
+
+MAX_SPATIAL = 1 << 13
+"""Largest height or width of an input, and largest kernel and stride."""
+
+MAX_ACTIVATIONS = 1 << 24
+"""Most elements (C*H*W) of one node's output: a graph that needs more is refused when
+it is built, so nothing it describes is huge (ResNet-50's largest: 802816)."""
+
+MAX_WEIGHTS = 1 << 26
+"""Most weights of one conv/fc layer (ResNet-50's largest: 2.4 M)."""
+
+MAX_NODES = 4096
+"""Most nodes of a graph."""
+
 
 @dataclass(frozen=True)
 class Node:
@@ -41,7 +57,7 @@ class Node:
         return self.attrs.get(key, default)
 
 
-def _pos_int(node, key, v, minimum=1):
+def _pos_int(node, key, v, minimum=1, maximum=None):
     if isinstance(v, bool):
         raise TypeError(f"layer {node!r}: {key} must be an integer, not {v!r}")
     try:
@@ -50,7 +66,21 @@ def _pos_int(node, key, v, minimum=1):
         raise TypeError(f"layer {node!r}: {key} must be an integer, not {v!r}") from None
     if v < minimum:
         raise ValueError(f"layer {node!r}: {key} must be at least {minimum}, not {v}")
+    if maximum is not None and v > maximum:
+        raise ValueError(f"layer {node!r}: {key} must be at most {maximum}, not {v}")
     return v
+
+
+def _window(node, a, default_stride=None):
+    """(kernel, stride, padding) of a conv or pooling node: each in range, and the
+    padding below the kernel (a padding of the kernel or more makes windows of padding
+    alone)."""
+    k = _pos_int(node, "kernel", a.get("kernel"), 1, MAX_SPATIAL)
+    s = _pos_int(node, "stride", a.get("stride", default_stride or 1), 1, MAX_SPATIAL)
+    p = _pos_int(node, "padding", a.get("padding", 0), 0, MAX_SPATIAL)
+    if p >= k:
+        raise ValueError(f"layer {node!r}: padding {p} must be less than the kernel {k}")
+    return k, s, p
 
 
 def _out_hw(node, H, W, k, s, p):
@@ -61,6 +91,18 @@ def _out_hw(node, H, W, k, s, p):
             f"layer {node!r}: kernel {k} with padding {p} does not fit its {H}x{W} input"
         )
     return Ho, Wo
+
+
+def _bounded(node, shape, weights=0):
+    """``shape`` unless it, or the layer's ``weights``, exceeds the bounds."""
+    size = shape[0] * shape[1] * shape[2]
+    if size > MAX_ACTIVATIONS:
+        raise ValueError(f"layer {node!r}: output {shape} holds {size} elements, more than "
+                         f"the {MAX_ACTIVATIONS} a node may")
+    if weights > MAX_WEIGHTS:
+        raise ValueError(f"layer {node!r}: {weights} weights, more than the {MAX_WEIGHTS} a "
+                         f"layer may")
+    return shape
 
 
 class Graph:
@@ -80,6 +122,8 @@ class Graph:
             raise TypeError(f"graph nodes must be Node, not {nd!r}")
         if nd.name in self.nodes:
             raise ValueError(f"layer {nd.name!r} is defined twice")
+        if len(self.nodes) >= MAX_NODES:
+            raise ValueError(f"a graph has at most {MAX_NODES} nodes")
         if nd.op not in OPS:
             raise ValueError(f"layer {nd.name!r}: unknown op {nd.op!r} (known: {OPS})")
         for i in nd.inputs:
@@ -102,29 +146,30 @@ class Graph:
             shp = tuple(a.get("shape", ()))
             if len(shp) != 3:
                 raise ValueError(f"layer {nd.name!r}: input shape must be (C, H, W), not {shp}")
-            return tuple(_pos_int(nd.name, "shape", v) for v in shp)
+            return _bounded(nd.name, (
+                _pos_int(nd.name, "shape", shp[0], 1, MAX_CHANNELS),
+                *(_pos_int(nd.name, "shape", v, 1, MAX_SPATIAL) for v in shp[1:])))
         ins = [self.nodes[i].shape for i in nd.inputs]
         C, H, W = ins[0]
         if nd.op == "conv":
-            O = _pos_int(nd.name, "out_channels", a.get("out_channels"))
-            k = _pos_int(nd.name, "kernel", a.get("kernel"))
-            s = _pos_int(nd.name, "stride", a.get("stride", 1))
-            p = _pos_int(nd.name, "padding", a.get("padding", 0), 0)
-            g = _pos_int(nd.name, "groups", a.get("groups", 1))
+            O = _pos_int(nd.name, "out_channels", a.get("out_channels"), 1, MAX_CHANNELS)
+            k, s, p = _window(nd.name, a)
+            g = _pos_int(nd.name, "groups", a.get("groups", 1), 1, MAX_CHANNELS)
             if C % g or O % g:
                 raise ValueError(
                     f"layer {nd.name!r}: groups = {g} must divide its {C} input and {O} output "
                     f"channels"
                 )
-            return (O, *_out_hw(nd.name, H, W, k, s, p))
+            return _bounded(nd.name, (O, *_out_hw(nd.name, H, W, k, s, p)),
+                            O * (C // g) * k * k)
         if nd.op == "fc":
-            F = _pos_int(nd.name, "out_features", a.get("out_features"))
+            F = _pos_int(nd.name, "out_features", a.get("out_features"), 1, MAX_CHANNELS)
             if (H, W) != (1, 1):
                 raise ValueError(
                     f"layer {nd.name!r}: fc takes a flat (C, 1, 1) input, not {(C, H, W)} "
                     f"(add a flatten or a global pool)"
                 )
-            return (F, 1, 1)
+            return _bounded(nd.name, (F, 1, 1), F * C)
         if nd.op == "add":
             if ins[0] != ins[1]:
                 raise ValueError(
@@ -133,9 +178,8 @@ class Graph:
                 )
             return ins[0]
         if nd.op in ("maxpool", "avgpool"):
-            k = _pos_int(nd.name, "kernel", a.get("kernel"))
-            s = _pos_int(nd.name, "stride", a.get("stride", k))
-            p = _pos_int(nd.name, "padding", a.get("padding", 0), 0)
+            k = _pos_int(nd.name, "kernel", a.get("kernel"), 1, MAX_SPATIAL)
+            k, s, p = _window(nd.name, a, default_stride=k)
             return (C, *_out_hw(nd.name, H, W, k, s, p))
         if nd.op == "flatten":
             return (C * H * W, 1, 1)

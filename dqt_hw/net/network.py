@@ -14,8 +14,10 @@ A network file is a pair ``NAME.json`` + ``NAME.npz`` (docs/networks.md):
   residual add ``<layer>/K`` and ``<layer>/S`` (int64 (3,)).
 
 The integer constants in the file are what the executor uses; the float formats and
-biases document where they came from. ``load`` validates everything and refuses bad input
-with a ``ValueError`` (or ``TypeError``) naming the layer and the values.
+biases document where they came from. ``load`` validates everything — the JSON by the
+strict models of :mod:`dqt_hw.net.netfile`, each tensor's header before it is read
+(:mod:`dqt_hw.net.tensors`), the values here — and refuses bad input with one
+``ValueError`` (or ``TypeError``) line naming the file, the layer and the values.
 """
 
 from __future__ import annotations
@@ -24,26 +26,26 @@ import hashlib
 import io
 import json
 import math
-import re
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .. import model, spec
-from ..files import atomic_path, atomic_write_text
 from ..design import Design
 from ..design.rules import VIEW_ROUNDINGS
-from .graph import Graph, graph_from_dicts, graph_to_dicts
-
-FORMAT_TAG = "dqt_hw.net"
-FORMAT_VERSION = 2
-"""Version of the network file format this code writes (it reads 1 too: version 2 names
-the accumulator width ``acc_width``, as every part of dqt_hw does; version 1 said
-``acc_bits``)."""
+from ..files import atomic_path, atomic_write_text
+from . import netfile
+from .graph import Graph, graph_to_dicts
+from .netfile import FORMAT_TAG, FORMAT_VERSION
+from .tensors import Tensors, tensors_path
 
 _RENAMED_V1 = {"acc_bits": "acc_width"}
+
+MAX_SHIFT = spec.MAX_INT_BITS - 2 * spec.MAX_MASTER_BITS
+"""Largest |S| of a stored constant: the width switch moves a shift by up to
+2 n (docs/arithmetic.md, section 3), and every moved shift stays within the ±4096 that
+``round_shift`` takes."""
 
 ACT_OPS = ("input", "conv", "fc", "add")  # ops whose output format is stored
 PASS_OPS = ("maxpool", "avgpool", "flatten")  # ops whose output keeps the input format
@@ -126,18 +128,6 @@ class Layer:
 
 def fmt_to_dict(f: spec.Format) -> dict:
     return {"n": f.n, "signed": f.signed, "m": f.m, "delta": f.delta}
-
-
-def fmt_from_dict(layer: str, d) -> spec.Format:
-    if not isinstance(d, dict):
-        raise ValueError(f"layer {layer!r}: format must be a dict with n, m, delta, not {d!r}")
-    try:
-        return spec.Format(d["n"], signed=bool(d.get("signed", False)), m=d.get("m", 0.0),
-                           delta=d.get("delta", 1.0))
-    except KeyError as e:
-        raise ValueError(f"layer {layer!r}: format {d!r} lacks {e}") from None
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"layer {layer!r}: bad format {d!r}: {e}") from None
 
 
 @dataclass
@@ -303,22 +293,29 @@ class Network:
             v = getattr(L, key)
             if v is None:
                 raise ValueError(f"layer {name!r}: constants {key} missing")
-            if tuple(np.shape(v)) != tuple(shape):
+            v = np.asarray(v)
+            if tuple(v.shape) != tuple(shape):
                 raise ValueError(f"layer {name!r}: constants {key} have shape "
-                                 f"{tuple(np.shape(v))}, not {tuple(shape)}")
-            if not np.issubdtype(np.asarray(v).dtype, np.integer):
+                                 f"{tuple(v.shape)}, not {tuple(shape)}")
+            if not np.issubdtype(v.dtype, np.integer):
                 raise TypeError(f"layer {name!r}: constants {key} must be integers, not "
-                                f"{np.asarray(v).dtype}")
-            setattr(L, key, np.asarray(v, dtype=np.int64))
-        lo, hi = spec.signed_range(bits)
-        bad = (L.K < lo) | (L.K > hi)
-        if bad.any():
-            idx = tuple(int(i) for i in np.argwhere(bad)[0])
-            t = idx[0] + 1
-            ch = f" of channel {idx[1]}" if len(idx) > 1 else ""
-            raise ValueError(
-                f"layer {name!r}: constant K{t}{ch} = {int(L.K[idx])} does not fit its "
-                f"declared width of {bits} bits ([{lo}, {hi}])")
+                                f"{v.dtype}")
+            # in range before the cast to int64 (a uint64 2^64 - 1 must not become -1)
+            lo, hi = spec.signed_range(bits) if key == "K" else (-MAX_SHIFT, MAX_SHIFT)
+            bad = (v < lo) | (v > hi)
+            if bad.any():
+                idx = tuple(int(i) for i in np.argwhere(bad)[0])
+                t = idx[0] + 1
+                ch = f" of channel {idx[1]}" if len(idx) > 1 else ""
+                if key == "K":
+                    raise ValueError(
+                        f"layer {name!r}: constant K{t}{ch} = {int(v[idx])} does not fit its "
+                        f"declared width of {bits} bits ([{lo}, {hi}])")
+                raise ValueError(
+                    f"layer {name!r}: shift S{t}{ch} = {int(v[idx])} (tensor "
+                    f"'{name}/S') is outside [{lo}, {hi}], the shifts of the arithmetic "
+                    f"(docs/arithmetic.md, section 3)")
+            setattr(L, key, v.astype(np.int64))
 
     def _validate_controller(self):
         c = self.controller
@@ -485,135 +482,86 @@ def _put_tensors(arrays, L: Layer):
             arrays[f"{L.name}/{key}"] = v
 
 
-_SHA256 = re.compile(r"[0-9a-f]{64}")
+def _fmt(d) -> spec.Format:
+    return spec.Format(d.n, signed=d.signed, m=d.m, delta=d.delta)
 
 
-def _tensors_entry(path: Path, tinfo) -> tuple[Path, str]:
-    """(the .npz path, its SHA-256) a network file records: a file beside the network
-    file (no directory part, no link out of that directory) and its checksum, required."""
-    where = f"network file {str(path)!r}: tensors"
-    if not isinstance(tinfo, dict):
-        raise ValueError(f"{where} must be a table with file and sha256, not {tinfo!r}")
-    fname, sha = tinfo.get("file"), tinfo.get("sha256")
-    if (not isinstance(fname, str) or fname in ("", ".", "..") or Path(fname).name != fname
-            or "\\" in fname):
-        raise ValueError(f"{where}.file must name a file beside the network file, not "
-                         f"{fname!r}")
-    target = path.parent / fname
-    if target.resolve().parent != path.parent.resolve():
-        raise ValueError(f"{where}.file {fname!r} leads out of the network file's directory "
-                         f"(to {str(target.resolve())!r})")
-    if not isinstance(sha, str) or not _SHA256.fullmatch(sha):
-        raise ValueError(f"{where}.sha256 must be the tensors' SHA-256 (64 lowercase hex "
-                         f"digits), not {sha!r}")
-    return target, sha
-
-
-class _Tensors:
-    """Lazy reader of the ``.npz``; every failure names the file, the layer and the key."""
-
-    def __init__(self, path: Path, sha256: str):
-        self.path = path
-        try:
-            data = path.read_bytes()
-        except OSError as e:
-            raise ValueError(f"network tensors {str(path)!r} cannot be read: {e}") from None
-        self.size = len(data)
-        self.digest = hashlib.sha256(data).hexdigest()
-        self.sha256 = sha256
-        self.error = None
-        try:
-            self.npz = np.load(io.BytesIO(data), allow_pickle=False)
-            self.keys = set(self.npz.files)
-        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
-            self.npz, self.keys, self.error = None, set(), e
-
-    def get(self, layer: str, key: str, required=True):
-        name = f"{layer}/{key}"
-        if self.npz is None:
-            raise ValueError(
-                f"layer {layer!r}: tensor {name!r} cannot be read: {str(self.path)!r} is "
-                f"truncated or not a valid .npz ({self.size} bytes; {self.error})")
-        if name not in self.keys:
-            if not required:
-                return None
-            raise ValueError(f"layer {layer!r}: tensor {name!r} is missing from "
-                             f"{str(self.path)!r} (truncated or from another network)")
-        try:
-            return self.npz[name]
-        except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
-            raise ValueError(f"layer {layer!r}: tensor {name!r} in {str(self.path)!r} is "
-                             f"truncated or corrupt ({e})") from None
-
-    def check_digest(self):
-        if self.digest != self.sha256:
-            raise ValueError(
-                f"network tensors {str(self.path)!r}: SHA-256 {self.digest[:16]}... does not "
-                f"match the {self.sha256[:16]}... recorded in the JSON (truncated or replaced "
-                f"file, {self.size} bytes)")
-
-
-def _layer_from(tensors: _Tensors, name, op, fmt, widths):
+def _layer_from(tensors: Tensors, name, op, fmt, widths, shapes=None):
+    """The Layer ``name``; a conv/fc layer's tensors of ``shapes`` (w, O) read from
+    ``tensors``, an add's constants."""
     L = Layer(name, op, fmt=fmt, widths=tuple(widths) if widths is not None else None)
     if op in ("conv", "fc"):
-        for key in ("w", "w_m", "w_delta", "bias", "K", "S"):
-            setattr(L, key, tensors.get(name, key))
+        w_shape, O = shapes
+        L.w = tensors.get(name, "w", w_shape)
+        for key in ("w_m", "w_delta", "bias"):
+            setattr(L, key, tensors.get(name, key, (O,)))
+        L.K = tensors.get(name, "K", (4, O))
+        L.S = tensors.get(name, "S", (4, O))
     elif op == "add":
-        L.K = tensors.get(name, "K")
-        L.S = tensors.get(name, "S")
+        L.K = tensors.get(name, "K", (3,))
+        L.S = tensors.get(name, "S", (3,))
     return L
 
 
+def _weight_shape(graph: Graph, nd):
+    """(the weight shape, O) the graph gives conv/fc node ``nd``."""
+    info = graph.layer_info(nd)
+    O = nd.shape[0]
+    if nd.op == "conv":
+        return (O, info["in_shape"][0] // info["groups"], info["kernel"], info["kernel"]), O
+    return (O, info["taps"]), O
+
+
+def _controller_from(tensors: Tensors, c, graph: Graph, n: int) -> Controller:
+    for key, name in (("fc1", c.fc1.name), ("fc2", c.fc2.name)):
+        if name in graph.nodes or (key == "fc2" and name == c.fc1.name):
+            raise ValueError(f"controller.{key}.name: {name!r} names another layer (each "
+                             f"layer has its own tensors)")
+    C = graph[c.features].shape[0] if c.features in graph.nodes else None
+    fc1 = _layer_from(tensors, c.fc1.name, "fc", _fmt(c.fc1.format), [n], ((None, C), None))
+    hidden = fc1.w.shape[0]
+    for key in ("w_m", "w_delta", "bias"):  # now that the hidden width is known
+        setattr(fc1, key, tensors.get(c.fc1.name, key, (hidden,)))
+    fc1.K, fc1.S = (tensors.get(c.fc1.name, k, (4, hidden)) for k in ("K", "S"))
+    out = len(c.layers) * len(c.widths)
+    fc2 = _layer_from(tensors, c.fc2.name, "fc", _fmt(c.fc2.format), [n],
+                      ((out, hidden), out))
+    return Controller(c.features, tuple(c.layers), tuple(c.widths), fc1, fc2,
+                      {k: (tuple(v) if isinstance(v, list) else v)
+                       for k, v in c.static_widths.items()})
+
+
 def load(path) -> Network:
-    """Read and validate a network file (``.json`` with its ``.npz``)."""
+    """Read and validate a network file (``.json`` with its ``.npz``): the JSON against
+    :data:`dqt_hw.net.netfile.NetworkDoc`, the graph, every tensor's header against the
+    graph, then the network; one ValueError line naming the file otherwise."""
     path = Path(path)
     if path.suffix != ".json":
         path = path.with_suffix(".json")
+    source = f"network file {str(path)!r}"
+    doc = netfile.check_network_doc(netfile.read_network_json(path, source=source),
+                                    source=source)
     try:
-        doc = json.loads(path.read_text())
-    except OSError as e:
-        raise ValueError(f"network file {str(path)!r} cannot be read: {e}") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"network file {str(path)!r} is not valid JSON: {e}") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT_TAG:
-        got = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
-        raise ValueError(f"network file {str(path)!r}: format tag {got!r} is not "
-                         f"{FORMAT_TAG!r}")
-    version = doc.get("version")
-    if version not in (1, FORMAT_VERSION) or isinstance(version, bool):
-        raise ValueError(f"network file {str(path)!r}: format version {version!r} is not "
-                         f"supported (this dqt_hw reads versions 1 and {FORMAT_VERSION})")
-    arith_doc = doc.get("arith", {})
-    if version == 1 and isinstance(arith_doc, dict):
-        arith_doc = {_RENAMED_V1.get(k, k): v for k, v in arith_doc.items()}
-    try:
-        arith = Arith(**arith_doc)
-    except TypeError as e:
-        raise ValueError(f"network file {str(path)!r}: bad arithmetic settings: {e}") from None
-    nodes = doc.get("nodes")
-    graph = graph_from_dicts(nodes, name=str(doc.get("name", path.stem)))
-    tensors = _Tensors(*_tensors_entry(path, doc.get("tensors")))
-    layers = {}
-    for d in nodes:
-        op = d["op"]
-        fmt = fmt_from_dict(d["name"], d.get("format")) if op in ACT_OPS else None
-        if op in ("conv", "fc") and "widths" not in d:
-            raise ValueError(f"layer {d['name']!r}: candidate widths missing")
-        layers[d["name"]] = _layer_from(tensors, d["name"], op, fmt, d.get("widths"))
-    ctrl = None
-    c = doc.get("controller")
-    if c:
-        fcs = []
-        for key in ("fc1", "fc2"):
-            cd = c[key]
-            fcs.append(_layer_from(tensors, cd["name"], "fc",
-                                   fmt_from_dict(cd["name"], cd.get("format")),
-                                   [arith.n]))
-        ctrl = Controller(c["features"], tuple(c["layers"]), tuple(c["widths"]), fcs[0],
-                          fcs[1], {k: (tuple(v) if isinstance(v, list) else v)
-                                   for k, v in c.get("static_widths", {}).items()})
-    tensors.check_digest()
-    return Network(graph, arith, layers, ctrl, doc.get("provenance"))
+        arith_doc = doc.arith.model_dump(exclude_unset=True)
+        arith = Arith(**{_RENAMED_V1.get(k, k): v for k, v in arith_doc.items()})
+        graph = netfile._graph(doc.nodes, doc.name or path.stem, source)
+        tensors = Tensors(tensors_path(path, doc.tensors.file, source=source),
+                          doc.tensors.sha256)
+        layers = {}
+        for d in doc.nodes:
+            fmt = _fmt(d.format) if d.op in ACT_OPS else None
+            shapes = _weight_shape(graph, graph[d.name]) if d.op in ("conv", "fc") else None
+            layers[d.name] = _layer_from(tensors, d.name, d.op, fmt, getattr(d, "widths", None),
+                                         shapes)
+        ctrl = None if doc.controller is None else \
+            _controller_from(tensors, doc.controller, graph, arith.n)
+        tensors.check_all_used()
+        return Network(graph, arith, layers, ctrl, doc.provenance)
+    except (TypeError, ValueError) as e:
+        msg = str(e)
+        if msg.startswith((source, "network tensors ")):
+            raise
+        raise type(e)(f"{source}: {msg}") from None
 
 
 def default_path() -> Path:

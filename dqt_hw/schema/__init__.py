@@ -22,10 +22,14 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import lzma
 import math
 import os
+import tokenize
 import types
 import typing
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,7 +37,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 __all__ = ["Strict", "FiniteFloat", "PositiveFloat", "MAX_JSON_BYTES", "read_bounded",
            "read_json", "validate", "refusal", "nearest", "positive_int", "nonnegative_int",
-           "finite_float", "fraction", "positive_float", "int_in", "SCHEMAS"]
+           "finite_float", "fraction", "positive_float", "int_in", "SCHEMAS", "ARRAY_ERRORS",
+           "first_line", "npy_header"]
 
 MAX_JSON_BYTES = 1 << 20
 """Largest JSON document (technology table, sweep grid) read: 1 MiB."""
@@ -82,8 +87,15 @@ def read_bounded(path, *, what: str, max_bytes: int) -> bytes:
         raise ValueError(f"{what} file {str(path)!r} has {size} bytes, more than the "
                          f"{max_bytes} this format allows")
     try:
-        with open(p, "rb") as f:
-            data = f.read(max_bytes + 1)
+        with open(p, "rb") as f:  # in chunks: f.read(n) would reserve n bytes at once
+            chunks, total = [], 0
+            while total <= max_bytes:
+                chunk = f.read(min(1 << 20, max_bytes + 1 - total))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                total += len(chunk)
+            data = b"".join(chunks)
     except OSError as e:
         raise ValueError(f"{what} file {str(path)!r} cannot be read: {e.strerror}") from None
     if len(data) > max_bytes:  # it grew while read
@@ -127,6 +139,39 @@ def read_json(path, *, what: str, max_bytes: int = MAX_JSON_BYTES) -> Any:
     within ``max_bytes`` and parsed by :func:`parse_json`."""
     return parse_json(read_bounded(path, what=what, max_bytes=max_bytes),
                       source=f"{what} {str(path)!r}")
+
+
+ARRAY_ERRORS = (ValueError, TypeError, KeyError, OSError, EOFError, SyntaxError,
+                RecursionError, RuntimeError, NotImplementedError, zipfile.BadZipFile,
+                tokenize.TokenError, zlib.error, lzma.LZMAError)
+"""What reading a malformed .npy/.npz raises (numpy's header parser, zipfile)."""
+
+
+def first_line(e: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none)."""
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
+
+
+def npy_header(f, *, source: str, what: str = "a plain array"):
+    """(shape, dtype) from the .npy header at the open file ``f``, read before anything
+    is allocated: a malformed header, or one of Python objects (never unpickled), is one
+    ValueError line ``<source> is not <what>: <why>``."""
+    import numpy as np
+
+    try:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise ValueError(f"npy format version {version} is not read (1.0 and 2.0 are)")
+    except ARRAY_ERRORS as e:
+        raise ValueError(f"{source} is not {what}: {first_line(e)}") from None
+    if dtype.hasobject:
+        raise ValueError(f"{source} is not {what}: it holds Python objects, which are never "
+                         f"unpickled (allow_pickle=False)")
+    return tuple(shape), dtype
 
 
 # ----------------------------------------------------------------------------- validating
@@ -299,6 +344,9 @@ SCHEMAS = {
     "sweep-grid": "dqt_hw.sweep.grid:sweep_grid_schema",
     "per-input-widths": "dqt_hw.cost.workload:per_input_widths_schema",
     "design": "dqt_hw.design.schema:design_schema",
+    "network": "dqt_hw.net.netfile:network_schema",
+    "network-topology": "dqt_hw.net.netfile:network_topology_schema",
+    "width-mix": "dqt_hw.cost.workload:width_mix_schema",
 }
 """Published schemas: ``schemas/<name>.schema.json`` and the function that makes each."""
 

@@ -28,9 +28,9 @@ class Config:
 
     def __init__(self):
         from dqt_hw.design import Design
+        from dqt_hw.design.core import read_sidecar
 
-        with open(os.environ["SIM_SIDECAR"]) as fh:
-            self.sidecar = json.load(fh)
+        self.sidecar = read_sidecar(os.environ["SIM_SIDECAR"])
         self.params = json.loads(os.environ.get("SIM_PARAMS", "{}"))
         self.design = Design.from_sidecar(self.sidecar)
         self.hw = self.sidecar["parameters"]
