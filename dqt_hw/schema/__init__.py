@@ -1,7 +1,8 @@
 """Validation of the files dqt_hw reads from other people: one library, one error form.
 
-Every input format (technology tables, sweep grids, per-input width tables, design files;
-docs/formats.md) is described by a pydantic 2 model. This module holds what they share:
+Every input format (technology tables, sweep grids, per-input width tables, design files,
+golden-vector manifests; docs/formats.md) is described by a pydantic 2 model. This module
+holds what they share:
 
 - :class:`Strict`: the base model: strict types (``"false"`` is not a bool, ``20.9`` not
   an int, an int is not a string), unknown keys refused, no NaN or infinity;
@@ -299,6 +300,8 @@ SCHEMAS = {
     "sweep-grid": "dqt_hw.sweep.grid:sweep_grid_schema",
     "per-input-widths": "dqt_hw.cost.workload:per_input_widths_schema",
     "design": "dqt_hw.design.schema:design_schema",
+    "golden-manifest": "dqt_hw.golden.schema:golden_manifest_schema",
+    "golden-set": "dqt_hw.golden.schema:golden_set_schema",
 }
 """Published schemas: ``schemas/<name>.schema.json`` and the function that makes each."""
 
