@@ -144,7 +144,7 @@ def verify_case(case: GoldenCase) -> list[str]:
     bad = [k for k, ga in outs.items()
            if k not in case.arrays or case[k].shape != ga.data.shape
            or not np.array_equal(case[k], ga.data)]
-    if stats and case.manifest.get("extra", {}).get("stats") != stats:
+    if stats and (case.manifest.get("extra") or {}).get("stats") != stats:
         bad.append("stats")
     return bad
 

@@ -33,6 +33,8 @@ import math
 import os
 import shutil
 import tempfile
+import tokenize
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,7 +58,7 @@ MAX_MANIFEST_BYTES = MAX_JSON_BYTES
 MAX_NPY_HEADER = 4096
 """Largest .npy header (magic, length and the header dict; numpy writes 128 bytes)."""
 _NPY_ERRORS = (ValueError, SyntaxError, TypeError, KeyError, EOFError, OverflowError,
-               RecursionError)
+               RecursionError, tokenize.TokenError)
 """What numpy's header parser raises on a malformed header."""
 
 
@@ -178,6 +180,7 @@ def write_set(root, cases, *, design: dict | None = None, source: dict | None = 
     and ``name``, e.g. ``dqt_hw.golden.cases.CaseData``) and the set manifest
     ``set.json`` into a directory beside ``root``, then rename it to ``root``."""
     root = Path(root)
+    _some(root, cases)
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
     try:
@@ -190,6 +193,12 @@ def write_set(root, cases, *, design: dict | None = None, source: dict | None = 
         raise
 
 
+def _some(root: Path, cases) -> None:
+    if not cases:
+        raise ValueError(f"golden set {str(root)!r}: no cases to write (a set holds at least "
+                         f"one)")
+
+
 def update_set(root, cases, *, design: dict | None = None,
                source: dict | None = None) -> list[Path]:
     """Write ``cases`` into the existing directory ``root`` (which may hold other files,
@@ -198,6 +207,7 @@ def update_set(root, cases, *, design: dict | None = None,
     temporary directory): a set that does not verify, unless every case written so far
     is byte-identical to the one it replaced. Returns the case directories."""
     root = Path(root)
+    _some(root, cases)
     written = [c.write(root) for c in cases]
     write_set_manifest(root, [c.name for c in cases], design=design, source=source)
     return written
@@ -344,13 +354,15 @@ def _read_npy(f: Path, ent: dict) -> np.ndarray:
                          f"{ent['sha256']}")
     buf = io.BytesIO(raw)
     try:
-        version = np.lib.format.read_magic(buf)
-        if version == (1, 0):
-            got, fortran, dtype = np.lib.format.read_array_header_1_0(buf)
-        elif version == (2, 0):
-            got, fortran, dtype = np.lib.format.read_array_header_2_0(buf)
-        else:
-            raise ValueError(f"format version {version} is not read (1.0 and 2.0 are)")
+        with warnings.catch_warnings():  # numpy warns of a header in Python 2's syntax
+            warnings.simplefilter("ignore")
+            version = np.lib.format.read_magic(buf)
+            if version == (1, 0):
+                got, fortran, dtype = np.lib.format.read_array_header_1_0(buf)
+            elif version == (2, 0):
+                got, fortran, dtype = np.lib.format.read_array_header_2_0(buf)
+            else:
+                raise ValueError(f"format version {version} is not read (1.0 and 2.0 are)")
     except _NPY_ERRORS as e:
         raise ValueError(f"{f}: not a plain .npy array "
                          f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None

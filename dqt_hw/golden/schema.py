@@ -175,7 +175,7 @@ def _case_fields(kind_type, params_type):
         params=(params_type, ...),
         arrays=(Annotated[dict[Name, ArrayEntry], Field(min_length=1, max_length=MAX_ARRAYS)],
                 ...),
-        extra=(Optional[Extra], None),
+        extra=(Extra, Field(default=None, description="statistics, where the kind has them")),
     )
 
 
@@ -274,9 +274,9 @@ def check_case(doc: dict, *, source: str) -> None:
     arrays = doc["arrays"]
     if sorted(arrays) != sorted(want):
         lack, extra = sorted(set(want) - set(arrays)), sorted(set(arrays) - set(want))
+        why = ([f"missing {lack}"] if lack else []) + ([f"unknown {extra}"] if extra else [])
         raise ValueError(f"{source}: arrays: a {doc['kind']} case has the arrays "
-                         f"{sorted(want)}, not {sorted(arrays)} (missing {lack}, unknown "
-                         f"{extra})")
+                         f"{sorted(want)}, not {sorted(arrays)} ({', '.join(why)})")
     for name, ent in arrays.items():
         for key, suffix in (("file", ".npy"), ("hex", ".hex")):
             if ent[key] != name + suffix:
@@ -292,10 +292,20 @@ def check_case(doc: dict, *, source: str) -> None:
 # ----------------------------------------------------------------------------- published
 
 
+def _no_null_defaults(doc: dict) -> dict:
+    """No ``"default": null`` where null is not a valid value (an optional key)."""
+    for d in doc.get("$defs", {}).values():
+        for prop in d.get("properties", {}).values():
+            if "default" in prop and prop["default"] is None:
+                del prop["default"]
+    return doc
+
+
 def golden_manifest_schema() -> dict:
     """The JSON Schema of a case manifest (``schemas/golden-manifest.schema.json``)."""
     union = Annotated[Union[tuple(CASE_MODELS.values())], Field(discriminator="kind")]
-    return {**TypeAdapter(union).json_schema(), "title": "dqt_hw golden case manifest",
+    doc = _no_null_defaults(TypeAdapter(union).json_schema())
+    return {**doc, "title": "dqt_hw golden case manifest",
             "description": "manifest.json of a golden case (golden/README.md). Beyond the "
                            "schema: an array holds at most "
                            f"{MAX_ELEMENTS} elements (the product of its shape), a case "
@@ -306,11 +316,7 @@ def golden_manifest_schema() -> dict:
 
 def golden_set_schema() -> dict:
     """The JSON Schema of a set manifest (``schemas/golden-set.schema.json``)."""
-    doc = SetManifest.model_json_schema()
-    for d in doc.get("$defs", {}).values():  # no default shown for what is derived
-        for prop in d.get("properties", {}).values():
-            if "default" in prop and prop["default"] is None:
-                del prop["default"]
+    doc = _no_null_defaults(SetManifest.model_json_schema())
     return {**doc, "title": "dqt_hw golden set manifest",
             "description": "set.json of a golden set (golden/README.md): the set holds "
                            "exactly the listed cases, each with this manifest checksum."}
