@@ -663,7 +663,7 @@ def fuzz_golden_set(n):
 
     @_settings(n)
     @given(st.sampled_from(["set", "set", "set", "hidden", "bare", "remove", "extra", "rename",
-                            "link", "keep"]), st.sampled_from(GOLDEN_CASES), st.data())
+                            "link", "keep", "keep"]), st.sampled_from(GOLDEN_CASES), st.data())
     def run(op, case, data):
         def change(root):
             sp = root / "set.json"

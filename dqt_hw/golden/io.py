@@ -205,9 +205,15 @@ def update_set(root, cases, *, design: dict | None = None,
     such as golden/README.md): each case replaced atomically, then ``set.json``, last. An
     interrupted update leaves cases that set.json's checksums do not match (or a hidden
     temporary directory): a set that does not verify, unless every case written so far
-    is byte-identical to the one it replaced. Returns the case directories."""
+    is byte-identical to the one it replaced; running it again completes it (the
+    temporary directories an interrupted run left for these cases are removed first).
+    Returns the case directories."""
     root = Path(root)
     _some(root, cases)
+    for c in cases:  # what write_case and replace_dir name their temporaries
+        for p in root.glob(f".{c.name}.*"):
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
     written = [c.write(root) for c in cases]
     write_set_manifest(root, [c.name for c in cases], design=design, source=source)
     return written
