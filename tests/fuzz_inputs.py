@@ -43,7 +43,7 @@ HEADROOM = 1 << 30
 """Bytes of address space a format's run may add beyond its imports (1 GiB)."""
 
 EXAMPLES = {"tech-table": 400, "sweep-grid": 300, "per-input-widths": 400, "design": 400,
-            "cli": 80, "numeric": 400}
+            "cli": 80, "numeric": 400, "golden-manifest": 300, "golden-set": 200}
 """Documents tried per format (the default of --examples)."""
 
 WORK = Path(tempfile.mkdtemp(prefix="dqt-fuzz-"))
@@ -685,8 +685,151 @@ def fuzz_numeric(n):
     run()
 
 
+GOLDEN_CASES = ("gemm_8x64x8_w20_wrap", "view_n8_floor")
+"""Real small cases of golden/ that the golden formats start from."""
+
+
+def _golden_base() -> Path:
+    """A set of two checked-in cases (with its set.json) under WORK."""
+    from dqt_hw.golden.io import write_set_manifest
+
+    base = WORK / "golden-base"
+    if not base.exists():
+        import shutil
+
+        base.mkdir()
+        for name in GOLDEN_CASES:
+            shutil.copytree(HERE.parent / "golden" / name, base / name)
+        write_set_manifest(base, GOLDEN_CASES)
+    return base
+
+
+def _golden_set(fmt, change):
+    """A fresh copy of the base set changed by ``change(root)``, then read_set: a valid
+    result (arrays int64 of their declared shapes, within the element bound; the model
+    recomputes them or refuses in one line) or one ValueError line naming the set."""
+    import shutil
+
+    from dqt_hw.golden import MAX_ELEMENTS, read_set, verify_case
+
+    root = fresh("")
+    shutil.copytree(_golden_base(), root)
+    change(root)
+    out, cases = attempt(fmt, lambda: read_set(root), names=str(root))
+    if out == "accepted":
+        for c in cases:
+            for name, a in c.arrays.items():
+                assert a.dtype == np.int64 and a.size <= MAX_ELEMENTS
+                assert list(a.shape) == c.manifest["arrays"][name]["shape"]
+            try:
+                verify_case(c)
+            except (ValueError, TypeError) as e:
+                assert str(e) and "\n" not in str(e), f"not one line: {e!r}"
+
+
+def _resign(root, draw):
+    """set.json's checksums made to match (mostly), so the damage reaches the case."""
+    from dqt_hw.golden.io import write_set_manifest
+
+    if draw(st.integers(0, 9)):
+        write_set_manifest(root, sorted(p.name for p in root.iterdir() if p.is_dir()))
+
+
+def fuzz_golden_manifest(n):
+    """manifest.json mutated, or its .npy / .hex bytes damaged, the header's shape, bits
+    or shape made huge; the checksums updated to match (mostly)."""
+    import hashlib
+
+    huge = st.sampled_from([[10**12], [10**6, 10**6], [2**40, 2**40], [-1], [], [0], [1] * 9,
+                            [2**63], [8, 8, 1]])
+    bits = st.sampled_from([0, 1, 24, 63, 64, 65, 2**64, -1, 20.9, "20", True, None])
+
+    @_settings(n)
+    @given(st.sampled_from(GOLDEN_CASES),
+           st.sampled_from(["manifest", "manifest", "file", "file", "header", "bits", "shape",
+                            "keep"]), st.data())
+    def run(case, op, data):
+        def change(root):
+            cdir = root / case
+            mp = cdir / "manifest.json"
+            man = json.loads(mp.read_text())
+            name = data.draw(st.sampled_from(sorted(man["arrays"])))
+            ent = man["arrays"][name]
+            if op == "manifest":
+                doc = data.draw(mutated(man, extra_keys=["arrays", "bits", "shape", "sha256"]))
+                mp.write_bytes(data.draw(damaged(dumps(doc).encode())))
+            elif op in ("file", "header"):
+                key = data.draw(st.sampled_from(["file", "hex"])) if op == "file" else "file"
+                f = cdir / ent[key]
+                raw = f.read_bytes()
+                if op == "header":
+                    raw = raw.replace(repr(tuple(ent["shape"])).encode(), data.draw(
+                        st.sampled_from([b"(1000000000000,)", b"(-1, 8)", b"()", b"(2,"])), 1)
+                else:
+                    raw = data.draw(damaged(raw))
+                f.write_bytes(raw)
+                if data.draw(st.booleans()):
+                    sha = "sha256" if key == "file" else "hex_sha256"
+                    ent[sha] = hashlib.sha256(raw).hexdigest()
+                    mp.write_text(json.dumps(man))
+            elif op in ("bits", "shape"):
+                ent[op] = data.draw(bits if op == "bits" else huge)
+                if op == "bits" and isinstance(ent["bits"], int) and 1 <= ent["bits"] <= 64:
+                    from dqt_hw.golden import hex_text
+
+                    arr = np.load(cdir / ent["file"])
+                    with contextlib.suppress(ValueError):
+                        hx = hex_text(arr, ent["bits"], ent["signed"]).encode()
+                        (cdir / ent["hex"]).write_bytes(hx)
+                        ent["hex_sha256"] = hashlib.sha256(hx).hexdigest()
+                mp.write_text(json.dumps(man))
+            if op != "keep":
+                _resign(root, data.draw)
+
+        _golden_set("golden-manifest", change)
+
+    run()
+
+
+def fuzz_golden_set(n):
+    """set.json mutated or damaged; hidden, temporary, manifest-less, extra, missing,
+    renamed and linked case directories."""
+    import shutil
+
+    @_settings(n)
+    @given(st.sampled_from(["set", "set", "set", "hidden", "bare", "remove", "extra", "rename",
+                            "link", "keep", "keep"]), st.sampled_from(GOLDEN_CASES), st.data())
+    def run(op, case, data):
+        def change(root):
+            sp = root / "set.json"
+            if op == "set":
+                doc = data.draw(mutated(json.loads(sp.read_text()),
+                                        extra_keys=["cases", "design", "manifest_sha256"]))
+                sp.write_bytes(data.draw(damaged(dumps(doc).encode())))
+            elif op in ("hidden", "bare"):
+                d = root / (f".{case}.{data.draw(st.text('abc123', max_size=6))}"
+                            if op == "hidden" else "junk")
+                d.mkdir()
+                if data.draw(st.booleans()):
+                    shutil.copy(root / case / "manifest.json", d / "manifest.json")
+            elif op == "remove":
+                shutil.rmtree(root / case)
+            elif op in ("extra", "rename"):
+                new = root / data.draw(st.sampled_from(["extra", "x.y", case + "_2"]))
+                (shutil.copytree if op == "extra" else os.rename)(root / case, new)
+                if data.draw(st.booleans()):
+                    _resign(root, data.draw)
+            elif op == "link":
+                (root / "linked").symlink_to(root / case)
+
+        _golden_set("golden-set", change)
+
+    run()
+
+
 FORMATS = {"tech-table": fuzz_tech, "sweep-grid": fuzz_grid, "per-input-widths": fuzz_widths,
-           "design": fuzz_design, "cli": fuzz_cli, "numeric": fuzz_numeric}
+           "design": fuzz_design, "cli": fuzz_cli, "numeric": fuzz_numeric,
+           "golden-manifest": fuzz_golden_manifest, "golden-set": fuzz_golden_set}
 
 
 def limit_memory() -> int:
@@ -718,6 +861,7 @@ def main(argv=None) -> int:
     import dqt_hw.cli  # noqa: F401
     import dqt_hw.cost.energy  # noqa: F401
     import dqt_hw.design.schema  # noqa: F401
+    import dqt_hw.golden  # noqa: F401
     import dqt_hw.sweep  # noqa: F401
     import matplotlib.pyplot  # noqa: F401
     import pyarrow.parquet  # noqa: F401

@@ -55,7 +55,7 @@ def test_dqt_hw_sim_runs_a_written_set_and_fails_on_a_flipped_code(tmp_path, cap
     bad = tmp_path / "bad"
     write_case(bad, name, kind=case.kind, params=case.params, arrays=arrays,
                extra=case.manifest.get("extra"))
-    assert main(["sim", "--design", str(toml), "--golden", str(bad), "--blocks", "1"]) == 1
+    assert main(["sim", "--design", str(toml), "--golden", str(bad / name), "--blocks", "1"]) == 1
     text = capsys.readouterr().out
     assert "bulk path: FAIL" in text and "per-cycle path: FAIL" in text
     assert "1 of 8 rows differ: row 0" in text

@@ -15,9 +15,11 @@ from .io import (
     read_case,
     read_set,
     read_set_manifest,
+    update_set,
     write_case,
     write_set,
 )
+from .schema import MAX_BITS, MAX_ELEMENTS
 
 __all__ = [
     "MIN_DISTINCT",
@@ -28,6 +30,9 @@ __all__ = [
     "read_set_manifest",
     "saturated_fraction",
     "write_set",
+    "update_set",
+    "MAX_BITS",
+    "MAX_ELEMENTS",
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "KINDS",

@@ -16,10 +16,7 @@ from .. import model, spec
 from ..design import Design
 from ..design.reference import reference
 from .io import GoldenArray, GoldenCase, write_case
-
-KINDS = ("nested_view", "gemm", "dense_layer", "conv_layer")
-SUM_BITS = 32  # side sums in hex files: signed 32 bits
-SHIFT_BITS = 16  # E and S in hex files: signed 16 bits
+from .schema import KINDS, array_widths, input_names
 
 
 def _fmt(p: dict, key: str) -> spec.Format:
@@ -37,8 +34,12 @@ def requant_from_arrays(K, S, bits, rounding, b_out, signed, clamp=None):
 
 
 def compute(kind: str, params: dict, inputs: dict) -> tuple[dict, dict]:
-    """(outputs, stats) of a case: outputs maps names to ``GoldenArray``s."""
+    """(outputs, stats) of a case: outputs maps names to ``GoldenArray``s (at the widths
+    of ``dqt_hw.golden.schema.array_widths``)."""
     p = params
+    if kind not in KINDS:
+        raise ValueError(f"unknown golden case kind {kind!r} (known: {KINDS})")
+    bits = array_widths(kind, p)
     if kind == "nested_view":
         n, signed = int(p["n"]), bool(p["signed"])
         q = inputs["q"]
@@ -46,47 +47,36 @@ def compute(kind: str, params: dict, inputs: dict) -> tuple[dict, dict]:
             model.nested_view(q, n=n, b=b, rounding=p["rounding"], signed=signed)
             for b in p["widths"]
         ])
-        return {"v": GoldenArray(v, n, signed)}, {}
+        return {"v": GoldenArray(v, *bits["v"])}, {}
     if kind == "gemm":
         acc, st = model.gemm(inputs["a"], inputs["w"], acc_width=p["acc_width"],
                              overflow=p["overflow"], stats=True)
-        return {"acc": GoldenArray(acc, p["acc_width"], True)}, _stats(st)
-    if kind in ("dense_layer", "conv_layer"):
-        af, wf = _fmt(p, "a_format"), _fmt(p, "w_format")
-        b_a, b_w = af.check_width(p["b_a"]), wf.check_width(p["b_w"])
-        rq = requant_from_arrays(inputs["K"], inputs["S"], int(p["const_bits"]),
-                                  p["rounding"], int(p["b_out"]), bool(p["out_signed"]))
-        a_name = "a" if kind == "dense_layer" else "x"
-        av = model.nested_view(inputs[a_name], n=af.n, b=b_a, rounding=p["view_rounding"],
-                               signed=af.signed)
-        wv = model.nested_view(inputs["w"], n=wf.n, b=b_w, rounding=p["view_rounding"],
-                               signed=wf.signed)
-        common = dict(a_fmt=af, w_fmt=wf, b_a=b_a, b_w=b_w, view_rounding=p["view_rounding"],
-                      acc_width=p["acc_width"], overflow=p["overflow"], requant=rq, stats=True)
-        if kind == "dense_layer":
-            out, st = model.dense_layer(inputs["a"], inputs["w"], **common)
-            acc = model.gemm(av, wv, acc_width=p["acc_width"], overflow=p["overflow"])
-            sa, sw = model.side_sums_gemm(av, wv)
-        else:
-            geo = model.ConvGeometry(p["stride"], p["padding"], p["groups"], p["pad_code"])
-            out, st = model.conv_layer(inputs["x"], inputs["w"], **common, geometry=geo)
-            acc = model.conv2d(av, wv, acc_width=p["acc_width"], overflow=p["overflow"],
-                               **geo._asdict())
-            sa, sw = model.side_sums_conv2d(av, wv, **geo._asdict())
-        Kc, Ec, Sc = rq.arrays()
-        outs = {
-            f"{a_name}_view": GoldenArray(av, b_a, af.signed),
-            "w_view": GoldenArray(wv, b_w, wf.signed),
-            "acc": GoldenArray(acc, p["acc_width"], True),
-            "sum_a": GoldenArray(sa, SUM_BITS, True),
-            "sum_w": GoldenArray(sw, SUM_BITS, True),
-            "rq_K": GoldenArray(Kc, int(p["const_bits"]), True),
-            "rq_E": GoldenArray(Ec, SHIFT_BITS, True),
-            "rq_S": GoldenArray(Sc, SHIFT_BITS, True),
-            "out": GoldenArray(out, int(p["b_out"]), bool(p["out_signed"])),
-        }
-        return outs, _stats(st)
-    raise ValueError(f"unknown golden case kind {kind!r} (known: {KINDS})")
+        return {"acc": GoldenArray(acc, *bits["acc"])}, _stats(st)
+    af, wf = _fmt(p, "a_format"), _fmt(p, "w_format")
+    b_a, b_w = af.check_width(p["b_a"]), wf.check_width(p["b_w"])
+    rq = requant_from_arrays(inputs["K"], inputs["S"], int(p["const_bits"]),
+                             p["rounding"], int(p["b_out"]), bool(p["out_signed"]))
+    a_name = "a" if kind == "dense_layer" else "x"
+    av = model.nested_view(inputs[a_name], n=af.n, b=b_a, rounding=p["view_rounding"],
+                           signed=af.signed)
+    wv = model.nested_view(inputs["w"], n=wf.n, b=b_w, rounding=p["view_rounding"],
+                           signed=wf.signed)
+    common = dict(a_fmt=af, w_fmt=wf, b_a=b_a, b_w=b_w, view_rounding=p["view_rounding"],
+                  acc_width=p["acc_width"], overflow=p["overflow"], requant=rq, stats=True)
+    if kind == "dense_layer":
+        out, st = model.dense_layer(inputs["a"], inputs["w"], **common)
+        acc = model.gemm(av, wv, acc_width=p["acc_width"], overflow=p["overflow"])
+        sa, sw = model.side_sums_gemm(av, wv)
+    else:
+        geo = model.ConvGeometry(p["stride"], p["padding"], p["groups"], p["pad_code"])
+        out, st = model.conv_layer(inputs["x"], inputs["w"], **common, geometry=geo)
+        acc = model.conv2d(av, wv, acc_width=p["acc_width"], overflow=p["overflow"],
+                           **geo._asdict())
+        sa, sw = model.side_sums_conv2d(av, wv, **geo._asdict())
+    Kc, Ec, Sc = rq.arrays()
+    values = {f"{a_name}_view": av, "w_view": wv, "acc": acc, "sum_a": sa, "sum_w": sw,
+              "rq_K": Kc, "rq_E": Ec, "rq_S": Sc, "out": out}
+    return {k: GoldenArray(v, *bits[k]) for k, v in values.items()}, _stats(st)
 
 
 def _stats(st) -> dict:
@@ -101,17 +91,8 @@ def _stats(st) -> dict:
 
 def input_bits(kind: str, params: dict) -> dict:
     """(bits, signed) of each input array, for its hex file."""
-    if kind == "nested_view":
-        return {"q": (params["n"], params["signed"])}
-    if kind == "gemm":
-        return {k: (params[f"{k}_bits"], params[f"{k}_signed"]) for k in ("a", "w")}
-    a = "a" if kind == "dense_layer" else "x"
-    return {
-        a: (params["a_format"]["n"], params["a_format"]["signed"]),
-        "w": (params["w_format"]["n"], params["w_format"]["signed"]),
-        "K": (params["const_bits"], True),
-        "S": (SHIFT_BITS, True),
-    }
+    bits = array_widths(kind, params)
+    return {k: bits[k] for k in input_names(kind)}
 
 
 @dataclass(frozen=True)
@@ -163,7 +144,7 @@ def verify_case(case: GoldenCase) -> list[str]:
     bad = [k for k, ga in outs.items()
            if k not in case.arrays or case[k].shape != ga.data.shape
            or not np.array_equal(case[k], ga.data)]
-    if stats and case.manifest.get("extra", {}).get("stats") != stats:
+    if stats and (case.manifest.get("extra") or {}).get("stats") != stats:
         bad.append("stats")
     return bad
 
@@ -360,12 +341,9 @@ def write_canonical(root) -> list:
     """Write the canonical golden set (small; checked in under golden/); every case must
     be meaningful (``fit.check_meaningful``)."""
     from .fit import check_meaningful
-    from .io import write_set_manifest
+    from .io import update_set
 
     cases = canonical_cases()
     for c in cases:
         check_meaningful(c.case())
-    written = [c.write(root) for c in cases]
-    write_set_manifest(root, [c.name for c in cases],
-                       source={"command": "dqt-hw golden canonical"})
-    return written
+    return update_set(root, cases, source={"command": "dqt-hw golden canonical"})

@@ -168,7 +168,7 @@ def _constant_reasons(d: Design, case) -> list[str]:
 def saturated_fraction(case) -> float | None:
     """Fraction of the outputs whose accumulation saturated at least once (saturate
     cases with statistics), else None."""
-    st = case.manifest.get("extra", {}).get("stats")
+    st = (case.manifest.get("extra") or {}).get("stats")
     if case.params.get("overflow") != "saturate" or not st or not st.get("outputs"):
         return None
     return st["outputs_affected"] / st["outputs"]

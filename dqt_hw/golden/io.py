@@ -1,16 +1,27 @@
-"""Golden-vector sets on disk: a directory per case (format in golden/README.md).
+"""Golden-vector sets on disk: a directory per case and a set manifest (format in
+golden/README.md, models in :mod:`dqt_hw.golden.schema`).
 
+    set.json               the set: the design it was written for, how its data was made,
+                           each case with the sha256 of its manifest.json
     <case>/manifest.json   contract version, kind, parameters, seed, and per array:
                            file names, dtype, shape, bit width, signedness, sha256
     <case>/<name>.npy      the array (int64, C order), loadable with allow_pickle=False
     <case>/<name>.hex      the same values for $readmemh: one per line, row-major,
                            two's complement in ``bits`` bits, ceil(bits / 4) hex digits
 
-Files are untrusted input: the reader checks the manifest's shape, refuses unknown
-contract versions and any file name that is not a plain name inside the case directory,
-loads arrays with ``allow_pickle=False`` and checks every checksum. A set is written to a
-temporary directory beside the target and renamed into place, so an interrupted write
-never leaves a half set that reads as valid.
+Files are untrusted input. The reader checks, in this order and before it reads or
+allocates what a file merely claims: the set's listing (no hidden or temporary
+directory, none without a manifest, exactly the cases set.json lists), each manifest's
+size and checksum, its model (strict types, unknown keys refused, the kind's arrays at
+the widths its params make, at most ``MAX_ELEMENTS`` elements an array), each file's
+size against the declared shape and width, its checksum, the .npy header (int64, C
+order, the declared shape, never a pickle) and the .hex lines, exactly. Every refusal
+is one ValueError line naming the file, the field and the value.
+
+A set is written to a temporary directory beside the target and renamed into place
+(:func:`write_set`); :func:`update_set` replaces the cases of a directory one by one and
+writes ``set.json`` last. Either way an interrupted write leaves the old set, a set
+that does not verify, or the new one: never one that verifies with a mixture.
 """
 
 from __future__ import annotations
@@ -18,25 +29,37 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
-import re
 import shutil
 import tempfile
+import tokenize
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..files import atomic_write_text
+from ..schema import MAX_JSON_BYTES, parse_json, read_bounded
 from ..spec import CONTRACT_VERSION
+from .schema import (FORMAT_NAME, FORMAT_VERSION, SET_FORMAT,
+                     SUPPORTED_CONTRACTS, validate_case, validate_set)
 
-FORMAT_NAME = "dqt_hw-golden"
-FORMAT_VERSION = 2
-"""Version of the case layout (2: the accumulator width is the param ``acc_width``, was
-``acc_width`` in 1)."""
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "SET_FORMAT", "SUPPORTED_CONTRACTS", "SET_FILE",
+           "MANIFEST", "GoldenArray", "GoldenCase", "hex_text", "npy_bytes", "write_case",
+           "write_set", "update_set", "write_set_manifest", "read_case", "read_set",
+           "read_set_manifest", "replace_dir"]
+
 SET_FILE = "set.json"
-SET_FORMAT = "dqt_hw-golden-set"
-SUPPORTED_CONTRACTS = ("1.0",)
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+MANIFEST = "manifest.json"
+MAX_MANIFEST_BYTES = MAX_JSON_BYTES
+"""Largest manifest.json or set.json read (1 MiB; a layer case's manifest has 6 KiB)."""
+MAX_NPY_HEADER = 4096
+"""Largest .npy header (magic, length and the header dict; numpy writes 128 bytes)."""
+_NPY_ERRORS = (ValueError, SyntaxError, TypeError, KeyError, EOFError, OverflowError,
+               RecursionError, tokenize.TokenError)
+"""What numpy's header parser raises on a malformed header."""
 
 
 @dataclass(frozen=True)
@@ -92,47 +115,42 @@ def hex_text(a: np.ndarray, bits: int, signed: bool) -> str:
     return "".join(f"{int(v) & mask:0{digits}x}\n" for v in flat)
 
 
+# ----------------------------------------------------------------------------- writing
+
+
 def write_case(root, name: str, *, kind: str, params: dict, arrays: dict, extra=None) -> Path:
     """Write case ``name`` under ``root`` atomically; return its directory.
 
     ``arrays`` maps a name to a ``GoldenArray``; ``params`` and ``extra`` must be JSON-able.
+    The manifest is checked by the reader's model first: nothing the reader would refuse
+    is written.
     """
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise ValueError(f"case name must be a plain file name, not {name!r}")
     root = Path(root)
+    manifest = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "contract_version": CONTRACT_VERSION,
+        "case": name,
+        "kind": kind,
+        "params": params,
+        "arrays": {a: {"file": f"{a}.npy", "hex": f"{a}.hex", "dtype": "int64",
+                       "shape": list(np.shape(ga.data)), "bits": int(ga.bits),
+                       "signed": bool(ga.signed), "sha256": "0" * 64, "hex_sha256": "0" * 64}
+                   for a, ga in sorted(arrays.items())},
+    }
+    if extra:
+        manifest["extra"] = extra
+    validate_case(json.loads(json.dumps(manifest)), source=f"golden case {name!r}")
     root.mkdir(parents=True, exist_ok=True)
-    entries = {}
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=root))
     try:
         for aname, ga in sorted(arrays.items()):
-            if not _NAME.match(aname):
-                raise ValueError(f"array name must be a plain file name, not {aname!r}")
             raw = npy_bytes(ga.data)
             hx = hex_text(ga.data, ga.bits, ga.signed).encode()
             (tmp / f"{aname}.npy").write_bytes(raw)
             (tmp / f"{aname}.hex").write_bytes(hx)
-            entries[aname] = {
-                "file": f"{aname}.npy",
-                "hex": f"{aname}.hex",
-                "dtype": "int64",
-                "shape": list(np.shape(ga.data)),
-                "bits": int(ga.bits),
-                "signed": bool(ga.signed),
-                "sha256": _sha256(raw),
-                "hex_sha256": _sha256(hx),
-            }
-        manifest = {
-            "format": FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
-            "contract_version": CONTRACT_VERSION,
-            "case": name,
-            "kind": kind,
-            "params": params,
-            "arrays": entries,
-        }
-        if extra:
-            manifest["extra"] = extra
-        (tmp / "manifest.json").write_text(_json_text(manifest))
+            manifest["arrays"][aname].update(sha256=_sha256(raw), hex_sha256=_sha256(hx))
+        (tmp / MANIFEST).write_text(_json_text(manifest))
         return replace_dir(tmp, root / name)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -145,7 +163,8 @@ def _json_text(doc) -> str:
 
 def replace_dir(tmp: Path, final: Path) -> Path:
     """Move the finished directory ``tmp`` to ``final`` (a sibling), replacing what was
-    there by renames only: a reader sees the old directory or the new one."""
+    there by renames only: a reader sees the old directory, none (between the two
+    renames: the old one is in a hidden ``.NAME.old.*`` beside it) or the new one."""
     old = None
     if final.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old.", dir=final.parent))
@@ -161,6 +180,7 @@ def write_set(root, cases, *, design: dict | None = None, source: dict | None = 
     and ``name``, e.g. ``dqt_hw.golden.cases.CaseData``) and the set manifest
     ``set.json`` into a directory beside ``root``, then rename it to ``root``."""
     root = Path(root)
+    _some(root, cases)
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
     try:
@@ -173,11 +193,37 @@ def write_set(root, cases, *, design: dict | None = None, source: dict | None = 
         raise
 
 
+def _some(root: Path, cases) -> None:
+    if not cases:
+        raise ValueError(f"golden set {str(root)!r}: no cases to write (a set holds at least "
+                         f"one)")
+
+
+def update_set(root, cases, *, design: dict | None = None,
+               source: dict | None = None) -> list[Path]:
+    """Write ``cases`` into the existing directory ``root`` (which may hold other files,
+    such as golden/README.md): each case replaced atomically, then ``set.json``, last. An
+    interrupted update leaves cases that set.json's checksums do not match (or a hidden
+    temporary directory): a set that does not verify, unless every case written so far
+    is byte-identical to the one it replaced; running it again completes it (the
+    temporary directories an interrupted run left for these cases are removed first).
+    Returns the case directories."""
+    root = Path(root)
+    _some(root, cases)
+    for c in cases:  # what write_case and replace_dir name their temporaries
+        for p in root.glob(f".{c.name}.*"):
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+    written = [c.write(root) for c in cases]
+    write_set_manifest(root, [c.name for c in cases], design=design, source=source)
+    return written
+
+
 def write_set_manifest(root, names, *, design: dict | None = None,
                        source: dict | None = None) -> Path:
     """``root/set.json``: the design the set was written for (its ``to_dict()``), how
     its data was made, and each case with the sha256 of its manifest.json (which holds
-    the checksums of every array)."""
+    the checksums of every array); written atomically."""
     root = Path(root)
     doc = {
         "format": SET_FORMAT,
@@ -185,118 +231,187 @@ def write_set_manifest(root, names, *, design: dict | None = None,
         "contract_version": CONTRACT_VERSION,
         "design": design,
         "source": source,
-        "cases": {nm: {"manifest_sha256": _sha256((root / nm / "manifest.json").read_bytes())}
+        "cases": {nm: {"manifest_sha256": _sha256((root / nm / MANIFEST).read_bytes())}
                   for nm in sorted(names)},
     }
+    validate_set(json.loads(json.dumps(doc)), source=f"golden set {str(root)!r}")
     path = root / SET_FILE
-    tmp = root / f".{SET_FILE}.tmp{os.getpid()}"
-    tmp.write_text(_json_text(doc))
-    os.replace(tmp, path)
+    atomic_write_text(path, _json_text(doc))
     return path
 
 
-def read_set_manifest(root) -> dict | None:
-    """The validated ``set.json`` of ``root`` (None when there is none): every case it
-    lists is there with the recorded manifest checksum, and no other case is."""
+# ----------------------------------------------------------------------------- reading
+
+
+def _set_listing(root: Path) -> dict:
+    """The validated set.json of ``root``, after checking that the directory holds
+    exactly its cases: no link, no hidden or temporary directory, no directory without
+    a manifest, no case missing or extra."""
+    if not root.is_dir():
+        raise ValueError(f"{root}: not a directory")
+    spath = root / SET_FILE
+    if not spath.exists() and not spath.is_symlink():
+        raise ValueError(f"{root}: no {SET_FILE} (every golden set has one: `dqt-hw golden "
+                         f"write` and `dqt-hw golden canonical` write it; a single case "
+                         f"directory has a {MANIFEST} instead)")
+    source = f"golden set manifest {str(spath)!r}"
+    if spath.is_symlink():
+        raise ValueError(f"{source}: a link, not a file")
+    doc = parse_json(read_bounded(spath, what="golden set manifest",
+                                  max_bytes=MAX_MANIFEST_BYTES), source=source)
+    validate_set(doc, source=source)
+    dirs = []
+    for p in sorted(root.iterdir()):
+        if p.is_symlink():
+            raise ValueError(f"{p}: a link in a golden set (cases are plain directories)")
+        if not p.is_dir():
+            continue
+        if p.name.startswith("."):
+            raise ValueError(f"{p}: a hidden or temporary directory in a golden set (an "
+                             f"interrupted write leaves one: write the set again)")
+        if not (p / MANIFEST).is_file():
+            raise ValueError(f"{p}: a directory without a {MANIFEST} in a golden set")
+        dirs.append(p.name)
+    listed = sorted(doc["cases"])
+    if listed != dirs:
+        missing = sorted(set(listed) - set(dirs))
+        extra = sorted(set(dirs) - set(listed))
+        why = ([f"lists the cases {missing}, which the directory lacks"] if missing else []) \
+            + ([f"does not list the case directories {extra}"] if extra else [])
+        raise ValueError(f"{source}: {'; '.join(why)}")
+    return doc
+
+
+def _manifest_raw(case_dir: Path, want_sha: str | None) -> tuple[Path, bytes]:
+    mpath = case_dir / MANIFEST
+    if not mpath.is_file() or mpath.is_symlink():
+        raise ValueError(f"{case_dir}: no {MANIFEST} (a plain file)")
+    raw = read_bounded(mpath, what="golden case manifest", max_bytes=MAX_MANIFEST_BYTES)
+    if want_sha is not None and _sha256(raw) != want_sha:
+        raise ValueError(f"{mpath}: sha256 {_sha256(raw)} does not match set.json's "
+                         f"{want_sha}")
+    return mpath, raw
+
+
+def read_set_manifest(root) -> dict:
+    """The validated ``set.json`` of ``root`` (required): the directory holds exactly
+    the cases it lists, each manifest with the recorded checksum."""
     root = Path(root)
-    path = root / SET_FILE
-    if not path.exists():
-        return None
-    doc = _read_doc(path, SET_FORMAT)
-    cases = doc.get("cases")
-    if not isinstance(cases, dict):
-        raise ValueError(f"{path}: field 'cases' missing or not an object")
-    present = sorted(p.name for p in root.iterdir() if (p / "manifest.json").exists())
-    if sorted(cases) != present:
-        raise ValueError(f"{path}: lists cases {sorted(cases)}, the directory holds {present}")
-    for nm, ent in cases.items():
-        _plain_file(root, nm, "set.json case")
-        got = _sha256((root / nm / "manifest.json").read_bytes())
-        if not isinstance(ent, dict) or got != ent.get("manifest_sha256"):
-            raise ValueError(f"{root / nm / 'manifest.json'}: sha256 {got} does not match "
-                             f"set.json's {ent.get('manifest_sha256') if isinstance(ent, dict) else ent!r}")
+    doc = _set_listing(root)
+    for nm, ent in sorted(doc["cases"].items()):
+        _manifest_raw(root / nm, ent["manifest_sha256"])
     return doc
 
 
-def _read_doc(path: Path, fmt: str) -> dict:
-    """A JSON manifest of format ``fmt`` at this reader's format version."""
-    try:
-        doc = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(doc, dict) or doc.get("format") != fmt:
-        raise ValueError(f"{path}: not a {fmt} manifest")
-    if doc.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path}: unknown format version {doc.get('format_version')!r} "
-                         f"(this reader knows {FORMAT_VERSION})")
-    return doc
-
-
-def _plain_file(case_dir: Path, fname, what: str) -> Path:
-    if not isinstance(fname, str) or not _NAME.match(fname) or fname in (".", ".."):
-        raise ValueError(f"{case_dir}: {what} names {fname!r}, not a plain file in the case directory")
-    p = case_dir / fname
-    if p.resolve().parent != case_dir.resolve():
-        raise ValueError(f"{case_dir}: {what} names {fname!r}, a path outside the case directory")
-    return p
+def read_set(root) -> list[GoldenCase]:
+    """Every case of the set ``root`` (sorted by name), each validated: the set must be
+    exactly the cases its ``set.json`` lists, with the recorded manifest checksums."""
+    root = Path(root)
+    doc = _set_listing(root)
+    return [_read_case(root / nm, ent["manifest_sha256"])
+            for nm, ent in sorted(doc["cases"].items())]
 
 
 def read_case(path) -> GoldenCase:
     """Read and validate the case directory ``path``; raise ValueError on any defect."""
-    case_dir = Path(path)
-    mpath = case_dir / "manifest.json"
-    if not mpath.is_file():
-        raise ValueError(f"{case_dir}: no manifest.json")
-    manifest = _read_doc(mpath, FORMAT_NAME)
-    cv = manifest.get("contract_version")
-    if cv not in SUPPORTED_CONTRACTS:
-        raise ValueError(
-            f"{mpath}: unknown contract version {cv!r} (supported: {SUPPORTED_CONTRACTS})"
-        )
-    for key, typ in (("kind", str), ("params", dict), ("arrays", dict), ("case", str)):
-        if not isinstance(manifest.get(key), typ):
-            raise ValueError(f"{mpath}: field {key!r} missing or not a {typ.__name__}")
+    return _read_case(Path(path), None)
+
+
+def _read_case(case_dir: Path, want_sha: str | None) -> GoldenCase:
+    mpath, raw = _manifest_raw(case_dir, want_sha)
+    source = f"golden case manifest {str(mpath)!r}"
+    manifest = parse_json(raw, source=source)
+    validate_case(manifest, source=source)
+    name = case_dir.resolve().name
+    if manifest["case"] != name:
+        raise ValueError(f"{source}: case: {manifest['case']!r} is not the name of its "
+                         f"directory {name!r}")
     arrays = {}
     for aname, ent in manifest["arrays"].items():
-        if not isinstance(ent, dict):
-            raise ValueError(f"{mpath}: array {aname!r} entry is not an object")
-        for key in ("file", "hex", "shape", "bits", "signed", "sha256", "hex_sha256"):
-            if key not in ent:
-                raise ValueError(f"{mpath}: array {aname!r} lacks {key!r}")
-        f = _plain_file(case_dir, ent["file"], f"array {aname!r}")
-        h = _plain_file(case_dir, ent["hex"], f"array {aname!r} hex")
-        if not f.is_file() or not h.is_file():
-            raise ValueError(f"{case_dir}: array {aname!r}: file {ent['file']} or {ent['hex']} is missing")
-        raw = f.read_bytes()
-        if _sha256(raw) != ent["sha256"]:
-            raise ValueError(
-                f"{f}: sha256 {_sha256(raw)} does not match the manifest's {ent['sha256']}"
-            )
-        hx = h.read_bytes()
-        if _sha256(hx) != ent["hex_sha256"]:
-            raise ValueError(
-                f"{h}: sha256 {_sha256(hx)} does not match the manifest's {ent['hex_sha256']}"
-            )
-        try:
-            data = np.load(io.BytesIO(raw), allow_pickle=False)
-        except ValueError as e:
-            raise ValueError(f"{f}: not a plain .npy array ({e})") from None
-        if data.dtype != np.int64 or list(data.shape) != list(ent["shape"]):
-            raise ValueError(
-                f"{f}: holds {data.dtype} {list(data.shape)}, the manifest says int64 "
-                f"{ent['shape']}"
-            )
-        if hex_text(data, int(ent["bits"]), bool(ent["signed"])).encode() != hx:
-            raise ValueError(f"{h}: does not hold the same values as {f}")
+        data = _read_npy(_plain_file(case_dir, ent["file"]), ent)
+        _check_hex(_plain_file(case_dir, ent["hex"]), ent, data)
         arrays[aname] = data
     return GoldenCase(case_dir, manifest, arrays)
 
 
-def read_set(root) -> list[GoldenCase]:
-    """Every case directory under ``root`` (sorted by name), each validated; with a
-    ``set.json``, the set must be exactly the cases it lists (``read_set_manifest``)."""
-    root = Path(root)
-    if not root.is_dir():
-        raise ValueError(f"{root}: not a directory")
-    read_set_manifest(root)
-    return [read_case(p) for p in sorted(root.iterdir()) if (p / "manifest.json").exists()]
+def _plain_file(case_dir: Path, fname: str) -> Path:
+    """``case_dir/fname``, a plain file (the name is plain: the model says so)."""
+    p = case_dir / fname
+    if p.is_symlink():
+        raise ValueError(f"{p}: a link, not a plain file in the case directory")
+    if not p.is_file():
+        raise ValueError(f"{p}: missing (named by the manifest)")
+    return p
+
+
+def _read_npy(f: Path, ent: dict) -> np.ndarray:
+    """The int64 array of ``f``: its size against the declared shape first (nothing
+    read or allocated beyond it), then its checksum, then its header."""
+    shape = list(ent["shape"])
+    count = math.prod(shape)
+    nbytes = 8 * count
+    size = os.stat(f).st_size
+    if not nbytes < size <= nbytes + MAX_NPY_HEADER:
+        raise ValueError(f"{f}: has {size} bytes, an int64 array of shape {shape} takes "
+                         f"{nbytes} and a header of at most {MAX_NPY_HEADER}")
+    raw = read_bounded(f, what="golden array", max_bytes=nbytes + MAX_NPY_HEADER)
+    if _sha256(raw) != ent["sha256"]:
+        raise ValueError(f"{f}: sha256 {_sha256(raw)} does not match the manifest's "
+                         f"{ent['sha256']}")
+    buf = io.BytesIO(raw)
+    try:
+        with warnings.catch_warnings():  # numpy warns of a header in Python 2's syntax
+            warnings.simplefilter("ignore")
+            version = np.lib.format.read_magic(buf)
+            if version == (1, 0):
+                got, fortran, dtype = np.lib.format.read_array_header_1_0(buf)
+            elif version == (2, 0):
+                got, fortran, dtype = np.lib.format.read_array_header_2_0(buf)
+            else:
+                raise ValueError(f"format version {version} is not read (1.0 and 2.0 are)")
+    except _NPY_ERRORS as e:
+        raise ValueError(f"{f}: not a plain .npy array "
+                         f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    if dtype.hasobject:
+        raise ValueError(f"{f}: not a plain .npy array: it holds Python objects, which are "
+                         f"never unpickled")
+    if dtype != np.dtype("<i8") or fortran or list(got) != shape:
+        raise ValueError(f"{f}: holds {dtype.str if dtype != np.int64 else 'int64'} "
+                         f"{list(got)}{' in Fortran order' if fortran else ''}, the manifest "
+                         f"says int64 {shape} (little-endian, C order)")
+    if len(raw) - buf.tell() != nbytes:
+        raise ValueError(f"{f}: has {len(raw) - buf.tell()} bytes of data, an int64 array "
+                         f"of shape {shape} takes {nbytes}")
+    return np.frombuffer(raw, dtype="<i8", count=count, offset=buf.tell()) \
+        .astype(np.int64).reshape(shape)
+
+
+def _check_hex(h: Path, ent: dict, data: np.ndarray) -> None:
+    """``h`` holds exactly ``hex_text(data, bits, signed)``: its size first (one line of
+    ceil(bits / 4) digits a value), then its checksum, then line by line."""
+    bits, signed = ent["bits"], ent["signed"]
+    digits = (bits + 3) // 4
+    want = data.size * (digits + 1)
+    size = os.stat(h).st_size
+    if size != want:
+        with open(h, "rb") as fh:
+            head = fh.read(digits + 64)
+        line = head.split(b"\n", 1)[0] if b"\n" in head else None
+        first = f"; its first line has {len(line)} characters" if line is not None else ""
+        raise ValueError(f"{h}: has {size} bytes, {data.size} values of {bits} bits take "
+                         f"{want} (ceil({bits} / 4) = {digits} hex digits and a newline "
+                         f"each){first}")
+    hx = read_bounded(h, what="golden hex file", max_bytes=want)
+    if _sha256(hx) != ent["hex_sha256"]:
+        raise ValueError(f"{h}: sha256 {_sha256(hx)} does not match the manifest's "
+                         f"{ent['hex_sha256']}")
+    try:
+        text = hex_text(data, bits, signed).encode()
+    except ValueError as e:
+        raise ValueError(f"{h}: the .npy {e}") from None
+    if text != hx:
+        got, exp = hx.split(b"\n"), text.split(b"\n")
+        i = next((i for i, (a, b) in enumerate(zip(got, exp)) if a != b), 0)
+        raise ValueError(f"{h}: line {i + 1} is {got[i].decode('latin-1')!r}, the .npy "
+                         f"value {int(data.ravel()[i])} in {bits} bits is "
+                         f"{exp[i].decode()!r}")

@@ -1,7 +1,8 @@
 """Validation of the files dqt_hw reads from other people: one library, one error form.
 
-Every input format (technology tables, sweep grids, per-input width tables, design files;
-docs/formats.md) is described by a pydantic 2 model. This module holds what they share:
+Every input format (technology tables, sweep grids, per-input width tables, design files,
+golden-vector manifests; docs/formats.md) is described by a pydantic 2 model. This module
+holds what they share:
 
 - :class:`Strict`: the base model: strict types (``"false"`` is not a bool, ``20.9`` not
   an int, an int is not a string), unknown keys refused, no NaN or infinity;
@@ -347,6 +348,8 @@ SCHEMAS = {
     "network": "dqt_hw.net.netfile:network_schema",
     "network-topology": "dqt_hw.net.netfile:network_topology_schema",
     "width-mix": "dqt_hw.cost.workload:width_mix_schema",
+    "golden-manifest": "dqt_hw.golden.schema:golden_manifest_schema",
+    "golden-set": "dqt_hw.golden.schema:golden_set_schema",
 }
 """Published schemas: ``schemas/<name>.schema.json`` and the function that makes each."""
 
