@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..files import atomic_write_text
+from ..files import atomic_write_text, replace_dir, staged_dir
 from ..schema import MAX_JSON_BYTES, parse_json, read_bounded
 from ..spec import CONTRACT_VERSION
 from .schema import (FORMAT_NAME, FORMAT_VERSION, SET_FORMAT,
@@ -161,36 +161,17 @@ def _json_text(doc) -> str:
     return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
 
-def replace_dir(tmp: Path, final: Path) -> Path:
-    """Move the finished directory ``tmp`` to ``final`` (a sibling), replacing what was
-    there by renames only: a reader sees the old directory, none (between the two
-    renames: the old one is in a hidden ``.NAME.old.*`` beside it) or the new one."""
-    old = None
-    if final.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old.", dir=final.parent))
-        os.rename(final, old / final.name)
-    os.rename(tmp, final)
-    if old is not None:
-        shutil.rmtree(old)
-    return final
-
-
 def write_set(root, cases, *, design: dict | None = None, source: dict | None = None) -> Path:
     """Write a whole set atomically: every case (``cases``: objects with ``write(root)``
     and ``name``, e.g. ``dqt_hw.golden.cases.CaseData``) and the set manifest
     ``set.json`` into a directory beside ``root``, then rename it to ``root``."""
     root = Path(root)
     _some(root, cases)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
-    try:
+    with staged_dir(root, keep=False) as tmp:  # fsynced, renamed; removed on an error
         for c in cases:
             c.write(tmp)
         write_set_manifest(tmp, [c.name for c in cases], design=design, source=source)
-        return replace_dir(tmp, root)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    return root
 
 
 def _some(root: Path, cases) -> None:
