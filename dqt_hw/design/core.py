@@ -22,7 +22,7 @@ from . import rules as R
 
 __all__ = ["COMPONENTS", "PARAMETERS", "Design", "as_design", "read_toml"]
 
-COMPONENTS = ("view", "pe", "scalable_pe", "array", "requant", "tile", "rescale")
+COMPONENTS = ("view", "pe", "scalable_pe", "array", "requant", "tile", "rescale", "axi")
 """The generators a design can name (``dqt_hw.hw.config.GENERATORS`` maps them)."""
 
 PARAMETERS = {
@@ -36,6 +36,8 @@ PARAMETERS = {
     "tile": ("rows", "cols", "n", "acc_width", "overflow", "view_rounding", "signed",
              "widths", "depth_bits", "kbits", "ebits", "sbits", "max_pack"),
     "rescale": ("n", "rounding", "signed", "mult_bits", "sbits", "widths"),
+    "axi": ("rows", "cols", "n", "acc_width", "overflow", "view_rounding", "signed",
+            "widths", "depth_bits", "kbits", "ebits", "sbits", "max_pack", "queue_depth"),
 }
 """The parameters of each component, in documentation (and sidecar) order."""
 
@@ -67,7 +69,7 @@ the published schema (:mod:`dqt_hw.design.schema`) read this table."""
 def _ranged(key, value):
     what, lo, hi = INT_RANGES[key]
     return R.check_int(what, value, lo, hi)
-_CLOCKED = ("pe", "scalable_pe", "array", "tile")
+_CLOCKED = ("pe", "scalable_pe", "array", "tile", "axi")
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,8 @@ class Design:
         Rounding of the baseline rescale unit (any of ``dqt_hw.spec.ROUNDINGS``).
     mult_bits : int
         Multiplier constant width of the baseline rescale unit.
+    queue_depth : int
+        Tile commands the AXI shell's command queue holds (2, 4, 8 or 16).
 
     A parameter that the component does not have must stay at its default.
     """
@@ -130,6 +134,7 @@ class Design:
     sum_width: int | None = None
     rounding: str = "half_up"
     mult_bits: int = 16
+    queue_depth: int = 4
 
     def __post_init__(self):
         comp = self.component
@@ -186,6 +191,8 @@ class Design:
             v["max_pack"] = R.check_max_pack(self.max_pack, n, signed)
         if "views" in params:
             v["views"] = R.check_bool("views", self.views)
+        if "queue_depth" in params:
+            v["queue_depth"] = R.check_queue_depth(self.queue_depth)
         for k, val in v.items():
             object.__setattr__(self, k, val)
 
