@@ -161,6 +161,14 @@ def _dump(sidecar: dict) -> str:
 
 
 def render(design: Design) -> dict[str, str]:
-    """{file name: content} of ``design``: ``<name>.v`` and ``<name>.json``."""
+    """{file name: content} of ``design``: ``<name>.v`` and ``<name>.json``; for an AXI
+    shell also its register map as ``<name>_regs.md``, ``<name>_regs.h`` and
+    ``<name>.rdl`` (SystemRDL)."""
     text, sidecar = generate(design)
-    return {f"{design.name}.v": text, f"{design.name}.json": _dump(sidecar)}
+    files = {f"{design.name}.v": text, f"{design.name}.json": _dump(sidecar)}
+    if design.component == "axi":
+        from .regmap import register_map
+        from .regmap_text import render_texts
+
+        files.update(render_texts(register_map(design)))
+    return files
