@@ -358,562 +358,538 @@ module \dqt_axi4x4.core (s_axis_act_tdata, i__valid, s_axis_act_tlast, s_axis_wg
   wire \$262 ;
   wire \$263 ;
   wire \$264 ;
-  wire \$265 ;
+  wire [32:0] \$265 ;
   wire \$266 ;
   wire \$267 ;
-  wire \$268 ;
-  wire [32:0] \$269 ;
+  wire [32:0] \$268 ;
+  wire \$269 ;
   wire [4:0] \$27 ;
   wire \$270 ;
-  wire \$271 ;
-  wire [32:0] \$272 ;
-  wire \$273 ;
+  wire [32:0] \$271 ;
+  wire \$272 ;
+  wire [32:0] \$273 ;
   wire \$274 ;
-  wire [32:0] \$275 ;
-  wire \$276 ;
-  wire [32:0] \$277 ;
+  wire \$275 ;
+  wire [32:0] \$276 ;
+  wire \$277 ;
   wire \$278 ;
-  wire \$279 ;
+  wire [32:0] \$279 ;
   wire [4:0] \$28 ;
-  wire [32:0] \$280 ;
-  wire \$281 ;
+  wire \$280 ;
+  wire [32:0] \$281 ;
   wire \$282 ;
-  wire [32:0] \$283 ;
-  wire \$284 ;
-  wire [32:0] \$285 ;
+  wire \$283 ;
+  wire [32:0] \$284 ;
+  wire [3:0] \$285 ;
   wire \$286 ;
   wire \$287 ;
-  wire [32:0] \$288 ;
+  wire \$288 ;
   wire \$289 ;
   wire [4:0] \$29 ;
   wire \$290 ;
   wire \$291 ;
   wire \$292 ;
-  wire [3:0] \$293 ;
+  wire \$293 ;
   wire \$294 ;
   wire \$295 ;
-  wire \$296 ;
+  wire [3:0] \$296 ;
   wire \$297 ;
-  wire \$298 ;
+  wire [3:0] \$298 ;
   wire \$299 ;
   wire \$3 ;
   wire [4:0] \$30 ;
-  wire \$300 ;
-  wire \$301 ;
-  wire \$302 ;
-  wire \$303 ;
-  wire \$304 ;
-  wire \$305 ;
-  wire \$306 ;
-  wire \$307 ;
-  wire \$308 ;
-  wire \$309 ;
+  wire [32:0] \$300 ;
+  wire [32:0] \$301 ;
+  wire [11:0] \$302 ;
+  wire [11:0] \$303 ;
+  wire [11:0] \$304 ;
+  wire [11:0] \$305 ;
+  wire [3:0] \$306 ;
+  wire [3:0] \$307 ;
+  wire [3:0] \$308 ;
+  wire [3:0] \$309 ;
   wire [5:0] \$31 ;
-  wire \$310 ;
-  wire \$311 ;
-  wire \$312 ;
-  wire \$313 ;
-  wire \$314 ;
-  wire \$315 ;
-  wire \$316 ;
-  wire \$317 ;
-  wire \$318 ;
-  wire \$319 ;
+  wire [3:0] \$310 ;
+  wire [3:0] \$311 ;
+  wire [3:0] \$312 ;
+  wire [3:0] \$313 ;
+  wire [3:0] \$314 ;
+  wire [3:0] \$315 ;
+  wire [3:0] \$316 ;
+  wire [3:0] \$317 ;
+  wire [1:0] \$318 ;
+  wire [1:0] \$319 ;
   wire [31:0] \$32 ;
-  wire [3:0] \$320 ;
-  wire \$321 ;
-  wire [3:0] \$322 ;
+  wire [1:0] \$320 ;
+  wire [1:0] \$321 ;
+  wire \$322 ;
   wire \$323 ;
-  wire [32:0] \$324 ;
-  wire [32:0] \$325 ;
-  wire [11:0] \$326 ;
-  wire [11:0] \$327 ;
-  wire [11:0] \$328 ;
-  wire [11:0] \$329 ;
+  wire \$324 ;
+  wire \$325 ;
+  wire [2:0] \$326 ;
+  wire [2:0] \$327 ;
+  wire [2:0] \$328 ;
+  wire [2:0] \$329 ;
   wire [31:0] \$33 ;
-  wire [3:0] \$330 ;
-  wire [3:0] \$331 ;
-  wire [3:0] \$332 ;
-  wire [3:0] \$333 ;
-  wire [3:0] \$334 ;
-  wire [3:0] \$335 ;
-  wire [3:0] \$336 ;
-  wire [3:0] \$337 ;
-  wire [3:0] \$338 ;
-  wire [3:0] \$339 ;
+  wire [2:0] \$330 ;
+  wire [2:0] \$331 ;
+  wire [2:0] \$332 ;
+  wire [2:0] \$333 ;
+  wire [31:0] \$334 ;
+  wire [31:0] \$335 ;
+  wire [31:0] \$336 ;
+  wire [31:0] \$337 ;
+  wire [31:0] \$338 ;
+  wire [31:0] \$339 ;
   wire [31:0] \$34 ;
-  wire [3:0] \$340 ;
-  wire [3:0] \$341 ;
-  wire [1:0] \$342 ;
-  wire [1:0] \$343 ;
-  wire [1:0] \$344 ;
-  wire [1:0] \$345 ;
-  wire \$346 ;
-  wire \$347 ;
-  wire \$348 ;
-  wire \$349 ;
+  wire [31:0] \$340 ;
+  wire [31:0] \$341 ;
+  wire [31:0] \$342 ;
+  wire [31:0] \$343 ;
+  wire [31:0] \$344 ;
+  wire [31:0] \$345 ;
+  wire [31:0] \$346 ;
+  wire [31:0] \$347 ;
+  wire [31:0] \$348 ;
+  wire [31:0] \$349 ;
   wire [31:0] \$35 ;
-  wire [2:0] \$350 ;
-  wire [2:0] \$351 ;
-  wire [2:0] \$352 ;
-  wire [2:0] \$353 ;
-  wire [2:0] \$354 ;
-  wire [2:0] \$355 ;
-  wire [2:0] \$356 ;
-  wire [2:0] \$357 ;
-  wire [31:0] \$358 ;
-  wire [31:0] \$359 ;
+  wire [4:0] \$350 ;
+  wire [4:0] \$351 ;
+  wire [4:0] \$352 ;
+  wire [4:0] \$353 ;
+  wire [4:0] \$354 ;
+  wire [4:0] \$355 ;
+  wire [4:0] \$356 ;
+  wire [4:0] \$357 ;
+  wire [4:0] \$358 ;
+  wire [4:0] \$359 ;
   wire [4:0] \$36 ;
-  wire [31:0] \$360 ;
-  wire [31:0] \$361 ;
-  wire [31:0] \$362 ;
-  wire [31:0] \$363 ;
-  wire [31:0] \$364 ;
-  wire [31:0] \$365 ;
-  wire [31:0] \$366 ;
-  wire [31:0] \$367 ;
-  wire [31:0] \$368 ;
-  wire [31:0] \$369 ;
+  wire [4:0] \$360 ;
+  wire [4:0] \$361 ;
+  wire [4:0] \$362 ;
+  wire [4:0] \$363 ;
+  wire [4:0] \$364 ;
+  wire [4:0] \$365 ;
+  wire [5:0] \$366 ;
+  wire [5:0] \$367 ;
+  wire [5:0] \$368 ;
+  wire [5:0] \$369 ;
   wire [4:0] \$37 ;
   wire [31:0] \$370 ;
   wire [31:0] \$371 ;
   wire [31:0] \$372 ;
   wire [31:0] \$373 ;
-  wire [4:0] \$374 ;
-  wire [4:0] \$375 ;
-  wire [4:0] \$376 ;
-  wire [4:0] \$377 ;
-  wire [4:0] \$378 ;
-  wire [4:0] \$379 ;
+  wire [31:0] \$374 ;
+  wire [31:0] \$375 ;
+  wire [31:0] \$376 ;
+  wire [31:0] \$377 ;
+  wire [31:0] \$378 ;
+  wire [31:0] \$379 ;
   wire [4:0] \$38 ;
-  wire [4:0] \$380 ;
-  wire [4:0] \$381 ;
-  wire [4:0] \$382 ;
-  wire [4:0] \$383 ;
-  wire [4:0] \$384 ;
-  wire [4:0] \$385 ;
+  wire [31:0] \$380 ;
+  wire [31:0] \$381 ;
+  wire [31:0] \$382 ;
+  wire [31:0] \$383 ;
+  wire [31:0] \$384 ;
+  wire [31:0] \$385 ;
   wire [4:0] \$386 ;
   wire [4:0] \$387 ;
   wire [4:0] \$388 ;
   wire [4:0] \$389 ;
   wire [4:0] \$39 ;
-  wire [5:0] \$390 ;
-  wire [5:0] \$391 ;
-  wire [5:0] \$392 ;
-  wire [5:0] \$393 ;
-  wire [31:0] \$394 ;
-  wire [31:0] \$395 ;
-  wire [31:0] \$396 ;
-  wire [31:0] \$397 ;
-  wire [31:0] \$398 ;
-  wire [31:0] \$399 ;
+  wire [4:0] \$390 ;
+  wire [4:0] \$391 ;
+  wire [4:0] \$392 ;
+  wire [4:0] \$393 ;
+  wire [4:0] \$394 ;
+  wire [4:0] \$395 ;
+  wire [4:0] \$396 ;
+  wire [4:0] \$397 ;
+  wire [4:0] \$398 ;
+  wire [4:0] \$399 ;
   wire \$4 ;
   wire [5:0] \$40 ;
-  wire [31:0] \$400 ;
-  wire [31:0] \$401 ;
-  wire [31:0] \$402 ;
-  wire [31:0] \$403 ;
-  wire [31:0] \$404 ;
-  wire [31:0] \$405 ;
+  wire [4:0] \$400 ;
+  wire [4:0] \$401 ;
+  wire [5:0] \$402 ;
+  wire [5:0] \$403 ;
+  wire [5:0] \$404 ;
+  wire [5:0] \$405 ;
   wire [31:0] \$406 ;
   wire [31:0] \$407 ;
   wire [31:0] \$408 ;
   wire [31:0] \$409 ;
   wire [2:0] \$41 ;
-  wire [4:0] \$410 ;
-  wire [4:0] \$411 ;
-  wire [4:0] \$412 ;
-  wire [4:0] \$413 ;
-  wire [4:0] \$414 ;
-  wire [4:0] \$415 ;
-  wire [4:0] \$416 ;
-  wire [4:0] \$417 ;
-  wire [4:0] \$418 ;
-  wire [4:0] \$419 ;
+  wire [31:0] \$410 ;
+  wire [31:0] \$411 ;
+  wire [31:0] \$412 ;
+  wire [31:0] \$413 ;
+  wire [31:0] \$414 ;
+  wire [31:0] \$415 ;
+  wire [31:0] \$416 ;
+  wire [31:0] \$417 ;
+  wire [31:0] \$418 ;
+  wire [31:0] \$419 ;
   wire [2:0] \$42 ;
-  wire [4:0] \$420 ;
-  wire [4:0] \$421 ;
+  wire [31:0] \$420 ;
+  wire [31:0] \$421 ;
   wire [4:0] \$422 ;
   wire [4:0] \$423 ;
   wire [4:0] \$424 ;
   wire [4:0] \$425 ;
-  wire [5:0] \$426 ;
-  wire [5:0] \$427 ;
-  wire [5:0] \$428 ;
-  wire [5:0] \$429 ;
+  wire [4:0] \$426 ;
+  wire [4:0] \$427 ;
+  wire [4:0] \$428 ;
+  wire [4:0] \$429 ;
   wire [2:0] \$43 ;
-  wire [31:0] \$430 ;
-  wire [31:0] \$431 ;
-  wire [31:0] \$432 ;
-  wire [31:0] \$433 ;
-  wire [31:0] \$434 ;
-  wire [31:0] \$435 ;
-  wire [31:0] \$436 ;
-  wire [31:0] \$437 ;
-  wire [31:0] \$438 ;
-  wire [31:0] \$439 ;
+  wire [4:0] \$430 ;
+  wire [4:0] \$431 ;
+  wire [4:0] \$432 ;
+  wire [4:0] \$433 ;
+  wire [4:0] \$434 ;
+  wire [4:0] \$435 ;
+  wire [4:0] \$436 ;
+  wire [4:0] \$437 ;
+  wire [5:0] \$438 ;
+  wire [5:0] \$439 ;
   wire [2:0] \$44 ;
-  wire [31:0] \$440 ;
-  wire [31:0] \$441 ;
+  wire [5:0] \$440 ;
+  wire [5:0] \$441 ;
   wire [31:0] \$442 ;
   wire [31:0] \$443 ;
   wire [31:0] \$444 ;
   wire [31:0] \$445 ;
-  wire [4:0] \$446 ;
-  wire [4:0] \$447 ;
-  wire [4:0] \$448 ;
-  wire [4:0] \$449 ;
+  wire [31:0] \$446 ;
+  wire [31:0] \$447 ;
+  wire [31:0] \$448 ;
+  wire [31:0] \$449 ;
   wire \$45 ;
-  wire [4:0] \$450 ;
-  wire [4:0] \$451 ;
-  wire [4:0] \$452 ;
-  wire [4:0] \$453 ;
-  wire [4:0] \$454 ;
-  wire [4:0] \$455 ;
-  wire [4:0] \$456 ;
-  wire [4:0] \$457 ;
+  wire [31:0] \$450 ;
+  wire [31:0] \$451 ;
+  wire [31:0] \$452 ;
+  wire [31:0] \$453 ;
+  wire [31:0] \$454 ;
+  wire [31:0] \$455 ;
+  wire [31:0] \$456 ;
+  wire [31:0] \$457 ;
   wire [4:0] \$458 ;
   wire [4:0] \$459 ;
   wire \$46 ;
   wire [4:0] \$460 ;
   wire [4:0] \$461 ;
-  wire [5:0] \$462 ;
-  wire [5:0] \$463 ;
-  wire [5:0] \$464 ;
-  wire [5:0] \$465 ;
-  wire [31:0] \$466 ;
-  wire [31:0] \$467 ;
-  wire [31:0] \$468 ;
-  wire [31:0] \$469 ;
+  wire [4:0] \$462 ;
+  wire [4:0] \$463 ;
+  wire [4:0] \$464 ;
+  wire [4:0] \$465 ;
+  wire [4:0] \$466 ;
+  wire [4:0] \$467 ;
+  wire [4:0] \$468 ;
+  wire [4:0] \$469 ;
   wire \$47 ;
-  wire [31:0] \$470 ;
-  wire [31:0] \$471 ;
-  wire [31:0] \$472 ;
-  wire [31:0] \$473 ;
-  wire [31:0] \$474 ;
-  wire [31:0] \$475 ;
-  wire [31:0] \$476 ;
-  wire [31:0] \$477 ;
+  wire [4:0] \$470 ;
+  wire [4:0] \$471 ;
+  wire [4:0] \$472 ;
+  wire [4:0] \$473 ;
+  wire [5:0] \$474 ;
+  wire [5:0] \$475 ;
+  wire [5:0] \$476 ;
+  wire [5:0] \$477 ;
   wire [31:0] \$478 ;
   wire [31:0] \$479 ;
   wire \$48 ;
   wire [31:0] \$480 ;
   wire [31:0] \$481 ;
-  wire [4:0] \$482 ;
-  wire [4:0] \$483 ;
-  wire [4:0] \$484 ;
-  wire [4:0] \$485 ;
-  wire [4:0] \$486 ;
-  wire [4:0] \$487 ;
-  wire [4:0] \$488 ;
-  wire [4:0] \$489 ;
+  wire [31:0] \$482 ;
+  wire [31:0] \$483 ;
+  wire [31:0] \$484 ;
+  wire [31:0] \$485 ;
+  wire [31:0] \$486 ;
+  wire [31:0] \$487 ;
+  wire [31:0] \$488 ;
+  wire [31:0] \$489 ;
   wire \$49 ;
-  wire [4:0] \$490 ;
-  wire [4:0] \$491 ;
-  wire [4:0] \$492 ;
-  wire [4:0] \$493 ;
+  wire [31:0] \$490 ;
+  wire [31:0] \$491 ;
+  wire [31:0] \$492 ;
+  wire [31:0] \$493 ;
   wire [4:0] \$494 ;
   wire [4:0] \$495 ;
   wire [4:0] \$496 ;
   wire [4:0] \$497 ;
-  wire [5:0] \$498 ;
-  wire [5:0] \$499 ;
+  wire [4:0] \$498 ;
+  wire [4:0] \$499 ;
   wire [31:0] \$5 ;
   wire \$50 ;
-  wire [5:0] \$500 ;
-  wire [5:0] \$501 ;
-  wire [31:0] \$502 ;
-  wire [31:0] \$503 ;
-  wire [31:0] \$504 ;
-  wire [31:0] \$505 ;
-  wire [31:0] \$506 ;
-  wire [31:0] \$507 ;
-  wire [31:0] \$508 ;
-  wire [31:0] \$509 ;
+  wire [4:0] \$500 ;
+  wire [4:0] \$501 ;
+  wire [4:0] \$502 ;
+  wire [4:0] \$503 ;
+  wire [4:0] \$504 ;
+  wire [4:0] \$505 ;
+  wire [4:0] \$506 ;
+  wire [4:0] \$507 ;
+  wire [4:0] \$508 ;
+  wire [4:0] \$509 ;
   wire \$51 ;
-  wire [31:0] \$510 ;
-  wire [31:0] \$511 ;
-  wire [31:0] \$512 ;
-  wire [31:0] \$513 ;
+  wire [5:0] \$510 ;
+  wire [5:0] \$511 ;
+  wire [5:0] \$512 ;
+  wire [5:0] \$513 ;
   wire [31:0] \$514 ;
   wire [31:0] \$515 ;
   wire [31:0] \$516 ;
   wire [31:0] \$517 ;
-  wire [4:0] \$518 ;
-  wire [4:0] \$519 ;
+  wire [31:0] \$518 ;
+  wire [31:0] \$519 ;
   wire \$52 ;
-  wire [4:0] \$520 ;
-  wire [4:0] \$521 ;
-  wire [4:0] \$522 ;
-  wire [4:0] \$523 ;
-  wire [4:0] \$524 ;
-  wire [4:0] \$525 ;
-  wire [4:0] \$526 ;
-  wire [4:0] \$527 ;
-  wire [4:0] \$528 ;
-  wire [4:0] \$529 ;
+  wire [31:0] \$520 ;
+  wire [31:0] \$521 ;
+  wire [31:0] \$522 ;
+  wire [31:0] \$523 ;
+  wire [31:0] \$524 ;
+  wire [31:0] \$525 ;
+  wire [31:0] \$526 ;
+  wire [31:0] \$527 ;
+  wire [31:0] \$528 ;
+  wire [31:0] \$529 ;
   wire \$53 ;
   wire [4:0] \$530 ;
   wire [4:0] \$531 ;
   wire [4:0] \$532 ;
   wire [4:0] \$533 ;
-  wire [5:0] \$534 ;
-  wire [5:0] \$535 ;
-  wire [5:0] \$536 ;
-  wire [5:0] \$537 ;
-  wire [31:0] \$538 ;
-  wire [31:0] \$539 ;
+  wire [4:0] \$534 ;
+  wire [4:0] \$535 ;
+  wire [4:0] \$536 ;
+  wire [4:0] \$537 ;
+  wire [4:0] \$538 ;
+  wire [4:0] \$539 ;
   wire \$54 ;
-  wire [31:0] \$540 ;
-  wire [31:0] \$541 ;
-  wire [31:0] \$542 ;
-  wire [31:0] \$543 ;
-  wire [31:0] \$544 ;
-  wire [31:0] \$545 ;
-  wire [31:0] \$546 ;
-  wire [31:0] \$547 ;
-  wire [31:0] \$548 ;
-  wire [31:0] \$549 ;
+  wire [4:0] \$540 ;
+  wire [4:0] \$541 ;
+  wire [4:0] \$542 ;
+  wire [4:0] \$543 ;
+  wire [4:0] \$544 ;
+  wire [4:0] \$545 ;
+  wire [5:0] \$546 ;
+  wire [5:0] \$547 ;
+  wire [5:0] \$548 ;
+  wire [5:0] \$549 ;
   wire \$55 ;
   wire [31:0] \$550 ;
   wire [31:0] \$551 ;
   wire [31:0] \$552 ;
   wire [31:0] \$553 ;
-  wire [4:0] \$554 ;
-  wire [4:0] \$555 ;
-  wire [4:0] \$556 ;
-  wire [4:0] \$557 ;
-  wire [4:0] \$558 ;
-  wire [4:0] \$559 ;
+  wire [31:0] \$554 ;
+  wire [31:0] \$555 ;
+  wire [31:0] \$556 ;
+  wire [31:0] \$557 ;
+  wire [31:0] \$558 ;
+  wire [31:0] \$559 ;
   wire \$56 ;
-  wire [4:0] \$560 ;
-  wire [4:0] \$561 ;
-  wire [4:0] \$562 ;
-  wire [4:0] \$563 ;
-  wire [4:0] \$564 ;
-  wire [4:0] \$565 ;
+  wire [31:0] \$560 ;
+  wire [31:0] \$561 ;
+  wire [31:0] \$562 ;
+  wire [31:0] \$563 ;
+  wire [31:0] \$564 ;
+  wire [31:0] \$565 ;
   wire [4:0] \$566 ;
   wire [4:0] \$567 ;
   wire [4:0] \$568 ;
   wire [4:0] \$569 ;
   wire \$57 ;
-  wire [5:0] \$570 ;
-  wire [5:0] \$571 ;
-  wire [5:0] \$572 ;
-  wire [5:0] \$573 ;
-  wire [31:0] \$574 ;
-  wire [31:0] \$575 ;
-  wire [31:0] \$576 ;
-  wire [31:0] \$577 ;
-  wire [31:0] \$578 ;
-  wire [31:0] \$579 ;
-  wire [2:0] \$58 ;
-  wire [31:0] \$580 ;
-  wire [31:0] \$581 ;
-  wire [31:0] \$582 ;
-  wire [31:0] \$583 ;
-  wire [31:0] \$584 ;
-  wire [31:0] \$585 ;
+  wire [4:0] \$570 ;
+  wire [4:0] \$571 ;
+  wire [4:0] \$572 ;
+  wire [4:0] \$573 ;
+  wire [4:0] \$574 ;
+  wire [4:0] \$575 ;
+  wire [4:0] \$576 ;
+  wire [4:0] \$577 ;
+  wire [4:0] \$578 ;
+  wire [4:0] \$579 ;
+  wire \$58 ;
+  wire [4:0] \$580 ;
+  wire [4:0] \$581 ;
+  wire [5:0] \$582 ;
+  wire [5:0] \$583 ;
+  wire [5:0] \$584 ;
+  wire [5:0] \$585 ;
   wire [31:0] \$586 ;
   wire [31:0] \$587 ;
   wire [31:0] \$588 ;
   wire [31:0] \$589 ;
-  wire [2:0] \$59 ;
-  wire [4:0] \$590 ;
-  wire [4:0] \$591 ;
-  wire [4:0] \$592 ;
-  wire [4:0] \$593 ;
-  wire [4:0] \$594 ;
-  wire [4:0] \$595 ;
-  wire [4:0] \$596 ;
-  wire [4:0] \$597 ;
-  wire [4:0] \$598 ;
-  wire [4:0] \$599 ;
+  wire \$59 ;
+  wire [31:0] \$590 ;
+  wire [31:0] \$591 ;
+  wire [31:0] \$592 ;
+  wire [31:0] \$593 ;
+  wire [31:0] \$594 ;
+  wire [31:0] \$595 ;
+  wire [31:0] \$596 ;
+  wire [31:0] \$597 ;
+  wire [31:0] \$598 ;
+  wire [31:0] \$599 ;
   wire [31:0] \$6 ;
-  wire [2:0] \$60 ;
-  wire [4:0] \$600 ;
-  wire [4:0] \$601 ;
+  wire \$60 ;
+  wire [31:0] \$600 ;
+  wire [31:0] \$601 ;
   wire [4:0] \$602 ;
   wire [4:0] \$603 ;
   wire [4:0] \$604 ;
   wire [4:0] \$605 ;
-  wire [5:0] \$606 ;
-  wire [5:0] \$607 ;
-  wire [5:0] \$608 ;
-  wire [5:0] \$609 ;
-  wire [2:0] \$61 ;
-  wire [31:0] \$610 ;
-  wire [31:0] \$611 ;
-  wire [31:0] \$612 ;
-  wire [31:0] \$613 ;
-  wire [31:0] \$614 ;
-  wire [31:0] \$615 ;
-  wire [31:0] \$616 ;
-  wire [31:0] \$617 ;
-  wire [31:0] \$618 ;
-  wire [31:0] \$619 ;
+  wire [4:0] \$606 ;
+  wire [4:0] \$607 ;
+  wire [4:0] \$608 ;
+  wire [4:0] \$609 ;
+  wire \$61 ;
+  wire [4:0] \$610 ;
+  wire [4:0] \$611 ;
+  wire [4:0] \$612 ;
+  wire [4:0] \$613 ;
+  wire [4:0] \$614 ;
+  wire [4:0] \$615 ;
+  wire [4:0] \$616 ;
+  wire [4:0] \$617 ;
+  wire [5:0] \$618 ;
+  wire [5:0] \$619 ;
   wire \$62 ;
-  wire [31:0] \$620 ;
-  wire [31:0] \$621 ;
-  wire [31:0] \$622 ;
-  wire [31:0] \$623 ;
-  wire [31:0] \$624 ;
-  wire [31:0] \$625 ;
-  wire [4:0] \$626 ;
-  wire [4:0] \$627 ;
-  wire [4:0] \$628 ;
-  wire [4:0] \$629 ;
+  wire [5:0] \$620 ;
+  wire [5:0] \$621 ;
+  wire \$622 ;
+  wire \$623 ;
+  wire \$624 ;
+  wire \$625 ;
+  wire \$626 ;
+  wire \$627 ;
+  wire \$628 ;
+  wire \$629 ;
   wire \$63 ;
-  wire [4:0] \$630 ;
-  wire [4:0] \$631 ;
-  wire [4:0] \$632 ;
-  wire [4:0] \$633 ;
-  wire [4:0] \$634 ;
-  wire [4:0] \$635 ;
-  wire [4:0] \$636 ;
-  wire [4:0] \$637 ;
-  wire [4:0] \$638 ;
-  wire [4:0] \$639 ;
+  wire \$630 ;
+  wire \$631 ;
+  wire \$632 ;
+  wire \$633 ;
+  wire \$634 ;
+  reg [31:0] \$635 ;
+  reg [31:0] \$636 ;
+  reg [31:0] \$637 ;
+  reg [31:0] \$638 ;
+  reg [31:0] \$639 ;
   wire \$64 ;
-  wire [4:0] \$640 ;
-  wire [4:0] \$641 ;
-  wire [5:0] \$642 ;
-  wire [5:0] \$643 ;
-  wire [5:0] \$644 ;
-  wire [5:0] \$645 ;
-  wire \$646 ;
-  wire \$647 ;
-  wire \$648 ;
-  wire \$649 ;
+  reg [31:0] \$640 ;
+  reg [31:0] \$641 ;
+  reg [31:0] \$642 ;
+  reg [2:0] \$643 ;
+  reg [32:0] \$644 ;
+  reg [32:0] \$645 ;
+  reg [32:0] \$646 ;
+  reg [32:0] \$647 ;
+  reg [2:0] \$648 ;
+  reg [2:0] \$649 ;
   wire \$65 ;
-  wire \$650 ;
-  wire \$651 ;
-  wire \$652 ;
-  wire \$653 ;
-  wire \$654 ;
-  wire \$655 ;
-  wire \$656 ;
-  wire \$657 ;
-  wire \$658 ;
-  reg [31:0] \$659 ;
+  reg [31:0] \$650 ;
+  reg [31:0] \$651 ;
+  reg [11:0] \$652 ;
+  reg [3:0] \$653 ;
+  reg [3:0] \$654 ;
+  reg [3:0] \$655 ;
+  reg [1:0] \$656 ;
+  reg \$657 ;
+  reg [2:0] \$658 ;
+  reg [2:0] \$659 ;
   wire \$66 ;
   reg [31:0] \$660 ;
   reg [31:0] \$661 ;
   reg [31:0] \$662 ;
   reg [31:0] \$663 ;
-  reg [31:0] \$664 ;
-  reg [31:0] \$665 ;
-  reg [31:0] \$666 ;
-  reg [2:0] \$667 ;
-  reg [32:0] \$668 ;
-  reg [32:0] \$669 ;
+  reg [4:0] \$664 ;
+  reg [4:0] \$665 ;
+  reg [4:0] \$666 ;
+  reg [4:0] \$667 ;
+  reg [5:0] \$668 ;
+  reg [31:0] \$669 ;
   wire \$67 ;
-  reg [32:0] \$670 ;
-  reg [32:0] \$671 ;
-  reg [2:0] \$672 ;
-  reg [2:0] \$673 ;
-  reg [31:0] \$674 ;
-  reg [31:0] \$675 ;
-  reg [11:0] \$676 ;
-  reg [3:0] \$677 ;
-  reg [3:0] \$678 ;
-  reg [3:0] \$679 ;
+  reg [31:0] \$670 ;
+  reg [31:0] \$671 ;
+  reg [31:0] \$672 ;
+  reg [4:0] \$673 ;
+  reg [4:0] \$674 ;
+  reg [4:0] \$675 ;
+  reg [4:0] \$676 ;
+  reg [5:0] \$677 ;
+  reg [31:0] \$678 ;
+  reg [31:0] \$679 ;
   wire \$68 ;
-  reg [1:0] \$680 ;
-  reg \$681 ;
-  reg [2:0] \$682 ;
-  reg [2:0] \$683 ;
-  reg [31:0] \$684 ;
-  reg [31:0] \$685 ;
-  reg [31:0] \$686 ;
+  reg [31:0] \$680 ;
+  reg [31:0] \$681 ;
+  reg [4:0] \$682 ;
+  reg [4:0] \$683 ;
+  reg [4:0] \$684 ;
+  reg [4:0] \$685 ;
+  reg [5:0] \$686 ;
   reg [31:0] \$687 ;
-  reg [4:0] \$688 ;
-  reg [4:0] \$689 ;
+  reg [31:0] \$688 ;
+  reg [31:0] \$689 ;
   wire \$69 ;
-  reg [4:0] \$690 ;
+  reg [31:0] \$690 ;
   reg [4:0] \$691 ;
-  reg [5:0] \$692 ;
-  reg [31:0] \$693 ;
-  reg [31:0] \$694 ;
-  reg [31:0] \$695 ;
+  reg [4:0] \$692 ;
+  reg [4:0] \$693 ;
+  reg [4:0] \$694 ;
+  reg [5:0] \$695 ;
   reg [31:0] \$696 ;
-  reg [4:0] \$697 ;
-  reg [4:0] \$698 ;
-  reg [4:0] \$699 ;
+  reg [31:0] \$697 ;
+  reg [31:0] \$698 ;
+  reg [31:0] \$699 ;
   wire [31:0] \$7 ;
   wire \$70 ;
   reg [4:0] \$700 ;
-  reg [5:0] \$701 ;
-  reg [31:0] \$702 ;
-  reg [31:0] \$703 ;
-  reg [31:0] \$704 ;
+  reg [4:0] \$701 ;
+  reg [4:0] \$702 ;
+  reg [4:0] \$703 ;
+  reg [5:0] \$704 ;
   reg [31:0] \$705 ;
-  reg [4:0] \$706 ;
-  reg [4:0] \$707 ;
-  reg [4:0] \$708 ;
+  reg [31:0] \$706 ;
+  reg [31:0] \$707 ;
+  reg [31:0] \$708 ;
   reg [4:0] \$709 ;
   wire \$71 ;
-  reg [5:0] \$710 ;
-  reg [31:0] \$711 ;
-  reg [31:0] \$712 ;
-  reg [31:0] \$713 ;
+  reg [4:0] \$710 ;
+  reg [4:0] \$711 ;
+  reg [4:0] \$712 ;
+  reg [5:0] \$713 ;
   reg [31:0] \$714 ;
-  reg [4:0] \$715 ;
-  reg [4:0] \$716 ;
-  reg [4:0] \$717 ;
+  reg [31:0] \$715 ;
+  reg [31:0] \$716 ;
+  reg [31:0] \$717 ;
   reg [4:0] \$718 ;
-  reg [5:0] \$719 ;
+  reg [4:0] \$719 ;
   wire \$72 ;
-  reg [31:0] \$720 ;
-  reg [31:0] \$721 ;
-  reg [31:0] \$722 ;
+  reg [4:0] \$720 ;
+  reg [4:0] \$721 ;
+  reg [5:0] \$722 ;
   reg [31:0] \$723 ;
-  reg [4:0] \$724 ;
-  reg [4:0] \$725 ;
-  reg [4:0] \$726 ;
+  reg [31:0] \$724 ;
+  reg [31:0] \$725 ;
+  reg [31:0] \$726 ;
   reg [4:0] \$727 ;
-  reg [5:0] \$728 ;
-  reg [31:0] \$729 ;
+  reg [4:0] \$728 ;
+  reg [4:0] \$729 ;
   wire \$73 ;
-  reg [31:0] \$730 ;
-  reg [31:0] \$731 ;
-  reg [31:0] \$732 ;
-  reg [4:0] \$733 ;
-  reg [4:0] \$734 ;
-  reg [4:0] \$735 ;
-  reg [4:0] \$736 ;
-  reg [5:0] \$737 ;
-  reg [31:0] \$738 ;
-  reg [31:0] \$739 ;
+  reg [4:0] \$730 ;
+  reg [5:0] \$731 ;
+  reg \$732 ;
+  reg [1:0] \$733 ;
+  reg \$734 ;
+  reg \$735 ;
+  reg \$736 ;
+  reg \$737 ;
+  reg \$738 ;
+  reg \$739 ;
   wire \$74 ;
-  reg [31:0] \$740 ;
+  reg [1:0] \$740 ;
   reg [31:0] \$741 ;
-  reg [4:0] \$742 ;
-  reg [4:0] \$743 ;
-  reg [4:0] \$744 ;
-  reg [4:0] \$745 ;
-  reg [5:0] \$746 ;
-  reg [31:0] \$747 ;
-  reg [31:0] \$748 ;
-  reg [31:0] \$749 ;
   wire \$75 ;
-  reg [31:0] \$750 ;
-  reg [4:0] \$751 ;
-  reg [4:0] \$752 ;
-  reg [4:0] \$753 ;
-  reg [4:0] \$754 ;
-  reg [5:0] \$755 ;
-  reg \$756 ;
-  reg [1:0] \$757 ;
-  reg \$758 ;
-  reg \$759 ;
   wire \$76 ;
-  reg \$760 ;
-  reg \$761 ;
-  reg \$762 ;
-  reg \$763 ;
-  reg [1:0] \$764 ;
-  reg [31:0] \$765 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
@@ -1113,16 +1089,12 @@ module \dqt_axi4x4.core (s_axis_act_tdata, i__valid, s_axis_act_tlast, s_axis_wg
   reg [2:0] push_ptr = 3'h0;
   reg [32:0] queue0 = 33'h000000000;
   wire [1:0] queue0_age;
-  wire [1:0] \queue0_age$137 ;
   reg [32:0] queue1 = 33'h000000000;
   wire [1:0] queue1_age;
-  wire [1:0] \queue1_age$138 ;
   reg [32:0] queue2 = 33'h000000000;
   wire [1:0] queue2_age;
-  wire [1:0] \queue2_age$139 ;
   reg [32:0] queue3 = 33'h000000000;
   wire [1:0] queue3_age;
-  wire [1:0] \queue3_age$140 ;
   wire queue_full;
   wire [2:0] queue_used;
   wire [627:0] rq__payload;
@@ -1355,763 +1327,715 @@ module \dqt_axi4x4.core (s_axis_act_tdata, i__valid, s_axis_act_tlast, s_axis_wg
   wire write_doorbell_ok;
   wire write_error;
   wire write_error_ok;
-  assign \$178  = write_bank0_lane3_k1 & bank_busy[0];
-  assign \$179  = ~ bank_busy[0];
-  assign write_bank0_lane3_k1_ok = write_bank0_lane3_k1 & \$179 ;
-  assign \$180  = s_axil_awaddr[9:2] == 7'h59;
-  assign write_bank0_lane3_k2 = axil_write & \$180 ;
-  assign \$181  = write_bank0_lane3_k2 & bank_busy[0];
-  assign \$182  = ~ bank_busy[0];
-  assign write_bank0_lane3_k2_ok = write_bank0_lane3_k2 & \$182 ;
-  assign \$183  = s_axil_awaddr[9:2] == 7'h5a;
-  assign write_bank0_lane3_k3 = axil_write & \$183 ;
-  assign \$184  = write_bank0_lane3_k3 & bank_busy[0];
-  assign \$185  = ~ bank_busy[0];
-  assign write_bank0_lane3_k3_ok = write_bank0_lane3_k3 & \$185 ;
-  assign \$186  = s_axil_awaddr[9:2] == 7'h5b;
-  assign write_bank0_lane3_k4 = axil_write & \$186 ;
-  assign \$187  = write_bank0_lane3_k4 & bank_busy[0];
-  assign \$188  = ~ bank_busy[0];
-  assign write_bank0_lane3_k4_ok = write_bank0_lane3_k4 & \$188 ;
-  assign \$189  = s_axil_awaddr[9:2] == 7'h5c;
-  assign write_bank0_lane3_e = axil_write & \$189 ;
-  assign \$190  = write_bank0_lane3_e & bank_busy[0];
-  assign \$191  = ~ bank_busy[0];
-  assign write_bank0_lane3_e_ok = write_bank0_lane3_e & \$191 ;
-  assign \$192  = s_axil_awaddr[9:2] == 7'h5d;
-  assign write_bank0_lane3_s = axil_write & \$192 ;
-  assign \$193  = write_bank0_lane3_s & bank_busy[0];
-  assign \$194  = ~ bank_busy[0];
-  assign write_bank0_lane3_s_ok = write_bank0_lane3_s & \$194 ;
-  assign \$195  = s_axil_awaddr[9:2] == 8'h80;
-  assign write_bank1_lane0_k1 = axil_write & \$195 ;
-  assign \$196  = write_bank1_lane0_k1 & bank_busy[1];
-  assign \$197  = ~ bank_busy[1];
-  assign write_bank1_lane0_k1_ok = write_bank1_lane0_k1 & \$197 ;
-  assign \$198  = s_axil_awaddr[9:2] == 8'h81;
-  assign write_bank1_lane0_k2 = axil_write & \$198 ;
-  assign \$199  = write_bank1_lane0_k2 & bank_busy[1];
-  assign \$200  = ~ bank_busy[1];
-  assign write_bank1_lane0_k2_ok = write_bank1_lane0_k2 & \$200 ;
-  assign \$201  = s_axil_awaddr[9:2] == 8'h82;
-  assign write_bank1_lane0_k3 = axil_write & \$201 ;
-  assign \$202  = write_bank1_lane0_k3 & bank_busy[1];
-  assign \$203  = ~ bank_busy[1];
-  assign write_bank1_lane0_k3_ok = write_bank1_lane0_k3 & \$203 ;
-  assign \$204  = s_axil_awaddr[9:2] == 8'h83;
-  assign write_bank1_lane0_k4 = axil_write & \$204 ;
-  assign \$205  = write_bank1_lane0_k4 & bank_busy[1];
-  assign \$206  = ~ bank_busy[1];
-  assign write_bank1_lane0_k4_ok = write_bank1_lane0_k4 & \$206 ;
-  assign \$207  = s_axil_awaddr[9:2] == 8'h84;
-  assign write_bank1_lane0_e = axil_write & \$207 ;
-  assign \$208  = write_bank1_lane0_e & bank_busy[1];
-  assign \$209  = ~ bank_busy[1];
-  assign write_bank1_lane0_e_ok = write_bank1_lane0_e & \$209 ;
-  assign \$210  = s_axil_awaddr[9:2] == 8'h85;
-  assign write_bank1_lane0_s = axil_write & \$210 ;
-  assign \$211  = write_bank1_lane0_s & bank_busy[1];
-  assign \$212  = ~ bank_busy[1];
-  assign write_bank1_lane0_s_ok = write_bank1_lane0_s & \$212 ;
-  assign \$213  = s_axil_awaddr[9:2] == 8'h88;
-  assign write_bank1_lane1_k1 = axil_write & \$213 ;
-  assign \$214  = write_bank1_lane1_k1 & bank_busy[1];
-  assign \$215  = ~ bank_busy[1];
-  assign write_bank1_lane1_k1_ok = write_bank1_lane1_k1 & \$215 ;
-  assign \$216  = s_axil_awaddr[9:2] == 8'h89;
-  assign write_bank1_lane1_k2 = axil_write & \$216 ;
-  assign \$217  = write_bank1_lane1_k2 & bank_busy[1];
-  assign \$218  = ~ bank_busy[1];
-  assign write_bank1_lane1_k2_ok = write_bank1_lane1_k2 & \$218 ;
-  assign \$219  = s_axil_awaddr[9:2] == 8'h8a;
-  assign write_bank1_lane1_k3 = axil_write & \$219 ;
-  assign \$220  = write_bank1_lane1_k3 & bank_busy[1];
-  assign \$221  = ~ bank_busy[1];
-  assign write_bank1_lane1_k3_ok = write_bank1_lane1_k3 & \$221 ;
-  assign \$222  = s_axil_awaddr[9:2] == 8'h8b;
-  assign write_bank1_lane1_k4 = axil_write & \$222 ;
-  assign \$223  = write_bank1_lane1_k4 & bank_busy[1];
-  assign \$224  = ~ bank_busy[1];
-  assign write_bank1_lane1_k4_ok = write_bank1_lane1_k4 & \$224 ;
-  assign \$225  = s_axil_awaddr[9:2] == 8'h8c;
-  assign write_bank1_lane1_e = axil_write & \$225 ;
-  assign \$226  = write_bank1_lane1_e & bank_busy[1];
-  assign \$227  = ~ bank_busy[1];
-  assign write_bank1_lane1_e_ok = write_bank1_lane1_e & \$227 ;
-  assign \$228  = s_axil_awaddr[9:2] == 8'h8d;
-  assign write_bank1_lane1_s = axil_write & \$228 ;
-  assign \$229  = write_bank1_lane1_s & bank_busy[1];
-  assign \$230  = ~ bank_busy[1];
-  assign write_bank1_lane1_s_ok = write_bank1_lane1_s & \$230 ;
-  assign \$231  = s_axil_awaddr[9:2] == 8'h90;
-  assign write_bank1_lane2_k1 = axil_write & \$231 ;
-  assign \$232  = write_bank1_lane2_k1 & bank_busy[1];
-  assign \$233  = ~ bank_busy[1];
-  assign write_bank1_lane2_k1_ok = write_bank1_lane2_k1 & \$233 ;
-  assign \$234  = s_axil_awaddr[9:2] == 8'h91;
-  assign write_bank1_lane2_k2 = axil_write & \$234 ;
-  assign \$235  = write_bank1_lane2_k2 & bank_busy[1];
-  assign \$236  = ~ bank_busy[1];
-  assign write_bank1_lane2_k2_ok = write_bank1_lane2_k2 & \$236 ;
-  assign \$237  = s_axil_awaddr[9:2] == 8'h92;
-  assign write_bank1_lane2_k3 = axil_write & \$237 ;
-  assign \$238  = write_bank1_lane2_k3 & bank_busy[1];
-  assign \$239  = ~ bank_busy[1];
-  assign write_bank1_lane2_k3_ok = write_bank1_lane2_k3 & \$239 ;
-  assign \$240  = s_axil_awaddr[9:2] == 8'h93;
-  assign write_bank1_lane2_k4 = axil_write & \$240 ;
-  assign \$241  = write_bank1_lane2_k4 & bank_busy[1];
-  assign \$242  = ~ bank_busy[1];
-  assign write_bank1_lane2_k4_ok = write_bank1_lane2_k4 & \$242 ;
-  assign \$243  = s_axil_awaddr[9:2] == 8'h94;
-  assign write_bank1_lane2_e = axil_write & \$243 ;
-  assign \$244  = write_bank1_lane2_e & bank_busy[1];
-  assign \$245  = ~ bank_busy[1];
-  assign write_bank1_lane2_e_ok = write_bank1_lane2_e & \$245 ;
-  assign \$246  = s_axil_awaddr[9:2] == 8'h95;
-  assign write_bank1_lane2_s = axil_write & \$246 ;
-  assign \$247  = write_bank1_lane2_s & bank_busy[1];
-  assign \$248  = ~ bank_busy[1];
-  assign write_bank1_lane2_s_ok = write_bank1_lane2_s & \$248 ;
-  assign \$249  = s_axil_awaddr[9:2] == 8'h98;
-  assign write_bank1_lane3_k1 = axil_write & \$249 ;
-  assign \$250  = write_bank1_lane3_k1 & bank_busy[1];
-  assign \$251  = ~ bank_busy[1];
-  assign write_bank1_lane3_k1_ok = write_bank1_lane3_k1 & \$251 ;
-  assign \$252  = s_axil_awaddr[9:2] == 8'h99;
-  assign write_bank1_lane3_k2 = axil_write & \$252 ;
-  assign \$253  = write_bank1_lane3_k2 & bank_busy[1];
-  assign \$254  = ~ bank_busy[1];
-  assign write_bank1_lane3_k2_ok = write_bank1_lane3_k2 & \$254 ;
-  assign \$255  = s_axil_awaddr[9:2] == 8'h9a;
-  assign write_bank1_lane3_k3 = axil_write & \$255 ;
-  assign \$256  = write_bank1_lane3_k3 & bank_busy[1];
-  assign \$257  = ~ bank_busy[1];
-  assign write_bank1_lane3_k3_ok = write_bank1_lane3_k3 & \$257 ;
-  assign \$258  = s_axil_awaddr[9:2] == 8'h9b;
-  assign write_bank1_lane3_k4 = axil_write & \$258 ;
-  assign \$259  = write_bank1_lane3_k4 & bank_busy[1];
-  assign \$260  = ~ bank_busy[1];
-  assign write_bank1_lane3_k4_ok = write_bank1_lane3_k4 & \$260 ;
-  assign \$261  = s_axil_awaddr[9:2] == 8'h9c;
-  assign write_bank1_lane3_e = axil_write & \$261 ;
-  assign \$262  = write_bank1_lane3_e & bank_busy[1];
-  assign \$263  = ~ bank_busy[1];
-  assign write_bank1_lane3_e_ok = write_bank1_lane3_e & \$263 ;
-  assign \$264  = s_axil_awaddr[9:2] == 8'h9d;
-  assign write_bank1_lane3_s = axil_write & \$264 ;
-  assign \$265  = write_bank1_lane3_s & bank_busy[1];
-  assign \$266  = ~ bank_busy[1];
-  assign write_bank1_lane3_s_ok = write_bank1_lane3_s & \$266 ;
-  assign \$267  = | { write_bank1_lane3_s_ok, write_bank1_lane3_e_ok, write_bank1_lane3_k4_ok, write_bank1_lane3_k3_ok, write_bank1_lane3_k2_ok, write_bank1_lane3_k1_ok, write_bank1_lane2_s_ok, write_bank1_lane2_e_ok, write_bank1_lane2_k4_ok, write_bank1_lane2_k3_ok, write_bank1_lane2_k2_ok, write_bank1_lane2_k1_ok, write_bank1_lane1_s_ok, write_bank1_lane1_e_ok, write_bank1_lane1_k4_ok, write_bank1_lane1_k3_ok, write_bank1_lane1_k2_ok, write_bank1_lane1_k1_ok, write_bank1_lane0_s_ok, write_bank1_lane0_e_ok, write_bank1_lane0_k4_ok, write_bank1_lane0_k3_ok, write_bank1_lane0_k2_ok, write_bank1_lane0_k1_ok, write_bank0_lane3_s_ok, write_bank0_lane3_e_ok, write_bank0_lane3_k4_ok, write_bank0_lane3_k3_ok, write_bank0_lane3_k2_ok, write_bank0_lane3_k1_ok, write_bank0_lane2_s_ok, write_bank0_lane2_e_ok, write_bank0_lane2_k4_ok, write_bank0_lane2_k3_ok, write_bank0_lane2_k2_ok, write_bank0_lane2_k1_ok, write_bank0_lane1_s_ok, write_bank0_lane1_e_ok, write_bank0_lane1_k4_ok, write_bank0_lane1_k3_ok, write_bank0_lane1_k2_ok, write_bank0_lane1_k1_ok, write_bank0_lane0_s_ok, write_bank0_lane0_e_ok, write_bank0_lane0_k4_ok, write_bank0_lane0_k3_ok, write_bank0_lane0_k2_ok, write_bank0_lane0_k1_ok, write_doorbell_ok, write_cmd_shape_ok, write_cmd_cfg_ok, write_cmd_k_ok, write_error_ok, write_ctrl_ok };
-  assign axil_bresp_next = \$267  ? 2'h0 : 2'h2;
+  assign \$191  = s_axil_awaddr[9:2] == 8'h80;
+  assign write_bank1_lane0_k1 = axil_write & \$191 ;
+  assign \$192  = write_bank1_lane0_k1 & bank_busy[1];
+  assign \$193  = ~ bank_busy[1];
+  assign write_bank1_lane0_k1_ok = write_bank1_lane0_k1 & \$193 ;
+  assign \$194  = s_axil_awaddr[9:2] == 8'h81;
+  assign write_bank1_lane0_k2 = axil_write & \$194 ;
+  assign \$195  = write_bank1_lane0_k2 & bank_busy[1];
+  assign \$196  = ~ bank_busy[1];
+  assign write_bank1_lane0_k2_ok = write_bank1_lane0_k2 & \$196 ;
+  assign \$197  = s_axil_awaddr[9:2] == 8'h82;
+  assign write_bank1_lane0_k3 = axil_write & \$197 ;
+  assign \$198  = write_bank1_lane0_k3 & bank_busy[1];
+  assign \$199  = ~ bank_busy[1];
+  assign write_bank1_lane0_k3_ok = write_bank1_lane0_k3 & \$199 ;
+  assign \$200  = s_axil_awaddr[9:2] == 8'h83;
+  assign write_bank1_lane0_k4 = axil_write & \$200 ;
+  assign \$201  = write_bank1_lane0_k4 & bank_busy[1];
+  assign \$202  = ~ bank_busy[1];
+  assign write_bank1_lane0_k4_ok = write_bank1_lane0_k4 & \$202 ;
+  assign \$203  = s_axil_awaddr[9:2] == 8'h84;
+  assign write_bank1_lane0_e = axil_write & \$203 ;
+  assign \$204  = write_bank1_lane0_e & bank_busy[1];
+  assign \$205  = ~ bank_busy[1];
+  assign write_bank1_lane0_e_ok = write_bank1_lane0_e & \$205 ;
+  assign \$206  = s_axil_awaddr[9:2] == 8'h85;
+  assign write_bank1_lane0_s = axil_write & \$206 ;
+  assign \$207  = write_bank1_lane0_s & bank_busy[1];
+  assign \$208  = ~ bank_busy[1];
+  assign write_bank1_lane0_s_ok = write_bank1_lane0_s & \$208 ;
+  assign \$209  = s_axil_awaddr[9:2] == 8'h88;
+  assign write_bank1_lane1_k1 = axil_write & \$209 ;
+  assign \$210  = write_bank1_lane1_k1 & bank_busy[1];
+  assign \$211  = ~ bank_busy[1];
+  assign write_bank1_lane1_k1_ok = write_bank1_lane1_k1 & \$211 ;
+  assign \$212  = s_axil_awaddr[9:2] == 8'h89;
+  assign write_bank1_lane1_k2 = axil_write & \$212 ;
+  assign \$213  = write_bank1_lane1_k2 & bank_busy[1];
+  assign \$214  = ~ bank_busy[1];
+  assign write_bank1_lane1_k2_ok = write_bank1_lane1_k2 & \$214 ;
+  assign \$215  = s_axil_awaddr[9:2] == 8'h8a;
+  assign write_bank1_lane1_k3 = axil_write & \$215 ;
+  assign \$216  = write_bank1_lane1_k3 & bank_busy[1];
+  assign \$217  = ~ bank_busy[1];
+  assign write_bank1_lane1_k3_ok = write_bank1_lane1_k3 & \$217 ;
+  assign \$218  = s_axil_awaddr[9:2] == 8'h8b;
+  assign write_bank1_lane1_k4 = axil_write & \$218 ;
+  assign \$219  = write_bank1_lane1_k4 & bank_busy[1];
+  assign \$220  = ~ bank_busy[1];
+  assign write_bank1_lane1_k4_ok = write_bank1_lane1_k4 & \$220 ;
+  assign \$221  = s_axil_awaddr[9:2] == 8'h8c;
+  assign write_bank1_lane1_e = axil_write & \$221 ;
+  assign \$222  = write_bank1_lane1_e & bank_busy[1];
+  assign \$223  = ~ bank_busy[1];
+  assign write_bank1_lane1_e_ok = write_bank1_lane1_e & \$223 ;
+  assign \$224  = s_axil_awaddr[9:2] == 8'h8d;
+  assign write_bank1_lane1_s = axil_write & \$224 ;
+  assign \$225  = write_bank1_lane1_s & bank_busy[1];
+  assign \$226  = ~ bank_busy[1];
+  assign write_bank1_lane1_s_ok = write_bank1_lane1_s & \$226 ;
+  assign \$227  = s_axil_awaddr[9:2] == 8'h90;
+  assign write_bank1_lane2_k1 = axil_write & \$227 ;
+  assign \$228  = write_bank1_lane2_k1 & bank_busy[1];
+  assign \$229  = ~ bank_busy[1];
+  assign write_bank1_lane2_k1_ok = write_bank1_lane2_k1 & \$229 ;
+  assign \$230  = s_axil_awaddr[9:2] == 8'h91;
+  assign write_bank1_lane2_k2 = axil_write & \$230 ;
+  assign \$231  = write_bank1_lane2_k2 & bank_busy[1];
+  assign \$232  = ~ bank_busy[1];
+  assign write_bank1_lane2_k2_ok = write_bank1_lane2_k2 & \$232 ;
+  assign \$233  = s_axil_awaddr[9:2] == 8'h92;
+  assign write_bank1_lane2_k3 = axil_write & \$233 ;
+  assign \$234  = write_bank1_lane2_k3 & bank_busy[1];
+  assign \$235  = ~ bank_busy[1];
+  assign write_bank1_lane2_k3_ok = write_bank1_lane2_k3 & \$235 ;
+  assign \$236  = s_axil_awaddr[9:2] == 8'h93;
+  assign write_bank1_lane2_k4 = axil_write & \$236 ;
+  assign \$237  = write_bank1_lane2_k4 & bank_busy[1];
+  assign \$238  = ~ bank_busy[1];
+  assign write_bank1_lane2_k4_ok = write_bank1_lane2_k4 & \$238 ;
+  assign \$239  = s_axil_awaddr[9:2] == 8'h94;
+  assign write_bank1_lane2_e = axil_write & \$239 ;
+  assign \$240  = write_bank1_lane2_e & bank_busy[1];
+  assign \$241  = ~ bank_busy[1];
+  assign write_bank1_lane2_e_ok = write_bank1_lane2_e & \$241 ;
+  assign \$242  = s_axil_awaddr[9:2] == 8'h95;
+  assign write_bank1_lane2_s = axil_write & \$242 ;
+  assign \$243  = write_bank1_lane2_s & bank_busy[1];
+  assign \$244  = ~ bank_busy[1];
+  assign write_bank1_lane2_s_ok = write_bank1_lane2_s & \$244 ;
+  assign \$245  = s_axil_awaddr[9:2] == 8'h98;
+  assign write_bank1_lane3_k1 = axil_write & \$245 ;
+  assign \$246  = write_bank1_lane3_k1 & bank_busy[1];
+  assign \$247  = ~ bank_busy[1];
+  assign write_bank1_lane3_k1_ok = write_bank1_lane3_k1 & \$247 ;
+  assign \$248  = s_axil_awaddr[9:2] == 8'h99;
+  assign write_bank1_lane3_k2 = axil_write & \$248 ;
+  assign \$249  = write_bank1_lane3_k2 & bank_busy[1];
+  assign \$250  = ~ bank_busy[1];
+  assign write_bank1_lane3_k2_ok = write_bank1_lane3_k2 & \$250 ;
+  assign \$251  = s_axil_awaddr[9:2] == 8'h9a;
+  assign write_bank1_lane3_k3 = axil_write & \$251 ;
+  assign \$252  = write_bank1_lane3_k3 & bank_busy[1];
+  assign \$253  = ~ bank_busy[1];
+  assign write_bank1_lane3_k3_ok = write_bank1_lane3_k3 & \$253 ;
+  assign \$254  = s_axil_awaddr[9:2] == 8'h9b;
+  assign write_bank1_lane3_k4 = axil_write & \$254 ;
+  assign \$255  = write_bank1_lane3_k4 & bank_busy[1];
+  assign \$256  = ~ bank_busy[1];
+  assign write_bank1_lane3_k4_ok = write_bank1_lane3_k4 & \$256 ;
+  assign \$257  = s_axil_awaddr[9:2] == 8'h9c;
+  assign write_bank1_lane3_e = axil_write & \$257 ;
+  assign \$258  = write_bank1_lane3_e & bank_busy[1];
+  assign \$259  = ~ bank_busy[1];
+  assign write_bank1_lane3_e_ok = write_bank1_lane3_e & \$259 ;
+  assign \$260  = s_axil_awaddr[9:2] == 8'h9d;
+  assign write_bank1_lane3_s = axil_write & \$260 ;
+  assign \$261  = write_bank1_lane3_s & bank_busy[1];
+  assign \$262  = ~ bank_busy[1];
+  assign write_bank1_lane3_s_ok = write_bank1_lane3_s & \$262 ;
+  assign \$263  = | { write_bank1_lane3_s_ok, write_bank1_lane3_e_ok, write_bank1_lane3_k4_ok, write_bank1_lane3_k3_ok, write_bank1_lane3_k2_ok, write_bank1_lane3_k1_ok, write_bank1_lane2_s_ok, write_bank1_lane2_e_ok, write_bank1_lane2_k4_ok, write_bank1_lane2_k3_ok, write_bank1_lane2_k2_ok, write_bank1_lane2_k1_ok, write_bank1_lane1_s_ok, write_bank1_lane1_e_ok, write_bank1_lane1_k4_ok, write_bank1_lane1_k3_ok, write_bank1_lane1_k2_ok, write_bank1_lane1_k1_ok, write_bank1_lane0_s_ok, write_bank1_lane0_e_ok, write_bank1_lane0_k4_ok, write_bank1_lane0_k3_ok, write_bank1_lane0_k2_ok, write_bank1_lane0_k1_ok, write_bank0_lane3_s_ok, write_bank0_lane3_e_ok, write_bank0_lane3_k4_ok, write_bank0_lane3_k3_ok, write_bank0_lane3_k2_ok, write_bank0_lane3_k1_ok, write_bank0_lane2_s_ok, write_bank0_lane2_e_ok, write_bank0_lane2_k4_ok, write_bank0_lane2_k3_ok, write_bank0_lane2_k2_ok, write_bank0_lane2_k1_ok, write_bank0_lane1_s_ok, write_bank0_lane1_e_ok, write_bank0_lane1_k4_ok, write_bank0_lane1_k3_ok, write_bank0_lane1_k2_ok, write_bank0_lane1_k1_ok, write_bank0_lane0_s_ok, write_bank0_lane0_e_ok, write_bank0_lane0_k4_ok, write_bank0_lane0_k3_ok, write_bank0_lane0_k2_ok, write_bank0_lane0_k1_ok, write_doorbell_ok, write_cmd_shape_ok, write_cmd_cfg_ok, write_cmd_k_ok, write_error_ok, write_ctrl_ok };
+  assign axil_bresp_next = \$263  ? 2'h0 : 2'h2;
   assign s_axil_arready = ~ s_axil_rvalid;
-  assign \$268  = i__valid & s_axis_act_tready;
-  assign \$269  = count_act_beats + 1'h1;
-  assign \$270  = ~ s_axis_act_tready;
-  assign \$271  = i__valid & \$270 ;
-  assign \$272  = count_act_stall + 1'h1;
-  assign \$273  = ~ act__valid;
-  assign \$274  = cmd__valid & \$273 ;
-  assign \$275  = count_act_starve + 1'h1;
-  assign \$276  = \i__valid$16  & s_axis_wgt_tready;
-  assign \$277  = count_wgt_beats + 1'h1;
-  assign \$278  = ~ s_axis_wgt_tready;
-  assign \$279  = \i__valid$16  & \$278 ;
-  assign \$280  = count_wgt_stall + 1'h1;
-  assign \$281  = ~ wgt__valid;
-  assign \$282  = cmd__valid & \$281 ;
-  assign \$283  = count_wgt_starve + 1'h1;
-  assign \$284  = m_axis_out_tvalid & out__ready;
-  assign \$285  = count_out_beats + 1'h1;
-  assign \$286  = ~ out__ready;
-  assign \$287  = m_axis_out_tvalid & \$286 ;
-  assign \$288  = count_out_stall + 1'h1;
-  assign \$289  = ~ queue_full;
+  assign \$264  = i__valid & s_axis_act_tready;
+  assign \$265  = count_act_beats + 1'h1;
+  assign \$266  = ~ s_axis_act_tready;
+  assign \$267  = i__valid & \$266 ;
+  assign \$268  = count_act_stall + 1'h1;
+  assign \$269  = ~ act__valid;
+  assign \$270  = cmd__valid & \$269 ;
+  assign \$271  = count_act_starve + 1'h1;
+  assign \$272  = \i__valid$16  & s_axis_wgt_tready;
+  assign \$273  = count_wgt_beats + 1'h1;
+  assign \$274  = ~ s_axis_wgt_tready;
+  assign \$275  = \i__valid$16  & \$274 ;
+  assign \$276  = count_wgt_stall + 1'h1;
+  assign \$277  = ~ wgt__valid;
+  assign \$278  = cmd__valid & \$277 ;
+  assign \$279  = count_wgt_starve + 1'h1;
+  assign \$280  = m_axis_out_tvalid & out__ready;
+  assign \$281  = count_out_beats + 1'h1;
+  assign \$282  = ~ out__ready;
+  assign \$283  = m_axis_out_tvalid & \$282 ;
+  assign \$284  = count_out_stall + 1'h1;
+  assign \$285  = push_ptr + 1'h1;
+  assign \$286  = | push_ptr[1:0];
+  assign \$287  = ~ \$286 ;
+  assign \$288  = doorbell_push & \$287 ;
+  assign \$289  = push_ptr[1:0] == 1'h1;
   assign \$290  = doorbell_push & \$289 ;
-  assign \$291  = ~ bad_shape;
-  assign \$292  = \$290  & \$291 ;
-  assign \$293  = push_ptr + 1'h1;
-  assign \$294  = ~ queue_full;
-  assign \$295  = doorbell_push & \$294 ;
-  assign \$296  = ~ bad_shape;
-  assign \$297  = \$295  & \$296 ;
-  assign \$298  = | push_ptr[1:0];
-  assign \$299  = ~ \$298 ;
-  assign \$300  = \$297  & \$299 ;
-  assign \$301  = ~ queue_full;
-  assign \$302  = doorbell_push & \$301 ;
-  assign \$303  = ~ bad_shape;
-  assign \$304  = \$302  & \$303 ;
-  assign \$305  = push_ptr[1:0] == 1'h1;
-  assign \$306  = \$304  & \$305 ;
-  assign \$307  = ~ queue_full;
-  assign \$308  = doorbell_push & \$307 ;
-  assign \$309  = ~ bad_shape;
-  assign \$310  = \$308  & \$309 ;
-  assign \$311  = push_ptr[1:0] == 2'h2;
-  assign \$312  = \$310  & \$311 ;
-  assign \$313  = ~ queue_full;
-  assign \$314  = doorbell_push & \$313 ;
-  assign \$315  = ~ bad_shape;
-  assign \$316  = \$314  & \$315 ;
-  assign \$317  = push_ptr[1:0] == 2'h3;
-  assign \$318  = \$316  & \$317 ;
-  assign \$319  = cmd__valid & cmd__ready;
-  assign \$320  = cmd_ptr + 1'h1;
-  assign \$321  = rq__valid & rq__ready;
-  assign \$322  = rq_ptr + 1'h1;
-  assign \$323  = rq__valid & rq__ready;
-  assign \$324  = count_tiles_done + 1'h1;
-  assign \$325  = count_cycles_busy + 1'h1;
-  assign \$326  = ~ { s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$327  = cmd_k & \$326 ;
-  assign \$328  = s_axil_wdata[11:0] & { s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$291  = push_ptr[1:0] == 2'h2;
+  assign \$292  = doorbell_push & \$291 ;
+  assign \$293  = push_ptr[1:0] == 2'h3;
+  assign \$294  = doorbell_push & \$293 ;
+  assign \$295  = cmd__valid & cmd__ready;
+  assign \$296  = cmd_ptr + 1'h1;
+  assign \$297  = rq__valid & rq__ready;
+  assign \$298  = rq_ptr + 1'h1;
+  assign \$299  = rq__valid & rq__ready;
+  assign \$300  = count_tiles_done + 1'h1;
+  assign \$301  = count_cycles_busy + 1'h1;
+  assign \$302  = ~ { s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$303  = cmd_k & \$302 ;
+  assign \$304  = s_axil_wdata[11:0] & { s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$305  = \$303  | \$304 ;
+  assign \$306  = ~ { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$307  = cmd_b_a & \$306 ;
+  assign \$308  = s_axil_wdata[3:0] & { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$309  = \$307  | \$308 ;
+  assign \$310  = ~ { s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1] };
+  assign \$311  = cmd_b_w & \$310 ;
+  assign \$312  = s_axil_wdata[11:8] & { s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1] };
+  assign \$313  = \$311  | \$312 ;
+  assign \$314  = ~ { s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2] };
+  assign \$315  = cmd_b_out & \$314 ;
+  assign \$316  = s_axil_wdata[19:16] & { s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2] };
+  assign \$317  = \$315  | \$316 ;
+  assign \$318  = ~ { s_axil_wstrb[3], s_axil_wstrb[3] };
+  assign \$319  = cmd_rounding & \$318 ;
+  assign \$320  = s_axil_wdata[25:24] & { s_axil_wstrb[3], s_axil_wstrb[3] };
+  assign \$321  = \$319  | \$320 ;
+  assign \$322  = ~ s_axil_wstrb[3];
+  assign \$323  = cmd_bank & \$322 ;
+  assign \$324  = s_axil_wdata[28] & s_axil_wstrb[3];
+  assign \$325  = \$323  | \$324 ;
+  assign \$326  = ~ { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$327  = cmd_m & \$326 ;
+  assign \$328  = s_axil_wdata[2:0] & { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$329  = \$327  | \$328 ;
-  assign \$330  = ~ { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$331  = cmd_b_a & \$330 ;
-  assign \$332  = s_axil_wdata[3:0] & { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$330  = ~ { s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2] };
+  assign \$331  = cmd_ncols & \$330 ;
+  assign \$332  = s_axil_wdata[18:16] & { s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2] };
   assign \$333  = \$331  | \$332 ;
-  assign \$334  = ~ { s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1] };
-  assign \$335  = cmd_b_w & \$334 ;
-  assign \$336  = s_axil_wdata[11:8] & { s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1] };
+  assign \$334  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$335  = bank0_lane0_k1 & \$334 ;
+  assign \$336  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$337  = \$335  | \$336 ;
-  assign \$338  = ~ { s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2] };
-  assign \$339  = cmd_b_out & \$338 ;
-  assign \$340  = s_axil_wdata[19:16] & { s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2] };
+  assign \$338  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$339  = bank0_lane0_k2 & \$338 ;
+  assign \$340  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$341  = \$339  | \$340 ;
-  assign \$342  = ~ { s_axil_wstrb[3], s_axil_wstrb[3] };
-  assign \$343  = cmd_rounding & \$342 ;
-  assign \$344  = s_axil_wdata[25:24] & { s_axil_wstrb[3], s_axil_wstrb[3] };
+  assign \$342  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$343  = bank0_lane0_k3 & \$342 ;
+  assign \$344  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$345  = \$343  | \$344 ;
-  assign \$346  = ~ s_axil_wstrb[3];
-  assign \$347  = cmd_bank & \$346 ;
-  assign \$348  = s_axil_wdata[28] & s_axil_wstrb[3];
+  assign \$346  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$347  = bank0_lane0_k4 & \$346 ;
+  assign \$348  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$349  = \$347  | \$348 ;
-  assign \$350  = ~ { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$351  = cmd_m & \$350 ;
-  assign \$352  = s_axil_wdata[2:0] & { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$350  = ~ { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$351  = bank0_lane0_e1 & \$350 ;
+  assign \$352  = s_axil_wdata[4:0] & { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$353  = \$351  | \$352 ;
-  assign \$354  = ~ { s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2] };
-  assign \$355  = cmd_ncols & \$354 ;
-  assign \$356  = s_axil_wdata[18:16] & { s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2] };
+  assign \$354  = ~ { s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1] };
+  assign \$355  = bank0_lane0_e2 & \$354 ;
+  assign \$356  = s_axil_wdata[12:8] & { s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1] };
   assign \$357  = \$355  | \$356 ;
-  assign \$358  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$359  = bank0_lane0_k1 & \$358 ;
-  assign \$360  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$358  = ~ { s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2] };
+  assign \$359  = bank0_lane0_e3 & \$358 ;
+  assign \$360  = s_axil_wdata[20:16] & { s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2] };
   assign \$361  = \$359  | \$360 ;
-  assign \$362  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$363  = bank0_lane0_k2 & \$362 ;
-  assign \$364  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$362  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3] };
+  assign \$363  = bank0_lane0_e4 & \$362 ;
+  assign \$364  = s_axil_wdata[28:24] & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3] };
   assign \$365  = \$363  | \$364 ;
-  assign \$366  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$367  = bank0_lane0_k3 & \$366 ;
-  assign \$368  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$366  = ~ { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$367  = bank0_lane0_s & \$366 ;
+  assign \$368  = s_axil_wdata[5:0] & { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$369  = \$367  | \$368 ;
   assign \$370  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$371  = bank0_lane0_k4 & \$370 ;
+  assign \$371  = bank0_lane1_k1 & \$370 ;
   assign \$372  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$373  = \$371  | \$372 ;
-  assign \$374  = ~ { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$375  = bank0_lane0_e1 & \$374 ;
-  assign \$376  = s_axil_wdata[4:0] & { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$374  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$375  = bank0_lane1_k2 & \$374 ;
+  assign \$376  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$377  = \$375  | \$376 ;
-  assign \$378  = ~ { s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1] };
-  assign \$379  = bank0_lane0_e2 & \$378 ;
-  assign \$380  = s_axil_wdata[12:8] & { s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1] };
+  assign \$378  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$379  = bank0_lane1_k3 & \$378 ;
+  assign \$380  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$381  = \$379  | \$380 ;
-  assign \$382  = ~ { s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2] };
-  assign \$383  = bank0_lane0_e3 & \$382 ;
-  assign \$384  = s_axil_wdata[20:16] & { s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2] };
+  assign \$382  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$383  = bank0_lane1_k4 & \$382 ;
+  assign \$384  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$385  = \$383  | \$384 ;
-  assign \$386  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3] };
-  assign \$387  = bank0_lane0_e4 & \$386 ;
-  assign \$388  = s_axil_wdata[28:24] & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3] };
+  assign \$386  = ~ { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$387  = bank0_lane1_e1 & \$386 ;
+  assign \$388  = s_axil_wdata[4:0] & { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$389  = \$387  | \$388 ;
-  assign \$390  = ~ { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$391  = bank0_lane0_s & \$390 ;
-  assign \$392  = s_axil_wdata[5:0] & { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$390  = ~ { s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1] };
+  assign \$391  = bank0_lane1_e2 & \$390 ;
+  assign \$392  = s_axil_wdata[12:8] & { s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1] };
   assign \$393  = \$391  | \$392 ;
-  assign \$394  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$395  = bank0_lane1_k1 & \$394 ;
-  assign \$396  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$394  = ~ { s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2] };
+  assign \$395  = bank0_lane1_e3 & \$394 ;
+  assign \$396  = s_axil_wdata[20:16] & { s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2] };
   assign \$397  = \$395  | \$396 ;
-  assign \$398  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$399  = bank0_lane1_k2 & \$398 ;
-  assign \$400  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$398  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3] };
+  assign \$399  = bank0_lane1_e4 & \$398 ;
+  assign \$400  = s_axil_wdata[28:24] & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3] };
   assign \$401  = \$399  | \$400 ;
-  assign \$402  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$403  = bank0_lane1_k3 & \$402 ;
-  assign \$404  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$402  = ~ { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$403  = bank0_lane1_s & \$402 ;
+  assign \$404  = s_axil_wdata[5:0] & { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$405  = \$403  | \$404 ;
   assign \$406  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$407  = bank0_lane1_k4 & \$406 ;
+  assign \$407  = bank0_lane2_k1 & \$406 ;
   assign \$408  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$409  = \$407  | \$408 ;
-  assign \$410  = ~ { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$411  = bank0_lane1_e1 & \$410 ;
-  assign \$412  = s_axil_wdata[4:0] & { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$410  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$411  = bank0_lane2_k2 & \$410 ;
+  assign \$412  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$413  = \$411  | \$412 ;
-  assign \$414  = ~ { s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1] };
-  assign \$415  = bank0_lane1_e2 & \$414 ;
-  assign \$416  = s_axil_wdata[12:8] & { s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1] };
+  assign \$414  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$415  = bank0_lane2_k3 & \$414 ;
+  assign \$416  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$417  = \$415  | \$416 ;
-  assign \$418  = ~ { s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2] };
-  assign \$419  = bank0_lane1_e3 & \$418 ;
-  assign \$420  = s_axil_wdata[20:16] & { s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2] };
+  assign \$418  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$419  = bank0_lane2_k4 & \$418 ;
+  assign \$420  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$421  = \$419  | \$420 ;
-  assign \$422  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3] };
-  assign \$423  = bank0_lane1_e4 & \$422 ;
-  assign \$424  = s_axil_wdata[28:24] & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3] };
+  assign \$422  = ~ { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$423  = bank0_lane2_e1 & \$422 ;
+  assign \$424  = s_axil_wdata[4:0] & { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$425  = \$423  | \$424 ;
-  assign \$426  = ~ { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$427  = bank0_lane1_s & \$426 ;
-  assign \$428  = s_axil_wdata[5:0] & { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$426  = ~ { s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1] };
+  assign \$427  = bank0_lane2_e2 & \$426 ;
+  assign \$428  = s_axil_wdata[12:8] & { s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1] };
   assign \$429  = \$427  | \$428 ;
-  assign \$430  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$431  = bank0_lane2_k1 & \$430 ;
-  assign \$432  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$430  = ~ { s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2] };
+  assign \$431  = bank0_lane2_e3 & \$430 ;
+  assign \$432  = s_axil_wdata[20:16] & { s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2] };
   assign \$433  = \$431  | \$432 ;
-  assign \$434  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$435  = bank0_lane2_k2 & \$434 ;
-  assign \$436  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$434  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3] };
+  assign \$435  = bank0_lane2_e4 & \$434 ;
+  assign \$436  = s_axil_wdata[28:24] & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3] };
   assign \$437  = \$435  | \$436 ;
-  assign \$438  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$439  = bank0_lane2_k3 & \$438 ;
-  assign \$440  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$438  = ~ { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$439  = bank0_lane2_s & \$438 ;
+  assign \$440  = s_axil_wdata[5:0] & { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$441  = \$439  | \$440 ;
   assign \$442  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$443  = bank0_lane2_k4 & \$442 ;
+  assign \$443  = bank0_lane3_k1 & \$442 ;
   assign \$444  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$445  = \$443  | \$444 ;
-  assign \$446  = ~ { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$447  = bank0_lane2_e1 & \$446 ;
-  assign \$448  = s_axil_wdata[4:0] & { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$446  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$447  = bank0_lane3_k2 & \$446 ;
+  assign \$448  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$449  = \$447  | \$448 ;
-  assign \$450  = ~ { s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1] };
-  assign \$451  = bank0_lane2_e2 & \$450 ;
-  assign \$452  = s_axil_wdata[12:8] & { s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1] };
+  assign \$450  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$451  = bank0_lane3_k3 & \$450 ;
+  assign \$452  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$453  = \$451  | \$452 ;
-  assign \$454  = ~ { s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2] };
-  assign \$455  = bank0_lane2_e3 & \$454 ;
-  assign \$456  = s_axil_wdata[20:16] & { s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2] };
+  assign \$454  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$455  = bank0_lane3_k4 & \$454 ;
+  assign \$456  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$457  = \$455  | \$456 ;
-  assign \$458  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3] };
-  assign \$459  = bank0_lane2_e4 & \$458 ;
-  assign \$460  = s_axil_wdata[28:24] & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3] };
+  assign \$458  = ~ { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$459  = bank0_lane3_e1 & \$458 ;
+  assign \$460  = s_axil_wdata[4:0] & { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$461  = \$459  | \$460 ;
-  assign \$462  = ~ { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$463  = bank0_lane2_s & \$462 ;
-  assign \$464  = s_axil_wdata[5:0] & { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$462  = ~ { s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1] };
+  assign \$463  = bank0_lane3_e2 & \$462 ;
+  assign \$464  = s_axil_wdata[12:8] & { s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1] };
   assign \$465  = \$463  | \$464 ;
-  assign \$466  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$467  = bank0_lane3_k1 & \$466 ;
-  assign \$468  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$466  = ~ { s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2] };
+  assign \$467  = bank0_lane3_e3 & \$466 ;
+  assign \$468  = s_axil_wdata[20:16] & { s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2] };
   assign \$469  = \$467  | \$468 ;
-  assign \$470  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$471  = bank0_lane3_k2 & \$470 ;
-  assign \$472  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$470  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3] };
+  assign \$471  = bank0_lane3_e4 & \$470 ;
+  assign \$472  = s_axil_wdata[28:24] & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3] };
   assign \$473  = \$471  | \$472 ;
-  assign \$474  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$475  = bank0_lane3_k3 & \$474 ;
-  assign \$476  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$474  = ~ { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$475  = bank0_lane3_s & \$474 ;
+  assign \$476  = s_axil_wdata[5:0] & { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$477  = \$475  | \$476 ;
   assign \$478  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$479  = bank0_lane3_k4 & \$478 ;
+  assign \$479  = bank1_lane0_k1 & \$478 ;
   assign \$480  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$481  = \$479  | \$480 ;
-  assign \$482  = ~ { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$483  = bank0_lane3_e1 & \$482 ;
-  assign \$484  = s_axil_wdata[4:0] & { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$482  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$483  = bank1_lane0_k2 & \$482 ;
+  assign \$484  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$485  = \$483  | \$484 ;
-  assign \$486  = ~ { s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1] };
-  assign \$487  = bank0_lane3_e2 & \$486 ;
-  assign \$488  = s_axil_wdata[12:8] & { s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1] };
+  assign \$486  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$487  = bank1_lane0_k3 & \$486 ;
+  assign \$488  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$489  = \$487  | \$488 ;
-  assign \$490  = ~ { s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2] };
-  assign \$491  = bank0_lane3_e3 & \$490 ;
-  assign \$492  = s_axil_wdata[20:16] & { s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2] };
+  assign \$490  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$491  = bank1_lane0_k4 & \$490 ;
+  assign \$492  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$493  = \$491  | \$492 ;
-  assign \$494  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3] };
-  assign \$495  = bank0_lane3_e4 & \$494 ;
-  assign \$496  = s_axil_wdata[28:24] & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3] };
+  assign \$494  = ~ { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$495  = bank1_lane0_e1 & \$494 ;
+  assign \$496  = s_axil_wdata[4:0] & { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$497  = \$495  | \$496 ;
-  assign \$498  = ~ { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$499  = bank0_lane3_s & \$498 ;
-  assign \$500  = s_axil_wdata[5:0] & { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$498  = ~ { s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1] };
+  assign \$499  = bank1_lane0_e2 & \$498 ;
+  assign \$500  = s_axil_wdata[12:8] & { s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1] };
   assign \$501  = \$499  | \$500 ;
-  assign \$502  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$503  = bank1_lane0_k1 & \$502 ;
-  assign \$504  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$502  = ~ { s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2] };
+  assign \$503  = bank1_lane0_e3 & \$502 ;
+  assign \$504  = s_axil_wdata[20:16] & { s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2] };
   assign \$505  = \$503  | \$504 ;
-  assign \$506  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$507  = bank1_lane0_k2 & \$506 ;
-  assign \$508  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$506  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3] };
+  assign \$507  = bank1_lane0_e4 & \$506 ;
+  assign \$508  = s_axil_wdata[28:24] & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3] };
   assign \$509  = \$507  | \$508 ;
-  assign \$510  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$511  = bank1_lane0_k3 & \$510 ;
-  assign \$512  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$510  = ~ { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$511  = bank1_lane0_s & \$510 ;
+  assign \$512  = s_axil_wdata[5:0] & { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$513  = \$511  | \$512 ;
   assign \$514  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$515  = bank1_lane0_k4 & \$514 ;
+  assign \$515  = bank1_lane1_k1 & \$514 ;
   assign \$516  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$517  = \$515  | \$516 ;
-  assign \$518  = ~ { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$519  = bank1_lane0_e1 & \$518 ;
-  assign \$520  = s_axil_wdata[4:0] & { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$518  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$519  = bank1_lane1_k2 & \$518 ;
+  assign \$520  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$521  = \$519  | \$520 ;
-  assign \$522  = ~ { s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1] };
-  assign \$523  = bank1_lane0_e2 & \$522 ;
-  assign \$524  = s_axil_wdata[12:8] & { s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1] };
+  assign \$522  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$523  = bank1_lane1_k3 & \$522 ;
+  assign \$524  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$525  = \$523  | \$524 ;
-  assign \$526  = ~ { s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2] };
-  assign \$527  = bank1_lane0_e3 & \$526 ;
-  assign \$528  = s_axil_wdata[20:16] & { s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2] };
+  assign \$526  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$527  = bank1_lane1_k4 & \$526 ;
+  assign \$528  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$529  = \$527  | \$528 ;
-  assign \$530  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3] };
-  assign \$531  = bank1_lane0_e4 & \$530 ;
-  assign \$532  = s_axil_wdata[28:24] & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3] };
+  assign \$530  = ~ { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$531  = bank1_lane1_e1 & \$530 ;
+  assign \$532  = s_axil_wdata[4:0] & { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$533  = \$531  | \$532 ;
-  assign \$534  = ~ { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$535  = bank1_lane0_s & \$534 ;
-  assign \$536  = s_axil_wdata[5:0] & { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$534  = ~ { s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1] };
+  assign \$535  = bank1_lane1_e2 & \$534 ;
+  assign \$536  = s_axil_wdata[12:8] & { s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1] };
   assign \$537  = \$535  | \$536 ;
-  assign \$538  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$539  = bank1_lane1_k1 & \$538 ;
-  assign \$540  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$538  = ~ { s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2] };
+  assign \$539  = bank1_lane1_e3 & \$538 ;
+  assign \$540  = s_axil_wdata[20:16] & { s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2] };
   assign \$541  = \$539  | \$540 ;
-  assign \$542  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$543  = bank1_lane1_k2 & \$542 ;
-  assign \$544  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$542  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3] };
+  assign \$543  = bank1_lane1_e4 & \$542 ;
+  assign \$544  = s_axil_wdata[28:24] & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3] };
   assign \$545  = \$543  | \$544 ;
-  assign \$546  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$547  = bank1_lane1_k3 & \$546 ;
-  assign \$548  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$546  = ~ { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$547  = bank1_lane1_s & \$546 ;
+  assign \$548  = s_axil_wdata[5:0] & { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$549  = \$547  | \$548 ;
   assign \$550  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$551  = bank1_lane1_k4 & \$550 ;
+  assign \$551  = bank1_lane2_k1 & \$550 ;
   assign \$552  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$553  = \$551  | \$552 ;
-  assign \$554  = ~ { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$555  = bank1_lane1_e1 & \$554 ;
-  assign \$556  = s_axil_wdata[4:0] & { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$554  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$555  = bank1_lane2_k2 & \$554 ;
+  assign \$556  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$557  = \$555  | \$556 ;
-  assign \$558  = ~ { s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1] };
-  assign \$559  = bank1_lane1_e2 & \$558 ;
-  assign \$560  = s_axil_wdata[12:8] & { s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1] };
+  assign \$558  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$559  = bank1_lane2_k3 & \$558 ;
+  assign \$560  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$561  = \$559  | \$560 ;
-  assign \$562  = ~ { s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2] };
-  assign \$563  = bank1_lane1_e3 & \$562 ;
-  assign \$564  = s_axil_wdata[20:16] & { s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2] };
+  assign \$562  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$563  = bank1_lane2_k4 & \$562 ;
+  assign \$564  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$565  = \$563  | \$564 ;
-  assign \$566  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3] };
-  assign \$567  = bank1_lane1_e4 & \$566 ;
-  assign \$568  = s_axil_wdata[28:24] & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3] };
+  assign \$566  = ~ { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$567  = bank1_lane2_e1 & \$566 ;
+  assign \$568  = s_axil_wdata[4:0] & { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$569  = \$567  | \$568 ;
-  assign \$570  = ~ { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$571  = bank1_lane1_s & \$570 ;
-  assign \$572  = s_axil_wdata[5:0] & { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$570  = ~ { s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1] };
+  assign \$571  = bank1_lane2_e2 & \$570 ;
+  assign \$572  = s_axil_wdata[12:8] & { s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1] };
   assign \$573  = \$571  | \$572 ;
-  assign \$574  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$575  = bank1_lane2_k1 & \$574 ;
-  assign \$576  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$574  = ~ { s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2] };
+  assign \$575  = bank1_lane2_e3 & \$574 ;
+  assign \$576  = s_axil_wdata[20:16] & { s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2] };
   assign \$577  = \$575  | \$576 ;
-  assign \$578  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$579  = bank1_lane2_k2 & \$578 ;
-  assign \$580  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$578  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3] };
+  assign \$579  = bank1_lane2_e4 & \$578 ;
+  assign \$580  = s_axil_wdata[28:24] & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3] };
   assign \$581  = \$579  | \$580 ;
-  assign \$582  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$583  = bank1_lane2_k3 & \$582 ;
-  assign \$584  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$582  = ~ { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$583  = bank1_lane2_s & \$582 ;
+  assign \$584  = s_axil_wdata[5:0] & { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$585  = \$583  | \$584 ;
   assign \$586  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$587  = bank1_lane2_k4 & \$586 ;
+  assign \$587  = bank1_lane3_k1 & \$586 ;
   assign \$588  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$589  = \$587  | \$588 ;
-  assign \$590  = ~ { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$591  = bank1_lane2_e1 & \$590 ;
-  assign \$592  = s_axil_wdata[4:0] & { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$590  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$591  = bank1_lane3_k2 & \$590 ;
+  assign \$592  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$593  = \$591  | \$592 ;
-  assign \$594  = ~ { s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1] };
-  assign \$595  = bank1_lane2_e2 & \$594 ;
-  assign \$596  = s_axil_wdata[12:8] & { s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1] };
+  assign \$594  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$595  = bank1_lane3_k3 & \$594 ;
+  assign \$596  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$597  = \$595  | \$596 ;
-  assign \$598  = ~ { s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2] };
-  assign \$599  = bank1_lane2_e3 & \$598 ;
-  assign \$600  = s_axil_wdata[20:16] & { s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2] };
+  assign \$598  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$599  = bank1_lane3_k4 & \$598 ;
+  assign \$600  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$601  = \$599  | \$600 ;
-  assign \$602  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3] };
-  assign \$603  = bank1_lane2_e4 & \$602 ;
-  assign \$604  = s_axil_wdata[28:24] & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3] };
+  assign \$602  = ~ { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$603  = bank1_lane3_e1 & \$602 ;
+  assign \$604  = s_axil_wdata[4:0] & { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$605  = \$603  | \$604 ;
-  assign \$606  = ~ { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$607  = bank1_lane2_s & \$606 ;
-  assign \$608  = s_axil_wdata[5:0] & { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$606  = ~ { s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1] };
+  assign \$607  = bank1_lane3_e2 & \$606 ;
+  assign \$608  = s_axil_wdata[12:8] & { s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1] };
   assign \$609  = \$607  | \$608 ;
-  assign \$610  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$611  = bank1_lane3_k1 & \$610 ;
-  assign \$612  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$610  = ~ { s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2] };
+  assign \$611  = bank1_lane3_e3 & \$610 ;
+  assign \$612  = s_axil_wdata[20:16] & { s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2] };
   assign \$613  = \$611  | \$612 ;
-  assign \$614  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$615  = bank1_lane3_k2 & \$614 ;
-  assign \$616  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$614  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3] };
+  assign \$615  = bank1_lane3_e4 & \$614 ;
+  assign \$616  = s_axil_wdata[28:24] & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3] };
   assign \$617  = \$615  | \$616 ;
-  assign \$618  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$619  = bank1_lane3_k3 & \$618 ;
-  assign \$620  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$618  = ~ { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
+  assign \$619  = bank1_lane3_s & \$618 ;
+  assign \$620  = s_axil_wdata[5:0] & { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
   assign \$621  = \$619  | \$620 ;
-  assign \$622  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$623  = bank1_lane3_k4 & \$622 ;
-  assign \$624  = s_axil_wdata & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3:2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2:1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1:0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$625  = \$623  | \$624 ;
-  assign \$626  = ~ { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$627  = bank1_lane3_e1 & \$626 ;
-  assign \$628  = s_axil_wdata[4:0] & { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$629  = \$627  | \$628 ;
-  assign \$630  = ~ { s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1] };
-  assign \$631  = bank1_lane3_e2 & \$630 ;
-  assign \$632  = s_axil_wdata[12:8] & { s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1], s_axil_wstrb[1] };
-  assign \$633  = \$631  | \$632 ;
-  assign \$634  = ~ { s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2] };
-  assign \$635  = bank1_lane3_e3 & \$634 ;
-  assign \$636  = s_axil_wdata[20:16] & { s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2], s_axil_wstrb[2] };
-  assign \$637  = \$635  | \$636 ;
-  assign \$638  = ~ { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3] };
-  assign \$639  = bank1_lane3_e4 & \$638 ;
-  assign \$640  = s_axil_wdata[28:24] & { s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3], s_axil_wstrb[3] };
-  assign \$641  = \$639  | \$640 ;
-  assign \$642  = ~ { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$643  = bank1_lane3_s & \$642 ;
-  assign \$644  = s_axil_wdata[5:0] & { s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0], s_axil_wstrb[0] };
-  assign \$645  = \$643  | \$644 ;
-  assign \$649  = act__valid & o__ready;
-  assign \$650  = o__payload[32] != cmd__ready;
-  assign \$651  = \$649  & \$650 ;
-  assign \$653  = wgt__valid & o__ready;
-  assign \$654  = \o__payload$21 [32] != cmd__ready;
-  assign \$655  = \$653  & \$654 ;
-  assign \$657  = ~ s_axil_rvalid;
-  assign \$658  = s_axil_arvalid & \$657 ;
+  assign \$625  = act__valid & o__ready;
+  assign \$626  = o__payload[32] != cmd__ready;
+  assign \$627  = \$625  & \$626 ;
+  assign \$629  = wgt__valid & o__ready;
+  assign \$630  = \o__payload$21 [32] != cmd__ready;
+  assign \$631  = \$629  & \$630 ;
+  assign \$633  = ~ s_axil_rvalid;
+  assign \$634  = s_axil_arvalid & \$633 ;
   always @(posedge clk)
-    count_act_beats <= \$659 ;
+    count_act_beats <= \$635 ;
   always @(posedge clk)
-    count_act_stall <= \$660 ;
+    count_act_stall <= \$636 ;
   always @(posedge clk)
-    count_act_starve <= \$661 ;
+    count_act_starve <= \$637 ;
   always @(posedge clk)
-    count_wgt_beats <= \$662 ;
+    count_wgt_beats <= \$638 ;
   always @(posedge clk)
-    count_wgt_stall <= \$663 ;
+    count_wgt_stall <= \$639 ;
   always @(posedge clk)
-    count_wgt_starve <= \$664 ;
+    count_wgt_starve <= \$640 ;
   always @(posedge clk)
-    count_out_beats <= \$665 ;
+    count_out_beats <= \$641 ;
   always @(posedge clk)
-    count_out_stall <= \$666 ;
+    count_out_stall <= \$642 ;
   always @(posedge clk)
-    push_ptr <= \$667 ;
+    push_ptr <= \$643 ;
   always @(posedge clk)
-    queue0 <= \$668 ;
+    queue0 <= \$644 ;
   always @(posedge clk)
-    queue1 <= \$669 ;
+    queue1 <= \$645 ;
   always @(posedge clk)
-    queue2 <= \$670 ;
+    queue2 <= \$646 ;
   always @(posedge clk)
-    queue3 <= \$671 ;
+    queue3 <= \$647 ;
   always @(posedge clk)
-    cmd_ptr <= \$672 ;
+    cmd_ptr <= \$648 ;
   always @(posedge clk)
-    rq_ptr <= \$673 ;
+    rq_ptr <= \$649 ;
   always @(posedge clk)
-    count_tiles_done <= \$674 ;
+    count_tiles_done <= \$650 ;
   always @(posedge clk)
-    count_cycles_busy <= \$675 ;
+    count_cycles_busy <= \$651 ;
   always @(posedge clk)
-    cmd_k <= \$676 ;
+    cmd_k <= \$652 ;
   always @(posedge clk)
-    cmd_b_a <= \$677 ;
+    cmd_b_a <= \$653 ;
   always @(posedge clk)
-    cmd_b_w <= \$678 ;
+    cmd_b_w <= \$654 ;
   always @(posedge clk)
-    cmd_b_out <= \$679 ;
+    cmd_b_out <= \$655 ;
   always @(posedge clk)
-    cmd_rounding <= \$680 ;
+    cmd_rounding <= \$656 ;
   always @(posedge clk)
-    cmd_bank <= \$681 ;
+    cmd_bank <= \$657 ;
   always @(posedge clk)
-    cmd_m <= \$682 ;
+    cmd_m <= \$658 ;
   always @(posedge clk)
-    cmd_ncols <= \$683 ;
+    cmd_ncols <= \$659 ;
   always @(posedge clk)
-    bank0_lane0_k1 <= \$684 ;
+    bank0_lane0_k1 <= \$660 ;
   always @(posedge clk)
-    bank0_lane0_k2 <= \$685 ;
+    bank0_lane0_k2 <= \$661 ;
   always @(posedge clk)
-    bank0_lane0_k3 <= \$686 ;
+    bank0_lane0_k3 <= \$662 ;
   always @(posedge clk)
-    bank0_lane0_k4 <= \$687 ;
+    bank0_lane0_k4 <= \$663 ;
   always @(posedge clk)
-    bank0_lane0_e1 <= \$688 ;
+    bank0_lane0_e1 <= \$664 ;
   always @(posedge clk)
-    bank0_lane0_e2 <= \$689 ;
+    bank0_lane0_e2 <= \$665 ;
   always @(posedge clk)
-    bank0_lane0_e3 <= \$690 ;
+    bank0_lane0_e3 <= \$666 ;
   always @(posedge clk)
-    bank0_lane0_e4 <= \$691 ;
+    bank0_lane0_e4 <= \$667 ;
   always @(posedge clk)
-    bank0_lane0_s <= \$692 ;
+    bank0_lane0_s <= \$668 ;
   always @(posedge clk)
-    bank0_lane1_k1 <= \$693 ;
+    bank0_lane1_k1 <= \$669 ;
   always @(posedge clk)
-    bank0_lane1_k2 <= \$694 ;
+    bank0_lane1_k2 <= \$670 ;
   always @(posedge clk)
-    bank0_lane1_k3 <= \$695 ;
+    bank0_lane1_k3 <= \$671 ;
   always @(posedge clk)
-    bank0_lane1_k4 <= \$696 ;
+    bank0_lane1_k4 <= \$672 ;
   always @(posedge clk)
-    bank0_lane1_e1 <= \$697 ;
+    bank0_lane1_e1 <= \$673 ;
   always @(posedge clk)
-    bank0_lane1_e2 <= \$698 ;
+    bank0_lane1_e2 <= \$674 ;
   always @(posedge clk)
-    bank0_lane1_e3 <= \$699 ;
+    bank0_lane1_e3 <= \$675 ;
   always @(posedge clk)
-    bank0_lane1_e4 <= \$700 ;
+    bank0_lane1_e4 <= \$676 ;
   always @(posedge clk)
-    bank0_lane1_s <= \$701 ;
+    bank0_lane1_s <= \$677 ;
   always @(posedge clk)
-    bank0_lane2_k1 <= \$702 ;
+    bank0_lane2_k1 <= \$678 ;
   always @(posedge clk)
-    bank0_lane2_k2 <= \$703 ;
+    bank0_lane2_k2 <= \$679 ;
   always @(posedge clk)
-    bank0_lane2_k3 <= \$704 ;
+    bank0_lane2_k3 <= \$680 ;
   always @(posedge clk)
-    bank0_lane2_k4 <= \$705 ;
+    bank0_lane2_k4 <= \$681 ;
   always @(posedge clk)
-    bank0_lane2_e1 <= \$706 ;
+    bank0_lane2_e1 <= \$682 ;
   always @(posedge clk)
-    bank0_lane2_e2 <= \$707 ;
+    bank0_lane2_e2 <= \$683 ;
   always @(posedge clk)
-    bank0_lane2_e3 <= \$708 ;
+    bank0_lane2_e3 <= \$684 ;
   always @(posedge clk)
-    bank0_lane2_e4 <= \$709 ;
+    bank0_lane2_e4 <= \$685 ;
   always @(posedge clk)
-    bank0_lane2_s <= \$710 ;
+    bank0_lane2_s <= \$686 ;
   always @(posedge clk)
-    bank0_lane3_k1 <= \$711 ;
+    bank0_lane3_k1 <= \$687 ;
   always @(posedge clk)
-    bank0_lane3_k2 <= \$712 ;
+    bank0_lane3_k2 <= \$688 ;
   always @(posedge clk)
-    bank0_lane3_k3 <= \$713 ;
+    bank0_lane3_k3 <= \$689 ;
   always @(posedge clk)
-    bank0_lane3_k4 <= \$714 ;
+    bank0_lane3_k4 <= \$690 ;
   always @(posedge clk)
-    bank0_lane3_e1 <= \$715 ;
+    bank0_lane3_e1 <= \$691 ;
   always @(posedge clk)
-    bank0_lane3_e2 <= \$716 ;
+    bank0_lane3_e2 <= \$692 ;
   always @(posedge clk)
-    bank0_lane3_e3 <= \$717 ;
+    bank0_lane3_e3 <= \$693 ;
   always @(posedge clk)
-    bank0_lane3_e4 <= \$718 ;
+    bank0_lane3_e4 <= \$694 ;
   always @(posedge clk)
-    bank0_lane3_s <= \$719 ;
+    bank0_lane3_s <= \$695 ;
   always @(posedge clk)
-    bank1_lane0_k1 <= \$720 ;
+    bank1_lane0_k1 <= \$696 ;
   always @(posedge clk)
-    bank1_lane0_k2 <= \$721 ;
+    bank1_lane0_k2 <= \$697 ;
   always @(posedge clk)
-    bank1_lane0_k3 <= \$722 ;
+    bank1_lane0_k3 <= \$698 ;
   always @(posedge clk)
-    bank1_lane0_k4 <= \$723 ;
+    bank1_lane0_k4 <= \$699 ;
   always @(posedge clk)
-    bank1_lane0_e1 <= \$724 ;
+    bank1_lane0_e1 <= \$700 ;
   always @(posedge clk)
-    bank1_lane0_e2 <= \$725 ;
+    bank1_lane0_e2 <= \$701 ;
   always @(posedge clk)
-    bank1_lane0_e3 <= \$726 ;
+    bank1_lane0_e3 <= \$702 ;
   always @(posedge clk)
-    bank1_lane0_e4 <= \$727 ;
+    bank1_lane0_e4 <= \$703 ;
   always @(posedge clk)
-    bank1_lane0_s <= \$728 ;
+    bank1_lane0_s <= \$704 ;
   always @(posedge clk)
-    bank1_lane1_k1 <= \$729 ;
+    bank1_lane1_k1 <= \$705 ;
   always @(posedge clk)
-    bank1_lane1_k2 <= \$730 ;
+    bank1_lane1_k2 <= \$706 ;
   always @(posedge clk)
-    bank1_lane1_k3 <= \$731 ;
+    bank1_lane1_k3 <= \$707 ;
   always @(posedge clk)
-    bank1_lane1_k4 <= \$732 ;
+    bank1_lane1_k4 <= \$708 ;
   always @(posedge clk)
-    bank1_lane1_e1 <= \$733 ;
+    bank1_lane1_e1 <= \$709 ;
   always @(posedge clk)
-    bank1_lane1_e2 <= \$734 ;
+    bank1_lane1_e2 <= \$710 ;
   always @(posedge clk)
-    bank1_lane1_e3 <= \$735 ;
+    bank1_lane1_e3 <= \$711 ;
   always @(posedge clk)
-    bank1_lane1_e4 <= \$736 ;
+    bank1_lane1_e4 <= \$712 ;
   always @(posedge clk)
-    bank1_lane1_s <= \$737 ;
+    bank1_lane1_s <= \$713 ;
   always @(posedge clk)
-    bank1_lane2_k1 <= \$738 ;
+    bank1_lane2_k1 <= \$714 ;
   always @(posedge clk)
-    bank1_lane2_k2 <= \$739 ;
+    bank1_lane2_k2 <= \$715 ;
   always @(posedge clk)
-    bank1_lane2_k3 <= \$740 ;
+    bank1_lane2_k3 <= \$716 ;
   always @(posedge clk)
-    bank1_lane2_k4 <= \$741 ;
+    bank1_lane2_k4 <= \$717 ;
   always @(posedge clk)
-    bank1_lane2_e1 <= \$742 ;
+    bank1_lane2_e1 <= \$718 ;
   always @(posedge clk)
-    bank1_lane2_e2 <= \$743 ;
+    bank1_lane2_e2 <= \$719 ;
   always @(posedge clk)
-    bank1_lane2_e3 <= \$744 ;
+    bank1_lane2_e3 <= \$720 ;
   always @(posedge clk)
-    bank1_lane2_e4 <= \$745 ;
+    bank1_lane2_e4 <= \$721 ;
   always @(posedge clk)
-    bank1_lane2_s <= \$746 ;
+    bank1_lane2_s <= \$722 ;
   always @(posedge clk)
-    bank1_lane3_k1 <= \$747 ;
+    bank1_lane3_k1 <= \$723 ;
   always @(posedge clk)
-    bank1_lane3_k2 <= \$748 ;
+    bank1_lane3_k2 <= \$724 ;
   always @(posedge clk)
-    bank1_lane3_k3 <= \$749 ;
+    bank1_lane3_k3 <= \$725 ;
   always @(posedge clk)
-    bank1_lane3_k4 <= \$750 ;
+    bank1_lane3_k4 <= \$726 ;
   always @(posedge clk)
-    bank1_lane3_e1 <= \$751 ;
+    bank1_lane3_e1 <= \$727 ;
   always @(posedge clk)
-    bank1_lane3_e2 <= \$752 ;
+    bank1_lane3_e2 <= \$728 ;
   always @(posedge clk)
-    bank1_lane3_e3 <= \$753 ;
+    bank1_lane3_e3 <= \$729 ;
   always @(posedge clk)
-    bank1_lane3_e4 <= \$754 ;
+    bank1_lane3_e4 <= \$730 ;
   always @(posedge clk)
-    bank1_lane3_s <= \$755 ;
+    bank1_lane3_s <= \$731 ;
   always @(posedge clk)
-    s_axil_bvalid <= \$756 ;
+    s_axil_bvalid <= \$732 ;
   always @(posedge clk)
-    s_axil_bresp <= \$757 ;
+    s_axil_bresp <= \$733 ;
   always @(posedge clk)
-    error_push_full <= \$758 ;
+    error_push_full <= \$734 ;
   always @(posedge clk)
-    error_bank_in_use <= \$759 ;
+    error_bank_in_use <= \$735 ;
   always @(posedge clk)
-    error_bad_shape <= \$760 ;
+    error_bad_shape <= \$736 ;
   always @(posedge clk)
-    error_act_tlast <= \$761 ;
+    error_act_tlast <= \$737 ;
   always @(posedge clk)
-    error_wgt_tlast <= \$762 ;
+    error_wgt_tlast <= \$738 ;
   always @(posedge clk)
-    s_axil_rvalid <= \$763 ;
+    s_axil_rvalid <= \$739 ;
   always @(posedge clk)
-    s_axil_rresp <= \$764 ;
+    s_axil_rresp <= \$740 ;
   always @(posedge clk)
-    s_axil_rdata <= \$765 ;
+    s_axil_rdata <= \$741 ;
   assign \$1  = push_ptr - rq_ptr;
   assign \$2  = push_ptr - cmd_ptr;
   assign queue_full = \$1 [2:0] == 3'h4;
   assign \$3  = staged[22:20] > 3'h4;
   assign \$4  = staged[25:23] > 3'h4;
-  assign bad_shape = \$3  | \$4 ;
+  assign bad_shape = | { \$4 , \$3  };
   assign cmd__valid = cmd_ptr != push_ptr;
   assign rq__valid = rq_ptr != push_ptr;
   assign \$5  = rq_head[32] ? bank1_lane0_k1 : bank0_lane0_k1;
@@ -2167,167 +2091,191 @@ module \dqt_axi4x4.core (s_axis_act_tdata, i__valid, s_axis_act_tlast, s_axis_wg
   assign \$55  = ! queue3[32];
   assign \$56  = \$54  & \$55 ;
   assign \$57  = | { \$56 , \$53 , \$50 , \$47  };
-  assign \$58  = 1'h0 - rq_ptr[1:0];
-  assign \$59  = 1'h1 - rq_ptr[1:0];
-  assign \$60  = 2'h2 - rq_ptr[1:0];
-  assign \$61  = 2'h3 - rq_ptr[1:0];
-  assign \$62  = \$58 [1:0] < \$1 [2:0];
-  assign \$64  = \$62  & \$63 ;
-  assign \$65  = \$59 [1:0] < \$1 [2:0];
-  assign \$67  = \$65  & \$66 ;
-  assign \$68  = \$60 [1:0] < \$1 [2:0];
-  assign \$70  = \$68  & \$69 ;
-  assign \$71  = \$61 [1:0] < \$1 [2:0];
-  assign \$73  = \$71  & \$72 ;
-  assign \$74  = | { \$73 , \$70 , \$67 , \$64  };
-  assign \$75  = push_ptr != rq_ptr;
-  assign busy = \$75  | m_axis_out_tvalid;
-  assign \$76  = s_axil_awvalid & s_axil_wvalid;
-  assign \$77  = ~ s_axil_bvalid;
-  assign axil_write = \$76  & \$77 ;
-  assign \$78  = s_axil_awaddr[9:2] == 4'h8;
-  assign write_ctrl = axil_write & \$78 ;
-  assign \$79  = s_axil_wstrb[0] & s_axil_wdata[0];
-  assign \$80  = s_axil_wstrb[0] & s_axil_wdata[0];
-  assign \$81  = s_axil_wstrb[0] & s_axil_wdata[0];
-  assign \$82  = ~ \$81 ;
-  assign \$83  = \$80  & \$82 ;
-  assign \$84  = ~ \$83 ;
-  assign write_ctrl_ok = write_ctrl & \$85 ;
-  assign \$86  = s_axil_awaddr[9:2] == 4'ha;
-  assign write_error = axil_write & \$86 ;
-  assign \$87  = s_axil_wstrb[0] & s_axil_wdata[0];
-  assign \$88  = s_axil_wstrb[0] & s_axil_wdata[1];
-  assign \$89  = s_axil_wstrb[0] & s_axil_wdata[2];
-  assign \$90  = s_axil_wstrb[0] & s_axil_wdata[3];
-  assign \$91  = s_axil_wstrb[0] & s_axil_wdata[4];
-  assign \$92  = s_axil_awaddr[9:2] == 6'h20;
-  assign write_cmd_k = axil_write & \$92 ;
-  assign \$93  = s_axil_awaddr[9:2] == 6'h21;
-  assign write_cmd_cfg = axil_write & \$93 ;
-  assign \$94  = s_axil_awaddr[9:2] == 6'h22;
-  assign write_cmd_shape = axil_write & \$94 ;
-  assign \$95  = s_axil_awaddr[9:2] == 6'h23;
-  assign write_doorbell = axil_write & \$95 ;
-  assign \$96  = s_axil_wstrb[0] & s_axil_wdata[0];
-  assign \$97  = write_doorbell & \$96 ;
-  assign \$98  = \$97  & queue_full;
-  assign \$99  = s_axil_wstrb[0] & s_axil_wdata[0];
-  assign \$100  = write_doorbell & \$99 ;
+  assign \$58  = \$41 [1:0] < \$1 [2:0];
+  assign \$60  = \$58  & \$59 ;
+  assign \$61  = \$42 [1:0] < \$1 [2:0];
+  assign \$63  = \$61  & \$62 ;
+  assign \$64  = \$43 [1:0] < \$1 [2:0];
+  assign \$66  = \$64  & \$65 ;
+  assign \$67  = \$44 [1:0] < \$1 [2:0];
+  assign \$69  = \$67  & \$68 ;
+  assign \$70  = | { \$69 , \$66 , \$63 , \$60  };
+  assign \$71  = push_ptr != rq_ptr;
+  assign busy = \$71  | m_axis_out_tvalid;
+  assign \$72  = s_axil_awvalid & s_axil_wvalid;
+  assign \$73  = ~ s_axil_bvalid;
+  assign axil_write = \$72  & \$73 ;
+  assign \$74  = s_axil_awaddr[9:2] == 4'h8;
+  assign write_ctrl = axil_write & \$74 ;
+  assign \$75  = s_axil_wstrb[0] & s_axil_wdata[0];
+  assign \$76  = s_axil_wstrb[0] & s_axil_wdata[0];
+  assign \$77  = s_axil_wstrb[0] & s_axil_wdata[0];
+  assign \$78  = ~ \$77 ;
+  assign \$79  = \$76  & \$78 ;
+  assign \$80  = ~ \$79 ;
+  assign write_ctrl_ok = write_ctrl & \$81 ;
+  assign \$82  = s_axil_awaddr[9:2] == 4'ha;
+  assign write_error = axil_write & \$82 ;
+  assign \$83  = s_axil_wstrb[0] & s_axil_wdata[0];
+  assign \$84  = s_axil_wstrb[0] & s_axil_wdata[1];
+  assign \$85  = s_axil_wstrb[0] & s_axil_wdata[2];
+  assign \$86  = s_axil_wstrb[0] & s_axil_wdata[3];
+  assign \$87  = s_axil_wstrb[0] & s_axil_wdata[4];
+  assign \$88  = s_axil_awaddr[9:2] == 6'h20;
+  assign write_cmd_k = axil_write & \$88 ;
+  assign \$89  = s_axil_awaddr[9:2] == 6'h21;
+  assign write_cmd_cfg = axil_write & \$89 ;
+  assign \$90  = s_axil_awaddr[9:2] == 6'h22;
+  assign write_cmd_shape = axil_write & \$90 ;
+  assign \$91  = s_axil_awaddr[9:2] == 6'h23;
+  assign write_doorbell = axil_write & \$91 ;
+  assign \$92  = s_axil_wstrb[0] & s_axil_wdata[0];
+  assign \$93  = write_doorbell & \$92 ;
+  assign \$94  = \$93  & queue_full;
+  assign \$95  = s_axil_wstrb[0] & s_axil_wdata[0];
+  assign \$96  = write_doorbell & \$95 ;
+  assign \$97  = ~ queue_full;
+  assign \$98  = \$97  & bad_shape;
+  assign \$99  = \$96  & \$98 ;
+  assign \$100  = s_axil_wstrb[0] & s_axil_wdata[0];
   assign \$101  = ~ queue_full;
-  assign \$102  = \$101  & bad_shape;
-  assign \$103  = \$100  & \$102 ;
-  assign \$104  = s_axil_wstrb[0] & s_axil_wdata[0];
-  assign \$105  = ~ queue_full;
-  assign \$106  = \$104  & \$105 ;
-  assign \$107  = ~ queue_full;
-  assign \$108  = \$107  & bad_shape;
-  assign \$109  = ~ \$108 ;
-  assign \$110  = \$106  & \$109 ;
-  assign \$111  = s_axil_wstrb[0] & s_axil_wdata[0];
-  assign \$112  = s_axil_wstrb[0] & s_axil_wdata[0];
-  assign \$113  = ~ queue_full;
-  assign \$114  = \$112  & \$113 ;
-  assign \$115  = ~ queue_full;
-  assign \$116  = \$115  & bad_shape;
+  assign \$102  = \$100  & \$101 ;
+  assign \$103  = ~ queue_full;
+  assign \$104  = \$103  & bad_shape;
+  assign \$105  = ~ \$104 ;
+  assign \$106  = \$102  & \$105 ;
+  assign \$107  = s_axil_wstrb[0] & s_axil_wdata[0];
+  assign \$108  = s_axil_wstrb[0] & s_axil_wdata[0];
+  assign \$109  = ~ queue_full;
+  assign \$110  = \$108  & \$109 ;
+  assign \$111  = ~ queue_full;
+  assign \$112  = \$111  & bad_shape;
+  assign \$113  = ~ \$112 ;
+  assign \$114  = \$110  & \$113 ;
+  assign \$115  = ~ \$114 ;
+  assign \$116  = \$107  & \$115 ;
   assign \$117  = ~ \$116 ;
-  assign \$118  = \$114  & \$117 ;
-  assign \$119  = ~ \$118 ;
-  assign \$120  = \$111  & \$119 ;
-  assign \$121  = ~ \$120 ;
-  assign write_doorbell_ok = write_doorbell & \$122 ;
-  assign \$123  = s_axil_awaddr[9:2] == 7'h40;
-  assign write_bank0_lane0_k1 = axil_write & \$123 ;
-  assign \$124  = write_bank0_lane0_k1 & bank_busy[0];
-  assign \$125  = ~ bank_busy[0];
-  assign write_bank0_lane0_k1_ok = write_bank0_lane0_k1 & \$125 ;
-  assign \$126  = s_axil_awaddr[9:2] == 7'h41;
-  assign write_bank0_lane0_k2 = axil_write & \$126 ;
-  assign \$127  = write_bank0_lane0_k2 & bank_busy[0];
-  assign \$128  = ~ bank_busy[0];
-  assign write_bank0_lane0_k2_ok = write_bank0_lane0_k2 & \$128 ;
-  assign \$129  = s_axil_awaddr[9:2] == 7'h42;
-  assign write_bank0_lane0_k3 = axil_write & \$129 ;
-  assign \$130  = write_bank0_lane0_k3 & bank_busy[0];
-  assign \$131  = ~ bank_busy[0];
-  assign write_bank0_lane0_k3_ok = write_bank0_lane0_k3 & \$131 ;
-  assign \$132  = s_axil_awaddr[9:2] == 7'h43;
-  assign write_bank0_lane0_k4 = axil_write & \$132 ;
-  assign \$133  = write_bank0_lane0_k4 & bank_busy[0];
-  assign \$134  = ~ bank_busy[0];
-  assign write_bank0_lane0_k4_ok = write_bank0_lane0_k4 & \$134 ;
-  assign \$135  = s_axil_awaddr[9:2] == 7'h44;
-  assign write_bank0_lane0_e = axil_write & \$135 ;
-  assign \$136  = write_bank0_lane0_e & bank_busy[0];
-  assign \$137  = ~ bank_busy[0];
-  assign write_bank0_lane0_e_ok = write_bank0_lane0_e & \$137 ;
-  assign \$138  = s_axil_awaddr[9:2] == 7'h45;
-  assign write_bank0_lane0_s = axil_write & \$138 ;
-  assign \$139  = write_bank0_lane0_s & bank_busy[0];
-  assign \$140  = ~ bank_busy[0];
-  assign write_bank0_lane0_s_ok = write_bank0_lane0_s & \$140 ;
-  assign \$141  = s_axil_awaddr[9:2] == 7'h48;
-  assign write_bank0_lane1_k1 = axil_write & \$141 ;
-  assign \$142  = write_bank0_lane1_k1 & bank_busy[0];
-  assign \$143  = ~ bank_busy[0];
-  assign write_bank0_lane1_k1_ok = write_bank0_lane1_k1 & \$143 ;
-  assign \$144  = s_axil_awaddr[9:2] == 7'h49;
-  assign write_bank0_lane1_k2 = axil_write & \$144 ;
-  assign \$145  = write_bank0_lane1_k2 & bank_busy[0];
-  assign \$146  = ~ bank_busy[0];
-  assign write_bank0_lane1_k2_ok = write_bank0_lane1_k2 & \$146 ;
-  assign \$147  = s_axil_awaddr[9:2] == 7'h4a;
-  assign write_bank0_lane1_k3 = axil_write & \$147 ;
-  assign \$148  = write_bank0_lane1_k3 & bank_busy[0];
-  assign \$149  = ~ bank_busy[0];
-  assign write_bank0_lane1_k3_ok = write_bank0_lane1_k3 & \$149 ;
-  assign \$150  = s_axil_awaddr[9:2] == 7'h4b;
-  assign write_bank0_lane1_k4 = axil_write & \$150 ;
-  assign \$151  = write_bank0_lane1_k4 & bank_busy[0];
-  assign \$152  = ~ bank_busy[0];
-  assign write_bank0_lane1_k4_ok = write_bank0_lane1_k4 & \$152 ;
-  assign \$153  = s_axil_awaddr[9:2] == 7'h4c;
-  assign write_bank0_lane1_e = axil_write & \$153 ;
-  assign \$154  = write_bank0_lane1_e & bank_busy[0];
-  assign \$155  = ~ bank_busy[0];
-  assign write_bank0_lane1_e_ok = write_bank0_lane1_e & \$155 ;
-  assign \$156  = s_axil_awaddr[9:2] == 7'h4d;
-  assign write_bank0_lane1_s = axil_write & \$156 ;
-  assign \$157  = write_bank0_lane1_s & bank_busy[0];
-  assign \$158  = ~ bank_busy[0];
-  assign write_bank0_lane1_s_ok = write_bank0_lane1_s & \$158 ;
-  assign \$159  = s_axil_awaddr[9:2] == 7'h50;
-  assign write_bank0_lane2_k1 = axil_write & \$159 ;
-  assign \$160  = write_bank0_lane2_k1 & bank_busy[0];
-  assign \$161  = ~ bank_busy[0];
-  assign write_bank0_lane2_k1_ok = write_bank0_lane2_k1 & \$161 ;
-  assign \$162  = s_axil_awaddr[9:2] == 7'h51;
-  assign write_bank0_lane2_k2 = axil_write & \$162 ;
-  assign \$163  = write_bank0_lane2_k2 & bank_busy[0];
-  assign \$164  = ~ bank_busy[0];
-  assign write_bank0_lane2_k2_ok = write_bank0_lane2_k2 & \$164 ;
-  assign \$165  = s_axil_awaddr[9:2] == 7'h52;
-  assign write_bank0_lane2_k3 = axil_write & \$165 ;
-  assign \$166  = write_bank0_lane2_k3 & bank_busy[0];
-  assign \$167  = ~ bank_busy[0];
-  assign write_bank0_lane2_k3_ok = write_bank0_lane2_k3 & \$167 ;
-  assign \$168  = s_axil_awaddr[9:2] == 7'h53;
-  assign write_bank0_lane2_k4 = axil_write & \$168 ;
-  assign \$169  = write_bank0_lane2_k4 & bank_busy[0];
-  assign \$170  = ~ bank_busy[0];
-  assign write_bank0_lane2_k4_ok = write_bank0_lane2_k4 & \$170 ;
-  assign \$171  = s_axil_awaddr[9:2] == 7'h54;
-  assign write_bank0_lane2_e = axil_write & \$171 ;
-  assign \$172  = write_bank0_lane2_e & bank_busy[0];
-  assign \$173  = ~ bank_busy[0];
-  assign write_bank0_lane2_e_ok = write_bank0_lane2_e & \$173 ;
-  assign \$174  = s_axil_awaddr[9:2] == 7'h55;
-  assign write_bank0_lane2_s = axil_write & \$174 ;
-  assign \$175  = write_bank0_lane2_s & bank_busy[0];
-  assign \$176  = ~ bank_busy[0];
-  assign write_bank0_lane2_s_ok = write_bank0_lane2_s & \$176 ;
-  assign \$177  = s_axil_awaddr[9:2] == 7'h58;
-  assign write_bank0_lane3_k1 = axil_write & \$177 ;
+  assign write_doorbell_ok = write_doorbell & \$118 ;
+  assign \$119  = s_axil_awaddr[9:2] == 7'h40;
+  assign write_bank0_lane0_k1 = axil_write & \$119 ;
+  assign \$120  = write_bank0_lane0_k1 & bank_busy[0];
+  assign \$121  = ~ bank_busy[0];
+  assign write_bank0_lane0_k1_ok = write_bank0_lane0_k1 & \$121 ;
+  assign \$122  = s_axil_awaddr[9:2] == 7'h41;
+  assign write_bank0_lane0_k2 = axil_write & \$122 ;
+  assign \$123  = write_bank0_lane0_k2 & bank_busy[0];
+  assign \$124  = ~ bank_busy[0];
+  assign write_bank0_lane0_k2_ok = write_bank0_lane0_k2 & \$124 ;
+  assign \$125  = s_axil_awaddr[9:2] == 7'h42;
+  assign write_bank0_lane0_k3 = axil_write & \$125 ;
+  assign \$126  = write_bank0_lane0_k3 & bank_busy[0];
+  assign \$127  = ~ bank_busy[0];
+  assign write_bank0_lane0_k3_ok = write_bank0_lane0_k3 & \$127 ;
+  assign \$128  = s_axil_awaddr[9:2] == 7'h43;
+  assign write_bank0_lane0_k4 = axil_write & \$128 ;
+  assign \$129  = write_bank0_lane0_k4 & bank_busy[0];
+  assign \$130  = ~ bank_busy[0];
+  assign write_bank0_lane0_k4_ok = write_bank0_lane0_k4 & \$130 ;
+  assign \$131  = s_axil_awaddr[9:2] == 7'h44;
+  assign write_bank0_lane0_e = axil_write & \$131 ;
+  assign \$132  = write_bank0_lane0_e & bank_busy[0];
+  assign \$133  = ~ bank_busy[0];
+  assign write_bank0_lane0_e_ok = write_bank0_lane0_e & \$133 ;
+  assign \$134  = s_axil_awaddr[9:2] == 7'h45;
+  assign write_bank0_lane0_s = axil_write & \$134 ;
+  assign \$135  = write_bank0_lane0_s & bank_busy[0];
+  assign \$136  = ~ bank_busy[0];
+  assign write_bank0_lane0_s_ok = write_bank0_lane0_s & \$136 ;
+  assign \$137  = s_axil_awaddr[9:2] == 7'h48;
+  assign write_bank0_lane1_k1 = axil_write & \$137 ;
+  assign \$138  = write_bank0_lane1_k1 & bank_busy[0];
+  assign \$139  = ~ bank_busy[0];
+  assign write_bank0_lane1_k1_ok = write_bank0_lane1_k1 & \$139 ;
+  assign \$140  = s_axil_awaddr[9:2] == 7'h49;
+  assign write_bank0_lane1_k2 = axil_write & \$140 ;
+  assign \$141  = write_bank0_lane1_k2 & bank_busy[0];
+  assign \$142  = ~ bank_busy[0];
+  assign write_bank0_lane1_k2_ok = write_bank0_lane1_k2 & \$142 ;
+  assign \$143  = s_axil_awaddr[9:2] == 7'h4a;
+  assign write_bank0_lane1_k3 = axil_write & \$143 ;
+  assign \$144  = write_bank0_lane1_k3 & bank_busy[0];
+  assign \$145  = ~ bank_busy[0];
+  assign write_bank0_lane1_k3_ok = write_bank0_lane1_k3 & \$145 ;
+  assign \$146  = s_axil_awaddr[9:2] == 7'h4b;
+  assign write_bank0_lane1_k4 = axil_write & \$146 ;
+  assign \$147  = write_bank0_lane1_k4 & bank_busy[0];
+  assign \$148  = ~ bank_busy[0];
+  assign write_bank0_lane1_k4_ok = write_bank0_lane1_k4 & \$148 ;
+  assign \$149  = s_axil_awaddr[9:2] == 7'h4c;
+  assign write_bank0_lane1_e = axil_write & \$149 ;
+  assign \$150  = write_bank0_lane1_e & bank_busy[0];
+  assign \$151  = ~ bank_busy[0];
+  assign write_bank0_lane1_e_ok = write_bank0_lane1_e & \$151 ;
+  assign \$152  = s_axil_awaddr[9:2] == 7'h4d;
+  assign write_bank0_lane1_s = axil_write & \$152 ;
+  assign \$153  = write_bank0_lane1_s & bank_busy[0];
+  assign \$154  = ~ bank_busy[0];
+  assign write_bank0_lane1_s_ok = write_bank0_lane1_s & \$154 ;
+  assign \$155  = s_axil_awaddr[9:2] == 7'h50;
+  assign write_bank0_lane2_k1 = axil_write & \$155 ;
+  assign \$156  = write_bank0_lane2_k1 & bank_busy[0];
+  assign \$157  = ~ bank_busy[0];
+  assign write_bank0_lane2_k1_ok = write_bank0_lane2_k1 & \$157 ;
+  assign \$158  = s_axil_awaddr[9:2] == 7'h51;
+  assign write_bank0_lane2_k2 = axil_write & \$158 ;
+  assign \$159  = write_bank0_lane2_k2 & bank_busy[0];
+  assign \$160  = ~ bank_busy[0];
+  assign write_bank0_lane2_k2_ok = write_bank0_lane2_k2 & \$160 ;
+  assign \$161  = s_axil_awaddr[9:2] == 7'h52;
+  assign write_bank0_lane2_k3 = axil_write & \$161 ;
+  assign \$162  = write_bank0_lane2_k3 & bank_busy[0];
+  assign \$163  = ~ bank_busy[0];
+  assign write_bank0_lane2_k3_ok = write_bank0_lane2_k3 & \$163 ;
+  assign \$164  = s_axil_awaddr[9:2] == 7'h53;
+  assign write_bank0_lane2_k4 = axil_write & \$164 ;
+  assign \$165  = write_bank0_lane2_k4 & bank_busy[0];
+  assign \$166  = ~ bank_busy[0];
+  assign write_bank0_lane2_k4_ok = write_bank0_lane2_k4 & \$166 ;
+  assign \$167  = s_axil_awaddr[9:2] == 7'h54;
+  assign write_bank0_lane2_e = axil_write & \$167 ;
+  assign \$168  = write_bank0_lane2_e & bank_busy[0];
+  assign \$169  = ~ bank_busy[0];
+  assign write_bank0_lane2_e_ok = write_bank0_lane2_e & \$169 ;
+  assign \$170  = s_axil_awaddr[9:2] == 7'h55;
+  assign write_bank0_lane2_s = axil_write & \$170 ;
+  assign \$171  = write_bank0_lane2_s & bank_busy[0];
+  assign \$172  = ~ bank_busy[0];
+  assign write_bank0_lane2_s_ok = write_bank0_lane2_s & \$172 ;
+  assign \$173  = s_axil_awaddr[9:2] == 7'h58;
+  assign write_bank0_lane3_k1 = axil_write & \$173 ;
+  assign \$174  = write_bank0_lane3_k1 & bank_busy[0];
+  assign \$175  = ~ bank_busy[0];
+  assign write_bank0_lane3_k1_ok = write_bank0_lane3_k1 & \$175 ;
+  assign \$176  = s_axil_awaddr[9:2] == 7'h59;
+  assign write_bank0_lane3_k2 = axil_write & \$176 ;
+  assign \$177  = write_bank0_lane3_k2 & bank_busy[0];
+  assign \$178  = ~ bank_busy[0];
+  assign write_bank0_lane3_k2_ok = write_bank0_lane3_k2 & \$178 ;
+  assign \$179  = s_axil_awaddr[9:2] == 7'h5a;
+  assign write_bank0_lane3_k3 = axil_write & \$179 ;
+  assign \$180  = write_bank0_lane3_k3 & bank_busy[0];
+  assign \$181  = ~ bank_busy[0];
+  assign write_bank0_lane3_k3_ok = write_bank0_lane3_k3 & \$181 ;
+  assign \$182  = s_axil_awaddr[9:2] == 7'h5b;
+  assign write_bank0_lane3_k4 = axil_write & \$182 ;
+  assign \$183  = write_bank0_lane3_k4 & bank_busy[0];
+  assign \$184  = ~ bank_busy[0];
+  assign write_bank0_lane3_k4_ok = write_bank0_lane3_k4 & \$184 ;
+  assign \$185  = s_axil_awaddr[9:2] == 7'h5c;
+  assign write_bank0_lane3_e = axil_write & \$185 ;
+  assign \$186  = write_bank0_lane3_e & bank_busy[0];
+  assign \$187  = ~ bank_busy[0];
+  assign write_bank0_lane3_e_ok = write_bank0_lane3_e & \$187 ;
+  assign \$188  = s_axil_awaddr[9:2] == 7'h5d;
+  assign write_bank0_lane3_s = axil_write & \$188 ;
+  assign \$189  = write_bank0_lane3_s & bank_busy[0];
+  assign \$190  = ~ bank_busy[0];
+  assign write_bank0_lane3_s_ok = write_bank0_lane3_s & \$190 ;
   \dqt_axi4x4.core.act_slice  act_slice (
     .clk(clk),
     .i__ready(s_axis_act_tready),
@@ -2372,55 +2320,55 @@ module \dqt_axi4x4.core (s_axis_act_tdata, i__valid, s_axis_act_tlast, s_axis_wg
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     ctrl_clear_counters = 1'h0;
     if (write_ctrl) begin
-      ctrl_clear_counters = \$79 ;
+      ctrl_clear_counters = \$75 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     error_push_full_clear = 1'h0;
     if (write_error_ok) begin
-      error_push_full_clear = \$87 ;
+      error_push_full_clear = \$83 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     error_bank_in_use_clear = 1'h0;
     if (write_error_ok) begin
-      error_bank_in_use_clear = \$88 ;
+      error_bank_in_use_clear = \$84 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     error_bad_shape_clear = 1'h0;
     if (write_error_ok) begin
-      error_bad_shape_clear = \$89 ;
+      error_bad_shape_clear = \$85 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     error_act_tlast_clear = 1'h0;
     if (write_error_ok) begin
-      error_act_tlast_clear = \$90 ;
+      error_act_tlast_clear = \$86 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     error_wgt_tlast_clear = 1'h0;
     if (write_error_ok) begin
-      error_wgt_tlast_clear = \$91 ;
+      error_wgt_tlast_clear = \$87 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     error_push_full_set = 1'h0;
-    if (\$98 ) begin
+    if (\$94 ) begin
       error_push_full_set = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     error_bad_shape_set = 1'h0;
-    if (\$103 ) begin
+    if (\$99 ) begin
       error_bad_shape_set = 1'h1;
     end
   end
@@ -2428,462 +2376,702 @@ module \dqt_axi4x4.core (s_axis_act_tdata, i__valid, s_axis_act_tlast, s_axis_wg
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     doorbell_push = 1'h0;
     if (write_doorbell) begin
-      doorbell_push = \$110 ;
+      doorbell_push = \$106 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     error_bank_in_use_set = 1'h0;
-    if (\$124 ) begin
+    if (\$120 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$127 ) begin
+    if (\$123 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$130 ) begin
+    if (\$126 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$133 ) begin
+    if (\$129 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$136 ) begin
+    if (\$132 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$139 ) begin
+    if (\$135 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$142 ) begin
+    if (\$138 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$145 ) begin
+    if (\$141 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$148 ) begin
+    if (\$144 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$151 ) begin
+    if (\$147 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$154 ) begin
+    if (\$150 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$157 ) begin
+    if (\$153 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$160 ) begin
+    if (\$156 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$163 ) begin
+    if (\$159 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$166 ) begin
+    if (\$162 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$169 ) begin
+    if (\$165 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$172 ) begin
+    if (\$168 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$175 ) begin
+    if (\$171 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$178 ) begin
+    if (\$174 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$181 ) begin
+    if (\$177 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$184 ) begin
+    if (\$180 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$187 ) begin
+    if (\$183 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$190 ) begin
+    if (\$186 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$193 ) begin
+    if (\$189 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$196 ) begin
+    if (\$192 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$199 ) begin
+    if (\$195 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$202 ) begin
+    if (\$198 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$205 ) begin
+    if (\$201 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$208 ) begin
+    if (\$204 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$211 ) begin
+    if (\$207 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$214 ) begin
+    if (\$210 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$217 ) begin
+    if (\$213 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$220 ) begin
+    if (\$216 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$223 ) begin
+    if (\$219 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$226 ) begin
+    if (\$222 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$229 ) begin
+    if (\$225 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$232 ) begin
+    if (\$228 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$235 ) begin
+    if (\$231 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$238 ) begin
+    if (\$234 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$241 ) begin
+    if (\$237 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$244 ) begin
+    if (\$240 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$247 ) begin
+    if (\$243 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$250 ) begin
+    if (\$246 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$253 ) begin
+    if (\$249 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$256 ) begin
+    if (\$252 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$259 ) begin
+    if (\$255 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$262 ) begin
+    if (\$258 ) begin
       error_bank_in_use_set = 1'h1;
     end
-    if (\$265 ) begin
+    if (\$261 ) begin
       error_bank_in_use_set = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$659  = count_act_beats;
+    \$635  = count_act_beats;
     if (ctrl_clear_counters) begin
-      \$659  = 32'd0;
-    end else if (\$268 ) begin
-      \$659  = \$269 [31:0];
+      \$635  = 32'd0;
+    end else if (\$264 ) begin
+      \$635  = \$265 [31:0];
     end
     if (rst) begin
-      \$659  = 32'd0;
+      \$635  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$660  = count_act_stall;
+    \$636  = count_act_stall;
     if (ctrl_clear_counters) begin
-      \$660  = 32'd0;
-    end else if (\$271 ) begin
-      \$660  = \$272 [31:0];
+      \$636  = 32'd0;
+    end else if (\$267 ) begin
+      \$636  = \$268 [31:0];
     end
     if (rst) begin
-      \$660  = 32'd0;
+      \$636  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$661  = count_act_starve;
+    \$637  = count_act_starve;
     if (ctrl_clear_counters) begin
-      \$661  = 32'd0;
-    end else if (\$274 ) begin
-      \$661  = \$275 [31:0];
+      \$637  = 32'd0;
+    end else if (\$270 ) begin
+      \$637  = \$271 [31:0];
     end
     if (rst) begin
-      \$661  = 32'd0;
+      \$637  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$662  = count_wgt_beats;
+    \$638  = count_wgt_beats;
     if (ctrl_clear_counters) begin
-      \$662  = 32'd0;
-    end else if (\$276 ) begin
-      \$662  = \$277 [31:0];
+      \$638  = 32'd0;
+    end else if (\$272 ) begin
+      \$638  = \$273 [31:0];
     end
     if (rst) begin
-      \$662  = 32'd0;
+      \$638  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$663  = count_wgt_stall;
+    \$639  = count_wgt_stall;
     if (ctrl_clear_counters) begin
-      \$663  = 32'd0;
-    end else if (\$279 ) begin
-      \$663  = \$280 [31:0];
+      \$639  = 32'd0;
+    end else if (\$275 ) begin
+      \$639  = \$276 [31:0];
     end
     if (rst) begin
-      \$663  = 32'd0;
+      \$639  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$664  = count_wgt_starve;
+    \$640  = count_wgt_starve;
     if (ctrl_clear_counters) begin
-      \$664  = 32'd0;
-    end else if (\$282 ) begin
-      \$664  = \$283 [31:0];
+      \$640  = 32'd0;
+    end else if (\$278 ) begin
+      \$640  = \$279 [31:0];
     end
     if (rst) begin
-      \$664  = 32'd0;
+      \$640  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$665  = count_out_beats;
+    \$641  = count_out_beats;
     if (ctrl_clear_counters) begin
-      \$665  = 32'd0;
-    end else if (\$284 ) begin
-      \$665  = \$285 [31:0];
+      \$641  = 32'd0;
+    end else if (\$280 ) begin
+      \$641  = \$281 [31:0];
     end
     if (rst) begin
-      \$665  = 32'd0;
+      \$641  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$666  = count_out_stall;
+    \$642  = count_out_stall;
     if (ctrl_clear_counters) begin
-      \$666  = 32'd0;
-    end else if (\$287 ) begin
-      \$666  = \$288 [31:0];
+      \$642  = 32'd0;
+    end else if (\$283 ) begin
+      \$642  = \$284 [31:0];
     end
     if (rst) begin
-      \$666  = 32'd0;
+      \$642  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$667  = push_ptr;
+    \$643  = push_ptr;
+    if (doorbell_push) begin
+      \$643  = \$285 [2:0];
+    end
+    if (rst) begin
+      \$643  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$644  = queue0;
+    if (\$288 ) begin
+      \$644  = staged;
+    end
+    if (rst) begin
+      \$644  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$645  = queue1;
+    if (\$290 ) begin
+      \$645  = staged;
+    end
+    if (rst) begin
+      \$645  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$646  = queue2;
     if (\$292 ) begin
-      \$667  = \$293 [2:0];
+      \$646  = staged;
     end
     if (rst) begin
-      \$667  = 3'h0;
+      \$646  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$668  = queue0;
-    if (\$300 ) begin
-      \$668  = staged;
+    \$647  = queue3;
+    if (\$294 ) begin
+      \$647  = staged;
     end
     if (rst) begin
-      \$668  = 33'h000000000;
+      \$647  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$669  = queue1;
-    if (\$306 ) begin
-      \$669  = staged;
+    \$648  = cmd_ptr;
+    if (\$295 ) begin
+      \$648  = \$296 [2:0];
     end
     if (rst) begin
-      \$669  = 33'h000000000;
+      \$648  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$670  = queue2;
-    if (\$312 ) begin
-      \$670  = staged;
+    \$649  = rq_ptr;
+    if (\$297 ) begin
+      \$649  = \$298 [2:0];
     end
     if (rst) begin
-      \$670  = 33'h000000000;
+      \$649  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$671  = queue3;
-    if (\$318 ) begin
-      \$671  = staged;
-    end
-    if (rst) begin
-      \$671  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$672  = cmd_ptr;
-    if (\$319 ) begin
-      \$672  = \$320 [2:0];
-    end
-    if (rst) begin
-      \$672  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$673  = rq_ptr;
-    if (\$321 ) begin
-      \$673  = \$322 [2:0];
-    end
-    if (rst) begin
-      \$673  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$674  = count_tiles_done;
+    \$650  = count_tiles_done;
     if (ctrl_clear_counters) begin
-      \$674  = 32'd0;
-    end else if (\$323 ) begin
-      \$674  = \$324 [31:0];
+      \$650  = 32'd0;
+    end else if (\$299 ) begin
+      \$650  = \$300 [31:0];
     end
     if (rst) begin
-      \$674  = 32'd0;
+      \$650  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$675  = count_cycles_busy;
+    \$651  = count_cycles_busy;
     if (ctrl_clear_counters) begin
-      \$675  = 32'd0;
+      \$651  = 32'd0;
     end else if (busy) begin
-      \$675  = \$325 [31:0];
+      \$651  = \$301 [31:0];
     end
     if (rst) begin
-      \$675  = 32'd0;
+      \$651  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$676  = cmd_k;
+    \$652  = cmd_k;
     if (write_cmd_k_ok) begin
-      \$676  = \$329 ;
+      \$652  = \$305 ;
     end
     if (rst) begin
-      \$676  = 12'h000;
+      \$652  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$677  = cmd_b_a;
+    \$653  = cmd_b_a;
     if (write_cmd_cfg_ok) begin
-      \$677  = \$333 ;
+      \$653  = \$309 ;
     end
     if (rst) begin
-      \$677  = 4'h0;
+      \$653  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$678  = cmd_b_w;
+    \$654  = cmd_b_w;
     if (write_cmd_cfg_ok) begin
-      \$678  = \$337 ;
+      \$654  = \$313 ;
     end
     if (rst) begin
-      \$678  = 4'h0;
+      \$654  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$679  = cmd_b_out;
+    \$655  = cmd_b_out;
     if (write_cmd_cfg_ok) begin
-      \$679  = \$341 ;
+      \$655  = \$317 ;
     end
     if (rst) begin
-      \$679  = 4'h0;
+      \$655  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$680  = cmd_rounding;
+    \$656  = cmd_rounding;
     if (write_cmd_cfg_ok) begin
-      \$680  = \$345 ;
+      \$656  = \$321 ;
     end
     if (rst) begin
-      \$680  = 2'h0;
+      \$656  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$681  = cmd_bank;
+    \$657  = cmd_bank;
     if (write_cmd_cfg_ok) begin
-      \$681  = \$349 ;
+      \$657  = \$325 ;
     end
     if (rst) begin
-      \$681  = 1'h0;
+      \$657  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$682  = cmd_m;
+    \$658  = cmd_m;
     if (write_cmd_shape_ok) begin
-      \$682  = \$353 ;
+      \$658  = \$329 ;
     end
     if (rst) begin
-      \$682  = 3'h0;
+      \$658  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$683  = cmd_ncols;
+    \$659  = cmd_ncols;
     if (write_cmd_shape_ok) begin
-      \$683  = \$357 ;
+      \$659  = \$333 ;
     end
     if (rst) begin
-      \$683  = 3'h0;
+      \$659  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$684  = bank0_lane0_k1;
+    \$660  = bank0_lane0_k1;
     if (write_bank0_lane0_k1_ok) begin
-      \$684  = \$361 ;
+      \$660  = \$337 ;
     end
     if (rst) begin
-      \$684  = 32'd0;
+      \$660  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$685  = bank0_lane0_k2;
+    \$661  = bank0_lane0_k2;
     if (write_bank0_lane0_k2_ok) begin
-      \$685  = \$365 ;
+      \$661  = \$341 ;
     end
     if (rst) begin
-      \$685  = 32'd0;
+      \$661  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$686  = bank0_lane0_k3;
+    \$662  = bank0_lane0_k3;
     if (write_bank0_lane0_k3_ok) begin
-      \$686  = \$369 ;
+      \$662  = \$345 ;
     end
     if (rst) begin
-      \$686  = 32'd0;
+      \$662  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$687  = bank0_lane0_k4;
+    \$663  = bank0_lane0_k4;
     if (write_bank0_lane0_k4_ok) begin
-      \$687  = \$373 ;
+      \$663  = \$349 ;
+    end
+    if (rst) begin
+      \$663  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$664  = bank0_lane0_e1;
+    if (write_bank0_lane0_e_ok) begin
+      \$664  = \$353 ;
+    end
+    if (rst) begin
+      \$664  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$665  = bank0_lane0_e2;
+    if (write_bank0_lane0_e_ok) begin
+      \$665  = \$357 ;
+    end
+    if (rst) begin
+      \$665  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$666  = bank0_lane0_e3;
+    if (write_bank0_lane0_e_ok) begin
+      \$666  = \$361 ;
+    end
+    if (rst) begin
+      \$666  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$667  = bank0_lane0_e4;
+    if (write_bank0_lane0_e_ok) begin
+      \$667  = \$365 ;
+    end
+    if (rst) begin
+      \$667  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$668  = bank0_lane0_s;
+    if (write_bank0_lane0_s_ok) begin
+      \$668  = \$369 ;
+    end
+    if (rst) begin
+      \$668  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$669  = bank0_lane1_k1;
+    if (write_bank0_lane1_k1_ok) begin
+      \$669  = \$373 ;
+    end
+    if (rst) begin
+      \$669  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$670  = bank0_lane1_k2;
+    if (write_bank0_lane1_k2_ok) begin
+      \$670  = \$377 ;
+    end
+    if (rst) begin
+      \$670  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$671  = bank0_lane1_k3;
+    if (write_bank0_lane1_k3_ok) begin
+      \$671  = \$381 ;
+    end
+    if (rst) begin
+      \$671  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$672  = bank0_lane1_k4;
+    if (write_bank0_lane1_k4_ok) begin
+      \$672  = \$385 ;
+    end
+    if (rst) begin
+      \$672  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$673  = bank0_lane1_e1;
+    if (write_bank0_lane1_e_ok) begin
+      \$673  = \$389 ;
+    end
+    if (rst) begin
+      \$673  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$674  = bank0_lane1_e2;
+    if (write_bank0_lane1_e_ok) begin
+      \$674  = \$393 ;
+    end
+    if (rst) begin
+      \$674  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$675  = bank0_lane1_e3;
+    if (write_bank0_lane1_e_ok) begin
+      \$675  = \$397 ;
+    end
+    if (rst) begin
+      \$675  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$676  = bank0_lane1_e4;
+    if (write_bank0_lane1_e_ok) begin
+      \$676  = \$401 ;
+    end
+    if (rst) begin
+      \$676  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$677  = bank0_lane1_s;
+    if (write_bank0_lane1_s_ok) begin
+      \$677  = \$405 ;
+    end
+    if (rst) begin
+      \$677  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$678  = bank0_lane2_k1;
+    if (write_bank0_lane2_k1_ok) begin
+      \$678  = \$409 ;
+    end
+    if (rst) begin
+      \$678  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$679  = bank0_lane2_k2;
+    if (write_bank0_lane2_k2_ok) begin
+      \$679  = \$413 ;
+    end
+    if (rst) begin
+      \$679  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$680  = bank0_lane2_k3;
+    if (write_bank0_lane2_k3_ok) begin
+      \$680  = \$417 ;
+    end
+    if (rst) begin
+      \$680  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$681  = bank0_lane2_k4;
+    if (write_bank0_lane2_k4_ok) begin
+      \$681  = \$421 ;
+    end
+    if (rst) begin
+      \$681  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$682  = bank0_lane2_e1;
+    if (write_bank0_lane2_e_ok) begin
+      \$682  = \$425 ;
+    end
+    if (rst) begin
+      \$682  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$683  = bank0_lane2_e2;
+    if (write_bank0_lane2_e_ok) begin
+      \$683  = \$429 ;
+    end
+    if (rst) begin
+      \$683  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$684  = bank0_lane2_e3;
+    if (write_bank0_lane2_e_ok) begin
+      \$684  = \$433 ;
+    end
+    if (rst) begin
+      \$684  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$685  = bank0_lane2_e4;
+    if (write_bank0_lane2_e_ok) begin
+      \$685  = \$437 ;
+    end
+    if (rst) begin
+      \$685  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$686  = bank0_lane2_s;
+    if (write_bank0_lane2_s_ok) begin
+      \$686  = \$441 ;
+    end
+    if (rst) begin
+      \$686  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$687  = bank0_lane3_k1;
+    if (write_bank0_lane3_k1_ok) begin
+      \$687  = \$445 ;
     end
     if (rst) begin
       \$687  = 32'd0;
@@ -2891,39 +3079,39 @@ module \dqt_axi4x4.core (s_axis_act_tdata, i__valid, s_axis_act_tlast, s_axis_wg
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$688  = bank0_lane0_e1;
-    if (write_bank0_lane0_e_ok) begin
-      \$688  = \$377 ;
+    \$688  = bank0_lane3_k2;
+    if (write_bank0_lane3_k2_ok) begin
+      \$688  = \$449 ;
     end
     if (rst) begin
-      \$688  = 5'h00;
+      \$688  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$689  = bank0_lane0_e2;
-    if (write_bank0_lane0_e_ok) begin
-      \$689  = \$381 ;
+    \$689  = bank0_lane3_k3;
+    if (write_bank0_lane3_k3_ok) begin
+      \$689  = \$453 ;
     end
     if (rst) begin
-      \$689  = 5'h00;
+      \$689  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$690  = bank0_lane0_e3;
-    if (write_bank0_lane0_e_ok) begin
-      \$690  = \$385 ;
+    \$690  = bank0_lane3_k4;
+    if (write_bank0_lane3_k4_ok) begin
+      \$690  = \$457 ;
     end
     if (rst) begin
-      \$690  = 5'h00;
+      \$690  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$691  = bank0_lane0_e4;
-    if (write_bank0_lane0_e_ok) begin
-      \$691  = \$389 ;
+    \$691  = bank0_lane3_e1;
+    if (write_bank0_lane3_e_ok) begin
+      \$691  = \$461 ;
     end
     if (rst) begin
       \$691  = 5'h00;
@@ -2931,49 +3119,49 @@ module \dqt_axi4x4.core (s_axis_act_tdata, i__valid, s_axis_act_tlast, s_axis_wg
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$692  = bank0_lane0_s;
-    if (write_bank0_lane0_s_ok) begin
-      \$692  = \$393 ;
+    \$692  = bank0_lane3_e2;
+    if (write_bank0_lane3_e_ok) begin
+      \$692  = \$465 ;
     end
     if (rst) begin
-      \$692  = 6'h00;
+      \$692  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$693  = bank0_lane1_k1;
-    if (write_bank0_lane1_k1_ok) begin
-      \$693  = \$397 ;
+    \$693  = bank0_lane3_e3;
+    if (write_bank0_lane3_e_ok) begin
+      \$693  = \$469 ;
     end
     if (rst) begin
-      \$693  = 32'd0;
+      \$693  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$694  = bank0_lane1_k2;
-    if (write_bank0_lane1_k2_ok) begin
-      \$694  = \$401 ;
+    \$694  = bank0_lane3_e4;
+    if (write_bank0_lane3_e_ok) begin
+      \$694  = \$473 ;
     end
     if (rst) begin
-      \$694  = 32'd0;
+      \$694  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$695  = bank0_lane1_k3;
-    if (write_bank0_lane1_k3_ok) begin
-      \$695  = \$405 ;
+    \$695  = bank0_lane3_s;
+    if (write_bank0_lane3_s_ok) begin
+      \$695  = \$477 ;
     end
     if (rst) begin
-      \$695  = 32'd0;
+      \$695  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$696  = bank0_lane1_k4;
-    if (write_bank0_lane1_k4_ok) begin
-      \$696  = \$409 ;
+    \$696  = bank1_lane0_k1;
+    if (write_bank1_lane0_k1_ok) begin
+      \$696  = \$481 ;
     end
     if (rst) begin
       \$696  = 32'd0;
@@ -2981,39 +3169,39 @@ module \dqt_axi4x4.core (s_axis_act_tdata, i__valid, s_axis_act_tlast, s_axis_wg
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$697  = bank0_lane1_e1;
-    if (write_bank0_lane1_e_ok) begin
-      \$697  = \$413 ;
+    \$697  = bank1_lane0_k2;
+    if (write_bank1_lane0_k2_ok) begin
+      \$697  = \$485 ;
     end
     if (rst) begin
-      \$697  = 5'h00;
+      \$697  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$698  = bank0_lane1_e2;
-    if (write_bank0_lane1_e_ok) begin
-      \$698  = \$417 ;
+    \$698  = bank1_lane0_k3;
+    if (write_bank1_lane0_k3_ok) begin
+      \$698  = \$489 ;
     end
     if (rst) begin
-      \$698  = 5'h00;
+      \$698  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$699  = bank0_lane1_e3;
-    if (write_bank0_lane1_e_ok) begin
-      \$699  = \$421 ;
+    \$699  = bank1_lane0_k4;
+    if (write_bank1_lane0_k4_ok) begin
+      \$699  = \$493 ;
     end
     if (rst) begin
-      \$699  = 5'h00;
+      \$699  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$700  = bank0_lane1_e4;
-    if (write_bank0_lane1_e_ok) begin
-      \$700  = \$425 ;
+    \$700  = bank1_lane0_e1;
+    if (write_bank1_lane0_e_ok) begin
+      \$700  = \$497 ;
     end
     if (rst) begin
       \$700  = 5'h00;
@@ -3021,49 +3209,49 @@ module \dqt_axi4x4.core (s_axis_act_tdata, i__valid, s_axis_act_tlast, s_axis_wg
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$701  = bank0_lane1_s;
-    if (write_bank0_lane1_s_ok) begin
-      \$701  = \$429 ;
+    \$701  = bank1_lane0_e2;
+    if (write_bank1_lane0_e_ok) begin
+      \$701  = \$501 ;
     end
     if (rst) begin
-      \$701  = 6'h00;
+      \$701  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = bank0_lane2_k1;
-    if (write_bank0_lane2_k1_ok) begin
-      \$702  = \$433 ;
+    \$702  = bank1_lane0_e3;
+    if (write_bank1_lane0_e_ok) begin
+      \$702  = \$505 ;
     end
     if (rst) begin
-      \$702  = 32'd0;
+      \$702  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$703  = bank0_lane2_k2;
-    if (write_bank0_lane2_k2_ok) begin
-      \$703  = \$437 ;
+    \$703  = bank1_lane0_e4;
+    if (write_bank1_lane0_e_ok) begin
+      \$703  = \$509 ;
     end
     if (rst) begin
-      \$703  = 32'd0;
+      \$703  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = bank0_lane2_k3;
-    if (write_bank0_lane2_k3_ok) begin
-      \$704  = \$441 ;
+    \$704  = bank1_lane0_s;
+    if (write_bank1_lane0_s_ok) begin
+      \$704  = \$513 ;
     end
     if (rst) begin
-      \$704  = 32'd0;
+      \$704  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$705  = bank0_lane2_k4;
-    if (write_bank0_lane2_k4_ok) begin
-      \$705  = \$445 ;
+    \$705  = bank1_lane1_k1;
+    if (write_bank1_lane1_k1_ok) begin
+      \$705  = \$517 ;
     end
     if (rst) begin
       \$705  = 32'd0;
@@ -3071,39 +3259,39 @@ module \dqt_axi4x4.core (s_axis_act_tdata, i__valid, s_axis_act_tlast, s_axis_wg
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$706  = bank0_lane2_e1;
-    if (write_bank0_lane2_e_ok) begin
-      \$706  = \$449 ;
+    \$706  = bank1_lane1_k2;
+    if (write_bank1_lane1_k2_ok) begin
+      \$706  = \$521 ;
     end
     if (rst) begin
-      \$706  = 5'h00;
+      \$706  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$707  = bank0_lane2_e2;
-    if (write_bank0_lane2_e_ok) begin
-      \$707  = \$453 ;
+    \$707  = bank1_lane1_k3;
+    if (write_bank1_lane1_k3_ok) begin
+      \$707  = \$525 ;
     end
     if (rst) begin
-      \$707  = 5'h00;
+      \$707  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$708  = bank0_lane2_e3;
-    if (write_bank0_lane2_e_ok) begin
-      \$708  = \$457 ;
+    \$708  = bank1_lane1_k4;
+    if (write_bank1_lane1_k4_ok) begin
+      \$708  = \$529 ;
     end
     if (rst) begin
-      \$708  = 5'h00;
+      \$708  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$709  = bank0_lane2_e4;
-    if (write_bank0_lane2_e_ok) begin
-      \$709  = \$461 ;
+    \$709  = bank1_lane1_e1;
+    if (write_bank1_lane1_e_ok) begin
+      \$709  = \$533 ;
     end
     if (rst) begin
       \$709  = 5'h00;
@@ -3111,49 +3299,49 @@ module \dqt_axi4x4.core (s_axis_act_tdata, i__valid, s_axis_act_tlast, s_axis_wg
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$710  = bank0_lane2_s;
-    if (write_bank0_lane2_s_ok) begin
-      \$710  = \$465 ;
+    \$710  = bank1_lane1_e2;
+    if (write_bank1_lane1_e_ok) begin
+      \$710  = \$537 ;
     end
     if (rst) begin
-      \$710  = 6'h00;
+      \$710  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$711  = bank0_lane3_k1;
-    if (write_bank0_lane3_k1_ok) begin
-      \$711  = \$469 ;
+    \$711  = bank1_lane1_e3;
+    if (write_bank1_lane1_e_ok) begin
+      \$711  = \$541 ;
     end
     if (rst) begin
-      \$711  = 32'd0;
+      \$711  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$712  = bank0_lane3_k2;
-    if (write_bank0_lane3_k2_ok) begin
-      \$712  = \$473 ;
+    \$712  = bank1_lane1_e4;
+    if (write_bank1_lane1_e_ok) begin
+      \$712  = \$545 ;
     end
     if (rst) begin
-      \$712  = 32'd0;
+      \$712  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$713  = bank0_lane3_k3;
-    if (write_bank0_lane3_k3_ok) begin
-      \$713  = \$477 ;
+    \$713  = bank1_lane1_s;
+    if (write_bank1_lane1_s_ok) begin
+      \$713  = \$549 ;
     end
     if (rst) begin
-      \$713  = 32'd0;
+      \$713  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$714  = bank0_lane3_k4;
-    if (write_bank0_lane3_k4_ok) begin
-      \$714  = \$481 ;
+    \$714  = bank1_lane2_k1;
+    if (write_bank1_lane2_k1_ok) begin
+      \$714  = \$553 ;
     end
     if (rst) begin
       \$714  = 32'd0;
@@ -3161,39 +3349,39 @@ module \dqt_axi4x4.core (s_axis_act_tdata, i__valid, s_axis_act_tlast, s_axis_wg
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$715  = bank0_lane3_e1;
-    if (write_bank0_lane3_e_ok) begin
-      \$715  = \$485 ;
+    \$715  = bank1_lane2_k2;
+    if (write_bank1_lane2_k2_ok) begin
+      \$715  = \$557 ;
     end
     if (rst) begin
-      \$715  = 5'h00;
+      \$715  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$716  = bank0_lane3_e2;
-    if (write_bank0_lane3_e_ok) begin
-      \$716  = \$489 ;
+    \$716  = bank1_lane2_k3;
+    if (write_bank1_lane2_k3_ok) begin
+      \$716  = \$561 ;
     end
     if (rst) begin
-      \$716  = 5'h00;
+      \$716  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$717  = bank0_lane3_e3;
-    if (write_bank0_lane3_e_ok) begin
-      \$717  = \$493 ;
+    \$717  = bank1_lane2_k4;
+    if (write_bank1_lane2_k4_ok) begin
+      \$717  = \$565 ;
     end
     if (rst) begin
-      \$717  = 5'h00;
+      \$717  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$718  = bank0_lane3_e4;
-    if (write_bank0_lane3_e_ok) begin
-      \$718  = \$497 ;
+    \$718  = bank1_lane2_e1;
+    if (write_bank1_lane2_e_ok) begin
+      \$718  = \$569 ;
     end
     if (rst) begin
       \$718  = 5'h00;
@@ -3201,49 +3389,49 @@ module \dqt_axi4x4.core (s_axis_act_tdata, i__valid, s_axis_act_tlast, s_axis_wg
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$719  = bank0_lane3_s;
-    if (write_bank0_lane3_s_ok) begin
-      \$719  = \$501 ;
+    \$719  = bank1_lane2_e2;
+    if (write_bank1_lane2_e_ok) begin
+      \$719  = \$573 ;
     end
     if (rst) begin
-      \$719  = 6'h00;
+      \$719  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$720  = bank1_lane0_k1;
-    if (write_bank1_lane0_k1_ok) begin
-      \$720  = \$505 ;
+    \$720  = bank1_lane2_e3;
+    if (write_bank1_lane2_e_ok) begin
+      \$720  = \$577 ;
     end
     if (rst) begin
-      \$720  = 32'd0;
+      \$720  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$721  = bank1_lane0_k2;
-    if (write_bank1_lane0_k2_ok) begin
-      \$721  = \$509 ;
+    \$721  = bank1_lane2_e4;
+    if (write_bank1_lane2_e_ok) begin
+      \$721  = \$581 ;
     end
     if (rst) begin
-      \$721  = 32'd0;
+      \$721  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$722  = bank1_lane0_k3;
-    if (write_bank1_lane0_k3_ok) begin
-      \$722  = \$513 ;
+    \$722  = bank1_lane2_s;
+    if (write_bank1_lane2_s_ok) begin
+      \$722  = \$585 ;
     end
     if (rst) begin
-      \$722  = 32'd0;
+      \$722  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$723  = bank1_lane0_k4;
-    if (write_bank1_lane0_k4_ok) begin
-      \$723  = \$517 ;
+    \$723  = bank1_lane3_k1;
+    if (write_bank1_lane3_k1_ok) begin
+      \$723  = \$589 ;
     end
     if (rst) begin
       \$723  = 32'd0;
@@ -3251,39 +3439,39 @@ module \dqt_axi4x4.core (s_axis_act_tdata, i__valid, s_axis_act_tlast, s_axis_wg
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$724  = bank1_lane0_e1;
-    if (write_bank1_lane0_e_ok) begin
-      \$724  = \$521 ;
+    \$724  = bank1_lane3_k2;
+    if (write_bank1_lane3_k2_ok) begin
+      \$724  = \$593 ;
     end
     if (rst) begin
-      \$724  = 5'h00;
+      \$724  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$725  = bank1_lane0_e2;
-    if (write_bank1_lane0_e_ok) begin
-      \$725  = \$525 ;
+    \$725  = bank1_lane3_k3;
+    if (write_bank1_lane3_k3_ok) begin
+      \$725  = \$597 ;
     end
     if (rst) begin
-      \$725  = 5'h00;
+      \$725  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$726  = bank1_lane0_e3;
-    if (write_bank1_lane0_e_ok) begin
-      \$726  = \$529 ;
+    \$726  = bank1_lane3_k4;
+    if (write_bank1_lane3_k4_ok) begin
+      \$726  = \$601 ;
     end
     if (rst) begin
-      \$726  = 5'h00;
+      \$726  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$727  = bank1_lane0_e4;
-    if (write_bank1_lane0_e_ok) begin
-      \$727  = \$533 ;
+    \$727  = bank1_lane3_e1;
+    if (write_bank1_lane3_e_ok) begin
+      \$727  = \$605 ;
     end
     if (rst) begin
       \$727  = 5'h00;
@@ -3291,688 +3479,448 @@ module \dqt_axi4x4.core (s_axis_act_tdata, i__valid, s_axis_act_tlast, s_axis_wg
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$728  = bank1_lane0_s;
-    if (write_bank1_lane0_s_ok) begin
-      \$728  = \$537 ;
+    \$728  = bank1_lane3_e2;
+    if (write_bank1_lane3_e_ok) begin
+      \$728  = \$609 ;
     end
     if (rst) begin
-      \$728  = 6'h00;
+      \$728  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$729  = bank1_lane1_k1;
-    if (write_bank1_lane1_k1_ok) begin
-      \$729  = \$541 ;
+    \$729  = bank1_lane3_e3;
+    if (write_bank1_lane3_e_ok) begin
+      \$729  = \$613 ;
     end
     if (rst) begin
-      \$729  = 32'd0;
+      \$729  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$730  = bank1_lane1_k2;
-    if (write_bank1_lane1_k2_ok) begin
-      \$730  = \$545 ;
+    \$730  = bank1_lane3_e4;
+    if (write_bank1_lane3_e_ok) begin
+      \$730  = \$617 ;
     end
     if (rst) begin
-      \$730  = 32'd0;
+      \$730  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$731  = bank1_lane1_k3;
-    if (write_bank1_lane1_k3_ok) begin
-      \$731  = \$549 ;
+    \$731  = bank1_lane3_s;
+    if (write_bank1_lane3_s_ok) begin
+      \$731  = \$621 ;
     end
     if (rst) begin
-      \$731  = 32'd0;
+      \$731  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$732  = bank1_lane1_k4;
-    if (write_bank1_lane1_k4_ok) begin
-      \$732  = \$553 ;
+    \$732  = s_axil_bvalid;
+    if (axil_write) begin
+      \$732  = 1'h1;
+    end else if (s_axil_bready) begin
+      \$732  = 1'h0;
     end
     if (rst) begin
-      \$732  = 32'd0;
+      \$732  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$733  = bank1_lane1_e1;
-    if (write_bank1_lane1_e_ok) begin
-      \$733  = \$557 ;
+    \$733  = s_axil_bresp;
+    if (axil_write) begin
+      \$733  = axil_bresp_next;
     end
     if (rst) begin
-      \$733  = 5'h00;
+      \$733  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$734  = bank1_lane1_e2;
-    if (write_bank1_lane1_e_ok) begin
-      \$734  = \$561 ;
+    \$734  = error_push_full;
+    if (\$622 ) begin
+      \$734  = 1'h1;
+    end else if (error_push_full_clear) begin
+      \$734  = 1'h0;
     end
     if (rst) begin
-      \$734  = 5'h00;
+      \$734  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$735  = bank1_lane1_e3;
-    if (write_bank1_lane1_e_ok) begin
-      \$735  = \$565 ;
+    \$735  = error_bank_in_use;
+    if (\$623 ) begin
+      \$735  = 1'h1;
+    end else if (error_bank_in_use_clear) begin
+      \$735  = 1'h0;
     end
     if (rst) begin
-      \$735  = 5'h00;
+      \$735  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$736  = bank1_lane1_e4;
-    if (write_bank1_lane1_e_ok) begin
-      \$736  = \$569 ;
+    \$736  = error_bad_shape;
+    if (\$624 ) begin
+      \$736  = 1'h1;
+    end else if (error_bad_shape_clear) begin
+      \$736  = 1'h0;
     end
     if (rst) begin
-      \$736  = 5'h00;
+      \$736  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$737  = bank1_lane1_s;
-    if (write_bank1_lane1_s_ok) begin
-      \$737  = \$573 ;
+    \$737  = error_act_tlast;
+    if (\$628 ) begin
+      \$737  = 1'h1;
+    end else if (error_act_tlast_clear) begin
+      \$737  = 1'h0;
     end
     if (rst) begin
-      \$737  = 6'h00;
+      \$737  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$738  = bank1_lane2_k1;
-    if (write_bank1_lane2_k1_ok) begin
-      \$738  = \$577 ;
+    \$738  = error_wgt_tlast;
+    if (\$632 ) begin
+      \$738  = 1'h1;
+    end else if (error_wgt_tlast_clear) begin
+      \$738  = 1'h0;
     end
     if (rst) begin
-      \$738  = 32'd0;
+      \$738  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$739  = bank1_lane2_k2;
-    if (write_bank1_lane2_k2_ok) begin
-      \$739  = \$581 ;
+    \$739  = s_axil_rvalid;
+    if (\$634 ) begin
+      \$739  = 1'h1;
+    end else if (s_axil_rready) begin
+      \$739  = 1'h0;
     end
     if (rst) begin
-      \$739  = 32'd0;
+      \$739  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$740  = bank1_lane2_k3;
-    if (write_bank1_lane2_k3_ok) begin
-      \$740  = \$585 ;
+    \$740  = s_axil_rresp;
+    if (\$634 ) begin
+      (* full_case = 32'd1 *)
+      casez (s_axil_araddr[9:2])
+        8'h00:
+            \$740  = 2'h0;
+        8'h01:
+            \$740  = 2'h0;
+        8'h02:
+            \$740  = 2'h0;
+        8'h03:
+            \$740  = 2'h0;
+        8'h04:
+            \$740  = 2'h0;
+        8'h05:
+            \$740  = 2'h0;
+        8'h08:
+            \$740  = 2'h0;
+        8'h09:
+            \$740  = 2'h0;
+        8'h0a:
+            \$740  = 2'h0;
+        8'h10:
+            \$740  = 2'h0;
+        8'h11:
+            \$740  = 2'h0;
+        8'h12:
+            \$740  = 2'h0;
+        8'h13:
+            \$740  = 2'h0;
+        8'h14:
+            \$740  = 2'h0;
+        8'h15:
+            \$740  = 2'h0;
+        8'h16:
+            \$740  = 2'h0;
+        8'h17:
+            \$740  = 2'h0;
+        8'h18:
+            \$740  = 2'h0;
+        8'h19:
+            \$740  = 2'h0;
+        8'h20:
+            \$740  = 2'h0;
+        8'h21:
+            \$740  = 2'h0;
+        8'h22:
+            \$740  = 2'h0;
+        8'h23:
+            \$740  = 2'h0;
+        8'h40:
+            \$740  = 2'h0;
+        8'h41:
+            \$740  = 2'h0;
+        8'h42:
+            \$740  = 2'h0;
+        8'h43:
+            \$740  = 2'h0;
+        8'h44:
+            \$740  = 2'h0;
+        8'h45:
+            \$740  = 2'h0;
+        8'h48:
+            \$740  = 2'h0;
+        8'h49:
+            \$740  = 2'h0;
+        8'h4a:
+            \$740  = 2'h0;
+        8'h4b:
+            \$740  = 2'h0;
+        8'h4c:
+            \$740  = 2'h0;
+        8'h4d:
+            \$740  = 2'h0;
+        8'h50:
+            \$740  = 2'h0;
+        8'h51:
+            \$740  = 2'h0;
+        8'h52:
+            \$740  = 2'h0;
+        8'h53:
+            \$740  = 2'h0;
+        8'h54:
+            \$740  = 2'h0;
+        8'h55:
+            \$740  = 2'h0;
+        8'h58:
+            \$740  = 2'h0;
+        8'h59:
+            \$740  = 2'h0;
+        8'h5a:
+            \$740  = 2'h0;
+        8'h5b:
+            \$740  = 2'h0;
+        8'h5c:
+            \$740  = 2'h0;
+        8'h5d:
+            \$740  = 2'h0;
+        8'h80:
+            \$740  = 2'h0;
+        8'h81:
+            \$740  = 2'h0;
+        8'h82:
+            \$740  = 2'h0;
+        8'h83:
+            \$740  = 2'h0;
+        8'h84:
+            \$740  = 2'h0;
+        8'h85:
+            \$740  = 2'h0;
+        8'h88:
+            \$740  = 2'h0;
+        8'h89:
+            \$740  = 2'h0;
+        8'h8a:
+            \$740  = 2'h0;
+        8'h8b:
+            \$740  = 2'h0;
+        8'h8c:
+            \$740  = 2'h0;
+        8'h8d:
+            \$740  = 2'h0;
+        8'h90:
+            \$740  = 2'h0;
+        8'h91:
+            \$740  = 2'h0;
+        8'h92:
+            \$740  = 2'h0;
+        8'h93:
+            \$740  = 2'h0;
+        8'h94:
+            \$740  = 2'h0;
+        8'h95:
+            \$740  = 2'h0;
+        8'h98:
+            \$740  = 2'h0;
+        8'h99:
+            \$740  = 2'h0;
+        8'h9a:
+            \$740  = 2'h0;
+        8'h9b:
+            \$740  = 2'h0;
+        8'h9c:
+            \$740  = 2'h0;
+        8'h9d:
+            \$740  = 2'h0;
+        default:
+            \$740  = 2'h2;
+      endcase
     end
     if (rst) begin
-      \$740  = 32'd0;
+      \$740  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$741  = bank1_lane2_k4;
-    if (write_bank1_lane2_k4_ok) begin
-      \$741  = \$589 ;
+    \$741  = s_axil_rdata;
+    if (\$634 ) begin
+      (* full_case = 32'd1 *)
+      casez (s_axil_araddr[9:2])
+        8'h00:
+            \$741  = 32'd1146180673;
+        8'h01:
+            \$741  = 32'd16777217;
+        8'h02:
+            \$741  = 32'd268960772;
+        8'h03:
+            \$741  = 32'd1696599072;
+        8'h04:
+            \$741  = 32'd510;
+        8'h05:
+            \$741  = 32'd516;
+        8'h08:
+            \$741  = 32'd0;
+        8'h09:
+            \$741  = { 6'h00, bank_busy, 5'h00, \$2 [2:0], 5'h00, \$1 [2:0], 6'h00, queue_full, busy };
+        8'h0a:
+            \$741  = { 27'h0000000, error_wgt_tlast, error_act_tlast, error_bad_shape, error_bank_in_use, error_push_full };
+        8'h10:
+            \$741  = count_cycles_busy;
+        8'h11:
+            \$741  = count_tiles_done;
+        8'h12:
+            \$741  = count_act_beats;
+        8'h13:
+            \$741  = count_wgt_beats;
+        8'h14:
+            \$741  = count_out_beats;
+        8'h15:
+            \$741  = count_act_stall;
+        8'h16:
+            \$741  = count_wgt_stall;
+        8'h17:
+            \$741  = count_out_stall;
+        8'h18:
+            \$741  = count_act_starve;
+        8'h19:
+            \$741  = count_wgt_starve;
+        8'h20:
+            \$741  = { 20'h00000, cmd_k };
+        8'h21:
+            \$741  = { 3'h0, cmd_bank, 2'h0, cmd_rounding, 4'h0, cmd_b_out, 4'h0, cmd_b_w, 4'h0, cmd_b_a };
+        8'h22:
+            \$741  = { 13'h0000, cmd_ncols, 13'h0000, cmd_m };
+        8'h23:
+            \$741  = 32'd0;
+        8'h40:
+            \$741  = bank0_lane0_k1;
+        8'h41:
+            \$741  = bank0_lane0_k2;
+        8'h42:
+            \$741  = bank0_lane0_k3;
+        8'h43:
+            \$741  = bank0_lane0_k4;
+        8'h44:
+            \$741  = { 3'h0, bank0_lane0_e4, 3'h0, bank0_lane0_e3, 3'h0, bank0_lane0_e2, 3'h0, bank0_lane0_e1 };
+        8'h45:
+            \$741  = { 26'h0000000, bank0_lane0_s };
+        8'h48:
+            \$741  = bank0_lane1_k1;
+        8'h49:
+            \$741  = bank0_lane1_k2;
+        8'h4a:
+            \$741  = bank0_lane1_k3;
+        8'h4b:
+            \$741  = bank0_lane1_k4;
+        8'h4c:
+            \$741  = { 3'h0, bank0_lane1_e4, 3'h0, bank0_lane1_e3, 3'h0, bank0_lane1_e2, 3'h0, bank0_lane1_e1 };
+        8'h4d:
+            \$741  = { 26'h0000000, bank0_lane1_s };
+        8'h50:
+            \$741  = bank0_lane2_k1;
+        8'h51:
+            \$741  = bank0_lane2_k2;
+        8'h52:
+            \$741  = bank0_lane2_k3;
+        8'h53:
+            \$741  = bank0_lane2_k4;
+        8'h54:
+            \$741  = { 3'h0, bank0_lane2_e4, 3'h0, bank0_lane2_e3, 3'h0, bank0_lane2_e2, 3'h0, bank0_lane2_e1 };
+        8'h55:
+            \$741  = { 26'h0000000, bank0_lane2_s };
+        8'h58:
+            \$741  = bank0_lane3_k1;
+        8'h59:
+            \$741  = bank0_lane3_k2;
+        8'h5a:
+            \$741  = bank0_lane3_k3;
+        8'h5b:
+            \$741  = bank0_lane3_k4;
+        8'h5c:
+            \$741  = { 3'h0, bank0_lane3_e4, 3'h0, bank0_lane3_e3, 3'h0, bank0_lane3_e2, 3'h0, bank0_lane3_e1 };
+        8'h5d:
+            \$741  = { 26'h0000000, bank0_lane3_s };
+        8'h80:
+            \$741  = bank1_lane0_k1;
+        8'h81:
+            \$741  = bank1_lane0_k2;
+        8'h82:
+            \$741  = bank1_lane0_k3;
+        8'h83:
+            \$741  = bank1_lane0_k4;
+        8'h84:
+            \$741  = { 3'h0, bank1_lane0_e4, 3'h0, bank1_lane0_e3, 3'h0, bank1_lane0_e2, 3'h0, bank1_lane0_e1 };
+        8'h85:
+            \$741  = { 26'h0000000, bank1_lane0_s };
+        8'h88:
+            \$741  = bank1_lane1_k1;
+        8'h89:
+            \$741  = bank1_lane1_k2;
+        8'h8a:
+            \$741  = bank1_lane1_k3;
+        8'h8b:
+            \$741  = bank1_lane1_k4;
+        8'h8c:
+            \$741  = { 3'h0, bank1_lane1_e4, 3'h0, bank1_lane1_e3, 3'h0, bank1_lane1_e2, 3'h0, bank1_lane1_e1 };
+        8'h8d:
+            \$741  = { 26'h0000000, bank1_lane1_s };
+        8'h90:
+            \$741  = bank1_lane2_k1;
+        8'h91:
+            \$741  = bank1_lane2_k2;
+        8'h92:
+            \$741  = bank1_lane2_k3;
+        8'h93:
+            \$741  = bank1_lane2_k4;
+        8'h94:
+            \$741  = { 3'h0, bank1_lane2_e4, 3'h0, bank1_lane2_e3, 3'h0, bank1_lane2_e2, 3'h0, bank1_lane2_e1 };
+        8'h95:
+            \$741  = { 26'h0000000, bank1_lane2_s };
+        8'h98:
+            \$741  = bank1_lane3_k1;
+        8'h99:
+            \$741  = bank1_lane3_k2;
+        8'h9a:
+            \$741  = bank1_lane3_k3;
+        8'h9b:
+            \$741  = bank1_lane3_k4;
+        8'h9c:
+            \$741  = { 3'h0, bank1_lane3_e4, 3'h0, bank1_lane3_e3, 3'h0, bank1_lane3_e2, 3'h0, bank1_lane3_e1 };
+        8'h9d:
+            \$741  = { 26'h0000000, bank1_lane3_s };
+        default:
+            \$741  = 32'd0;
+      endcase
     end
     if (rst) begin
       \$741  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$742  = bank1_lane2_e1;
-    if (write_bank1_lane2_e_ok) begin
-      \$742  = \$593 ;
-    end
-    if (rst) begin
-      \$742  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$743  = bank1_lane2_e2;
-    if (write_bank1_lane2_e_ok) begin
-      \$743  = \$597 ;
-    end
-    if (rst) begin
-      \$743  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$744  = bank1_lane2_e3;
-    if (write_bank1_lane2_e_ok) begin
-      \$744  = \$601 ;
-    end
-    if (rst) begin
-      \$744  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$745  = bank1_lane2_e4;
-    if (write_bank1_lane2_e_ok) begin
-      \$745  = \$605 ;
-    end
-    if (rst) begin
-      \$745  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$746  = bank1_lane2_s;
-    if (write_bank1_lane2_s_ok) begin
-      \$746  = \$609 ;
-    end
-    if (rst) begin
-      \$746  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$747  = bank1_lane3_k1;
-    if (write_bank1_lane3_k1_ok) begin
-      \$747  = \$613 ;
-    end
-    if (rst) begin
-      \$747  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$748  = bank1_lane3_k2;
-    if (write_bank1_lane3_k2_ok) begin
-      \$748  = \$617 ;
-    end
-    if (rst) begin
-      \$748  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$749  = bank1_lane3_k3;
-    if (write_bank1_lane3_k3_ok) begin
-      \$749  = \$621 ;
-    end
-    if (rst) begin
-      \$749  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$750  = bank1_lane3_k4;
-    if (write_bank1_lane3_k4_ok) begin
-      \$750  = \$625 ;
-    end
-    if (rst) begin
-      \$750  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$751  = bank1_lane3_e1;
-    if (write_bank1_lane3_e_ok) begin
-      \$751  = \$629 ;
-    end
-    if (rst) begin
-      \$751  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$752  = bank1_lane3_e2;
-    if (write_bank1_lane3_e_ok) begin
-      \$752  = \$633 ;
-    end
-    if (rst) begin
-      \$752  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$753  = bank1_lane3_e3;
-    if (write_bank1_lane3_e_ok) begin
-      \$753  = \$637 ;
-    end
-    if (rst) begin
-      \$753  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$754  = bank1_lane3_e4;
-    if (write_bank1_lane3_e_ok) begin
-      \$754  = \$641 ;
-    end
-    if (rst) begin
-      \$754  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$755  = bank1_lane3_s;
-    if (write_bank1_lane3_s_ok) begin
-      \$755  = \$645 ;
-    end
-    if (rst) begin
-      \$755  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$756  = s_axil_bvalid;
-    if (axil_write) begin
-      \$756  = 1'h1;
-    end else if (s_axil_bready) begin
-      \$756  = 1'h0;
-    end
-    if (rst) begin
-      \$756  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$757  = s_axil_bresp;
-    if (axil_write) begin
-      \$757  = axil_bresp_next;
-    end
-    if (rst) begin
-      \$757  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$758  = error_push_full;
-    if (\$646 ) begin
-      \$758  = 1'h1;
-    end else if (error_push_full_clear) begin
-      \$758  = 1'h0;
-    end
-    if (rst) begin
-      \$758  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$759  = error_bank_in_use;
-    if (\$647 ) begin
-      \$759  = 1'h1;
-    end else if (error_bank_in_use_clear) begin
-      \$759  = 1'h0;
-    end
-    if (rst) begin
-      \$759  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$760  = error_bad_shape;
-    if (\$648 ) begin
-      \$760  = 1'h1;
-    end else if (error_bad_shape_clear) begin
-      \$760  = 1'h0;
-    end
-    if (rst) begin
-      \$760  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$761  = error_act_tlast;
-    if (\$652 ) begin
-      \$761  = 1'h1;
-    end else if (error_act_tlast_clear) begin
-      \$761  = 1'h0;
-    end
-    if (rst) begin
-      \$761  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$762  = error_wgt_tlast;
-    if (\$656 ) begin
-      \$762  = 1'h1;
-    end else if (error_wgt_tlast_clear) begin
-      \$762  = 1'h0;
-    end
-    if (rst) begin
-      \$762  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$763  = s_axil_rvalid;
-    if (\$658 ) begin
-      \$763  = 1'h1;
-    end else if (s_axil_rready) begin
-      \$763  = 1'h0;
-    end
-    if (rst) begin
-      \$763  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$764  = s_axil_rresp;
-    if (\$658 ) begin
-      (* full_case = 32'd1 *)
-      casez (s_axil_araddr[9:2])
-        8'h00:
-            \$764  = 2'h0;
-        8'h01:
-            \$764  = 2'h0;
-        8'h02:
-            \$764  = 2'h0;
-        8'h03:
-            \$764  = 2'h0;
-        8'h04:
-            \$764  = 2'h0;
-        8'h05:
-            \$764  = 2'h0;
-        8'h08:
-            \$764  = 2'h0;
-        8'h09:
-            \$764  = 2'h0;
-        8'h0a:
-            \$764  = 2'h0;
-        8'h10:
-            \$764  = 2'h0;
-        8'h11:
-            \$764  = 2'h0;
-        8'h12:
-            \$764  = 2'h0;
-        8'h13:
-            \$764  = 2'h0;
-        8'h14:
-            \$764  = 2'h0;
-        8'h15:
-            \$764  = 2'h0;
-        8'h16:
-            \$764  = 2'h0;
-        8'h17:
-            \$764  = 2'h0;
-        8'h18:
-            \$764  = 2'h0;
-        8'h19:
-            \$764  = 2'h0;
-        8'h20:
-            \$764  = 2'h0;
-        8'h21:
-            \$764  = 2'h0;
-        8'h22:
-            \$764  = 2'h0;
-        8'h23:
-            \$764  = 2'h0;
-        8'h40:
-            \$764  = 2'h0;
-        8'h41:
-            \$764  = 2'h0;
-        8'h42:
-            \$764  = 2'h0;
-        8'h43:
-            \$764  = 2'h0;
-        8'h44:
-            \$764  = 2'h0;
-        8'h45:
-            \$764  = 2'h0;
-        8'h48:
-            \$764  = 2'h0;
-        8'h49:
-            \$764  = 2'h0;
-        8'h4a:
-            \$764  = 2'h0;
-        8'h4b:
-            \$764  = 2'h0;
-        8'h4c:
-            \$764  = 2'h0;
-        8'h4d:
-            \$764  = 2'h0;
-        8'h50:
-            \$764  = 2'h0;
-        8'h51:
-            \$764  = 2'h0;
-        8'h52:
-            \$764  = 2'h0;
-        8'h53:
-            \$764  = 2'h0;
-        8'h54:
-            \$764  = 2'h0;
-        8'h55:
-            \$764  = 2'h0;
-        8'h58:
-            \$764  = 2'h0;
-        8'h59:
-            \$764  = 2'h0;
-        8'h5a:
-            \$764  = 2'h0;
-        8'h5b:
-            \$764  = 2'h0;
-        8'h5c:
-            \$764  = 2'h0;
-        8'h5d:
-            \$764  = 2'h0;
-        8'h80:
-            \$764  = 2'h0;
-        8'h81:
-            \$764  = 2'h0;
-        8'h82:
-            \$764  = 2'h0;
-        8'h83:
-            \$764  = 2'h0;
-        8'h84:
-            \$764  = 2'h0;
-        8'h85:
-            \$764  = 2'h0;
-        8'h88:
-            \$764  = 2'h0;
-        8'h89:
-            \$764  = 2'h0;
-        8'h8a:
-            \$764  = 2'h0;
-        8'h8b:
-            \$764  = 2'h0;
-        8'h8c:
-            \$764  = 2'h0;
-        8'h8d:
-            \$764  = 2'h0;
-        8'h90:
-            \$764  = 2'h0;
-        8'h91:
-            \$764  = 2'h0;
-        8'h92:
-            \$764  = 2'h0;
-        8'h93:
-            \$764  = 2'h0;
-        8'h94:
-            \$764  = 2'h0;
-        8'h95:
-            \$764  = 2'h0;
-        8'h98:
-            \$764  = 2'h0;
-        8'h99:
-            \$764  = 2'h0;
-        8'h9a:
-            \$764  = 2'h0;
-        8'h9b:
-            \$764  = 2'h0;
-        8'h9c:
-            \$764  = 2'h0;
-        8'h9d:
-            \$764  = 2'h0;
-        default:
-            \$764  = 2'h2;
-      endcase
-    end
-    if (rst) begin
-      \$764  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$765  = s_axil_rdata;
-    if (\$658 ) begin
-      (* full_case = 32'd1 *)
-      casez (s_axil_araddr[9:2])
-        8'h00:
-            \$765  = 32'd1146180673;
-        8'h01:
-            \$765  = 32'd16777217;
-        8'h02:
-            \$765  = 32'd268960772;
-        8'h03:
-            \$765  = 32'd1696599072;
-        8'h04:
-            \$765  = 32'd510;
-        8'h05:
-            \$765  = 32'd516;
-        8'h08:
-            \$765  = 32'd0;
-        8'h09:
-            \$765  = { 6'h00, bank_busy, 5'h00, \$2 [2:0], 5'h00, \$1 [2:0], 6'h00, queue_full, busy };
-        8'h0a:
-            \$765  = { 27'h0000000, error_wgt_tlast, error_act_tlast, error_bad_shape, error_bank_in_use, error_push_full };
-        8'h10:
-            \$765  = count_cycles_busy;
-        8'h11:
-            \$765  = count_tiles_done;
-        8'h12:
-            \$765  = count_act_beats;
-        8'h13:
-            \$765  = count_wgt_beats;
-        8'h14:
-            \$765  = count_out_beats;
-        8'h15:
-            \$765  = count_act_stall;
-        8'h16:
-            \$765  = count_wgt_stall;
-        8'h17:
-            \$765  = count_out_stall;
-        8'h18:
-            \$765  = count_act_starve;
-        8'h19:
-            \$765  = count_wgt_starve;
-        8'h20:
-            \$765  = { 20'h00000, cmd_k };
-        8'h21:
-            \$765  = { 3'h0, cmd_bank, 2'h0, cmd_rounding, 4'h0, cmd_b_out, 4'h0, cmd_b_w, 4'h0, cmd_b_a };
-        8'h22:
-            \$765  = { 13'h0000, cmd_ncols, 13'h0000, cmd_m };
-        8'h23:
-            \$765  = 32'd0;
-        8'h40:
-            \$765  = bank0_lane0_k1;
-        8'h41:
-            \$765  = bank0_lane0_k2;
-        8'h42:
-            \$765  = bank0_lane0_k3;
-        8'h43:
-            \$765  = bank0_lane0_k4;
-        8'h44:
-            \$765  = { 3'h0, bank0_lane0_e4, 3'h0, bank0_lane0_e3, 3'h0, bank0_lane0_e2, 3'h0, bank0_lane0_e1 };
-        8'h45:
-            \$765  = { 26'h0000000, bank0_lane0_s };
-        8'h48:
-            \$765  = bank0_lane1_k1;
-        8'h49:
-            \$765  = bank0_lane1_k2;
-        8'h4a:
-            \$765  = bank0_lane1_k3;
-        8'h4b:
-            \$765  = bank0_lane1_k4;
-        8'h4c:
-            \$765  = { 3'h0, bank0_lane1_e4, 3'h0, bank0_lane1_e3, 3'h0, bank0_lane1_e2, 3'h0, bank0_lane1_e1 };
-        8'h4d:
-            \$765  = { 26'h0000000, bank0_lane1_s };
-        8'h50:
-            \$765  = bank0_lane2_k1;
-        8'h51:
-            \$765  = bank0_lane2_k2;
-        8'h52:
-            \$765  = bank0_lane2_k3;
-        8'h53:
-            \$765  = bank0_lane2_k4;
-        8'h54:
-            \$765  = { 3'h0, bank0_lane2_e4, 3'h0, bank0_lane2_e3, 3'h0, bank0_lane2_e2, 3'h0, bank0_lane2_e1 };
-        8'h55:
-            \$765  = { 26'h0000000, bank0_lane2_s };
-        8'h58:
-            \$765  = bank0_lane3_k1;
-        8'h59:
-            \$765  = bank0_lane3_k2;
-        8'h5a:
-            \$765  = bank0_lane3_k3;
-        8'h5b:
-            \$765  = bank0_lane3_k4;
-        8'h5c:
-            \$765  = { 3'h0, bank0_lane3_e4, 3'h0, bank0_lane3_e3, 3'h0, bank0_lane3_e2, 3'h0, bank0_lane3_e1 };
-        8'h5d:
-            \$765  = { 26'h0000000, bank0_lane3_s };
-        8'h80:
-            \$765  = bank1_lane0_k1;
-        8'h81:
-            \$765  = bank1_lane0_k2;
-        8'h82:
-            \$765  = bank1_lane0_k3;
-        8'h83:
-            \$765  = bank1_lane0_k4;
-        8'h84:
-            \$765  = { 3'h0, bank1_lane0_e4, 3'h0, bank1_lane0_e3, 3'h0, bank1_lane0_e2, 3'h0, bank1_lane0_e1 };
-        8'h85:
-            \$765  = { 26'h0000000, bank1_lane0_s };
-        8'h88:
-            \$765  = bank1_lane1_k1;
-        8'h89:
-            \$765  = bank1_lane1_k2;
-        8'h8a:
-            \$765  = bank1_lane1_k3;
-        8'h8b:
-            \$765  = bank1_lane1_k4;
-        8'h8c:
-            \$765  = { 3'h0, bank1_lane1_e4, 3'h0, bank1_lane1_e3, 3'h0, bank1_lane1_e2, 3'h0, bank1_lane1_e1 };
-        8'h8d:
-            \$765  = { 26'h0000000, bank1_lane1_s };
-        8'h90:
-            \$765  = bank1_lane2_k1;
-        8'h91:
-            \$765  = bank1_lane2_k2;
-        8'h92:
-            \$765  = bank1_lane2_k3;
-        8'h93:
-            \$765  = bank1_lane2_k4;
-        8'h94:
-            \$765  = { 3'h0, bank1_lane2_e4, 3'h0, bank1_lane2_e3, 3'h0, bank1_lane2_e2, 3'h0, bank1_lane2_e1 };
-        8'h95:
-            \$765  = { 26'h0000000, bank1_lane2_s };
-        8'h98:
-            \$765  = bank1_lane3_k1;
-        8'h99:
-            \$765  = bank1_lane3_k2;
-        8'h9a:
-            \$765  = bank1_lane3_k3;
-        8'h9b:
-            \$765  = bank1_lane3_k4;
-        8'h9c:
-            \$765  = { 3'h0, bank1_lane3_e4, 3'h0, bank1_lane3_e3, 3'h0, bank1_lane3_e2, 3'h0, bank1_lane3_e1 };
-        8'h9d:
-            \$765  = { 26'h0000000, bank1_lane3_s };
-        default:
-            \$765  = 32'd0;
-      endcase
-    end
-    if (rst) begin
-      \$765  = 32'd0;
     end
   end
   always @* begin
@@ -4027,10 +3975,6 @@ module \dqt_axi4x4.core (s_axis_act_tdata, i__valid, s_axis_act_tlast, s_axis_wg
   assign queue1_age = \$42 [1:0];
   assign queue2_age = \$43 [1:0];
   assign queue3_age = \$44 [1:0];
-  assign \queue0_age$137  = \$58 [1:0];
-  assign \queue1_age$138  = \$59 [1:0];
-  assign \queue2_age$139  = \$60 [1:0];
-  assign \queue3_age$140  = \$61 [1:0];
   assign s_axil_awready = axil_write;
   assign s_axil_wready = axil_write;
   assign error_act_tlast_set = 1'h0;
@@ -4122,7 +4066,7 @@ module \dqt_axi4x4.core (s_axis_act_tdata, i__valid, s_axis_act_tlast, s_axis_wg
   assign \rq__payload.lanes[3].e3  = rq__payload[616:612];
   assign \rq__payload.lanes[3].e4  = rq__payload[621:617];
   assign \rq__payload.lanes[3].s  = rq__payload[627:622];
-  assign bank_busy[1] = \$74 ;
+  assign bank_busy[1] = \$70 ;
   assign bank_busy[0] = \$57 ;
   assign rq__payload[627:622] = \$40 ;
   assign rq__payload[621:617] = \$39 ;
@@ -4175,21 +4119,21 @@ module \dqt_axi4x4.core (s_axis_act_tdata, i__valid, s_axis_act_tlast, s_axis_wg
   assign staged[19:16] = cmd_b_w;
   assign staged[15:12] = cmd_b_a;
   assign staged[11:0] = cmd_k;
-  assign \$63  = queue0[32];
-  assign \$66  = queue1[32];
-  assign \$69  = queue2[32];
-  assign \$72  = queue3[32];
-  assign \$85  = \$84 ;
+  assign \$59  = queue0[32];
+  assign \$62  = queue1[32];
+  assign \$65  = queue2[32];
+  assign \$68  = queue3[32];
+  assign \$81  = \$80 ;
   assign write_error_ok = write_error;
   assign write_cmd_k_ok = write_cmd_k;
   assign write_cmd_cfg_ok = write_cmd_cfg;
   assign write_cmd_shape_ok = write_cmd_shape;
-  assign \$122  = \$121 ;
-  assign \$646  = error_push_full_set;
-  assign \$647  = error_bank_in_use_set;
-  assign \$648  = error_bad_shape_set;
-  assign \$652  = \$651 ;
-  assign \$656  = \$655 ;
+  assign \$118  = \$117 ;
+  assign \$622  = error_push_full_set;
+  assign \$623  = error_bank_in_use_set;
+  assign \$624  = error_bad_shape_set;
+  assign \$628  = \$627 ;
+  assign \$632  = \$631 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -4584,7 +4528,7 @@ module \dqt_axi4x4.core.tile (out__ready, rst, cmd__valid, rq__valid, rq__ready,
     .en(advance),
     .first(first),
     .last(is_last),
-    .\port$2820$12 (cmd__payload[19:12]),
+    .\port$2796$12 (cmd__payload[19:12]),
     .row_acc(row_acc),
     .row_index(row_index),
     .row_sum_a(sum_a),
@@ -4597,7 +4541,7 @@ module \dqt_axi4x4.core.tile (out__ready, rst, cmd__valid, rq__valid, rq__ready,
   \dqt_axi4x4.core.tile.lane0  lane0 (
     .acc(row_acc[31:0]),
     .code(code),
-    .\port$2821$6 (rq__payload[165:6]),
+    .\port$2797$6 (rq__payload[165:6]),
     .sum_a(sum_a),
     .sum_w(row_sum_w[20:0])
   );
@@ -4605,7 +4549,7 @@ module \dqt_axi4x4.core.tile (out__ready, rst, cmd__valid, rq__valid, rq__ready,
     .acc(row_acc[63:32]),
     .cfg(rq__payload[319:166]),
     .code(\code$62 ),
-    .\port$2821$6 (rq__payload[11:6]),
+    .\port$2797$6 (rq__payload[11:6]),
     .sum_a(sum_a),
     .sum_w(row_sum_w[41:21])
   );
@@ -4613,7 +4557,7 @@ module \dqt_axi4x4.core.tile (out__ready, rst, cmd__valid, rq__valid, rq__ready,
     .acc(row_acc[95:64]),
     .cfg(rq__payload[473:320]),
     .code(\code$63 ),
-    .\port$2821$6 (rq__payload[11:6]),
+    .\port$2797$6 (rq__payload[11:6]),
     .sum_a(sum_a),
     .sum_w(row_sum_w[62:42])
   );
@@ -4621,7 +4565,7 @@ module \dqt_axi4x4.core.tile (out__ready, rst, cmd__valid, rq__valid, rq__ready,
     .acc(row_acc[127:96]),
     .cfg(rq__payload[627:474]),
     .code(\code$64 ),
-    .\port$2821$6 (rq__payload[11:6]),
+    .\port$2797$6 (rq__payload[11:6]),
     .sum_a(sum_a),
     .sum_w(row_sum_w[83:63])
   );
@@ -4838,7 +4782,7 @@ module \dqt_axi4x4.core.tile (out__ready, rst, cmd__valid, rq__valid, rq__ready,
 endmodule
 
 (* generator = "Amaranth" *)
-module \dqt_axi4x4.core.tile.array (rst, en, last, valid, first, row_valid, row_index, row_sum_a, \port$2820$12 , row_acc, row_sum_w, a, w, clk);
+module \dqt_axi4x4.core.tile.array (rst, en, last, valid, first, row_valid, row_index, row_sum_a, \port$2796$12 , row_acc, row_sum_w, a, w, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5282,8 +5226,8 @@ module \dqt_axi4x4.core.tile.array (rst, en, last, valid, first, row_valid, row_
   wire \last$261 ;
   (* init = 1'h0 *)
   wire \last$265 ;
-  input [7:0] \port$2820$12 ;
-  wire [7:0] \port$2820$12 ;
+  input [7:0] \port$2796$12 ;
+  wire [7:0] \port$2796$12 ;
   wire [7:0] q;
   wire [7:0] \q$139 ;
   wire [7:0] \q$141 ;
@@ -6035,42 +5979,42 @@ module \dqt_axi4x4.core.tile.array (rst, en, last, valid, first, row_valid, row_
     .x(skew_w3_2)
   );
   \dqt_axi4x4.core.tile.array.view_a0  view_a0 (
-    .b(\port$2820$12 [3:0]),
+    .b(\port$2796$12 [3:0]),
     .q(a[7:0]),
     .v(v)
   );
   \dqt_axi4x4.core.tile.array.view_a1  view_a1 (
-    .b(\port$2820$12 [3:0]),
+    .b(\port$2796$12 [3:0]),
     .q(a[15:8]),
     .v(\v$12 )
   );
   \dqt_axi4x4.core.tile.array.view_a2  view_a2 (
-    .b(\port$2820$12 [3:0]),
+    .b(\port$2796$12 [3:0]),
     .q(a[23:16]),
     .v(\v$14 )
   );
   \dqt_axi4x4.core.tile.array.view_a3  view_a3 (
-    .b(\port$2820$12 [3:0]),
+    .b(\port$2796$12 [3:0]),
     .q(a[31:24]),
     .v(\v$16 )
   );
   \dqt_axi4x4.core.tile.array.view_w0  view_w0 (
-    .b(\port$2820$12 [7:4]),
+    .b(\port$2796$12 [7:4]),
     .q(w[7:0]),
     .v(\v$18 )
   );
   \dqt_axi4x4.core.tile.array.view_w1  view_w1 (
-    .b(\port$2820$12 [7:4]),
+    .b(\port$2796$12 [7:4]),
     .q(w[15:8]),
     .v(\v$20 )
   );
   \dqt_axi4x4.core.tile.array.view_w2  view_w2 (
-    .b(\port$2820$12 [7:4]),
+    .b(\port$2796$12 [7:4]),
     .q(w[23:16]),
     .v(\v$22 )
   );
   \dqt_axi4x4.core.tile.array.view_w3  view_w3 (
-    .b(\port$2820$12 [7:4]),
+    .b(\port$2796$12 [7:4]),
     .q(w[31:24]),
     .v(\v$24 )
   );
@@ -7245,23 +7189,23 @@ module \dqt_axi4x4.core.tile.array (rst, en, last, valid, first, row_valid, row_
     end
   end
   assign q = a[7:0];
-  assign b = \port$2820$12 [3:0];
-  assign b_a = \port$2820$12 [3:0];
+  assign b = \port$2796$12 [3:0];
+  assign b_a = \port$2796$12 [3:0];
   assign \q$139  = a[15:8];
-  assign \b$140  = \port$2820$12 [3:0];
+  assign \b$140  = \port$2796$12 [3:0];
   assign \q$141  = a[23:16];
-  assign \b$142  = \port$2820$12 [3:0];
+  assign \b$142  = \port$2796$12 [3:0];
   assign \q$143  = a[31:24];
-  assign \b$144  = \port$2820$12 [3:0];
+  assign \b$144  = \port$2796$12 [3:0];
   assign \q$145  = w[7:0];
-  assign \b$147  = \port$2820$12 [7:4];
-  assign b_w = \port$2820$12 [7:4];
+  assign \b$147  = \port$2796$12 [7:4];
+  assign b_w = \port$2796$12 [7:4];
   assign \q$149  = w[15:8];
-  assign \b$150  = \port$2820$12 [7:4];
+  assign \b$150  = \port$2796$12 [7:4];
   assign \q$151  = w[23:16];
-  assign \b$152  = \port$2820$12 [7:4];
+  assign \b$152  = \port$2796$12 [7:4];
   assign \q$153  = w[31:24];
-  assign \b$154  = \port$2820$12 [7:4];
+  assign \b$154  = \port$2796$12 [7:4];
   assign \a$155  = edge_a0;
   assign \w$156  = edge_w0;
   assign \first$158  = edge_first;
@@ -9200,7 +9144,7 @@ module \dqt_axi4x4.core.tile.array.view_w3 (v, q, b);
 endmodule
 
 (* generator = "Amaranth" *)
-module \dqt_axi4x4.core.tile.lane0 (code, \port$2821$6 , acc, sum_w, sum_a);
+module \dqt_axi4x4.core.tile.lane0 (code, \port$2797$6 , acc, sum_w, sum_a);
   reg \$auto$verilog_backend.cc:2355:dump_module$37  = 0;
   wire [63:0] \$1 ;
   wire [97:0] \$10 ;
@@ -9496,8 +9440,8 @@ module \dqt_axi4x4.core.tile.lane0 (code, \port$2821$6 , acc, sum_w, sum_a);
   wire [7:0] code;
   reg [7:0] hi;
   reg [7:0] lo;
-  input [159:0] \port$2821$6 ;
-  wire [159:0] \port$2821$6 ;
+  input [159:0] \port$2797$6 ;
+  wire [159:0] \port$2797$6 ;
   wire round_inc;
   wire [96:0] rounded;
   wire [1:0] rounding;
@@ -9506,279 +9450,279 @@ module \dqt_axi4x4.core.tile.lane0 (code, \port$2821$6 , acc, sum_w, sum_a);
   input [20:0] sum_w;
   wire [20:0] sum_w;
   wire [96:0] total;
-  assign \$1  = $signed(\port$2821$6 [37:6]) * $signed(acc);
-  assign \$2  = $signed(\$1 ) << \port$2821$6 [138:134];
-  assign \$3  = $signed(\port$2821$6 [69:38]) * $signed(sum_a);
-  assign \$4  = $signed(\$3 ) << \port$2821$6 [143:139];
+  assign \$1  = $signed(\port$2797$6 [37:6]) * $signed(acc);
+  assign \$2  = $signed(\$1 ) << \port$2797$6 [138:134];
+  assign \$3  = $signed(\port$2797$6 [69:38]) * $signed(sum_a);
+  assign \$4  = $signed(\$3 ) << \port$2797$6 [143:139];
   assign \$5  = $signed(\$2 ) + $signed(\$4 );
-  assign \$6  = $signed(\port$2821$6 [101:70]) * $signed(sum_w);
-  assign \$7  = $signed(\$6 ) << \port$2821$6 [148:144];
+  assign \$6  = $signed(\port$2797$6 [101:70]) * $signed(sum_w);
+  assign \$7  = $signed(\$6 ) << \port$2797$6 [148:144];
   assign \$8  = $signed(\$5 ) + $signed(\$7 );
-  assign \$9  = $signed(\port$2821$6 [133:102]) << \port$2821$6 [153:149];
+  assign \$9  = $signed(\port$2797$6 [133:102]) << \port$2797$6 [153:149];
   assign \$10  = $signed(\$8 ) + $signed(\$9 );
-  assign \$11  = { \$10 [96:0], 1'h0 } >> \port$2821$6 [159:154];
-  assign \$12  = \port$2821$6 [159:154] > 1'h1;
+  assign \$11  = { \$10 [96:0], 1'h0 } >> \port$2797$6 [159:154];
+  assign \$12  = \port$2797$6 [159:154] > 1'h1;
   assign \$13  = \$10 [0] & \$12 ;
-  assign \$14  = \port$2821$6 [159:154] > 2'h2;
+  assign \$14  = \port$2797$6 [159:154] > 2'h2;
   assign \$15  = \$10 [1] & \$14 ;
-  assign \$16  = \port$2821$6 [159:154] > 2'h3;
+  assign \$16  = \port$2797$6 [159:154] > 2'h3;
   assign \$17  = \$10 [2] & \$16 ;
-  assign \$18  = \port$2821$6 [159:154] > 3'h4;
+  assign \$18  = \port$2797$6 [159:154] > 3'h4;
   assign \$19  = \$10 [3] & \$18 ;
-  assign \$20  = \port$2821$6 [159:154] > 3'h5;
+  assign \$20  = \port$2797$6 [159:154] > 3'h5;
   assign \$21  = \$10 [4] & \$20 ;
-  assign \$22  = \port$2821$6 [159:154] > 3'h6;
+  assign \$22  = \port$2797$6 [159:154] > 3'h6;
   assign \$23  = \$10 [5] & \$22 ;
-  assign \$24  = \port$2821$6 [159:154] > 3'h7;
+  assign \$24  = \port$2797$6 [159:154] > 3'h7;
   assign \$25  = \$10 [6] & \$24 ;
-  assign \$26  = \port$2821$6 [159:154] > 4'h8;
+  assign \$26  = \port$2797$6 [159:154] > 4'h8;
   assign \$27  = \$10 [7] & \$26 ;
-  assign \$28  = \port$2821$6 [159:154] > 4'h9;
+  assign \$28  = \port$2797$6 [159:154] > 4'h9;
   assign \$29  = \$10 [8] & \$28 ;
-  assign \$30  = \port$2821$6 [159:154] > 4'ha;
+  assign \$30  = \port$2797$6 [159:154] > 4'ha;
   assign \$31  = \$10 [9] & \$30 ;
-  assign \$32  = \port$2821$6 [159:154] > 4'hb;
+  assign \$32  = \port$2797$6 [159:154] > 4'hb;
   assign \$33  = \$10 [10] & \$32 ;
-  assign \$34  = \port$2821$6 [159:154] > 4'hc;
+  assign \$34  = \port$2797$6 [159:154] > 4'hc;
   assign \$35  = \$10 [11] & \$34 ;
-  assign \$36  = \port$2821$6 [159:154] > 4'hd;
+  assign \$36  = \port$2797$6 [159:154] > 4'hd;
   assign \$37  = \$10 [12] & \$36 ;
-  assign \$38  = \port$2821$6 [159:154] > 4'he;
+  assign \$38  = \port$2797$6 [159:154] > 4'he;
   assign \$39  = \$10 [13] & \$38 ;
-  assign \$40  = \port$2821$6 [159:154] > 4'hf;
+  assign \$40  = \port$2797$6 [159:154] > 4'hf;
   assign \$41  = \$10 [14] & \$40 ;
-  assign \$42  = \port$2821$6 [159:154] > 5'h10;
+  assign \$42  = \port$2797$6 [159:154] > 5'h10;
   assign \$43  = \$10 [15] & \$42 ;
-  assign \$44  = \port$2821$6 [159:154] > 5'h11;
+  assign \$44  = \port$2797$6 [159:154] > 5'h11;
   assign \$45  = \$10 [16] & \$44 ;
-  assign \$46  = \port$2821$6 [159:154] > 5'h12;
+  assign \$46  = \port$2797$6 [159:154] > 5'h12;
   assign \$47  = \$10 [17] & \$46 ;
-  assign \$48  = \port$2821$6 [159:154] > 5'h13;
+  assign \$48  = \port$2797$6 [159:154] > 5'h13;
   assign \$49  = \$10 [18] & \$48 ;
-  assign \$50  = \port$2821$6 [159:154] > 5'h14;
+  assign \$50  = \port$2797$6 [159:154] > 5'h14;
   assign \$51  = \$10 [19] & \$50 ;
-  assign \$52  = \port$2821$6 [159:154] > 5'h15;
+  assign \$52  = \port$2797$6 [159:154] > 5'h15;
   assign \$53  = \$10 [20] & \$52 ;
-  assign \$54  = \port$2821$6 [159:154] > 5'h16;
+  assign \$54  = \port$2797$6 [159:154] > 5'h16;
   assign \$55  = \$10 [21] & \$54 ;
-  assign \$56  = \port$2821$6 [159:154] > 5'h17;
+  assign \$56  = \port$2797$6 [159:154] > 5'h17;
   assign \$57  = \$10 [22] & \$56 ;
-  assign \$58  = \port$2821$6 [159:154] > 5'h18;
+  assign \$58  = \port$2797$6 [159:154] > 5'h18;
   assign \$59  = \$10 [23] & \$58 ;
-  assign \$60  = \port$2821$6 [159:154] > 5'h19;
+  assign \$60  = \port$2797$6 [159:154] > 5'h19;
   assign \$61  = \$10 [24] & \$60 ;
-  assign \$62  = \port$2821$6 [159:154] > 5'h1a;
+  assign \$62  = \port$2797$6 [159:154] > 5'h1a;
   assign \$63  = \$10 [25] & \$62 ;
-  assign \$64  = \port$2821$6 [159:154] > 5'h1b;
+  assign \$64  = \port$2797$6 [159:154] > 5'h1b;
   assign \$65  = \$10 [26] & \$64 ;
-  assign \$66  = \port$2821$6 [159:154] > 5'h1c;
+  assign \$66  = \port$2797$6 [159:154] > 5'h1c;
   assign \$67  = \$10 [27] & \$66 ;
-  assign \$68  = \port$2821$6 [159:154] > 5'h1d;
+  assign \$68  = \port$2797$6 [159:154] > 5'h1d;
   assign \$69  = \$10 [28] & \$68 ;
-  assign \$70  = \port$2821$6 [159:154] > 5'h1e;
+  assign \$70  = \port$2797$6 [159:154] > 5'h1e;
   assign \$71  = \$10 [29] & \$70 ;
-  assign \$72  = \port$2821$6 [159:154] > 5'h1f;
+  assign \$72  = \port$2797$6 [159:154] > 5'h1f;
   assign \$73  = \$10 [30] & \$72 ;
-  assign \$74  = \port$2821$6 [159:154] > 6'h20;
+  assign \$74  = \port$2797$6 [159:154] > 6'h20;
   assign \$75  = \$10 [31] & \$74 ;
-  assign \$76  = \port$2821$6 [159:154] > 6'h21;
+  assign \$76  = \port$2797$6 [159:154] > 6'h21;
   assign \$77  = \$10 [32] & \$76 ;
-  assign \$78  = \port$2821$6 [159:154] > 6'h22;
+  assign \$78  = \port$2797$6 [159:154] > 6'h22;
   assign \$79  = \$10 [33] & \$78 ;
-  assign \$80  = \port$2821$6 [159:154] > 6'h23;
+  assign \$80  = \port$2797$6 [159:154] > 6'h23;
   assign \$81  = \$10 [34] & \$80 ;
-  assign \$82  = \port$2821$6 [159:154] > 6'h24;
+  assign \$82  = \port$2797$6 [159:154] > 6'h24;
   assign \$83  = \$10 [35] & \$82 ;
-  assign \$84  = \port$2821$6 [159:154] > 6'h25;
+  assign \$84  = \port$2797$6 [159:154] > 6'h25;
   assign \$85  = \$10 [36] & \$84 ;
-  assign \$86  = \port$2821$6 [159:154] > 6'h26;
+  assign \$86  = \port$2797$6 [159:154] > 6'h26;
   assign \$87  = \$10 [37] & \$86 ;
-  assign \$88  = \port$2821$6 [159:154] > 6'h27;
+  assign \$88  = \port$2797$6 [159:154] > 6'h27;
   assign \$89  = \$10 [38] & \$88 ;
-  assign \$90  = \port$2821$6 [159:154] > 6'h28;
+  assign \$90  = \port$2797$6 [159:154] > 6'h28;
   assign \$91  = \$10 [39] & \$90 ;
-  assign \$92  = \port$2821$6 [159:154] > 6'h29;
+  assign \$92  = \port$2797$6 [159:154] > 6'h29;
   assign \$93  = \$10 [40] & \$92 ;
-  assign \$94  = \port$2821$6 [159:154] > 6'h2a;
+  assign \$94  = \port$2797$6 [159:154] > 6'h2a;
   assign \$95  = \$10 [41] & \$94 ;
-  assign \$96  = \port$2821$6 [159:154] > 6'h2b;
+  assign \$96  = \port$2797$6 [159:154] > 6'h2b;
   assign \$97  = \$10 [42] & \$96 ;
-  assign \$98  = \port$2821$6 [159:154] > 6'h2c;
+  assign \$98  = \port$2797$6 [159:154] > 6'h2c;
   assign \$99  = \$10 [43] & \$98 ;
-  assign \$100  = \port$2821$6 [159:154] > 6'h2d;
+  assign \$100  = \port$2797$6 [159:154] > 6'h2d;
   assign \$101  = \$10 [44] & \$100 ;
-  assign \$102  = \port$2821$6 [159:154] > 6'h2e;
+  assign \$102  = \port$2797$6 [159:154] > 6'h2e;
   assign \$103  = \$10 [45] & \$102 ;
-  assign \$104  = \port$2821$6 [159:154] > 6'h2f;
+  assign \$104  = \port$2797$6 [159:154] > 6'h2f;
   assign \$105  = \$10 [46] & \$104 ;
-  assign \$106  = \port$2821$6 [159:154] > 6'h30;
+  assign \$106  = \port$2797$6 [159:154] > 6'h30;
   assign \$107  = \$10 [47] & \$106 ;
-  assign \$108  = \port$2821$6 [159:154] > 6'h31;
+  assign \$108  = \port$2797$6 [159:154] > 6'h31;
   assign \$109  = \$10 [48] & \$108 ;
-  assign \$110  = \port$2821$6 [159:154] > 6'h32;
+  assign \$110  = \port$2797$6 [159:154] > 6'h32;
   assign \$111  = \$10 [49] & \$110 ;
-  assign \$112  = \port$2821$6 [159:154] > 6'h33;
+  assign \$112  = \port$2797$6 [159:154] > 6'h33;
   assign \$113  = \$10 [50] & \$112 ;
-  assign \$114  = \port$2821$6 [159:154] > 6'h34;
+  assign \$114  = \port$2797$6 [159:154] > 6'h34;
   assign \$115  = \$10 [51] & \$114 ;
-  assign \$116  = \port$2821$6 [159:154] > 6'h35;
+  assign \$116  = \port$2797$6 [159:154] > 6'h35;
   assign \$117  = \$10 [52] & \$116 ;
-  assign \$118  = \port$2821$6 [159:154] > 6'h36;
+  assign \$118  = \port$2797$6 [159:154] > 6'h36;
   assign \$119  = \$10 [53] & \$118 ;
-  assign \$120  = \port$2821$6 [159:154] > 6'h37;
+  assign \$120  = \port$2797$6 [159:154] > 6'h37;
   assign \$121  = \$10 [54] & \$120 ;
-  assign \$122  = \port$2821$6 [159:154] > 6'h38;
+  assign \$122  = \port$2797$6 [159:154] > 6'h38;
   assign \$123  = \$10 [55] & \$122 ;
-  assign \$124  = \port$2821$6 [159:154] > 6'h39;
+  assign \$124  = \port$2797$6 [159:154] > 6'h39;
   assign \$125  = \$10 [56] & \$124 ;
-  assign \$126  = \port$2821$6 [159:154] > 6'h3a;
+  assign \$126  = \port$2797$6 [159:154] > 6'h3a;
   assign \$127  = \$10 [57] & \$126 ;
-  assign \$128  = \port$2821$6 [159:154] > 6'h3b;
+  assign \$128  = \port$2797$6 [159:154] > 6'h3b;
   assign \$129  = \$10 [58] & \$128 ;
-  assign \$130  = \port$2821$6 [159:154] > 6'h3c;
+  assign \$130  = \port$2797$6 [159:154] > 6'h3c;
   assign \$131  = \$10 [59] & \$130 ;
-  assign \$132  = \port$2821$6 [159:154] > 6'h3d;
+  assign \$132  = \port$2797$6 [159:154] > 6'h3d;
   assign \$133  = \$10 [60] & \$132 ;
-  assign \$134  = \port$2821$6 [159:154] > 6'h3e;
+  assign \$134  = \port$2797$6 [159:154] > 6'h3e;
   assign \$135  = \$10 [61] & \$134 ;
   assign \$136  = | { \$135 , \$133 , \$131 , \$129 , \$127 , \$125 , \$123 , \$121 , \$119 , \$117 , \$115 , \$113 , \$111 , \$109 , \$107 , \$105 , \$103 , \$101 , \$99 , \$97 , \$95 , \$93 , \$91 , \$89 , \$87 , \$85 , \$83 , \$81 , \$79 , \$77 , \$75 , \$73 , \$71 , \$69 , \$67 , \$65 , \$63 , \$61 , \$59 , \$57 , \$55 , \$53 , \$51 , \$49 , \$47 , \$45 , \$43 , \$41 , \$39 , \$37 , \$35 , \$33 , \$31 , \$29 , \$27 , \$25 , \$23 , \$21 , \$19 , \$17 , \$15 , \$13  };
   assign \$137  = ~ \$10 [96];
   assign \$138  = \$136  | \$137 ;
   assign \$139  = \$11 [0] & \$138 ;
-  assign \$140  = { \$10 [96:0], 1'h0 } >> \port$2821$6 [159:154];
-  assign \$141  = \port$2821$6 [159:154] > 1'h1;
+  assign \$140  = { \$10 [96:0], 1'h0 } >> \port$2797$6 [159:154];
+  assign \$141  = \port$2797$6 [159:154] > 1'h1;
   assign \$142  = \$10 [0] & \$141 ;
-  assign \$143  = \port$2821$6 [159:154] > 2'h2;
+  assign \$143  = \port$2797$6 [159:154] > 2'h2;
   assign \$144  = \$10 [1] & \$143 ;
-  assign \$145  = \port$2821$6 [159:154] > 2'h3;
+  assign \$145  = \port$2797$6 [159:154] > 2'h3;
   assign \$146  = \$10 [2] & \$145 ;
-  assign \$147  = \port$2821$6 [159:154] > 3'h4;
+  assign \$147  = \port$2797$6 [159:154] > 3'h4;
   assign \$148  = \$10 [3] & \$147 ;
-  assign \$149  = \port$2821$6 [159:154] > 3'h5;
+  assign \$149  = \port$2797$6 [159:154] > 3'h5;
   assign \$150  = \$10 [4] & \$149 ;
-  assign \$151  = \port$2821$6 [159:154] > 3'h6;
+  assign \$151  = \port$2797$6 [159:154] > 3'h6;
   assign \$152  = \$10 [5] & \$151 ;
-  assign \$153  = \port$2821$6 [159:154] > 3'h7;
+  assign \$153  = \port$2797$6 [159:154] > 3'h7;
   assign \$154  = \$10 [6] & \$153 ;
-  assign \$155  = \port$2821$6 [159:154] > 4'h8;
+  assign \$155  = \port$2797$6 [159:154] > 4'h8;
   assign \$156  = \$10 [7] & \$155 ;
-  assign \$157  = \port$2821$6 [159:154] > 4'h9;
+  assign \$157  = \port$2797$6 [159:154] > 4'h9;
   assign \$158  = \$10 [8] & \$157 ;
-  assign \$159  = \port$2821$6 [159:154] > 4'ha;
+  assign \$159  = \port$2797$6 [159:154] > 4'ha;
   assign \$160  = \$10 [9] & \$159 ;
-  assign \$161  = \port$2821$6 [159:154] > 4'hb;
+  assign \$161  = \port$2797$6 [159:154] > 4'hb;
   assign \$162  = \$10 [10] & \$161 ;
-  assign \$163  = \port$2821$6 [159:154] > 4'hc;
+  assign \$163  = \port$2797$6 [159:154] > 4'hc;
   assign \$164  = \$10 [11] & \$163 ;
-  assign \$165  = \port$2821$6 [159:154] > 4'hd;
+  assign \$165  = \port$2797$6 [159:154] > 4'hd;
   assign \$166  = \$10 [12] & \$165 ;
-  assign \$167  = \port$2821$6 [159:154] > 4'he;
+  assign \$167  = \port$2797$6 [159:154] > 4'he;
   assign \$168  = \$10 [13] & \$167 ;
-  assign \$169  = \port$2821$6 [159:154] > 4'hf;
+  assign \$169  = \port$2797$6 [159:154] > 4'hf;
   assign \$170  = \$10 [14] & \$169 ;
-  assign \$171  = \port$2821$6 [159:154] > 5'h10;
+  assign \$171  = \port$2797$6 [159:154] > 5'h10;
   assign \$172  = \$10 [15] & \$171 ;
-  assign \$173  = \port$2821$6 [159:154] > 5'h11;
+  assign \$173  = \port$2797$6 [159:154] > 5'h11;
   assign \$174  = \$10 [16] & \$173 ;
-  assign \$175  = \port$2821$6 [159:154] > 5'h12;
+  assign \$175  = \port$2797$6 [159:154] > 5'h12;
   assign \$176  = \$10 [17] & \$175 ;
-  assign \$177  = \port$2821$6 [159:154] > 5'h13;
+  assign \$177  = \port$2797$6 [159:154] > 5'h13;
   assign \$178  = \$10 [18] & \$177 ;
-  assign \$179  = \port$2821$6 [159:154] > 5'h14;
+  assign \$179  = \port$2797$6 [159:154] > 5'h14;
   assign \$180  = \$10 [19] & \$179 ;
-  assign \$181  = \port$2821$6 [159:154] > 5'h15;
+  assign \$181  = \port$2797$6 [159:154] > 5'h15;
   assign \$182  = \$10 [20] & \$181 ;
-  assign \$183  = \port$2821$6 [159:154] > 5'h16;
+  assign \$183  = \port$2797$6 [159:154] > 5'h16;
   assign \$184  = \$10 [21] & \$183 ;
-  assign \$185  = \port$2821$6 [159:154] > 5'h17;
+  assign \$185  = \port$2797$6 [159:154] > 5'h17;
   assign \$186  = \$10 [22] & \$185 ;
-  assign \$187  = \port$2821$6 [159:154] > 5'h18;
+  assign \$187  = \port$2797$6 [159:154] > 5'h18;
   assign \$188  = \$10 [23] & \$187 ;
-  assign \$189  = \port$2821$6 [159:154] > 5'h19;
+  assign \$189  = \port$2797$6 [159:154] > 5'h19;
   assign \$190  = \$10 [24] & \$189 ;
-  assign \$191  = \port$2821$6 [159:154] > 5'h1a;
+  assign \$191  = \port$2797$6 [159:154] > 5'h1a;
   assign \$192  = \$10 [25] & \$191 ;
-  assign \$193  = \port$2821$6 [159:154] > 5'h1b;
+  assign \$193  = \port$2797$6 [159:154] > 5'h1b;
   assign \$194  = \$10 [26] & \$193 ;
-  assign \$195  = \port$2821$6 [159:154] > 5'h1c;
+  assign \$195  = \port$2797$6 [159:154] > 5'h1c;
   assign \$196  = \$10 [27] & \$195 ;
-  assign \$197  = \port$2821$6 [159:154] > 5'h1d;
+  assign \$197  = \port$2797$6 [159:154] > 5'h1d;
   assign \$198  = \$10 [28] & \$197 ;
-  assign \$199  = \port$2821$6 [159:154] > 5'h1e;
+  assign \$199  = \port$2797$6 [159:154] > 5'h1e;
   assign \$200  = \$10 [29] & \$199 ;
-  assign \$201  = \port$2821$6 [159:154] > 5'h1f;
+  assign \$201  = \port$2797$6 [159:154] > 5'h1f;
   assign \$202  = \$10 [30] & \$201 ;
-  assign \$203  = \port$2821$6 [159:154] > 6'h20;
+  assign \$203  = \port$2797$6 [159:154] > 6'h20;
   assign \$204  = \$10 [31] & \$203 ;
-  assign \$205  = \port$2821$6 [159:154] > 6'h21;
+  assign \$205  = \port$2797$6 [159:154] > 6'h21;
   assign \$206  = \$10 [32] & \$205 ;
-  assign \$207  = \port$2821$6 [159:154] > 6'h22;
+  assign \$207  = \port$2797$6 [159:154] > 6'h22;
   assign \$208  = \$10 [33] & \$207 ;
-  assign \$209  = \port$2821$6 [159:154] > 6'h23;
+  assign \$209  = \port$2797$6 [159:154] > 6'h23;
   assign \$210  = \$10 [34] & \$209 ;
-  assign \$211  = \port$2821$6 [159:154] > 6'h24;
+  assign \$211  = \port$2797$6 [159:154] > 6'h24;
   assign \$212  = \$10 [35] & \$211 ;
-  assign \$213  = \port$2821$6 [159:154] > 6'h25;
+  assign \$213  = \port$2797$6 [159:154] > 6'h25;
   assign \$214  = \$10 [36] & \$213 ;
-  assign \$215  = \port$2821$6 [159:154] > 6'h26;
+  assign \$215  = \port$2797$6 [159:154] > 6'h26;
   assign \$216  = \$10 [37] & \$215 ;
-  assign \$217  = \port$2821$6 [159:154] > 6'h27;
+  assign \$217  = \port$2797$6 [159:154] > 6'h27;
   assign \$218  = \$10 [38] & \$217 ;
-  assign \$219  = \port$2821$6 [159:154] > 6'h28;
+  assign \$219  = \port$2797$6 [159:154] > 6'h28;
   assign \$220  = \$10 [39] & \$219 ;
-  assign \$221  = \port$2821$6 [159:154] > 6'h29;
+  assign \$221  = \port$2797$6 [159:154] > 6'h29;
   assign \$222  = \$10 [40] & \$221 ;
-  assign \$223  = \port$2821$6 [159:154] > 6'h2a;
+  assign \$223  = \port$2797$6 [159:154] > 6'h2a;
   assign \$224  = \$10 [41] & \$223 ;
-  assign \$225  = \port$2821$6 [159:154] > 6'h2b;
+  assign \$225  = \port$2797$6 [159:154] > 6'h2b;
   assign \$226  = \$10 [42] & \$225 ;
-  assign \$227  = \port$2821$6 [159:154] > 6'h2c;
+  assign \$227  = \port$2797$6 [159:154] > 6'h2c;
   assign \$228  = \$10 [43] & \$227 ;
-  assign \$229  = \port$2821$6 [159:154] > 6'h2d;
+  assign \$229  = \port$2797$6 [159:154] > 6'h2d;
   assign \$230  = \$10 [44] & \$229 ;
-  assign \$231  = \port$2821$6 [159:154] > 6'h2e;
+  assign \$231  = \port$2797$6 [159:154] > 6'h2e;
   assign \$232  = \$10 [45] & \$231 ;
-  assign \$233  = \port$2821$6 [159:154] > 6'h2f;
+  assign \$233  = \port$2797$6 [159:154] > 6'h2f;
   assign \$234  = \$10 [46] & \$233 ;
-  assign \$235  = \port$2821$6 [159:154] > 6'h30;
+  assign \$235  = \port$2797$6 [159:154] > 6'h30;
   assign \$236  = \$10 [47] & \$235 ;
-  assign \$237  = \port$2821$6 [159:154] > 6'h31;
+  assign \$237  = \port$2797$6 [159:154] > 6'h31;
   assign \$238  = \$10 [48] & \$237 ;
-  assign \$239  = \port$2821$6 [159:154] > 6'h32;
+  assign \$239  = \port$2797$6 [159:154] > 6'h32;
   assign \$240  = \$10 [49] & \$239 ;
-  assign \$241  = \port$2821$6 [159:154] > 6'h33;
+  assign \$241  = \port$2797$6 [159:154] > 6'h33;
   assign \$242  = \$10 [50] & \$241 ;
-  assign \$243  = \port$2821$6 [159:154] > 6'h34;
+  assign \$243  = \port$2797$6 [159:154] > 6'h34;
   assign \$244  = \$10 [51] & \$243 ;
-  assign \$245  = \port$2821$6 [159:154] > 6'h35;
+  assign \$245  = \port$2797$6 [159:154] > 6'h35;
   assign \$246  = \$10 [52] & \$245 ;
-  assign \$247  = \port$2821$6 [159:154] > 6'h36;
+  assign \$247  = \port$2797$6 [159:154] > 6'h36;
   assign \$248  = \$10 [53] & \$247 ;
-  assign \$249  = \port$2821$6 [159:154] > 6'h37;
+  assign \$249  = \port$2797$6 [159:154] > 6'h37;
   assign \$250  = \$10 [54] & \$249 ;
-  assign \$251  = \port$2821$6 [159:154] > 6'h38;
+  assign \$251  = \port$2797$6 [159:154] > 6'h38;
   assign \$252  = \$10 [55] & \$251 ;
-  assign \$253  = \port$2821$6 [159:154] > 6'h39;
+  assign \$253  = \port$2797$6 [159:154] > 6'h39;
   assign \$254  = \$10 [56] & \$253 ;
-  assign \$255  = \port$2821$6 [159:154] > 6'h3a;
+  assign \$255  = \port$2797$6 [159:154] > 6'h3a;
   assign \$256  = \$10 [57] & \$255 ;
-  assign \$257  = \port$2821$6 [159:154] > 6'h3b;
+  assign \$257  = \port$2797$6 [159:154] > 6'h3b;
   assign \$258  = \$10 [58] & \$257 ;
-  assign \$259  = \port$2821$6 [159:154] > 6'h3c;
+  assign \$259  = \port$2797$6 [159:154] > 6'h3c;
   assign \$260  = \$10 [59] & \$259 ;
-  assign \$261  = \port$2821$6 [159:154] > 6'h3d;
+  assign \$261  = \port$2797$6 [159:154] > 6'h3d;
   assign \$262  = \$10 [60] & \$261 ;
-  assign \$263  = \port$2821$6 [159:154] > 6'h3e;
+  assign \$263  = \port$2797$6 [159:154] > 6'h3e;
   assign \$264  = \$10 [61] & \$263 ;
   assign \$265  = | { \$264 , \$262 , \$260 , \$258 , \$256 , \$254 , \$252 , \$250 , \$248 , \$246 , \$244 , \$242 , \$240 , \$238 , \$236 , \$234 , \$232 , \$230 , \$228 , \$226 , \$224 , \$222 , \$220 , \$218 , \$216 , \$214 , \$212 , \$210 , \$208 , \$206 , \$204 , \$202 , \$200 , \$198 , \$196 , \$194 , \$192 , \$190 , \$188 , \$186 , \$184 , \$182 , \$180 , \$178 , \$176 , \$174 , \$172 , \$170 , \$168 , \$166 , \$164 , \$162 , \$160 , \$158 , \$156 , \$154 , \$152 , \$150 , \$148 , \$146 , \$144 , \$142  };
-  assign \$266  = $signed(\$10 [96:0]) >>> \port$2821$6 [159:154];
+  assign \$266  = $signed(\$10 [96:0]) >>> \port$2797$6 [159:154];
   assign \$267  = \$265  | \$266 [0];
   assign \$268  = \$140 [0] & \$267 ;
-  assign \$269  = \port$2821$6 [4] ? \$139  : \$268 ;
-  assign \$270  = { \$10 [96:0], 1'h0 } >> \port$2821$6 [159:154];
-  assign \$271  = \port$2821$6 [4] ? \$270 [0] : 1'h0;
-  assign round_inc = \port$2821$6 [5] ? \$269  : \$271 ;
-  assign \$272  = $signed(\$10 [96:0]) >>> \port$2821$6 [159:154];
+  assign \$269  = \port$2797$6 [4] ? \$139  : \$268 ;
+  assign \$270  = { \$10 [96:0], 1'h0 } >> \port$2797$6 [159:154];
+  assign \$271  = \port$2797$6 [4] ? \$270 [0] : 1'h0;
+  assign round_inc = \port$2797$6 [5] ? \$269  : \$271 ;
+  assign \$272  = $signed(\$10 [96:0]) >>> \port$2797$6 [159:154];
   assign \$273  = $signed(\$272 ) + $signed({ 1'h0, round_inc });
   assign \$274  = $signed(\$273 [96:0]) < $signed({ 1'h0, lo });
   assign \$275  = $signed(\$273 [96:0]) > $signed({ 1'h0, hi });
@@ -9787,7 +9731,7 @@ module \dqt_axi4x4.core.tile.lane0 (code, \port$2821$6 , acc, sum_w, sum_a);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$2821$6 [3:0])
+    casez (\port$2797$6 [3:0])
       4'h1:
           lo = 8'h00;
       4'h2:
@@ -9811,7 +9755,7 @@ module \dqt_axi4x4.core.tile.lane0 (code, \port$2821$6 , acc, sum_w, sum_a);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$2821$6 [3:0])
+    casez (\port$2797$6 [3:0])
       4'h1:
           hi = 8'h01;
       4'h2:
@@ -9833,24 +9777,24 @@ module \dqt_axi4x4.core.tile.lane0 (code, \port$2821$6 , acc, sum_w, sum_a);
     endcase
   end
   assign total = \$10 [96:0];
-  assign cfg = \port$2821$6 [159:6];
-  assign rounding = \port$2821$6 [5:4];
+  assign cfg = \port$2797$6 [159:6];
+  assign rounding = \port$2797$6 [5:4];
   assign rounded = \$273 [96:0];
-  assign b_out = \port$2821$6 [3:0];
+  assign b_out = \port$2797$6 [3:0];
   assign code = \$277 [7:0];
-  assign \cfg.k1  = \port$2821$6 [37:6];
-  assign \cfg.k2  = \port$2821$6 [69:38];
-  assign \cfg.k3  = \port$2821$6 [101:70];
-  assign \cfg.k4  = \port$2821$6 [133:102];
-  assign \cfg.e1  = \port$2821$6 [138:134];
-  assign \cfg.e2  = \port$2821$6 [143:139];
-  assign \cfg.e3  = \port$2821$6 [148:144];
-  assign \cfg.e4  = \port$2821$6 [153:149];
-  assign \cfg.s  = \port$2821$6 [159:154];
+  assign \cfg.k1  = \port$2797$6 [37:6];
+  assign \cfg.k2  = \port$2797$6 [69:38];
+  assign \cfg.k3  = \port$2797$6 [101:70];
+  assign \cfg.k4  = \port$2797$6 [133:102];
+  assign \cfg.e1  = \port$2797$6 [138:134];
+  assign \cfg.e2  = \port$2797$6 [143:139];
+  assign \cfg.e3  = \port$2797$6 [148:144];
+  assign \cfg.e4  = \port$2797$6 [153:149];
+  assign \cfg.s  = \port$2797$6 [159:154];
 endmodule
 
 (* generator = "Amaranth" *)
-module \dqt_axi4x4.core.tile.lane1 (code, \port$2821$6 , cfg, acc, sum_w, sum_a);
+module \dqt_axi4x4.core.tile.lane1 (code, \port$2797$6 , cfg, acc, sum_w, sum_a);
   reg \$auto$verilog_backend.cc:2355:dump_module$38  = 0;
   wire [63:0] \$1 ;
   wire [97:0] \$10 ;
@@ -10147,8 +10091,8 @@ module \dqt_axi4x4.core.tile.lane1 (code, \port$2821$6 , cfg, acc, sum_w, sum_a)
   wire [7:0] code;
   reg [7:0] hi;
   reg [7:0] lo;
-  input [5:0] \port$2821$6 ;
-  wire [5:0] \port$2821$6 ;
+  input [5:0] \port$2797$6 ;
+  wire [5:0] \port$2797$6 ;
   wire round_inc;
   wire [96:0] rounded;
   wire [1:0] rounding;
@@ -10425,10 +10369,10 @@ module \dqt_axi4x4.core.tile.lane1 (code, \port$2821$6 , cfg, acc, sum_w, sum_a)
   assign \$266  = $signed(\$10 [96:0]) >>> cfg[153:148];
   assign \$267  = \$265  | \$266 [0];
   assign \$268  = \$140 [0] & \$267 ;
-  assign \$269  = \port$2821$6 [4] ? \$139  : \$268 ;
+  assign \$269  = \port$2797$6 [4] ? \$139  : \$268 ;
   assign \$270  = { \$10 [96:0], 1'h0 } >> cfg[153:148];
-  assign \$271  = \port$2821$6 [4] ? \$270 [0] : 1'h0;
-  assign round_inc = \port$2821$6 [5] ? \$269  : \$271 ;
+  assign \$271  = \port$2797$6 [4] ? \$270 [0] : 1'h0;
+  assign round_inc = \port$2797$6 [5] ? \$269  : \$271 ;
   assign \$272  = $signed(\$10 [96:0]) >>> cfg[153:148];
   assign \$273  = $signed(\$272 ) + $signed({ 1'h0, round_inc });
   assign \$274  = $signed(\$273 [96:0]) < $signed({ 1'h0, lo });
@@ -10438,7 +10382,7 @@ module \dqt_axi4x4.core.tile.lane1 (code, \port$2821$6 , cfg, acc, sum_w, sum_a)
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$2821$6 [3:0])
+    casez (\port$2797$6 [3:0])
       4'h1:
           lo = 8'h00;
       4'h2:
@@ -10462,7 +10406,7 @@ module \dqt_axi4x4.core.tile.lane1 (code, \port$2821$6 , cfg, acc, sum_w, sum_a)
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$2821$6 [3:0])
+    casez (\port$2797$6 [3:0])
       4'h1:
           hi = 8'h01;
       4'h2:
@@ -10484,9 +10428,9 @@ module \dqt_axi4x4.core.tile.lane1 (code, \port$2821$6 , cfg, acc, sum_w, sum_a)
     endcase
   end
   assign total = \$10 [96:0];
-  assign rounding = \port$2821$6 [5:4];
+  assign rounding = \port$2797$6 [5:4];
   assign rounded = \$273 [96:0];
-  assign b_out = \port$2821$6 [3:0];
+  assign b_out = \port$2797$6 [3:0];
   assign code = \$277 [7:0];
   assign \cfg.k1  = cfg[31:0];
   assign \cfg.k2  = cfg[63:32];
@@ -10500,7 +10444,7 @@ module \dqt_axi4x4.core.tile.lane1 (code, \port$2821$6 , cfg, acc, sum_w, sum_a)
 endmodule
 
 (* generator = "Amaranth" *)
-module \dqt_axi4x4.core.tile.lane2 (code, \port$2821$6 , cfg, acc, sum_w, sum_a);
+module \dqt_axi4x4.core.tile.lane2 (code, \port$2797$6 , cfg, acc, sum_w, sum_a);
   reg \$auto$verilog_backend.cc:2355:dump_module$39  = 0;
   wire [63:0] \$1 ;
   wire [97:0] \$10 ;
@@ -10797,8 +10741,8 @@ module \dqt_axi4x4.core.tile.lane2 (code, \port$2821$6 , cfg, acc, sum_w, sum_a)
   wire [7:0] code;
   reg [7:0] hi;
   reg [7:0] lo;
-  input [5:0] \port$2821$6 ;
-  wire [5:0] \port$2821$6 ;
+  input [5:0] \port$2797$6 ;
+  wire [5:0] \port$2797$6 ;
   wire round_inc;
   wire [96:0] rounded;
   wire [1:0] rounding;
@@ -11075,10 +11019,10 @@ module \dqt_axi4x4.core.tile.lane2 (code, \port$2821$6 , cfg, acc, sum_w, sum_a)
   assign \$266  = $signed(\$10 [96:0]) >>> cfg[153:148];
   assign \$267  = \$265  | \$266 [0];
   assign \$268  = \$140 [0] & \$267 ;
-  assign \$269  = \port$2821$6 [4] ? \$139  : \$268 ;
+  assign \$269  = \port$2797$6 [4] ? \$139  : \$268 ;
   assign \$270  = { \$10 [96:0], 1'h0 } >> cfg[153:148];
-  assign \$271  = \port$2821$6 [4] ? \$270 [0] : 1'h0;
-  assign round_inc = \port$2821$6 [5] ? \$269  : \$271 ;
+  assign \$271  = \port$2797$6 [4] ? \$270 [0] : 1'h0;
+  assign round_inc = \port$2797$6 [5] ? \$269  : \$271 ;
   assign \$272  = $signed(\$10 [96:0]) >>> cfg[153:148];
   assign \$273  = $signed(\$272 ) + $signed({ 1'h0, round_inc });
   assign \$274  = $signed(\$273 [96:0]) < $signed({ 1'h0, lo });
@@ -11088,7 +11032,7 @@ module \dqt_axi4x4.core.tile.lane2 (code, \port$2821$6 , cfg, acc, sum_w, sum_a)
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$2821$6 [3:0])
+    casez (\port$2797$6 [3:0])
       4'h1:
           lo = 8'h00;
       4'h2:
@@ -11112,7 +11056,7 @@ module \dqt_axi4x4.core.tile.lane2 (code, \port$2821$6 , cfg, acc, sum_w, sum_a)
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$2821$6 [3:0])
+    casez (\port$2797$6 [3:0])
       4'h1:
           hi = 8'h01;
       4'h2:
@@ -11134,9 +11078,9 @@ module \dqt_axi4x4.core.tile.lane2 (code, \port$2821$6 , cfg, acc, sum_w, sum_a)
     endcase
   end
   assign total = \$10 [96:0];
-  assign rounding = \port$2821$6 [5:4];
+  assign rounding = \port$2797$6 [5:4];
   assign rounded = \$273 [96:0];
-  assign b_out = \port$2821$6 [3:0];
+  assign b_out = \port$2797$6 [3:0];
   assign code = \$277 [7:0];
   assign \cfg.k1  = cfg[31:0];
   assign \cfg.k2  = cfg[63:32];
@@ -11150,7 +11094,7 @@ module \dqt_axi4x4.core.tile.lane2 (code, \port$2821$6 , cfg, acc, sum_w, sum_a)
 endmodule
 
 (* generator = "Amaranth" *)
-module \dqt_axi4x4.core.tile.lane3 (code, \port$2821$6 , cfg, acc, sum_w, sum_a);
+module \dqt_axi4x4.core.tile.lane3 (code, \port$2797$6 , cfg, acc, sum_w, sum_a);
   reg \$auto$verilog_backend.cc:2355:dump_module$40  = 0;
   wire [63:0] \$1 ;
   wire [97:0] \$10 ;
@@ -11447,8 +11391,8 @@ module \dqt_axi4x4.core.tile.lane3 (code, \port$2821$6 , cfg, acc, sum_w, sum_a)
   wire [7:0] code;
   reg [7:0] hi;
   reg [7:0] lo;
-  input [5:0] \port$2821$6 ;
-  wire [5:0] \port$2821$6 ;
+  input [5:0] \port$2797$6 ;
+  wire [5:0] \port$2797$6 ;
   wire round_inc;
   wire [96:0] rounded;
   wire [1:0] rounding;
@@ -11725,10 +11669,10 @@ module \dqt_axi4x4.core.tile.lane3 (code, \port$2821$6 , cfg, acc, sum_w, sum_a)
   assign \$266  = $signed(\$10 [96:0]) >>> cfg[153:148];
   assign \$267  = \$265  | \$266 [0];
   assign \$268  = \$140 [0] & \$267 ;
-  assign \$269  = \port$2821$6 [4] ? \$139  : \$268 ;
+  assign \$269  = \port$2797$6 [4] ? \$139  : \$268 ;
   assign \$270  = { \$10 [96:0], 1'h0 } >> cfg[153:148];
-  assign \$271  = \port$2821$6 [4] ? \$270 [0] : 1'h0;
-  assign round_inc = \port$2821$6 [5] ? \$269  : \$271 ;
+  assign \$271  = \port$2797$6 [4] ? \$270 [0] : 1'h0;
+  assign round_inc = \port$2797$6 [5] ? \$269  : \$271 ;
   assign \$272  = $signed(\$10 [96:0]) >>> cfg[153:148];
   assign \$273  = $signed(\$272 ) + $signed({ 1'h0, round_inc });
   assign \$274  = $signed(\$273 [96:0]) < $signed({ 1'h0, lo });
@@ -11738,7 +11682,7 @@ module \dqt_axi4x4.core.tile.lane3 (code, \port$2821$6 , cfg, acc, sum_w, sum_a)
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$2821$6 [3:0])
+    casez (\port$2797$6 [3:0])
       4'h1:
           lo = 8'h00;
       4'h2:
@@ -11762,7 +11706,7 @@ module \dqt_axi4x4.core.tile.lane3 (code, \port$2821$6 , cfg, acc, sum_w, sum_a)
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$2821$6 [3:0])
+    casez (\port$2797$6 [3:0])
       4'h1:
           hi = 8'h01;
       4'h2:
@@ -11784,9 +11728,9 @@ module \dqt_axi4x4.core.tile.lane3 (code, \port$2821$6 , cfg, acc, sum_w, sum_a)
     endcase
   end
   assign total = \$10 [96:0];
-  assign rounding = \port$2821$6 [5:4];
+  assign rounding = \port$2797$6 [5:4];
   assign rounded = \$273 [96:0];
-  assign b_out = \port$2821$6 [3:0];
+  assign b_out = \port$2797$6 [3:0];
   assign code = \$277 [7:0];
   assign \cfg.k1  = cfg[31:0];
   assign \cfg.k2  = cfg[63:32];

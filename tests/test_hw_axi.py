@@ -383,3 +383,15 @@ def test_a_tile_job_type_is_shared():
     assert [a for a, _ in writes] == [rm.addr(n) for n in ("CMD_K", "CMD_CFG", "CMD_SHAPE",
                                                            "DOORBELL")]
     assert rm.decode("CMD_CFG", writes[1][1])["bank"] == 1
+
+
+def test_no_combinational_path_between_interfaces():
+    """Yosys's netlist of the core: every output is a register except awready / wready,
+    which are of awvalid and wvalid only (docs/axi.md, "Handshakes"); rst reaches none."""
+    from test_hw_protocol import comb_cones
+
+    cones, inputs = comb_cones(AxiCore(SMALL))
+    assert "rst" in inputs and "m_axis_out_tready" in inputs
+    both = {"s_axil_awvalid", "s_axil_wvalid"}
+    assert cones.pop("s_axil_awready") == cones.pop("s_axil_wready") == both
+    assert all(c == set() for c in cones.values()), {k: v for k, v in cones.items() if v}

@@ -180,11 +180,13 @@ class AxiCore(wiring.Component):
         for key in ("k", "b_a", "b_w", "m", "ncols", "b_out", "rounding", "bank"):
             m.d.comb += staged[key].eq(regs.store[f"cmd.{key}"])
         bad = Signal(name="bad_shape")
-        m.d.comb += bad.eq((staged.m > d.rows) | (staged.ncols > d.cols))
-        ring = regs.pulse("doorbell.push")
+        # (only where the field can hold more: no constant comparison in the Verilog)
+        over = [staged[f] > top for f, top in (("m", d.rows), ("ncols", d.cols))
+                if (1 << len(staged[f])) - 1 > top]
+        m.d.comb += bad.eq(Cat(*over).any() if over else 0)
         regs.refuse("doorbell.push", full, "push_full")
         regs.refuse("doorbell.push", ~full & bad, "bad_shape")
-        push = ring & ~full & ~bad
+        push = regs.pulse("doorbell.push")  # a write of 1 that was not refused
         with m.If(push):
             m.d.sync += wp.eq(wp + 1)
         for i, s in enumerate(slots):
@@ -221,14 +223,14 @@ class AxiCore(wiring.Component):
         regs.count("tiles_done", retire)
 
         # a bank is busy while a command not yet retired names it
+        live = []  # slot i holds a command not yet retired: (i - rp) mod depth < used
+        for i in range(depth):
+            age = Signal(ib, name=f"queue{i}_age")
+            m.d.comb += age.eq(Const(i, ib) - rp[:ib])
+            live.append(age < used)
         busy_banks = Signal(BANKS, name="bank_busy")
         for b in range(BANKS):
-            refs = []
-            for i, s in enumerate(slots):
-                live = Const(i, ib)[:ib] - rp[:ib] if ib else Const(0, 1)
-                offset = Signal(max(ib, 1), name=f"queue{i}_age")
-                m.d.comb += offset.eq(live)
-                refs.append((offset < used) & (s[entry["bank"].offset] == b))
+            refs = [lv & (s[entry["bank"].offset] == b) for lv, s in zip(live, slots)]
             m.d.comb += busy_banks[b].eq(Cat(*refs).any())
         busy = Signal(name="busy")
         m.d.comb += busy.eq((wp != rp) | self.m_axis_out_tvalid)
