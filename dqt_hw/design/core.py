@@ -27,7 +27,7 @@ from . import rules as R
 __all__ = ["COMPONENTS", "PARAMETERS", "Design", "Sidecar", "as_design", "read_toml",
            "read_sidecar"]
 
-COMPONENTS = ("view", "pe", "scalable_pe", "array", "requant", "tile", "rescale")
+COMPONENTS = ("view", "pe", "scalable_pe", "array", "requant", "tile", "rescale", "axi")
 """The generators a design can name (``dqt_hw.hw.config.GENERATORS`` maps them)."""
 
 PARAMETERS = {
@@ -41,6 +41,8 @@ PARAMETERS = {
     "tile": ("rows", "cols", "n", "acc_width", "overflow", "view_rounding", "signed",
              "widths", "depth_bits", "kbits", "ebits", "sbits", "max_pack"),
     "rescale": ("n", "rounding", "signed", "mult_bits", "sbits", "widths"),
+    "axi": ("rows", "cols", "n", "acc_width", "overflow", "view_rounding", "signed",
+            "widths", "depth_bits", "kbits", "ebits", "sbits", "max_pack", "queue_depth"),
 }
 """The parameters of each component, in documentation (and sidecar) order."""
 
@@ -72,7 +74,7 @@ the published schema (:mod:`dqt_hw.design.schema`) read this table."""
 def _ranged(key, value):
     what, lo, hi = INT_RANGES[key]
     return R.check_int(what, value, lo, hi)
-_CLOCKED = ("pe", "scalable_pe", "array", "tile")
+_CLOCKED = ("pe", "scalable_pe", "array", "tile", "axi")
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,8 @@ class Design:
         Rounding of the baseline rescale unit (any of ``dqt_hw.spec.ROUNDINGS``).
     mult_bits : int
         Multiplier constant width of the baseline rescale unit.
+    queue_depth : int
+        Tile commands the AXI shell's command queue holds (2, 4, 8 or 16).
 
     A parameter that the component does not have must stay at its default.
     """
@@ -135,6 +139,7 @@ class Design:
     sum_width: int | None = None
     rounding: str = "half_up"
     mult_bits: int = 16
+    queue_depth: int = 4
 
     def __post_init__(self):
         comp = self.component
@@ -198,6 +203,8 @@ class Design:
             v["max_pack"] = R.check_max_pack(self.max_pack, n, signed)
         if "views" in params:
             v["views"] = R.check_bool("views", self.views)
+        if "queue_depth" in params:
+            v["queue_depth"] = R.check_queue_depth(self.queue_depth)
         for k, val in v.items():
             object.__setattr__(self, k, val)
 
@@ -449,6 +456,43 @@ class SidecarPort(Strict):
     fields: Optional[Annotated[list[SidecarField], Field(max_length=1 << 16)]] = None
 
 
+class RegField(Strict):
+    """A field of a register of the AXI shell's map (dqt_hw/hw/regmap.py)."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    lsb: Annotated[int, Field(ge=0, le=31)]
+    width: Annotated[int, Field(ge=1, le=32)]
+    access: Literal["ro", "rw", "w1c", "w1p"]
+    value: Annotated[str, StringConstraints(max_length=64)]
+    doc: _Text
+    signed: Optional[bool] = None
+    const: Optional[Annotated[int, Field(ge=0, lt=1 << 32)]] = None
+
+
+class Register(Strict):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    offset: Annotated[int, Field(ge=0, lt=1 << 32, multiple_of=4)]
+    group: Annotated[str, StringConstraints(max_length=64)]
+    doc: _Text
+    fields: Annotated[list[RegField], Field(min_length=1, max_length=32)]
+
+
+class RegMap(Strict):
+    """The register map of an AXI shell, as its sidecar records it."""
+
+    version: Annotated[int, Field(ge=1, le=1)]
+    data_width: Literal[32]
+    addr_width: Annotated[int, Field(ge=2, le=32)]
+    banks: Annotated[int, Field(ge=1, le=64)]
+    bank_stride: Annotated[int, Field(ge=4, lt=1 << 32)]
+    lane_stride: Annotated[int, Field(ge=4, lt=1 << 32)]
+    bank_base: Annotated[list[Annotated[int, Field(ge=0, lt=1 << 32)]], Field(max_length=64)]
+    lane_words: Annotated[list[Annotated[str, StringConstraints(max_length=16)]],
+                          Field(max_length=64)]
+    access: dict[Literal["ro", "rw", "w1c", "w1p"], _Text]
+    registers: Annotated[list[Register], Field(min_length=1, max_length=1 << 14)]
+
+
 class Sidecar(Strict):
     """The JSON sidecar of a generated Verilog file: the design it was made from
     (``component``, ``module``, ``parameters``, read back by :meth:`Design.from_sidecar`),
@@ -465,6 +509,8 @@ class Sidecar(Strict):
     encoding: dict[_Text, Union[_Text, dict[_Text, int]]]
     ports: Annotated[list[SidecarPort], Field(min_length=1, max_length=4096)]
     timing: Optional[dict[_Text, Union[int, float, _Text, dict[_Text, Union[int, float]]]]] = None
+    streams: Optional[Annotated[dict[_PortName, _Text], Field(max_length=64)]] = None
+    regmap: Optional[RegMap] = None
 
 
 def read_sidecar(path) -> dict:

@@ -24,6 +24,8 @@ REFERENCE_DESIGNS = (
            sbits=5),
     Design(component="tile", name="dqt_tile4x4_pack4", rows=4, cols=4, n=8, acc_width=32,
            overflow="wrap", max_pack=4),
+    Design(component="axi", name="dqt_axi4x4", rows=4, cols=4, n=8, acc_width=32,
+           overflow="wrap", queue_depth=4),
 )
 """The designs checked in under rtl/ (``dqt-hw rtl --reference rtl``)."""
 

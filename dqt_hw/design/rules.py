@@ -21,9 +21,9 @@ from ..spec import (
 
 __all__ = [
     "HW_OVERFLOW_MODES", "MAX_ACC_WIDTH", "MAX_DEPTH_BITS", "MAX_DIM", "MAX_E_BITS",
-    "MAX_MULT_BITS", "MAX_S_BITS", "PACK_FACTORS", "VIEW_ROUNDINGS",
+    "MAX_MULT_BITS", "MAX_S_BITS", "PACK_FACTORS", "QUEUE_DEPTHS", "VIEW_ROUNDINGS",
     "check_acc_width", "check_bool", "check_choice", "check_int", "check_master_width",
-    "check_max_pack", "check_overflow", "check_view_rounding", "check_widths",
+    "check_max_pack", "check_overflow", "check_queue_depth", "check_view_rounding", "check_widths",
     "cycles_per_width_pair", "depth_bits_for", "max_product", "min_acc_width", "min_view_width",
     "pack_factor", "pack_modes", "requant_sum_bits", "side_sum_width", "width_field_bits",
 ]
@@ -94,6 +94,9 @@ name."""
 MAX_NAME_LENGTH = 128
 """Longest module name (also the stem of every file written for it)."""
 """Elements per step a precision-scalable PE can take."""
+
+QUEUE_DEPTHS = (2, 4, 8, 16)
+"""Command-queue depths of the AXI shell (powers of two: its pointers wrap)."""
 
 
 # ----------------------------------------------------------------------------- checks
@@ -232,6 +235,13 @@ def check_max_pack(max_pack, n: int, signed: bool) -> int:
             f"not n = {n} with max_pack = {max_pack}"
         )
     return max_pack
+
+
+def check_queue_depth(depth) -> int:
+    """The AXI shell's command-queue depth: one of :data:`QUEUE_DEPTHS`."""
+    if isinstance(depth, bool) or depth not in QUEUE_DEPTHS:
+        raise ValueError(f"queue_depth must be one of {QUEUE_DEPTHS}, not {depth!r}")
+    return depth
 
 
 # ----------------------------------------------------------------------------- derived

@@ -46,6 +46,7 @@ def _types() -> dict:
         "view_rounding": Literal[R.VIEW_ROUNDINGS],
         "rounding": Literal[ROUNDINGS],
         "max_pack": Literal[R.PACK_FACTORS],
+        "queue_depth": Literal[R.QUEUE_DEPTHS],
         **ranged,
     }
     fields = [f.name for f in dataclasses.fields(Design)]

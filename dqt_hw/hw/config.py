@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ..design import COMPONENTS, Design
 from .array import PEArray
+from .axi import AxiShell
 from .baseline import RescaleUnit
 from .pe import MACPE
 from .requant import Requantizer
@@ -26,6 +27,7 @@ GENERATORS = {
     "requant": Requantizer,
     "tile": Tile,
     "rescale": RescaleUnit,
+    "axi": AxiShell,
 }
 """Generator of each component name."""
 

@@ -17,6 +17,7 @@ from amaranth.lib import data, wiring
 from ..spec import CONTRACT_VERSION, ROUNDING_CODES
 from ..design import Design
 from ..design.core import SIDECAR_FORMAT
+from .axi import AxiShell, stream_fields
 from .config import build
 from .scalable import ScalableMACPE
 from .tile import Tile
@@ -70,14 +71,17 @@ def generate(design: Design) -> tuple[str, dict]:
     comp = build(design)
     text = verilog.convert(comp, name=design.name, emit_src=False)
     ports = port_map(comp)
-    if not design.clocked:
-        # combinational units: Amaranth adds no clock or reset
-        names = set()
-        for line in text.splitlines():
-            s = line.strip()
-            if s.startswith(("input ", "output ")):
-                names.add(s.rstrip(";").split()[-1])
-        ports = [p for p in ports if p["name"] not in ("clk", "rst") or p["name"] in names]
+    # Amaranth adds clk / rst only for a sync domain it creates: not for the combinational
+    # units, nor for the AXI shell (aclk / aresetn are its own ports)
+    names = set()
+    top = text.split(f"module {design.name}(", 1)[1].split("endmodule", 1)[0]
+    for line in top.splitlines():
+        s = line.strip()
+        if s.startswith(("input ", "output ")):
+            names.add(s.rstrip(";").split()[-1])
+    ports = [p for p in ports if p["name"] not in ("clk", "rst") or p["name"] in names]
+    if isinstance(comp, AxiShell):
+        _tdata_fields(comp, ports)
     sidecar = {
         "format": SIDECAR_FORMAT,
         "contract_version": CONTRACT_VERSION,
@@ -89,25 +93,25 @@ def generate(design: Design) -> tuple[str, dict]:
             "width registers": "hold the width b itself (not the shift n - b); a width "
                                "outside 'widths' gives 0",
             "rounding codes": dict(ROUNDING_CODES),
-            "clock": "rising edge of clk; rst is synchronous and active high"
-                     if design.clocked else "combinational",
+            "clock": _clock_text(design),
         },
         "ports": ports,
     }
-    if isinstance(comp, Tile):
+    tile = comp.tile if isinstance(comp, AxiShell) else comp
+    if isinstance(tile, Tile):
         sidecar["timing"] = {
-            "min_period_steps": comp.min_period,
-            "latency_cycles": comp.latency,
-            "side_sum_width": comp.sum_width,
-            "requant_sum_bits": comp.requant_sum_bits,
+            "min_period_steps": tile.min_period,
+            "latency_cycles": tile.latency,
+            "side_sum_width": tile.sum_width,
+            "requant_sum_bits": tile.requant_sum_bits,
             "cycles_per_step": {"all width pairs": 1},
         }
-        if comp.max_pack > 1:
-            pairs = [(ba, bw) for ba in comp.widths for bw in comp.widths]
+        if tile.max_pack > 1:
+            pairs = [(ba, bw) for ba in tile.widths for bw in tile.widths]
             sidecar["timing"].update({
-                "max_pack": comp.max_pack,
-                "pack_factor": {f"{ba}x{bw}": comp.pack_factor(ba, bw) for ba, bw in pairs},
-                "cycles_per_element": comp.cycles_per_width_pair(),
+                "max_pack": tile.max_pack,
+                "pack_factor": {f"{ba}x{bw}": tile.pack_factor(ba, bw) for ba, bw in pairs},
+                "cycles_per_element": tile.cycles_per_width_pair(),
                 "elements_per_transfer": "act/wgt transfer t of a tile of K elements "
                                          "holds elements p*t .. min(p*t + p, K) - 1 in its "
                                          "slots 0, 1, ... (p = pack_factor of the tile's "
@@ -116,7 +120,40 @@ def generate(design: Design) -> tuple[str, dict]:
             })
     if isinstance(comp, ScalableMACPE):
         sidecar["timing"] = {"cycles_per_element": comp.cycles_per_width_pair()}
+    if isinstance(comp, AxiShell):
+        sidecar["timing"]["input_slice_cycles"] = 1
+        sidecar["streams"] = {
+            "s_axis_act": "one beat per tile step: tdata = the tile's act payload (fields); "
+                          "tlast high on the tile's last beat",
+            "s_axis_wgt": "one beat per tile step: tdata = the tile's wgt payload (fields); "
+                          "tlast high on the tile's last beat",
+            "m_axis_out": "one beat per output row: tdata = the row's codes (fields), "
+                          "tuser = the row index, tlast high on row M - 1",
+        }
+        sidecar["regmap"] = comp.regmap.to_json()
     return text, sidecar
+
+
+def _clock_text(design: Design) -> str:
+    if design.component == "axi":
+        return "rising edge of aclk; aresetn is synchronous and active low"
+    if design.clocked:
+        return "rising edge of clk; rst is synchronous and active high"
+    return "combinational"
+
+
+def _tdata_fields(comp: AxiShell, ports: list[dict]) -> None:
+    """The fields of the shell's tdata ports: the tile's payload fields, then ``pad`` up
+    to a whole number of bytes (zero on m_axis_out, ignored on the inputs)."""
+    layouts = stream_fields(comp.tile)
+    for port in ports:
+        if port["name"] in layouts:
+            fields = layout_fields(layouts[port["name"]])
+            used = sum(f["width"] for f in fields)
+            if used < port["width"]:
+                fields.append({"name": "pad", "offset": used, "width": port["width"] - used,
+                               "signed": False})
+            port["fields"] = fields
 
 
 def _dump(sidecar: dict) -> str:
@@ -124,6 +161,14 @@ def _dump(sidecar: dict) -> str:
 
 
 def render(design: Design) -> dict[str, str]:
-    """{file name: content} of ``design``: ``<name>.v`` and ``<name>.json``."""
+    """{file name: content} of ``design``: ``<name>.v`` and ``<name>.json``; for an AXI
+    shell also its register map as ``<name>_regs.md``, ``<name>_regs.h`` and
+    ``<name>.rdl`` (SystemRDL)."""
     text, sidecar = generate(design)
-    return {f"{design.name}.v": text, f"{design.name}.json": _dump(sidecar)}
+    files = {f"{design.name}.v": text, f"{design.name}.json": _dump(sidecar)}
+    if design.component == "axi":
+        from .regmap import register_map
+        from .regmap_text import render_texts
+
+        files.update(render_texts(register_map(design)))
+    return files
