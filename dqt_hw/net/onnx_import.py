@@ -101,7 +101,7 @@ def read_calibration(calibration, shape) -> np.ndarray:
     bad = ~np.isfinite(x)
     if bad.any():
         at = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"{src}: value at {at} is {x[at]!r}, not finite")
+        raise ValueError(f"{src}: value at {at} is {float(x[at])!r}, not finite")
     return x
 
 
@@ -178,10 +178,11 @@ def _formats(parsed, calibration, percentile, batch_size):
 
 def _weights(op, O):
     """(unsigned master codes, w_m, w_delta) per output channel, batch norm folded."""
-    if op.avg is not None:  # an average pool: every weight the real 1/(k*k), as m (code 0)
+    if op.affine is not None:  # one real weight per channel: m, at code 0 (every width)
         k = op.attrs["kernel"]
-        return (np.zeros((O, 1, k, k), np.int64), np.full(O, 1.0 / op.avg),
-                np.full(O, 1.0 / op.avg))
+        f = op.affine
+        return (np.zeros((O, 1, k, k), np.int64), f.astype(np.float64),
+                np.where(f != 0, np.abs(f), 1.0))
     if op.wq is None:
         w = op.w if op.bn is None else op.w * op.bn.reshape((-1,) + (1,) * (op.w.ndim - 1))
         codes, fl = spec.quantize_per_channel(w, N_MASTER, axis=0)

@@ -78,10 +78,11 @@ class Op:
     ONNX tensor it produces (after folding); conv/fc carry either float weights ``w``
     (float model) or ``wq`` (a QConst, QDQ model), the real ``bias`` and the folded
     batch norm's per-channel factor ``bn`` (weights times ``bn``); ``clip`` the (lo, hi)
-    of a folded Relu/Clip; ``avg`` (k*k) marks an average pool of a QDQ model whose
-    output has a quantization of its own, run as the depthwise conv it equals (weights
-    1/(k*k)) so that its result is rounded once, into that quantization; ``onnx`` the
-    ONNX node names folded into it."""
+    of a folded Relu/Clip; ``affine`` (one real weight per channel) marks a depthwise
+    conv made from an average pool (weights 1/(k*k)) or a batch norm (weights
+    gamma/sqrt(var+eps)) of a QDQ model that quantizes its output with a quantization of
+    its own: the result is then rounded once, into that quantization; ``onnx`` the ONNX
+    node names folded into it."""
 
     name: str
     op: str
@@ -93,7 +94,7 @@ class Op:
     bias: np.ndarray | None = None
     bn: np.ndarray | None = None
     clip: tuple | None = None
-    avg: int | None = None
+    affine: np.ndarray | None = None
     onnx: list = field(default_factory=list)
 
 
@@ -201,7 +202,7 @@ def _scale_zp(nd, consts, dtype_from=None):
     bad = ~(np.isfinite(s) & (s > 0))
     if bad.any():
         i = int(np.argmax(bad.ravel()))
-        raise ValueError(f"{_where(nd)}: scale {nd.input[1]!r}[{i}] = {s.ravel()[i]!r} is not "
+        raise ValueError(f"{_where(nd)}: scale {nd.input[1]!r}[{i}] = {float(s.ravel()[i])!r} is not "
                          f"a positive finite number")
     if len(nd.input) > 2 and nd.input[2]:
         if nd.input[2] not in consts:
@@ -531,10 +532,6 @@ def _node(r: _Reader, nd, quantized):
         r.emit(op, nd.name)
         return
     if t == "BatchNormalization":
-        P = r.foldable(nd.input[0], "bn")
-        if P is None:
-            raise ValueError(f"{_where(nd)}: only a BatchNormalization right after a Conv/Gemm "
-                             f"(its output used by nothing else, not quantized) can be folded")
         if int(a.get("training_mode", 0)):
             raise ValueError(f"{_where(nd)}: attribute training_mode = 1 is not supported")
         gam, beta, mean, var = (np.asarray(r.const(nd, i, "parameter"), np.float64).reshape(-1)
@@ -542,6 +539,18 @@ def _node(r: _Reader, nd, quantized):
         f = gam / np.sqrt(var + float(a.get("epsilon", 1e-5)))
         if not np.all(np.isfinite(f)):
             raise ValueError(f"{_where(nd)}: a folded scale gamma / sqrt(var + eps) is not finite")
+        P = r.foldable(nd.input[0], "bn")
+        if P is None:
+            src = r.act(nd, nd.input[0])
+            if r.res(nd.input[0]) not in r.act_q:
+                raise ValueError(f"{_where(nd)}: only a BatchNormalization right after a "
+                                 f"Conv/Gemm (its output used by nothing else) or on a "
+                                 f"quantized tensor is supported")
+            C = r.shape(src)[0]
+            r.emit(Op(r.uname(nd.name, "batchnorm"), "conv", (src.name,), nd.output[0],
+                      {"out_channels": C, "kernel": 1, "stride": 1, "padding": 0, "groups": C,
+                       "relu": False}, bias=beta - mean * f, affine=f), nd.name)
+            return
         P.bn = f if P.bn is None else P.bn * f
         P.bias = (P.bias - mean) * f + beta
         r.moved(P, nd)
@@ -625,4 +634,4 @@ def _avgpool(r: _Reader, nd, src, k, s):
     C = r.shape(src)[0]
     r.emit(Op(r.uname(nd.name, "avgpool"), "conv", (src.name,), nd.output[0],
               {"out_channels": C, "kernel": k, "stride": s, "padding": 0, "groups": C,
-               "relu": False}, bias=np.zeros(C), avg=k * k), nd.name)
+               "relu": False}, bias=np.zeros(C), affine=np.full(C, 1.0 / (k * k))), nd.name)
