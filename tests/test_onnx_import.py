@@ -252,6 +252,7 @@ def _qdq_edit(q, tmp_path, name, value, cast=None):
                      r"positive finite number$"),
     ("x_scale", np.nan, r"scale 'x_scale'\[0\] = nan is not a positive finite number$"),
     ("x_scale", np.inf, r"scale 'x_scale'\[0\] = inf is not a positive finite number$"),
+    ("x_scale", -0.5, r"scale 'x_scale'\[0\] = -0\.5 is not a positive finite number$"),
 ])
 def test_bad_scales_are_refused(pair, tmp_path, name, value, match):
     _, q, _ = pair
@@ -272,6 +273,32 @@ def test_zero_point_outside_the_code_range_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r"node 'dq' \(DequantizeLinear\): zero point 200 is "
                                          r"outside the int8 code range \[-128, 127\]$"):
         from_onnx(_save(m, tmp_path))
+
+
+def _qconv(s, z, z_dq=None):
+    """x -> QuantizeLinear(s, z) -> DequantizeLinear(s, z_dq or z) -> Conv."""
+    return _model([helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"], name="q"),
+                   helper.make_node("DequantizeLinear", ["xq", "s", z_dq or "z"], ["xd"],
+                                    name="d"),
+                   helper.make_node("DequantizeLinear", ["wq", "ws"], ["w"], name="dw", axis=0),
+                   helper.make_node("Conv", ["xd", "w"], ["y"], name="c")],
+                  [("wq", np.ones((4, 3, 3, 3), np.int8)), ("ws", np.full(4, 0.1, np.float32)),
+                   ("s", s), ("z", z), ("z2", np.uint8(7))])
+
+
+@pytest.mark.parametrize("s, z, z_dq, match", [
+    (np.float32(0.1), np.uint16(3), None,
+     r"node 'q' \(QuantizeLinear\): code type uint16 is not an 8-bit type \(uint8, int8\): "
+     r"dqt_hw imports at master width n = 8$"),
+    (np.full(3, 0.1, np.float32), np.zeros(3, np.uint8), None,
+     r"node 'q' \(QuantizeLinear\): activation 'x' is quantized per channel \(3 scales\)"),
+    (np.float32(0.1), np.uint8(0), "z2",
+     r"node 'd' \(DequantizeLinear\): dequantizes 'x' with scale \[0\.1.*\] and zero point "
+     r"\[7\] \(uint8\), not the QuantizeLinear's .* and 0 \(uint8\)$"),
+])
+def test_activation_quantizations_dqt_cannot_hold_are_refused(tmp_path, s, z, z_dq, match):
+    with pytest.raises(ValueError, match=match):
+        from_onnx(_save(_qconv(s, z, z_dq), tmp_path))
 
 
 def test_relu_that_needs_another_clamp_is_refused(tmp_path):
