@@ -86,7 +86,7 @@ def _import(args) -> int:
             raise ValueError(f"--widths must be comma-separated integers, not "
                              f"{args.widths!r}") from None
     path, net = oi.import_file(args.model, args.out, calibration=args.calibration,
-                               name=args.name, command=shlex.join(["dqt-hw", *sys.argv[1:]]),
+                               name=args.name, command=shlex.join(["dqt-hw", *getattr(args, "argv", sys.argv[1:])]),
                                **kw)
     print(f"wrote {path} (+ {path.with_suffix('.npz').name}): {net.name}, "
           f"{len(net.compute_layers())} conv/fc layers, {net.graph.total_macs():,} MACs per "
