@@ -331,6 +331,8 @@ class TB:
 def _pairs_schedule(tb, count):
     """Width pairs for ``count`` consecutive jobs: every (b_a, b_w) pair and every kind of
     move (up / down / same for each) appears when count is large enough."""
+    if tb.cfg.design.max_pack > 1:  # packed: every packing mode in turn
+        return tile_stim.balanced_pairs(tb.rng, tb.cfg.design, count)
     pairs = [(a, w) for a in tb.widths for w in tb.widths]
     tb.rng.shuffle(pairs)
     out = []
@@ -405,7 +407,7 @@ async def test_switch(dut):
     tb = TB(dut)
     await tb.start()
     count = tb.cfg.get("switch_jobs", 12)
-    pairs = tile_stim.switch_pairs(tb.rng, tb.widths, count)
+    pairs = tile_stim.switch_pairs(tb.rng, tb.cfg.design, count)
     for idx, (pair, K) in enumerate(zip(pairs, _depths(tb, count))):
         tb.send_job(tile_stim.term_job(tb, tb.rng, pair=pair, K=K, offset=idx,
                                        first_extreme=True))

@@ -108,16 +108,42 @@ def term_job(tb, rng, *, pair, K, b_out=None, rounding=None, offset=0, first_ext
     return TileJob(a=a, w=w, b_a=b_a, b_w=b_w, b_out=b_out, rounding=rounding, lanes=lanes)
 
 
-def switch_pairs(rng, widths, count: int):
-    """``count`` width pairs, consecutive ones always different, far apart as often as
-    near (both widths moving, one moving, the largest moves)."""
+def _by_pack(design):
+    """{pack factor: the width pairs with it} of a design's built widths."""
+    out = {}
+    for a in design.widths:
+        for w in design.widths:
+            out.setdefault(design.pack_factor(a, w), []).append((a, w))
+    return out
+
+
+def balanced_pairs(rng, design, count: int):
+    """``count`` width pairs of a packed design taking turns over its pack factors (4, 2, 1
+    at max_pack 4), so every packing mode runs and changes between tiles."""
+    groups = _by_pack(design)
+    order = sorted(groups)
+    rng.shuffle(order)
+    return [rng.choice(groups[order[i % len(order)]]) for i in range(count)]
+
+
+def switch_pairs(rng, design, count: int):
+    """``count`` width pairs, consecutive ones always different: far apart as often as near
+    (both widths moving, one moving, the largest moves); on a packed design the pack factor
+    changes at every switch where it can."""
+    widths = list(design.widths)
     pairs = [(a, w) for a in widths for w in widths]
+    groups = _by_pack(design)
     out = [rng.choice(pairs)]
     lo_w, hi_w = min(widths), max(widths)
+    mid = (lo_w + hi_w) // 2
     while len(out) < count:
         pa, pw = out[-1]
-        far = (hi_w if pa <= (lo_w + hi_w) // 2 else lo_w, hi_w if pw <= (lo_w + hi_w) // 2
-               else lo_w)
+        if len(groups) > 1:
+            now = design.pack_factor(pa, pw)
+            p = rng.choice([q for q in groups if q != now])
+            out.append(rng.choice(groups[p]))
+            continue
+        far = (hi_w if pa <= mid else lo_w, hi_w if pw <= mid else lo_w)
         nxt = far if rng.random() < 0.4 else rng.choice([p for p in pairs if p != out[-1]])
         out.append(nxt)
     return out
