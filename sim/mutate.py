@@ -69,7 +69,7 @@ UNITS = {
 }
 
 
-TILE_TESTS = ["test_random", "test_overflow", "test_lanes", "test_switch"]
+TILE_TESTS = ["test_random", "test_overflow", "test_lanes", "test_switch", "test_back_to_back"]
 
 
 def _quick_tile(node_id):

@@ -121,7 +121,7 @@ def job_features(job: TileJob, design, *, full_depth: bool, pack: int) -> list[s
 
 
 class TB:
-    def __init__(self, dut):
+    def __init__(self, dut, *, p_idle=None, p_stall=None):
         self.dut = dut
         self.cfg = Config()
         hw = self.cfg.hw
@@ -133,8 +133,8 @@ class TB:
         self.model = models.TileModel(self.n, self.signed, self.W, self.ovf, self.view_rounding,
                                       self.kbits)
         self.rng = bench_rng("tile")
-        p_idle = self.cfg.get("p_idle", 0.0)
-        p_stall = self.cfg.get("p_stall", 0.0)
+        p_idle = self.cfg.get("p_idle", 0.0) if p_idle is None else p_idle
+        p_stall = self.cfg.get("p_stall", 0.0) if p_stall is None else p_stall
         self.loop = CycleLoop(dut)
         self.mon = {s: StreamMonitor(dut, s, cover_backpressure=(s == "out"),
                                      hold_payload=(s == "out"))
@@ -413,6 +413,46 @@ async def test_switch(dut):
                                        first_extreme=True))
     await tb.run()
     tb.finish()
+
+
+@cocotb.test()
+async def test_back_to_back(dut):
+    """Tiles back to back with no idle cycle on the inputs, K = 1, 2, P - 1, P, P + 1 and
+    2 P + 1 with P = max(R, C) (full depth where that is shorter), term lanes. First without back-pressure:
+    each cmd must be taken exactly max(T, max(R, C)) cycles after the one before (T the
+    tile's transfers: a shorter tile is padded to the minimum period, docs/hardware.md, and
+    nothing is slower); then with back-pressure on half the cycles, so the array freezes
+    with the next tile in flight (every other job M = R, N = C, K >= 2, accumulator lanes
+    only) (``b2b_jobs`` per phase, default 24)."""
+    count = Config().get("b2b_jobs", 24)
+    for p_stall in (0.0, 0.5):
+        tb = TB(dut, p_idle=0.0, p_stall=p_stall)
+        await tb.start()
+        P = max(tb.R, tb.C)
+        depth = 1 << tb.cfg.hw["depth_bits"]
+        takes = []
+        tb.mon["cmd"].callbacks.append(lambda word: takes.append(tb.mon["cmd"].cycle))
+        transfers = []
+        for idx, pair in enumerate(tile_stim.switch_pairs(tb.rng, tb.cfg.design, count)):
+            K = min(depth, tb.rng.choice((1, 2, max(1, P - 1), P, P + 1, 2 * P + 1)))
+            # under back-pressure every other job is a whole tile of accumulator lanes, so a
+            # value corrupted while the array is frozen shows in every column
+            acc_only = p_stall and idx % 2 == 0
+            K = max(K, 2) if acc_only else K
+            transfers.append(-(-K // tb.cfg.design.pack_factor(*pair)))
+            tb.send_job(tile_stim.term_job(tb, tb.rng, pair=pair, K=K,
+                                           offset=idx, first_extreme=True, full=acc_only,
+                                           terms=(1,) if acc_only else tile_stim.TERMS))
+        await tb.run()
+        tb.finish()
+        if p_stall == 0.0:
+            for i in range(1, len(takes)):
+                want = max(transfers[i], P)
+                if takes[i] - takes[i - 1] != want:
+                    raise AssertionError(
+                        f"cmd stream: job {i} ({transfers[i]} transfer(s)) taken at cycle "
+                        f"{takes[i]}, {takes[i] - takes[i - 1]} cycles after job {i - 1}; "
+                        f"expected {want} (no idle cycle, no back-pressure)")
 
 
 # ----------------------------------------------------------------------------- golden

@@ -85,9 +85,9 @@ def term_lane(rng, term: int, values, *, signed: bool, b_out: int, kbits: int, e
 
 
 def term_job(tb, rng, *, pair, K, b_out=None, rounding=None, offset=0, first_extreme=False,
-             full=False) -> TileJob:
+             full=False, terms=TERMS) -> TileJob:
     """A job of ramped codes (``ramp_codes``) whose column j has a term lane of term
-    ``TERMS[(j + offset) % 4]``; ``full``: M = R and N = C."""
+    ``terms[(j + offset) % len(terms)]``; ``full``: M = R and N = C."""
     lo, hi = spec.code_range(tb.n, tb.signed)
     m, ncols = (tb.R, tb.C) if full or rng.random() < 0.6 else (
         rng.randint(1, tb.R), rng.randint(1, tb.C))
@@ -101,7 +101,7 @@ def term_job(tb, rng, *, pair, K, b_out=None, rounding=None, offset=0, first_ext
                                     rounding=tb.view_rounding, signed=tb.signed)
     lanes = []
     for j in range(ncols):
-        t = TERMS[(j + offset) % 4]
+        t = terms[(j + offset) % len(terms)]
         values = {1: acc[:, j], 2: sum_a, 3: sum_w, 4: [1]}[t]
         lanes.append(term_lane(rng, t, values, signed=tb.signed, b_out=b_out, kbits=tb.kbits,
                                ebits=tb.ebits, sbits=tb.sbits))
