@@ -28,7 +28,8 @@ output register; mutations picked only among the flattened tile's top-level cell
 whole tile is still simulated; the equivalence proofs cut every flip-flop as for the PE.
 
     python -m sim.mutate [--units view,pe,pe_wrap,requant,tile_ctrl,array] [--per-unit 30]
-                         [--seed 1]
+                         [--seed 1]       (default: those six units; tile_ctrl_p4, array_p4
+                                          and view_floor on request)
 
 Prints the score = killed / (mutants - proved equivalent) and exits 1 unless every
 non-equivalent mutant is killed.
@@ -228,7 +229,7 @@ def prove_equivalent(unit, top, cmd, origv, udir, idx, seq, timeout=300) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--units", default="view,pe,pe_wrap,requant")
+    ap.add_argument("--units", default="view,pe,pe_wrap,requant,tile_ctrl,array")
     ap.add_argument("--per-unit", type=int, default=30)
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args(argv)

@@ -15,7 +15,9 @@ the cycle it comes out, naming it.
 
 Tests: random GEMM tiles with a precision switch between consecutive tiles; term lanes
 (``sim.tb.tile_stim``: one requantizer term per column decides its codes, extreme shifts,
-full-depth tiles); width switches at every tile's first element with non-zero data; the golden
+full-depth tiles); width switches at every tile's first element with non-zero data; tiles
+back to back with no idle cycle (exact cmd spacing, then the array frozen by back-pressure
+with the next tile in flight); the golden
 cases that fit (``dqt_hw.golden.fits``; turned into tile jobs by ``sim.golden.case_jobs``:
 gemm cases through "window" lanes that pin the accumulator exactly, dense layers, conv
 layers by im2col); tiles of the real ResNet-18 CIFAR-10 layer1.0.conv1 computed by the
