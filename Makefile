@@ -110,8 +110,11 @@ sim-full: $(STAMP)
 	$(RUN) $(BIN)/python -m pytest -n $(JOBS) sim -m full --junitxml=sim_build/junit-full.xml
 	$(RUN) $(BIN)/python -m sim.coverage_report --require-full
 
+# the mutation check (yosys mutants of view, PE, requantizer, array, tile control), then
+# the deliberate generator bugs of dqt_hw/hw/faults.py that the quick benches must catch
 mutate: $(STAMP)
 	$(RUN) $(BIN)/python -m sim.mutate
+	$(RUN) $(BIN)/python -m pytest -n $(JOBS) -p no:cacheprovider sim/test_faults.py
 
 bench-sim: $(STAMP)
 	$(RUN) $(BIN)/python bench/bench_sim.py

@@ -19,6 +19,8 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "sim: a cocotb simulation on Verilator")
     config.addinivalue_line("markers", "quick: the representative subset (make sim, make test)")
     config.addinivalue_line("markers", "full: the whole matrix (make sim-full)")
+    config.addinivalue_line("markers", "faults: deliberate generator bugs the quick benches "
+                                       "must catch (make mutate)")
     if not hasattr(config, "workerinput"):  # the controller (or a run without xdist)
         shutil.rmtree(COV_DIR, ignore_errors=True)
         COV_DIR.mkdir(parents=True, exist_ok=True)

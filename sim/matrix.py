@@ -131,6 +131,7 @@ def nodes(full: bool = True) -> list[Node]:
                           f"{_rounding_tag(r)}", "tb_tile", "tile",
                           dict(rows=size, cols=size, n=8, acc_width=W, overflow=ovf,
                                view_rounding=r, signed=signed), params, quick))
+    out += feature_tiles(full)
     # configurations that exist for golden sets of their own
     out.append(_n("tile2x2-w20-wrap-u-fl-golden", "tb_tile", "tile",
                   dict(rows=2, cols=2, n=8, acc_width=20, overflow="wrap"),
@@ -151,6 +152,32 @@ def nodes(full: bool = True) -> list[Node]:
     return out
 
 
+# Small tiles that, with the quick 2x2 W = 32 node, give QUICK every tile feature: signed and
+# unsigned, wrap and saturate, floor and half_up views, packed (max_pack 4) and not, and
+# a small K field so that full-depth tiles (K = 2^depth_bits, cmd k field 0) are short.
+# Every tb_tile node runs with idle cycles on the inputs and back-pressure on the output.
+FEATURE_TILES = [
+    # (id, generator parameters)
+    ("tile2x2-w16-satu-s-hu-d3", dict(rows=2, cols=2, acc_width=16, overflow="saturate",
+                                      view_rounding="half_up", signed=True, depth_bits=3)),
+    ("tile2x2-p4-w17-satu-u-hu-d3", dict(rows=2, cols=2, acc_width=17, overflow="saturate",
+                                         view_rounding="half_up", signed=False, depth_bits=3,
+                                         max_pack=4)),
+    ("tile4x4-p4-w16-wrap-s-fl-d4", dict(rows=4, cols=4, acc_width=16, overflow="wrap",
+                                         view_rounding="floor", signed=True, depth_bits=4,
+                                         max_pack=4)),
+]
+
+
+def feature_tiles(full: bool) -> list[Node]:
+    """The ``FEATURE_TILES`` nodes (quick; in FULL with longer stimulus)."""
+    scale = 4 if full else 1
+    params = dict(jobs=12 * scale, lane_jobs=12 * scale, switch_jobs=12 * scale,
+                  full_depth_jobs=2, p_idle=0.15, p_stall=0.25, overflow_max_k=600)
+    return [_n(id, "tb_tile", "tile", dict(hw, n=8), params, quick=True)
+            for id, hw in FEATURE_TILES]
+
+
 QUICK = nodes(full=False)
 FULL = nodes(full=True)
 
@@ -167,7 +194,8 @@ EXTRA = [
     # then forced switches there and at the stride-2 layer2.0.conv1 (2/2 for every input)
     _n("net-layer1.0.conv2-tile4x4", "tb_net", "tile", NET_TILE,
        dict(layer="layer1.0.conv2", inputs=4, controller_min_switches=3,
-            forced=[[2, 2], [8, 8], [4, 6], [6, 2]], also=["layer2.0.conv1"]),
+            forced=[[2, 2], [8, 8], [4, 6], [6, 2]], also=["layer2.0.conv1"],
+            p_idle=0.1, p_stall=0.2),
        quick=True),
     _n("cycles-tile4x4", "tb_cycles", "tile", NET_TILE, {}, quick=True),
     # the AXI shell (sim/tb/tb_axi.py, cocotbext-axi): the checked-in reference shell

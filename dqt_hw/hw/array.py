@@ -33,6 +33,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..design import Design
 from ..design.rules import check_bool, check_int, check_master_width, pack_modes, width_field_bits
+from . import faults
 from ._params import validated_init
 from .pe import MACPE
 from .scalable import ScalableMACPE
@@ -266,8 +267,10 @@ class PEArray(wiring.Component):
             idx = idx | Mux(trig[i], i, 0)
         m.d.comb += self.row_index.eq(idx)
         sa = 0
+        wrong = faults.on("side_sum_row")
         for i in range(R):
-            sa = sa | Mux(trig[i], sum_a[i].as_unsigned(), 0)
+            src = sum_a[i - 1] if wrong and i else sum_a[i]
+            sa = sa | Mux(trig[i], src.as_unsigned(), 0)
         m.d.comb += self.row_sum_a.eq(sa)
         for j in range(C):
             acc = 0
@@ -444,8 +447,10 @@ class PEArray(wiring.Component):
             idx = idx | Mux(trig[i], i, 0)
         m.d.comb += self.row_index.eq(idx)
         sa = 0
+        wrong = faults.on("side_sum_row")
         for i in range(R):
-            sa = sa | Mux(trig[i], sum_a[i].as_unsigned(), 0)
+            src = sum_a[i - 1] if wrong and i else sum_a[i]
+            sa = sa | Mux(trig[i], src.as_unsigned(), 0)
         m.d.comb += self.row_sum_a.eq(sa)
         for j in range(C):
             acc = 0

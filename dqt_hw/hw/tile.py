@@ -31,6 +31,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..design import Design
+from . import faults
 from ._params import validated_init
 from .array import PEArray
 from .requant import Requantizer, lane_layout
@@ -180,7 +181,7 @@ class Tile(wiring.Component):
         emit = Signal(name="emit")
         m.d.comb += emit.eq(arr.row_index < rq.payload.m)
         out_free = Signal(name="out_free")
-        m.d.comb += out_free.eq(~out.valid | out.ready)
+        m.d.comb += out_free.eq(1 if faults.on("drop_on_stall") else ~out.valid | out.ready)
         advance = Signal(name="advance")
         m.d.comb += advance.eq(~due | (rq.valid & (~emit | out_free)))
         with m.If(out.ready):
@@ -189,7 +190,8 @@ class Tile(wiring.Component):
             m.d.sync += [
                 out.valid.eq(1),
                 out.payload.row.eq(arr.row_index),
-                out.payload.last.eq(arr.row_index + 1 == rq.payload.m),
+                out.payload.last.eq(arr.row_index == R - 1 if faults.on("last_row") else
+                                    arr.row_index + 1 == rq.payload.m),
             ]
             for j, lane in enumerate(lanes):
                 m.d.sync += out.payload.codes[j].eq(Mux(j < rq.payload.ncols, lane.code, 0))
@@ -205,7 +207,11 @@ class Tile(wiring.Component):
         k = Signal(unsigned(self._depth_bits), name="k")
         gap = Signal(range(P + 1), init=P, name="gap")
         is_last = Signal(name="is_last")
-        m.d.comb += is_last.eq(k == (cmd.payload.k - 1)[: self._depth_bits])
+        if faults.on("full_depth_short"):
+            m.d.comb += is_last.eq(k == Mux(cmd.payload.k.any(), cmd.payload.k - 1,
+                                            (1 << self._depth_bits) - 2)[: self._depth_bits])
+        else:
+            m.d.comb += is_last.eq(k == (cmd.payload.k - 1)[: self._depth_bits])
         fire = Signal(name="fire")
         m.d.comb += fire.eq(
             advance & cmd.valid & act.valid & wgt.valid & (~is_last | (gap == P))
@@ -218,8 +224,7 @@ class Tile(wiring.Component):
             arr.valid.eq(fire),
             arr.first.eq(~k.any()),
             arr.last.eq(is_last),
-            arr.b_a.eq(cmd.payload.b_a),
-            arr.b_w.eq(cmd.payload.b_w),
+            *self._widths_to(m, arr, fire),
             arr.a.eq(act.payload),
             arr.w.eq(wgt.payload),
         ]
@@ -233,6 +238,16 @@ class Tile(wiring.Component):
                     m.d.sync += gap.eq(gap + 1)
         return m
 
+    def _widths_to(self, m, arr, fire):
+        """The array's view widths: the cmd's (a register with ``widths_step_late``)."""
+        b_a, b_w = self.cmd.payload.b_a, self.cmd.payload.b_w
+        if faults.on("widths_step_late"):
+            q_a, q_w = Signal.like(b_a, name="b_a_q"), Signal.like(b_w, name="b_w_q")
+            with m.If(fire):
+                m.d.sync += [q_a.eq(b_a), q_w.eq(b_w)]
+            b_a, b_w = q_a, q_w
+        return [arr.b_a.eq(b_a), arr.b_w.eq(b_w)]
+
     def _packed_input(self, m, arr, advance):
         """Input controller of a packed tile: ``k`` counts the elements taken, each step
         takes ``pack`` of them (the array's pack factor for the cmd's widths), the last
@@ -243,7 +258,10 @@ class Tile(wiring.Component):
         k = Signal(unsigned(db), name="k")
         gap = Signal(range(P + 1), init=P, name="gap")
         total = Signal(unsigned(db + 1), name="k_total")  # K, with a k field of 0 = 2^db
-        m.d.comb += total.eq(Cat(cmd.payload.k, ~cmd.payload.k.any()))
+        if faults.on("full_depth_short"):
+            m.d.comb += total.eq(Mux(cmd.payload.k.any(), cmd.payload.k, (1 << db) - 1))
+        else:
+            m.d.comb += total.eq(Cat(cmd.payload.k, ~cmd.payload.k.any()))
         remaining = Signal(unsigned(db + 1), name="remaining")
         m.d.comb += remaining.eq(total - k)
         is_last = Signal(name="is_last")
@@ -265,8 +283,7 @@ class Tile(wiring.Component):
             arr.valid.eq(Mux(fire, mask, 0)),
             arr.first.eq(~k.any()),
             arr.last.eq(is_last),
-            arr.b_a.eq(cmd.payload.b_a),
-            arr.b_w.eq(cmd.payload.b_w),
+            *self._widths_to(m, arr, fire),
             arr.a.eq(act.payload),
             arr.w.eq(wgt.payload),
         ]

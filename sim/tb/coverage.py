@@ -10,7 +10,11 @@ Cover points (bins):
 - ``tile.<sign>.pair``: the (b_a, b_w) cross of tiles through the whole tile;
 - ``tile.transition``: how b_a and b_w move from one tile to the next (up/down/same each);
 - ``tile.event``: wrap and saturate events inside tiles;
-- ``tile.stall``: idle cycles on cmd, act, wgt, rq and back-pressure on out.
+- ``tile.stall``: idle cycles on cmd, act, wgt, rq and back-pressure on out;
+- ``tile.feature``: a full-depth tile (K = 2^depth_bits, cmd k field 0), packed tiles
+  (pack factor 2, 4), lanes where one term alone decides the codes (K1..K4), extreme
+  shifts of such a lane (S = 0, S = max, E = max), a width switch whose tile has a
+  non-zero first element (sampled from what the input monitors saw).
 
 Each simulation writes its database (YAML) to ``SIM_COVERAGE_FILE``; ``sim/coverage_report.py``
 merges them (across configurations and pytest-xdist workers) and lists what is missing.
@@ -95,6 +99,15 @@ def _tile_stall(s):
     pass
 
 
+FEATURES = ["full_depth", "pack2", "pack4", "term_k1", "term_k2", "term_k3", "term_k4",
+            "s_zero", "s_max", "e_max", "switch_first_nonzero"]
+
+
+@CoverPoint("dqt.tile.feature", xf=lambda f: f, bins=FEATURES)
+def _tile_feature(f):
+    pass
+
+
 def _move(prev, new):
     return "same" if prev == new else ("up" if new > prev else "down")
 
@@ -127,6 +140,9 @@ class _Cov:
 
     def tile_event(self, e):
         _tile_event(e)
+
+    def tile_feature(self, f):
+        _tile_feature(f)
 
     def stall(self, stream):
         _tile_stall(stream)

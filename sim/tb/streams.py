@@ -7,6 +7,12 @@ samples after the falling edge (everything that decides the next edge is settled
 reports each transfer's payload (an int) to its callbacks. The source raises valid without
 waiting for ready and holds valid and payload until its monitor has seen the transfer; it
 may insert idle cycles (valid low) between transfers with probability ``p_idle``.
+
+Every monitor is also a protocol checker (docs/hardware.md, "Port protocol"): once
+``valid`` is high it must stay high until the transfer, and the payload must not change
+while ``valid`` is high and ``ready`` low. The first violation raises
+:class:`ProtocolError` at once, naming the stream and the cycle (no time-out, no
+scoreboard mismatch further on). ``hold_payload=False`` leaves the payload rule out.
 """
 
 from __future__ import annotations
@@ -14,9 +20,15 @@ from __future__ import annotations
 from .coverage import cov
 
 
+class ProtocolError(AssertionError):
+    """A valid/ready rule broken on a stream (raised at the first violation)."""
+
+
 class StreamMonitor:
-    def __init__(self, dut, name: str, cover_backpressure: bool = False):
+    def __init__(self, dut, name: str, cover_backpressure: bool = False,
+                 hold_payload: bool = True):
         self.name = name
+        self.hold_payload = hold_payload
         self.cover_backpressure = cover_backpressure
         self.valid = getattr(dut, f"{name}__valid")
         self.ready = getattr(dut, f"{name}__ready")
@@ -25,10 +37,24 @@ class StreamMonitor:
         self.fire = False
         self.count = 0
         self.stalls = 0  # valid high, ready low (back-pressure)
+        self.cycle = 0  # the cycle of the last sample (callbacks read it)
+        self.held = None  # after a stalled cycle: the payload that must still be there
 
     def sample(self, cycle):
+        self.cycle = cycle
         v = int(self.valid.value)
         r = int(self.ready.value)
+        if self.held is not None:  # the previous cycle was stalled: valid and payload hold
+            if not v:
+                raise ProtocolError(f"{self.name} stream, cycle {cycle}: valid fell without a "
+                                    f"handshake (it was high and ready low in cycle {cycle - 1})")
+            if self.hold_payload and self.held is not True:
+                word = self.payload.value.to_unsigned()
+                if word != self.held:
+                    raise ProtocolError(
+                        f"{self.name} stream, cycle {cycle}: payload changed while stalled "
+                        f"(valid high, ready low in cycle {cycle - 1}): {self.held:#x} -> {word:#x}")
+            self.held = None
         self.fire = bool(v and r)
         if self.fire:
             self.count += 1
@@ -36,6 +62,7 @@ class StreamMonitor:
             for cb in self.callbacks:
                 cb(word)
         elif v:
+            self.held = self.payload.value.to_unsigned() if self.hold_payload else True
             self.stalls += 1
             if self.cover_backpressure and not r:
                 cov.stall(self.name)

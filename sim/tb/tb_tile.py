@@ -8,7 +8,16 @@ transfers, M, N and the lanes from ``rq``) and hand it to the model
 golden cases, look the expected codes up in the golden set; the output monitor feeds the
 in-order scoreboard, which must end empty.
 
-Tests: random GEMM tiles with a precision switch between consecutive tiles; the golden
+Protocol: every monitor fails at once on a broken valid/ready rule (``sim.tb.streams``),
+and the output monitor checks each row against the plan of the jobs sent (rows 0..M-1 of
+each job in order, ``last`` on row M-1): a dropped, duplicated or reordered row fails at
+the cycle it comes out, naming it.
+
+Tests: random GEMM tiles with a precision switch between consecutive tiles; term lanes
+(``sim.tb.tile_stim``: one requantizer term per column decides its codes, extreme shifts,
+full-depth tiles); width switches at every tile's first element with non-zero data; tiles
+back to back with no idle cycle (exact cmd spacing, then the array frozen by back-pressure
+with the next tile in flight); the golden
 cases that fit (``dqt_hw.golden.fits``; turned into tile jobs by ``sim.golden.case_jobs``:
 gemm cases through "window" lanes that pin the accumulator exactly, dense layers, conv
 layers by im2col); tiles of the real ResNet-18 CIFAR-10 layer1.0.conv1 computed by the
@@ -26,9 +35,10 @@ from dqt_hw import spec
 from dqt_hw.hw.reference import LaneConstants, TileJob
 
 from .. import models
+from . import tile_stim
 from .common import Config, CycleLoop, bench_rng, write_summary
 from .coverage import cov
-from .streams import StreamMonitor, StreamSink, StreamSource
+from .streams import ProtocolError, StreamMonitor, StreamSink, StreamSource
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,6 +58,7 @@ class JobAssembler:
         self.cmds, self.rqs = deque(), deque()
         self.on_job = on_job
         self.errors = []
+        self.cycle = lambda: "?"  # the cmd monitor's cycle (set by the TB)
 
     def act(self, word):
         self.acts.append(word)
@@ -61,11 +72,12 @@ class JobAssembler:
         P, p = self.design.max_pack, self.design.pack_factor(f["b_a"], f["b_w"])
         T = -(-K // p)  # transfers of a tile of K elements
         if len(self.acts) != T or len(self.wgts) != T:
-            self.errors.append(f"cmd taken after {len(self.acts)} act / {len(self.wgts)} wgt "
-                               f"transfers, its k is {K} ({T} transfers of {p})")
+            raise ProtocolError(f"cmd stream, cycle {self.cycle()}: cmd taken after "
+                                f"{len(self.acts)} act / {len(self.wgts)} wgt transfers, its k "
+                                f"is {K} ({T} transfers of {p} element(s))")
         acts = self.actp.unpack_elements(self.acts[:T], K, P, p, self.R, self.signed)
         wgts = self.wgtp.unpack_elements(self.wgts[:T], K, P, p, self.C, self.signed)
-        self.cmds.append((f["b_a"], f["b_w"], acts, wgts))
+        self.cmds.append((f["b_a"], f["b_w"], acts, wgts, f["k"] == 0, p))
         self.acts, self.wgts = self.acts[T:], self.wgts[T:]
         self._pair()
 
@@ -79,16 +91,39 @@ class JobAssembler:
 
     def _pair(self):
         while self.cmds and self.rqs:
-            b_a, b_w, cols, rows = self.cmds.popleft()
+            b_a, b_w, cols, rows, full_depth, p = self.cmds.popleft()
             m, ncols, b_out, rounding, lanes = self.rqs.popleft()
             K = len(cols)
             a = [[cols[k][i] for k in range(K)] for i in range(m)]
             w = [row[:ncols] for row in rows]
-            self.on_job(TileJob(a, w, b_a, b_w, b_out, rounding, lanes))
+            job = TileJob(a, w, b_a, b_w, b_out, rounding, lanes)
+            for f in job_features(job, self.design, full_depth=full_depth, pack=p):
+                cov.tile_feature(f)
+            self.on_job(job)
+
+
+def job_features(job: TileJob, design, *, full_depth: bool, pack: int) -> list[str]:
+    """The ``dqt.tile.feature`` bins a job (as transferred) hits: a full-depth tile (cmd
+    k field 0), a packed one, term lanes (one non-zero K_t), extreme shifts."""
+    out = ["full_depth"] if full_depth else []
+    if pack > 1:
+        out.append(f"pack{pack}")
+    smax, emax = (1 << design.sbits) - 1, (1 << design.ebits) - 1
+    for lane in job.lanes[:job.ncols]:
+        used = [t for t in range(4) if lane.k[t]]
+        if len(used) == 1:
+            out.append(f"term_k{used[0] + 1}")
+            if lane.e[used[0]] == emax:
+                out.append("e_max")
+            if lane.s == 0:
+                out.append("s_zero")
+            elif lane.s == smax:
+                out.append("s_max")
+    return out
 
 
 class TB:
-    def __init__(self, dut):
+    def __init__(self, dut, *, p_idle=None, p_stall=None):
         self.dut = dut
         self.cfg = Config()
         hw = self.cfg.hw
@@ -100,10 +135,11 @@ class TB:
         self.model = models.TileModel(self.n, self.signed, self.W, self.ovf, self.view_rounding,
                                       self.kbits)
         self.rng = bench_rng("tile")
-        p_idle = self.cfg.get("p_idle", 0.0)
-        p_stall = self.cfg.get("p_stall", 0.0)
+        p_idle = self.cfg.get("p_idle", 0.0) if p_idle is None else p_idle
+        p_stall = self.cfg.get("p_stall", 0.0) if p_stall is None else p_stall
         self.loop = CycleLoop(dut)
-        self.mon = {s: StreamMonitor(dut, s, cover_backpressure=(s == "out"))
+        self.mon = {s: StreamMonitor(dut, s, cover_backpressure=(s == "out"),
+                                     hold_payload=(s == "out"))
                     for s in ("act", "wgt", "cmd", "rq", "out")}  # act/wgt before cmd:
         # a tile's last act/wgt transfer and its cmd transfer happen at the same edge
         self.src = {s: StreamSource(dut, s, self.mon[s], bench_rng(f"tile-{s}"), p_idle)
@@ -113,6 +149,7 @@ class TB:
             "cmd__payload", "act__payload", "wgt__payload", "rq__payload", "out__payload"))
         self.sb = models.Scoreboard("tile.out")
         self.asm = JobAssembler(self.cfg, self.model_job)
+        self.asm.cycle = lambda: self.mon["cmd"].cycle
         self.mon["cmd"].callbacks.append(self.asm.cmd)
         self.mon["act"].callbacks.append(self.asm.act)
         self.mon["wgt"].callbacks.append(self.asm.wgt)
@@ -125,6 +162,8 @@ class TB:
         self.prev_pair = None
         self.macs = 0
         self.rows_expected = 0
+        self.row_plan = deque()  # M of every job sent, in order (the output's row plan)
+        self.row_pos = (0, 0)  # (job, row) the next out transfer must carry
 
     # ---- model side
     def model_job(self, job: TileJob):
@@ -142,12 +181,48 @@ class TB:
         cov.tile_pair(self.signed, job.b_a, job.b_w)
         if self.prev_pair is not None:
             cov.tile_transition(self.prev_pair, (job.b_a, job.b_w))
+            if self.prev_pair != (job.b_a, job.b_w) and self.first_element_nonzero(job):
+                cov.tile_feature("switch_first_nonzero")
         self.prev_pair = (job.b_a, job.b_w)
+
+    def first_element_nonzero(self, job: TileJob) -> bool:
+        """Whether element 0 of the job has a non-zero view in an output row and column."""
+        def nz(codes, b):
+            return any(spec.nested_view(q, self.n, b, self.view_rounding, signed=self.signed)
+                       for q in codes)
+        return nz([row[0] for row in job.a], job.b_a) and nz(job.w[0], job.b_w)
 
     def out_row(self, word):
         codes = self.outp.array(word, "codes", self.C, self.signed)
         f = self.outp.unpack(word)
+        self.check_row(f["row"], f["last"])
         self.sb.got((tuple(codes), f["row"], f["last"]))
+
+    def check_row(self, row, last):
+        """The row plan: job j's rows 0..M_j-1 in order, ``last`` on row M_j-1; a row that
+        breaks it fails now, named (dropped / duplicated / out of order / extra)."""
+        job, i = self.row_pos
+        where = f"tile.out stream, cycle {self.mon['out'].cycle}"
+        if job >= len(self.row_plan):
+            raise ProtocolError(f"{where}: an extra row (row {row}, last {last}) after the "
+                                f"{sum(self.row_plan)} rows of the {len(self.row_plan)} job(s) sent")
+        m = self.row_plan[job]
+        if row != i:
+            if row == 0:
+                what = (f"row 0 again: rows {i}..{m - 1} of job {job} dropped (the next job "
+                        f"began)" + (" or row 0 duplicated" if i == 1 else ""))
+            elif i < row < m:
+                what = f"row(s) {i}..{row - 1} of job {job} dropped"
+            elif row < i:
+                what = (f"row {row} of job {job} duplicated" if row == i - 1 else
+                        f"rows out of order in job {job}")
+            else:
+                what = f"row {row} does not exist in job {job} (M = {m})"
+            raise ProtocolError(f"{where}: job {job} row {i} expected, got row {row}: {what}")
+        if last != int(i == m - 1):
+            raise ProtocolError(f"{where}: job {job} row {i} of {m}: last = {last}, expected "
+                                f"{int(i == m - 1)} (last flag on the wrong row)")
+        self.row_pos = (job + 1, 0) if i == m - 1 else (job, i + 1)
 
     # ---- driver side
     def send_job(self, job: TileJob, *, pad_rng=None):
@@ -176,6 +251,7 @@ class TB:
                 fields[f"lanes[{j}].{key}"] = v
         self.src["rq"].send(self.rqp.pack(fields))
         self.rows_expected += job.m
+        self.row_plan.append(job.m)
 
     async def start(self):
         import time
@@ -257,6 +333,8 @@ class TB:
 def _pairs_schedule(tb, count):
     """Width pairs for ``count`` consecutive jobs: every (b_a, b_w) pair and every kind of
     move (up / down / same for each) appears when count is large enough."""
+    if tb.cfg.design.max_pack > 1:  # packed: every packing mode in turn
+        return tile_stim.balanced_pairs(tb.rng, tb.cfg.design, count)
     pairs = [(a, w) for a in tb.widths for w in tb.widths]
     tb.rng.shuffle(pairs)
     out = []
@@ -293,6 +371,90 @@ async def test_overflow(dut):
         tb.send_job(tb.random_job(k=K, codes=codes, pair=(tb.n, tb.n)))
     await tb.run()
     tb.finish()
+
+
+def _depths(tb, count):
+    """K of ``count`` jobs: 1, short, about the array, longer, and one or more full-depth
+    tiles (2^depth_bits elements, cmd k field 0; ``full_depth_jobs`` of them, default 1)."""
+    depth = 1 << tb.cfg.hw["depth_bits"]
+    P = max(tb.R, tb.C)
+    pool = [1, 2, 3, P, P + 1, 2 * P + 1]
+    ks = [depth] * min(count, tb.cfg.get("full_depth_jobs", 1))
+    ks += [min(depth, tb.rng.choice(pool)) for _ in range(count - len(ks))]
+    tb.rng.shuffle(ks)
+    return ks
+
+
+@cocotb.test()
+async def test_lanes(dut):
+    """Term lanes (``sim.tb.tile_stim``): in every job each column's codes are decided by
+    one requantizer term alone (K1 acc, K2 sum_a, K3 sum_w or K4, with E and S drawn with
+    their extremes), scaled over the output range, on codes ramped per row and column; every
+    column position meets every term; K from 1 to full depth (``lane_jobs``, default 12)."""
+    tb = TB(dut)
+    await tb.start()
+    count = tb.cfg.get("lane_jobs", 12)
+    for idx, (pair, K) in enumerate(zip(_pairs_schedule(tb, count), _depths(tb, count))):
+        tb.send_job(tile_stim.term_job(tb, tb.rng, pair=pair, K=K, offset=idx))
+    await tb.run()
+    tb.finish()
+
+
+@cocotb.test()
+async def test_switch(dut):
+    """Width switches between consecutive tiles (``tile_stim.switch_pairs``: every job at
+    other widths than the one before, often the farthest ones), each tile's first element
+    an extreme non-zero code in every row and column, term lanes, K from 1 (the switch and
+    the last element in one step) to full depth, back to back (``switch_jobs``, default 12)."""
+    tb = TB(dut)
+    await tb.start()
+    count = tb.cfg.get("switch_jobs", 12)
+    pairs = tile_stim.switch_pairs(tb.rng, tb.cfg.design, count)
+    for idx, (pair, K) in enumerate(zip(pairs, _depths(tb, count))):
+        tb.send_job(tile_stim.term_job(tb, tb.rng, pair=pair, K=K, offset=idx,
+                                       first_extreme=True))
+    await tb.run()
+    tb.finish()
+
+
+@cocotb.test()
+async def test_back_to_back(dut):
+    """Tiles back to back with no idle cycle on the inputs, K = 1, 2, P - 1, P, P + 1 and
+    2 P + 1 with P = max(R, C) (full depth where that is shorter), term lanes. First without back-pressure:
+    each cmd must be taken exactly max(T, max(R, C)) cycles after the one before (T the
+    tile's transfers: a shorter tile is padded to the minimum period, docs/hardware.md, and
+    nothing is slower); then with back-pressure on half the cycles, so the array freezes
+    with the next tile in flight (every other job M = R, N = C, K >= 2, accumulator lanes
+    only) (``b2b_jobs`` per phase, default 24)."""
+    count = Config().get("b2b_jobs", 24)
+    for p_stall in (0.0, 0.5):
+        tb = TB(dut, p_idle=0.0, p_stall=p_stall)
+        await tb.start()
+        P = max(tb.R, tb.C)
+        depth = 1 << tb.cfg.hw["depth_bits"]
+        takes = []
+        tb.mon["cmd"].callbacks.append(lambda word: takes.append(tb.mon["cmd"].cycle))
+        transfers = []
+        for idx, pair in enumerate(tile_stim.switch_pairs(tb.rng, tb.cfg.design, count)):
+            K = min(depth, tb.rng.choice((1, 2, max(1, P - 1), P, P + 1, 2 * P + 1)))
+            # under back-pressure every other job is a whole tile of accumulator lanes, so a
+            # value corrupted while the array is frozen shows in every column
+            acc_only = p_stall and idx % 2 == 0
+            K = max(K, 2) if acc_only else K
+            transfers.append(-(-K // tb.cfg.design.pack_factor(*pair)))
+            tb.send_job(tile_stim.term_job(tb, tb.rng, pair=pair, K=K,
+                                           offset=idx, first_extreme=True, full=acc_only,
+                                           terms=(1,) if acc_only else tile_stim.TERMS))
+        await tb.run()
+        tb.finish()
+        if p_stall == 0.0:
+            for i in range(1, len(takes)):
+                want = max(transfers[i], P)
+                if takes[i] - takes[i - 1] != want:
+                    raise AssertionError(
+                        f"cmd stream: job {i} ({transfers[i]} transfer(s)) taken at cycle "
+                        f"{takes[i]}, {takes[i] - takes[i - 1]} cycles after job {i - 1}; "
+                        f"expected {want} (no idle cycle, no back-pressure)")
 
 
 # ----------------------------------------------------------------------------- golden
