@@ -49,6 +49,7 @@ def load_schema():
 def validate_xml(text: str, *, source: str) -> None:
     """Check the IP-XACT document ``text`` against the schema; one ValueError line naming
     ``source``, the element path and the reason for the first violation."""
+    schema = load_schema()  # first: ImportError naming the 'ip' extra
     import xmlschema
 
     try:
@@ -57,7 +58,7 @@ def validate_xml(text: str, *, source: str) -> None:
         raise ValueError(f"{source}: not well-formed XML: {_line(e)}") from None
     except Exception as e:  # noqa: BLE001 - the XML parser's own ParseError
         raise ValueError(f"{source}: not well-formed XML: {_line(e)}") from None
-    errors = list(load_schema().iter_errors(resource, use_location_hints=False))
+    errors = list(schema.iter_errors(resource, use_location_hints=False))
     if errors:
         e = errors[0]
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
