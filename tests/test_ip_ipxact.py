@@ -334,3 +334,19 @@ def test_validate_without_the_ip_extra_says_what_to_install(tmp_path):
     assert r.returncode == 1
     assert "validating IP-XACT needs the 'ip' extra (pip install 'dqt_hw[ip]'" in r.stderr
     assert "Traceback" not in r.stderr and not list(tmp_path.iterdir())
+
+
+def test_published_register_map_schema_agrees_with_the_reader():
+    """schemas/register-map.schema.json (make schemas) accepts the shell's register list
+    and refuses what the reader refuses by shape."""
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads((ROOT / "schemas" / "register-map.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    v = jsonschema.Draft202012Validator(schema)
+    regs = shell_sidecar()["registers"]
+    assert v.is_valid(regs)
+    for bad in ([], [{**regs[0], "acess": "rw"}], [{**regs[0], "width": 24}],
+                [{**regs[0], "access": "rx"}], [{**regs[0], "offset": -4}]):
+        assert not v.is_valid(bad)
+        with pytest.raises(ValueError):
+            component_xml(shell_sidecar(registers=bad))

@@ -41,7 +41,7 @@ from ..schema import Strict, validate
 from . import component_vlnv
 
 __all__ = ["NS", "EXT_NS", "BUSES", "RegisterSpec", "FieldSpec", "component_xml",
-           "bus_interfaces", "read_registers", "Interface"]
+           "bus_interfaces", "read_registers", "register_map_schema", "Interface"]
 
 NS = "http://www.accellera.org/XMLSchema/IPXACT/1685-2014"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
@@ -200,10 +200,21 @@ class RegisterSpec(Strict):
     description: Annotated[str, Field(max_length=1000)] | None = None
 
 
+RegisterList = Annotated[list[RegisterSpec], Field(min_length=1, max_length=4096)]
+
+
 class _Registers(Strict):
-    registers: Annotated[list[RegisterSpec], Field(min_length=1, max_length=4096)]
+    registers: RegisterList
 
     model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+
+def register_map_schema() -> dict:
+    """The JSON Schema of a sidecar's ``registers`` list (``schemas/register-map``)."""
+    from pydantic import TypeAdapter
+
+    return {"title": "dqt_hw register map (a sidecar's registers list; docs/ip.md)",
+            **TypeAdapter(RegisterList).json_schema()}
 
 
 def read_registers(sidecar: dict, *, source: str = "sidecar") -> list[RegisterSpec]:

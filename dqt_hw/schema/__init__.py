@@ -299,6 +299,7 @@ SCHEMAS = {
     "sweep-grid": "dqt_hw.sweep.grid:sweep_grid_schema",
     "per-input-widths": "dqt_hw.cost.workload:per_input_widths_schema",
     "design": "dqt_hw.design.schema:design_schema",
+    "register-map": "dqt_hw.ip.ipxact:register_map_schema",
 }
 """Published schemas: ``schemas/<name>.schema.json`` and the function that makes each."""
 
