@@ -184,6 +184,26 @@ def test_fusesoc_sim_target_passes_and_fails_on_a_flipped_code(tmp_path):
     assert "dqt_tile_golden_tb: FAIL: job 0 row 0: out.payload" in bad.stdout + bad.stderr
 
 
+def test_testbench_is_lint_clean_without_the_waivers(tmp_path):
+    """verilator --lint-only -Wall on the testbench around the packed tile, the RTL's
+    waivers scoped to the RTL file only: the testbench itself needs none."""
+    from dqt_hw.hw.lint import verilator_binary
+
+    rtl = (ROOT / "rtl" / "dqt_tile4x4_pack4.v").resolve()
+    vlt = tmp_path / "rtl_only.vlt"
+    vlt.write_text("`verilator_config\n" + "".join(
+        f'lint_off -rule {r} -file "{rtl}"\n'
+        for r in ("WIDTHEXPAND", "PROCASSINIT", "UNUSEDSIGNAL", "DECLFILENAME")))
+    exe = verilator_binary()
+    r = subprocess.run([str(exe), "--lint-only", "-Wall", "--timing", "--timescale", "1ns/1ps",
+                        str(vlt), str(rtl), str(ROOT / "dqt_hw/ip/tb/dqt_tile_golden_tb.sv"),
+                        "--top-module", "dqt_tile_golden_tb", "-DDQT_TILE=dqt_tile4x4_pack4",
+                        "-GROWS=4", "-GCOLS=4", "-GMAX_PACK=4"],
+                       env=dict(os.environ, VERILATOR_ROOT=str(exe.parent.parent)),
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 @needs_fusesoc
 def test_fusesoc_gen_target_runs_the_generator(tmp_path):
     r, _ = _fusesoc(tmp_path, "gen")

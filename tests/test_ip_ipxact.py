@@ -278,10 +278,24 @@ def test_two_lite_slaves_with_registers_are_ambiguous():
         component_xml(doc)
 
 
-def test_sidecar_without_ports_is_refused():
-    with pytest.raises(ValueError, match=r"^x.json: a sidecar must have a module name and "
-                                         r"a ports list$"):
-        component_xml({"module": "m"}, source="x.json")
+@pytest.mark.parametrize("sidecar, match", [
+    ({"module": "m"}, r"lacks the required keys \['ports'\]"),
+    ({"module": "m", "ports": []}, r"ports: list should have at least 1 item"),
+    ({"module": "1m", "ports": [_port("a", "input")]}, r"module: string should match"),
+    ({"module": "m", "ports": [{"name": "a", "direction": "input"}]},
+     r"ports\[0\]: lacks the required keys \['width'\]"),
+    ({"module": "m", "ports": [_port("a", "in")]}, r"ports\[0\]\.direction: input should be"),
+    ({"module": "m", "ports": [_port("a", "input", 0)]}, r"ports\[0\]\.width: input should be "
+                                                        r"greater than or equal to 1"),
+    ({"module": "m", "ports": [_port("a", "input"), _port("a", "output")]},
+     r"ports named more than once: \['a'\]"),
+    ({"module": "m", "ports": [_port("a", "input")], "parameters": {"x": 1.5}},
+     r"parameters\.x"),
+    ([], r"a sidecar must be a JSON object, not list"),
+])
+def test_malformed_sidecar_is_refused_in_one_line(sidecar, match):
+    with pytest.raises(ValueError, match=r"^x.json: " + match):
+        component_xml(sidecar, source="x.json")
 
 
 # ----------------------------------------------------------------------------- commands

@@ -30,7 +30,6 @@ against the standard's schema.
 
 from __future__ import annotations
 
-import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Annotated, Literal
@@ -263,6 +262,37 @@ def _check_fields(r: RegisterSpec, where: str) -> None:
         used |= mask
 
 
+# ----------------------------------------------------------------------------- the sidecar
+
+_OPEN = ConfigDict(strict=True, extra="ignore", frozen=True)  # other keys: read as written
+
+
+class _PortField(Strict):
+    model_config = _OPEN
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    offset: Annotated[int, Field(ge=0)]
+    width: Annotated[int, Field(ge=1)]
+    signed: bool = False
+
+
+class _Port(Strict):
+    model_config = _OPEN
+    name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_$]*$", max_length=200)]
+    direction: Literal["input", "output", "inout"]
+    width: Annotated[int, Field(ge=1, le=1 << 20)]
+    signed: bool = False
+    fields: list[_PortField] = []
+
+
+class _Sidecar(Strict):
+    """What the writer reads of a sidecar (docs/hardware.md, "The JSON sidecar")."""
+
+    model_config = _OPEN
+    module: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_$]*$", max_length=200)]
+    ports: Annotated[list[_Port], Field(min_length=1)]
+    parameters: dict[str, bool | int | str | list[int]] = {}
+
+
 # ----------------------------------------------------------------------------- XML
 
 
@@ -456,15 +486,18 @@ _SIDE_KEYS = ("generator", "contract_version", "encoding", "timing")
 
 def component_xml(sidecar: dict, *, source: str = "sidecar") -> str:
     """The IP-XACT 1685-2014 component of the design ``sidecar`` describes (module
-    ``<module>.v`` beside the XML), as text. ValueError (naming ``source``) for a
-    sidecar without module or ports, a bad AXI port set or register map."""
-    if not isinstance(sidecar, dict) or not isinstance(sidecar.get("module"), str) \
-            or not isinstance(sidecar.get("ports"), list):
-        raise ValueError(f"{source}: a sidecar must have a module name and a ports list")
-    module = sidecar["module"]
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]*", module):
-        raise ValueError(f"{source}: module {module!r} is not a Verilog identifier")
-    ports = sidecar["ports"]
+    ``<module>.v`` beside the XML), as text. One ValueError line (naming ``source``) for
+    a sidecar without a module name or ports, a malformed port, a bad AXI port set or
+    register map."""
+    if not isinstance(sidecar, dict):
+        raise ValueError(f"{source}: a sidecar must be a JSON object, not "
+                         f"{type(sidecar).__name__}")
+    validate(_Sidecar, sidecar, source=source)
+    module, ports = sidecar["module"], sidecar["ports"]
+    names = [p["name"] for p in ports]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"{source}: ports named more than once: {twice}")
     regs = read_registers(sidecar, source=source)
     interfaces = bus_interfaces(ports, source=source)
     root = ET.Element(_q("component"), {f"{{{XSI_NS}}}schemaLocation": SCHEMA_LOCATION})

@@ -86,9 +86,12 @@ module dqt_tile_golden_tb #(
   logic [15:0] s_mem[COUT];
   logic [N-1:0] out_mem[IMAGES*COUT*HO*WO];
 
-  logic clk = 1'b0;
+  logic clk;
   logic rst = 1'b1;
-  always #5 clk = ~clk;
+  initial begin
+    clk = 1'b0;
+    forever #5 clk = ~clk;
+  end
 
   logic [CMD_W-1:0] cmd_payload = '0;
   logic [ACT_W-1:0] act_payload = '0;
@@ -149,7 +152,7 @@ module dqt_tile_golden_tb #(
     logic [LANE_W-1:0] f = '0;
     int s = int'($signed(s_mem[o]));
     for (int t = 0; t < 4; t++) begin
-      logic [CONST_BITS-1:0] k = k_mem[t*COUT+o];
+      logic signed [63:0] k = 64'($signed(k_mem[t*COUT+o]));  // fits KBITS (fits())
       int e = int'($signed(e_mem[t*COUT+o]));
       if (s < 0) e = (k != '0) ? e - s : 0;
       f[t*KBITS+:KBITS] = k[KBITS-1:0];
@@ -171,13 +174,11 @@ module dqt_tile_golden_tb #(
 
   // ------------------------------------------------------------------ checks
   int rows_seen = 0;
-  int cycles = 0;
+  int cycles;  // rising edges since time 0 (counted by the watchdog below)
 
   task automatic fail(string what);
     $fatal(1, "dqt_tile_golden_tb: FAIL: %s", what);
   endtask
-
-  always @(posedge clk) cycles <= cycles + 1;
 
   // cmd, act and wgt: the job's cmd held for its whole input phase, act + wgt joined
   task automatic drive_inputs();
@@ -313,7 +314,7 @@ module dqt_tile_golden_tb #(
   end
 
   initial begin
-    repeat (TIMEOUT) @(posedge clk);
+    for (cycles = 0; cycles < TIMEOUT; cycles++) @(posedge clk);
     fail($sformatf("time-out after %0d cycles (%0d rows out)", TIMEOUT, rows_seen));
   end
 endmodule
