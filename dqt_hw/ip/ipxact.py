@@ -30,6 +30,7 @@ against the standard's schema.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Annotated, Literal
@@ -290,7 +291,8 @@ class _Sidecar(Strict):
     model_config = _OPEN
     module: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_$]*$", max_length=200)]
     ports: Annotated[list[_Port], Field(min_length=1)]
-    parameters: dict[str, bool | int | str | list[int]] = {}
+    parameters: dict[Identifier, bool | int | str
+                      | Annotated[list[int], Field(min_length=1, max_length=4096)]] = {}
 
 
 # ----------------------------------------------------------------------------- XML
@@ -522,4 +524,13 @@ def component_xml(sidecar: dict, *, source: str = "sidecar") -> str:
         for key in extensions:
             _ext(ve, key.replace("_", "-"), sidecar[key])
     ET.indent(root, space="  ")
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, "unicode") + "\n"
+    text = ET.tostring(root, "unicode")
+    bad = _NOT_XML.search(text)
+    if bad:
+        raise ValueError(f"{source}: a text holds the character U+{ord(bad.group()):04X}, "
+                         f"which XML 1.0 cannot carry")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + text + "\n"
+
+
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+"""A character an XML 1.0 document cannot hold (ElementTree writes it unchecked)."""
