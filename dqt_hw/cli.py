@@ -15,6 +15,7 @@ _COMMAND_MODULES = (
     "dqt_hw.golden.cli",
     "dqt_hw.demo",
     "dqt_hw.hw.cli",
+    "dqt_hw.ip.cli",
     "dqt_hw.net.cli",
     "dqt_hw.cost.cli",
     "dqt_hw.sweep.cli",

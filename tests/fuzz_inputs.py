@@ -43,7 +43,8 @@ HEADROOM = 1 << 30
 """Bytes of address space a format's run may add beyond its imports (1 GiB)."""
 
 EXAMPLES = {"tech-table": 400, "sweep-grid": 300, "per-input-widths": 400, "design": 400,
-            "cli": 80, "numeric": 400, "golden-manifest": 300, "golden-set": 200}
+            "sidecar": 300, "cli": 80, "numeric": 400, "golden-manifest": 300,
+            "golden-set": 200}
 """Documents tried per format (the default of --examples)."""
 
 WORK = Path(tempfile.mkdtemp(prefix="dqt-fuzz-"))
@@ -572,6 +573,63 @@ def fuzz_width_mix(n):
         out, m = attempt("width-mix", lambda: WidthMix.parse(str(p)).check(g), names=str(p))
         if out == "accepted":
             sane(m)
+def _shell_sidecar() -> dict:
+    """A small sidecar with AXI ports and a register map (docs/ip.md)."""
+    port = lambda n, d, w=1: {"name": n, "direction": d, "width": w, "signed": False}  # noqa
+    return {"module": "shell", "component": "shell",
+            "ports": [port("aclk", "input"), port("aresetn", "input"),
+                      port("s_axis_tdata", "input", 32), port("s_axis_tvalid", "input"),
+                      port("s_axis_tready", "output"), port("m_axis_tdata", "output", 8),
+                      port("m_axis_tvalid", "output"), port("m_axis_tready", "input")],
+            "parameters": {"rows": 2, "widths": [4, 8], "overflow": "wrap", "signed": False},
+            "registers": [{"name": "CTRL", "offset": 0, "width": 32, "access": "rw",
+                           "fields": [{"name": "go", "offset": 0, "width": 1, "reset": 0}]},
+                          {"name": "ID", "offset": 4, "width": 32, "access": "ro",
+                           "reset": 7, "description": "id"}]}
+
+
+def fuzz_sidecar(n):
+    """A JSON sidecar (reference designs', an AXI shell's with registers) for
+    ``dqt-hw ipxact``: a component valid against the IEEE 1685-2014 schema (well-formed
+    at least, without the ip extra), or one line naming the file; registers the reader
+    accepts are accepted by the published register-map schema."""
+    import xml.etree.ElementTree as ET
+
+    from dqt_hw.ip.ipxact import component_xml, register_map_schema
+    from dqt_hw.schema import read_json
+
+    try:
+        import jsonschema
+        regs_ok = jsonschema.Draft202012Validator(register_map_schema()).is_valid
+    except ImportError:  # pragma: no cover - the test extra has it
+        regs_ok = None
+    try:
+        from dqt_hw.ip.xsd import load_schema, validate_xml
+        load_schema()
+    except ImportError:  # pragma: no cover - without the ip extra: well-formedness only
+        validate_xml = None
+    rtl = Path(__file__).resolve().parents[1] / "rtl"
+    bases = [json.loads((rtl / f"{m}.json").read_text()) for m in ("dqt_view", "dqt_pe")]
+    bases.append(_shell_sidecar())
+
+    def make(p):
+        doc = read_json(p, what="sidecar", max_bytes=1 << 24)
+        return doc, component_xml(doc, source=f"sidecar {str(p)!r}")
+
+    @_settings(n)
+    @given(st.sampled_from(bases).flatmap(lambda b: mutated(b, extra_keys=list(b))),
+           st.data())
+    def run(doc, data):
+        p = fresh(".json")
+        p.write_bytes(data.draw(damaged(dumps(doc).encode())))
+        out, res = attempt("sidecar", lambda: make(p), names=str(p))
+        if out == "accepted":
+            parsed, text = res
+            ET.fromstring(text.encode())  # well-formed
+            if validate_xml is not None:  # and valid IEEE 1685-2014
+                validate_xml(text, source=str(p))
+            if regs_ok is not None and "registers" in parsed:
+                assert regs_ok(parsed["registers"]), parsed["registers"]
 
     run()
 
@@ -830,6 +888,8 @@ def fuzz_golden_set(n):
 FORMATS = {"tech-table": fuzz_tech, "sweep-grid": fuzz_grid, "per-input-widths": fuzz_widths,
            "design": fuzz_design, "cli": fuzz_cli, "numeric": fuzz_numeric,
            "golden-manifest": fuzz_golden_manifest, "golden-set": fuzz_golden_set}
+           "design": fuzz_design, "sidecar": fuzz_sidecar, "cli": fuzz_cli,
+           "numeric": fuzz_numeric}
 
 
 def limit_memory() -> int:
@@ -862,6 +922,12 @@ def main(argv=None) -> int:
     import dqt_hw.cost.energy  # noqa: F401
     import dqt_hw.design.schema  # noqa: F401
     import dqt_hw.golden  # noqa: F401
+    import dqt_hw.ip.ipxact  # noqa: F401
+    try:  # the IEEE 1685-2014 schema (the ip extra), loaded before the limit
+        from dqt_hw.ip.xsd import load_schema
+        load_schema()
+    except ImportError:
+        pass
     import dqt_hw.sweep  # noqa: F401
     import matplotlib.pyplot  # noqa: F401
     import pyarrow.parquet  # noqa: F401

@@ -11,6 +11,7 @@ import pytest
 from dqt_hw.cli import main
 from dqt_hw.design import Design
 from dqt_hw.design.reference import REFERENCE_DESIGNS
+from dqt_hw.hw.cli import design_files
 from dqt_hw.hw.lint import NEVER_WAIVED, WAIVERS, lint
 from dqt_hw.hw.verilog import generate, render
 from dqt_hw.spec import CONTRACT_VERSION
@@ -20,11 +21,12 @@ RTL = Path(__file__).resolve().parent.parent / "rtl"
 
 @pytest.fixture(scope="module")
 def fresh():
-    """{file name: content} of a fresh generation of every reference configuration."""
-    files = {}
+    """{file name: content} of a fresh generation of every reference configuration (the
+    Verilog, sidecars and IP-XACT components that `make rtl` writes, and the waivers)."""
+    files = design_files(REFERENCE_DESIGNS, ipxact=True)
+    assert files["verilator.vlt"] == WAIVERS
     for c in REFERENCE_DESIGNS:
-        files.update(render(c))
-    files["verilator.vlt"] = WAIVERS
+        assert {k: files[k] for k in render(c)} == render(c)
     return files
 
 

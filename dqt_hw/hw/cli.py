@@ -6,11 +6,12 @@ Examples::
     dqt-hw rtl --rows 8 --cols 8 --acc-width 24 --overflow saturate -o out/
     dqt-hw rtl --design my_tile.toml --signed -o out/   # flags override the file
     dqt-hw rtl many.toml -o out/               # an array of [[rtl]] design tables
-    dqt-hw rtl --reference rtl/                # the checked-in reference designs
+    dqt-hw rtl --reference rtl/ --ipxact       # the checked-in reference designs
+    dqt-hw rtl --design my_tile.toml --ipxact -o out/   # + NAME.xml (IP-XACT, docs/ip.md)
 
 Every design is built (and so validated) before any file is written, and the output
 directory is replaced as a whole: a reader sees it as it was or with every new file (the
-Verilog, its sidecar and the waivers together), never a mixture, also after an error or
+Verilog, its sidecar, its IP-XACT component and the waivers together), never a mixture, also after an error or
 a kill part-way (docs/formats.md, "Outputs a reader may trust").
 """
 
@@ -26,7 +27,8 @@ from ..design.cli import add_design_args, flag_params
 from ..files import atomic_write_text, staged_dir
 from ..design.reference import REFERENCE_DESIGNS
 
-__all__ = ["register", "load_designs", "run_rtl", "write_designs", "atomic_write_text"]
+__all__ = ["register", "load_designs", "run_rtl", "design_files", "write_designs",
+           "atomic_write_text"]
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -43,6 +45,9 @@ def register(subparsers) -> None:
                    help="output directory (default: out/rtl)")
     p.add_argument("--reference", type=Path, metavar="DIR", default=None,
                    help="write the reference configurations (those under rtl/) into DIR")
+    p.add_argument("--ipxact", action="store_true",
+                   help="also write each design's IP-XACT (IEEE 1685-2014) component "
+                        "NAME.xml (docs/ip.md)")
     p.set_defaults(func=run_rtl)
 
 
@@ -80,16 +85,31 @@ def load_designs(args) -> list[Design]:
     return designs
 
 
-def write_designs(designs, outdir: Path) -> list[Path]:
-    """Generate every design first (any refusal raises before a file is written), then
-    write the Verilog, the sidecars and the lint waiver file into ``outdir``."""
+def design_files(designs, *, ipxact: bool = False) -> dict[str, str]:
+    """{file name: text} of ``designs``: each one's Verilog and sidecar (and with
+    ``ipxact`` its IP-XACT component ``<name>.xml``, docs/ip.md), and the lint waivers."""
+    import json
+
     from .lint import WAIVERS
     from .verilog import render
 
     files = {}
     for d in designs:
         files.update(render(d))
+        if ipxact:
+            from ..ip.ipxact import component_xml
+
+            files[f"{d.name}.xml"] = component_xml(json.loads(files[f"{d.name}.json"]),
+                                                   source=f"design {d.name!r}")
     files["verilator.vlt"] = WAIVERS
+    return files
+
+
+def write_designs(designs, outdir: Path, *, ipxact: bool = False) -> list[Path]:
+    """Generate every design first (any refusal raises before a file is written), then
+    write the Verilog, the sidecars (with ``ipxact`` the IP-XACT components) and the lint
+    waiver file into ``outdir``."""
+    files = design_files(designs, ipxact=ipxact)
     with staged_dir(outdir) as stage:  # the old directory's files kept, ours replaced
         for name, text in files.items():
             atomic_write_text(stage / name, text)
@@ -99,7 +119,7 @@ def write_designs(designs, outdir: Path) -> list[Path]:
 def run_rtl(args) -> int:
     designs = load_designs(args)
     outdir = args.reference if args.reference is not None else (args.output or Path("out/rtl"))
-    written = write_designs(designs, outdir)
+    written = write_designs(designs, outdir, ipxact=args.ipxact)
     for path in written:
         print(path)
     return 0

@@ -350,6 +350,7 @@ SCHEMAS = {
     "width-mix": "dqt_hw.cost.workload:width_mix_schema",
     "golden-manifest": "dqt_hw.golden.schema:golden_manifest_schema",
     "golden-set": "dqt_hw.golden.schema:golden_set_schema",
+    "register-map": "dqt_hw.ip.ipxact:register_map_schema",
 }
 """Published schemas: ``schemas/<name>.schema.json`` and the function that makes each."""
 
