@@ -111,7 +111,9 @@ def test_reference_component_describes_its_sidecar(design):
     params = {_t(p, "ipxact:name"): _t(p, "ipxact:value")
               for p in root.findall("ipxact:parameters/ipxact:parameter", NS)}
     assert set(params) == set(sc["parameters"])
-    assert root.find("ipxact:busInterfaces", NS) is None  # no AXI ports on these
+    axi = any(p["name"].startswith(("s_axis_", "m_axis_", "s_axil_")) for p in sc["ports"])
+    assert (root.find("ipxact:busInterfaces", NS) is not None) == axi  # only on the shell
+    assert (root.find("ipxact:memoryMaps", NS) is not None) == ("regmap" in sc)
 
 
 @needs_schema
@@ -364,3 +366,38 @@ def test_published_register_map_schema_agrees_with_the_reader():
         assert not v.is_valid(bad)
         with pytest.raises(ValueError):
             component_xml(shell_sidecar(registers=bad))
+
+
+def test_the_axi_shells_register_map_is_its_memory_map():
+    """rtl/dqt_axi4x4: every register of the shell's own map (the sidecar's regmap, from
+    dqt_hw/hw/regmap.py) at its offset with its fields; sticky bits cleared by writing 1."""
+    sc = json.loads((ROOT / "rtl" / "dqt_axi4x4.json").read_text())
+    root = ET.fromstring(component_xml(sc))
+    ns = NS
+    regs = {r.findtext("ipxact:name", namespaces=ns): r
+            for r in root.iterfind(".//ipxact:register", ns)}
+    want = sc["regmap"]["registers"]
+    assert len(regs) == len(want) > 40
+    for r in want:
+        got = regs[r["name"]]
+        assert int(got.findtext("ipxact:addressOffset", namespaces=ns)[2:], 16) == r["offset"]
+        fields = {f.findtext("ipxact:name", namespaces=ns): f
+                  for f in got.iterfind("ipxact:field", ns)}
+        assert sorted(fields) == sorted(f["name"] for f in r["fields"])
+        for f in r["fields"]:
+            fe = fields[f["name"]]
+            assert int(fe.findtext("ipxact:bitOffset", namespaces=ns)) == f["lsb"]
+            assert int(fe.findtext("ipxact:bitWidth", namespaces=ns)) == f["width"]
+            mwv = fe.findtext("ipxact:modifiedWriteValue", namespaces=ns)
+            assert (mwv == "oneToClear") == (f["access"] == "w1c")
+    assert {"ERROR", "DOORBELL", "STATUS"} <= set(regs)
+
+
+def test_a_sidecar_with_regmap_and_registers_is_ambiguous():
+    from dqt_hw.ip.ipxact import read_registers
+
+    sc = json.loads((ROOT / "rtl" / "dqt_axi4x4.json").read_text())
+    sc["registers"] = [{"name": "X", "offset": 0, "width": 32, "access": "rw"}]
+    with pytest.raises(ValueError, match="has both 'regmap' .* and 'registers'; a sidecar "
+                                         "gives one"):
+        read_registers(sc, source="sidecar 's.json'")
