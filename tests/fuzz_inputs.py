@@ -573,6 +573,10 @@ def fuzz_width_mix(n):
         out, m = attempt("width-mix", lambda: WidthMix.parse(str(p)).check(g), names=str(p))
         if out == "accepted":
             sane(m)
+
+    run()
+
+
 def _shell_sidecar() -> dict:
     """A small sidecar with AXI ports and a register map (docs/ip.md)."""
     port = lambda n, d, w=1: {"name": n, "direction": d, "width": w, "signed": False}  # noqa
@@ -886,10 +890,9 @@ def fuzz_golden_set(n):
 
 
 FORMATS = {"tech-table": fuzz_tech, "sweep-grid": fuzz_grid, "per-input-widths": fuzz_widths,
-           "design": fuzz_design, "cli": fuzz_cli, "numeric": fuzz_numeric,
-           "golden-manifest": fuzz_golden_manifest, "golden-set": fuzz_golden_set}
            "design": fuzz_design, "sidecar": fuzz_sidecar, "cli": fuzz_cli,
-           "numeric": fuzz_numeric}
+           "numeric": fuzz_numeric, "golden-manifest": fuzz_golden_manifest,
+           "golden-set": fuzz_golden_set}
 
 
 def limit_memory() -> int:

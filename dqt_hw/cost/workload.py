@@ -357,7 +357,7 @@ class DynamicWidths:
 
 def _array_header(f, source, layers):
     """Check the .npy header at ``f`` (shape, dtype) before anything is allocated."""
-    shape, dtype = npy_header(f, source=source, what="a plain integer array")
+    shape, dtype, _ = npy_header(f, source=source, what="a plain integer array")
     validate(WidthArrayHeader, {"dtype": dtype.name, "shape": shape}, source=source)
     if shape[1] != len(layers):
         raise ValueError(f"{source}: per-input widths must have shape (inputs, "

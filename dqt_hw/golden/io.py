@@ -33,7 +33,6 @@ import math
 import os
 import shutil
 import tempfile
-import tokenize
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from ..files import atomic_write_text, replace_dir, staged_dir
-from ..schema import MAX_JSON_BYTES, parse_json, read_bounded
+from ..schema import MAX_JSON_BYTES, npy_header, parse_json, read_bounded
 from ..spec import CONTRACT_VERSION
 from .schema import (FORMAT_NAME, FORMAT_VERSION, SET_FORMAT,
                      SUPPORTED_CONTRACTS, validate_case, validate_set)
@@ -57,10 +56,6 @@ MAX_MANIFEST_BYTES = MAX_JSON_BYTES
 """Largest manifest.json or set.json read (1 MiB; a layer case's manifest has 6 KiB)."""
 MAX_NPY_HEADER = 4096
 """Largest .npy header (magic, length and the header dict; numpy writes 128 bytes)."""
-_NPY_ERRORS = (ValueError, SyntaxError, TypeError, KeyError, EOFError, OverflowError,
-               RecursionError, tokenize.TokenError)
-"""What numpy's header parser raises on a malformed header."""
-
 
 @dataclass(frozen=True)
 class GoldenArray:
@@ -340,22 +335,9 @@ def _read_npy(f: Path, ent: dict) -> np.ndarray:
         raise ValueError(f"{f}: sha256 {_sha256(raw)} does not match the manifest's "
                          f"{ent['sha256']}")
     buf = io.BytesIO(raw)
-    try:
-        with warnings.catch_warnings():  # numpy warns of a header in Python 2's syntax
-            warnings.simplefilter("ignore")
-            version = np.lib.format.read_magic(buf)
-            if version == (1, 0):
-                got, fortran, dtype = np.lib.format.read_array_header_1_0(buf)
-            elif version == (2, 0):
-                got, fortran, dtype = np.lib.format.read_array_header_2_0(buf)
-            else:
-                raise ValueError(f"format version {version} is not read (1.0 and 2.0 are)")
-    except _NPY_ERRORS as e:
-        raise ValueError(f"{f}: not a plain .npy array "
-                         f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
-    if dtype.hasobject:
-        raise ValueError(f"{f}: not a plain .npy array: it holds Python objects, which are "
-                         f"never unpickled")
+    with warnings.catch_warnings():  # numpy warns of a header in Python 2's syntax
+        warnings.simplefilter("ignore")
+        got, dtype, fortran = npy_header(buf, source=str(f), what="a plain .npy array")
     if dtype != np.dtype("<i8") or fortran or list(got) != shape:
         raise ValueError(f"{f}: holds {dtype.str if dtype != np.int64 else 'int64'} "
                          f"{list(got)}{' in Fortran order' if fortran else ''}, the manifest "

@@ -101,7 +101,7 @@ class Tensors:
         member = self.members[name]
         try:
             with self.zip.open(member) as f:
-                got, dtype = npy_header(f, source=what)
+                got, dtype, _ = npy_header(f, source=what)
         except ARRAY_ERRORS as e:
             if isinstance(e, ValueError) and str(e).startswith(what):
                 raise

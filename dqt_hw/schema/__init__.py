@@ -142,7 +142,7 @@ def read_json(path, *, what: str, max_bytes: int = MAX_JSON_BYTES) -> Any:
                       source=f"{what} {str(path)!r}")
 
 
-ARRAY_ERRORS = (ValueError, TypeError, KeyError, OSError, EOFError, SyntaxError,
+ARRAY_ERRORS = (ValueError, TypeError, KeyError, OSError, EOFError, SyntaxError, OverflowError,
                 RecursionError, RuntimeError, NotImplementedError, zipfile.BadZipFile,
                 tokenize.TokenError, zlib.error, lzma.LZMAError)
 """What reading a malformed .npy/.npz raises (numpy's header parser, zipfile)."""
@@ -154,17 +154,17 @@ def first_line(e: BaseException) -> str:
 
 
 def npy_header(f, *, source: str, what: str = "a plain array"):
-    """(shape, dtype) from the .npy header at the open file ``f``, read before anything
-    is allocated: a malformed header, or one of Python objects (never unpickled), is one
-    ValueError line ``<source> is not <what>: <why>``."""
+    """(shape, dtype, fortran_order) from the .npy header at the open file ``f``, read
+    before anything is allocated: a malformed header, or one of Python objects (never
+    unpickled), is one ValueError line ``<source> is not <what>: <why>``."""
     import numpy as np
 
     try:
         version = np.lib.format.read_magic(f)
         if version == (1, 0):
-            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
         elif version == (2, 0):
-            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
         else:
             raise ValueError(f"npy format version {version} is not read (1.0 and 2.0 are)")
     except ARRAY_ERRORS as e:
@@ -172,7 +172,7 @@ def npy_header(f, *, source: str, what: str = "a plain array"):
     if dtype.hasobject:
         raise ValueError(f"{source} is not {what}: it holds Python objects, which are never "
                          f"unpickled (allow_pickle=False)")
-    return tuple(shape), dtype
+    return tuple(shape), dtype, bool(fortran)
 
 
 # ----------------------------------------------------------------------------- validating
