@@ -104,6 +104,9 @@ def build_saif(design: runner.RtlFiles, wrapper: Path, top: str) -> Path:
 RESNET18_LAYER = "layer2.0.conv1"
 SHIPPED_LAYER = "layer1.0.conv2"
 PAIRS = ((8, 8), (6, 6), (4, 4), (2, 2))
+POOL = 32
+"""Test inputs of the shipped network among which the controller's switching inputs are
+chosen (the first ones of its test set)."""
 
 
 def _limit(jobs, max_macs, R, C):
@@ -147,7 +150,7 @@ def _shipped(net_path=None):
 def shipped_jobs(design, pair, *, layer: str = SHIPPED_LAYER, inputs: int = 2,
                  max_macs: int = 4096, net_path=None):
     """[(TileJob, expected rows)] of ``layer`` of the shipped trained network on its first
-    test inputs (chosen as in sim/tb/tb_net.py): ``pair`` (b_a, b_w) forced at the layer
+    test inputs (chosen as in sim/tb/tb_net.py, among the first :data:`POOL`): ``pair`` (b_a, b_w) forced at the layer
     (the other layers at the controller's widths), or ``"dynamic"``: the controller's own
     widths, inputs ordered so that consecutive ones differ where the controller allows.
     Blocks of each input in turn, up to ``max_macs`` tile MAC slots in all; also returns
@@ -156,6 +159,7 @@ def shipped_jobs(design, pair, *, layer: str = SHIPPED_LAYER, inputs: int = 2,
     from dqt_hw.net.tiles import dynamic_widths, layer_io, layer_jobs, switching_inputs
 
     net, codes = _shipped(net_path)
+    codes = codes[:max(POOL, inputs)]
     names, widths = dynamic_widths(net, codes)
     li = names.index(layer)
     if pair == "dynamic":
