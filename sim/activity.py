@@ -260,7 +260,7 @@ def measure(design, *, sources=("resnet18", "shipped"), pairs=PAIRS, dynamic: bo
     _, cal_tog, cal_counts = one("calibration", random_jobs_nn(
         design, seed=seed, max_macs=max(max_macs, 4 * R * C * 64)))
     e_t = act.calibrate(cal_tog, design, cal_counts, tech)
-    volt = act.load_tech(tech).data.get("voltage_v", 1.0)
+    volt = act.load_tech(tech).data.get("voltage_v")  # None: no capacitances reported
     runs = []
     plan = []
     for src in sources:
@@ -299,8 +299,8 @@ def measure(design, *, sources=("resnet18", "shipped"), pairs=PAIRS, dynamic: bo
     return {"design": design.name, "tile": dict(rows=R, cols=C, n=n, acc_width=design.acc_width,
                                                 view_rounding=design.view_rounding),
             "tech": act.load_tech(tech).name, "voltage_v": volt,
-            "toggle_pj": e_t, "capacitance_ff": {k: act.capacitance_ff(v, volt)
-                                                 for k, v in e_t.items()},
+            "toggle_pj": e_t, "capacitance_ff": {k: act.capacitance_ff(v, volt) if volt
+                                                 else None for k, v in e_t.items()},
             "calibration": {"macs": cal_counts.macs, "toggles": cal_tog},
             "runs": runs}
 

@@ -51,13 +51,13 @@ grows with its width, is not seen); leakage and the clock tree are not counted.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .tech import TOGGLE_CLASSES, load_tech
 
 __all__ = ["CLASSES", "SaifNet", "parse_saif", "read_saif", "classify", "class_toggles",
-           "op_energy_pj", "calibrate", "activity_energy", "toggle_energy_pj",
+           "Counts", "op_energy_pj", "calibrate", "register_toggle_pj", "activity_energy", "toggle_energy_pj",
            "capacitance_ff"]
 
 CLASSES = TOGGLE_CLASSES
@@ -308,14 +308,3 @@ def activity_energy(toggles: dict, e_toggle: dict) -> dict[str, float]:
     e["total"] = sum(e.values())
     return e
 
-
-@dataclass
-class Result:
-    """One measured run: label, width pair(s), counts, toggles and energy per class."""
-
-    label: str
-    pairs: list
-    counts: Counts
-    toggles: dict
-    energy_pj: dict
-    op_model_pj: dict = field(default_factory=dict)

@@ -95,8 +95,9 @@ def run(args) -> int:
 def summary(rep: dict) -> str:
     """A table: per run, toggles per MAC of the multiplier and accumulator and energy per
     MAC (activity and per-operation model)."""
+    cap = rep["capacitance_ff"]
     lines = [f"per-toggle energy (pJ) / effective capacitance (fF) at {rep['voltage_v']} V: "
-             + ", ".join(f"{k} {v:.4f}/{rep['capacitance_ff'][k]:.1f}"
+             + ", ".join(f"{k} {v:.4f}/" + (f"{cap[k]:.1f}" if cap[k] is not None else "-")
                          for k, v in rep["toggle_pj"].items()),
              f"{'run':<18} {'MACs':>7} {'mult tg/MAC':>11} {'acc tg/MAC':>10} "
              f"{'mult pJ/MAC':>11} {'acc pJ/MAC':>10} {'pJ/MAC':>8} {'model pJ/MAC':>12}"]
