@@ -266,9 +266,9 @@ class Tile(wiring.Component):
                 lane.b_out.eq(rq.payload.b_out),
             ]
             lanes.append(lane)
-        with m.Switch(group):
+        with m.Switch(group):  # (the last group as the default: every value covered)
             for g in range(G):
-                with m.Case(g):
+                with (m.Case(g) if g < G - 1 else m.Default()):
                     for lane_i, lane in enumerate(lanes):
                         j = g * L + lane_i
                         m.d.comb += [
@@ -302,11 +302,10 @@ class Tile(wiring.Component):
                 m.d.sync += out.payload.codes[j].eq(Mux(j < rq.payload.ncols, code, 0))
         with m.Elif(due & emit & rq.valid & ~row_done):
             m.d.sync += group.eq(group + 1)
-            with m.Switch(group):
-                for g in range(G - 1):
-                    with m.Case(g):
-                        m.d.sync += [held[g * L + i].eq(lane.code)
-                                     for i, lane in enumerate(lanes)]
+            for g in range(G - 1):  # (`group == 0` would be written as a multi-bit `!x`)
+                with m.If(group == g if g else ~group.any()):
+                    m.d.sync += [held[g * L + i].eq(lane.code)
+                                 for i, lane in enumerate(lanes)]
         last_row = (arr.row_index == R - 1) if R > 1 else 1
         m.d.comb += rq.ready.eq(advance & due & last_row)
         return advance
