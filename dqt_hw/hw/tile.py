@@ -18,7 +18,9 @@ protocol (docs/hardware.md, "Tile stream protocol"):
   ``row`` = i, ``last`` = (i == M - 1).
 
 Back-pressure: when ``out`` is full and not ready, or a row is due and ``rq`` is not
-valid, the whole datapath freezes for that cycle (nothing is lost or duplicated). The last
+valid, the whole datapath freezes for that cycle (nothing is lost or duplicated). With
+``rq_lanes`` = L < C requantizer lanes, each emitted row also freezes it for C / L - 1
+cycles while the L lanes take the row's columns group by group (``_grouped_drain``). The last
 steps of consecutive tiles are at least max(R, C) steps apart (a shorter tile is padded
 with idle steps), so for K >= max(R, C) tiles follow each other back to back, whatever
 their widths: a precision switch costs no drain and no cycle.
@@ -54,6 +56,8 @@ class Tile(wiring.Component):
         element of K per ``act``/``wgt`` transfer; 2 or 4, the array is built from
         :class:`~dqt_hw.hw.scalable.ScalableMACPE` bricks and every transfer carries
         ``max_pack`` slots, of which the first ``pack_factor(b_a, b_w)`` hold elements.
+        ``rq_lanes``: requantizer lanes, dividing C (default C); fewer are
+        time-multiplexed over C / rq_lanes cycles per output row.
     **params
         Keyword parameters on top of ``design`` (or of the defaults).
 
@@ -145,7 +149,7 @@ class Tile(wiring.Component):
     def latency(self) -> int:
         """Clock edges from the one that transfers a tile's last step to the one that
         transfers its first ``out`` row, without back-pressure (``out.valid`` rises one
-        edge earlier): C + 2."""
+        edge earlier): C + 2 (C + 1 + C / rq_lanes with fewer lanes)."""
         return self.design.latency
 
     @property
