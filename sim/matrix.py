@@ -132,6 +132,12 @@ def nodes(full: bool = True) -> list[Node]:
                           dict(rows=size, cols=size, n=8, acc_width=W, overflow=ovf,
                                view_rounding=r, signed=signed), params, quick))
     out += feature_tiles(full)
+    # two requantizer lanes for four columns (2 cycles per row), signed, half_up views
+    out.append(_n("tile4x4-rq2-w17-wrap-s-hu", "tb_tile", "tile",
+                  dict(rows=4, cols=4, n=8, acc_width=17, overflow="wrap",
+                       view_rounding="half_up", signed=True, rq_lanes=2),
+                  dict(jobs=24, p_idle=0.15, p_stall=0.25, golden=GOLDEN_TILE_CASES,
+                       golden_blocks=8, resnet_blocks=2, overflow_max_k=600)))
     # configurations that exist for golden sets of their own
     out.append(_n("tile2x2-w20-wrap-u-fl-golden", "tb_tile", "tile",
                   dict(rows=2, cols=2, n=8, acc_width=20, overflow="wrap"),
@@ -153,8 +159,9 @@ def nodes(full: bool = True) -> list[Node]:
 
 
 # Small tiles that, with the quick 2x2 W = 32 node, give QUICK every tile feature: signed and
-# unsigned, wrap and saturate, floor and half_up views, packed (max_pack 4) and not, and
-# a small K field so that full-depth tiles (K = 2^depth_bits, cmd k field 0) are short.
+# unsigned, wrap and saturate, floor and half_up views, packed (max_pack 4) and not, a
+# time-multiplexed requantizer (rq_lanes < cols), and a small K field so that full-depth
+# tiles (K = 2^depth_bits, cmd k field 0) are short.
 # Every tb_tile node runs with idle cycles on the inputs and back-pressure on the output.
 FEATURE_TILES = [
     # (id, generator parameters)
@@ -166,6 +173,10 @@ FEATURE_TILES = [
     ("tile4x4-p4-w16-wrap-s-fl-d4", dict(rows=4, cols=4, acc_width=16, overflow="wrap",
                                          view_rounding="floor", signed=True, depth_bits=4,
                                          max_pack=4)),
+    # one requantizer lane for the four columns: 4 cycles per output row, the array frozen
+    ("tile4x4-rq1-w24-satu-u-fl-d4", dict(rows=4, cols=4, acc_width=24, overflow="saturate",
+                                          view_rounding="floor", signed=False, depth_bits=4,
+                                          rq_lanes=1)),
 ]
 
 

@@ -79,17 +79,23 @@ def layer_jobs(info, R, C):
     return jobs
 
 
-@pytest.mark.parametrize("R, C, out_shape, taps, groups", [
-    (2, 3, (5, 2, 3), 7, 1),      # K > max(R, C): tiles back to back
-    (3, 2, (3, 2, 2), 2, 1),      # K < max(R, C): padded to the period
-    (4, 4, (8, 3, 3), 9, 2),      # groups, a short last row fold
-    (1, 1, (2, 1, 1), 3, 1),
+@pytest.mark.parametrize("R, C, out_shape, taps, groups, rq_lanes", [
+    (2, 3, (5, 2, 3), 7, 1, None),      # K > max(R, C): tiles back to back
+    (3, 2, (3, 2, 2), 2, 1, None),      # K < max(R, C): padded to the period
+    (4, 4, (8, 3, 3), 9, 2, None),      # groups, a short last row fold
+    (1, 1, (2, 1, 1), 3, 1, None),
+    # fewer requantizer lanes than columns: C / rq_lanes cycles per emitted row
+    (2, 3, (5, 2, 3), 7, 1, 1),
+    (3, 2, (3, 2, 2), 2, 1, 1),
+    (4, 4, (8, 3, 3), 9, 2, 2),
+    (4, 4, (8, 3, 3), 9, 1, 1),
+    (3, 4, (4, 5, 1), 2, 1, 2),         # short tiles and short row folds
 ])
-def test_cycle_model_equals_tile_simulation(R, C, out_shape, taps, groups):
+def test_cycle_model_equals_tile_simulation(R, C, out_shape, taps, groups, rq_lanes):
     O, Ho, Wo = out_shape
     info = {"name": "layer", "groups": groups, "out_shape": out_shape, "taps": taps,
             "macs": O * Ho * Wo * taps}
     dut = Tile(rows=R, cols=C, n=8, acc_width=24, kbits=16, ebits=3, sbits=5,
-                    depth_bits=6)
+               depth_bits=6, rq_lanes=rq_lanes)
     model = layer_cycles(info, dut, b_a=4, b_w=8)["Total Cycles"]
     assert simulate_cycles(dut, layer_jobs(info, R, C)) == model

@@ -20,8 +20,10 @@ def tile_designs(draw):
     n = draw(st.sampled_from([4, 6, 8]))
     signed = draw(st.booleans())
     widths = draw(st.lists(st.integers(2, n), min_size=1, max_size=4, unique=True))
+    cols = draw(st.integers(1, 8))
     return Design(
-        rows=draw(st.integers(1, 8)), cols=draw(st.integers(1, 8)), n=n, signed=signed,
+        rows=draw(st.integers(1, 8)), cols=cols, n=n, signed=signed,
+        rq_lanes=draw(st.sampled_from([None] + [d for d in range(1, cols + 1) if cols % d == 0])),
         widths=tuple(widths), acc_width=draw(st.integers(2 * n + 1, 48)),
         overflow=draw(st.sampled_from(rules.HW_OVERFLOW_MODES)),
         view_rounding=draw(st.sampled_from(rules.VIEW_ROUNDINGS)),
@@ -60,6 +62,21 @@ def test_derived_quantities_are_the_generators():
     arr = PEArray(d)
     arr._MustUse__silence = True
     assert arr.latency == d.latency - 1 and arr.sum_width == d.side_sum_width
+
+
+def test_rq_lanes_default_and_derived_timing():
+    """rq_lanes = cols is the default design (left out of the sidecar and the TOML); fewer
+    lanes take C / rq_lanes cycles per row and that many more edges of latency."""
+    assert Design(cols=8, rq_lanes=8) == Design() and Design().rq_lanes is None
+    assert "rq_lanes" not in Design(rq_lanes=8).to_toml()
+    d = Design(rows=4, cols=8, rq_lanes=2)
+    assert (d.requant_lanes, d.row_cycles, d.latency, d.min_period) == (2, 4, 8 + 1 + 4, 8)
+    assert d.parameters()["rq_lanes"] == 2 and d.replace(cols=4).row_cycles == 2
+    assert (Design().requant_lanes, Design().row_cycles, Design().latency) == (8, 1, 10)
+    _, sidecar = generate(Design(rows=2, cols=4, rq_lanes=1, n=4, acc_width=10, depth_bits=3,
+                                 kbits=6, ebits=2, sbits=3))
+    assert Design.from_sidecar(json.loads(json.dumps(sidecar))).rq_lanes == 1
+    assert (sidecar["timing"]["cycles_per_row"], sidecar["timing"]["latency_cycles"]) == (4, 9)
 
 
 def test_sub_takes_only_the_part_parameters():
@@ -102,6 +119,11 @@ def test_generators_take_a_design_or_keywords():
     (dict(max_pack=3), ValueError, r"^max_pack must be one of \(1, 2, 4\), not 3$"),
     (dict(rows=0), ValueError, r"^rows R must be in \[1, 64\], not 0$"),
     (dict(signed="yes"), TypeError, r"^signed must be a bool, not 'yes'$"),
+    (dict(cols=6, rq_lanes=4), ValueError,
+     r"^requantizer lanes rq_lanes must divide cols = 6 \(one of \[1, 2, 3, 6\]\), not 4$"),
+    (dict(rq_lanes=0), ValueError, r"^requantizer lanes rq_lanes must be in \[1, 8\], not 0$"),
+    (dict(component="array", rq_lanes=2), ValueError,
+     r"^parameter 'rq_lanes' is not one of the array parameters"),
 ])
 def test_design_refuses(kw, exc, match):
     with pytest.raises(exc, match=match):

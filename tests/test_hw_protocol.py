@@ -142,13 +142,15 @@ def doc_tile_table() -> dict[str, tuple[str, set[str], set[str]]]:
 TILE_STREAM_OUTPUTS = {"cmd.ready", "act.ready", "wgt.ready", "rq.ready", "out.valid"}
 
 
-@pytest.mark.parametrize("max_pack", [1, 4])
-def test_tile_dependency_table_is_the_hardware(max_pack):
+@pytest.mark.parametrize("max_pack, rq_lanes", [(1, None), (4, None), (1, 1), (4, 1)])
+def test_tile_dependency_table_is_the_hardware(max_pack, rq_lanes):
     """Every row of the documented table against the Yosys input cones; out.payload (no
-    row: a register) must have no combinational input either."""
+    row: a register) must have no combinational input either. The same table holds with
+    one requantizer lane for the three columns."""
     table = doc_tile_table()
     assert set(table) == TILE_STREAM_OUTPUTS, "the table must cover every ready and valid"
-    kw = dict(rows=2, cols=3, n=4, acc_width=12, depth_bits=3, kbits=6, ebits=2, sbits=3)
+    kw = dict(rows=2, cols=3, n=4, acc_width=12, depth_bits=3, kbits=6, ebits=2, sbits=3,
+              rq_lanes=rq_lanes)
     tile = Tile(**kw, **({"max_pack": max_pack} if max_pack > 1 else {}))
     cones, inputs = comb_cones(tile)
     assert {"rst", "clk", "cmd.payload.b_a", "act.payload", "rq.payload.lanes"} <= inputs
@@ -345,13 +347,15 @@ class TileHandshake:
     Row i of a tile whose last step is step s is due at step s + 1 + C + i (the PE array's
     drain timing); the last steps of two tiles are at least max(R, C) steps apart."""
 
-    def __init__(self, R, C, n, depth_bits, max_pack):
+    def __init__(self, R, C, n, depth_bits, max_pack, rq_lanes=None):
         self.R, self.C, self.n, self.db, self.P = R, C, n, depth_bits, max_pack
         self.period = max(R, C)
+        self.G = C // (rq_lanes or C)  # cycles per emitted row (lane groups)
         self.reset()
 
     def reset(self):
         self.k, self.gap, self.step, self.due, self.out_full = 0, self.period, 0, {}, False
+        self.group = 0
 
     def comb(self, i):
         """Every ready / valid for the inputs ``i`` in the current state, and the
@@ -359,7 +363,9 @@ class TileHandshake:
         row = self.due.get(self.step)
         due = row is not None
         emit = due and row < i["m"]
-        advance = not due or (i["rq_valid"] and (not emit or not self.out_full or i["out_ready"]))
+        row_done = self.group == self.G - 1
+        advance = not due or (i["rq_valid"] and (not emit or (
+            row_done and (not self.out_full or i["out_ready"]))))
         K = i["k"] or (1 << self.db)
         if self.P == 1:
             step_elems, is_last = 1, self.k == K - 1
@@ -371,7 +377,7 @@ class TileHandshake:
         out = {"cmd.ready": fire and is_last, "act.ready": fire, "wgt.ready": fire,
                "rq.ready": advance and due and row == self.R - 1, "out.valid": self.out_full}
         terms = dict(due=due, emit=emit, advance=advance, fire=fire, is_last=is_last,
-                     waits=waits, step_elems=step_elems)
+                     waits=waits, step_elems=step_elems, row_done=row_done)
         return out, terms
 
     def edge(self, i, rst):
@@ -381,6 +387,10 @@ class TileHandshake:
         _, t = self.comb(i)
         self.out_full = (self.out_full and not i["out_ready"]) or (t["advance"] and t["due"]
                                                                     and t["emit"])
+        if t["advance"] and t["due"] and t["emit"]:
+            self.group = 0
+        elif t["due"] and t["emit"] and i["rq_valid"] and not t["row_done"]:
+            self.group += 1  # a lane group of the row done, the array frozen
         if not t["advance"]:
             return  # frozen: nothing moves
         if t["fire"] and t["is_last"]:
@@ -432,6 +442,8 @@ TILE_CONFIGS = [
     dict(rows=2, cols=3),
     dict(rows=3, cols=2),
     dict(rows=2, cols=2, max_pack=4),
+    dict(rows=2, cols=4, rq_lanes=2),
+    dict(rows=3, cols=2, rq_lanes=1),
 ]
 
 
@@ -445,7 +457,7 @@ def test_tile_handshake_matches_documented_model(params):
     dut = Tile(n=4, acc_width=12, depth_bits=3, kbits=6, ebits=2, sbits=3, **params)
     R, C, P, db = dut.rows, dut.cols, dut.max_pack, dut.depth_bits
     top, cd = with_domain(dut)
-    model = TileHandshake(R, C, dut.n, db, P)
+    model = TileHandshake(R, C, dut.n, db, P, dut.design.rq_lanes)
     hs_sigs, out_sigs = _tile_ports(dut)
     hs_cat = Cat(*hs_sigs.values())
     rng = random.Random(f"handshake-{params}")
@@ -529,7 +541,11 @@ def test_tile_handshake_matches_documented_model(params):
             if not rst:
                 cov["row_frozen_rq"] += t["due"] and not i["rq_valid"]
                 cov["row_frozen_out"] += (t["due"] and t["emit"] and model.out_full
-                                          and not out_ready and i["rq_valid"])
+                                          and not out_ready and i["rq_valid"]
+                                          and t["row_done"])
+                if model.G > 1:  # frozen while a lane group of the row is requantized
+                    cov["lane_group"] = cov.get("lane_group", 0) + (
+                        t["due"] and t["emit"] and i["rq_valid"] and not t["row_done"])
                 cov["gap_wait"] += (t["waits"] and i["cmd_valid"] and i["act_valid"]
                                     and i["wgt_valid"])
                 cov["skip_row"] += t["due"] and not t["emit"] and t["advance"]
@@ -617,13 +633,13 @@ def _tile(**kw):
                 **kw)
 
 
-@pytest.mark.parametrize("max_pack", [1, 4])
-def test_tile_one_reset_cycle_equals_power_on(max_pack):
+@pytest.mark.parametrize("max_pack, rq_lanes", [(1, None), (4, None), (1, 1)])
+def test_tile_one_reset_cycle_equals_power_on(max_pack, rq_lanes):
     """docs/hardware.md, "Reset": one rising edge with rst high, from any state, leaves the
     tile exactly as it powers up; a longer reset changes nothing. Compared cycle for cycle
     on every ready / valid and out.payload, from dirty states reached by random traffic
     (mid-tile, rows pending in the array, out full)."""
-    kw = {"max_pack": max_pack} if max_pack > 1 else {}
+    kw = ({"max_pack": max_pack} if max_pack > 1 else {}) | {"rq_lanes": rq_lanes}
     fresh, _ = _trace(_tile(**kw), ClockDomain("sync"), 150, 0)
     assert sum(r["out.valid"] for r, _ in fresh) > 10
     states = []

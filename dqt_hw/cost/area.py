@@ -118,7 +118,12 @@ def _requant(d):
 def _tile(d):
     R, C, n = d.rows, d.cols, d.n
     f = _array(d)
-    _add(f, _requant(d.sub("requant")), C)
+    L, G = d.requant_lanes, d.row_cycles
+    _add(f, _requant(d.sub("requant")), L)
+    if G > 1:  # each lane's inputs selected among G columns; the held codes; the counter
+        lane_in = d.acc_width + d.side_sum_width + 4 * d.kbits + 4 * d.ebits + d.sbits
+        _add(f, {"mux": L * (G - 1) * lane_in + (G - 1) * L * n,
+                 "ff": (G - 1) * L * n + (G - 1).bit_length(), "hc": (G - 1).bit_length()})
     db = d.depth_bits
     _add(f, {"ff": C * n + max(1, (R - 1).bit_length()) + 2 + db + d.min_period.bit_length(),
              "hc": 2 * db, "mux": C * n})

@@ -11,12 +11,18 @@ Timing of the tile (dqt_hw/hw/tile.py, without back-pressure and with inputs alw
 valid; both figures from :class:`dqt_hw.design.Design`): the last step of tile t enters
 at cycle ``L_t = K - 1 + t * max(K, P)`` with ``P = design.min_period`` = max(R, C) (the
 array's double-buffered results let the next tile start at once; a tile shorter than P is
-padded with idle steps), and its rows leave ``design.latency`` = C + 2 cycles later, one
-per cycle. So a layer of T tiles takes
+padded with idle steps), and its rows leave ``design.latency`` = C + 1 + G cycles later,
+one per G cycles, where G = ``design.row_cycles`` = C / rq_lanes (1 with a requantizer
+lane per column: latency C + 2, one row per cycle). With G > 1 every emitted row freezes
+the whole datapath (inputs included) for G - 1 cycles while the lane groups take its
+columns in turn, so a layer of T tiles takes
 
-    cycles = (T - 1) max(K, P) + K + latency - 1 + M_last
+    cycles = (T - 1) max(K, P) + K + latency - 1 + G (M_last - 1) + 1
+             + (G - 1) (E - M_last)
 
-counted from the first input step to the last output transfer, both included. The width
+with E = g ceil(N / C) M the rows emitted by all its tiles, counted from the first input
+step to the last output transfer, both included (for G = 1: (T - 1) max(K, P) + K +
+latency - 1 + M_last). The width
 pair does not change it (the PE is a full n x n multiplier: one step per element at every
 width); ``steps_per_element`` models a precision-scalable PE instead (the generator's
 ScalableMACPE packing, not yet inside a tile: its K steps shrink to ceil(K / pack)).
@@ -77,11 +83,14 @@ def layer_cycles(info: dict, tile, *, b_a: int = 8, b_w: int = 8, pe_mode: str =
     T = g * fm * fn
     m_last = M - (fm - 1) * R
     compute = (T - 1) * max(K, P) + K
-    drain = tile.latency - 1 + m_last
+    G = tile.row_cycles
+    drain = tile.latency + G * (m_last - 1)
+    requant_wait = (G - 1) * (g * fn * M - m_last)  # rows of the earlier tiles
     stall = 0
     if dram_bits is not None and dram_bits_per_cycle:
-        stall = max(0, math.ceil(dram_bits / dram_bits_per_cycle) - (compute + drain))
-    total = compute + drain + stall
+        stall = max(0, math.ceil(dram_bits / dram_bits_per_cycle)
+                    - (compute + drain + requant_wait))
+    total = compute + drain + requant_wait + stall
     macs = info["macs"]
     pe_cycles_used = macs * spe  # PE-steps doing useful work
     mapping = (M * N) / (fm * R * fn * C)
@@ -96,6 +105,7 @@ def layer_cycles(info: dict, tile, *, b_a: int = 8, b_w: int = 8, pe_mode: str =
         "row_folds": fm, "col_folds": fn, "tiles": T, "m_last": m_last,
         "idle_steps": (T - 1) * (max(K, P) - K),
         "fill_drain_cycles": drain,
+        "requant_wait_cycles": requant_wait,
         "fits_depth": K0 <= (1 << tile.depth_bits),
     }
 

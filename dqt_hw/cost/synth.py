@@ -334,8 +334,12 @@ def fit_configs(include_large: bool = False):
         D(component="tile", name="fit_tile2x2_w20", rows=2, cols=2, n=8, acc_width=20,
           kbits=16, ebits=3, sbits=5, depth_bits=8),
     )
+    # the 8x8 reference tile (dqt_tile8x8_w32) with 4, 2 and 1 requantizer lanes for its 8
+    # columns (rq_lanes: docs/cost.md, "Time-multiplexed requantizer"); large, so --all only
+    lanes = tuple(D(component="tile", name=f"tile8x8_w32_rq{q}", rows=8, cols=8, n=8,
+                    acc_width=32, overflow="wrap", rq_lanes=q) for q in (4, 2, 1))
     # the AXI shell is the tile plus its interfaces: no area-model feature describes it
-    refs = tuple(c for c in REFERENCE_DESIGNS if (include_large or not is_large(c))
+    refs = tuple(c for c in REFERENCE_DESIGNS + lanes if (include_large or not is_large(c))
                  and c.component != "axi")
     return refs + extra + tuple(CALIBRATION)
 

@@ -27,6 +27,8 @@ FLAGS = (
     ("--mult-bits", "mult_bits", int, "multiplier width (rescale component)"),
     ("--max-pack", "max_pack", int,
      "elements per step at narrow widths (scalable_pe, array, tile: 1, 2, 4)"),
+    ("--rq-lanes", "rq_lanes", int, "requantizer lanes of a tile, dividing cols (default: "
+                                   "cols; fewer take cols / rq_lanes cycles per row)"),
     ("--queue-depth", "queue_depth", int, "command-queue depth of the AXI shell (axi: 2..16)"),
 )
 """(flag, parameter, type, help) of every design parameter with a flag."""

@@ -39,7 +39,7 @@ PARAMETERS = {
               "widths", "depth_bits", "max_pack"),
     "requant": ("n", "acc_width", "sum_width", "kbits", "ebits", "sbits", "signed", "widths"),
     "tile": ("rows", "cols", "n", "acc_width", "overflow", "view_rounding", "signed",
-             "widths", "depth_bits", "kbits", "ebits", "sbits", "max_pack"),
+             "widths", "depth_bits", "kbits", "ebits", "sbits", "max_pack", "rq_lanes"),
     "rescale": ("n", "rounding", "signed", "mult_bits", "sbits", "widths"),
     "axi": ("rows", "cols", "n", "acc_width", "overflow", "view_rounding", "signed",
             "widths", "depth_bits", "kbits", "ebits", "sbits", "max_pack", "queue_depth"),
@@ -65,6 +65,7 @@ INT_RANGES = {
     "mult_bits": ("multiplier width mult_bits", 2, R.MAX_MULT_BITS),
     "sbits": ("shift width sbits", 1, R.MAX_S_BITS),
     "acc_width": ("accumulator width W", 2, R.MAX_ACC_WIDTH),
+    "rq_lanes": ("requantizer lanes rq_lanes", 1, R.MAX_DIM),
 }
 """(what, lo, hi) of every integer parameter checked by range alone (acc_width: of a
 standalone requantizer; elsewhere it must also hold one product). The checks below and
@@ -116,6 +117,11 @@ class Design:
         Multiplier constant width of the baseline rescale unit.
     queue_depth : int
         Tile commands the AXI shell's command queue holds (2, 4, 8 or 16).
+    rq_lanes : int, optional
+        Requantizer lanes of a tile, dividing ``cols`` (default, ``None``: one per column,
+        = cols). With fewer, each output row takes cols / rq_lanes cycles (one lane group
+        per cycle, the array frozen meanwhile: :attr:`row_cycles`). A value equal to
+        ``cols`` is stored as ``None`` (the same design).
 
     A parameter that the component does not have must stay at its default.
     """
@@ -140,6 +146,7 @@ class Design:
     rounding: str = "half_up"
     mult_bits: int = 16
     queue_depth: int = 4
+    rq_lanes: int | None = None
 
     def __post_init__(self):
         comp = self.component
@@ -205,6 +212,9 @@ class Design:
             v["views"] = R.check_bool("views", self.views)
         if "queue_depth" in params:
             v["queue_depth"] = R.check_queue_depth(self.queue_depth)
+        if "rq_lanes" in params and self.rq_lanes is not None:
+            lanes = R.check_rq_lanes(self.rq_lanes, v["cols"])
+            v["rq_lanes"] = None if lanes == v["cols"] else lanes
         for k, val in v.items():
             object.__setattr__(self, k, val)
 
@@ -294,7 +304,7 @@ class Design:
         out = {}
         for key in PARAMETERS[self.component]:
             v = getattr(self, key)
-            if key in quiet and v == quiet[key]:
+            if (key in quiet and v == quiet[key]) or (key == "rq_lanes" and v is None):
                 continue
             out[key] = list(v) if isinstance(v, tuple) else v
         return out
@@ -353,11 +363,23 @@ class Design:
         return 1 + self.cols
 
     @property
+    def requant_lanes(self) -> int:
+        """Requantizer lanes of the tile: ``rq_lanes``, or one per column (C)."""
+        return self.cols if self.rq_lanes is None else self.rq_lanes
+
+    @property
+    def row_cycles(self) -> int:
+        """Cycles per emitted output row: C / requant_lanes lane groups, one per cycle (1
+        with a lane per column). The array is frozen for the other row_cycles - 1."""
+        return R.row_cycles(self.cols, self.requant_lanes)
+
+    @property
     def latency(self) -> int:
         """Clock edges from the edge that transfers a tile's last step to the one that
-        transfers its first ``out`` row, without back-pressure: the array's latency and
-        the requantizer's output register, C + 2."""
-        return self.array_latency + 1
+        transfers its first ``out`` row, without back-pressure: the array's latency, the
+        row's lane groups and the output register, C + 1 + row_cycles (C + 2 with a lane
+        per column)."""
+        return self.array_latency + self.row_cycles
 
     @property
     def max_depth(self) -> int:

@@ -23,9 +23,11 @@ __all__ = [
     "HW_OVERFLOW_MODES", "MAX_ACC_WIDTH", "MAX_DEPTH_BITS", "MAX_DIM", "MAX_E_BITS",
     "MAX_MULT_BITS", "MAX_S_BITS", "PACK_FACTORS", "QUEUE_DEPTHS", "VIEW_ROUNDINGS",
     "check_acc_width", "check_bool", "check_choice", "check_int", "check_master_width",
-    "check_max_pack", "check_overflow", "check_queue_depth", "check_view_rounding", "check_widths",
+    "check_max_pack", "check_overflow", "check_queue_depth", "check_rq_lanes", "check_view_rounding",
+    "check_widths",
     "cycles_per_width_pair", "depth_bits_for", "max_product", "min_acc_width", "min_view_width",
-    "pack_factor", "pack_modes", "requant_sum_bits", "side_sum_width", "width_field_bits",
+    "pack_factor", "pack_modes", "requant_sum_bits", "row_cycles", "side_sum_width",
+    "width_field_bits",
 ]
 
 VIEW_ROUNDINGS = ("floor", "half_up")
@@ -237,6 +239,17 @@ def check_max_pack(max_pack, n: int, signed: bool) -> int:
     return max_pack
 
 
+def check_rq_lanes(rq_lanes, cols: int) -> int:
+    """The tile's requantizer lanes: an int in 1..cols that divides cols (the columns are
+    requantized in cols / rq_lanes groups of rq_lanes, one group per cycle)."""
+    rq_lanes = check_int("requantizer lanes rq_lanes", rq_lanes, 1, cols)
+    if cols % rq_lanes:
+        divisors = [d for d in range(1, cols + 1) if cols % d == 0]
+        raise ValueError(f"requantizer lanes rq_lanes must divide cols = {cols} (one of "
+                         f"{divisors}), not {rq_lanes}")
+    return rq_lanes
+
+
 def check_queue_depth(depth) -> int:
     """The AXI shell's command-queue depth: one of :data:`QUEUE_DEPTHS`."""
     if isinstance(depth, bool) or depth not in QUEUE_DEPTHS:
@@ -267,6 +280,12 @@ def requant_sum_bits(*, kbits: int, ebits: int, acc_width: int, sum_width: int) 
     kbits + width(x_i) bits (the product of two most-negative values included), the left
     shift adds up to 2^ebits - 1, and the sum of four terms two more."""
     return kbits + max(acc_width, sum_width) + (1 << ebits) - 1 + 2
+
+
+def row_cycles(cols: int, rq_lanes: int) -> int:
+    """Cycles the tile spends on one emitted output row: cols / rq_lanes lane groups, one
+    per cycle (1 with a lane per column)."""
+    return cols // rq_lanes
 
 
 def pack_modes(max_pack: int) -> list[int]:

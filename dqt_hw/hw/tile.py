@@ -18,7 +18,9 @@ protocol (docs/hardware.md, "Tile stream protocol"):
   ``row`` = i, ``last`` = (i == M - 1).
 
 Back-pressure: when ``out`` is full and not ready, or a row is due and ``rq`` is not
-valid, the whole datapath freezes for that cycle (nothing is lost or duplicated). The last
+valid, the whole datapath freezes for that cycle (nothing is lost or duplicated). With
+``rq_lanes`` = L < C requantizer lanes, each emitted row also freezes it for C / L - 1
+cycles while the L lanes take the row's columns group by group (``_grouped_drain``). The last
 steps of consecutive tiles are at least max(R, C) steps apart (a shorter tile is padded
 with idle steps), so for K >= max(R, C) tiles follow each other back to back, whatever
 their widths: a precision switch costs no drain and no cycle.
@@ -54,6 +56,8 @@ class Tile(wiring.Component):
         element of K per ``act``/``wgt`` transfer; 2 or 4, the array is built from
         :class:`~dqt_hw.hw.scalable.ScalableMACPE` bricks and every transfer carries
         ``max_pack`` slots, of which the first ``pack_factor(b_a, b_w)`` hold elements.
+        ``rq_lanes``: requantizer lanes, dividing C (default C); fewer are
+        time-multiplexed over C / rq_lanes cycles per output row.
     **params
         Keyword parameters on top of ``design`` (or of the defaults).
 
@@ -145,7 +149,7 @@ class Tile(wiring.Component):
     def latency(self) -> int:
         """Clock edges from the one that transfers a tile's last step to the one that
         transfers its first ``out`` row, without back-pressure (``out.valid`` rises one
-        edge earlier): C + 2."""
+        edge earlier): C + 2 (C + 1 + C / rq_lanes with fewer lanes)."""
         return self.design.latency
 
     @property
@@ -161,9 +165,12 @@ class Tile(wiring.Component):
         m = Module()
         R, C = self._R, self._C
         m.submodules.array = arr = PEArray(self.design)
-        cmd, act, wgt, rq, out = self.cmd, self.act, self.wgt, self.rq, self.out
+        rq, out = self.rq, self.out
 
         # ---- drain side: requantize the row the array presents, into the out register
+        if self.design.row_cycles > 1:
+            advance = self._grouped_drain(m, arr)
+            return self._input_side(m, arr, advance)
         lanes = []
         for j in range(C):
             lane = self.requantizer()
@@ -198,8 +205,11 @@ class Tile(wiring.Component):
         # (no comparison with a constant 0: Yosys writes it as a multi-bit `!x`)
         last_row = (arr.row_index == R - 1) if R > 1 else 1
         m.d.comb += rq.ready.eq(advance & due & last_row)
+        return self._input_side(m, arr, advance)
 
-        # ---- input side: join cmd, act and wgt into the array's edge
+    def _input_side(self, m, arr, advance):
+        """Join cmd, act and wgt into the array's edge (steps only while ``advance``)."""
+        cmd, act, wgt = self.cmd, self.act, self.wgt
         if self._P > 1:
             self._packed_input(m, arr, advance)
             return m
@@ -237,6 +247,72 @@ class Tile(wiring.Component):
                 with m.If(gap != P):
                     m.d.sync += gap.eq(gap + 1)
         return m
+
+    def _grouped_drain(self, m, arr):
+        """Drain side with fewer requantizer lanes than columns (``rq_lanes`` = L, G =
+        C / L groups): while a row i < m is due and ``rq`` is valid, the array is frozen
+        and ``group`` counts 0..G-1; in the cycle of group g the L lanes requantize
+        columns g*L .. g*L + L - 1 (groups 0..G-2 into ``held_codes``), and the row is
+        taken (the datapath advances, out loaded) in the cycle of group G - 1 when out is
+        free. Rows i >= m and cycles without a due row are as with a lane per column.
+        Returns ``advance``."""
+        R, C = self._R, self._C
+        L, G = self.design.requant_lanes, self.design.row_cycles
+        rq, out = self.rq, self.out
+        group = Signal(range(G), name="group")
+        lanes = []
+        for lane_i in range(L):
+            lane = self.requantizer()
+            m.submodules[f"lane{lane_i}"] = lane
+            m.d.comb += [
+                lane.sum_a.eq(arr.row_sum_a),
+                lane.rounding.eq(rq.payload.rounding),
+                lane.b_out.eq(rq.payload.b_out),
+            ]
+            lanes.append(lane)
+        with m.Switch(group):  # (the last group as the default: every value covered)
+            for g in range(G):
+                with (m.Case(g) if g < G - 1 else m.Default()):
+                    for lane_i, lane in enumerate(lanes):
+                        j = g * L + lane_i
+                        m.d.comb += [
+                            lane.acc.eq(arr.row_acc[j]),
+                            lane.sum_w.eq(arr.row_sum_w[j]),
+                            lane.cfg.eq(rq.payload.lanes[j]),
+                        ]
+        held = Signal(data.ArrayLayout(code_shape(self._n, self._signed), (G - 1) * L),
+                      name="held_codes")
+        due = arr.row_valid
+        emit = Signal(name="emit")
+        m.d.comb += emit.eq(arr.row_index < rq.payload.m)
+        out_free = Signal(name="out_free")
+        m.d.comb += out_free.eq(1 if faults.on("drop_on_stall") else ~out.valid | out.ready)
+        row_done = Signal(name="row_done")
+        m.d.comb += row_done.eq(group == G - 1)
+        advance = Signal(name="advance")
+        m.d.comb += advance.eq(~due | (rq.valid & (~emit | (row_done & out_free))))
+        with m.If(out.ready):
+            m.d.sync += out.valid.eq(0)
+        with m.If(advance & due & emit):
+            m.d.sync += [
+                out.valid.eq(1),
+                out.payload.row.eq(arr.row_index),
+                out.payload.last.eq(arr.row_index == R - 1 if faults.on("last_row") else
+                                    arr.row_index + 1 == rq.payload.m),
+                group.eq(0),
+            ]
+            for j in range(C):
+                code = held[j] if j < (G - 1) * L else lanes[j - (G - 1) * L].code
+                m.d.sync += out.payload.codes[j].eq(Mux(j < rq.payload.ncols, code, 0))
+        with m.Elif(due & emit & rq.valid & ~row_done):
+            m.d.sync += group.eq(group + 1)
+            for g in range(G - 1):  # (`group == 0` would be written as a multi-bit `!x`)
+                with m.If(group == g if g else ~group.any()):
+                    m.d.sync += [held[g * L + i].eq(lane.code)
+                                 for i, lane in enumerate(lanes)]
+        last_row = (arr.row_index == R - 1) if R > 1 else 1
+        m.d.comb += rq.ready.eq(advance & due & last_row)
+        return advance
 
     def _widths_to(self, m, arr, fire):
         """The array's view widths: the cmd's (a register with ``widths_step_late``)."""

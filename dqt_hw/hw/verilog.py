@@ -106,6 +106,16 @@ def generate(design: Design) -> tuple[str, dict]:
             "requant_sum_bits": tile.requant_sum_bits,
             "cycles_per_step": {"all width pairs": 1},
         }
+        if tile.design.row_cycles > 1:
+            sidecar["timing"].update({
+                "rq_lanes": tile.design.requant_lanes,
+                "cycles_per_row": tile.design.row_cycles,
+                "requant_groups": "each out row i < m takes cycles_per_row cycles: the "
+                                  "rq_lanes lanes requantize columns g*rq_lanes .. "
+                                  "(g+1)*rq_lanes - 1 in the cycle of group g, the whole "
+                                  "datapath (inputs included) frozen until the last group; "
+                                  "rows of a tile leave cycles_per_row cycles apart",
+            })
         if tile.max_pack > 1:
             pairs = [(ba, bw) for ba in tile.widths for bw in tile.widths]
             sidecar["timing"].update({

@@ -434,7 +434,7 @@ async def test_back_to_back(dut):
         depth = 1 << tb.cfg.hw["depth_bits"]
         takes = []
         tb.mon["cmd"].callbacks.append(lambda word: takes.append(tb.mon["cmd"].cycle))
-        transfers = []
+        transfers, rows = [], []
         for idx, pair in enumerate(tile_stim.switch_pairs(tb.rng, tb.cfg.design, count)):
             K = min(depth, tb.rng.choice((1, 2, max(1, P - 1), P, P + 1, 2 * P + 1)))
             # under back-pressure every other job is a whole tile of accumulator lanes, so a
@@ -442,19 +442,36 @@ async def test_back_to_back(dut):
             acc_only = p_stall and idx % 2 == 0
             K = max(K, 2) if acc_only else K
             transfers.append(-(-K // tb.cfg.design.pack_factor(*pair)))
-            tb.send_job(tile_stim.term_job(tb, tb.rng, pair=pair, K=K,
-                                           offset=idx, first_extreme=True, full=acc_only,
-                                           terms=(1,) if acc_only else tile_stim.TERMS))
+            job = tile_stim.term_job(tb, tb.rng, pair=pair, K=K, offset=idx,
+                                     first_extreme=True, full=acc_only,
+                                     terms=(1,) if acc_only else tile_stim.TERMS)
+            rows.append(job.m)
+            tb.send_job(job)
         await tb.run()
         tb.finish()
         if p_stall == 0.0:
+            waits = _row_group_waits(tb, transfers, rows)
             for i in range(1, len(takes)):
-                want = max(transfers[i], P)
+                want = max(transfers[i], P) + waits[i]
                 if takes[i] - takes[i - 1] != want:
                     raise AssertionError(
                         f"cmd stream: job {i} ({transfers[i]} transfer(s)) taken at cycle "
                         f"{takes[i]}, {takes[i] - takes[i - 1]} cycles after job {i - 1}; "
                         f"expected {want} (no idle cycle, no back-pressure)")
+
+
+def _row_group_waits(tb, transfers, rows):
+    """Frozen cycles between the cmd takes of consecutive back-to-back jobs: with fewer
+    requantizer lanes than columns (the sidecar's ``timing.cycles_per_row`` = G > 1) each
+    emitted row freezes the datapath G - 1 cycles before its step advances (rows of job j
+    due at steps s_j + 1 + C + r, r < M_j, s_j the step of job j's last transfer)."""
+    G = tb.cfg.timing.get("cycles_per_row", 1)
+    P = max(tb.R, tb.C)
+    lasts = [transfers[0] - 1]
+    for t in transfers[1:]:
+        lasts.append(lasts[-1] + max(t, P))
+    due = [s + 1 + tb.C + r for s, m in zip(lasts, rows) for r in range(m)]
+    return [0] + [(G - 1) * sum(a < d <= b for d in due) for a, b in zip(lasts, lasts[1:])]
 
 
 # ----------------------------------------------------------------------------- golden
