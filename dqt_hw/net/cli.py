@@ -27,8 +27,12 @@ def register(sub):
     r.add_argument("--net", type=Path, default=None,
                    help="network file (default: the shipped dqt_hw/net/data/resnet8_digits)")
     r.add_argument("--data", default=None,
-                   help="'digits', 'digits-contrast', 'digits-contrast:MIN' or 'cifar10:FOLDER' "
-                        "(default: the data the network records, provenance.data)")
+                   help="'digits', 'digits-contrast', 'digits-contrast:MIN', 'cifar10:FOLDER', "
+                        "or your own data: X.npy (inputs (N, C, H, W), with --labels) or "
+                        "DATA.npz (arrays x, y, optionally x_cal, y_cal) (default: the data "
+                        "the network records, provenance.data)")
+    r.add_argument("--labels", type=Path, default=None,
+                   help="with --data X.npy: the labels, a .npy of N integer class indices")
     r.add_argument("--out", type=Path, default=Path("out/run"), help="output directory")
     r.add_argument("--limit", type=positive_int, default=None,
                    help="use only the first N test inputs (N >= 1)")
@@ -121,19 +125,28 @@ def _run(args) -> int:
 
     path = args.net or nw.default_path()
     net = nw.load(path)
-    name = args.data or net.provenance.get("data", "digits")
+    name = args.data or net.provenance.get("data")
+    if name is None:
+        raise ValueError(f"{path}: the network records no data set (provenance.data); pass "
+                         f"--data DATA.npz (arrays x, y) or --data X.npy --labels Y.npy")
     if not args.data and not name.startswith("digits"):
         # a file names its training data; reading anything but the packaged digits (a
         # folder of CIFAR-10 pickles, say) takes the user's own --data
         raise ValueError(f"{path}: the network was trained on {name!r}; pass --data "
                          f"{name!r} to read it (only the packaged digits are read implicitly)")
-    ds = data_mod.load(name)
+    if data_mod.is_file_spec(name):
+        ds = data_mod.load_arrays(name, args.labels, shape=tuple(next(iter(net.graph)).shape))
+    elif args.labels is not None:
+        raise ValueError(f"--labels goes with --data X.npy (your own inputs), not {name!r}")
+    else:
+        ds = data_mod.load(name)
     xt, yt = ds.x_test, ds.y_test
     if args.limit is not None:
         xt, yt = xt[:args.limit], yt[:args.limit]
-    cal = args.calibration
+    cal = min(args.calibration, len(ds.y_train))
     print(f"network {net.name} ({path}), data {ds.name}: {len(yt)} test inputs, "
-          f"{cal} calibration inputs from the training set")
+          f"{cal} calibration inputs from the training set"
+          + ("" if cal else " (no knapsack mixes)"))
     res = run_results(net, xt, yt, ds.x_train[:cal] if cal else None,
                       ds.y_train[:cal] if cal else None, out=args.out,
                       batch_size=args.batch_size, progress=not args.no_progress)
