@@ -1,5 +1,5 @@
 """``dqt-hw`` sub-commands of the network part: ``net summary``, ``run``, ``train``,
-``import``."""
+``import``, ``export``."""
 
 from __future__ import annotations
 
@@ -58,6 +58,19 @@ def register(sub):
     i.add_argument("--name", default=None, help="network name (default: the model's file name)")
     i.set_defaults(func=_import)
 
+    e = sub.add_parser("export", help="a network file as a QONNX model (Quant nodes) for "
+                                      "FINN / hls4ml / qonnx (needs the 'onnx' extra)")
+    e.add_argument("net", type=Path, help="the network file (.json)")
+    e.add_argument("-o", "--out", type=Path, required=True, help="the QONNX model to write (.onnx)")
+    e.add_argument("--mix", default=None,
+                   help="a static width mix to describe: 'b_a x b_w' (e.g. 4x4) or a JSON file "
+                        "{\"*\": \"4x4\", \"conv1\": \"8x8\"}; each layer's input and weights "
+                        "then get a Quant at those widths (default: the master widths n/n only)")
+    e.add_argument("--batch", type=int_in(0, 1 << 16), default=1,
+                   help="the input's batch size (default 1, as FINN and hls4ml take a model; "
+                        "0: a symbolic batch axis)")
+    e.set_defaults(func=_export)
+
     t = sub.add_parser("train", help="DQT quantization-aware training (needs the 'train' "
                                      "extra: torch==2.13.0) and export to a network file")
     add_train_args(t)
@@ -96,6 +109,24 @@ def _import(args) -> int:
           f"{len(net.compute_layers())} conv/fc layers, {net.graph.total_macs():,} MACs per "
           f"input, {net.provenance['import']}, n = {net.arith.n}, widths "
           f"{','.join(map(str, net.layers[net.compute_layers()[0]].widths))}")
+    return 0
+
+
+def _export(args) -> int:
+    """``dqt-hw export``: ``qonnx_export.export_file``."""
+    from ..cost.workload import WidthMix
+    from . import network as nw
+    from .qonnx_export import export_file
+
+    net = nw.load(args.net)
+    mix = None
+    if args.mix is not None:
+        wm = WidthMix.parse(args.mix, source="--mix").check(net.graph)
+        mix = {nm: wm.pair(nm) for nm in net.compute_layers()}
+    path = export_file(net, args.out, mix=mix, batch=args.batch)
+    ctl = " (its controller is not exported: a QONNX model is static)" if net.controller else ""
+    print(f"wrote {path}: QONNX model of {net.name}, {len(net.compute_layers())} conv/fc layers "
+          f"at {'mix ' + args.mix if mix else f'{net.arith.n}/{net.arith.n}'}{ctl}")
     return 0
 
 

@@ -382,7 +382,7 @@ def from_onnx(path, *, calibration=None, widths=DEFAULT_WIDTHS,
     exact = _exact(parsed, fmts) if parsed.quantized else None
     if exact is not None:
         prov["import"] = "qonnx (dqt_hw export, exact formats)"
-    elif any(op.op == "Quant" for op in parsed.model.graph.node):
+    elif any(nd.op_type == "Quant" for nd in parsed.model.graph.node):
         prov["import"] = "qonnx"
     return build(parsed, fmts, widths=ws, name=name, provenance=prov, exact=exact)
 
