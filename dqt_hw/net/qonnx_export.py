@@ -6,14 +6,16 @@ tools can take a DQT network:
 
 - every stored activation format (n, m, delta) of the input and of each conv/fc/add output
   is a ``Quant`` at bit width n, unsigned, not narrow, rounding ``ROUND`` (half to even,
-  the requantization's), scale ``delta`` and zero point ``-m / delta``: QONNX's
+  the requantization's default; the network's own rounding where it is another), scale ``delta`` and zero point ``-m / delta``: QONNX's
   ``(clip(round(x / s + z), 0, 2^n - 1) - z) s`` is then ``m + delta q``, the format's
   real value of code q;
 - every conv/fc weight tensor is the float initializer of its real master weights
   (``w_m + w_delta * code`` per output channel) behind a per-channel ``Quant`` at n bits
   (scale ``w_delta``, zero point ``-w_m / w_delta``), which gives back the master codes;
 - the bias is a float initializer; a layer with ReLU has a ``Relu`` before its ``Quant``;
-  pooling and flatten are plain ONNX ops (they keep their input's format).
+  max pooling and flatten are plain ONNX ops (they keep their input's format); an average
+  pool is ``AveragePool`` then a ``Quant`` in its input's format (dqt_hw rounds the mean to
+  a code, with the pool rounding).
 
 With ``mix`` (a static width mix: one width, "b_a x b_w" pairs per layer, as
 ``Network.width_mix`` takes), each conv/fc layer run below n/n also gets the nested views
@@ -45,6 +47,8 @@ META_KEY = "dqt_hw.network"
 META_VERSION = 1
 OPSET = 13
 _VIEW_ROUNDING = {"half_up": "HALF_UP", "floor": "FLOOR"}
+_ROUNDING = {"half_even": "ROUND", "half_up": "HALF_UP", "half_away": "HALF_UP",
+             "floor": "FLOOR"}  # on codes >= 0 (QONNX clamps before it rounds)
 
 
 def _hex(a) -> list:
@@ -111,14 +115,18 @@ def to_qonnx(net: Network, mix=None, *, batch: int = 1):
             out_of[nd.name] = _compute(e, net, nd, src[0], widths[nd.name])
         elif nd.op == "add":
             y = e.node("Add", src, f"{nd.name}.sum", nd.name)
-            out_of[nd.name] = _out_quant(e, nd, L.fmt, y)
-        elif nd.op in ("maxpool", "avgpool"):
+            out_of[nd.name] = _out_quant(e, nd, L.fmt, y, net.arith.rounding)
+        elif nd.op == "maxpool":
             a = nd.attrs
-            kw = {"kernel_shape": [a["kernel"]] * 2, "strides": [a["stride"]] * 2}
-            if nd.op == "maxpool":
-                kw["pads"] = [a.get("padding", 0)] * 4
-            out_of[nd.name] = e.node("MaxPool" if nd.op == "maxpool" else "AveragePool", src,
-                                     nd.name, nd.name, **kw)
+            out_of[nd.name] = e.node("MaxPool", src, nd.name, nd.name,
+                                     kernel_shape=[a["kernel"]] * 2, strides=[a["stride"]] * 2,
+                                     pads=[a.get("padding", 0)] * 4)
+        elif nd.op == "avgpool":  # the mean rounded to a code of the input's format
+            a, f = nd.attrs, L.fmt
+            y = e.node("AveragePool", src, f"{nd.name}.mean", nd.name,
+                       kernel_shape=[a["kernel"]] * 2, strides=[a["stride"]] * 2)
+            out_of[nd.name] = e.quant(y, nd.name, f"{nd.name}.quant", f.delta, -f.m / f.delta,
+                                      f.n, _ROUNDING[net.arith.pool_rounding])
         elif nd.op == "flatten":
             out_of[nd.name] = e.node("Flatten", src, nd.name, nd.name, axis=1)
         else:  # pragma: no cover - the graph validates its ops
@@ -151,10 +159,11 @@ def to_qonnx(net: Network, mix=None, *, batch: int = 1):
     return m
 
 
-def _out_quant(e, nd, f, y):
+def _out_quant(e, nd, f, y, rounding):
     if nd.attrs.get("relu", False):
         y = e.node("Relu", [y], f"{nd.name}.relu", f"{nd.name}.relu")
-    return e.quant(y, nd.name, f"{nd.name}.quant", f.delta, -f.m / f.delta, f.n)
+    return e.quant(y, nd.name, f"{nd.name}.quant", f.delta, -f.m / f.delta, f.n,
+                   _ROUNDING[rounding])
 
 
 def _compute(e, net: Network, nd, x, bw):
@@ -187,7 +196,7 @@ def _compute(e, net: Network, nd, x, bw):
         if net.graph[nd.inputs[0]].op != "flatten":
             x = e.node("Flatten", [x], f"{nd.name}.flat", f"{nd.name}.flatten", axis=1)
         y = e.node("Gemm", [x, wq, b], f"{nd.name}.gemm", nd.name, transB=1)
-    return _out_quant(e, nd, L.fmt, y)
+    return _out_quant(e, nd, L.fmt, y, net.arith.rounding)
 
 
 def export_file(net: Network, out, *, mix=None, batch: int = 1) -> Path:
