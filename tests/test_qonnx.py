@@ -262,5 +262,20 @@ def test_cli_export_and_refusals(nets, tmp_path, capsys):
     assert "width 9 is not in its candidate widths" in err and err.count("\n") == 1
     assert main(["export", str(path), "-o", str(tmp_path / "x.onnx"), "--mix", "4x4"]) == 0
     assert main(["import", str(tmp_path / "x.onnx"), "-o", str(tmp_path / "y.json")]) == 2
-    assert "activation bitwidth 4 is not supported" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "activation bitwidth 4 is not supported" in err
+    assert "a dqt-hw export with --mix: import the export without --mix" in err
     assert not (tmp_path / "y.json").exists()
+
+
+def test_cli_export_without_onnx_says_how_to_install(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['onnx'] = None; from dqt_hw.cli import main; "
+            f"sys.exit(main(['export', 'resnet8_digits', '-o', {str(tmp_path / 'm.onnx')!r}]))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 1, r.stderr
+    assert "needs the onnx package: pip install 'dqt_hw[onnx]'" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "m.onnx").exists()

@@ -40,9 +40,10 @@ def register(sub):
                      help="seeded uniform random codes of a dense layer (--shape MxKxN)")
     w.add_argument("--layer", help="the conv/fc layer of --net (e.g. layer1.0.conv1)")
     w.add_argument("--trained", action="store_true",
-                   help="--net is a trained network file (resnet8_digits: the shipped one): "
-                        "its own weights and constants, and the layer's real input codes on "
-                        "the network's first --inputs test images, instead of seeded data")
+                   help="--net is a trained or imported network file (resnet8_digits: the "
+                        "shipped one): its own weights and constants, and the layer's real "
+                        "input codes on the network's first --inputs test images (or of "
+                        "--data), instead of seeded data")
     w.add_argument("--inputs", type=int_in(1, 64), default=None,
                    help="--trained: test images whose layer inputs make the case, 1 to 64 "
                         "(default 1)")

@@ -60,7 +60,7 @@ def register(sub):
 
     e = sub.add_parser("export", help="a network file as a QONNX model (Quant nodes) for "
                                       "FINN / hls4ml / qonnx (needs the 'onnx' extra)")
-    e.add_argument("net", type=Path, help="the network file (.json)")
+    e.add_argument("net", help="the network file (.json), or resnet8_digits (the shipped one)")
     e.add_argument("-o", "--out", type=Path, required=True, help="the QONNX model to write (.onnx)")
     e.add_argument("--mix", default=None,
                    help="a static width mix to describe: 'b_a x b_w' (e.g. 4x4) or a JSON file "
@@ -118,7 +118,7 @@ def _export(args) -> int:
     from . import network as nw
     from .qonnx_export import export_file
 
-    net = nw.load(args.net)
+    net = nw.load(nw.default_path() if args.net == "resnet8_digits" else args.net)
     mix = None
     if args.mix is not None:
         wm = WidthMix.parse(args.mix, source="--mix").check(net.graph)

@@ -116,9 +116,11 @@ def activation(nd, a, consts, where, *, is_output: bool):
                          f"({s.size} scales); dqt_hw needs one scale per activation tensor")
     top = MAX_OUTPUT_BITS if is_output else ACT_BITS
     if not (bits == ACT_BITS or (is_output and 2 <= bits <= top)):
+        hint = ("; a dqt-hw export with --mix: import the export without --mix"
+                if nd.name.endswith(".input_view") else "")
         raise ValueError(f"{where}: activation bitwidth {bits} is not supported (dqt_hw "
                          f"imports activations at its master width n = {ACT_BITS}; the graph "
-                         f"output at 2 to {MAX_OUTPUT_BITS} bits)")
+                         f"output at 2 to {MAX_OUTPUT_BITS} bits{hint})")
     if narrow:
         raise ValueError(f"{where}: attribute narrow = 1 on an activation is not supported "
                          f"(the clamp at the narrowed range has no field in the network format)")
