@@ -279,3 +279,58 @@ def test_cli_export_without_onnx_says_how_to_install(tmp_path):
     assert r.returncode == 1, r.stderr
     assert "needs the onnx package: pip install 'dqt_hw[onnx]'" in r.stderr
     assert "Traceback" not in r.stderr and not (tmp_path / "m.onnx").exists()
+
+
+def test_brevitas_qat_model_exported_to_qonnx(tmp_path):
+    """A small Brevitas QAT model (8-bit signed input, 4- and 8-bit per-channel weights,
+    QuantReLU, average pool, QuantLinear, 8-bit signed output), a few training steps,
+    ``brevitas.export.export_qonnx``: imported, its logits agree with Brevitas' own within
+    one output step (the average pool: Brevitas keeps the float mean, dqt_hw rounds it to
+    a code) and the same argmax on >= 95 % of the inputs. Needs the ``brevitas`` extra."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("brevitas")
+    pytest.importorskip("onnxoptimizer")
+    import brevitas.nn as qnn
+    from brevitas.export import export_qonnx
+    from brevitas.quant import (Int8ActPerTensorFloat, Int8WeightPerChannelFloat,
+                                Uint8ActPerTensorFloat)
+
+    torch.manual_seed(0)
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inp = qnn.QuantIdentity(act_quant=Int8ActPerTensorFloat,
+                                         return_quant_tensor=True)
+            self.c1 = qnn.QuantConv2d(3, 8, 3, padding=1, weight_bit_width=4,
+                                      weight_quant=Int8WeightPerChannelFloat, bias=True)
+            self.r1 = qnn.QuantReLU(act_quant=Uint8ActPerTensorFloat, return_quant_tensor=True)
+            self.c2 = qnn.QuantConv2d(8, 8, 3, padding=1, stride=2, weight_bit_width=8,
+                                      weight_quant=Int8WeightPerChannelFloat, bias=True)
+            self.r2 = qnn.QuantReLU(act_quant=Uint8ActPerTensorFloat, return_quant_tensor=True)
+            self.pool = torch.nn.AvgPool2d(4)
+            self.fc = qnn.QuantLinear(8, 10, bias=True, weight_bit_width=8)
+            self.out = qnn.QuantIdentity(act_quant=Int8ActPerTensorFloat)
+
+        def forward(self, x):
+            x = self.r2(self.c2(self.r1(self.c1(self.inp(x)))))
+            return self.out(self.fc(torch.flatten(self.pool(x), 1)))
+
+    model = Net()
+    x = torch.randn(64, 3, 8, 8)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    for _ in range(20):  # QAT steps on random labels (they also set the activation scales)
+        loss = torch.nn.functional.cross_entropy(model(x), torch.randint(0, 10, (64,)))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    p = tmp_path / "brevitas.onnx"
+    export_qonnx(model, torch.randn(1, 3, 8, 8), export_path=str(p))
+    with torch.no_grad():
+        ref = model(x).numpy()
+    net = from_onnx(p)
+    assert net.layers[net.compute_layers()[0]].w.max() <= 14  # 4-bit narrow: 15 codes
+    r = execute(net, input_codes(net, x.numpy()), widths=8)
+    assert np.abs(r.logits - ref).max() <= net.layers[net.output_node()].fmt.delta * (1 + 1e-5)
+    assert np.mean(r.pred == ref.argmax(axis=1)) >= 0.95

@@ -243,6 +243,7 @@ class _Reader:
         self.names: set = set()
         self.uses: dict = {}
         self.outputs: set = set()
+        self.batch = None  # the input's static batch size, where it has one
 
     def res(self, t):
         while t in self.alias:
@@ -457,6 +458,8 @@ def read(path) -> Parsed:
     opset = _opset(m, path)
     r = _Reader(onnx, m, path)
     x, shape = _input(m, path, r.consts)
+    d0 = next(i for i in m.graph.input if i.name == x).type.tensor_type.shape.dim[0]
+    r.batch = int(d0.dim_value) if d0.HasField("dim_value") else None
     nodes = [nd for nd in m.graph.node if nd.op_type != "Constant"]
     for nd in nodes:
         if nd.op_type == "Quant" and nd.domain in qonnx_read.DOMAINS:
@@ -642,8 +645,8 @@ def _node(r: _Reader, nd, quantized):
                              f"(only 1: (N, C*H*W))")
         if t == "Reshape":
             tgt = np.asarray(r.const(nd, nd.input[1], "shape")).astype(np.int64).tolist()
-            ok = (len(tgt) == 2 and tgt[1] in (-1, C * H * W) and tgt[0] in (0, -1)
-                  and tgt != [-1, -1])
+            ok = (len(tgt) == 2 and tgt[1] in (-1, C * H * W)
+                  and (tgt[0] in (0, -1) or tgt[0] == r.batch) and tgt != [-1, -1])
             if not ok:
                 raise ValueError(f"{_where(nd)}: target shape {tgt} is not supported (only a "
                                  f"flatten of (N, {C}, {H}, {W}) to (N, {C * H * W}))")
