@@ -147,12 +147,13 @@ def _brevitas_like(w_bits=4, act_bits=8, act_narrow=0, act_round="ROUND", act_sc
                    domain="onnx.brevitas", seed=0):
     """Input Quant (signed 8 bits, zero point 0), Conv with per-channel signed w_bits
     weights (scale (O, 1, 1, 1), zero point 0, narrow), Relu, unsigned act_bits Quant,
-    global average pool, Flatten, Gemm with per-tensor weights, 16-bit output Quant."""
+    global average pool, Reshape to [1, 6], Gemm with per-tensor weights, 16-bit output
+    Quant."""
     rng = np.random.default_rng(seed)
     inits, nodes = [], []
 
-    def c(name, v):
-        inits.append(numpy_helper.from_array(np.asarray(v, np.float32), name))
+    def c(name, v, dtype=np.float32):
+        inits.append(numpy_helper.from_array(np.asarray(v, dtype), name))
         return name
 
     def quant(x, out, s, z, b, signed, narrow=0, rnd="ROUND"):
@@ -172,7 +173,9 @@ def _brevitas_like(w_bits=4, act_bits=8, act_narrow=0, act_round="ROUND", act_sc
     aq = quant("yr", "aq", act_scale if act_scale is not None else 0.03, 0.0, act_bits, 0,
                narrow=act_narrow, rnd=act_round)
     nodes.append(helper.make_node("GlobalAveragePool", [aq], ["p"], name="gap"))
-    nodes.append(helper.make_node("Flatten", ["p"], ["f"], name="flat", axis=1))
+    # Reshape to [1, 6]: a flatten, as Brevitas writes it for its static batch of 1
+    nodes.append(helper.make_node("Reshape", ["p", c("shape", [1, 6], np.int64)], ["f"],
+                                  name="flat"))
     w2 = rng.normal(0, 0.5, (4, 6))
     w2q = quant(c("w2", w2), "w2q", np.abs(w2).max() / 127, 0.0, 8, 1)
     nodes.append(helper.make_node("Gemm", ["f", w2q, c("b2", np.zeros(4))], ["o"], name="fc",
