@@ -144,7 +144,7 @@ def test_qonnx_runs_the_export_and_counts_its_macs(nets, name, tmp_path):
 
 
 def _brevitas_like(w_bits=4, act_bits=8, act_narrow=0, act_round="ROUND", act_scale=None,
-                   domain="onnx.brevitas", seed=0):
+                   domain="onnx.brevitas", seed=0, batch=1):
     """Input Quant (signed 8 bits, zero point 0), Conv with per-channel signed w_bits
     weights (scale (O, 1, 1, 1), zero point 0, narrow), Relu, unsigned act_bits Quant,
     global average pool, Reshape to [1, 6], Gemm with per-tensor weights, 16-bit output
@@ -182,8 +182,8 @@ def _brevitas_like(w_bits=4, act_bits=8, act_narrow=0, act_round="ROUND", act_sc
                                   transB=1))
     quant("o", "oq", 0.001, 0.0, 16, 1)
     g = helper.make_graph(nodes, "brev", [helper.make_tensor_value_info(
-        "x", TensorProto.FLOAT, [1, 3, 6, 6])], [helper.make_tensor_value_info(
-            "oq", TensorProto.FLOAT, [1, 4])], initializer=inits)
+        "x", TensorProto.FLOAT, [batch, 3, 6, 6])], [helper.make_tensor_value_info(
+            "oq", TensorProto.FLOAT, [batch, 4])], initializer=inits)
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13),
                                             helper.make_opsetid(domain, 1)])
     m.ir_version = 8
@@ -221,6 +221,7 @@ def test_brevitas_style_qonnx_imports_and_agrees_with_qonnx(tmp_path):
     ({"act_scale": [0.1, 0.2]}, r"activation 'yr' is quantized per channel \(2 scales\)"),
     ({"w_bits": 9}, r"node 'conv' \(Conv\): weight 'wq' is not quantized"),
     ({"domain": "my.domain"}, r"a Quant node of domain 'my.domain', not QONNX's"),
+    ({"batch": "N"}, r"node 'flat' \(Reshape\): target shape \[1, 6\] is not supported"),
 ])
 def test_bad_quant_nodes_are_refused(tmp_path, kw, match):
     p = tmp_path / "bad.onnx"
