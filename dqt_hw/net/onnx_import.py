@@ -9,6 +9,10 @@ with DQT nested formats, from
   becomes the DQT format ``m = s (qmin - z)``, ``delta = s`` (codes ``q - qmin``, so
   uint8 codes are kept and int8 codes move up by 128); weights keep their codes, per
   output channel; the int32 bias is the real ``s_b (q_b - z_b)``;
+- a **QONNX model** (``Quant`` nodes, ``qonnx_read``): the same formats with a real zero
+  point; a dqt_hw export (``qonnx_export``) carries its exact float64 values in its
+  metadata, used where they agree with the Quant operands (``_exact``), so that
+  import(export(net)) runs bit for bit like net;
 - a **float model plus calibration inputs**: DQT post-training quantization, weights per
   output channel over their [min, max], activations over a clipped range of the
   calibration values (``DEFAULT_PERCENTILE``), the logits at 16 bits.

@@ -10,7 +10,8 @@ a QDQ model. Nothing here computes a format or a constant (``onnx_import`` does)
 What is folded: a Conv/Gemm/MatMul with the Add of a constant bias, a BatchNormalization,
 a Relu or a Clip that directly follow it (on a tensor used by nothing else and not
 quantized in between); Identity and Dropout are dropped; QuantizeLinear/DequantizeLinear
-pairs become the quantization of the tensor they enclose. Everything else is refused
+pairs, and QONNX ``Quant`` nodes (``qonnx_read``), become the quantization of the tensor
+they enclose. Everything else is refused
 with a one-line ``ValueError`` naming the node, its op type and the attribute.
 
 ``onnx`` is imported only here, inside ``read`` (an optional dependency: the ``onnx``
