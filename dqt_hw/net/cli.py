@@ -175,9 +175,9 @@ def _run(args) -> int:
     if args.limit is not None:
         xt, yt = xt[:args.limit], yt[:args.limit]
     cal = min(args.calibration, len(ds.y_train))
+    where = "x_cal" if data_mod.is_file_spec(name) else "the training set"
     print(f"network {net.name} ({path}), data {ds.name}: {len(yt)} test inputs, "
-          f"{cal} calibration inputs from the training set"
-          + ("" if cal else " (no knapsack mixes)"))
+          f"{cal} calibration inputs from {where}" + ("" if cal else " (no knapsack mixes)"))
     res = run_results(net, xt, yt, ds.x_train[:cal] if cal else None,
                       ds.y_train[:cal] if cal else None, out=args.out,
                       batch_size=args.batch_size, progress=not args.no_progress)
