@@ -338,3 +338,20 @@ def test_brevitas_qat_model_exported_to_qonnx(tmp_path):
     r = execute(net, input_codes(net, x.numpy()), widths=8)
     assert np.abs(r.logits - ref).max() <= net.layers[net.output_node()].fmt.delta * (1 + 1e-5)
     assert np.mean(r.pred == ref.argmax(axis=1)) >= 0.95
+
+
+def test_export_refusals(nets, tmp_path, capsys):
+    net, _ = nets["qdq"]
+    with pytest.raises(ValueError, match=r"batch must be an integer >= 0 \(0: symbolic\), not -1"):
+        to_qonnx(net, batch=-1)
+    assert main(["export", str(tmp_path / "none.json"), "-o", str(tmp_path / "m.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dqt-hw export: error: ") and "does not exist" in err
+    assert err.count("\n") == 1 and not (tmp_path / "m.onnx").exists()
+    mix = tmp_path / "mix.json"
+    mix.write_text('{"*": "4x4", "nolayer": "8x8"}')
+    path = net.save(tmp_path / "net.json")
+    assert main(["export", str(path), "-o", str(tmp_path / "m.onnx"), "--mix", str(mix)]) == 2
+    assert "has no conv/fc layer 'nolayer'" in capsys.readouterr().err
+    m = to_qonnx(net, batch=0)
+    assert m.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "N"
