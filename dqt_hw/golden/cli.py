@@ -40,12 +40,17 @@ def register(sub):
                      help="seeded uniform random codes of a dense layer (--shape MxKxN)")
     w.add_argument("--layer", help="the conv/fc layer of --net (e.g. layer1.0.conv1)")
     w.add_argument("--trained", action="store_true",
-                   help="--net is a trained network file (resnet8_digits: the shipped one): "
-                        "its own weights and constants, and the layer's real input codes on "
-                        "the network's first --inputs test images, instead of seeded data")
+                   help="--net is a trained or imported network file (resnet8_digits: the "
+                        "shipped one): its own weights and constants, and the layer's real "
+                        "input codes on the network's first --inputs test images (or of "
+                        "--data), instead of seeded data")
     w.add_argument("--inputs", type=int_in(1, 64), default=None,
                    help="--trained: test images whose layer inputs make the case, 1 to 64 "
                         "(default 1)")
+    w.add_argument("--data", type=Path, default=None,
+                   help="--trained: the inputs whose layer codes make the case, a .npy "
+                        "(N, C, H, W) or an .npz with 'x' (default: the network's own data "
+                        "set, provenance.data; required for an imported network)")
     w.add_argument("--shape", default="16x64x16",
                    help="--random: M inputs x K taps x N outputs (default 16x64x16)")
     w.add_argument("--seed", type=int_in(0, (1 << 63) - 1), default=None,
@@ -73,6 +78,8 @@ def source_from_args(args):
         raise ValueError("--trained takes a network file: --net FILE --layer NAME")
     if getattr(args, "inputs", None) is not None and not trained:
         raise ValueError("--inputs counts the test images of --trained; give --trained too")
+    if getattr(args, "data", None) is not None and not trained:
+        raise ValueError("--data gives the inputs of --trained; give --trained too")
     if trained and args.seed is not None:
         raise ValueError("--trained uses the network's own data: --seed does not apply")
     if getattr(args, "builtin", None):
@@ -81,7 +88,8 @@ def source_from_args(args):
         if not args.layer:
             raise ValueError("--net needs --layer (a conv or fc layer of the network)")
         if trained:
-            return trained_source(args.net, args.layer, inputs=args.inputs or 1)
+            return trained_source(args.net, args.layer, inputs=args.inputs or 1,
+                                  data=getattr(args, "data", None))
         return layer_source(args.net, args.layer, seed=args.seed or 0)
     return random_source(args.shape, seed=args.seed or 0)
 

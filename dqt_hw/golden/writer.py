@@ -76,12 +76,14 @@ class Source:
     random: bool = False
     network: str | None = None
     layer: str | None = None
+    data: str | None = None
 
     def describe(self) -> dict:
         s = self.shape
         data = ("uniform random codes" if self.random else
                 f"trained network {self.network}, layer {self.layer}: its weights, "
-                f"constants and real input codes of its first {s.batch} test input(s)"
+                f"constants and real input codes of its first {s.batch} "
+                f"{'input(s) of ' + self.data if self.data else 'test input(s)'}"
                 if self.network else "realistic layer")
         return {"label": s.label, "kind": s.kind, "seed": self.seed, "data": data,
                 "shape": {k: getattr(s, k) for k in ("C", "O", "H", "W", "k", "stride",
@@ -117,10 +119,13 @@ def layer_source(net, layer: str, *, seed: int, label: str | None = None,
                              info["padding"], info["groups"], batch or 1), seed)
 
 
-def trained_source(path, layer: str, *, inputs: int = 1, label: str | None = None) -> Source:
-    """A conv layer of a trained network file (``resnet8_digits``: the shipped one): its
-    master weight codes and constants, and its input codes on the network's first
-    ``inputs`` test images (the integer executor at n/n up to the layer)."""
+def trained_source(path, layer: str, *, inputs: int = 1, label: str | None = None,
+                   data=None) -> Source:
+    """A conv layer of a trained or imported network file (``resnet8_digits``: the shipped
+    one): its master weight codes and constants, and its input codes on the network's first
+    ``inputs`` test images (the integer executor at n/n up to the layer), or on the first
+    ``inputs`` of the user's ``data`` file (``train.data.load_inputs``: a .npy of inputs
+    or an .npz with ``x``), which a network not trained on the packaged digits needs."""
     from ..net import network as nw
 
     path = nw.default_path() if str(path) == "resnet8_digits" else Path(path)
@@ -133,7 +138,14 @@ def trained_source(path, layer: str, *, inputs: int = 1, label: str | None = Non
         raise ValueError(f"--inputs must be in [1, 64], not {inputs}")
     src = layer_source(net.graph, layer, seed=0, batch=inputs,
                        label=label or _label(f"{net.name}_{layer}_trained"))
-    return Source(src.shape, 0, network=str(path), layer=layer)
+    if data is None:
+        name = net.provenance.get("data")
+        if name is None or not str(name).startswith("digits"):
+            why = f"was trained on {name!r}" if name else "records no data set"
+            raise ValueError(f"network {net.name!r} {why}: give its inputs with --data X.npy "
+                             f"(only networks on the packaged digits read their own)")
+    return Source(src.shape, 0, network=str(path), layer=layer,
+                  data=None if data is None else str(data))
 
 
 def _trained_data(src: Source, d: Design):
@@ -148,16 +160,20 @@ def _trained_data(src: Source, d: Design):
     if net.arith.n != d.n:
         raise ValueError(f"network {net.name!r} has master width n = {net.arith.n}, the "
                          f"design n = {d.n}")
-    name = net.provenance.get("data", "digits")
-    if not str(name).startswith("digits"):
-        raise ValueError(f"network {net.name!r} was trained on {name!r}: only networks on "
-                         f"the packaged digits data give their real inputs here")
+    shape = tuple(next(iter(net.graph)).shape)
+    if src.data is not None:
+        x_in = data_mod.load_inputs(src.data, shape=shape)
+        if len(x_in) < src.shape.batch:
+            raise ValueError(f"data file {src.data!r} has {len(x_in)} inputs, fewer than "
+                             f"--inputs {src.shape.batch}")
+    else:
+        x_in = data_mod.load(net.provenance.get("data", "digits")).x_test
     a_fmt = net.in_fmt(src.layer)
     pads = {pad_code(a_fmt, b) for b in d.widths}
     if pads != {0}:
         raise ValueError(f"layer {src.layer!r} pads with codes {sorted(pads)} (its input "
                          f"format's real 0 is not code 0): not supported by golden sets")
-    codes = input_codes(net, data_mod.load(name).x_test[:src.shape.batch])
+    codes = input_codes(net, x_in[:src.shape.batch])
     widths = np.full((len(codes), len(net.compute_layers()), 2), net.arith.n, np.int64)
     x, _ = layer_io(net, src.layer, codes, widths)
     return x, net.layers[src.layer].w, net.requant(src.layer, d.n, d.n), None

@@ -1,5 +1,5 @@
 """``dqt-hw`` sub-commands of the network part: ``net summary``, ``run``, ``train``,
-``import``."""
+``import``, ``export``."""
 
 from __future__ import annotations
 
@@ -27,8 +27,12 @@ def register(sub):
     r.add_argument("--net", type=Path, default=None,
                    help="network file (default: the shipped dqt_hw/net/data/resnet8_digits)")
     r.add_argument("--data", default=None,
-                   help="'digits', 'digits-contrast', 'digits-contrast:MIN' or 'cifar10:FOLDER' "
-                        "(default: the data the network records, provenance.data)")
+                   help="'digits', 'digits-contrast', 'digits-contrast:MIN', 'cifar10:FOLDER', "
+                        "or your own data: X.npy (inputs (N, C, H, W), with --labels) or "
+                        "DATA.npz (arrays x, y, optionally x_cal, y_cal) (default: the data "
+                        "the network records, provenance.data)")
+    r.add_argument("--labels", type=Path, default=None,
+                   help="with --data X.npy: the labels, a .npy of N integer class indices")
     r.add_argument("--out", type=Path, default=Path("out/run"), help="output directory")
     r.add_argument("--limit", type=positive_int, default=None,
                    help="use only the first N test inputs (N >= 1)")
@@ -53,6 +57,19 @@ def register(sub):
                    help="candidate widths of every layer, comma separated (default 1..8)")
     i.add_argument("--name", default=None, help="network name (default: the model's file name)")
     i.set_defaults(func=_import)
+
+    e = sub.add_parser("export", help="a network file as a QONNX model (Quant nodes) for "
+                                      "FINN / hls4ml / qonnx (needs the 'onnx' extra)")
+    e.add_argument("net", help="the network file (.json), or resnet8_digits (the shipped one)")
+    e.add_argument("-o", "--out", type=Path, required=True, help="the QONNX model to write (.onnx)")
+    e.add_argument("--mix", default=None,
+                   help="a static width mix to describe: 'b_a x b_w' (e.g. 4x4) or a JSON file "
+                        "{\"*\": \"4x4\", \"conv1\": \"8x8\"}; each layer's input and weights "
+                        "then get a Quant at those widths (default: the master widths n/n only)")
+    e.add_argument("--batch", type=int_in(0, 1 << 16), default=1,
+                   help="the input's batch size (default 1, as FINN and hls4ml take a model; "
+                        "0: a symbolic batch axis)")
+    e.set_defaults(func=_export)
 
     t = sub.add_parser("train", help="DQT quantization-aware training (needs the 'train' "
                                      "extra: torch==2.13.0) and export to a network file")
@@ -95,6 +112,24 @@ def _import(args) -> int:
     return 0
 
 
+def _export(args) -> int:
+    """``dqt-hw export``: ``qonnx_export.export_file``."""
+    from ..cost.workload import WidthMix
+    from . import network as nw
+    from .qonnx_export import export_file
+
+    net = nw.load(nw.default_path() if args.net == "resnet8_digits" else args.net)
+    mix = None
+    if args.mix is not None:
+        wm = WidthMix.parse(args.mix, source="--mix").check(net.graph)
+        mix = {nm: wm.pair(nm) for nm in net.compute_layers()}
+    path = export_file(net, args.out, mix=mix, batch=args.batch)
+    ctl = " (its controller is not exported: a QONNX model is static)" if net.controller else ""
+    print(f"wrote {path}: QONNX model of {net.name}, {len(net.compute_layers())} conv/fc layers "
+          f"at {'mix ' + args.mix if mix else f'{net.arith.n}/{net.arith.n}'}{ctl}")
+    return 0
+
+
 def _load(spec_):
     from . import network as nw
     from .graph import BUILDERS
@@ -121,19 +156,28 @@ def _run(args) -> int:
 
     path = args.net or nw.default_path()
     net = nw.load(path)
-    name = args.data or net.provenance.get("data", "digits")
+    name = args.data or net.provenance.get("data")
+    if name is None:
+        raise ValueError(f"{path}: the network records no data set (provenance.data); pass "
+                         f"--data DATA.npz (arrays x, y) or --data X.npy --labels Y.npy")
     if not args.data and not name.startswith("digits"):
         # a file names its training data; reading anything but the packaged digits (a
         # folder of CIFAR-10 pickles, say) takes the user's own --data
         raise ValueError(f"{path}: the network was trained on {name!r}; pass --data "
                          f"{name!r} to read it (only the packaged digits are read implicitly)")
-    ds = data_mod.load(name)
+    if data_mod.is_file_spec(name):
+        ds = data_mod.load_arrays(name, args.labels, shape=tuple(next(iter(net.graph)).shape))
+    elif args.labels is not None:
+        raise ValueError(f"--labels goes with --data X.npy (your own inputs), not {name!r}")
+    else:
+        ds = data_mod.load(name)
     xt, yt = ds.x_test, ds.y_test
     if args.limit is not None:
         xt, yt = xt[:args.limit], yt[:args.limit]
-    cal = args.calibration
+    cal = min(args.calibration, len(ds.y_train))
+    where = "x_cal" if data_mod.is_file_spec(name) else "the training set"
     print(f"network {net.name} ({path}), data {ds.name}: {len(yt)} test inputs, "
-          f"{cal} calibration inputs from the training set")
+          f"{cal} calibration inputs from {where}" + ("" if cal else " (no knapsack mixes)"))
     res = run_results(net, xt, yt, ds.x_train[:cal] if cal else None,
                       ds.y_train[:cal] if cal else None, out=args.out,
                       batch_size=args.batch_size, progress=not args.no_progress)

@@ -9,6 +9,10 @@ with DQT nested formats, from
   becomes the DQT format ``m = s (qmin - z)``, ``delta = s`` (codes ``q - qmin``, so
   uint8 codes are kept and int8 codes move up by 128); weights keep their codes, per
   output channel; the int32 bias is the real ``s_b (q_b - z_b)``;
+- a **QONNX model** (``Quant`` nodes, ``qonnx_read``): the same formats with a real zero
+  point; a dqt_hw export (``qonnx_export``) carries its exact float64 values in its
+  metadata, used where they agree with the Quant operands (``_exact``), so that
+  import(export(net)) runs bit for bit like net;
 - a **float model plus calibration inputs**: DQT post-training quantization, weights per
   output channel over their [min, max], activations over a clipped range of the
   calibration values (``DEFAULT_PERCENTILE``), the logits at 16 bits.
@@ -62,10 +66,12 @@ def _ort():
 
 
 def qdq_format(q) -> spec.Format:
-    """The DQT format of an 8-bit QDQ tensor quantization (scale, zero point, type, qmin):
-    real = s (q - z) = m + delta (q - qmin) with m = s (qmin - z), delta = s."""
-    s, z, _, qmin = q
-    return spec.Format(N_MASTER, m=float(s) * (qmin - z), delta=float(s))
+    """The DQT format of a QDQ or QONNX tensor quantization (scale, zero point, type, qmin
+    [, bits: 8]): real = s (q - z) = m + delta (q - qmin) with m = s (qmin - z),
+    delta = s."""
+    s, z, _, qmin = q[:4]
+    return spec.Format(q[4] if len(q) > 4 else N_MASTER, m=float(s) * (qmin - z),
+                       delta=float(s))
 
 
 def range_format(lo: float, hi: float, bits: int = N_MASTER) -> spec.Format:
@@ -241,15 +247,79 @@ def _check_clip(op, fo):
             f"cannot hold (quantize the output with zero point = lowest code)")
 
 
-def build(parsed, fmts, *, widths=DEFAULT_WIDTHS, name=None, provenance=None) -> nw.Network:
-    """The ``Network`` of a parsed model with its output formats."""
+EXACT_KEY = "dqt_hw.network"
+"""The metadata entry of a dqt_hw QONNX export: the exact formats (``qonnx_export``)."""
+EXACT_TOL = 1e-6
+"""Relative agreement of an exact value with its float32 Quant operand (float32 rounding
+is 6e-8) for the exact values to be used."""
+
+
+def _unhex(v, what):
+    try:
+        return np.array([float.fromhex(t) for t in v], np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"metadata {EXACT_KEY!r}: {what} is not a list of hex floats") from None
+
+
+def _near(a, b, scale) -> bool:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return a.shape == b.shape and bool(np.all(np.abs(a - b) <= EXACT_TOL * scale))
+
+
+def _exact(parsed, fmts):
+    """The exact values a dqt_hw QONNX export carries (``qonnx_export``), as ``build``'s
+    ``exact``, where every one agrees with the model's own Quant operands; else None
+    (a model without them, or edited since)."""
+    import json
+
+    props = {p.key: p.value for p in parsed.model.metadata_props}
+    if EXACT_KEY not in props:
+        return None
+    try:
+        meta = json.loads(props[EXACT_KEY])
+        layers, arith = dict(meta["layers"]), nw.Arith(**meta["arith"])
+    except (ValueError, TypeError, KeyError) as e:
+        raise ValueError(f"ONNX model {str(parsed.path)!r}: metadata {EXACT_KEY!r} is not a "
+                         f"dqt_hw export's ({e})") from None
+    ops = {op.name: op for op in parsed.ops}
+    out = {"arith": arith, "fmts": {}, "w": {}, "widths": {}, "name": meta.get("name")}
+    for nm, d in layers.items():
+        op = ops.get(nm)
+        if op is None or not isinstance(d, dict):
+            return None
+        if "fmt" in d:
+            f = fmts.get(nm)
+            n, m, dl = d["fmt"][0], *_unhex(d["fmt"][1:], f"layer {nm!r} fmt")
+            if f is None or f.n != n or not (_near(f.m, m, abs(m) + dl) and _near(f.delta, dl, dl)):
+                return None
+            out["fmts"][nm] = spec.Format(n, m=float(m), delta=float(dl))
+        if "w_m" in d:
+            if op.op not in ("conv", "fc"):
+                return None
+            O = op.attrs.get("out_channels", op.attrs.get("out_features"))
+            _, w_m, w_d = _weights(op, O)
+            em, ed, eb = (_unhex(d[k], f"layer {nm!r} {k}") for k in ("w_m", "w_delta", "bias"))
+            if not (_near(w_m, em, np.abs(em) + ed) and _near(w_d, ed, ed)
+                    and _near(op.bias, eb, np.abs(eb) + ed)):
+                return None
+            out["w"][nm] = (em, ed, eb)
+            out["widths"][nm] = tuple(int(b) for b in d.get("widths", DEFAULT_WIDTHS))
+    return out
+
+
+def build(parsed, fmts, *, widths=DEFAULT_WIDTHS, name=None, provenance=None,
+          exact=None) -> nw.Network:
+    """The ``Network`` of a parsed model with its output formats; ``exact`` (``_exact``)
+    the exact arithmetic, formats, weight formats, biases and widths of a dqt_hw export."""
+    if exact is not None:
+        fmts = {**fmts, **exact["fmts"]}
     for op in parsed.ops:
         if op.op in ("conv", "fc", "add"):
             fo = fmts[op.name]
             _check_clip(op, fo)
             op.attrs["relu"] = fo.m == 0.0  # the clamp at code 0 is at real 0
-    g = parsed.graph(name or parsed.path.stem)
-    arith = _arith(g)
+    g = parsed.graph(name or (exact or {}).get("name") or parsed.path.stem)
+    arith = _arith(g) if exact is None else exact["arith"]
     layers = {}
     for op in parsed.ops:
         nd = g[op.name]
@@ -260,14 +330,18 @@ def build(parsed, fmts, *, widths=DEFAULT_WIDTHS, name=None, provenance=None) ->
         elif op.op in ("conv", "fc"):
             O = nd.shape[0]
             w, w_m, w_d = _weights(op, O)
+            bias = op.bias
+            if exact is not None and op.name in exact["w"]:
+                w_m, w_d, bias = exact["w"][op.name]
             if op.op == "fc" and w.ndim != 2:
                 w = w.reshape(O, -1)
             fo = fmts[op.name]
             a_fmt = layers[op.inputs[0]].fmt
             K, S = nw.layer_constants(arith, a_fmt, w_m, w_d, fo, g.layer_info(nd)["taps"],
-                                      op.bias)
-            layers[op.name] = nw.Layer(op.name, op.op, fmt=fo, widths=tuple(widths), w=w,
-                                       w_m=w_m, w_delta=w_d, bias=op.bias, K=K, S=S)
+                                      bias)
+            ws = tuple(widths) if exact is None else exact["widths"].get(op.name, widths)
+            layers[op.name] = nw.Layer(op.name, op.op, fmt=fo, widths=ws, w=w,
+                                       w_m=w_m, w_delta=w_d, bias=bias, K=K, S=S)
         elif op.op == "add":
             f1, f2 = (layers[i].fmt for i in op.inputs)
             K, S = nw.add_layer_constants(arith, f1, f2, fmts[op.name])
@@ -309,7 +383,12 @@ def from_onnx(path, *, calibration=None, widths=DEFAULT_WIDTHS,
                                "logit_bits": LOGIT_BITS, "logit_margin": LOGIT_MARGIN}
         if isinstance(calibration, (str, Path)):
             prov["calibration"]["file"] = Path(calibration).name
-    return build(parsed, fmts, widths=ws, name=name, provenance=prov)
+    exact = _exact(parsed, fmts) if parsed.quantized else None
+    if exact is not None:
+        prov["import"] = "qonnx (dqt_hw export, exact formats)"
+    elif any(nd.op_type == "Quant" for nd in parsed.model.graph.node):
+        prov["import"] = "qonnx"
+    return build(parsed, fmts, widths=ws, name=name, provenance=prov, exact=exact)
 
 
 def import_file(path, out, *, command=None, **kw) -> tuple[Path, nw.Network]:

@@ -10,7 +10,8 @@ a QDQ model. Nothing here computes a format or a constant (``onnx_import`` does)
 What is folded: a Conv/Gemm/MatMul with the Add of a constant bias, a BatchNormalization,
 a Relu or a Clip that directly follow it (on a tensor used by nothing else and not
 quantized in between); Identity and Dropout are dropped; QuantizeLinear/DequantizeLinear
-pairs become the quantization of the tensor they enclose. Everything else is refused
+pairs, and QONNX ``Quant`` nodes (``qonnx_read``), become the quantization of the tensor
+they enclose. Everything else is refused
 with a one-line ``ValueError`` naming the node, its op type and the attribute.
 
 ``onnx`` is imported only here, inside ``read`` (an optional dependency: the ``onnx``
@@ -26,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..schema import read_bounded
+from . import qonnx_read
 from .graph import Graph, Node
 
 MIN_OPSET = 13
@@ -34,7 +36,8 @@ MIN_OPSET = 13
 MAX_ONNX_BYTES = 1 << 31  # protobuf's own limit for one message
 SUPPORTED = ("Conv", "Gemm", "MatMul", "Add", "Relu", "Clip", "BatchNormalization",
              "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Reshape",
-             "Identity", "Dropout", "QuantizeLinear", "DequantizeLinear")
+             "Identity", "Dropout", "QuantizeLinear", "DequantizeLinear", "Quant (QONNX)")
+_Q_OPS = ("QuantizeLinear", "DequantizeLinear", "Quant")
 INSTALL = "pip install 'dqt_hw[onnx]' (or: pip install onnx onnxruntime)"
 
 # ONNX TensorProto element types of the 8-bit codes, and their code ranges
@@ -241,6 +244,7 @@ class _Reader:
         self.names: set = set()
         self.uses: dict = {}
         self.outputs: set = set()
+        self.batch = None  # the input's static batch size, where it has one
 
     def res(self, t):
         while t in self.alias:
@@ -261,7 +265,9 @@ class _Reader:
         qout = {}
         for nd in nodes:
             a = _attrs(self.onnx, nd)
-            if nd.op_type == "QuantizeLinear":
+            if nd.op_type == "Quant":
+                self.quant(nd, a)
+            elif nd.op_type == "QuantizeLinear":
                 s, z, t, qmin = _scale_zp(nd, self.consts)
                 x = nd.input[0]
                 if x in self.consts:
@@ -316,6 +322,28 @@ class _Reader:
                     if i in qout:
                         raise ValueError(f"{_where(nd)}: reads the quantized codes {i!r} "
                                          f"directly (only a DequantizeLinear may)")
+
+    def quant(self, nd, a):
+        """A QONNX Quant node (``qonnx_read``): a quantized constant, or the quantization
+        of the activation it reads."""
+        x = nd.input[0] if nd.input else ""
+        if x in self.consts or x in self.qconst:
+            v = self.qconst[x].real() if x in self.qconst else self.consts[x]
+            got = qonnx_read.constant(v, nd, a, self.consts, _where(nd))
+            if got[0] == "real":
+                self.consts[nd.output[0]] = got[1]
+            else:
+                self.qconst[nd.output[0]] = QConst(*got[1:])
+            return
+        q = qonnx_read.activation(nd, a, self.consts, _where(nd),
+                                  is_output=nd.output[0] in {o.name for o in self.m.graph.output})
+        x = self.res(x)
+        old = self.act_q.get(x)
+        if old is not None and old != q:
+            raise ValueError(f"{_where(nd)}: tensor {x!r} is quantized twice, with "
+                             f"(scale, zero point) {old[:2]} and {q[:2]}")
+        self.act_q[x] = q
+        self.alias[nd.output[0]] = x
 
     # ------------------------------------------------------------ helpers
     def act(self, nd, t):
@@ -385,12 +413,13 @@ class _Reader:
 
 def clip_subsumed(q, lo: float, hi: float) -> bool:
     """Whether Clip(lo, hi) changes no code of a tensor then quantized with ``q`` = (scale,
-    zero point, type, qmin): QuantizeLinear maps lo to the lowest code or below and hi to
-    the highest or above."""
-    s, z, _, qmin = q
+    zero point, type, qmin[, bits: 8]): QuantizeLinear maps lo to the lowest code or below
+    and hi to the highest or above."""
+    s, z, _, qmin = q[:4]
+    top = qmin + (1 << (q[4] if len(q) > 4 else 8)) - 1
     lo_code = -np.inf if lo == -np.inf else np.rint(lo / s) + z
     hi_code = np.inf if hi == np.inf else np.rint(hi / s) + z
-    return bool(lo_code <= qmin and hi_code >= qmin + 255)
+    return bool(lo_code <= qmin and hi_code >= top)
 
 
 def _square(nd, key, vals, n=2):
@@ -430,19 +459,26 @@ def read(path) -> Parsed:
     opset = _opset(m, path)
     r = _Reader(onnx, m, path)
     x, shape = _input(m, path, r.consts)
+    d0 = next(i for i in m.graph.input if i.name == x).type.tensor_type.shape.dim[0]
+    r.batch = int(d0.dim_value) if d0.HasField("dim_value") else None
     nodes = [nd for nd in m.graph.node if nd.op_type != "Constant"]
     for nd in nodes:
+        if nd.op_type == "Quant" and nd.domain in qonnx_read.DOMAINS:
+            continue
+        if nd.op_type == "Quant":
+            raise ValueError(f"{_where(nd)}: a Quant node of domain {nd.domain!r}, not QONNX's "
+                             f"({', '.join(qonnx_read.DOMAINS)})")
         if nd.domain not in ("", "ai.onnx"):
             raise ValueError(f"{_where(nd)}: op {nd.domain}.{nd.op_type} is not supported "
                              f"(supported: {', '.join(SUPPORTED)})")
-    qdq = [nd for nd in nodes if nd.op_type in ("QuantizeLinear", "DequantizeLinear")]
+    qdq = [nd for nd in nodes if nd.op_type in _Q_OPS]
     r.qdq(qdq)
     quantized = bool(qdq)
     if len(m.graph.output) != 1:
         raise ValueError(f"ONNX model {str(path)!r}: {len(m.graph.output)} graph outputs; "
                          f"dqt_hw imports a model with one output")
     r.outputs = {r.res(o.name) for o in m.graph.output}
-    rest = [nd for nd in nodes if nd.op_type not in ("QuantizeLinear", "DequantizeLinear")]
+    rest = [nd for nd in nodes if nd.op_type not in _Q_OPS]
     for nd in rest:
         for i in nd.input:
             if i:
@@ -610,8 +646,8 @@ def _node(r: _Reader, nd, quantized):
                              f"(only 1: (N, C*H*W))")
         if t == "Reshape":
             tgt = np.asarray(r.const(nd, nd.input[1], "shape")).astype(np.int64).tolist()
-            ok = (len(tgt) == 2 and tgt[1] in (-1, C * H * W) and tgt[0] in (0, -1)
-                  and tgt != [-1, -1])
+            ok = (len(tgt) == 2 and tgt[1] in (-1, C * H * W)
+                  and (tgt[0] in (0, -1) or tgt[0] == r.batch) and tgt != [-1, -1])
             if not ok:
                 raise ValueError(f"{_where(nd)}: target shape {tgt} is not supported (only a "
                                  f"flatten of (N, {C}, {H}, {W}) to (N, {C * H * W}))")

@@ -16,6 +16,7 @@ Only NumPy (and scikit-learn for the digits) is needed: the integer executor and
 
 from __future__ import annotations
 
+import io
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +39,7 @@ class DataSet:
 
     @property
     def classes(self) -> int:
-        return int(max(self.y_train.max(), self.y_test.max())) + 1
+        return int(np.concatenate([self.y_train, self.y_test]).max()) + 1
 
     @property
     def shape(self) -> tuple:
@@ -170,3 +171,109 @@ def load(name: str) -> DataSet:
         return load_cifar10(name.split(":", 1)[1])
     raise ValueError(f"data set must be 'digits', 'digits-contrast', 'digits-contrast:MIN' or "
                      f"'cifar10:FOLDER', not {name!r}")
+
+
+MAX_USER_DATA_BYTES = 1 << 32
+"""Largest .npy/.npz file of the user's own inputs read (4 GiB)."""
+
+
+def _user_array(path: Path, what: str):
+    """The array(s) of a .npy (an ndarray) or .npz (a dict of ndarrays) file, read without
+    pickles."""
+    from ..schema import read_bounded
+
+    raw = read_bounded(path, what=what, max_bytes=MAX_USER_DATA_BYTES)
+    try:
+        obj = np.load(io.BytesIO(raw), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise ValueError(f"{what} file {str(path)!r} is not a .npy or .npz array file ({e})") from None
+    if isinstance(obj, np.lib.npyio.NpzFile):
+        with obj:
+            return {k: obj[k] for k in obj.files}
+    return obj
+
+
+def _check_inputs(x, src, shape=None) -> np.ndarray:
+    x = np.asarray(x)
+    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+        raise ValueError(f"{src}: dtype {x.dtype} is not a number type")
+    want = "(N >= 1, C, H, W)" if shape is None else f"(N >= 1, {', '.join(map(str, shape))})"
+    if x.ndim != 4 or x.shape[0] < 1 or (shape is not None and tuple(x.shape[1:]) != tuple(shape)):
+        raise ValueError(f"{src}: shape {x.shape} is not {want}")
+    x = x.astype(np.float64)
+    bad = ~np.isfinite(x)
+    if bad.any():
+        at = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"{src}: value at {at} is {float(x[at])!r}, not finite")
+    return x
+
+
+def _check_labels(y, n, src) -> np.ndarray:
+    y = np.asarray(y)
+    if not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"{src}: dtype {y.dtype} is not an integer type (class indices)")
+    if y.shape != (n,):
+        raise ValueError(f"{src}: shape {y.shape} is not ({n},) (one label per input)")
+    if n and y.min() < 0:
+        raise ValueError(f"{src}: label {int(y.min())} is negative")
+    return y.astype(np.int64)
+
+
+def load_arrays(path, labels=None, *, shape=None) -> DataSet:
+    """The user's own data: a ``.npz`` with ``x`` (N, C, H, W) float inputs and ``y`` (N,)
+    integer labels, optionally ``x_cal``/``y_cal`` (calibration inputs for the knapsack's
+    layer sensitivities; never the test inputs), or a ``.npy`` of inputs with ``labels``
+    a ``.npy`` of labels. The inputs are the test set; ``x_train`` holds the calibration
+    inputs (none: empty). ``shape`` (C, H, W) is the network's input, checked."""
+    path = Path(path)
+    obj = _user_array(path, "data")
+    src = f"data file {str(path)!r}"
+    if isinstance(obj, dict):
+        if labels is not None:
+            raise ValueError(f"{src} is an .npz (its labels are its 'y'): --labels does not "
+                             f"apply")
+        for k in ("x", "y"):
+            if k not in obj:
+                raise ValueError(f"{src} has no array {k!r} (an .npz needs 'x' (N, C, H, W) "
+                                 f"and 'y' (N,); it has {sorted(obj)})")
+        extra = sorted(set(obj) - {"x", "y", "x_cal", "y_cal"})
+        if extra:
+            raise ValueError(f"{src}: unknown array {extra[0]!r} (known: x, y, x_cal, y_cal)")
+        if ("x_cal" in obj) != ("y_cal" in obj):
+            raise ValueError(f"{src}: 'x_cal' and 'y_cal' go together")
+        x = _check_inputs(obj["x"], f"{src}, array 'x'", shape)
+        y = _check_labels(obj["y"], len(x), f"{src}, array 'y'")
+        if "x_cal" in obj:
+            xc = _check_inputs(obj["x_cal"], f"{src}, array 'x_cal'", x.shape[1:])
+            yc = _check_labels(obj["y_cal"], len(xc), f"{src}, array 'y_cal'")
+        else:
+            xc, yc = np.zeros((0,) + x.shape[1:]), np.zeros(0, np.int64)
+    else:
+        x = _check_inputs(obj, src, shape)
+        if labels is None:
+            raise ValueError(f"{src} holds inputs only: pass their labels with --labels "
+                             f"Y.npy, or an .npz with 'x' and 'y'")
+        lab = _user_array(Path(labels), "labels")
+        if isinstance(lab, dict):
+            raise ValueError(f"labels file {str(labels)!r} is an .npz, not one .npy array")
+        y = _check_labels(lab, len(x), f"labels file {str(labels)!r}")
+        xc, yc = np.zeros((0,) + x.shape[1:]), np.zeros(0, np.int64)
+    return DataSet(f"file:{path.name}", xc, yc, x, y)
+
+
+def is_file_spec(name: str) -> bool:
+    """Whether a ``--data`` value names a file of the user's own data (.npy / .npz)."""
+    return str(name).lower().endswith((".npy", ".npz"))
+
+
+def load_inputs(path, *, shape=None) -> np.ndarray:
+    """The inputs (N, C, H, W) of the user's data file: a ``.npy`` of inputs, or the ``x``
+    of an ``.npz`` (labels are not needed)."""
+    path = Path(path)
+    obj = _user_array(path, "data")
+    src = f"data file {str(path)!r}"
+    if isinstance(obj, dict):
+        if "x" not in obj:
+            raise ValueError(f"{src} has no array 'x' (N, C, H, W) (it has {sorted(obj)})")
+        return _check_inputs(obj["x"], f"{src}, array 'x'", shape)
+    return _check_inputs(obj, src, shape)
