@@ -31,6 +31,9 @@ def register(subparsers):
                         "(ScalableMACPE packing, max_pack 4) or bit-serial")
     p.add_argument("--storage", default="master", choices=("master", "packed"))
     p.add_argument("--out", default="out/cost")
+    p.add_argument("--clock-mhz", type=float, default=None,
+                   help="clock in MHz: time per inference and inferences/s per layer and "
+                        "network beside the cycles (e.g. a recorded Fmax, docs/cost.md)")
     p.add_argument("--no-plots", action="store_true")
     p.set_defaults(func=_cost)
 
@@ -103,7 +106,7 @@ def _cost(args) -> int:
     mix = WidthMix.parse(args.widths).check(g)
     dyn = DynamicWidths.load(args.per_input, g, tile=tile) if args.per_input else None
     rep = cost_report(g, tile, mix, tech=tech, memory=MemoryConfig(storage=args.storage),
-                      dynamic=dyn, pe_mode=args.pe)
+                      dynamic=dyn, pe_mode=args.pe, clock_mhz=args.clock_mhz)
     print(format_table(rep))
     # every input is checked: now the directory, every file atomically, summary.json last
     out = begin_outputs(args.out)
