@@ -32,13 +32,15 @@ class TimingError(ValueError):
 
 
 def _bit_names(mod: dict) -> dict:
-    """{bit: 'signal[i]'}: a port's name first, then visible names, then the shortest."""
+    """{bit: 'signal[i]'}: a port's name first, then a register's (a visible name with an
+    initial value: the Verilog ``reg``, not one of the wires that mirror it), then visible
+    names, then the shortest."""
     names = {}
     for name, p in mod.get("ports", {}).items():
         for i, b in enumerate(p.get("bits", [])):
             if not isinstance(b, str):
                 label = name if len(p["bits"]) == 1 else f"{name}[{i}]"
-                names[b] = ((-1, 0), label)
+                names[b] = ((-1, 0, 0), label)
     for name, net in mod.get("netnames", {}).items():
         hidden = bool(net.get("hide_name", 0))
         bits = net.get("bits", [])
@@ -46,7 +48,7 @@ def _bit_names(mod: dict) -> dict:
             if isinstance(b, str):
                 continue
             label = name if len(bits) == 1 else f"{name}[{i}]"
-            key = (hidden, len(label))
+            key = (hidden, "init" not in net.get("attributes", {}), len(label))
             if b not in names or key < names[b][0]:
                 names[b] = (key, label)
     return {b: label.lstrip("\\") for b, (_, label) in names.items()}
