@@ -37,6 +37,11 @@ def test_parse_recorded_nextpnr_report():
     assert u["MULT18X18D"] == {"used": 1, "available": 28}
     assert u["TRELLIS_FF"]["used"] == 64
     assert u["TRELLIS_IO"]["used"] == 1 + 1 + 8 + 8 + 4 + 4 + 3 + 32 + 32
+    # its register-to-register path ends in the accumulator (in context, the operands
+    # come from pins: no register before the multiplier)
+    path = rep["critical_path"]["clk"]
+    assert path["to"].startswith("acc") or path["to"].startswith("result")
+    assert path["ns"] == pytest.approx(1000.0 / rep["fmax"]["clk"]["achieved"], rel=0.1)
 
 
 def test_parse_recorded_synth_ecp5_stat():

