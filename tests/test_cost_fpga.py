@@ -268,3 +268,27 @@ def test_plain_rtl_is_lint_clean(tmp_path):
         f.write_text(text)
         r = lint(f, tmp_path / "verilator.vlt")
         assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_sweep_fpga_columns_one_run_per_tile():
+    from dqt_hw.sweep.fpga_columns import FPGA_COLUMNS, add_fpga_columns
+
+    rows = [{"rows": 4, "cols": 4, "n": 8, "acc_width": 24, "overflow": "wrap", "cycles": 2000},
+            {"rows": 4, "cols": 4, "n": 8, "acc_width": 24, "overflow": "wrap", "cycles": 500},
+            {"rows": 8, "cols": 8, "n": 8, "acc_width": 32, "overflow": "saturate",
+             "cycles": 1000}]
+    placed = []
+
+    def fake(design, target, seeds):
+        placed.append((design.rows, design.acc_width, design.overflow, target, seeds))
+        return {"comb_used": 10 * design.rows, "ffs": 3, "dsps": design.rows ** 2,
+                "dsp": "dsp", "fmax_median_mhz": {"clk": 50.0 * design.rows}}
+
+    out = add_fpga_columns(rows, "ecp5", implement=fake, log=lambda *a: None)
+    assert sorted(placed) == [(4, 24, "wrap", "ecp5", (1,)), (8, 32, "saturate", "ecp5", (1,))]
+    assert all(set(FPGA_COLUMNS) <= set(r) for r in out)
+    # 2000 cycles at 200 MHz: 10 us; 1000 cycles at 400 MHz: 2.5 us
+    assert [r["fpga_seconds_per_inference"] for r in out] == pytest.approx([1e-5, 2.5e-6, 2.5e-6])
+    assert [r["fpga_comb"] for r in out] == [40, 40, 80]
+    with pytest.raises(ValueError, match="--fpga must be one of"):
+        add_fpga_columns(rows, "xc7", implement=fake)
