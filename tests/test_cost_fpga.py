@@ -292,3 +292,30 @@ def test_sweep_fpga_columns_one_run_per_tile():
     assert [r["fpga_comb"] for r in out] == [40, 40, 80]
     with pytest.raises(ValueError, match="--fpga must be one of"):
         add_fpga_columns(rows, "xc7", implement=fake)
+
+
+def test_cmos_baseline_checks_the_critical_path():
+    from dqt_hw.cost.synth import compare_baseline
+
+    base = {"a": {"name": "a", "transistors": 1000, "cells": 100,
+                  "critical_path": {"gate_delays": 40}}}
+    same = [{"name": "a", "transistors": 1000, "cells": 100,
+             "critical_path": {"gate_delays": 40}}]
+    assert compare_baseline(same, base) == []
+    longer = [dict(same[0], critical_path={"gate_delays": 50})]
+    assert compare_baseline(longer, base) == [
+        "a: critical path moved from 40 to 50 gate delays (tolerance 2 %)"]
+
+
+def test_recorded_paths_name_the_limiting_unit():
+    """The recorded CMOS baseline: in the 2x2 tile the path ends in the output register
+    behind the requantizer lane and is longer than the array's multiply-accumulate."""
+    from dqt_hw.cost.synth import load_baseline
+
+    b = load_baseline()
+    tile, arr = b["fit_tile2x2_w20"]["critical_path"], b["dqt_array4x4"]["critical_path"]
+    assert tile["end"].startswith("out__payload") and tile["start"].startswith("array.")
+    assert arr["end"].startswith("pe_0_0.acc") and arr["start_kind"] == "ff"
+    assert tile["gate_delays"] > arr["gate_delays"]
+    plain, dqt = b["plain_array4x4"], b["dqt_array4x4"]
+    assert plain["transistors"] < dqt["transistors"]
