@@ -175,7 +175,7 @@ FLOWS = ("abc", "abc-fast-hier")
 
 FLOW_SCRIPTS = {
     "abc": "synth -flatten; dfflegalize -cell $_DFF_P_ 01; abc -g cmos; opt_clean; "
-           "stat -json -tech cmos",
+           "stat -json -tech cmos; write_json (critical path in unit gate delays)",
     "abc-fast-hier": "(identical modules merged) hierarchy -top; synth (no -flatten); dfflegalize "
                 "-cell $_DFF_P_ 01; abc -g cmos -fast; opt_clean; stat -json -tech cmos -top "
                 "(design totals over the instance tree; no optimization across modules)",
