@@ -319,3 +319,13 @@ def test_recorded_paths_name_the_limiting_unit():
     assert tile["gate_delays"] > arr["gate_delays"]
     plain, dqt = b["plain_array4x4"], b["dqt_array4x4"]
     assert plain["transistors"] < dqt["transistors"]
+
+
+def test_cost_cli_refuses_a_bad_clock(tmp_path, capsys):
+    from dqt_hw.cli import main
+
+    assert main(["cost", "--clock-mhz", "0", "--no-plots", "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["dqt-hw cost: error: clock frequency must be a number of MHz in "
+                   "(0, 100000], not 0.0"]
+    assert not (tmp_path / "c").exists()  # refused before any file is written
