@@ -329,3 +329,14 @@ def test_cost_cli_refuses_a_bad_clock(tmp_path, capsys):
     assert err == ["dqt-hw cost: error: clock frequency must be a number of MHz in "
                    "(0, 100000], not 0.0"]
     assert not (tmp_path / "c").exists()  # refused before any file is written
+
+
+def test_bad_fpga_device_is_refused():
+    from dqt_hw.cost.fpga import fpga_configs, implement
+
+    cfg = fpga_configs("ice40")[0]
+    with pytest.raises(ValueError, match=r"FPGA device must be one of \['25k', '45k', '85k'\] "
+                                         r"\(ECP5 only\), not '85k' for ice40"):
+        implement(cfg, "ice40", device="85k")
+    with pytest.raises(ValueError, match="FPGA target must be one of"):
+        implement(cfg, "xc7")

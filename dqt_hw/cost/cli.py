@@ -73,6 +73,8 @@ def register(subparsers):
                         "dqt_hw/cost/data/fpga_baseline.json")
     s.add_argument("--seeds", default="1,2,3",
                    help="placement seeds of --fpga (comma-separated; default 1,2,3)")
+    s.add_argument("--device", default=None, choices=("25k", "45k", "85k"),
+                   help="--fpga ecp5 part (default 25k; the 8x8 tile of --all needs 85k)")
     s.add_argument("--freq", type=float, default=None,
                    help="--fpga clock constraint in MHz (default: ecp5 100, ice40 50)")
     s.set_defaults(func=_synth)
@@ -282,7 +284,7 @@ def _synth_fpga(args) -> int:
           flush=True)
     for name in chosen:
         r = implement(names[name], args.fpga, seeds=seeds, yosys=args.yosys,
-                      freq_mhz=args.freq)
+                      freq_mhz=args.freq, device=args.device)
         results.append(r)
         fm = ", ".join(f"{c} {r['fmax_min_mhz'][c]:.1f}/{r['fmax_median_mhz'][c]:.1f}"
                        for c in r["fmax_median_mhz"])

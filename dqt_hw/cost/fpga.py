@@ -35,7 +35,7 @@ import time
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["FPGA_TARGETS", "FpgaError", "find_nextpnr", "parse_nextpnr_report",
+__all__ = ["FPGA_TARGETS", "ECP5_DEVICES", "FpgaError", "find_nextpnr", "parse_nextpnr_report",
            "parse_fpga_stat", "implement", "fpga_configs", "load_fpga_baseline",
            "compare_fpga_baseline", "FPGA_TOLERANCE", "FMAX_TOLERANCE", "SEEDS"]
 
@@ -56,6 +56,11 @@ FPGA_TARGETS = {
 }
 """Per target: Yosys pass, nextpnr binary, device flags, whether out of context, the
 clock constraint (MHz) and which cells count as LUTs, flip-flops, DSPs, block RAM."""
+
+ECP5_DEVICES = {"25k": (["--25k", "--package", "CABGA256"], "LFE5U-25F CABGA256 (speed 6)"),
+                "45k": (["--45k", "--package", "CABGA256"], "LFE5U-45F CABGA256 (speed 6)"),
+                "85k": (["--85k", "--package", "CABGA381"], "LFE5U-85F CABGA381 (speed 6)")}
+"""ECP5 parts ``device`` may name (default 25k; the 8x8 tile needs the 85k)."""
 
 SEEDS = (1, 2, 3)
 """Placement seeds of every figure (min and median Fmax over them)."""
@@ -162,15 +167,22 @@ def _synth(exe, target, name, vfile, jfile, sfile, nodsp, timeout_s):
 
 
 def implement(config, target: str = "ecp5", *, seeds=SEEDS, yosys: str | None = None,
-              freq_mhz: float | None = None, timeout_s: float = 1800, workdir=None) -> dict:
+              freq_mhz: float | None = None, timeout_s: float = 1800, workdir=None,
+              device: str | None = None) -> dict:
     """Synthesize and place-and-route one configuration (a ``Design``) for ``target`` at
-    every seed; the result dict (what ``dqt-hw synth --fpga`` prints and writes)."""
+    every seed (on the ECP5 part ``device``, a key of :data:`ECP5_DEVICES`, default 25k);
+    the result dict (what ``dqt-hw synth --fpga`` prints and writes)."""
     from ..hw.verilog import generate
     from .synth import find_yosys, yosys_version
 
     t = FPGA_TARGETS.get(target)
     if t is None:
         raise ValueError(f"FPGA target must be one of {sorted(FPGA_TARGETS)}, not {target!r}")
+    if device is not None:
+        if target != "ecp5" or device not in ECP5_DEVICES:
+            raise ValueError(f"FPGA device must be one of {sorted(ECP5_DEVICES)} (ECP5 only), "
+                             f"not {device!r} for {target}")
+        t = dict(t, device=ECP5_DEVICES[device][0], part=ECP5_DEVICES[device][1])
     exe, pnr = find_yosys(yosys), find_nextpnr(target)
     freq = float(freq_mhz or t["freq_mhz"])
     text, sidecar = generate(config)
