@@ -65,7 +65,8 @@ class PlainArray(wiring.Component):
     @validated_init
     def __init__(self, design=None, /, **params):
         self.design = d = Design.of("plain_array", design, params)
-        self._R, self._C, self._n, self._signed, self._W = d.rows, d.cols, d.n, d.signed, d.acc_width
+        self._R, self._C, self._n = d.rows, d.cols, d.n
+        self._signed, self._W = d.signed, d.acc_width
         code = code_shape(self._n, self._signed)
         super().__init__({
             "en": In(1), "valid": In(1), "first": In(1), "last": In(1),
