@@ -275,8 +275,8 @@ def test_sweep_fpga_columns_one_run_per_tile():
 
     rows = [{"rows": 4, "cols": 4, "n": 8, "acc_width": 24, "overflow": "wrap", "cycles": 2000},
             {"rows": 4, "cols": 4, "n": 8, "acc_width": 24, "overflow": "wrap", "cycles": 500},
-            {"rows": 8, "cols": 8, "n": 8, "acc_width": 32, "overflow": "saturate",
-             "cycles": 1000}]
+            {"rows": 8, "cols": 8, "acc_width": 32, "overflow": "saturate",
+             "cycles": 1000}]  # (no n: the default master width)
     placed = []
 
     def fake(design, target, seeds):

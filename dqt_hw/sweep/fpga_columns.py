@@ -17,7 +17,11 @@ FPGA_COLUMNS = ("fpga_comb", "fpga_ffs", "fpga_dsps", "fpga_dsp", "fpga_fmax_mhz
 
 
 def _tile_key(r):
-    return (int(r["rows"]), int(r["cols"]), int(r["n"]), int(r["acc_width"]), r["overflow"])
+    from ..design import Design
+
+    n = r.get("n")  # (a grid may leave n out: the default master width)
+    return (int(r["rows"]), int(r["cols"]), int(n if n is not None else Design().n),
+            int(r["acc_width"]), r["overflow"])
 
 
 def add_fpga_columns(rows, target: str, *, implement=None, log=print) -> list[dict]:
