@@ -340,3 +340,26 @@ def test_bad_fpga_device_is_refused():
         implement(cfg, "ice40", device="85k")
     with pytest.raises(ValueError, match="FPGA target must be one of"):
         implement(cfg, "xc7")
+
+
+def test_clock_from_a_recorded_fmax(tmp_path, capsys):
+    from dqt_hw.cli import main
+    from dqt_hw.cost.fpga import recorded_fmax
+
+    base = tmp_path / "fpga.json"
+    base.write_text(json.dumps({"results": [
+        {"target": "ecp5", "name": "arr", "fmax_median_mhz": {"clk": 90.0}}]}))
+    assert recorded_fmax("ecp5/arr", base) == 90.0
+    with pytest.raises(ValueError, match=r"no recorded FPGA figure 'ecp5/tile' \(known: "
+                                         r"ecp5/arr\)"):
+        recorded_fmax("ecp5/tile", base)
+    fmax = recorded_fmax("ecp5/dqt_array4x4")  # the package's baseline
+    assert main(["cost", "--clock-from", "ecp5/dqt_array4x4", "--no-plots", "--out",
+                 str(tmp_path / "c")]) == 0
+    summary = json.loads((tmp_path / "c" / "summary.json").read_text())
+    assert summary["clock_mhz"] == fmax
+    assert summary["seconds_per_inference"] == pytest.approx(summary["cycles"] / (fmax * 1e6))
+    capsys.readouterr()
+    assert main(["cost", "--clock-from", "ecp5/x", "--clock-mhz", "5", "--no-plots",
+                 "--out", str(tmp_path / "d")]) == 2
+    assert "give one clock, not both" in capsys.readouterr().err

