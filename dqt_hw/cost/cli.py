@@ -31,6 +31,12 @@ def register(subparsers):
                         "(ScalableMACPE packing, max_pack 4) or bit-serial")
     p.add_argument("--storage", default="master", choices=("master", "packed"))
     p.add_argument("--out", default="out/cost")
+    p.add_argument("--clock-mhz", type=float, default=None,
+                   help="clock in MHz: time per inference and inferences/s per layer and "
+                        "network beside the cycles (e.g. a recorded Fmax, docs/cost.md)")
+    p.add_argument("--clock-from", default=None, metavar="TARGET/NAME",
+                   help="the clock is the recorded median Fmax of an FPGA figure "
+                        "(dqt_hw/cost/data/fpga_baseline.json), e.g. ecp5/dqt_array4x4")
     p.add_argument("--no-plots", action="store_true")
     p.set_defaults(func=_cost)
 
@@ -63,6 +69,17 @@ def register(subparsers):
                    help="fail when a result moved beyond the baseline's tolerance")
     s.add_argument("--reuse", default=None,
                    help="results.json of an earlier run: configurations found there are not resynthesized")
+    s.add_argument("--fpga", default=None, choices=("ecp5", "ice40"),
+                   help="FPGA figures instead of CMOS: synth_ecp5 / synth_ice40 into nextpnr "
+                        "(yowasp-nextpnr-*), LUTs, flip-flops, DSPs, block RAM, I/O and Fmax "
+                        "over --seeds placement seeds; --record / --check use "
+                        "dqt_hw/cost/data/fpga_baseline.json")
+    s.add_argument("--seeds", default="1,2,3",
+                   help="placement seeds of --fpga (comma-separated; default 1,2,3)")
+    s.add_argument("--device", default=None, choices=("25k", "45k", "85k"),
+                   help="--fpga ecp5 part (default 25k; the 8x8 tile of --all needs 85k)")
+    s.add_argument("--freq", type=float, default=None,
+                   help="--fpga clock constraint in MHz (default: ecp5 100, ice40 50)")
     s.set_defaults(func=_synth)
 
 
@@ -88,13 +105,20 @@ def _cost(args) -> int:
     from .energy import MemoryConfig
     from .workload import DynamicWidths, WidthMix, load_network
 
+    clock = args.clock_mhz
+    if args.clock_from is not None:
+        from .fpga import recorded_fmax
+
+        if clock is not None:
+            raise ValueError("--clock-mhz and --clock-from: give one clock, not both")
+        clock = recorded_fmax(args.clock_from)
     g = load_network(args.net)
     tech = load_tech(args.tech)
     tile = design_from_args(args, component="tile")
     mix = WidthMix.parse(args.widths).check(g)
     dyn = DynamicWidths.load(args.per_input, g, tile=tile) if args.per_input else None
     rep = cost_report(g, tile, mix, tech=tech, memory=MemoryConfig(storage=args.storage),
-                      dynamic=dyn, pe_mode=args.pe)
+                      dynamic=dyn, pe_mode=args.pe, clock_mhz=clock)
     print(format_table(rep))
     # every input is checked: now the directory, every file atomically, summary.json last
     out = begin_outputs(args.out)
@@ -143,6 +167,17 @@ def _cost(args) -> int:
 
 
 def _synth(args) -> int:
+    """``dqt-hw synth``; a missing or failing tool is one line (exit status 1)."""
+    from .fpga import FpgaError
+    from .synth import YosysError
+
+    try:
+        return _synth_fpga(args) if args.fpga else _synth_cmos(args)
+    except (YosysError, FpgaError) as e:
+        raise OSError(str(e)) from None
+
+
+def _synth_cmos(args) -> int:
     from .area import fit_area
     from .synth import (BASELINE_TOLERANCE, FLOW_SCRIPTS, compare_baseline, fit_configs,
                         fits_area_model, load_baseline, load_results, synthesize)
@@ -169,8 +204,11 @@ def _synth(args) -> int:
         results.append(r)
         flow = r.get("flow", "abc")
         label = "" if flow == "abc" else f"  [{flow}: per module, summed over the hierarchy]"
+        cp = r.get("critical_path")
+        depth = (f", critical path {cp['gate_delays']} gate delays {cp['start']} -> "
+                 f"{cp['end']}" if cp else "")
         print(f"{name:28s} {r['cells']:>7d} cells {r['transistors']:>9d} transistors "
-              f"({r['seconds']:.1f} s){label}", flush=True)
+              f"({r['seconds']:.1f} s){label}{depth}", flush=True)
         atomic_write_text(out / "results.json",
                           json.dumps({"results": results}, indent=1) + "\n")
     atomic_write_text(out / "results.json", json.dumps({"results": results}, indent=1) + "\n")
@@ -226,3 +264,64 @@ def _shift_vs_multiplier(results):
     if "fit_view_n8_floor" in by and "dqt_rescale" in by:
         a, b = by["fit_view_n8_floor"]["transistors"], by["dqt_rescale"]["transistors"]
         print(f"  multiplier-based rescale / floor shift = {b / a:.1f}x transistors")
+
+
+def _synth_fpga(args) -> int:
+    from .fpga import (FMAX_TOLERANCE, FPGA_TOLERANCE, compare_fpga_baseline, fpga_configs,
+                       implement, load_fpga_baseline)
+
+    try:
+        seeds = tuple(int(x) for x in args.seeds.split(","))
+    except ValueError:
+        raise ValueError(f"--seeds: {args.seeds!r} is not a comma-separated list of "
+                         f"integers") from None
+    configs = fpga_configs(args.fpga, include_large=args.all)
+    names = {c.name: c for c in configs}
+    if args.list:
+        for n, c in names.items():
+            print(f"{n:28s} {c.component:12s} {c.parameters()}")
+        return 0
+    chosen = args.configs or list(names)
+    unknown = [c for c in chosen if c not in names]
+    if unknown:
+        raise ValueError(f"unknown {args.fpga} configurations {unknown} (see dqt-hw synth "
+                         f"--fpga {args.fpga} --list)")
+    out = Path(args.out)
+    os.makedirs(out, exist_ok=True)
+    results = []
+    print(f"{'configuration':20s} {'LUT4':>6s} {'carry':>6s} {'comb':>6s} {'FF':>6s} "
+          f"{'DSP':>4s} {'BRAM':>4s} {'I/O':>5s}  Fmax MHz min/median (seeds {args.seeds})",
+          flush=True)
+    for name in chosen:
+        r = implement(names[name], args.fpga, seeds=seeds, yosys=args.yosys,
+                      freq_mhz=args.freq, device=args.device)
+        results.append(r)
+        fm = ", ".join(f"{c} {r['fmax_min_mhz'][c]:.1f}/{r['fmax_median_mhz'][c]:.1f}"
+                       for c in r["fmax_median_mhz"])
+        print(f"{name:20s} {r['luts']:>6d} {r['carry']:>6d} {r['comb_used']:>6d} "
+              f"{r['ffs']:>6d} {r['dsps']:>4d} {r['brams']:>4d} {r['io_bits']:>5d}  {fm} "
+              f"(constraint {r['constraint_mhz']:g}; {r['dsp']}; synth "
+              f"{r['seconds_synth']:.0f} s, pnr {r['seconds_pnr']:.0f} s)", flush=True)
+        for clk, p in r.get("critical_path", {}).items():
+            print(f"{'':20s} critical path ({clk}, seed {seeds[0]}): {p['from']} -> {p['to']}, "
+                  f"{p['ns']} ns", flush=True)
+        atomic_write_text(out / f"fpga_{args.fpga}.json",
+                          json.dumps({"results": results}, indent=1) + "\n")
+    status = 0
+    if args.record:
+        dest = Path(__file__).parent / "data" / "fpga_baseline.json"
+        old = json.loads(dest.read_text())["results"] if dest.is_file() else []
+        new = {(r["target"], r["name"]): r for r in results}
+        recorded = [new.pop((r["target"], r["name"]), r) for r in old] + list(new.values())
+        atomic_write_text(dest, json.dumps({"tolerance": FPGA_TOLERANCE,
+                                            "fmax_tolerance": FMAX_TOLERANCE,
+                                            "results": recorded}, indent=1) + "\n")
+        print(f"FPGA baseline written: {dest}")
+    if args.check:
+        bad = compare_fpga_baseline(results, load_fpga_baseline())
+        for b in bad:
+            print(f"FPGA REGRESSION: {b}", file=sys.stderr)
+        print(f"FPGA baseline check: {len(results) - len(bad)} of {len(results)} within "
+              f"tolerance")
+        status = 1 if bad else 0
+    return status

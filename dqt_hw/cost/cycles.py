@@ -38,7 +38,20 @@ import math
 from ..design import as_design
 
 __all__ = ["layer_cycles", "network_cycles", "steps_per_element", "SCALE_SIM_FIELDS",
-           "PE_MODES", "scalesim_os_estimate"]
+           "PE_MODES", "scalesim_os_estimate", "cycles_to_seconds", "MAX_CLOCK_MHZ"]
+
+MAX_CLOCK_MHZ = 100_000.0
+"""Largest clock taken (100 GHz): a larger figure is a unit mistake (Hz for MHz)."""
+
+
+def cycles_to_seconds(cycles: int, clock_mhz: float) -> float:
+    """Seconds of ``cycles`` at ``clock_mhz`` (a finite number in (0, 100000] MHz;
+    ValueError otherwise)."""
+    if isinstance(clock_mhz, bool) or not isinstance(clock_mhz, (int, float)) \
+            or not (0 < clock_mhz <= MAX_CLOCK_MHZ):
+        raise ValueError(f"clock frequency must be a number of MHz in (0, {MAX_CLOCK_MHZ:g}], "
+                         f"not {clock_mhz!r}")
+    return cycles / (clock_mhz * 1e6)
 
 SCALE_SIM_FIELDS = ("LayerID", "Total Cycles", "Stall Cycles", "Overall Util %",
                     "Mapping Efficiency %", "Compute Util %")

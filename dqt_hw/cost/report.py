@@ -15,10 +15,17 @@ __all__ = ["cost_report", "format_table"]
 
 
 def cost_report(network, tile, mix, *, tech="horowitz45", memory=None, dynamic=None,
-                pe_mode="fixed", area_model=None) -> dict:
+                pe_mode="fixed", area_model=None, clock_mhz=None) -> dict:
     """Per-layer rows (MACs, widths, BitOPs, cycles and SCALE-Sim fields, energy by part)
     and totals, for ``tile`` running ``network`` at ``mix`` (and per-input widths
-    ``dynamic``, a DynamicWidths, when given)."""
+    ``dynamic``, a DynamicWidths, when given). With ``clock_mhz`` the cycles are also
+    seconds: each row's ``time_us`` and ``per_s`` (1 / its time), the totals'
+    ``seconds_per_inference`` and ``inferences_per_s`` (batch 1, layers one after the
+    other, :func:`dqt_hw.cost.cycles.cycles_to_seconds`)."""
+    from .cycles import cycles_to_seconds
+
+    if clock_mhz is not None:
+        cycles_to_seconds(1, clock_mhz)  # checks the clock before any work
     g = load_network(network)
     tile = as_design(tile, "tile")
     mix = WidthMix.parse(mix).check(g)
@@ -42,6 +49,9 @@ def cost_report(network, tile, mix, *, tech="horowitz45", memory=None, dynamic=N
             "fits_depth": cyc["fits_depth"],
             **{f"energy_{k}_pj": en[f"{k}_pj"] for k in (*ENERGY_PARTS, "total")},
         })
+        if clock_mhz is not None:
+            t = cycles_to_seconds(cyc["Total Cycles"], clock_mhz)
+            rows[-1].update(time_us=t * 1e6, per_s=1.0 / t)
     tot = {
         "network": g.name, "layers": len(rows), "width_mix": mix.describe(),
         "macs": sum(r["macs"] for r in rows), "bitops": sum(r["bitops"] for r in rows),
@@ -51,6 +61,10 @@ def cost_report(network, tile, mix, *, tech="horowitz45", memory=None, dynamic=N
         "tile": tile.to_dict(),
         "tech": tech if isinstance(tech, str) else tech.name,
     }
+    if clock_mhz is not None:
+        t = cycles_to_seconds(tot["cycles"], clock_mhz)
+        tot.update(clock_mhz=float(clock_mhz), seconds_per_inference=t,
+                   inferences_per_s=1.0 / t)
     R, C = tile.rows, tile.cols
     tot["overall_util_pct"] = 100.0 * tot["macs"] / (R * C * tot["cycles"])
     too_deep = [r["layer"] for r in rows if not r["fits_depth"]]
@@ -81,19 +95,26 @@ def cost_report(network, tile, mix, *, tech="horowitz45", memory=None, dynamic=N
 
 def format_table(report: dict) -> str:
     rows, tot = report["rows"], report["totals"]
+    timed = "clock_mhz" in tot
     head = (f"{'layer':24s} {'MACs':>11s} {'a/w':>5s} {'GBitOPs':>8s} {'cycles':>10s} "
-            f"{'util%':>6s} {'compute':>9s} {'sram':>9s} {'dram':>9s} {'total uJ':>9s}")
+            + (f"{'us':>9s} {'1/s':>9s} " if timed else "")
+            + f"{'util%':>6s} {'compute':>9s} {'sram':>9s} {'dram':>9s} {'total uJ':>9s}")
     out = [head, "-" * len(head)]
     for r in rows:
         out.append(
             f"{r['layer']:24s} {r['macs']:>11,d} {r['b_a']:>2d}/{r['b_w']:<2d} "
-            f"{r['bitops'] / 1e9:>8.2f} {r['cycles']:>10,d} {r['overall_util_pct']:>6.1f} "
+            f"{r['bitops'] / 1e9:>8.2f} {r['cycles']:>10,d} "
+            + (f"{r['time_us']:>9.2f} {r['per_s']:>9.4g} " if timed else "")
+            + f"{r['overall_util_pct']:>6.1f} "
             f"{r['energy_compute_pj'] / 1e6:>9.2f} {r['energy_sram_pj'] / 1e6:>9.2f} "
             f"{r['energy_dram_pj'] / 1e6:>9.2f} {r['energy_total_pj'] / 1e6:>9.2f}")
     out.append("-" * len(head))
     out.append(
         f"{'total':24s} {tot['macs']:>11,d} {'':>5s} {tot['bitops'] / 1e9:>8.2f} "
-        f"{tot['cycles']:>10,d} {tot['overall_util_pct']:>6.1f} "
+        f"{tot['cycles']:>10,d} "
+        + (f"{tot['seconds_per_inference'] * 1e6:>9.1f} {tot['inferences_per_s']:>9.4g} "
+           if timed else "")
+        + f"{tot['overall_util_pct']:>6.1f} "
         f"{tot['energy_compute_pj'] / 1e6:>9.2f} {tot['energy_sram_pj'] / 1e6:>9.2f} "
         f"{tot['energy_dram_pj'] / 1e6:>9.2f} {tot['energy_total_pj'] / 1e6:>9.2f}")
     t = tot["tile"]
@@ -103,6 +124,9 @@ def format_table(report: dict) -> str:
     out.append(f"  {tot['macs'] / 1e9:.3f} G MACs, {tot['bitops'] / 1e9:.2f} G BitOPs, "
                f"{tot['cycles']:,d} cycles ({tot['overall_util_pct']:.1f} % utilization), "
                f"{tot['energy_total_pj'] / 1e6:.1f} uJ per inference")
+    if timed:
+        out.append(f"  at {tot['clock_mhz']:g} MHz: {tot['seconds_per_inference'] * 1e3:.4g} ms "
+                   f"per inference, {tot['inferences_per_s']:.4g} inferences/s (batch 1)")
     parts = ", ".join(f"{k} {tot[f'energy_{k}_pj'] / 1e6:.2f}" for k in ENERGY_PARTS)
     out.append(f"  energy (uJ): {parts}")
     sw = tot["switch"]

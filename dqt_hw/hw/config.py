@@ -12,6 +12,7 @@ from .array import PEArray
 from .axi import AxiShell
 from .baseline import RescaleUnit
 from .pe import MACPE
+from .plain import PlainArray, PlainMACPE
 from .requant import Requantizer
 from .scalable import ScalableMACPE
 from .tile import Tile
@@ -28,6 +29,8 @@ GENERATORS = {
     "tile": Tile,
     "rescale": RescaleUnit,
     "axi": AxiShell,
+    "plain_pe": PlainMACPE,
+    "plain_array": PlainArray,
 }
 """Generator of each component name."""
 

@@ -33,6 +33,10 @@ def register(subparsers):
                    help="crop the measured layer's input to this height/width (faster)")
     p.add_argument("--no-accsize", action="store_true",
                    help="skip the per-layer data-driven accumulator sizing")
+    p.add_argument("--fpga", default=None, choices=("ecp5", "ice40"),
+                   help="add FPGA columns (comb cells, flip-flops, DSPs, Fmax, seconds per "
+                        "inference at Fmax): each distinct tile placed and routed once "
+                        "(Debian yosys + yowasp-nextpnr-*; minutes per tile, docs/cost.md)")
     p.set_defaults(func=_sweep)
 
 
@@ -59,6 +63,17 @@ def _sweep(args) -> int:
           + (f" on {args.scheduler}" if args.scheduler else ""))
     rows = run_sweep(points, out, scheduler=args.scheduler, workers=args.workers,
                      progress=not args.no_progress)
+    if args.fpga:
+        from ..cost.fpga import FpgaError
+        from ..cost.synth import YosysError
+        from .fpga_columns import add_fpga_columns
+        from .runner import write_table
+
+        try:
+            rows = add_fpga_columns(rows, args.fpga)
+        except (YosysError, FpgaError) as e:
+            raise OSError(str(e)) from None
+        write_table(rows, out)
     chosen = choose_point(rows, max_overflow_rate=args.max_overflow_rate)
     plots = [plot_pareto(rows, out / "pareto_energy_overflow.png", x="overflow_rate",
                          y="energy_pj", chosen=chosen,
@@ -76,7 +91,8 @@ def _sweep(args) -> int:
         print(f"{r['mix']:>6s} {r['acc_width']:>3d} {r['overflow']:>8s} "
               f"{r['rows']:>3d}x{r['cols']:<3d} {r['area_um2'] / 1e6:>9.4f} "
               f"{r['energy_pj'] / 1e6:>10.1f} {r['bitops'] / 1e9:>8.2f} {r['cycles'] / 1e6:>8.2f} "
-              f"{meas}{mark}")
+              f"{meas}{mark}"
+              + (f"  {r['fpga_comb']} comb {r['fpga_fmax_mhz']:.1f} MHz" if args.fpga else ""))
     summary = {"points": len(rows), "chosen": chosen,
                "files": [str(out / "sweep.csv"), str(out / "sweep.parquet"), *plots]}
     if not args.no_accsize:
