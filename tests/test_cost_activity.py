@@ -81,7 +81,8 @@ def test_bad_saif_refused(text, match):
 
 
 def test_toggle_energy_formula():
-    # C V^2 / 2: 10 fF at 1 V is 5 fJ = 0.005 pJ; 20 fF at 0.5 V is 2.5 fJ
+    # C V^2 / 2: 10 fF at 1 V is 5 fJ = 0.005 pJ; 20 fF at 0.5 V is 2.5 fJ. Energies are
+    # floats (not codes): the tolerance is only float rounding against the decimal values
     assert act.toggle_energy_pj(10.0, 1.0) == pytest.approx(0.005, rel=1e-12)
     assert act.toggle_energy_pj(20.0, 0.5) == pytest.approx(0.0025, rel=1e-12)
     assert act.capacitance_ff(0.0025, 0.5) == pytest.approx(20.0, rel=1e-12)
@@ -108,7 +109,8 @@ def test_calibration_matches_op_model_on_the_calibration_run():
                "requantizer": 300, "registers": 99}
     e_t = act.calibrate(toggles, tile, counts)
     tech = load_tech()
-    # by hand from the table: 8x8 multiply 0.2 pJ, 32-bit add 0.1 pJ per MAC slot
+    # by hand from the table: 8x8 multiply 0.2 pJ, 32-bit add 0.1 pJ per MAC slot (float
+    # energies: the tolerance is float rounding only)
     assert e_t["multiplier"] == pytest.approx(1000 * 0.2 / 4000, rel=1e-12)
     assert e_t["accumulator"] == pytest.approx(1000 * 0.1 / 2000, rel=1e-12)
     assert e_t["registers"] == pytest.approx(2 * 0.0015, rel=1e-12)
