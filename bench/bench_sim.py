@@ -54,28 +54,12 @@ def build_cpp(design: runner.RtlFiles, wrapper: Path, top: str, *, harness: str,
     """verilator --build of the wrapper with a C++ main (cached like the runner).
     ``timing``: --timing (the HDL clock of the bulk wrapper); ``opt_fast``: C++ compiler
     flags that override Verilator's default level (OPT_FAST = -Os)."""
-    runner._put_verilator_on_path()
     args = ["-O3", "--x-assign", "fast", "--x-initial", "fast", "-Wno-fatal"]
     if timing:
         args += ["--timing", "-CFLAGS", "-std=gnu++20 -fcoroutines"]
     if opt_fast:  # -CFLAGS come after OPT_FAST on the compiler's command line
         args += ["-CFLAGS", opt_fast]
-    d = runner.RtlFiles(design.verilog, design.sidecar_path, (wrapper,), top)
-    bdir = runner.SIM_BUILD / "build" / f"cpp-{top}-{d.digest(args + [harness])}"
-    exe = bdir / f"V{top}"
-    with runner._locked(bdir):
-        if exe.exists():
-            return exe
-        main = bdir / "harness.cpp"
-        main.write_text(harness.replace("VTOP", f"V{top}"))
-        env = dict(os.environ)
-        env["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
-        cmd = ["verilator", "--cc", "--exe", "--build", "-j", os.environ.get("SIM_BUILD_JOBS", "1"),
-               "--top-module", top, "-Mdir", str(bdir), "-o", exe.name, *args,
-               str(runner._waives()), str(design.verilog), str(wrapper), str(main)]
-        with open(bdir / "build.log", "w") as log:
-            subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT, env=env)
-    return exe
+    return runner.build_cpp(design, wrapper, top, harness=harness, args=args)
 
 
 def run_cpp(exe: Path, cdir: Path, sc: dict, expected, repeat: int = 1

@@ -24,7 +24,6 @@ The toggles go to :mod:`dqt_hw.cost.activity` (SAIF reading, signal groups, ener
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -79,24 +78,8 @@ BUILD_ARGS = ["--trace-saif", "--x-assign", "fast", "--x-initial", "fast", "-Wno
 def build_saif(design: runner.RtlFiles, wrapper: Path, top: str) -> Path:
     """The Verilated executable of the SAIF harness around ``wrapper`` (built once per
     Verilog text and flags, then cached)."""
-    runner._put_verilator_on_path()
-    d = runner.RtlFiles(design.verilog, design.sidecar_path, (wrapper,), top)
-    bdir = runner.SIM_BUILD / "build" / f"saif-{top}-{d.digest(BUILD_ARGS + [HARNESS_SAIF_CPP])}"
-    exe = bdir / f"V{top}"
-    with runner._locked(bdir):
-        if exe.exists():
-            return exe
-        main = bdir / "harness.cpp"
-        main.write_text(HARNESS_SAIF_CPP.replace("VTOP", f"V{top}"))
-        env = dict(os.environ)
-        env["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
-        cmd = ["verilator", "--cc", "--exe", "--build", "-j",
-               os.environ.get("SIM_BUILD_JOBS", "1"), "--top-module", top, "-Mdir", str(bdir),
-               "-o", exe.name, *BUILD_ARGS, str(runner._waives()), str(design.verilog),
-               str(wrapper), str(main)]
-        with open(bdir / "build.log", "w") as log:
-            subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT, env=env)
-    return exe
+    return runner.build_cpp(design, wrapper, top, harness=HARNESS_SAIF_CPP, args=BUILD_ARGS,
+                            kind="saif")
 
 
 # ----------------------------------------------------------------------------- stimulus

@@ -32,6 +32,7 @@ import os
 import random
 import re
 import shlex
+import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
@@ -242,6 +243,33 @@ def build(d: RtlFiles, *, waves: bool | None = None, timing: bool = False,
         stamp.write_text(json.dumps({"seconds": round(time.perf_counter() - t0, 1),
                                      "args": args}))
     return bdir
+
+
+def build_cpp(design: RtlFiles, wrapper: Path, top: str, *, harness: str, args,
+              kind: str = "cpp") -> Path:
+    """The Verilated executable of a plain C++ ``harness`` (its text with ``VTOP`` for the
+    model's class) around the top module ``top`` of ``wrapper`` (a Verilog file that
+    instantiates ``design``), built with the Verilator ``args`` under
+    ``sim_build/build/<kind>-<top>-<digest>`` once per text and flags, then cached."""
+    _put_verilator_on_path()
+    args = list(args)
+    d = RtlFiles(design.verilog, design.sidecar_path, (wrapper,), top)
+    bdir = SIM_BUILD / "build" / f"{kind}-{top}-{d.digest(args + [harness])}"
+    exe = bdir / f"V{top}"
+    with _locked(bdir):
+        if exe.exists():
+            return exe
+        main = bdir / "harness.cpp"
+        main.write_text(harness.replace("VTOP", f"V{top}"))
+        env = dict(os.environ)
+        env["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"  # as build() says
+        cmd = ["verilator", "--cc", "--exe", "--build", "-j",
+               os.environ.get("SIM_BUILD_JOBS", "1"), "--top-module", top, "-Mdir", str(bdir),
+               "-o", exe.name, *args, str(_waives()), str(design.verilog), str(wrapper),
+               str(main)]
+        with open(bdir / "build.log", "w") as log:
+            subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT, env=env)
+    return exe
 
 
 # ----------------------------------------------------------------------------- run
