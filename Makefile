@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 test: $(STAMP)
-	$(RUN) $(BIN)/python -m pytest -n $(JOBS) tests
+	$(RUN) $(BIN)/python -m pytest -n $(JOBS) --durations=15 tests
 
 # everything from one design file: its golden sets (demo), their cocotb regression on its
 # generated tile (sim), its Verilog (rtl) and its cost report (cost); then the network run

@@ -277,6 +277,8 @@ def _conv1(d):
     (lambda d: _conv1(d).update(widths=[2, 4.0]),
      r"layer 'conv1': widths\[1\]: input should be a valid integer, not 4\.0$"),
     (lambda d: d["arith"].update(n="8"), r"arith\.n: input should be a valid integer, not '8'$"),
+    (lambda d: d["arith"].update(acc_width=49),
+     r"arith\.acc_width: input should be less than or equal to 48, not 49$"),
     # ranges: nothing huge described, padding below the kernel
     (lambda d: _conv1(d)["attrs"].update(out_channels=10**9),
      r"layer 'conv1': attrs\.out_channels: input should be less than or equal to 65536, "

@@ -18,7 +18,8 @@ from pydantic import Field, StringConstraints, TypeAdapter, create_model, field_
 
 from ..design.schema import DesignTable
 from ..schema import Strict, validate
-from ..spec import MAX_CONST_BITS, MAX_MASTER_BITS, MIN_MASTER_BITS, OVERFLOW_MODES, ROUNDINGS
+from ..spec import (MAX_CONST_BITS, MAX_MASTER_BITS, MAX_MODEL_ACC_WIDTH, MIN_MASTER_BITS,
+                    OVERFLOW_MODES, ROUNDINGS)
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "SET_FORMAT", "SUPPORTED_CONTRACTS", "KINDS",
            "NAME_PATTERN", "MAX_BITS", "MAX_ELEMENTS", "MAX_DIMS", "MAX_ARRAYS", "MAX_CASES",
@@ -64,7 +65,7 @@ Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 Bits = Annotated[int, Field(ge=1, le=MAX_BITS)]
 Master = Annotated[int, Field(ge=MIN_MASTER_BITS, le=MAX_MASTER_BITS)]
 Width = Annotated[int, Field(ge=1, le=MAX_MASTER_BITS)]
-AccWidth = Annotated[int, Field(ge=2, le=MAX_BITS)]
+AccWidth = Annotated[int, Field(ge=2, le=MAX_MODEL_ACC_WIDTH)]
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 Count = Annotated[int, Field(ge=0, le=1 << 64)]
 Rounding = Literal[ROUNDINGS]

@@ -18,8 +18,7 @@ from . import drivers, wcache
 from .plan import F32_EXACT
 from . import _kernels as K
 
-MAX_MODEL_ACC_WIDTH = 48
-"""Widest accumulator the model supports (int64 kernels with headroom for exact sums)."""
+MAX_MODEL_ACC_WIDTH = spec.MAX_MODEL_ACC_WIDTH
 
 CODE_LIMIT = 1 << 16
 """Codes handed to gemm/conv2d must lie in [-2^16, 2^16] (16-bit unsigned or signed)."""

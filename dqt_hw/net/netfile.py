@@ -22,10 +22,10 @@ from typing import Annotated, Any, Literal, Optional, Union
 from pydantic import (BeforeValidator, Field, PlainValidator, StringConstraints, TypeAdapter, WithJsonSchema,
                       create_model, field_validator)
 
-from ..design.rules import MAX_ACC_WIDTH, VIEW_ROUNDINGS
+from ..design.rules import VIEW_ROUNDINGS
 from ..schema import Strict, nearest, parse_json, read_bounded, validate
-from ..spec import (MAX_CONST_BITS, MAX_MASTER_BITS, MIN_MASTER_BITS, OVERFLOW_MODES,
-                    ROUNDINGS)
+from ..spec import (MAX_CONST_BITS, MAX_MASTER_BITS, MAX_MODEL_ACC_WIDTH, MIN_MASTER_BITS,
+                    OVERFLOW_MODES, ROUNDINGS)
 from .graph import MAX_CHANNELS, MAX_NODES, MAX_SPATIAL, OPS, Graph, Node
 
 __all__ = ["FORMAT_TAG", "FORMAT_VERSION", "VERSIONS", "ATTRS", "NetworkDoc", "NetworkDocV1",
@@ -184,7 +184,7 @@ ArithDoc = create_model(
     view_rounding=_opt(Literal[VIEW_ROUNDINGS], "nested view rounding"),
     rounding=_opt(Literal[ROUNDINGS], "rounding of requantization and the residual add"),
     pool_rounding=_opt(Literal[ROUNDINGS], "rounding of average pooling"),
-    acc_width=_opt(Annotated[int, Field(ge=2, le=MAX_ACC_WIDTH)],
+    acc_width=_opt(Annotated[int, Field(ge=2, le=MAX_MODEL_ACC_WIDTH)],
                    "accumulator width W (the model takes up to 48)"),
     overflow=_opt(Literal[OVERFLOW_MODES], "accumulator overflow mode"),
     const_bits=_opt(Annotated[int, Field(ge=2, le=MAX_CONST_BITS)], "width of every K"),

@@ -7,6 +7,7 @@ the hardware generators and the test oracle all follow these definitions.
 from .constants import (
     DEFAULT_CONST_BITS,
     MAX_CONST_BITS,
+    MAX_MODEL_ACC_WIDTH,
     Constant,
     align,
     lincomb,
@@ -59,6 +60,7 @@ __all__ = [
     "DEFAULT_CONST_BITS",
     "Format",
     "MAX_CONST_BITS",
+    "MAX_MODEL_ACC_WIDTH",
     "MAX_INT_BITS",
     "MAX_MASTER_BITS",
     "MIN_MASTER_BITS",

@@ -22,6 +22,11 @@ from .rounding import check_rounding, round_shift
 DEFAULT_CONST_BITS = 32
 MAX_CONST_BITS = 48
 
+MAX_MODEL_ACC_WIDTH = 48
+"""Widest accumulator the reference model runs (its int64 kernels keep headroom for exact
+sums); files whose results come from the model (networks, golden cases) read this bound.
+The hardware generators accept up to ``design.rules.MAX_ACC_WIDTH``."""
+
 
 def _check_bits(bits) -> int:
     if isinstance(bits, bool):
