@@ -1,4 +1,5 @@
-"""dqt_hw's bit-exact conv2d against onnxruntime's ConvInteger, side by side, in one run.
+"""dqt_hw's bit-exact conv2d against onnxruntime's ConvInteger and PyTorch's int8 kernels,
+side by side, in one run.
 
     .venv/bin/python bench/bench_conv.py              # full run (make bench)
     .venv/bin/python bench/bench_conv.py --quick      # short smoke run (batch 1, 3 repeats)
@@ -25,6 +26,18 @@ GMAC/s (N*O*C*9*H*W multiply-accumulates per call). ``ratio`` is dqt_hw / ConvIn
 on the same shape and batch, the figure the targets are stated in (issue 3: W = 32 at
 least 0.5x at 8/8 and 0.75x at 4/4; saturating W = 18 at least 0.15x). Every dqt_hw
 output is checked equal (==) to its reference; a mismatch fails the run (exit status 1).
+
+Where torch imports (the pinned ``train`` extra), two PyTorch peers join the same
+alternating blocks on each shape's ``8/8 s W32`` row (their speed does not depend on the
+width, so the other rows repeat their figures; ``bench/torch_peers.py``):
+
+- ``torch qconv``: PyTorch's quantized ``Conv2d`` on the x86 backend, channels-last (a
+  throughput peer: it requantizes in float, so its outputs are not compared);
+- ``torch _int_mm``: the exact int8 GEMM ``torch._int_mm`` on the im2col shapes (the GEMM
+  alone); its int32 result is checked equal to dqt_hw's on codes shifted to int8.
+
+``vs qconv`` and ``vs _int_mm`` are dqt_hw / peer (issue 15's targets, 0.5x and 1.0x at
+batch 16, are stated for a CPU with AMX, whose tile unit these peers use).
 """
 
 from __future__ import annotations
@@ -71,6 +84,8 @@ def main(argv=None) -> int:
     ap.add_argument("--batches", default=None, help="comma-separated batch sizes (1,16)")
     ap.add_argument("--out", default="out/bench", help="folder for conv.md and conv.csv")
     ap.add_argument("--seed", type=int, default=20261124)
+    ap.add_argument("--no-torch", action="store_true",
+                    help="leave out the PyTorch peers (quantized Conv2d, _int_mm)")
     args = ap.parse_args(argv)
     repeats = args.repeats or (3 if args.quick else 20)
     batches = [int(b) for b in args.batches.split(",")] if args.batches else (
@@ -81,6 +96,11 @@ def main(argv=None) -> int:
 
     from dqt_hw import model
     from dqt_hw.peers import conv_integer_session
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import torch_peers
+
+    use_torch = torch_peers.available() and not args.no_torch
 
     numba.set_num_threads(min(THREADS, numba.config.NUMBA_NUM_THREADS))
     rng = np.random.default_rng(args.seed)
@@ -107,6 +127,15 @@ def main(argv=None) -> int:
                 ("8/8 s W18 sat", x8, w8s, 18, "saturate"),
             ]
             sessions = {}
+            tpeer = {}  # the PyTorch peers' GMAC/s on this shape and batch
+            if use_torch:
+                x8s = (x8.astype(np.int16) - 128).astype(np.int8)
+                qconv = torch_peers.qconv_x86(x8, w8s, padding=1, threads=THREADS)
+                mm, mm_nchw = torch_peers.int_mm(x8s, w8s, padding=1, threads=THREADS)
+                want_mm = model.conv2d(x8s, w8s, padding=1, acc_width=32, overflow="wrap")
+                if not np.array_equal(mm_nchw(mm()), want_mm):
+                    failures.append(f"torch._int_mm C={C} H={H} N={Nb} (vs dqt_hw)")
+                qconv()
 
             def peer(x, w):
                 key = (id(x), id(w))
@@ -140,6 +169,9 @@ def main(argv=None) -> int:
                 runs = [(base, t_base), (ours, t_ours)]
                 if w.dtype == np.int8:
                     runs.append((same, t_same))
+                t_q, t_m = [], []
+                if use_torch and name == "8/8 s W32":
+                    runs += [(qconv, t_q), (mm, t_m)]
                 # blocks of BLOCK calls, alternating between the implementations, with a
                 # pause before each block so that no thread pool still spinning from
                 # the previous block (onnxruntime's do) competes with the next one
@@ -159,6 +191,9 @@ def main(argv=None) -> int:
                 g_base = mac / statistics.median(t_base) / 1e9
                 g_same = mac / statistics.median(t_same) / 1e9 if t_same else g_base
                 ratio = g_ours / g_base
+                if t_q:
+                    tpeer = dict(qconv=mac / statistics.median(t_q) / 1e9,
+                                 int_mm=mac / statistics.median(t_m) / 1e9)
                 target = TARGETS[name]
                 row = dict(layer=f"{C}x{H}x{H}", batch=Nb, case=name,
                            peer_u8u8=g_base, peer_same=g_same,
@@ -168,11 +203,20 @@ def main(argv=None) -> int:
                            reference="sequential" if ovf == "saturate" else "ConvInteger",
                            saturated=sat)
                 rows.append(row)
+            for row in rows[-len(cases):]:  # the PyTorch peers' figures on every row
+                row.update(torch_qconv=tpeer.get("qconv"), torch_int_mm=tpeer.get("int_mm"))
+                for k in ("qconv", "int_mm"):
+                    row[f"vs_{k}"] = row["dqt"] / tpeer[k] if k in tpeer else None
                 print(format_row(row), flush=True)
     elapsed = time.perf_counter() - t_start
 
     notes = environment_notes(repeats, ort.__version__, numba.__version__, elapsed,
                               load0, load_average())
+    if use_torch:
+        import torch
+
+        notes += (f"- torch {torch.__version__}, quantized engine "
+                  f"{torch.backends.quantized.engine}, {torch.get_num_threads()} threads\n")
     table = markdown(rows, notes)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -198,22 +242,36 @@ def format_row(r) -> str:
     return (f"{r['layer']:>10} N={r['batch']:<2} {r['case']:<14} ConvInteger u8u8 "
             f"{r['peer_u8u8']:6.1f}  {r['peer_kind']} {r['peer_same']:6.1f}  dqt_hw "
             f"{r['dqt']:6.1f} GMAC/s  ratio {r['ratio']:.2f} (target {r['target']})  "
-            f"{r['check']}{sat}")
+            f"{r['check']}{sat}{_torch_cols(r)}")
+
+
+def _torch_cols(r) -> str:
+    if r.get("torch_qconv") is None:
+        return ""
+    return (f"  torch qconv {r['torch_qconv']:.1f} (x{r['vs_qconv']:.2f}), _int_mm "
+            f"{r['torch_int_mm']:.1f} (x{r['vs_int_mm']:.2f})")
+
+
+def _fmt(v, spec=".1f") -> str:
+    return "n/a" if v is None else format(v, spec)
 
 
 def markdown(rows, notes) -> str:
-    head = ("| layer | N | case | ConvInteger u8u8 | ConvInteger same dtypes | dqt_hw | "
-            "ratio vs u8u8 | target | check |\n|---|---|---|---|---|---|---|---|---|\n")
+    head = ("| layer | N | case | ConvInteger u8u8 | ConvInteger same dtypes | torch qconv | "
+            "torch _int_mm | dqt_hw | ratio vs u8u8 | target | vs qconv | vs _int_mm | check |"
+            "\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     body = ""
     for r in rows:
         chk = f"{r['check']} vs {r['reference']}"
         if r["saturated"] is not None:
             chk += f" ({r['saturated']:.0%} of outputs saturated)"
         body += (f"| {r['layer']} | {r['batch']} | {r['case']} | {r['peer_u8u8']:.1f} | "
-                 f"{r['peer_kind']} {r['peer_same']:.1f} | {r['dqt']:.1f} | "
+                 f"{r['peer_kind']} {r['peer_same']:.1f} | {_fmt(r['torch_qconv'])} | "
+                 f"{_fmt(r['torch_int_mm'])} | {r['dqt']:.1f} | "
                  f"{r['ratio']:.2f} | {'>=' + str(r['target'])} "
-                 f"{'met' if r['met'] else 'MISSED'} | {chk} |\n")
-    return ("# conv2d: dqt_hw vs onnxruntime ConvInteger (GMAC/s, medians)\n\n"
+                 f"{'met' if r['met'] else 'MISSED'} | {_fmt(r['vs_qconv'], '.2f')} | "
+                 f"{_fmt(r['vs_int_mm'], '.2f')} | {chk} |\n")
+    return ("# conv2d: dqt_hw vs onnxruntime ConvInteger and PyTorch (GMAC/s, medians)\n\n"
             + head + body + "\n" + notes)
 
 

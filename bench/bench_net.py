@@ -14,12 +14,20 @@ Targets (issue 7): >= 0.5x onnxruntime at 8/8, >= 0.75x at 4/4, dynamic <= 1.5x 
 static 8/8 time per image. The ONNX model is the same topology with the network's
 activation scales and zero points and symmetric int8 per-channel weights from the same
 real weights; it is a throughput peer, not a bit-exact one.
+
+Where torch imports (the pinned ``train`` extra), PyTorch's x86 quantized backend runs
+the same topology too (``bench/torch_peers.py``: a float module with the real weights,
+FX graph-mode quantized with the x86 default qconfig, calibrated on the batch,
+channels-last input, the same number of threads); issue 15's targets against it (8/8 at
+least 1.0x, 4/4 at least 1.3x) are stated for a CPU with AMX. ``--no-torch`` leaves it
+out.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 
 import numpy as np
@@ -161,7 +169,7 @@ def best_time(fn, repeats):
     return min(ts)
 
 
-def bench_one(label, net, x_real, *, threads, repeats, dynamic=True):
+def bench_one(label, net, x_real, *, threads, repeats, dynamic=True, use_torch=False):
     from dqt_hw.net.executor import execute, input_codes
 
     N = len(x_real)
@@ -171,6 +179,11 @@ def bench_one(label, net, x_real, *, threads, repeats, dynamic=True):
     xf = x_real.astype(np.float32)
     t_ort = best_time(lambda: sess.run(None, {"x": xf}), repeats)
     rows = [("onnxruntime QDQ int8", t_ort)]
+    if use_torch:
+        import torch_peers
+
+        rows.append(("PyTorch x86 quantized (FX)",
+                     best_time(torch_peers.fx_quantized(net, x_real, threads=threads), repeats)))
     for w in (8, 4):
         rows.append((f"dqt_hw static {w}/{w}", best_time(
             lambda w=w: execute(net, xq, widths=w, batch_size=N), repeats)))
@@ -179,10 +192,13 @@ def bench_one(label, net, x_real, *, threads, repeats, dynamic=True):
             lambda: execute(net, xq, widths="dynamic", batch_size=N), repeats)))
     print(f"\n{label}: batch {N}, {threads} threads; onnxruntime ops after fusion: "
           f"{fused_ops(model, threads)}")
-    print(f"{'executor':28s} {'s/batch':>9s} {'images/s':>10s} {'vs ORT':>8s}")
+    t_pt = dict(rows).get("PyTorch x86 quantized (FX)")
+    print(f"{'executor':28s} {'s/batch':>9s} {'images/s':>10s} {'vs ORT':>8s}"
+          + (f" {'vs PyTorch':>10s}" if t_pt else ""))
     res = {}
     for name, t in rows:
-        print(f"{name:28s} {t:9.4f} {N / t:10.1f} {t_ort / t:7.2f}x")
+        print(f"{name:28s} {t:9.4f} {N / t:10.1f} {t_ort / t:7.2f}x"
+              + (f" {t_pt / t:9.2f}x" if t_pt else ""))
         res[name] = N / t
     if "dqt_hw dynamic" in res:
         print(f"dynamic / static 8/8 time per image: "
@@ -197,7 +213,13 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--skip-resnet18", action="store_true")
     ap.add_argument("--net", default=None, help="network file (default: the shipped one)")
+    ap.add_argument("--no-torch", action="store_true",
+                    help="leave out PyTorch's x86 quantized backend")
     args = ap.parse_args(argv)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import torch_peers
+
+    use_torch = torch_peers.available() and not args.no_torch
     if os.environ.get("NUMBA_NUM_THREADS") is None:
         print(f"note: set NUMBA_NUM_THREADS={args.threads} for a fair comparison")
     from dqt_hw.net import network as nw
@@ -212,12 +234,12 @@ def main(argv=None):
     ds = load_data(net.provenance.get("data", "digits"))  # the test data the network records
     # a call of a few ms: more repeats, so that the best of them is not one the OS delayed
     bench_one(f"{net.name} (shipped, trained)", net, ds.x_test[:args.batch],
-              threads=args.threads, repeats=max(args.repeats, 20))
+              threads=args.threads, repeats=max(args.repeats, 20), use_torch=use_torch)
     if not args.skip_resnet18:
         r18 = nw.random_controller(nw.random_network(resnet18_cifar(), seed=0), seed=1)
         x = np.random.default_rng(0).uniform(0, 1, (args.batch, 3, 32, 32))
         bench_one("resnet18_cifar10 (random weights and codes)", r18, x,
-                  threads=args.threads, repeats=args.repeats)
+                  threads=args.threads, repeats=args.repeats, use_torch=use_torch)
     print(f"\nsystem load average (1/5/15 min) at end: {_load()} (other work on the "
           f"{os.cpu_count()} CPUs skews both sides)")
 
