@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -156,3 +157,49 @@ def test_sweep_cli_storage_option(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["storage"] == ["master", "planes"]
     assert main(["sweep", "--show-grid", "--storage", "planes,flat"]) == 2
     assert "with --storage: storage[1]: input should be 'master', 'packed' or 'planes', not 'flat'" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- the report
+
+
+def test_planes_report_table(tmp_path, capsys):
+    from dqt_hw.cost.planes_report import STORAGES, markdown_table, static_table
+
+    rows = static_table(nets=("resnet18_cifar10",))
+    assert [r["widths"] for r in rows] == ["8/8", "6/6", "4/4", "2/2"]
+    g = load_network("resnet18_cifar10")
+    for r in rows:
+        b = int(r["widths"][0])
+        mix = WidthMix.parse(f"{b}x{b}").check(g)
+        for col, (storage, rounding) in STORAGES.items():
+            tile = Design(view_rounding=rounding)
+            want = network_energy(g, tile, mix, memory=MemoryConfig(storage=storage))[1]
+            assert r[col] == pytest.approx(want["total_pj"] / 1e6, rel=1e-12)
+        if b < 8:  # a view reads fewer planes than the master codes' bits
+            assert r["planes"] < r["planes, half_up views"] < r["master"]
+    text = markdown_table(rows, None)
+    assert text.splitlines()[0] == ("| network | widths | master | packed | planes | "
+                                    "planes, half_up views |")
+    assert "| resnet18_cifar10 | 4/4 | 2,608.52 | 1,407.72 | 1,407.73 | 1,712.10 |" in text
+    out = tmp_path / "p"
+    assert main(["cost-planes", "--no-shipped", "--out", str(out)]) == 0
+    assert (out / "energy_table.md").read_text() in capsys.readouterr().out
+    assert json.loads((out / "summary.json").read_text())["files"][-1].endswith("summary.json")
+
+
+def test_planes_report_shipped_points_and_plot(tmp_path):
+    from dqt_hw.cost.planes_report import markdown_table, plot_energy_accuracy, shipped_points
+
+    sh = shipped_points(limit=16, calibration=32, log=lambda *a: None)
+    kinds = [p["kind"] for p in sh["points"]]
+    assert kinds[:4] == ["static"] * 4 and kinds[-1] == "controller" and "knapsack" in kinds
+    static = {p["label"]: p for p in sh["points"] if p["kind"] == "static"}
+    assert list(static) == ["2/2", "4/4", "6/6", "8/8"]
+    ctl = sh["points"][-1]
+    assert static["2/2"]["planes"] <= ctl["planes"] <= static["8/8"]["planes"]
+    assert 0.0 <= ctl["accuracy"] <= 1.0 and sh["test_inputs"] == 16
+    # master storage: the widths move only the compute energy (under 1 % here)
+    assert static["2/2"]["master"] > 0.99 * static["8/8"]["master"]
+    assert "(shipped) | controller (mean of 16 inputs)" in markdown_table([], sh)
+    p = plot_energy_accuracy(sh, tmp_path / "e.png")
+    assert Path(p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
