@@ -203,3 +203,13 @@ def test_planes_report_shipped_points_and_plot(tmp_path):
     assert "(shipped) | controller (mean of 16 inputs)" in markdown_table([], sh)
     p = plot_energy_accuracy(sh, tmp_path / "e.png")
     assert Path(p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_pareto_plot_shows_the_storage_axis(tmp_path):
+    from dqt_hw.sweep.pareto import plot_pareto
+
+    rows = [{"storage": s, "mix": "4x4", "acc_width": 20, "overflow": "wrap", "rows": 2,
+             "cols": 2, "overflow_rate": 0.0, "energy_pj": e, "bitops": 1e9, "area_um2": 1.0,
+             "valid": True} for s, e in (("master", 3e6), ("planes", 1e6))]
+    p = plot_pareto(rows, tmp_path / "p.png", chosen=rows[1])
+    assert Path(p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

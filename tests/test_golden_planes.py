@@ -159,3 +159,27 @@ def test_conv_case_planes_are_its_codes(tmp_path):
     assert c.arrays["x_planes"].data.tolist() == naive.to_planes(x.ravel().tolist(), 8)
     c.write(tmp_path)
     assert golden.verify_case(read_case(tmp_path / c.name)) == []
+
+
+def test_planes_of_one_bit_codes_are_refused():
+    import numpy as np
+
+    p = {"a_bits": 1, "a_signed": False, "w_bits": 8, "w_signed": False, "acc_width": 20,
+         "overflow": "wrap", "seed": 0, "planes": True}
+    with pytest.raises(ValueError, match=r"master width n must be in \[2, 16\], not 1"):
+        golden.build_case("g", "gemm", p, {"a": np.ones((2, 3), np.int64),
+                                                "w": np.ones((3, 2), np.int64)})
+    from dqt_hw.golden.schema import validate_case
+
+    ent = {"dtype": "int64", "bits": 1, "signed": False, "sha256": "0" * 64,
+           "hex_sha256": "0" * 64}
+    arrays = {"a": {**ent, "shape": [2, 3]}, "w": {**ent, "shape": [3, 2], "bits": 8},
+              "acc": {**ent, "shape": [2, 2], "bits": 20, "signed": True},
+              "a_planes": {**ent, "dtype": "uint64", "shape": [1, 1], "bits": 64},
+              "w_planes": {**ent, "dtype": "uint64", "shape": [8, 1], "bits": 64}}
+    doc = {"format": "dqt_hw-golden", "format_version": 2, "contract_version": "1.0",
+           "case": "g", "kind": "gemm", "params": p,
+           "arrays": {k: {**v, "file": f"{k}.npy", "hex": f"{k}.hex"} for k, v in arrays.items()}}
+    with pytest.raises(ValueError, match=r"^m: params\.planes: a has 1-bit codes; a plane form "
+                                         r"has a master width of at least 2 bits$"):
+        validate_case(doc, source="m")

@@ -330,6 +330,10 @@ def check_case(doc: dict, *, source: str) -> None:
                              f"{ent['dtype']!r}")
         if name in codes:
             code = codes[name]
+            if want[code][0] < MIN_MASTER_BITS:
+                raise ValueError(f"{source}: params.planes: {code} has {want[code][0]}-bit "
+                                 f"codes; a plane form has a master width of at least "
+                                 f"{MIN_MASTER_BITS} bits")
             shape = plane_shape(want[code][0], arrays[code]["shape"])
             if ent["shape"] != shape:
                 raise ValueError(f"{source}: arrays.{name}.shape: the plane array of "
