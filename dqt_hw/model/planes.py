@@ -31,11 +31,12 @@ def to_planes(codes, *, n: int, signed: bool = False) -> np.ndarray:
     N = q.size
     words = -(-N // _W)
     u = (q & ((1 << n) - 1)).astype(np.uint64)  # the n-bit two's complement pattern
-    shifts = np.arange(n - 1, -1, -1, dtype=np.uint64)[:, None]
-    bits = np.zeros((n, words * _W), np.uint8)
-    bits[:, :N] = (u[None, :] >> shifts) & np.uint64(1)
-    packed = np.packbits(bits, axis=1, bitorder="little")  # (n, words * 8) bytes
-    return np.ascontiguousarray(packed).view("<u8").astype(np.uint64)
+    out = np.zeros((n, words), np.uint64)
+    bits = np.zeros(words * _W, np.uint8)  # one plane at a time: memory ~ N, not n N
+    for j in range(n):
+        bits[:N] = (u >> np.uint64(n - 1 - j)) & np.uint64(1)
+        out[j] = np.packbits(bits, bitorder="little").view("<u8")
+    return out
 
 
 def _check_rows(planes, rows_lo: int, rows_hi: int, count: int, what: str) -> np.ndarray:
@@ -55,19 +56,17 @@ def _rebuild(rows: np.ndarray, n: int, count: int, signed: bool) -> np.ndarray:
     """The codes (int64, flat) of the first ``len(rows)`` planes, the rest 0; padding
     bits refused."""
     k, words = rows.shape
-    bits = np.unpackbits(np.ascontiguousarray(rows, dtype="<u8").view(np.uint8).reshape(k, -1),
-                         axis=1, bitorder="little")
-    if bits[:, count:].any():
-        j, i = (int(v[0]) for v in np.nonzero(bits[:, count:]))
-        raise ValueError(f"plane row {j} has padding bit {count + i} set (word {(count + i) // _W}"
-                         f"; only the first {count} bits of a row are elements)")
-    bits = bits[:, :count].astype(np.int64)
     q = np.zeros(count, np.int64)
     for j in range(k):
+        row = np.ascontiguousarray(rows[j], dtype="<u8").view(np.uint8)
+        bits = np.unpackbits(row, bitorder="little")
+        if bits[count:].any():
+            i = count + int(np.flatnonzero(bits[count:])[0])
+            raise ValueError(f"plane row {j} has padding bit {i} set (word {i // _W}; only "
+                             f"the first {count} bits of a row are elements)")
         p = n - 1 - j
-        q += bits[j] << p
-    if signed and k:
-        q -= bits[0] << n  # plane n - 1 weighs -2^(n-1): 2^(n-1) - 2^n
+        weight = -(1 << p) if signed and p == n - 1 else 1 << p
+        q += bits[:count].astype(np.int64) * weight
     return q
 
 
