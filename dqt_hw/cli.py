@@ -18,6 +18,7 @@ _COMMAND_MODULES = (
     "dqt_hw.ip.cli",
     "dqt_hw.net.cli",
     "dqt_hw.cost.cli",
+    "dqt_hw.cost.planes_report",
     "dqt_hw.cost.power_cli",
     "dqt_hw.sweep.cli",
     "dqt_hw.sim_cli",

@@ -768,7 +768,7 @@ def _golden_base() -> Path:
 
 def _golden_set(fmt, change):
     """A fresh copy of the base set changed by ``change(root)``, then read_set: a valid
-    result (arrays int64 of their declared shapes, within the element bound; the model
+    result (arrays int64, plane arrays uint64, of their declared shapes, within the element bound; the model
     recomputes them or refuses in one line) or one ValueError line naming the set."""
     import shutil
 
@@ -781,7 +781,8 @@ def _golden_set(fmt, change):
     if out == "accepted":
         for c in cases:
             for name, a in c.arrays.items():
-                assert a.dtype == np.int64 and a.size <= MAX_ELEMENTS
+                want = np.uint64 if name.endswith("_planes") else np.int64  # plane words
+                assert a.dtype == want and a.size <= MAX_ELEMENTS
                 assert list(a.shape) == c.manifest["arrays"][name]["shape"]
             try:
                 verify_case(c)

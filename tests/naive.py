@@ -163,3 +163,41 @@ def pool(x, k, stride, mode, rounding=None):
                     out[nb][c][oy][ox] = max(win) if mode == "max" else round_div(
                         sum(win), k * k, rounding)
     return out
+
+
+# ----------------------------------------------------------------------------- bit planes
+
+
+def bit_pattern(q: int, n: int) -> str:
+    """The n-bit pattern of q (two's complement when negative), most significant first."""
+    return format(q % 2**n, f"0{n}b")
+
+
+def to_planes(codes, n: int, W: int = 64):
+    """Row j holds bit n-1-j of each code; element i is bit i mod W of word i div W."""
+    pats = [bit_pattern(q, n) for q in codes]
+    words = -(-len(pats) // W)
+    rows = []
+    for j in range(n):
+        row = []
+        for k in range(words):
+            chunk = [int(p[j]) for p in pats[k * W:(k + 1) * W]]
+            row.append(sum(bit * 2**t for t, bit in enumerate(chunk)))
+        rows.append(row)
+    return rows
+
+
+def from_planes(rows, n: int, count: int, signed: bool, W: int = 64):
+    """The codes of the rows given (plane n-1 first); the planes not given are 0."""
+    codes = []
+    for i in range(count):
+        pat = "".join(str(row[i // W] // 2**(i % W) % 2) for row in rows)
+        u = int(pat + "0" * (n - len(rows)), 2)
+        codes.append(u - 2**n if signed and u >= 2 ** (n - 1) else u)
+    return codes
+
+
+def planes_read(n: int, b: int, rounding: str) -> int:
+    if b == n or rounding in ("half_even", "half_away"):
+        return n
+    return b + (rounding == "half_up")

@@ -92,7 +92,7 @@ MAN = r"golden case manifest '[^']*/g/manifest\.json': "
     (lambda m: m["arrays"]["acc"].update(bits=0),
      r"arrays\.acc\.bits: input should be greater than or equal to 1, not 0$"),
     (lambda m: m["arrays"]["acc"].update(dtype="int32"),
-     r"arrays\.acc\.dtype: input should be 'int64', not 'int32'$"),
+     r"arrays\.acc\.dtype: input should be 'int64' or 'uint64', not 'int32'$"),
     (lambda m: m["arrays"]["acc"].update(shape=[-1, 2]),
      r"arrays\.acc\.shape\[0\]: input should be greater than or equal to 0, not -1$"),
     (lambda m: m["arrays"]["acc"].update(shape=[10**6, 10**6]),

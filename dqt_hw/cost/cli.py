@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..design.cli import add_design_args, design_from_args
 from ..files import atomic_path, atomic_write_text, begin_outputs
+from ..schema import int_in
 
 
 def register(subparsers):
@@ -29,7 +30,13 @@ def register(subparsers):
     p.add_argument("--pe", default="fixed", choices=("fixed", "scalable", "bit_serial"),
                    help="PE cycle model: fixed n x n (the tile's MACPE), scalable "
                         "(ScalableMACPE packing, max_pack 4) or bit-serial")
-    p.add_argument("--storage", default="master", choices=("master", "packed"))
+    p.add_argument("--storage", default="master", choices=("master", "packed", "planes"),
+                   help="how tensors are stored: once at the master width n (default), packed "
+                        "at each view width, or as n bit-planes of which a view reads a "
+                        "prefix (docs/arithmetic.md 2.3; words of --plane-word-bits)")
+    p.add_argument("--plane-word-bits", type=int_in(1, 4096), default=None,
+                   help="--storage planes: bits of a packed plane word (default 64, the "
+                        "technology tables' SRAM word)")
     p.add_argument("--out", default="out/cost")
     p.add_argument("--clock-mhz", type=float, default=None,
                    help="clock in MHz: time per inference and inferences/s per layer and "
@@ -117,7 +124,12 @@ def _cost(args) -> int:
     tile = design_from_args(args, component="tile")
     mix = WidthMix.parse(args.widths).check(g)
     dyn = DynamicWidths.load(args.per_input, g, tile=tile) if args.per_input else None
-    rep = cost_report(g, tile, mix, tech=tech, memory=MemoryConfig(storage=args.storage),
+    if args.plane_word_bits is not None and args.storage != "planes":
+        raise ValueError("--plane-word-bits sizes the words of --storage planes; give "
+                         "--storage planes too")
+    mem = MemoryConfig(storage=args.storage) if args.plane_word_bits is None else \
+        MemoryConfig(storage=args.storage, plane_word_bits=args.plane_word_bits)
+    rep = cost_report(g, tile, mix, tech=tech, memory=mem,
                       dynamic=dyn, pe_mode=args.pe, clock_mhz=clock)
     print(format_table(rep))
     # every input is checked: now the directory, every file atomically, summary.json last

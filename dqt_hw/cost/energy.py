@@ -15,9 +15,16 @@ widths), with the mapping of :mod:`dqt_hw.cost.cycles` (T tiles of K steps):
 - ``sram``: on-chip buffer traffic. Each tile reads R x K activations and K x C weights
   (activations are re-read once per column fold, weights once per row fold) and writes its
   outputs; an element is ``n`` bits when tensors are stored once at the master width
-  (``storage="master"``, DQT's way) or b bits when stored packed at the view width;
+  (``storage="master"``, DQT's way), b bits when stored packed at the view width
+  (``"packed"``), or, stored as bit-planes (``"planes"``, docs/arithmetic.md 2.3),
+  ``planes_read(n, b, view_rounding)`` bits for an operand read at width b and n bits for
+  an output (written once at the master width: the next layer may read it at any width),
+  times the word-packing overhead of its tensor: a plane of N elements takes
+  ceil(N / W) words of W bits (``MemoryConfig.plane_word_bits``, default 64, the
+  technology tables' SRAM word), so an element costs ceil(N / W) W / N plane bits;
 - ``dram``: every weight, input and output element crosses DRAM once (ideal reuse, a
-  lower bound: the buffers are taken to hold the layer's working set).
+  lower bound: the buffers are taken to hold the layer's working set), at the same bits
+  an element as the SRAM traffic.
 
 Register clocking, leakage and control are not modelled (no entry in the table).
 """
@@ -29,26 +36,31 @@ from dataclasses import dataclass
 
 from ..design import Design, as_design
 from ..design.reference import baseline_rescale
+from ..spec import PLANE_WORD_BITS, planes_read
 from .tech import load_tech
 from .workload import check_supported
 
-__all__ = ["MemoryConfig", "layer_energy", "network_energy", "switch_energy_pj",
-           "SWITCH_METHODS", "ENERGY_PARTS"]
+__all__ = ["MemoryConfig", "layer_energy", "network_energy", "dynamic_energy",
+           "switch_energy_pj", "element_bits", "SWITCH_METHODS", "ENERGY_PARTS", "STORAGE"]
 
 ENERGY_PARTS = ("compute", "views", "side_sums", "requant", "sram", "dram")
 SWITCH_METHODS = ("shift", "shift_half_up", "int_rescale", "float")
-STORAGE = ("master", "packed")
+STORAGE = ("master", "packed", "planes")
+"""How tensors are stored: once at the master width n, packed at each view width, or as
+n bit-planes of which a view reads a prefix (docs/arithmetic.md section 2.3)."""
 
 
 @dataclass(frozen=True)
 class MemoryConfig:
-    """On-chip buffers (KB) and how tensors are stored."""
+    """On-chip buffers (KB), how tensors are stored and, for ``planes``, the word width
+    of a packed plane."""
 
     act_buf_kb: float = 64.0
     wgt_buf_kb: float = 64.0
     out_buf_kb: float = 16.0
     storage: str = "master"
     dram_corner: str | None = None
+    plane_word_bits: int = PLANE_WORD_BITS
 
     def __post_init__(self):
         if self.storage not in STORAGE:
@@ -56,6 +68,26 @@ class MemoryConfig:
         for k in ("act_buf_kb", "wgt_buf_kb", "out_buf_kb"):
             if not getattr(self, k) > 0:
                 raise ValueError(f"{k} must be positive, not {getattr(self, k)}")
+        w = self.plane_word_bits
+        if isinstance(w, bool) or not isinstance(w, int) or w < 1:
+            raise ValueError(f"plane_word_bits must be an integer >= 1, not {w!r}")
+
+
+def element_bits(mem: MemoryConfig, tile, b: int | None, elements: int) -> float:
+    """Bits moved per element of a tensor of ``elements`` codes read at width ``b`` (None:
+    written, at the master width) under ``mem.storage`` on ``tile``: n (master), b
+    (packed; an output at b_out = n), or the planes read (``spec.planes_read`` of the
+    tile's view rounding; n for an output) times ceil(N / W) W / N (planes)."""
+    n = tile.n
+    if mem.storage == "master":
+        return float(n)
+    if mem.storage == "packed":
+        return float(n if b is None else b)
+    planes = n if b is None else planes_read(n, b, tile.view_rounding, signed=tile.signed)
+    if elements <= 0:
+        return float(planes)
+    W = mem.plane_word_bits
+    return planes * (-(-elements // W) * W) / elements
 
 
 def _view_pj(tech, tile):
@@ -91,7 +123,9 @@ def layer_energy(info: dict, tile, *, b_a: int = 8, b_w: int = 8, b_out: int | N
     rq = (tech.mul_pj(tile.kbits, W) + 2 * tech.mul_pj(tile.kbits, sw)
           + 3 * tech.add_pj(tile.requant_sum_bits) + tech.shift_pj(tile.requant_sum_bits, tile.sbits))
     e["requant"] = outs * rq
-    a_bits, w_bits, o_bits = (n, n, n) if mem.storage == "master" else (b_a, b_w, b_out)
+    a_bits = element_bits(mem, tile, b_a, info["in_activations"])
+    w_bits = element_bits(mem, tile, b_w, info["weights"])
+    o_bits = element_bits(mem, tile, None if mem.storage == "planes" else b_out, outs)
     act_reads = g * fn * M * K
     wgt_reads = g * fm * N * K
     e["sram"] = (act_reads * a_bits * tech.sram_pj_per_bit(mem.act_buf_kb)
@@ -102,7 +136,8 @@ def layer_energy(info: dict, tile, *, b_a: int = 8, b_w: int = 8, b_out: int | N
     e["total"] = sum(e[k] for k in ENERGY_PARTS)
     return {"name": info["name"], "b_a": b_a, "b_w": b_w,
             **{f"{k}_pj": v for k, v in e.items()},
-            "sram_reads": act_reads + wgt_reads, "dram_bits": dram_bits}
+            "sram_reads": act_reads + wgt_reads, "dram_bits": dram_bits,
+            "element_bits": {"a": a_bits, "w": w_bits, "out": o_bits}}
 
 
 def network_energy(graph, tile, mix, *, tech="horowitz45", memory=None) -> tuple[list[dict], dict]:
@@ -112,6 +147,35 @@ def network_energy(graph, tile, mix, *, tech="horowitz45", memory=None) -> tuple
         rows.append(layer_energy(info, tile, b_a=b_a, b_w=b_w, tech=tech, memory=memory))
     tot = {f"{k}_pj": sum(r[f"{k}_pj"] for r in rows) for k in (*ENERGY_PARTS, "total")}
     return rows, tot
+
+
+def dynamic_energy(graph, tile, dynamic, *, tech="horowitz45", memory=None) -> dict:
+    """Energy per inference under per-input widths (a ``DynamicWidths``: the controller's
+    choices): each input's layers at its own pairs. Returns ``per_input_pj`` (inputs,)
+    and, over the inputs, ``mean``, ``std``, ``min``, ``max`` (pJ) and the mean of every
+    part (``<part>_pj``)."""
+    import numpy as np
+
+    table = graph.layer_table()
+    names = tuple(r["name"] for r in table)
+    if tuple(dynamic.layers) != names:
+        raise ValueError(f"per-input widths are for layers {dynamic.layers[:3]}..., not the "
+                         f"{len(names)} conv/fc layers of {graph.name}")
+    tech = load_tech(tech)
+    w = np.asarray(dynamic.widths, np.int64)
+    parts = {k: np.zeros(w.shape[0]) for k in (*ENERGY_PARTS, "total")}
+    for li, info in enumerate(table):
+        pairs, inverse = np.unique(w[:, li, :], axis=0, return_inverse=True)
+        inverse = np.asarray(inverse).reshape(-1)
+        for pi, (b_a, b_w) in enumerate(pairs.tolist()):
+            e = layer_energy(info, tile, b_a=b_a, b_w=b_w, tech=tech, memory=memory)
+            hit = inverse == pi
+            for k in parts:
+                parts[k][hit] += e[f"{k}_pj"]
+    tot = parts["total"]
+    return {"inputs": int(w.shape[0]), "per_input_pj": tot, "mean_pj": float(tot.mean()),
+            "std_pj": float(tot.std()), "min_pj": float(tot.min()), "max_pj": float(tot.max()),
+            **{f"{k}_pj": float(parts[k].mean()) for k in ENERGY_PARTS}}
 
 
 def switch_energy_pj(method: str, *, design=None, tech="horowitz45", fmt: str = "fp32") -> float:

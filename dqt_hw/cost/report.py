@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from .bitops import dynamic_bitops
 from .cycles import layer_cycles
-from .energy import ENERGY_PARTS, MemoryConfig, layer_energy, switch_energy_pj
+from .energy import ENERGY_PARTS, MemoryConfig, dynamic_energy, layer_energy, switch_energy_pj
 from .switch import switch_cost
 from .workload import WidthMix, load_network
 
@@ -60,7 +60,10 @@ def cost_report(network, tile, mix, *, tech="horowitz45", memory=None, dynamic=N
            for k in (*ENERGY_PARTS, "total")},
         "tile": tile.to_dict(),
         "tech": tech if isinstance(tech, str) else tech.name,
+        "storage": mem.storage,
     }
+    if mem.storage == "planes":
+        tot["plane_word_bits"] = mem.plane_word_bits
     if clock_mhz is not None:
         t = cycles_to_seconds(tot["cycles"], clock_mhz)
         tot.update(clock_mhz=float(clock_mhz), seconds_per_inference=t,
@@ -90,6 +93,8 @@ def cost_report(network, tile, mix, *, tech="horowitz45", memory=None, dynamic=N
         tot["area"] = {"error": str(e)}
     if dynamic is not None:
         tot["dynamic_bitops"] = dynamic_bitops(g, dynamic).summary()
+        de = dynamic_energy(g, tile, dynamic, tech=tech, memory=mem)
+        tot["dynamic_energy"] = {k: v for k, v in de.items() if k != "per_input_pj"}
     return {"rows": rows, "totals": tot}
 
 
@@ -119,8 +124,12 @@ def format_table(report: dict) -> str:
         f"{tot['energy_dram_pj'] / 1e6:>9.2f} {tot['energy_total_pj'] / 1e6:>9.2f}")
     t = tot["tile"]
     out.append("")
+    store = tot.get("storage", "master")
+    if store == "planes":
+        store += f", {tot['plane_word_bits']}-bit words"
     out.append(f"{tot['network']} on a {t['rows']}x{t['cols']} tile (n = {t['n']}, W = "
-               f"{t['acc_width']} {t['overflow']}), widths {tot['width_mix']}, {tot['tech']}:")
+               f"{t['acc_width']} {t['overflow']}), widths {tot['width_mix']}, {tot['tech']}, "
+               f"storage {store}:")
     out.append(f"  {tot['macs'] / 1e9:.3f} G MACs, {tot['bitops'] / 1e9:.2f} G BitOPs, "
                f"{tot['cycles']:,d} cycles ({tot['overall_util_pct']:.1f} % utilization), "
                f"{tot['energy_total_pj'] / 1e6:.1f} uJ per inference")
@@ -144,6 +153,11 @@ def format_table(report: dict) -> str:
         out.append(f"  per-input widths ({d['inputs']} inputs): {d['bitops_mean'] / 1e9:.2f} "
                    f"+- {d['bitops_std'] / 1e9:.2f} G BitOPs (min {d['bitops_min'] / 1e9:.2f}, "
                    f"max {d['bitops_max'] / 1e9:.2f})")
+        de = tot["dynamic_energy"]
+        out.append(f"  per-input widths: {de['mean_pj'] / 1e6:.3f} +- {de['std_pj'] / 1e6:.3f} "
+                   f"uJ per inference (min {de['min_pj'] / 1e6:.3f}, max "
+                   f"{de['max_pj'] / 1e6:.3f}; SRAM {de['sram_pj'] / 1e6:.3f}, DRAM "
+                   f"{de['dram_pj'] / 1e6:.3f})")
     if tot.get("layers_deeper_than_tile"):
         out.append(f"  note: {len(tot['layers_deeper_than_tile'])} layer(s) have more taps than "
                    f"the tile's depth (2^depth_bits): {tot['layers_deeper_than_tile'][:3]}")

@@ -16,7 +16,7 @@ from .. import model, spec
 from ..design import Design
 from ..design.reference import reference
 from .io import GoldenArray, GoldenCase, write_case
-from .schema import KINDS, array_widths, input_names
+from .schema import KINDS, array_widths, code_inputs, input_names, planes_name
 
 
 def _fmt(p: dict, key: str) -> spec.Format:
@@ -35,7 +35,19 @@ def requant_from_arrays(K, S, bits, rounding, b_out, signed, clamp=None):
 
 def compute(kind: str, params: dict, inputs: dict) -> tuple[dict, dict]:
     """(outputs, stats) of a case: outputs maps names to ``GoldenArray``s (at the widths
-    of ``dqt_hw.golden.schema.array_widths``)."""
+    of ``dqt_hw.golden.schema.array_widths``); with the param ``planes``, the bit-plane
+    form of each code input (``<input>_planes``, ``model.to_planes``) is an output too."""
+    outs, stats = _compute(kind, params, inputs)
+    if params.get("planes"):
+        bits = array_widths(kind, params)
+        for k in code_inputs(kind):
+            n, signed = bits[k]
+            outs[planes_name(k)] = GoldenArray(model.to_planes(inputs[k], n=n, signed=signed),
+                                               *bits[planes_name(k)])
+    return outs, stats
+
+
+def _compute(kind: str, params: dict, inputs: dict) -> tuple[dict, dict]:
     p = params
     if kind not in KINDS:
         raise ValueError(f"unknown golden case kind {kind!r} (known: {KINDS})")
@@ -208,10 +220,11 @@ def layer_inputs(rng, shape: LayerShape, *, n=_DEFAULT.n, const_bits=_DEFAULT.kb
 
 
 def layer_params(design, *, kind: str, b_a: int, b_w: int, b_out: int, rounding: str,
-                 seed: int, stride=1, padding=0, groups=1, pad_code=0) -> dict:
+                 seed: int, stride=1, padding=0, groups=1, pad_code=0, planes=False) -> dict:
     """The params of a dense or conv layer case for ``design`` (a
     ``dqt_hw.design.Design``): the formats' n and signedness, the accumulator, the view
-    rounding and the constant width are the design's."""
+    rounding and the constant width are the design's. ``planes``: the case also holds
+    the bit-plane form of x (or a) and w (the key is written only when true)."""
     d = design
     p = {
         "a_format": {"n": d.n, "signed": d.signed},
@@ -224,6 +237,8 @@ def layer_params(design, *, kind: str, b_a: int, b_w: int, b_out: int, rounding:
         p.update(stride=stride, padding=padding, groups=groups, pad_code=pad_code)
     else:
         p.update(stride=None, padding=None, groups=None, pad_code=None)
+    if planes:
+        p["planes"] = True
     return p
 
 
@@ -280,10 +295,10 @@ def canonical_cases() -> list[CaseData]:
         d = reference(stem)
         cases.append(build_case(f"view_n{d.n}_{d.view_rounding}", "nested_view",
                                 {"n": d.n, "signed": d.signed, "rounding": d.view_rounding,
-                                 "widths": list(d.widths)}, {"q": q}))
+                                 "widths": list(d.widths), "planes": True}, {"q": q}))
     cases.append(build_case("view_n8_signed_floor", "nested_view",
                             {"n": 8, "signed": True, "rounding": "floor",
-                             "widths": list(range(2, 9))}, {"q": q - 128}))
+                             "widths": list(range(2, 9)), "planes": True}, {"q": q - 128}))
     rng = np.random.default_rng(101)
     a = rng.integers(0, 256, (8, 64))
     w = rng.integers(0, 256, (64, 8))

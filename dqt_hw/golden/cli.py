@@ -58,6 +58,10 @@ def register(sub):
     w.add_argument("--pairs", default=None,
                    help="width pairs B_AxB_W, comma separated (default: n x n, n x n/2, "
                         "3n/4 x 3n/4, n/2 x n/2 among the design's widths)")
+    w.add_argument("--planes", action="store_true",
+                   help="each case also holds the bit-plane form of its activation and weight "
+                        "codes (x_planes / a_planes, w_planes: 64-bit words, one a hex line, "
+                        "the most significant plane first; docs/arithmetic.md section 2.3)")
     w.set_defaults(func=_write)
     c = gsub.add_parser("canonical", help="write the canonical set (as checked in under golden/)")
     c.add_argument("dir", type=Path, help="directory to write the cases into")
@@ -104,7 +108,7 @@ def _write(args) -> int:
         raise ValueError("--layer names a layer of --net")
     src = source_from_args(args)
     pairs = parse_pairs(args.pairs) if args.pairs is not None else None
-    path, cases = write_design_set(d, args.out, src, pairs)
+    path, cases = write_design_set(d, args.out, src, pairs, planes=args.planes)
     print(f"golden set for design {d.name} ({d.rows}x{d.cols}, n={d.n}, "
           f"{'signed' if d.signed else 'unsigned'}, W={d.acc_width} {d.overflow}, "
           f"{d.view_rounding} views, kbits={d.kbits}): {path}")

@@ -8,14 +8,18 @@ golden/README.md, models in :mod:`dqt_hw.golden.schema`).
     <case>/<name>.npy      the array (int64, C order), loadable with allow_pickle=False
     <case>/<name>.hex      the same values for $readmemh: one per line, row-major,
                            two's complement in ``bits`` bits, ceil(bits / 4) hex digits
+    <case>/<in>_planes.*   (params.planes) the bit-plane form of the code input <in>:
+                           uint64 (n, ceil(N / 64)), one 64-bit word (16 hex digits) a
+                           line, the most significant plane first; checked against <in>
 
 Files are untrusted input. The reader checks, in this order and before it reads or
 allocates what a file merely claims: the set's listing (no hidden or temporary
 directory, none without a manifest, exactly the cases set.json lists), each manifest's
 size and checksum, its model (strict types, unknown keys refused, the kind's arrays at
 the widths its params make, at most ``MAX_ELEMENTS`` elements an array), each file's
-size against the declared shape and width, its checksum, the .npy header (int64, C
-order, the declared shape, never a pickle) and the .hex lines, exactly. Every refusal
+size against the declared shape and width, its checksum, the .npy header (the declared
+dtype, C order, the declared shape, never a pickle), the .hex lines, exactly, and each
+plane array against its codes. Every refusal
 is one ValueError line naming the file, the field and the value.
 
 A set is written to a temporary directory beside the target and renamed into place
@@ -42,8 +46,8 @@ import numpy as np
 from ..files import atomic_write_text, replace_dir, staged_dir
 from ..schema import MAX_JSON_BYTES, npy_header, parse_json, read_bounded
 from ..spec import CONTRACT_VERSION
-from .schema import (FORMAT_NAME, FORMAT_VERSION, SET_FORMAT,
-                     SUPPORTED_CONTRACTS, validate_case, validate_set)
+from .schema import (FORMAT_NAME, FORMAT_VERSION, SET_FORMAT, SUPPORTED_CONTRACTS,
+                     code_inputs, planes_name, validate_case, validate_set)
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "SET_FORMAT", "SUPPORTED_CONTRACTS", "SET_FILE",
            "MANIFEST", "GoldenArray", "GoldenCase", "hex_text", "npy_bytes", "write_case",
@@ -90,14 +94,25 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _dtype(a) -> np.dtype:
+    """uint64 for a plane array (packed words), int64 for everything else."""
+    return np.dtype(np.uint64) if np.asarray(a).dtype == np.uint64 else np.dtype(np.int64)
+
+
 def npy_bytes(a: np.ndarray) -> bytes:
     buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(a, dtype=np.int64), allow_pickle=False)
+    np.save(buf, np.ascontiguousarray(a, dtype=_dtype(a)), allow_pickle=False)
     return buf.getvalue()
 
 
 def hex_text(a: np.ndarray, bits: int, signed: bool) -> str:
-    """$readmemh text: one value a line, two's complement in ``bits`` bits."""
+    """$readmemh text: one value a line, two's complement in ``bits`` bits (a uint64
+    array: its words, unsigned, ``bits`` = 64)."""
+    if np.asarray(a).dtype == np.uint64:
+        if bits != 64 or signed:
+            raise ValueError(f"uint64 words are written as unsigned 64 bits, not "
+                             f"{'signed' if signed else 'unsigned'} {bits} bits")
+        return "".join(f"{int(v):016x}\n" for v in np.asarray(a).ravel())
     flat = np.asarray(a, dtype=np.int64).ravel()
     lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
     if flat.size and (int(flat.min()) < lo or int(flat.max()) > hi):
@@ -128,7 +143,7 @@ def write_case(root, name: str, *, kind: str, params: dict, arrays: dict, extra=
         "case": name,
         "kind": kind,
         "params": params,
-        "arrays": {a: {"file": f"{a}.npy", "hex": f"{a}.hex", "dtype": "int64",
+        "arrays": {a: {"file": f"{a}.npy", "hex": f"{a}.hex", "dtype": _dtype(ga.data).name,
                        "shape": list(np.shape(ga.data)), "bits": int(ga.bits),
                        "signed": bool(ga.signed), "sha256": "0" * 64, "hex_sha256": "0" * 64}
                    for a, ga in sorted(arrays.items())},
@@ -307,7 +322,28 @@ def _read_case(case_dir: Path, want_sha: str | None) -> GoldenCase:
         data = _read_npy(_plain_file(case_dir, ent["file"]), ent)
         _check_hex(_plain_file(case_dir, ent["hex"]), ent, data)
         arrays[aname] = data
+    _check_planes(case_dir, manifest, arrays)
     return GoldenCase(case_dir, manifest, arrays)
+
+
+def _check_planes(case_dir: Path, manifest: dict, arrays: dict) -> None:
+    """Each plane array (``<input>_planes``) is the plane form of its codes, word for
+    word (docs/arithmetic.md section 2.3)."""
+    from ..model.planes import to_planes
+
+    kind, ents = manifest["kind"], manifest["arrays"]
+    for code in code_inputs(kind):
+        name = planes_name(code)
+        if name not in arrays:
+            continue
+        bits, signed = ents[code]["bits"], ents[code]["signed"]
+        want = to_planes(arrays[code], n=bits, signed=signed)
+        bad = np.argwhere(want != arrays[name])
+        if bad.size:
+            j, k = (int(v) for v in bad[0])
+            raise ValueError(f"{case_dir / ents[name]['file']}: row {j} (plane {bits - 1 - j}) "
+                             f"word {k} is {int(arrays[name][j, k]):#018x}, the plane form of "
+                             f"{ents[code]['file']} has {int(want[j, k]):#018x}")
 
 
 def _plain_file(case_dir: Path, fname: str) -> Path:
@@ -328,8 +364,8 @@ def _read_npy(f: Path, ent: dict) -> np.ndarray:
     nbytes = 8 * count
     size = os.stat(f).st_size
     if not nbytes < size <= nbytes + MAX_NPY_HEADER:
-        raise ValueError(f"{f}: has {size} bytes, an int64 array of shape {shape} takes "
-                         f"{nbytes} and a header of at most {MAX_NPY_HEADER}")
+        raise ValueError(f"{f}: has {size} bytes, an {ent['dtype']} array of shape {shape} "
+                         f"takes {nbytes} and a header of at most {MAX_NPY_HEADER}")
     raw = read_bounded(f, what="golden array", max_bytes=nbytes + MAX_NPY_HEADER)
     if _sha256(raw) != ent["sha256"]:
         raise ValueError(f"{f}: sha256 {_sha256(raw)} does not match the manifest's "
@@ -338,15 +374,17 @@ def _read_npy(f: Path, ent: dict) -> np.ndarray:
     with warnings.catch_warnings():  # numpy warns of a header in Python 2's syntax
         warnings.simplefilter("ignore")
         got, dtype, fortran = npy_header(buf, source=str(f), what="a plain .npy array")
-    if dtype != np.dtype("<i8") or fortran or list(got) != shape:
-        raise ValueError(f"{f}: holds {dtype.str if dtype != np.int64 else 'int64'} "
+    want = ent["dtype"]
+    code = {"int64": "<i8", "uint64": "<u8"}[want]
+    if dtype != np.dtype(code) or fortran or list(got) != shape:
+        raise ValueError(f"{f}: holds {dtype.str if dtype != np.dtype(code) else want} "
                          f"{list(got)}{' in Fortran order' if fortran else ''}, the manifest "
-                         f"says int64 {shape} (little-endian, C order)")
+                         f"says {want} {shape} (little-endian, C order)")
     if len(raw) - buf.tell() != nbytes:
-        raise ValueError(f"{f}: has {len(raw) - buf.tell()} bytes of data, an int64 array "
+        raise ValueError(f"{f}: has {len(raw) - buf.tell()} bytes of data, an {want} array "
                          f"of shape {shape} takes {nbytes}")
-    return np.frombuffer(raw, dtype="<i8", count=count, offset=buf.tell()) \
-        .astype(np.int64).reshape(shape)
+    return np.frombuffer(raw, dtype=code, count=count, offset=buf.tell()) \
+        .astype(np.dtype(want)).reshape(shape)
 
 
 def _check_hex(h: Path, ent: dict, data: np.ndarray) -> None:

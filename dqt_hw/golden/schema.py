@@ -19,12 +19,12 @@ from pydantic import Field, StringConstraints, TypeAdapter, create_model, field_
 from ..design.schema import DesignTable
 from ..schema import Strict, validate
 from ..spec import (MAX_CONST_BITS, MAX_MASTER_BITS, MAX_MODEL_ACC_WIDTH, MIN_MASTER_BITS,
-                    OVERFLOW_MODES, ROUNDINGS)
+                    OVERFLOW_MODES, PLANE_WORD_BITS, ROUNDINGS)
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "SET_FORMAT", "SUPPORTED_CONTRACTS", "KINDS",
            "NAME_PATTERN", "MAX_BITS", "MAX_ELEMENTS", "MAX_DIMS", "MAX_ARRAYS", "MAX_CASES",
            "SUM_BITS", "SHIFT_BITS", "ArrayEntry", "CaseManifest", "SetManifest",
-           "array_widths", "input_names", "check_case", "validate_case", "validate_set",
+           "array_widths", "input_names", "code_inputs", "planes_name", "plane_shape", "check_case", "validate_case", "validate_set",
            "golden_manifest_schema", "golden_set_schema"]
 
 FORMAT_NAME = "dqt_hw-golden"
@@ -78,7 +78,9 @@ class ArrayEntry(Strict):
 
     file: Name
     hex: Name
-    dtype: Literal["int64"]
+    dtype: Annotated[Literal["int64", "uint64"],
+                     Field(description="uint64 for a plane array (<input>_planes), int64 "
+                                       "otherwise")]
     shape: Annotated[list[Annotated[int, Field(ge=0, le=MAX_ELEMENTS)]],
                      Field(max_length=MAX_DIMS, description=f"at most {MAX_ELEMENTS} "
                                                             f"elements in all")]
@@ -97,11 +99,17 @@ class ArrayEntry(Strict):
         return v
 
 
+_PLANES = Field(default=False, description="the case also holds the bit-plane form of "
+                                            "each code input (<input>_planes, "
+                                            "docs/arithmetic.md section 2.3)")
+
+
 class ViewParams(Strict):
     n: Master
     signed: bool
     rounding: Rounding
     widths: Annotated[list[Width], Field(min_length=1, max_length=MAX_MASTER_BITS)]
+    planes: bool = _PLANES
 
 
 class GemmParams(Strict):
@@ -112,6 +120,7 @@ class GemmParams(Strict):
     acc_width: AccWidth
     overflow: Overflow
     seed: Seed
+    planes: bool = _PLANES
 
 
 class CodeFormat(Strict):
@@ -132,6 +141,7 @@ class _LayerParams(Strict):
     rounding: Rounding
     const_bits: Annotated[int, Field(ge=2, le=MAX_CONST_BITS)]
     seed: Seed
+    planes: bool = _PLANES
 
 
 class DenseParams(_LayerParams):
@@ -250,8 +260,32 @@ def input_names(kind: str) -> tuple:
     return {"nested_view": ("q",), "gemm": ("a", "w")}.get(kind, (a, "w", "K", "S"))
 
 
+def code_inputs(kind: str) -> tuple:
+    """The inputs of a case of ``kind`` that are master codes (those with a plane form)."""
+    return input_names(kind)[:2]
+
+
+def planes_name(name: str) -> str:
+    """The array holding the bit-plane form of the code input ``name``."""
+    return f"{name}_planes"
+
+
 def array_widths(kind: str, params: dict) -> dict:
-    """{array name: (bits, signed)} of every array of a case (its hex encoding)."""
+    """{array name: (bits, signed)} of every array of a case (its hex encoding); with the
+    param ``planes``, each code input's plane array (64-bit unsigned words,
+    ``PLANE_WORD_BITS``) too."""
+    out = _array_widths(kind, params)
+    if params.get("planes"):
+        out.update({planes_name(k): (PLANE_WORD_BITS, False) for k in code_inputs(kind)})
+    return out
+
+
+def plane_shape(bits: int, shape) -> list:
+    """The shape of the plane array of ``bits``-bit codes of ``shape``: (bits, words)."""
+    return [bits, -(-math.prod(shape) // PLANE_WORD_BITS)]
+
+
+def _array_widths(kind: str, params: dict) -> dict:
     p = params
     if kind == "nested_view":
         return {"q": (p["n"], p["signed"]), "v": (p["n"], p["signed"])}
@@ -288,6 +322,23 @@ def check_case(doc: dict, *, source: str) -> None:
             raise ValueError(f"{source}: arrays.{name}: {ent['bits']} bits "
                              f"{'signed' if ent['signed'] else 'unsigned'}, the case's params "
                              f"make {bits} bits {'signed' if signed else 'unsigned'}")
+    codes = {planes_name(k): k for k in code_inputs(doc["kind"])}
+    for name, ent in arrays.items():
+        dtype = "uint64" if name in codes else "int64"
+        if ent["dtype"] != dtype:
+            raise ValueError(f"{source}: arrays.{name}.dtype: must be {dtype!r}, not "
+                             f"{ent['dtype']!r}")
+        if name in codes:
+            code = codes[name]
+            if want[code][0] < MIN_MASTER_BITS:
+                raise ValueError(f"{source}: params.planes: {code} has {want[code][0]}-bit "
+                                 f"codes; a plane form has a master width of at least "
+                                 f"{MIN_MASTER_BITS} bits")
+            shape = plane_shape(want[code][0], arrays[code]["shape"])
+            if ent["shape"] != shape:
+                raise ValueError(f"{source}: arrays.{name}.shape: the plane array of "
+                                 f"{code} {arrays[code]['shape']} at {want[code][0]} bits has "
+                                 f"shape {shape}, not {ent['shape']}")
 
 
 # ----------------------------------------------------------------------------- published
@@ -311,7 +362,9 @@ def golden_manifest_schema() -> dict:
                            "schema: an array holds at most "
                            f"{MAX_ELEMENTS} elements (the product of its shape), a case "
                            "has exactly its kind's arrays, named <array>.npy and "
-                           "<array>.hex, at the bits and signedness its params make, and "
+                           "<array>.hex, at the bits and signedness its params make (with "
+                           "params.planes, <input>_planes of each code input, uint64 (n, "
+                           "ceil(N / 64))), and "
                            "'case' is the directory's name."}
 
 

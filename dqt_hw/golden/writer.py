@@ -262,9 +262,11 @@ def layer_data(src: Source, d: Design):
     return x, w, rq, f
 
 
-def design_cases(design, src: Source, pairs=None) -> list[CaseData]:
+def design_cases(design, src: Source, pairs=None, *, planes: bool = False) -> list[CaseData]:
     """One case per width pair (default :func:`default_pairs`) of ``src`` for ``design``,
-    every pair with the master constants switched by shifts (``Requant.switched``)."""
+    every pair with the master constants switched by shifts (``Requant.switched``);
+    ``planes``: each case also holds the bit-plane form of its activation and weight codes
+    (docs/arithmetic.md section 2.3)."""
     d = as_design(design)
     if d.component != "tile":
         raise ValueError(f"golden sets are written for a tile design, not a {d.component}")
@@ -285,7 +287,7 @@ def design_cases(design, src: Source, pairs=None) -> list[CaseData]:
         K, S = constant_arrays(rq)
         params = layer_params(d, kind=s.kind, b_a=b_a, b_w=b_w, b_out=b_out,
                               rounding=master.rounding, seed=src.seed, stride=s.stride,
-                              padding=s.padding, groups=s.groups)
+                              padding=s.padding, groups=s.groups, planes=planes)
         name = f"{s.label}_b{b_a}x{b_w}_w{d.acc_width}_{d.overflow}"
         cases.append(build_case(name, s.kind, params, {key: x, "w": w, "K": K, "S": S}))
     return cases
@@ -302,11 +304,13 @@ def check_cases(design, cases) -> None:
         fit.check_meaningful(case)
 
 
-def write_design_set(design, out, src: Source, pairs=None) -> tuple[Path, list[CaseData]]:
+def write_design_set(design, out, src: Source, pairs=None, *,
+                     planes: bool = False) -> tuple[Path, list[CaseData]]:
     """Compute, check (:func:`check_cases`) and write the set of ``src`` for ``design``
-    into ``out`` (atomically, with ``set.json``); returns (path, cases)."""
+    into ``out`` (atomically, with ``set.json``); returns (path, cases). ``planes``: the
+    cases carry the plane form of their code inputs."""
     d = as_design(design)
-    cases = design_cases(d, src, pairs)
+    cases = design_cases(d, src, pairs, planes=planes)
     check_cases(d, cases)
     path = write_set(out, cases, design=d.to_dict(), source=src.describe())
     return Path(path), cases

@@ -8,7 +8,8 @@ sums are computed), ``views`` (layouts and views), ``epilogue`` (the finishing p
 ``_simd`` (the hand-written kernels) and ``_kernels`` (the sequential kernels). For the
 network executor: ``fused_conv`` / ``FusedConv`` (a layer prepared once),
 ``fused_add`` / ``AddConsts`` (a residual add in one pass), ``global_avg_pool_nhwc``,
-``code_dtype``, ``integer_kernel``, and the threads' ``thread_count``, ``run_units``,
+``code_dtype``, ``integer_kernel``, the bit-plane form (``to_planes``,
+``from_planes``, ``view_from_planes``, ``planes_read``: ``planes``), and the threads' ``thread_count``, ``run_units``,
 ``serial_scope``.
 """
 
@@ -32,10 +33,12 @@ from .fused import AddConsts, fused_add
 from .layer import (ConvGeometry, FusedConv, Requant, code_dtype, conv_layer, dense_layer,
                     fused_conv, requantize)
 from .plan import ConvArgs, integer_kernel
+from .planes import PLANE_WORD_BITS, from_planes, planes_read, to_planes, view_from_planes
 from .runtime import run_units, serial_scope, thread_count
 
 __all__ = [
     "MAX_MODEL_ACC_WIDTH",
+    "PLANE_WORD_BITS",
     "AccStats",
     "AddConsts",
     "ConvArgs",
@@ -51,6 +54,7 @@ __all__ = [
     "dqt_add",
     "dqt_mul",
     "fused_add",
+    "from_planes",
     "fused_conv",
     "gemm",
     "global_avg_pool_nhwc",
@@ -58,10 +62,13 @@ __all__ = [
     "lincomb",
     "max_pool2d",
     "nested_view",
+    "planes_read",
     "requantize",
     "run_units",
     "serial_scope",
     "side_sums_conv2d",
     "side_sums_gemm",
     "thread_count",
+    "to_planes",
+    "view_from_planes",
 ]

@@ -26,6 +26,8 @@ from .intops import (
     wrap,
 )
 from .nested import check_view_widths, nested_view
+from .planes import (PLANE_WORD_BITS, from_planes, plane_words, planes_read, to_planes,
+                     view_from_planes)
 from .ops import add_constants, mul_constants, requant_constants, switch_shifts
 from .quantize import (
     dequantize,
@@ -66,6 +68,7 @@ __all__ = [
     "MIN_MASTER_BITS",
     "OVERFLOW_CODES",
     "OVERFLOW_MODES",
+    "PLANE_WORD_BITS",
     "ROUNDINGS",
     "ROUNDING_CODES",
     "add_constants",
@@ -78,9 +81,12 @@ __all__ = [
     "code_range",
     "dequantize",
     "fit_format",
+    "from_planes",
     "lincomb",
     "mul_constants",
     "nested_view",
+    "plane_words",
+    "planes_read",
     "quantize",
     "quantize_constant",
     "quantize_per_channel",
@@ -93,6 +99,8 @@ __all__ = [
     "signed_bits_for_magnitude",
     "signed_range",
     "switch_shifts",
+    "to_planes",
     "unsigned_range",
+    "view_from_planes",
     "wrap",
 ]

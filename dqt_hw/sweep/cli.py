@@ -31,6 +31,9 @@ def register(subparsers):
                    help="the chosen point is the least-energy one measured at or below this rate")
     p.add_argument("--spatial", type=int_in(1, MAX_SPATIAL), default=None,
                    help="crop the measured layer's input to this height/width (faster)")
+    p.add_argument("--storage", default=None, metavar="S[,S...]",
+                   help="the storage axis: master, packed, planes, comma separated (default: "
+                        "the grid's storage key, else master; docs/cost.md)")
     p.add_argument("--no-accsize", action="store_true",
                    help="skip the per-layer data-driven accumulator sizing")
     p.add_argument("--fpga", default=None, choices=("ecp5", "ice40"),
@@ -44,7 +47,7 @@ def _sweep(args) -> int:
     from ..design import Design
     from .accsize import size_accumulators
     from .pareto import choose_point, plot_pareto
-    from .grid import check_grid_values, load_grid
+    from .grid import check_grid, check_grid_values, load_grid
     from .points import DEFAULT_GRID, expand_grid
     from .runner import run_sweep
 
@@ -53,6 +56,9 @@ def _sweep(args) -> int:
         grid, source = load_grid(args.grid), f"sweep grid {args.grid!r}"
     if args.spatial:
         grid["spatial"] = [args.spatial]
+    if args.storage:
+        grid["storage"] = [v.strip() for v in args.storage.split(",")]
+        grid = check_grid(grid, source=f"{source} with --storage")
     if args.show_grid:
         print(json.dumps(grid, indent=1))
         return 0
@@ -80,7 +86,9 @@ def _sweep(args) -> int:
                          title="energy against the measured overflow rate"),
              plot_pareto(rows, out / "pareto_energy_bitops.png", x="bitops", y="energy_pj",
                          chosen=chosen, title="energy against BitOPs")]
-    print(f"{'mix':>6s} {'W':>3s} {'mode':>8s} {'array':>7s} {'area mm2':>9s} {'energy uJ':>10s} "
+    store = any("storage" in r for r in rows)
+    print((f"{'storage':>7s} " if store else "")
+          + f"{'mix':>6s} {'W':>3s} {'mode':>8s} {'array':>7s} {'area mm2':>9s} {'energy uJ':>10s} "
           f"{'GBitOPs':>8s} {'Mcycles':>8s} {'ovf rate':>9s} {'need':>5s} {'bound':>5s}")
     for r in rows:
         mark = " <- chosen" if chosen is not None and r["key"] == chosen["key"] else ""
@@ -88,7 +96,8 @@ def _sweep(args) -> int:
             meas = f"{r['overflow_rate']:>9.4f} {r['bits_needed']:>5d} {r['bound_bits']:>5d}"
         else:
             meas = f"{'n/a':>9s} {'':>5s} {'':>5s}  (W cannot hold one product)"
-        print(f"{r['mix']:>6s} {r['acc_width']:>3d} {r['overflow']:>8s} "
+        print((f"{r.get('storage', 'master'):>7s} " if store else "")
+              + f"{r['mix']:>6s} {r['acc_width']:>3d} {r['overflow']:>8s} "
               f"{r['rows']:>3d}x{r['cols']:<3d} {r['area_um2'] / 1e6:>9.4f} "
               f"{r['energy_pj'] / 1e6:>10.1f} {r['bitops'] / 1e9:>8.2f} {r['cycles'] / 1e6:>8.2f} "
               f"{meas}{mark}"

@@ -22,6 +22,7 @@ from typing import Annotated, Literal, Optional
 
 from pydantic import Field, StringConstraints
 
+from ..cost.energy import STORAGE
 from ..design import rules as R
 from ..schema import Strict, nearest, read_json, validate
 from ..spec import MAX_MASTER_BITS, MIN_MASTER_BITS
@@ -67,6 +68,9 @@ class SweepGrid(Strict):
     spatial: _values(Optional[Annotated[int, Field(ge=1, le=MAX_SPATIAL)]],
                      "crop of the measured layer's input height/width "
                      "(null: none, the default)") = None
+    storage: _values(Literal[STORAGE],
+                     "how tensors are stored: master (the default), packed or planes "
+                     "(bit-planes, docs/arithmetic.md 2.3)") = None
 
 
 def sweep_grid_schema() -> dict:

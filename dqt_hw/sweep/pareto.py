@@ -37,10 +37,16 @@ def plot_pareto(rows, path, *, x="overflow_rate", y="energy_pj", chosen=None, ti
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     scale = 1e6 if y.endswith("_pj") else 1.0
     ylab = y.replace("_pj", " (uJ per inference)") if scale != 1 else y
-    xs = [r[x] for r in rows]
-    if x == "bitops":
-        xs = [v / 1e9 for v in xs]
-    ax.scatter(xs, [r[y] / scale for r in rows], s=14, color="0.6", label="sweep points")
+    xdiv = 1e9 if x == "bitops" else 1
+    stores = sorted({r.get("storage", "master") for r in rows})
+    if len(stores) > 1:  # the storage axis: one colour per way of storing tensors
+        for s, c in zip(stores, ("0.6", "tab:green", "tab:purple")):
+            sel = [r for r in rows if r.get("storage", "master") == s]
+            ax.scatter([r[x] / xdiv for r in sel], [r[y] / scale for r in sel], s=14, color=c,
+                       label=f"sweep points, {s} storage")
+    else:
+        ax.scatter([r[x] / xdiv for r in rows], [r[y] / scale for r in rows], s=14,
+                   color="0.6", label="sweep points")
     front = pareto_front(rows, x, y)
     fx = [r[x] / (1e9 if x == "bitops" else 1) for r in front]
     ax.plot(fx, [r[y] / scale for r in front], "-o", ms=4, color="tab:blue", label="Pareto front")
@@ -48,7 +54,8 @@ def plot_pareto(rows, path, *, x="overflow_rate", y="energy_pj", chosen=None, ti
         cx = chosen[x] / (1e9 if x == "bitops" else 1)
         ax.scatter([cx], [chosen[y] / scale], s=140, marker="*", color="tab:red", zorder=5,
                    label=f"chosen: {chosen.get('mix')} W={chosen.get('acc_width')} "
-                         f"{chosen.get('overflow')} {chosen.get('rows')}x{chosen.get('cols')}")
+                         f"{chosen.get('overflow')} {chosen.get('rows')}x{chosen.get('cols')}"
+                         + (f" {chosen['storage']}" if len(stores) > 1 else ""))
     ax.set_xlabel({"overflow_rate": "measured overflow rate (outputs hit)",
                    "bitops": "G BitOPs per inference"}.get(x, x))
     ax.set_ylabel(ylab)

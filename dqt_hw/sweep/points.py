@@ -10,6 +10,8 @@ A point is a flat dict::
     rows, cols  PE array size
     tech      technology table
     n, seed, spatial (optional): master width, data seed, spatial crop of the measured layer
+    storage   (optional) master (the default) | packed | planes: how tensors are stored
+              (the SRAM and DRAM energy, ``dqt_hw.cost.energy.MemoryConfig``)
 
 The grid is checked by :mod:`dqt_hw.sweep.grid` (schema and values) before it is expanded.
 ``evaluate(point)`` returns area, energy, cycles and BitOPs from :mod:`dqt_hw.cost` and the
@@ -105,12 +107,15 @@ def measure_layer(network, layer, *, b_a, b_w, acc_width, overflow, n=Design().n
             "bound_bits": b_a + b_w + math.ceil(math.log2(N)) + 1, "taps": N}
 
 
+_measure = lru_cache(maxsize=256)(measure_layer)  # the same for every storage of a point
+
+
 def evaluate(point: dict) -> dict:
     """All figures of one point (a flat dict, ready for a table row)."""
     from ..cost.area import load_area_model
     from ..cost.bitops import static_bitops
     from ..cost.cycles import network_cycles
-    from ..cost.energy import network_energy
+    from ..cost.energy import MemoryConfig, network_energy
     from ..design import Design
     from ..cost.workload import WidthMix, load_network
 
@@ -134,14 +139,15 @@ def evaluate(point: dict) -> dict:
             raise
         tile = Design(acc_width=min_acc_width(int(p["n"]), widths=widths), **kw)
     area_cfg = tile
-    _, e = network_energy(g, tile, mix, tech=p["tech"])
+    memory = MemoryConfig(storage=point.get("storage", "master"))
+    _, e = network_energy(g, tile, mix, tech=p["tech"], memory=memory)
     _, cyc = network_cycles(g, tile, mix)
     _, bitops = static_bitops(g, mix)
     b_a, b_w = mix.pair(p["layer"])
     try:
-        meas = measure_layer(p["network"], p["layer"], b_a=b_a, b_w=b_w,
+        meas = dict(_measure(p["network"], p["layer"], b_a=b_a, b_w=b_w,
                              acc_width=W, overflow=p["overflow"],
-                             n=int(p["n"]), seed=int(p["seed"]), spatial=p["spatial"])
+                             n=int(p["n"]), seed=int(p["seed"]), spatial=p["spatial"]))
         meas["valid"], meas["note"] = True, ""
     except ValueError as err:
         if "narrower than one product" not in str(err):
