@@ -28,7 +28,7 @@ __all__ = ["COMPONENTS", "PARAMETERS", "Design", "Sidecar", "as_design", "read_t
            "read_sidecar"]
 
 COMPONENTS = ("view", "pe", "scalable_pe", "array", "requant", "tile", "rescale", "axi",
-              "plain_pe", "plain_array")
+              "plain_pe", "plain_array", "planes", "plane_tile")
 """The generators a design can name (``dqt_hw.hw.config.GENERATORS`` maps them)."""
 
 PARAMETERS = {
@@ -48,6 +48,11 @@ PARAMETERS = {
     # the reference against which DQT's precision switching is costed (docs/cost.md)
     "plain_pe": ("n", "acc_width", "signed"),
     "plain_array": ("rows", "cols", "n", "acc_width", "signed"),
+    # bit-plane storage (docs/hardware.md, "Bit-plane storage"): the buffer alone, and the
+    # tile that runs from it
+    "planes": ("rows", "cols", "n", "signed", "depth_bits"),
+    "plane_tile": ("rows", "cols", "n", "acc_width", "overflow", "view_rounding", "signed",
+                   "widths", "depth_bits", "kbits", "ebits", "sbits"),
 }
 """The parameters of each component, in documentation (and sidecar) order."""
 
@@ -80,7 +85,8 @@ the published schema (:mod:`dqt_hw.design.schema`) read this table."""
 def _ranged(key, value):
     what, lo, hi = INT_RANGES[key]
     return R.check_int(what, value, lo, hi)
-_CLOCKED = ("pe", "scalable_pe", "array", "tile", "axi", "plain_pe", "plain_array")
+_CLOCKED = ("pe", "scalable_pe", "array", "tile", "axi", "plain_pe", "plain_array", "planes",
+            "plane_tile")
 
 
 @dataclass(frozen=True)
@@ -198,6 +204,9 @@ class Design:
             v["view_rounding"] = R.check_view_rounding(self.view_rounding)
         if "depth_bits" in params:
             v["depth_bits"] = _ranged("depth_bits", self.depth_bits)
+            if comp in ("planes", "plane_tile"):  # 2^depth_bits words per plane memory
+                v["depth_bits"] = R.check_int("depth_bits of a plane buffer", self.depth_bits,
+                                              1, R.MAX_PLANE_DEPTH_BITS)
         if "sum_width" in params:
             sw = R.side_sum_width(n, self.depth_bits) if self.sum_width is None \
                 else self.sum_width

@@ -21,6 +21,7 @@ from ..spec import (
 
 __all__ = [
     "HW_OVERFLOW_MODES", "MAX_ACC_WIDTH", "MAX_DEPTH_BITS", "MAX_DIM", "MAX_E_BITS",
+    "MAX_PLANE_DEPTH_BITS",
     "MAX_MULT_BITS", "MAX_S_BITS", "PACK_FACTORS", "QUEUE_DEPTHS", "VIEW_ROUNDINGS",
     "check_acc_width", "check_bool", "check_choice", "check_int", "check_master_width",
     "check_max_pack", "check_overflow", "check_queue_depth", "check_rq_lanes", "check_view_rounding",
@@ -44,6 +45,9 @@ MAX_DEPTH_BITS = 24
 
 MAX_ACC_WIDTH = 64
 """Widest accumulator (and side sum) the generators build."""
+
+MAX_PLANE_DEPTH_BITS = 12
+"""Deepest plane memory of a plane buffer: 2^12 words (one per step of a tile)."""
 
 MAX_E_BITS = 7
 """Widest left-shift field E of a requantizer lane."""
