@@ -408,6 +408,11 @@ class Design:
         """Steps per element for every built (b_a, b_w), keyed ``"b_a x b_w"``."""
         return R.cycles_per_width_pair(self.n, self.widths, self.max_pack)
 
+    def planes_read(self, b: int) -> int:
+        """Bit planes a step of a plane tile reads for an operand of width ``b`` at this
+        design's view rounding (:func:`rules.planes_read`)."""
+        return R.planes_read(self.n, b, self.view_rounding)
+
     def min_acc_width(self) -> int:
         """The narrowest accumulator these widths allow (one full product)."""
         return R.min_acc_width(self.n, signed=self.signed, widths=self.widths)
