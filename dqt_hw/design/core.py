@@ -112,7 +112,8 @@ class Design:
     rows, cols : int
         R x C of the PE array, 1..64.
     depth_bits : int
-        K field width: tiles of 1..2^depth_bits steps.
+        K field width: tiles of 1..2^depth_bits steps (``planes``, ``plane_tile``: also
+        the words of each plane memory, at most 2^12).
     kbits, ebits, sbits : int
         Widths of the requantizer constants K, left shifts E and right shift S.
     max_pack : int
