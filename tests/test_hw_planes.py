@@ -106,7 +106,8 @@ def test_buffer_reads_the_top_planes_at_every_width_and_rounding(n, signed):
 def run_plane_tile(dut, jobs, bases, *, seed, p_gap=0.0, p_stall=0.0):
     """Load every job's planes (job t at ``bases[t]``: (a_base, w_base); jobs may share
     weights), then run them: (rows per job, reads per job, cycles of the reads_done
-    strobes)."""
+    strobes); ``run_plane_tile.cmd_cycles`` / ``.step_cycles`` keep the cycles of the cmd
+    transfers and of the steps the tile inside takes."""
     rng = random.Random(seed)
     R, C, n = dut.rows, dut.cols, dut.n
     lo, hi = code_range(n, dut.signed)
@@ -162,16 +163,22 @@ def run_plane_tile(dut, jobs, bases, *, seed, p_gap=0.0, p_stall=0.0):
         while len(got) < expected_rows:
             ready = rng.random() >= p_stall
             ctx.set(dut.out.ready, ready)
-            _, _, valid, payload, done, rd = await ctx.tick().sample(
-                dut.out.valid, dut.out.payload, dut.reads_done, dut.reads)
+            _, _, valid, payload, done, rd, cv, cr, av, ar = await ctx.tick().sample(
+                dut.out.valid, dut.out.payload, dut.reads_done, dut.reads, dut.cmd.valid,
+                dut.cmd.ready, dut.tile.act.valid, dut.tile.act.ready)
             if done:
                 reads.append((rd.a, rd.w))
                 strobes.append(cycle[0])
+            if cv and cr:
+                run_plane_tile.cmd_cycles.append(cycle[0])
+            if av and ar:
+                run_plane_tile.step_cycles.append(cycle[0])
             cycle[0] += 1
             if valid and ready:
                 got.append([payload.codes[c] for c in range(C)])
             assert cycle[0] < 100_000, "plane tile stalled"
 
+    run_plane_tile.cmd_cycles, run_plane_tile.step_cycles = [], []
     sim = Simulator(dut)
     sim.add_clock(1e-6)
     for proc in (drive_load, drive_cmd, drive_rq, collect):
@@ -237,6 +244,11 @@ def test_plane_tile_width_switch_costs_no_cycle():
     for job, rows in zip(jobs, got):
         assert rows == reference(dut, job)
     assert [b - a for a, b in zip(strobes, strobes[1:])] == [j.k for j in jobs[1:]]
+    # the first command's step 0 reaches the tile 2 cycles after the command, then one
+    # step per cycle through every tile
+    steps = run_plane_tile.step_cycles
+    assert steps[0] == run_plane_tile.cmd_cycles[0] + 2
+    assert steps == list(range(steps[0], steps[0] + sum(j.k for j in jobs)))
 
 
 def test_plane_tile_validation():
