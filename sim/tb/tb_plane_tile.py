@@ -19,7 +19,8 @@ n - 1 - j, bit i = lane i); the model's ``to_planes`` states the same.
 Tests: width pairs in turn (8/8, 4/4, 2/2, mixed, every width of the build) with a switch
 between consecutive tiles, a weight tile read twice at other widths; tiles back to back with
 no idle cycle and no back-pressure at K >= max(R, C): each tile's reads end exactly K cycles
-after the previous tile's (a width switch costs nothing); the golden cases that fit.
+after the previous tile's (a width switch costs nothing); a full-depth tile and tiles
+whose addresses wrap; the golden cases that fit.
 """
 
 from __future__ import annotations
@@ -222,18 +223,19 @@ class TB:
         end = self.loop.cycle + 2 * (self.R + self.C) + 4
         await self.loop.run_until(lambda: self.loop.cycle >= end, max_cycles=end + 1)
 
-    async def batch(self, jobs):
-        """Load the planes of ``jobs`` (job t at address sum of the K before it; a job
-        whose ``w`` is the previous job's reads the previous weights), then run them."""
-        at, places = 0, []
+    async def batch(self, jobs, start: int = 0):
+        """Load the planes of ``jobs`` (job t at address ``start`` + the K before it,
+        modulo the depth; a job whose ``w`` is the previous job's reads the previous
+        weights), then run them."""
+        at, places = start, []
         for t, job in enumerate(jobs):
             shared = t > 0 and job.w is jobs[t - 1].w
-            w_base = places[-1][1] if shared else at
-            places.append((at, w_base))
+            w_base = places[-1][1] if shared else at % self.depth
+            places.append((at % self.depth, w_base))
             self.load_job(job, at, w_base, weights=not shared)
             at += job.k
-        if at > self.depth:
-            raise ValueError(f"a batch of {at} steps does not fit {self.depth} words")
+        if at - start > self.depth:
+            raise ValueError(f"a batch of {at - start} steps does not fit {self.depth} words")
         await self.run()  # the loads first: a command reads what is loaded
         for job, (ab, wb) in zip(jobs, places):
             self.run_job(job, ab, wb)
@@ -346,6 +348,20 @@ async def test_back_to_back(dut):
                                  f"its reads ended {gap} cycles after the previous tile's, "
                                  f"expected K = {seen[t][1]}")
     tb.finish(back_to_back=len(seen))
+
+
+@cocotb.test()
+async def test_full_depth_and_wrap(dut):
+    """A full-depth tile (K = 2^depth_bits, cmd k field 0) reading every word, then tiles
+    whose steps wrap from the last address to address 0, at narrow and full widths."""
+    tb = TB(dut)
+    await tb.start()
+    P = max(tb.R, tb.C)
+    await tb.batch([tb.random_job((4, 4) if 4 in tb.widths else (tb.n, tb.n), tb.depth)])
+    wrap = [tb.random_job(pair, min(tb.depth // 2, P + 2))
+            for pair in ((tb.widths[0], tb.n), (tb.n, tb.widths[0]))]
+    await tb.batch(wrap, start=tb.depth - 3)
+    tb.finish()
 
 
 @cocotb.test()
