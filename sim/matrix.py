@@ -230,6 +230,8 @@ PLANES_FULL = [
        dict(rows=3, cols=2, n=8, acc_width=16, overflow="saturate", view_rounding="floor",
             signed=True, depth_bits=5),
        dict(p_idle=0.2, p_stall=0.3, rounds=3)),
+    Node("rtl-dqt_planes4x4", "tb_planes", rtl="dqt_planes4x4",
+         params=dict(p_idle=0.2, rounds=3)),
     Node("rtl-dqt_plane_tile4x4", "tb_plane_tile", rtl="dqt_plane_tile4x4",
          params=dict(p_idle=0.1, p_stall=0.2, rounds=2, golden=GOLDEN_TILE_CASES,
                      golden_blocks=4, golden_required=True)),

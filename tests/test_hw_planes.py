@@ -251,6 +251,17 @@ def test_plane_tile_width_switch_costs_no_cycle():
     assert steps == list(range(steps[0], steps[0] + sum(j.k for j in jobs)))
 
 
+def test_components_without_widths_replace_and_take_params():
+    """A design of a component without ``widths`` (the plane buffer, the plain PE) can be
+    replaced and given keyword parameters on top (its widths stay at the default)."""
+    from dqt_hw.design import Design
+
+    d = Design(component="planes", name="p", rows=2, cols=2, depth_bits=3)
+    assert d.replace(name="q").name == "q"
+    assert Design.of("planes", d, {"rows": 3}).rows == 3
+    assert Design(component="plain_pe").replace(acc_width=24).acc_width == 24
+
+
 def test_plane_tile_validation():
     with pytest.raises(ValueError, match=r"depth_bits of a plane buffer must be in \[1, 12\], "
                                          r"not 13"):

@@ -193,7 +193,9 @@ class Design:
             v["cols"] = _ranged("cols", self.cols)
         v["n"] = n = R.check_master_width(self.n)
         v["signed"] = signed = R.check_bool("signed", self.signed)
-        v["widths"] = widths = R.check_widths(self.widths, n, signed)
+        widths = R.check_widths(self.widths, n, signed)
+        if "widths" in params:  # (a component without widths keeps the default: replace()
+            v["widths"] = widths  # must not find a parameter it does not have)
         if comp in ("requant",):
             v["acc_width"] = _ranged("acc_width", self.acc_width)
         elif "acc_width" in params:
