@@ -219,5 +219,22 @@ AXI_FULL = [_n("axi3x2-w20-satu-s-hu-p2-q2", "tb_axi", "axi",
                dict(rows=3, cols=2, n=8, acc_width=20, overflow="saturate", signed=True,
                     view_rounding="half_up", max_pack=2, queue_depth=2),
                dict(p_idle=0.3, p_stall=0.3, groups=12))]
-QUICK = QUICK + EXTRA
-FULL = FULL + EXTRA + AXI_FULL
+# the tile run from bit-plane storage (sim/tb/tb_plane_tile.py): a small half_up one in
+# QUICK (b + 1 planes read), a signed floor one and the checked-in reference in FULL
+PLANES_QUICK = [_n("plane_tile2x2-w20-wrap-u-hu-d4", "tb_plane_tile", "plane_tile",
+                   dict(rows=2, cols=2, n=8, acc_width=20, overflow="wrap",
+                        view_rounding="half_up", depth_bits=4),
+                   dict(p_idle=0.2, p_stall=0.2), quick=True)]
+PLANES_FULL = [
+    _n("plane_tile3x2-w16-satu-s-fl-d5", "tb_plane_tile", "plane_tile",
+       dict(rows=3, cols=2, n=8, acc_width=16, overflow="saturate", view_rounding="floor",
+            signed=True, depth_bits=5),
+       dict(p_idle=0.2, p_stall=0.3, rounds=3)),
+    Node("rtl-dqt_planes4x4", "tb_planes", rtl="dqt_planes4x4",
+         params=dict(p_idle=0.2, rounds=3)),
+    Node("rtl-dqt_plane_tile4x4", "tb_plane_tile", rtl="dqt_plane_tile4x4",
+         params=dict(p_idle=0.1, p_stall=0.2, rounds=2, golden=GOLDEN_TILE_CASES,
+                     golden_blocks=4, golden_required=True)),
+]
+QUICK = QUICK + EXTRA + PLANES_QUICK
+FULL = FULL + EXTRA + AXI_FULL + PLANES_QUICK + PLANES_FULL

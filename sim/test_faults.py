@@ -3,7 +3,7 @@
 Each fault of :mod:`dqt_hw.hw.faults` (a deliberate bug in the tile or array generator:
 a side sum from the wrong row, a full-depth tile one element short, the first element
 viewed at the previous tile's widths, ``last`` on the wrong row, a row dropped under
-back-pressure) is built into the tile of a QUICK node (``sim.matrix.QUICK``, its
+back-pressure, a plane reader that reads one plane too few at half_up) is built into the tile of a QUICK node (``sim.matrix.QUICK``, its
 generator parameters and its bench knobs unchanged), and the node's quick bench must
 fail on it; where the fault is in code of both the packed and the unpacked tile, both
 kinds of node. Some faults must also fail with a named protocol violation (the row
@@ -25,6 +25,7 @@ from sim import matrix, runner
 
 UNPACKED = "tile2x2-w16-satu-s-hu-d3"
 PACKED = "tile2x2-p4-w17-satu-u-hu-d3"
+PLANES = "plane_tile2x2-w20-wrap-u-hu-d4"
 
 CASES = [
     # (fault, QUICK node, text the failure must contain)
@@ -36,6 +37,7 @@ CASES = [
     ("widths_step_late", PACKED, ""),
     ("last_row", UNPACKED, "(last flag on the wrong row)"),
     ("drop_on_stall", UNPACKED, "payload changed while stalled"),
+    ("planes_half_up_short", PLANES, "plane reads of tile 1"),
 ]
 
 
@@ -49,7 +51,7 @@ def test_quick_bench_fails_on_fault(fault, node_id, text):
     node = _node(node_id)
     name = f"sim_fault_{fault}_{node_id.replace('-', '_')}"
     with faults.inject(fault):
-        d = runner.generated(Design(component="tile", name=name, **dict(node.hw)))
+        d = runner.generated(Design(component=node.component, name=name, **dict(node.hw)))
     with pytest.raises(runner.SimFailure) as err:
         runner.run(d, f"sim.tb.{node.bench}", node=f"fault-{fault}-{node_id}",
                    params=dict(node.params), reproduce=f"pytest 'sim/test_faults.py' -k "

@@ -293,11 +293,11 @@ def synthesize(config, *, yosys: str | None = None, workdir=None, timeout_s: flo
 
 
 def hierarchical(config) -> bool:
-    """Configurations synthesized per module (flow "abc-fast-hier"): tiles of more than 4 PEs
-    (their C requantizer lanes alone are minutes of flat ABC each) and arrays of more than
-    16 PEs."""
+    """Configurations synthesized per module (flow "abc-fast-hier"): tiles (plane tiles
+    too) of more than 4 PEs (their C requantizer lanes alone are minutes of flat ABC each)
+    and arrays of more than 16 PEs."""
     pes = config.rows * config.cols
-    return ((config.component == "tile" and pes > 4)
+    return ((config.component in ("tile", "plane_tile") and pes > 4)
             or (config.component == "array" and pes > 16))
 
 
@@ -307,7 +307,8 @@ def fits_area_model(result: dict) -> bool:
     packed = (result["component"] in ("array", "tile")
               and result["params"].get("max_pack", 1) > 1)
     plain = result["component"].startswith("plain_")  # the reference MACs, not DQT units
-    return result.get("flow", "abc") == "abc" and not packed and not plain
+    planes = result["component"] in ("planes", "plane_tile")  # memories: no feature for them
+    return result.get("flow", "abc") == "abc" and not packed and not plain and not planes
 
 
 def is_large(config) -> bool:
@@ -356,6 +357,14 @@ def fit_configs(include_large: bool = False):
         D(component="pe", name="fit_pe_int8", n=8, acc_width=32, signed=True,
           view_rounding="floor"),
     )
+    # bit-plane storage (docs/hardware.md, "Bit-plane storage"): the tile that
+    # dqt_plane_tile4x4 wraps, on its own, and the plane buffer at 4 words per plane (its
+    # reader without most of the storage)
+    planes = (
+        D(component="tile", name="tile4x4_w32_hu_d6", rows=4, cols=4, n=8, acc_width=32,
+          overflow="wrap", view_rounding="half_up", depth_bits=6),
+        D(component="planes", name="planes4x4_d2", rows=4, cols=4, n=8, depth_bits=2),
+    )
     # the 8x8 reference tile (dqt_tile8x8_w32) with 4, 2 and 1 requantizer lanes for its 8
     # columns (rq_lanes: docs/cost.md, "Time-multiplexed requantizer"); large, so --all only
     lanes = tuple(D(component="tile", name=f"tile8x8_w32_rq{q}", rows=8, cols=8, n=8,
@@ -363,7 +372,7 @@ def fit_configs(include_large: bool = False):
     # the AXI shell is the tile plus its interfaces: no area-model feature describes it
     refs = tuple(c for c in REFERENCE_DESIGNS + lanes if (include_large or not is_large(c))
                  and c.component != "axi")
-    return refs + extra + tuple(CALIBRATION)
+    return refs + extra + planes + tuple(CALIBRATION)
 
 
 # ------------------------------------------------------------------------- baseline

@@ -28,7 +28,7 @@ __all__ = ["COMPONENTS", "PARAMETERS", "Design", "Sidecar", "as_design", "read_t
            "read_sidecar"]
 
 COMPONENTS = ("view", "pe", "scalable_pe", "array", "requant", "tile", "rescale", "axi",
-              "plain_pe", "plain_array")
+              "plain_pe", "plain_array", "planes", "plane_tile")
 """The generators a design can name (``dqt_hw.hw.config.GENERATORS`` maps them)."""
 
 PARAMETERS = {
@@ -48,6 +48,11 @@ PARAMETERS = {
     # the reference against which DQT's precision switching is costed (docs/cost.md)
     "plain_pe": ("n", "acc_width", "signed"),
     "plain_array": ("rows", "cols", "n", "acc_width", "signed"),
+    # bit-plane storage (docs/hardware.md, "Bit-plane storage"): the buffer alone, and the
+    # tile that runs from it
+    "planes": ("rows", "cols", "n", "signed", "depth_bits"),
+    "plane_tile": ("rows", "cols", "n", "acc_width", "overflow", "view_rounding", "signed",
+                   "widths", "depth_bits", "kbits", "ebits", "sbits"),
 }
 """The parameters of each component, in documentation (and sidecar) order."""
 
@@ -80,7 +85,8 @@ the published schema (:mod:`dqt_hw.design.schema`) read this table."""
 def _ranged(key, value):
     what, lo, hi = INT_RANGES[key]
     return R.check_int(what, value, lo, hi)
-_CLOCKED = ("pe", "scalable_pe", "array", "tile", "axi", "plain_pe", "plain_array")
+_CLOCKED = ("pe", "scalable_pe", "array", "tile", "axi", "plain_pe", "plain_array", "planes",
+            "plane_tile")
 
 
 @dataclass(frozen=True)
@@ -106,7 +112,8 @@ class Design:
     rows, cols : int
         R x C of the PE array, 1..64.
     depth_bits : int
-        K field width: tiles of 1..2^depth_bits steps.
+        K field width: tiles of 1..2^depth_bits steps (``planes``, ``plane_tile``: also
+        the words of each plane memory, at most 2^12).
     kbits, ebits, sbits : int
         Widths of the requantizer constants K, left shifts E and right shift S.
     max_pack : int
@@ -186,7 +193,9 @@ class Design:
             v["cols"] = _ranged("cols", self.cols)
         v["n"] = n = R.check_master_width(self.n)
         v["signed"] = signed = R.check_bool("signed", self.signed)
-        v["widths"] = widths = R.check_widths(self.widths, n, signed)
+        widths = R.check_widths(self.widths, n, signed)
+        if "widths" in params:  # (a component without widths keeps the default: replace()
+            v["widths"] = widths  # must not find a parameter it does not have)
         if comp in ("requant",):
             v["acc_width"] = _ranged("acc_width", self.acc_width)
         elif "acc_width" in params:
@@ -198,6 +207,9 @@ class Design:
             v["view_rounding"] = R.check_view_rounding(self.view_rounding)
         if "depth_bits" in params:
             v["depth_bits"] = _ranged("depth_bits", self.depth_bits)
+            if comp in ("planes", "plane_tile"):  # 2^depth_bits words per plane memory
+                v["depth_bits"] = R.check_int("depth_bits of a plane buffer", self.depth_bits,
+                                              1, R.MAX_PLANE_DEPTH_BITS)
         if "sum_width" in params:
             sw = R.side_sum_width(n, self.depth_bits) if self.sum_width is None \
                 else self.sum_width
@@ -398,6 +410,11 @@ class Design:
     def cycles_per_width_pair(self) -> dict[str, float]:
         """Steps per element for every built (b_a, b_w), keyed ``"b_a x b_w"``."""
         return R.cycles_per_width_pair(self.n, self.widths, self.max_pack)
+
+    def planes_read(self, b: int) -> int:
+        """Bit planes a step of a plane tile reads for an operand of width ``b`` at this
+        design's view rounding (:func:`rules.planes_read`)."""
+        return R.planes_read(self.n, b, self.view_rounding)
 
     def min_acc_width(self) -> int:
         """The narrowest accumulator these widths allow (one full product)."""

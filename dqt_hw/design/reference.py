@@ -26,6 +26,11 @@ REFERENCE_DESIGNS = (
            overflow="wrap", max_pack=4),
     Design(component="axi", name="dqt_axi4x4", rows=4, cols=4, n=8, acc_width=32,
            overflow="wrap", queue_depth=4),
+    # bit-plane storage: the plane buffer of a 4 x 4 tile (64 steps) and that tile run
+    # from it, half_up views (b + 1 planes read)
+    Design(component="planes", name="dqt_planes4x4", rows=4, cols=4, n=8, depth_bits=6),
+    Design(component="plane_tile", name="dqt_plane_tile4x4", rows=4, cols=4, n=8,
+           acc_width=32, overflow="wrap", view_rounding="half_up", depth_bits=6),
 )
 """The designs checked in under rtl/ (``dqt-hw rtl --reference rtl``)."""
 

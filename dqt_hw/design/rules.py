@@ -21,12 +21,13 @@ from ..spec import (
 
 __all__ = [
     "HW_OVERFLOW_MODES", "MAX_ACC_WIDTH", "MAX_DEPTH_BITS", "MAX_DIM", "MAX_E_BITS",
+    "MAX_PLANE_DEPTH_BITS",
     "MAX_MULT_BITS", "MAX_S_BITS", "PACK_FACTORS", "QUEUE_DEPTHS", "VIEW_ROUNDINGS",
     "check_acc_width", "check_bool", "check_choice", "check_int", "check_master_width",
     "check_max_pack", "check_overflow", "check_queue_depth", "check_rq_lanes", "check_view_rounding",
     "check_widths",
     "cycles_per_width_pair", "depth_bits_for", "max_product", "min_acc_width", "min_view_width",
-    "pack_factor", "pack_modes", "requant_sum_bits", "row_cycles", "side_sum_width",
+    "pack_factor", "pack_modes", "planes_read", "requant_sum_bits", "row_cycles", "side_sum_width",
     "width_field_bits",
 ]
 
@@ -44,6 +45,9 @@ MAX_DEPTH_BITS = 24
 
 MAX_ACC_WIDTH = 64
 """Widest accumulator (and side sum) the generators build."""
+
+MAX_PLANE_DEPTH_BITS = 12
+"""Deepest plane memory of a plane buffer: 2^12 words (one per step of a tile)."""
 
 MAX_E_BITS = 7
 """Widest left-shift field E of a requantizer lane."""
@@ -258,6 +262,17 @@ def check_queue_depth(depth) -> int:
 
 
 # ----------------------------------------------------------------------------- derived
+
+
+def planes_read(n: int, b: int, rounding: str) -> int:
+    """Bit planes (from the MSB) that the b-bit view of an n-bit code at ``rounding``
+    reads: b at floor, b + 1 at half_up (the rounding bit; n at b = n), n at half_even
+    and half_away (their sticky bits reach the LSB)."""
+    if rounding == "floor":
+        return min(b, n)
+    if rounding == "half_up":
+        return min(b + 1, n)
+    return n
 
 
 def width_field_bits(n: int) -> int:

@@ -13,6 +13,8 @@ from .axi import AxiShell
 from .baseline import RescaleUnit
 from .pe import MACPE
 from .plain import PlainArray, PlainMACPE
+from .plane_tile import PlaneTile
+from .planes import PlaneBuffer
 from .requant import Requantizer
 from .scalable import ScalableMACPE
 from .tile import Tile
@@ -31,6 +33,8 @@ GENERATORS = {
     "axi": AxiShell,
     "plain_pe": PlainMACPE,
     "plain_array": PlainArray,
+    "planes": PlaneBuffer,
+    "plane_tile": PlaneTile,
 }
 """Generator of each component name."""
 

@@ -18,6 +18,8 @@ FAULTS = {
     "last_row": "out.last on row R - 1 instead of row M - 1",
     "drop_on_stall": "the out register takes a new row while the old one is still stalled "
                      "(a row dropped under back-pressure)",
+    "planes_half_up_short": "the plane reader enables b rows at half_up instead of b + 1 "
+                            "(the rounding plane is not read)",
 }
 
 _active: set[str] = set()

@@ -19,6 +19,8 @@ from ..design import Design
 from ..design.core import SIDECAR_FORMAT
 from .axi import AxiShell, stream_fields
 from .config import build
+from .plane_tile import PlaneTile
+from .planes import PlaneBuffer
 from .scalable import ScalableMACPE
 from .tile import Tile
 
@@ -97,7 +99,7 @@ def generate(design: Design) -> tuple[str, dict]:
         },
         "ports": ports,
     }
-    tile = comp.tile if isinstance(comp, AxiShell) else comp
+    tile = comp.tile if isinstance(comp, (AxiShell, PlaneTile)) else comp
     if isinstance(tile, Tile):
         sidecar["timing"] = {
             "min_period_steps": tile.min_period,
@@ -128,6 +130,10 @@ def generate(design: Design) -> tuple[str, dict]:
                                          "b_a x b_w; ceil(K / p) transfers per tile; the "
                                          "other slots are padding, any value)",
             })
+    if isinstance(comp, PlaneTile):
+        sidecar["timing"].update(_plane_timing(design))
+    if isinstance(comp, PlaneBuffer):
+        sidecar["timing"] = {"read_latency_cycles": 1, "rows_read": ROWS_READ}
     if isinstance(comp, ScalableMACPE):
         sidecar["timing"] = {"cycles_per_element": comp.cycles_per_width_pair()}
     if isinstance(comp, AxiShell):
@@ -142,6 +148,22 @@ def generate(design: Design) -> tuple[str, dict]:
         }
         sidecar["regmap"] = comp.regmap.to_json()
     return text, sidecar
+
+
+ROWS_READ = ("plane rows a read enables (row j = plane n - 1 - j): b at floor, b + 1 at "
+             "half_up (n at b = n), n at half_even / half_away; the others read as 0")
+
+
+def _plane_timing(design: Design) -> dict:
+    """The plane tile's own timing: plane reads per step and per tile, the read stage."""
+    return {
+        "plane_reads_per_step": {str(b): design.planes_read(b) for b in design.widths},
+        "plane_reads_per_tile": f"K x plane_reads_per_step[b] plane words of each operand "
+                                f"({design.view_rounding} views; 'reads' port: a and w)",
+        "read_latency_cycles": 1,
+        "cmd_to_first_step_cycles": 2,
+        "width_switch_cycles": 0,
+    }
 
 
 def _clock_text(design: Design) -> str:
