@@ -6,8 +6,7 @@ same nested view as the master code, and the enabled memories b / b + 1 / n. The
 tile: whole GEMM tiles from plane storage equal ``dqt_hw.hw.reference.tile_reference`` on
 the master codes, its read counter equals K (b_a + ...), and a width switch costs no cycle.
 
-``planes_of`` below is this test's own statement of the layout (row j = plane n - 1 - j,
-bit i = lane i); the model's ``to_planes`` states the same.
+The layout and the planes a view reads come from the oracle (``tests/naive.py``).
 """
 
 from __future__ import annotations
@@ -21,24 +20,16 @@ from dqt_hw.hw.plane_tile import PlaneTile
 from dqt_hw.hw.planes import PlaneBuffer
 from dqt_hw.hw.reference import TileJob, tile_reference
 from dqt_hw.spec import ROUNDING_CODES, ROUNDINGS, code_range, nested_view
+import naive
 from test_hw_tile import random_job, random_lane
 
 
 def planes_of(codes, n: int) -> list[int]:
-    """Plane words of a vector of codes: row j holds bit n - 1 - j of each code's n-bit
-    pattern (two's complement), bit i for lane i."""
-    mask = (1 << n) - 1
-    return [sum((((q & mask) >> (n - 1 - j)) & 1) << i for i, q in enumerate(codes))
-            for j in range(n)]
+    """Plane words of a vector of codes (the oracle's layout, one word a plane)."""
+    return [row[0] for row in naive.to_planes(codes, n, W=len(codes))]
 
 
-def rows_read(n: int, b: int, rounding: str) -> int:
-    """The contract: floor b planes, half_up b + 1 (n at b = n), the others n."""
-    if rounding == "floor":
-        return min(b, n)
-    if rounding == "half_up":
-        return min(b + 1, n)
-    return n
+rows_read = naive.planes_read  # floor b, half_up b + 1, the others n (n at b = n)
 
 
 def top_planes(q: int, n: int, rows: int, signed: bool) -> int:

@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal, Optional, Union
 from pydantic import Field, StringConstraints
 
 from ..schema import Strict, nearest, read_json, validate
-from ..spec import DEFAULT_CONST_BITS, ROUNDINGS
+from ..spec import DEFAULT_CONST_BITS, ROUNDINGS, planes_read
 from . import rules as R
 
 __all__ = ["COMPONENTS", "PARAMETERS", "Design", "Sidecar", "as_design", "read_toml",
@@ -413,8 +413,8 @@ class Design:
 
     def planes_read(self, b: int) -> int:
         """Bit planes a step of a plane tile reads for an operand of width ``b`` at this
-        design's view rounding (:func:`rules.planes_read`)."""
-        return R.planes_read(self.n, b, self.view_rounding)
+        design's view rounding (:func:`dqt_hw.spec.planes_read`)."""
+        return planes_read(self.n, b, self.view_rounding, signed=self.signed)
 
     def min_acc_width(self) -> int:
         """The narrowest accumulator these widths allow (one full product)."""

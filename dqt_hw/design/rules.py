@@ -27,7 +27,7 @@ __all__ = [
     "check_max_pack", "check_overflow", "check_queue_depth", "check_rq_lanes", "check_view_rounding",
     "check_widths",
     "cycles_per_width_pair", "depth_bits_for", "max_product", "min_acc_width", "min_view_width",
-    "pack_factor", "pack_modes", "planes_read", "requant_sum_bits", "row_cycles", "side_sum_width",
+    "pack_factor", "pack_modes", "requant_sum_bits", "row_cycles", "side_sum_width",
     "width_field_bits",
 ]
 
@@ -262,17 +262,6 @@ def check_queue_depth(depth) -> int:
 
 
 # ----------------------------------------------------------------------------- derived
-
-
-def planes_read(n: int, b: int, rounding: str) -> int:
-    """Bit planes (from the MSB) that the b-bit view of an n-bit code at ``rounding``
-    reads: b at floor, b + 1 at half_up (the rounding bit; n at b = n), n at half_even
-    and half_away (their sticky bits reach the LSB)."""
-    if rounding == "floor":
-        return min(b, n)
-    if rounding == "half_up":
-        return min(b + 1, n)
-    return n
 
 
 def width_field_bits(n: int) -> int:

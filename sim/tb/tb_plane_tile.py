@@ -13,8 +13,9 @@ model's on the master codes only if the reader read every plane the view needs.
 A reads monitor checks every ``reads_done`` strobe, in command order, against the
 contract: K b (floor), K (b + 1) (half_up, K n at b = n) plane words per operand.
 
-``planes_of`` / ``codes_of`` are this bench's own statement of the layout (row j = plane
-n - 1 - j, bit i = lane i); the model's ``to_planes`` states the same.
+``planes_of`` / ``codes_of`` are the model's layout (``dqt_hw.spec.to_planes`` /
+``from_planes``: row j = plane n - 1 - j, bit i = lane i), and the reads expected are
+``spec.planes_read``.
 
 Tests: width pairs in turn (8/8, 4/4, 2/2, mixed, every width of the build) with a switch
 between consecutive tiles, a weight tile read twice at other widths; tiles back to back with
@@ -40,26 +41,16 @@ from .streams import StreamMonitor, StreamSink, StreamSource
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def planes_of(codes, n: int) -> list[int]:
-    """Plane words of a vector of codes: row j holds bit n - 1 - j of each code's n-bit
-    pattern (two's complement), bit i for lane i."""
-    mask = (1 << n) - 1
-    return [sum((((q & mask) >> (n - 1 - j)) & 1) << i for i, q in enumerate(codes))
-            for j in range(n)]
+def planes_of(codes, n: int, signed: bool) -> list[int]:
+    """Plane words of a vector of codes (the model's layout, ``spec.to_planes`` with one
+    word of len(codes) bits a plane): row j holds bit n - 1 - j of each code, bit i for
+    lane i."""
+    return [row[0] for row in spec.to_planes(codes, n, signed=signed, word_bits=len(codes))]
 
 
 def codes_of(rows, n: int, lanes: int, signed: bool) -> list[int]:
-    """The codes of ``lanes`` lanes from their n plane rows (the inverse of planes_of)."""
-    out = []
-    for i in range(lanes):
-        v = sum(((rows[j] >> i) & 1) << (n - 1 - j) for j in range(n))
-        out.append(v - (1 << n) if signed and v >> (n - 1) else v)
-    return out
-
-
-def rows_read(n: int, b: int, rounding: str) -> int:
-    """The contract (docs/arithmetic.md 2.2): floor b, half_up b + 1 (n at b = n)."""
-    return min(b, n) if rounding == "floor" else min(b + 1, n)
+    """The codes of ``lanes`` lanes from their n plane rows (``spec.from_planes``)."""
+    return spec.from_planes([[r] for r in rows], n, lanes, signed=signed, word_bits=lanes)
 
 
 class TB:
@@ -123,8 +114,9 @@ class TB:
                 op.append(codes_of(rows, self.n, lanes, self.signed))
             steps.append(op)
         self.cmds.append((f["b_a"], f["b_w"], steps[0], steps[1]))
-        self.reads_expected.append((K * rows_read(self.n, f["b_a"], self.rounding),
-                                    K * rows_read(self.n, f["b_w"], self.rounding), K,
+        reads = [K * spec.planes_read(self.n, f[b], self.rounding, signed=self.signed)
+                 for b in ("b_a", "b_w")]
+        self.reads_expected.append((*reads, K,
                                     f["b_a"], f["b_w"]))
         self._pair()
 
@@ -189,7 +181,7 @@ class TB:
                                         for j in range(self.C)]))
             for sel, base, codes in ops:
                 addr = (base + k) % self.depth
-                for row, word in enumerate(planes_of(codes, self.n)):
+                for row, word in enumerate(planes_of(codes, self.n, self.signed)):
                     self.src["load"].send(self.loadp.pack(
                         {"sel": sel, "addr": addr, "row": row, "word": word}))
 

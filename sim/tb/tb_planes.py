@@ -48,7 +48,7 @@ async def test_reads(dut):
     for sel in (0, 1):
         for addr in range(depth):
             data[sel][addr][0] = rng.choice((lo, hi))
-            for row, word in enumerate(planes_of(data[sel][addr], n)):
+            for row, word in enumerate(planes_of(data[sel][addr], n, signed)):
                 src.send(loadp.pack({"sel": sel, "addr": addr, "row": row, "word": word}))
     await loop.run_until(lambda: not src.busy(), max_cycles=loop.cycle + 20 * len(src.items))
     a_port, w_port = cfg.packer("a"), cfg.packer("w")
