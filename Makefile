@@ -25,7 +25,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,train,ip,qonnx]'
+	$(BIN)/python -m pip install -q -e '.[test,train,ip,qonnx,brevitas]'
 	touch $@
 
 test: $(STAMP)
