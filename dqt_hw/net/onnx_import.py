@@ -307,10 +307,32 @@ def _exact(parsed, fmts):
     return out
 
 
+def _mix(parsed, exact):
+    """(the static mix {layer: [b_a, b_w]}, the view rounding) of the nested views a
+    ``dqt-hw export --mix`` model's layers read, or (None, None) where none does."""
+    views = {op.name: op.view for op in parsed.ops if op.view is not None}
+    if not views:
+        return None, None
+    rnds = sorted({v[1] for pair in views.values() for v in pair if v is not None})
+    if len(rnds) > 1:
+        raise ValueError(f"ONNX model {str(parsed.path)!r}: nested views round {' and '.join(rnds)}; "
+                         f"a network has one view rounding")
+    if exact is not None and exact["arith"].view_rounding != rnds[0]:
+        raise ValueError(f"ONNX model {str(parsed.path)!r}: nested views round {rnds[0]}, its "
+                         f"metadata's view_rounding is {exact['arith'].view_rounding}")
+    mix = {}
+    for op in parsed.ops:
+        if op.op in ("conv", "fc"):
+            va, vw = op.view or (None, None)
+            mix[op.name] = [va[0] if va else N_MASTER, vw[0] if vw else N_MASTER]
+    return mix, rnds[0]
+
+
 def build(parsed, fmts, *, widths=DEFAULT_WIDTHS, name=None, provenance=None,
-          exact=None) -> nw.Network:
+          exact=None, view_rounding=None) -> nw.Network:
     """The ``Network`` of a parsed model with its output formats; ``exact`` (``_exact``)
-    the exact arithmetic, formats, weight formats, biases and widths of a dqt_hw export."""
+    the exact arithmetic, formats, weight formats, biases and widths of a dqt_hw export;
+    ``view_rounding`` that of the nested views the model reads (``_mix``)."""
     if exact is not None:
         fmts = {**fmts, **exact["fmts"]}
     for op in parsed.ops:
@@ -320,6 +342,8 @@ def build(parsed, fmts, *, widths=DEFAULT_WIDTHS, name=None, provenance=None,
             op.attrs["relu"] = fo.m == 0.0  # the clamp at code 0 is at real 0
     g = parsed.graph(name or (exact or {}).get("name") or parsed.path.stem)
     arith = _arith(g) if exact is None else exact["arith"]
+    if view_rounding is not None and exact is None:
+        arith = nw.Arith(**{**arith.to_dict(), "view_rounding": view_rounding})
     layers = {}
     for op in parsed.ops:
         nd = g[op.name]
@@ -388,7 +412,14 @@ def from_onnx(path, *, calibration=None, widths=DEFAULT_WIDTHS,
         prov["import"] = "qonnx (dqt_hw export, exact formats)"
     elif any(nd.op_type == "Quant" for nd in parsed.model.graph.node):
         prov["import"] = "qonnx"
-    return build(parsed, fmts, widths=ws, name=name, provenance=prov, exact=exact)
+    mix, rnd = _mix(parsed, exact)
+    if mix is not None:
+        prov["mix"] = mix
+    net = build(parsed, fmts, widths=ws, name=name, provenance=prov, exact=exact,
+                view_rounding=rnd)
+    if mix is not None:
+        net.width_mix(mix)  # each view's width must be a candidate width of its layer
+    return net
 
 
 def import_file(path, out, *, command=None, **kw) -> tuple[Path, nw.Network]:

@@ -99,6 +99,7 @@ class Op:
     clip: tuple | None = None
     affine: np.ndarray | None = None
     onnx: list = field(default_factory=list)
+    view: tuple | None = None  # (b_a, b_w) of the nested views it reads (export --mix)
 
 
 @dataclass
@@ -245,6 +246,8 @@ class _Reader:
         self.uses: dict = {}
         self.outputs: set = set()
         self.batch = None  # the input's static batch size, where it has one
+        self.aview: dict = {}  # tensor -> (b, rounding): a nested view of an activation
+        self.wview: dict = {}  # tensor -> (b, rounding): a nested view of weights
 
     def res(self, t):
         while t in self.alias:
@@ -327,6 +330,13 @@ class _Reader:
         """A QONNX Quant node (``qonnx_read``): a quantized constant, or the quantization
         of the activation it reads."""
         x = nd.input[0] if nd.input else ""
+        if x in self.qconst:  # a Quant of quantized weights: their nested view?
+            qc = self.qconst[x]
+            v = qonnx_read.view(nd, a, self.consts, _where(nd), qc.scale, qc.zp, qc.qmin, 8)
+            if v is not None:
+                self.qconst[nd.output[0]] = qc
+                self.wview[nd.output[0]] = v
+                return
         if x in self.consts or x in self.qconst:
             v = self.qconst[x].real() if x in self.qconst else self.consts[x]
             got = qonnx_read.constant(v, nd, a, self.consts, _where(nd))
@@ -335,6 +345,14 @@ class _Reader:
             else:
                 self.qconst[nd.output[0]] = QConst(*got[1:])
             return
+        q0 = self.viewed(x)
+        if q0 is not None:  # a Quant of a quantized tensor: its nested view?
+            v = qonnx_read.view(nd, a, self.consts, _where(nd), q0[0], q0[1], q0[3],
+                                q0[4] if len(q0) > 4 else 8)
+            if v is not None and (len(q0) < 5 or q0[4] == 8):
+                self.alias[nd.output[0]] = self.res(x)
+                self.aview[nd.output[0]] = v
+                return
         q = qonnx_read.activation(nd, a, self.consts, _where(nd),
                                   is_output=nd.output[0] in {o.name for o in self.m.graph.output})
         x = self.res(x)
@@ -344,6 +362,18 @@ class _Reader:
                              f"(scale, zero point) {old[:2]} and {q[:2]}")
         self.act_q[x] = q
         self.alias[nd.output[0]] = x
+
+    def viewed(self, x):
+        """The quantization of the Quant output ``x`` reads (through max pools and
+        flattens, which keep their input's codes), or None."""
+        prod = {o: nd for nd in self.m.graph.node for o in nd.output}
+        while True:
+            if x in self.alias and self.res(x) in self.act_q:
+                return self.act_q[self.res(x)]
+            p = prod.get(x)
+            if p is None or p.op_type not in ("MaxPool", "Flatten", "Reshape", "Identity"):
+                return None
+            x = p.input[0]
 
     # ------------------------------------------------------------ helpers
     def act(self, nd, t):
@@ -498,6 +528,12 @@ def _node(r: _Reader, nd, quantized):
     onnx = r.onnx
     a = _attrs(onnx, nd)
     t = nd.op_type
+    viewed = [i for i in nd.input[:1] if i in r.aview] + [i for i in nd.input[1:2]
+                                                          if i in r.wview and t == "Conv"]
+    if viewed and t not in ("Conv", "Gemm", "MatMul", "Flatten", "Reshape"):
+        raise ValueError(f"{_where(nd)}: reads the nested view {viewed[0]!r} (a narrower Quant "
+                         f"of a Quant); dqt_hw reads such a view only as a Conv/Gemm/MatMul "
+                         f"input or weight")
     if t in ("Identity", "Dropout"):
         if t == "Dropout" and len(nd.input) > 2 and nd.input[2]:
             raise ValueError(f"{_where(nd)}: input training_mode is not supported")
@@ -519,6 +555,7 @@ def _node(r: _Reader, nd, quantized):
                  "groups": g, "relu": False},
                 w=None if isinstance(w, QConst) else w, wq=w if isinstance(w, QConst) else None,
                 bias=r.bias(nd, nd.input[2] if len(nd.input) > 2 else "", int(ws[0])))
+        op.view = _views(r, nd)
         r.emit(op, nd.name)
         return
     if t in ("Gemm", "MatMul"):
@@ -548,6 +585,7 @@ def _node(r: _Reader, nd, quantized):
                 {"out_features": O, "relu": False},
                 w=None if isinstance(w, QConst) else w, wq=w if isinstance(w, QConst) else None,
                 bias=bias)
+        op.view = _views(r, nd)
         r.emit(op, nd.name)
         return
     if t == "Add":
@@ -653,9 +691,18 @@ def _node(r: _Reader, nd, quantized):
                                  f"flatten of (N, {C}, {H}, {W}) to (N, {C * H * W}))")
         r.emit(Op(r.uname(nd.name, "flatten"), "flatten", (src.name,), nd.output[0]),
                nd.name)
+        if nd.input[0] in r.aview:  # export writes the fc's input view before its Flatten
+            r.aview[nd.output[0]] = r.aview[nd.input[0]]
         return
     raise ValueError(f"{_where(nd)}: op type {t} is not supported (supported: "
                      f"{', '.join(SUPPORTED)})")
+
+
+def _views(r: _Reader, nd):
+    """((b_a, rounding) or None, (b_w, rounding) or None) of the nested views a Conv/Gemm
+    reads, or None where it reads none."""
+    va, vw = r.aview.get(nd.input[0]), r.wview.get(nd.input[1])
+    return None if va is None and vw is None else (va, vw)
 
 
 def _avgpool(r: _Reader, nd, src, k, s):
