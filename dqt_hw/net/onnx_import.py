@@ -117,7 +117,7 @@ def _ranges(parsed, x, percentile, batch_size):
     ort = _ort()
     m = onnx.ModelProto()
     m.CopyFrom(parsed.model)
-    want = [op.out for op in parsed.ops if op.op in ("conv", "fc", "add")]
+    want = [op.out for op in parsed.ops if op.op in ("conv", "fc", "add", "concat")]
     have = {o.name for o in m.graph.output}
     for t in want:
         if t not in have:
@@ -155,7 +155,7 @@ def _formats(parsed, calibration, percentile, batch_size):
     fmts = {}
     if parsed.quantized:
         for op in parsed.ops:
-            if op.op in ("input", "conv", "fc", "add"):
+            if op.op in ("input", "conv", "fc", "add", "concat"):
                 q = parsed.act_q.get(op.out)
                 if q is None:
                     raise ValueError(f"layer {op.name!r} ({op.op}): its output {op.out!r} is not "
@@ -369,6 +369,10 @@ def build(parsed, fmts, *, widths=DEFAULT_WIDTHS, name=None, provenance=None,
         elif op.op == "add":
             f1, f2 = (layers[i].fmt for i in op.inputs)
             K, S = nw.add_layer_constants(arith, f1, f2, fmts[op.name])
+            layers[op.name] = nw.Layer(op.name, op.op, fmt=fmts[op.name], K=K, S=S)
+        elif op.op == "concat":
+            K, S = nw.concat_layer_constants(arith, [layers[i].fmt for i in op.inputs],
+                                             fmts[op.name])
             layers[op.name] = nw.Layer(op.name, op.op, fmt=fmts[op.name], K=K, S=S)
     return nw.Network(g, arith, layers, None, provenance)
 

@@ -2,7 +2,8 @@
 
 ``read(path)`` loads and checks an ONNX file and returns a ``Parsed`` model: the input,
 and a list of ``Op`` in topological order, each one future node of ``dqt_hw.net.Graph``
-(``input``, ``conv``, ``fc``, ``add``, ``maxpool``, ``avgpool``, ``flatten``) with its
+(``input``, ``conv``, ``fc``, ``add``, ``maxpool``, ``avgpool``, ``flatten``, ``concat``)
+with its
 float or quantized weights, its real bias and the Relu/Clip bounds folded into it;
 ``act_q`` holds the quantization (scale, zero point, type) of every activation tensor of
 a QDQ model. Nothing here computes a format or a constant (``onnx_import`` does).
@@ -34,7 +35,7 @@ MIN_OPSET = 13
 """The oldest default-domain opset read (per-channel QuantizeLinear/DequantizeLinear)."""
 
 MAX_ONNX_BYTES = 1 << 31  # protobuf's own limit for one message
-SUPPORTED = ("Conv", "Gemm", "MatMul", "Add", "Relu", "Clip", "BatchNormalization",
+SUPPORTED = ("Conv", "Gemm", "MatMul", "Add", "Concat", "Relu", "Clip", "BatchNormalization",
              "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Reshape",
              "Identity", "Dropout", "QuantizeLinear", "DequantizeLinear", "Quant (QONNX)")
 _Q_OPS = ("QuantizeLinear", "DequantizeLinear", "Quant")
@@ -604,6 +605,15 @@ def _node(r: _Reader, nd, quantized):
         op = Op(r.uname(nd.name, "add"), "add", (a1.name, a2.name), nd.output[0],
                 {"relu": False})
         r.emit(op, nd.name)
+        return
+    if t == "Concat":
+        axis = int(a.get("axis", 1))
+        if axis not in (1, -3):
+            raise ValueError(f"{_where(nd)}: attribute axis = {axis} is not supported (only 1: "
+                             f"the channels of (N, C, H, W))")
+        srcs = [r.act(nd, i) for i in nd.input]
+        r.emit(Op(r.uname(nd.name, "concat"), "concat", tuple(x.name for x in srcs),
+                  nd.output[0]), nd.name)
         return
     if t == "BatchNormalization":
         if int(a.get("training_mode", 0)):
