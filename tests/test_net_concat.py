@@ -77,6 +77,21 @@ def test_every_executor_path_equals_the_naive_oracle(net, rng, mix, monkeypatch)
     np.testing.assert_array_equal(execute(net, x, widths=mix, stats=True).codes, want)
 
 
+def test_dynamic_program_equals_the_layer_path(net, rng, monkeypatch):
+    dyn = nw.random_controller(net, seed=4)
+    x = rng.integers(0, 256, (6, 2, 6, 6))
+    if program.enabled():
+        assert plan.session(dyn).program(dyn, "dynamic") is not None
+    a = execute(dyn, x, widths="dynamic")
+    monkeypatch.setattr(dsettings, "PROGRAM", False)
+    b = execute(dyn, x, widths="dynamic")
+    np.testing.assert_array_equal(a.codes, b.codes)
+    np.testing.assert_array_equal(a.widths, b.widths)
+    for i in range(len(x)):  # each input as a static run at its chosen widths
+        r = execute(dyn, x[i:i + 1], widths=[tuple(p) for p in b.widths[i]])
+        np.testing.assert_array_equal(r.codes[0], b.codes[i])
+
+
 def test_requantization_rule_and_identity(net, rng):
     """k1 = delta_i / delta_o, k3 = (m_i - m_o) / delta_o per input; an input already in
     the concat's format is copied code for code (k1 = 1, k3 = 0)."""

@@ -256,13 +256,13 @@ def compile_program(net, widths, plans):
             H, Wd, _ = nodes[nd.inputs[0]][2]
             region(nd.name, (H, Wd, nd.shape[0]))
             off = 0
-            for i, c in zip(nd.inputs, hit):
+            for i, ac in zip(nd.inputs, hit):
                 Ci = nodes[i][2][2]
                 r = np.zeros(NCOL, np.int64)
                 r[[C_OP, C_SRC, C_SST, C_DST, C_DST_ST, X_C, X_CT, X_OFF, X_PIX]] = (
                     OP_CONCAT, *nodes[i][:2], *nodes[nd.name][:2], Ci, nd.shape[0], off, H * Wd)
-                r[[X_K1, X_E1, X_C3, X_S, X_R, X_LO, X_HI]] = (c.K1, c.E1, c.C3, c.S, c.r,
-                                                               c.lo, c.hi)
+                r[[X_K1, X_E1, X_C3, X_S, X_R, X_LO, X_HI]] = (ac.K1, ac.E1, ac.C3, ac.S, ac.r,
+                                                               ac.lo, ac.hi)
                 emit(f"{nd.name}[{i}]", [r])
                 off += Ci
         elif nd.op == "avgpool":
