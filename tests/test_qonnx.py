@@ -19,6 +19,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import onnx_models as om
+from dqt_hw import model
 from dqt_hw.cli import main
 from dqt_hw.net import network as nw
 from dqt_hw.net.executor import execute, input_codes
@@ -264,9 +265,14 @@ def test_brevitas_style_qonnx_imports_and_agrees_with_qonnx(tmp_path):
     m = _brevitas_like()
     w = numpy_helper.to_array(next(t for t in m.graph.initializer if t.name == "w"))
     s = numpy_helper.to_array(next(t for t in m.graph.initializer if t.name == "wq.s"))
-    # 4-bit narrow signed codes in [-7, 7], stored from the lowest code up
-    np.testing.assert_array_equal(conv.w, np.clip(np.round(w / s), -7, 7) + 7)
+    # 4-bit narrow signed codes in [-7, 7], from the lowest code up, as the 8-bit master
+    # codes whose nested view at 4 bits they are: (q + 7) 2^4, step s / 16
+    q4 = np.clip(np.round(w / s), -7, 7) + 7
+    np.testing.assert_array_equal(conv.w, q4 * 16)
     np.testing.assert_array_equal(conv.w_m, -7 * s.reshape(-1).astype(np.float64))
+    np.testing.assert_array_equal(conv.w_delta, s.reshape(-1).astype(np.float64) / 16)
+    for rnd in ("half_up", "floor"):  # the view at 4 bits is the 4-bit codes
+        np.testing.assert_array_equal(model.nested_view(conv.w, n=8, b=4, rounding=rnd), q4)
     assert net.layers["oq" if "oq" in net.layers else net.output_node()].fmt.n == 16
     _qonnx()
     x = np.random.default_rng(5).normal(0, 1, (40, 3, 6, 6))
@@ -397,7 +403,8 @@ def test_brevitas_qat_model_exported_to_qonnx(tmp_path):
     with torch.no_grad():
         ref = model(x).numpy()
     net = from_onnx(p)
-    assert net.layers[net.compute_layers()[0]].w.max() <= 14  # 4-bit narrow: 15 codes
+    w4 = net.layers[net.compute_layers()[0]].w  # 4-bit narrow: 15 codes, times 2^4
+    assert w4.max() <= 14 * 16 and not np.any(w4 % 16)
     r = execute(net, input_codes(net, x.numpy()), widths=8)
     assert np.abs(r.logits - ref).max() <= net.layers[net.output_node()].fmt.delta * (1 + 1e-5)
     assert np.mean(r.pred == ref.argmax(axis=1)) >= 0.95

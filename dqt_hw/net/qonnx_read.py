@@ -9,8 +9,10 @@ zero point, so it maps onto the same DQT format ``m = s (lo - z)``, ``delta = s`
 ``q - lo``):
 
 - on a constant (weights): the codes are computed here, per output channel where the
-  scale is (a scale of shape (O, 1, ...)), at up to 8 bits; a constant quantized at more
-  bits (a 32-bit bias) is its real value;
+  scale is (a scale of shape (O, 1, ...)), at up to 8 bits; b-bit codes q (b < 8) are
+  stored as the 8-bit master codes (q - lo) 2^(8-b) with step s 2^-(8-b), whose nested
+  view at b is q - lo (so the weights run at b_w = b exactly as quantized, and at 8); a
+  constant quantized at more bits (a 32-bit bias) is its real value;
 - on an activation: one scale, not narrow, rounding ``ROUND`` (half to even, as the
   requantization), at exactly 8 bits (dqt_hw's master width; the clamp of a narrower code
   range has no field in the network format), except the graph output, up to 16 bits
@@ -103,6 +105,11 @@ def constant(v, nd, a, consts, where):
     q = _ROUND[rnd](y)
     if bits > MAX_WEIGHT_BITS:
         return ("real", (q - z) * s)
+    # b < 8 bits: the codes of the 8-bit master whose nested view at b they are, (q - lo)
+    # 2^(8-b) with scale s 2^-(8-b) (the same real values; the view at b gives q - lo
+    # back under both view roundings)
+    k = float(1 << (MAX_WEIGHT_BITS - bits))
+    q, s, z = lo + (q - lo) * k, s / k, lo + (z - lo) * k
     return ("codes", q.astype(np.int64), s.reshape(-1) if s.ndim else s, z.reshape(-1) if
             z.ndim else z, axis,
             "int8" if signed else "uint8", lo)
