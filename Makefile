@@ -134,6 +134,7 @@ run: $(STAMP)
 bench-onnx: $(STAMP)
 	$(BIN)/python -m pip install -q 'torch==2.13.0'
 	$(RUN) $(BIN)/python -W ignore bench/bench_onnx_import.py
+	$(RUN) $(BIN)/python -W ignore bench/bench_onnx_digits.py --out out/bench_onnx_digits
 
 # DQT training of the small ResNet on scikit-learn's digits (torch, CPU build, pinned)
 train: $(STAMP)
