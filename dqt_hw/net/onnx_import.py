@@ -315,8 +315,8 @@ def _mix(parsed, exact):
         return None, None
     rnds = sorted({v[1] for pair in views.values() for v in pair if v is not None})
     if len(rnds) > 1:
-        raise ValueError(f"ONNX model {str(parsed.path)!r}: nested views round {' and '.join(rnds)}; "
-                         f"a network has one view rounding")
+        raise ValueError(f"ONNX model {str(parsed.path)!r}: nested views round "
+                         f"{' and '.join(rnds)}; a network has one view rounding")
     if exact is not None and exact["arith"].view_rounding != rnds[0]:
         raise ValueError(f"ONNX model {str(parsed.path)!r}: nested views round {rnds[0]}, its "
                          f"metadata's view_rounding is {exact['arith'].view_rounding}")

@@ -44,9 +44,10 @@ def _check(net: nw.Network, source: str):
                          f"average pool of the first conv/fc layer's output, which is "
                          f"{stem.shape[1]}x{stem.shape[2]}, not square")
     inp = next(iter(net.graph))
-    if net.layers[inp.name].fmt.n != MASTER_BITS:
-        raise ValueError(f"{source}: layer {inp.name!r}: input format of {net.layers[inp.name].fmt.n} "
-                         f"bits, not {MASTER_BITS}")
+    bits = net.layers[inp.name].fmt.n
+    if bits != MASTER_BITS:
+        raise ValueError(f"{source}: layer {inp.name!r}: input format of {bits} bits, not "
+                         f"{MASTER_BITS}")
 
 
 def _start_act(act: ActQuant, fmt, where: str):

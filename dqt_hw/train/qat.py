@@ -272,10 +272,10 @@ class DQTModel(nn.Module):
         return self.ops[name.replace(".", "_")]
 
     def forward(self, x, widths=8, tau=1.0, hard_argmax=False):
-        """``x``: real inputs (N, C, H, W), quantized in ``in_fmt``. ``widths``: an int (static, every
-        layer), a dict name -> width, or ``"dynamic"`` (the controller; Gumbel-softmax
-        samples in training, argmax otherwise). Returns (logits, probs or None) where
-        probs (N, L, K) are the controller's softmax probabilities."""
+        """``x``: real inputs (N, C, H, W), quantized in ``in_fmt``. ``widths``: an int
+        (static, every layer), a dict name -> width, or ``"dynamic"`` (the controller;
+        Gumbel-softmax samples in training, argmax otherwise). Returns (logits, probs or
+        None) where probs (N, L, K) are the controller's softmax probabilities."""
         n, r = self.n, self.view_rounding
         fmt_in = tuple(torch.tensor(v, dtype=x.dtype) for v in self.in_fmt)
         top = (1 << n) - 1
