@@ -154,6 +154,23 @@ def test_export_of_a_mix_without_metadata_takes_the_views_rounding(nets, tmp_pat
     np.testing.assert_array_equal(np.argmax(b.logits, 1), np.argmax(a.logits, 1))
 
 
+@pytest.mark.parametrize("which, match", [
+    ("one", r"nested views round floor and half_up; a network has one view rounding$"),
+    ("all", r"nested views round floor, its metadata's view_rounding is half_up$")])
+def test_views_of_another_rounding_are_refused(nets, which, match, tmp_path):
+    net, _ = nets["qdq"]
+    m = to_qonnx(net, mix=4)
+    views = [nd for nd in m.graph.node if nd.name.endswith("_view")]
+    for nd in views[:1] if which == "one" else views:
+        for a in nd.attribute:
+            if a.name == "rounding_mode":
+                a.s = b"FLOOR"
+    p = tmp_path / "m.onnx"
+    onnx.save(m, p)
+    with pytest.raises(ValueError, match=match):
+        from_onnx(p)
+
+
 def test_an_edited_view_is_refused(nets, tmp_path):
     net, _ = nets["qdq"]
     nm = net.compute_layers()[1]
@@ -337,6 +354,7 @@ def test_cli_export_and_refusals(nets, tmp_path, capsys):
     assert "width 9 is not in its candidate widths" in err and err.count("\n") == 1
     assert main(["export", str(path), "-o", str(tmp_path / "x.onnx"), "--mix", "4x4"]) == 0
     assert main(["import", str(tmp_path / "x.onnx"), "-o", str(tmp_path / "y.json")]) == 0
+    assert "nested views: static mix 4x4 per layer (provenance.mix)" in capsys.readouterr().out
     back = nw.load(tmp_path / "y.json")
     assert back.provenance["mix"] == {nm: [4, 4] for nm in net.compute_layers()}
 

@@ -84,6 +84,19 @@ def test_cli_train_init_and_refusals(imported, tmp_path, capsys):
     assert "fine-tuning needs 'x_cal' and 'y_cal'" in capsys.readouterr().err
 
 
+def test_labels_beyond_the_outputs_and_another_master_width_are_refused(imported, tmp_path):
+    net, path, _, x, _ = imported
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, x=x[:4], y=np.full(4, 12), x_cal=x[4:8], y_cal=np.zeros(4, np.int64))
+    with pytest.raises(ValueError, match=r"^data set 'file:bad.npz' has label 12; network "
+                                         r"file '.*' has 10 outputs$"):
+        train_and_export(tmp_path / "ft.json", log=lambda *a: None, init=path, data=str(bad),
+                         **SHORT)
+    six = nw.random_network(net.graph, arith=nw.Arith(n=6), widths=(2, 4, 6))
+    with pytest.raises(ValueError, match=r"master width n = 6; the trainer trains at n = 8$"):
+        model_from_network(six, widths=WIDTHS)
+
+
 def test_a_non_square_controller_input_is_refused():
     g = Graph([Node("in", "input", (), {"shape": (1, 8, 6)}),
                Node("c1", "conv", ("in",), {"out_channels": 4, "kernel": 3, "relu": True}),
