@@ -3,7 +3,8 @@
 with quantization-aware training (Brevitas) on the packaged digits (``digits-contrast``,
 1438 training and 359 test images of 1x8x8), then
 
-- (a) ResNet-like and MobileNetV2-like (``bench_onnx_import.models``): exported with
+- (a) ResNet-like and MobileNetV2-like (``bench_onnx_import.models``) and an
+  Inception-like with two channel concats (``inception_like``): exported with
   ``torch.onnx.export(..., dynamo=False)``, quantized by onnxruntime's ``quantize_static``
   (QDQ, per-channel int8 weights, uint8 activations, 128 training images), imported;
 - (b) a small Brevitas QAT model (8-bit signed input, 4-bit and 8-bit per-channel weights,
@@ -55,6 +56,34 @@ def train(torch, model, ds, epochs, seed, lr=3e-3):
             opt.step()
         sched.step()
     return model.eval()
+
+
+def inception_like(torch, cin=1):
+    """Three branches in three quantizations (1x1 ReLU, 3x3 ReLU, 3x3 without activation)
+    joined by a Concat, a strided 3x3 conv on it, a second Concat with its own 1x1 branch,
+    global average pool, fc (tests/onnx_models.py's ``inception_like`` in plain torch)."""
+    nn = torch.nn
+
+    def cbr(i, o, k=3, s=1, act=True):
+        mods = [nn.Conv2d(i, o, k, s, k // 2, bias=False), nn.BatchNorm2d(o)]
+        return nn.Sequential(*mods, nn.ReLU()) if act else nn.Sequential(*mods)
+
+    class InceptionLike(nn.Module):
+        def __init__(self, w=8, classes=10):
+            super().__init__()
+            self.stem = cbr(cin, w)
+            self.b1, self.b2, self.b3 = cbr(w, w, 1), cbr(w, w // 2), cbr(w, w // 2, act=False)
+            self.mid = cbr(2 * w, 2 * w, 3, 2)
+            self.side = cbr(2 * w, w, 1, act=False)
+            self.fc = nn.Linear(3 * w, classes)
+
+        def forward(self, x):
+            x = self.stem(x)
+            x = self.mid(torch.cat([self.b1(x), self.b2(x), self.b3(x)], 1))
+            x = torch.cat([x, self.side(x)], 1)
+            return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+    return InceptionLike
 
 
 def brevitas_model(torch):
@@ -153,7 +182,8 @@ def main(argv=None):
     ort_run = (lambda p: ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
                .run(None, {"x": x})[0])
     rows = []
-    for name, cls in models(torch, cin=1).items():
+    zoo = {**models(torch, cin=1), "inception_like": inception_like(torch, cin=1)}
+    for name, cls in zoo.items():
         t = time.perf_counter()
         model = train(torch, cls(w=args.width), ds, args.epochs, args.seed)
         f, q = out / f"{name}.onnx", out / f"{name}_qdq.onnx"

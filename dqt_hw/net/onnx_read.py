@@ -367,7 +367,9 @@ class _Reader:
     def viewed(self, x):
         """The quantization of the Quant output ``x`` reads (through max pools and
         flattens, which keep their input's codes), or None."""
-        prod = {o: nd for nd in self.m.graph.node for o in nd.output}
+        if not hasattr(self, "_onnx_prod"):
+            self._onnx_prod = {o: nd for nd in self.m.graph.node for o in nd.output}
+        prod = self._onnx_prod
         while True:
             if x in self.alias and self.res(x) in self.act_q:
                 return self.act_q[self.res(x)]
