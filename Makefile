@@ -25,7 +25,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,train,ip,qonnx]'
+	$(BIN)/python -m pip install -q -e '.[test,train,ip,qonnx,brevitas]'
 	touch $@
 
 test: $(STAMP)
@@ -139,6 +139,7 @@ run: $(STAMP)
 bench-onnx: $(STAMP)
 	$(BIN)/python -m pip install -q 'torch==2.13.0'
 	$(RUN) $(BIN)/python -W ignore bench/bench_onnx_import.py
+	$(RUN) $(BIN)/python -W ignore bench/bench_onnx_digits.py --out out/bench_onnx_digits
 
 # DQT training of the small ResNet on scikit-learn's digits (torch, CPU build, pinned)
 train: $(STAMP)

@@ -27,7 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 
-def models(torch):
+def models(torch, cin=3):
     nn = torch.nn
 
     def cbr(cin, cout, k=3, s=1, g=1, act=nn.ReLU):
@@ -47,7 +47,7 @@ def models(torch):
     class ResNetLike(nn.Module):
         def __init__(self, w=16, classes=10):
             super().__init__()
-            self.stem = nn.Sequential(cbr(3, w), nn.MaxPool2d(3, 1, 1))
+            self.stem = nn.Sequential(cbr(cin, w), nn.MaxPool2d(3, 1, 1))
             self.blocks = nn.Sequential(Basic(w, w, 1), Basic(w, 2 * w, 2), Basic(2 * w, 4 * w, 2))
             self.pool = nn.AdaptiveAvgPool2d(1)
             self.fc = nn.Linear(4 * w, classes)
@@ -70,7 +70,7 @@ def models(torch):
         def __init__(self, w=16, classes=10):
             super().__init__()
             self.features = nn.Sequential(
-                cbr(3, w, 3, 1, act=nn.ReLU6), InvRes(w, w, 1, 1), InvRes(w, 24, 2, 4),
+                cbr(cin, w, 3, 1, act=nn.ReLU6), InvRes(w, w, 1, 1), InvRes(w, 24, 2, 4),
                 InvRes(24, 24, 1, 4), InvRes(24, 32, 2, 4), InvRes(32, 32, 1, 4),
                 cbr(32, 64, 1, act=nn.ReLU6))
             self.pool = nn.AdaptiveAvgPool2d(1)

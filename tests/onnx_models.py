@@ -83,6 +83,24 @@ def resnet_like(seed=0, width=8, classes=10):
     return b.model(y, classes)
 
 
+def inception_like(seed=0, width=8, classes=10, axis=1):
+    """Stem conv-BN-ReLU, three branches (1x1 ReLU, 3x3 ReLU, 3x3 without activation, so
+    their quantizations differ) joined by a Concat along ``axis``, a strided 3x3 conv on
+    the concat, a second Concat of that conv's output with its own 1x1 branch, global
+    average pool, flatten, Gemm."""
+    b = Builder(seed)
+    x = b.conv_bn("x", 3, width, bias=True)
+    br = [b.conv_bn(x, width, width, k=1), b.conv_bn(x, width, width // 2),
+          b.conv_bn(x, width, width // 2, act=None)]
+    x = b.node("Concat", br, axis=axis)
+    x = b.conv_bn(x, 2 * width, 2 * width, stride=2)
+    x = b.node("Concat", [x, b.conv_bn(x, 2 * width, width, k=1, act=None)], axis=1)
+    x = b.node("Flatten", [b.node("GlobalAveragePool", [x])], axis=1)
+    w = b.rng.normal(0, 0.3, (classes, 3 * width)).astype(np.float32)
+    y = b.node("Gemm", [x, b.const(w), b.const(np.zeros(classes, np.float32))], transB=1)
+    return b.model(y, classes)
+
+
 def mobilenet_like(seed=0, width=8, classes=10):
     """Stem conv-BN-ReLU6, an inverted residual block with its skip Add (1x1 expand,
     3x3 depthwise, linear 1x1 project), a strided one without, a 1x1 conv, 4x4 average

@@ -92,6 +92,15 @@ def oracle(net, x, mix):
                            nd.attr("stride", nd.attrs["kernel"]), "avg", a.pool_rounding)
         elif nd.op == "flatten":
             v = np.asarray(vals[nd.inputs[0]]).reshape(len(x), -1, 1, 1).tolist()
+        elif nd.op == "concat":  # each input requantized: q_o = lincomb([q, 1], (k1, k3))
+            L = net.layers[nd.name]
+            parts = []
+            for j, i in enumerate(nd.inputs):
+                KS = [(int(L.K[t, j]), int(L.S[t, j])) for t in range(2)]
+                parts.append(np.vectorize(
+                    lambda q, KS=KS: naive.lincomb([q, 1], KS, a.rounding, 0, 255))(
+                        np.asarray(vals[i])))
+            v = np.concatenate(parts, axis=1).tolist()
         vals[nd.name] = v
     return np.asarray(vals[net.output_node()]).reshape(len(x), -1)
 

@@ -168,8 +168,11 @@ CAL = np.zeros((2, 3, 8, 8), np.float32)
 @pytest.mark.parametrize("nodes, inits, match", [
     ([helper.make_node("Sigmoid", ["x"], ["y"], name="s")], [],
      r"node 's' \(Sigmoid\): op type Sigmoid is not supported \(supported: Conv, "),
-    ([helper.make_node("Concat", ["x", "x"], ["y"], name="cat", axis=1)], [],
-     r"node 'cat' \(Concat\): op type Concat is not supported"),
+    ([helper.make_node("Concat", ["x", "x"], ["y"], name="cat", axis=2)], [],
+     r"node 'cat' \(Concat\): attribute axis = 2 is not supported \(only 1: the channels of "
+     r"\(N, C, H, W\)\)$"),
+    ([helper.make_node("Concat", ["x", "x"], ["y"], name="cat", axis=-1)], [],
+     r"node 'cat' \(Concat\): attribute axis = -1 is not supported"),
     ([_conv(dilations=[2, 2])], [W],
      r"node 'c' \(Conv\): attribute dilations = \[2, 2\] is not supported \(only 1\)$"),
     ([_conv(strides=[1, 2])], [W],

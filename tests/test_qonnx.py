@@ -19,6 +19,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import onnx_models as om
+from dqt_hw import model
 from dqt_hw.cli import main
 from dqt_hw.net import network as nw
 from dqt_hw.net.executor import execute, input_codes
@@ -101,6 +102,88 @@ def test_export_of_a_static_mix_describes_the_nested_views(nets):
                                   (net.layers[names[1]].w_delta * 64).astype(np.float32))
     attrs = {a.name: a for a in iv.attribute}
     assert attrs["rounding_mode"].s == b"HALF_UP"  # the network's view rounding
+
+
+def _mixes(net):
+    """Three static mixes of ``net``: one width pair for all, and two that differ by layer
+    (the first layer at 8/8 or only its weights narrowed, the fc at 8x2)."""
+    names = net.compute_layers()
+    per = {nm: ((4, 6) if i % 2 else (6, 4)) for i, nm in enumerate(names)}
+    per[names[0]], per[names[-1]] = (8, 8), (8, 2)
+    return [{nm: (4, 4) for nm in names}, per,
+            {nm: ((8, 6) if i == 0 else (2, 2)) for i, nm in enumerate(names)}]
+
+
+@pytest.mark.parametrize("name", ["qdq", "float", "shipped"])
+@pytest.mark.parametrize("view_rounding", ["half_up", "floor"])
+def test_export_of_a_mix_imports_and_runs_like_the_net_at_that_mix(nets, name, view_rounding,
+                                                                   tmp_path):
+    net, x = nets[name]
+    net = nw.Network(net.graph, nw.Arith(**{**net.arith.to_dict(),
+                                            "view_rounding": view_rounding}),
+                     net.layers, None, net.provenance)
+    for k, mix in enumerate(_mixes(net)):
+        p = export_file(net, tmp_path / f"m{k}.onnx", mix=mix)
+        back = from_onnx(p)
+        assert back.provenance["import"] == "qonnx (dqt_hw export, exact formats)"
+        assert back.arith == net.arith
+        assert back.provenance["mix"] == {nm: list(b) for nm, b in mix.items()}
+        for nm in net.compute_layers():  # the master tensors, not the views
+            np.testing.assert_array_equal(back.layers[nm].w, net.layers[nm].w)
+            np.testing.assert_array_equal(back.layers[nm].K, net.layers[nm].K)
+        a = execute(net, input_codes(net, x), widths=mix)
+        b = execute(back, input_codes(back, x), widths=back.provenance["mix"])
+        np.testing.assert_array_equal(b.codes, a.codes)
+        np.testing.assert_array_equal(b.widths, a.widths)
+
+
+def test_export_of_a_mix_without_metadata_takes_the_views_rounding(nets, tmp_path):
+    net, x = nets["qdq"]
+    net = nw.Network(net.graph, nw.Arith(**{**net.arith.to_dict(), "view_rounding": "floor"}),
+                     net.layers, None, net.provenance)
+    mix = _mixes(net)[1]
+    m = to_qonnx(net, mix=mix)
+    del m.metadata_props[:]
+    p = tmp_path / "m.onnx"
+    onnx.save(m, p)
+    back = from_onnx(p)
+    assert back.provenance["import"] == "qonnx" and back.arith.view_rounding == "floor"
+    assert back.provenance["mix"] == {nm: list(b) for nm, b in mix.items()}
+    a = execute(net, input_codes(net, x), widths=mix)
+    b = execute(back, input_codes(back, x), widths=back.provenance["mix"])
+    np.testing.assert_array_equal(np.argmax(b.logits, 1), np.argmax(a.logits, 1))
+
+
+@pytest.mark.parametrize("which, match", [
+    ("one", r"nested views round floor and half_up; a network has one view rounding$"),
+    ("all", r"nested views round floor, its metadata's view_rounding is half_up$")])
+def test_views_of_another_rounding_are_refused(nets, which, match, tmp_path):
+    net, _ = nets["qdq"]
+    m = to_qonnx(net, mix=4)
+    views = [nd for nd in m.graph.node if nd.name.endswith("_view")]
+    for nd in views[:1] if which == "one" else views:
+        for a in nd.attribute:
+            if a.name == "rounding_mode":
+                a.s = b"FLOOR"
+    p = tmp_path / "m.onnx"
+    onnx.save(m, p)
+    with pytest.raises(ValueError, match=match):
+        from_onnx(p)
+
+
+def test_an_edited_view_is_refused(nets, tmp_path):
+    net, _ = nets["qdq"]
+    nm = net.compute_layers()[1]
+    m = to_qonnx(net, mix={k: (4, 4) if k == nm else (8, 8) for k in net.compute_layers()})
+    for i, t in enumerate(m.graph.initializer):
+        if t.name == f"{nm}.input_view.scale":  # no longer 16 times the input's scale
+            m.graph.initializer[i].CopyFrom(numpy_helper.from_array(
+                numpy_helper.to_array(t) * np.float32(1.5), t.name))
+    p = tmp_path / "m.onnx"
+    onnx.save(m, p)
+    with pytest.raises(ValueError, match=rf"node '{nm}.input_view' \(Quant\): activation "
+                                         rf"bitwidth 4 is not supported .* a nested view"):
+        from_onnx(p)
 
 
 def _one_code(net):
@@ -199,9 +282,14 @@ def test_brevitas_style_qonnx_imports_and_agrees_with_qonnx(tmp_path):
     m = _brevitas_like()
     w = numpy_helper.to_array(next(t for t in m.graph.initializer if t.name == "w"))
     s = numpy_helper.to_array(next(t for t in m.graph.initializer if t.name == "wq.s"))
-    # 4-bit narrow signed codes in [-7, 7], stored from the lowest code up
-    np.testing.assert_array_equal(conv.w, np.clip(np.round(w / s), -7, 7) + 7)
+    # 4-bit narrow signed codes in [-7, 7], from the lowest code up, as the 8-bit master
+    # codes whose nested view at 4 bits they are: (q + 7) 2^4, step s / 16
+    q4 = np.clip(np.round(w / s), -7, 7) + 7
+    np.testing.assert_array_equal(conv.w, q4 * 16)
     np.testing.assert_array_equal(conv.w_m, -7 * s.reshape(-1).astype(np.float64))
+    np.testing.assert_array_equal(conv.w_delta, s.reshape(-1).astype(np.float64) / 16)
+    for rnd in ("half_up", "floor"):  # the view at 4 bits is the 4-bit codes
+        np.testing.assert_array_equal(model.nested_view(conv.w, n=8, b=4, rounding=rnd), q4)
     assert net.layers["oq" if "oq" in net.layers else net.output_node()].fmt.n == 16
     _qonnx()
     x = np.random.default_rng(5).normal(0, 1, (40, 3, 6, 6))
@@ -265,11 +353,10 @@ def test_cli_export_and_refusals(nets, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "width 9 is not in its candidate widths" in err and err.count("\n") == 1
     assert main(["export", str(path), "-o", str(tmp_path / "x.onnx"), "--mix", "4x4"]) == 0
-    assert main(["import", str(tmp_path / "x.onnx"), "-o", str(tmp_path / "y.json")]) == 2
-    err = capsys.readouterr().err
-    assert "activation bitwidth 4 is not supported" in err
-    assert "a dqt-hw export with --mix: import the export without --mix" in err
-    assert not (tmp_path / "y.json").exists()
+    assert main(["import", str(tmp_path / "x.onnx"), "-o", str(tmp_path / "y.json")]) == 0
+    assert "nested views: static mix 4x4 per layer (provenance.mix)" in capsys.readouterr().out
+    back = nw.load(tmp_path / "y.json")
+    assert back.provenance["mix"] == {nm: [4, 4] for nm in net.compute_layers()}
 
 
 def test_cli_export_without_onnx_says_how_to_install(tmp_path):
@@ -334,7 +421,8 @@ def test_brevitas_qat_model_exported_to_qonnx(tmp_path):
     with torch.no_grad():
         ref = model(x).numpy()
     net = from_onnx(p)
-    assert net.layers[net.compute_layers()[0]].w.max() <= 14  # 4-bit narrow: 15 codes
+    w4 = net.layers[net.compute_layers()[0]].w  # 4-bit narrow: 15 codes, times 2^4
+    assert w4.max() <= 14 * 16 and not np.any(w4 % 16)
     r = execute(net, input_codes(net, x.numpy()), widths=8)
     assert np.abs(r.logits - ref).max() <= net.layers[net.output_node()].fmt.delta * (1 + 1e-5)
     assert np.mean(r.pred == ref.argmax(axis=1)) >= 0.95

@@ -109,6 +109,10 @@ def _import(args) -> int:
           f"{len(net.compute_layers())} conv/fc layers, {net.graph.total_macs():,} MACs per "
           f"input, {net.provenance['import']}, n = {net.arith.n}, widths "
           f"{','.join(map(str, net.layers[net.compute_layers()[0]].widths))}")
+    if "mix" in net.provenance:
+        mixes = sorted({f"{a}x{b}" for a, b in net.provenance["mix"].values()})
+        print(f"the model's nested views: static mix {', '.join(mixes)} per layer "
+              f"(provenance.mix)")
     return 0
 
 

@@ -175,6 +175,18 @@ def _fused_add(net: Network, nd, x1, x2):
     return out
 
 
+def _concat(net: Network, nd, xs):
+    """The concat along the channels of the codes ``xs``, each input requantized into
+    the concat's format (``model.lincomb`` of [q, 1] with the layer's (k1, k3); the
+    identity where the formats are equal)."""
+    L = net.layers[nd.name]
+    lo, hi = L.fmt.code_range()
+    one = np.ones((), np.int64)
+    return np.concatenate([model.lincomb([_nchw(x), one], list(cs), rounding=net.arith.rounding,
+                                         lo=lo, hi=hi)
+                           for x, cs in zip(xs, L.constants(net.arith.const_bits))], axis=1)
+
+
 def _merge(d, key, st):
     if st is not None:
         d[key] = st if key not in d else d[key].merge(st)
@@ -353,6 +365,8 @@ def execute(net: Network, codes, *, widths=None, batch_size: int = 64, stats=Fal
             elif op == "flatten":
                 xin = _nchw(vals[nd.inputs[0]])
                 v = xin.reshape(xin.shape[0], -1, 1, 1)
+            elif op == "concat":
+                v = _concat(net, nd, [vals[i] for i in nd.inputs])
             else:  # pragma: no cover
                 raise AssertionError(op)
             vals[nd.name] = v

@@ -16,6 +16,7 @@ Ops:
 | ``add`` | relu (residual add, the DQT (+) operator) | both inputs' shape |
 | ``maxpool`` / ``avgpool`` | kernel, stride, padding | pooling arithmetic |
 | ``flatten`` | — | (C*H*W, 1, 1) |
+| ``concat`` | — (2 to ``MAX_CONCAT_INPUTS`` inputs along the channels) | (sum of C, H, W) |
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from __future__ import annotations
 import operator
 from dataclasses import dataclass, field
 
-OPS = ("input", "conv", "fc", "add", "maxpool", "avgpool", "flatten")
+OPS = ("input", "conv", "fc", "add", "maxpool", "avgpool", "flatten", "concat")
 COMPUTE_OPS = ("conv", "fc")
 
 MAX_CHANNELS = 1 << 16
@@ -41,6 +42,9 @@ MAX_WEIGHTS = 1 << 26
 
 MAX_NODES = 4096
 """Most nodes of a graph."""
+
+MAX_CONCAT_INPUTS = 64
+"""Most inputs of one concat node."""
 
 
 @dataclass(frozen=True)
@@ -133,7 +137,11 @@ class Graph:
                     f"(dangling edge)"
                 )
         want = {"input": 0, "add": 2}.get(nd.op, 1)
-        if len(nd.inputs) != want:
+        if nd.op == "concat":
+            if not 2 <= len(nd.inputs) <= MAX_CONCAT_INPUTS:
+                raise ValueError(f"layer {nd.name!r}: op 'concat' takes 2 to "
+                                 f"{MAX_CONCAT_INPUTS} inputs, not {len(nd.inputs)}")
+        elif len(nd.inputs) != want:
             raise ValueError(
                 f"layer {nd.name!r}: op {nd.op!r} takes {want} input(s), not {len(nd.inputs)}"
             )
@@ -183,6 +191,12 @@ class Graph:
             return (C, *_out_hw(nd.name, H, W, k, s, p))
         if nd.op == "flatten":
             return (C * H * W, 1, 1)
+        if nd.op == "concat":  # along the channels
+            for i, shp in zip(nd.inputs, ins):
+                if shp[1:] != (H, W):
+                    raise ValueError(f"layer {nd.name!r}: concat of {nd.inputs[0]!r} "
+                                     f"{ins[0]} and {i!r} {shp}: heights and widths differ")
+            return _bounded(nd.name, (sum(shp[0] for shp in ins), H, W))
         raise AssertionError(nd.op)  # pragma: no cover
 
     # ------------------------------------------------------------------ reading

@@ -26,7 +26,7 @@ from ..design.rules import VIEW_ROUNDINGS
 from ..schema import Strict, nearest, parse_json, read_bounded, validate
 from ..spec import (MAX_CONST_BITS, MAX_MASTER_BITS, MAX_MODEL_ACC_WIDTH, MIN_MASTER_BITS,
                     OVERFLOW_MODES, ROUNDINGS)
-from .graph import MAX_CHANNELS, MAX_NODES, MAX_SPATIAL, OPS, Graph, Node
+from .graph import MAX_CHANNELS, MAX_CONCAT_INPUTS, MAX_NODES, MAX_SPATIAL, OPS, Graph, Node
 
 __all__ = ["FORMAT_TAG", "FORMAT_VERSION", "VERSIONS", "ATTRS", "NetworkDoc", "NetworkDocV1",
            "TopologyDoc", "check_network_doc", "read_network_json", "graph_of",
@@ -98,11 +98,16 @@ class FlattenAttrs(Strict):
     pass
 
 
+class ConcatAttrs(Strict):
+    pass
+
+
 ATTRS = {"input": InputAttrs, "conv": ConvAttrs, "fc": FcAttrs, "add": AddAttrs,
-         "maxpool": PoolAttrs, "avgpool": PoolAttrs, "flatten": FlattenAttrs}
+         "maxpool": PoolAttrs, "avgpool": PoolAttrs, "flatten": FlattenAttrs,
+         "concat": ConcatAttrs}
 """The attributes of each op (its model): the one list both network JSON forms use."""
 
-_INPUTS = {"input": 0, "add": 2}
+_INPUTS = {"input": (0, 0), "add": (2, 2), "concat": (2, MAX_CONCAT_INPUTS)}
 
 
 class FormatDoc(Strict):
@@ -118,8 +123,8 @@ def _node_model(op: str, *, topology: bool):
     """The model of one node of ``op``: in the network file (attributes under ``attrs``,
     the output format, the candidate widths) or in the topology form (attributes flat or
     under ``attrs``)."""
-    k = _INPUTS.get(op, 1)
-    inputs = Annotated[list[_Name], Field(min_length=k, max_length=k)]
+    k, most = _INPUTS.get(op, (1, 1))
+    inputs = Annotated[list[_Name], Field(min_length=k, max_length=most)]
     fields = {"name": (_Name, ...), "op": (Literal[op], ...),
               "inputs": (inputs, [] if k == 0 else ...)}
     attrs = ATTRS[op]
@@ -135,7 +140,7 @@ def _node_model(op: str, *, topology: bool):
     else:
         needs = any(f.is_required() for f in attrs.model_fields.values())
         fields["attrs"] = (attrs, ... if needs else None)
-        if op in ("input", "conv", "fc", "add"):
+        if op in ("input", "conv", "fc", "add", "concat"):
             fields["format"] = (FormatDoc, Field(description="the node's output format"))
         if op in ("conv", "fc"):
             fields["widths"] = (_Widths, Field(description="candidate widths, ascending"))

@@ -47,7 +47,7 @@ MAX_SHIFT = spec.MAX_INT_BITS - 2 * spec.MAX_MASTER_BITS
 2 n (docs/arithmetic.md, section 3), and every moved shift stays within the ±4096 that
 ``round_shift`` takes."""
 
-ACT_OPS = ("input", "conv", "fc", "add")  # ops whose output format is stored
+ACT_OPS = ("input", "conv", "fc", "add", "concat")  # ops whose output format is stored
 PASS_OPS = ("maxpool", "avgpool", "flatten")  # ops whose output keeps the input format
 
 
@@ -103,7 +103,8 @@ class Layer:
     flatten, the input's). Conv/fc layers have ``widths`` (candidate widths), ``w``
     (master codes: OIHW for conv, (O, C) for fc), per-channel weight formats ``w_m``,
     ``w_delta``, ``bias`` and the master constants ``K``, ``S`` (4, O). A residual add has
-    ``K``, ``S`` (3,)."""
+    ``K``, ``S`` (3,); a concat of I inputs ``K``, ``S`` (2, I), per input the (k1, k3) of
+    its requantization into the concat's format (``concat_layer_constants``)."""
 
     name: str
     op: str
@@ -223,6 +224,8 @@ class Network:
                 self._validate_compute(nd, L)
             elif nd.op == "add":
                 self._check_consts(nd.name, L, (3,))
+            elif nd.op == "concat":
+                self._check_consts(nd.name, L, (2, len(nd.inputs)))
             elif nd.op == "avgpool" and nd.attr("padding", 0):
                 raise ValueError(f"layer {nd.name!r}: average pooling with padding "
                                  f"{nd.attr('padding')} is not supported (no padding)")
@@ -500,6 +503,9 @@ def _layer_from(tensors: Tensors, name, op, fmt, widths, shapes=None):
     elif op == "add":
         L.K = tensors.get(name, "K", (3,))
         L.S = tensors.get(name, "S", (3,))
+    elif op == "concat":
+        L.K = tensors.get(name, "K", (2, shapes))
+        L.S = tensors.get(name, "S", (2, shapes))
     return L
 
 
@@ -550,7 +556,8 @@ def load(path) -> Network:
         layers = {}
         for d in doc.nodes:
             fmt = _fmt(d.format) if d.op in ACT_OPS else None
-            shapes = _weight_shape(graph, graph[d.name]) if d.op in ("conv", "fc") else None
+            shapes = (_weight_shape(graph, graph[d.name]) if d.op in ("conv", "fc")
+                      else len(d.inputs) if d.op == "concat" else None)
             layers[d.name] = _layer_from(tensors, d.name, d.op, fmt, getattr(d, "widths", None),
                                          shapes)
         ctrl = None if doc.controller is None else \
@@ -592,6 +599,21 @@ def add_layer_constants(net_arith: Arith, f1, f2, fo):
     return np.array([c.K for c in cs], np.int64), np.array([c.S for c in cs], np.int64)
 
 
+def concat_layer_constants(net_arith: Arith, fmts, fo):
+    """(K, S) int64 (2, I) of a concat of inputs in ``fmts``: per input, the (k1, k3) of
+    its requantization into the concat's format ``fo`` (docs/arithmetic.md, section 6:
+    q_o = clamp(round_shift(k1 q + k3)) with k1 = delta_i / delta_o, k3 = (m_i - m_o) /
+    delta_o; k1 = 1, k3 = 0, the identity, where the formats are equal)."""
+    n = net_arith.n
+    K, S = [], []
+    for f in fmts:
+        k1, _, k3 = spec.add_constants(f, n, spec.Format(n, m=0.0, delta=f.delta), n, fo, n)
+        cs = [spec.quantize_constant(k, bits=net_arith.const_bits) for k in (k1, k3)]
+        K.append([c.K for c in cs])
+        S.append([c.S for c in cs])
+    return np.array(K, np.int64).T.copy(), np.array(S, np.int64).T.copy()
+
+
 def random_network(graph: Graph, *, seed: int = 0, widths=(2, 4, 6, 8),
                    arith: Arith | None = None) -> Network:
     """A network on ``graph`` with random (He-initialized, per-channel quantized)
@@ -629,6 +651,13 @@ def random_network(graph: Graph, *, seed: int = 0, widths=(2, 4, 6, 8),
             hi = (f1.m + f1.delta * 255) + (f2.m + f2.delta * 255)
             fo = spec.Format(n, m=0.0, delta=hi / 255 / 2)
             K, S = add_layer_constants(arith, f1, f2, fo)
+            layers[nd.name] = Layer(nd.name, nd.op, fmt=fo, K=K, S=S)
+        elif nd.op == "concat":  # the inputs' widest range, so most inputs requantize
+            fs = [layers[i].fmt for i in nd.inputs]
+            lo = min(f.m for f in fs)
+            hi = max(f.m + f.delta * 255 for f in fs)
+            fo = spec.Format(n, m=lo, delta=(hi - lo) / 255)
+            K, S = concat_layer_constants(arith, fs, fo)
             layers[nd.name] = Layer(nd.name, nd.op, fmt=fo, K=K, S=S)
     return Network(graph, arith, layers, None, {"random": True, "seed": seed})
 

@@ -117,7 +117,7 @@ def _ranges(parsed, x, percentile, batch_size):
     ort = _ort()
     m = onnx.ModelProto()
     m.CopyFrom(parsed.model)
-    want = [op.out for op in parsed.ops if op.op in ("conv", "fc", "add")]
+    want = [op.out for op in parsed.ops if op.op in ("conv", "fc", "add", "concat")]
     have = {o.name for o in m.graph.output}
     for t in want:
         if t not in have:
@@ -155,7 +155,7 @@ def _formats(parsed, calibration, percentile, batch_size):
     fmts = {}
     if parsed.quantized:
         for op in parsed.ops:
-            if op.op in ("input", "conv", "fc", "add"):
+            if op.op in ("input", "conv", "fc", "add", "concat"):
                 q = parsed.act_q.get(op.out)
                 if q is None:
                     raise ValueError(f"layer {op.name!r} ({op.op}): its output {op.out!r} is not "
@@ -307,10 +307,32 @@ def _exact(parsed, fmts):
     return out
 
 
+def _mix(parsed, exact):
+    """(the static mix {layer: [b_a, b_w]}, the view rounding) of the nested views a
+    ``dqt-hw export --mix`` model's layers read, or (None, None) where none does."""
+    views = {op.name: op.view for op in parsed.ops if op.view is not None}
+    if not views:
+        return None, None
+    rnds = sorted({v[1] for pair in views.values() for v in pair if v is not None})
+    if len(rnds) > 1:
+        raise ValueError(f"ONNX model {str(parsed.path)!r}: nested views round "
+                         f"{' and '.join(rnds)}; a network has one view rounding")
+    if exact is not None and exact["arith"].view_rounding != rnds[0]:
+        raise ValueError(f"ONNX model {str(parsed.path)!r}: nested views round {rnds[0]}, its "
+                         f"metadata's view_rounding is {exact['arith'].view_rounding}")
+    mix = {}
+    for op in parsed.ops:
+        if op.op in ("conv", "fc"):
+            va, vw = op.view or (None, None)
+            mix[op.name] = [va[0] if va else N_MASTER, vw[0] if vw else N_MASTER]
+    return mix, rnds[0]
+
+
 def build(parsed, fmts, *, widths=DEFAULT_WIDTHS, name=None, provenance=None,
-          exact=None) -> nw.Network:
+          exact=None, view_rounding=None) -> nw.Network:
     """The ``Network`` of a parsed model with its output formats; ``exact`` (``_exact``)
-    the exact arithmetic, formats, weight formats, biases and widths of a dqt_hw export."""
+    the exact arithmetic, formats, weight formats, biases and widths of a dqt_hw export;
+    ``view_rounding`` that of the nested views the model reads (``_mix``)."""
     if exact is not None:
         fmts = {**fmts, **exact["fmts"]}
     for op in parsed.ops:
@@ -320,6 +342,8 @@ def build(parsed, fmts, *, widths=DEFAULT_WIDTHS, name=None, provenance=None,
             op.attrs["relu"] = fo.m == 0.0  # the clamp at code 0 is at real 0
     g = parsed.graph(name or (exact or {}).get("name") or parsed.path.stem)
     arith = _arith(g) if exact is None else exact["arith"]
+    if view_rounding is not None and exact is None:
+        arith = nw.Arith(**{**arith.to_dict(), "view_rounding": view_rounding})
     layers = {}
     for op in parsed.ops:
         nd = g[op.name]
@@ -345,6 +369,10 @@ def build(parsed, fmts, *, widths=DEFAULT_WIDTHS, name=None, provenance=None,
         elif op.op == "add":
             f1, f2 = (layers[i].fmt for i in op.inputs)
             K, S = nw.add_layer_constants(arith, f1, f2, fmts[op.name])
+            layers[op.name] = nw.Layer(op.name, op.op, fmt=fmts[op.name], K=K, S=S)
+        elif op.op == "concat":
+            K, S = nw.concat_layer_constants(arith, [layers[i].fmt for i in op.inputs],
+                                             fmts[op.name])
             layers[op.name] = nw.Layer(op.name, op.op, fmt=fmts[op.name], K=K, S=S)
     return nw.Network(g, arith, layers, None, provenance)
 
@@ -388,7 +416,14 @@ def from_onnx(path, *, calibration=None, widths=DEFAULT_WIDTHS,
         prov["import"] = "qonnx (dqt_hw export, exact formats)"
     elif any(nd.op_type == "Quant" for nd in parsed.model.graph.node):
         prov["import"] = "qonnx"
-    return build(parsed, fmts, widths=ws, name=name, provenance=prov, exact=exact)
+    mix, rnd = _mix(parsed, exact)
+    if mix is not None:
+        prov["mix"] = mix
+    net = build(parsed, fmts, widths=ws, name=name, provenance=prov, exact=exact,
+                view_rounding=rnd)
+    if mix is not None:
+        net.width_mix(mix)  # each view's width must be a candidate width of its layer
+    return net
 
 
 def import_file(path, out, *, command=None, **kw) -> tuple[Path, nw.Network]:

@@ -2,7 +2,8 @@
 
 ``read(path)`` loads and checks an ONNX file and returns a ``Parsed`` model: the input,
 and a list of ``Op`` in topological order, each one future node of ``dqt_hw.net.Graph``
-(``input``, ``conv``, ``fc``, ``add``, ``maxpool``, ``avgpool``, ``flatten``) with its
+(``input``, ``conv``, ``fc``, ``add``, ``maxpool``, ``avgpool``, ``flatten``, ``concat``)
+with its
 float or quantized weights, its real bias and the Relu/Clip bounds folded into it;
 ``act_q`` holds the quantization (scale, zero point, type) of every activation tensor of
 a QDQ model. Nothing here computes a format or a constant (``onnx_import`` does).
@@ -34,7 +35,7 @@ MIN_OPSET = 13
 """The oldest default-domain opset read (per-channel QuantizeLinear/DequantizeLinear)."""
 
 MAX_ONNX_BYTES = 1 << 31  # protobuf's own limit for one message
-SUPPORTED = ("Conv", "Gemm", "MatMul", "Add", "Relu", "Clip", "BatchNormalization",
+SUPPORTED = ("Conv", "Gemm", "MatMul", "Add", "Concat", "Relu", "Clip", "BatchNormalization",
              "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Reshape",
              "Identity", "Dropout", "QuantizeLinear", "DequantizeLinear", "Quant (QONNX)")
 _Q_OPS = ("QuantizeLinear", "DequantizeLinear", "Quant")
@@ -99,6 +100,7 @@ class Op:
     clip: tuple | None = None
     affine: np.ndarray | None = None
     onnx: list = field(default_factory=list)
+    view: tuple | None = None  # (b_a, b_w) of the nested views it reads (export --mix)
 
 
 @dataclass
@@ -245,6 +247,8 @@ class _Reader:
         self.uses: dict = {}
         self.outputs: set = set()
         self.batch = None  # the input's static batch size, where it has one
+        self.aview: dict = {}  # tensor -> (b, rounding): a nested view of an activation
+        self.wview: dict = {}  # tensor -> (b, rounding): a nested view of weights
 
     def res(self, t):
         while t in self.alias:
@@ -327,6 +331,13 @@ class _Reader:
         """A QONNX Quant node (``qonnx_read``): a quantized constant, or the quantization
         of the activation it reads."""
         x = nd.input[0] if nd.input else ""
+        if x in self.qconst:  # a Quant of quantized weights: their nested view?
+            qc = self.qconst[x]
+            v = qonnx_read.view(nd, a, self.consts, _where(nd), qc.scale, qc.zp, qc.qmin, 8)
+            if v is not None:
+                self.qconst[nd.output[0]] = qc
+                self.wview[nd.output[0]] = v
+                return
         if x in self.consts or x in self.qconst:
             v = self.qconst[x].real() if x in self.qconst else self.consts[x]
             got = qonnx_read.constant(v, nd, a, self.consts, _where(nd))
@@ -335,6 +346,14 @@ class _Reader:
             else:
                 self.qconst[nd.output[0]] = QConst(*got[1:])
             return
+        q0 = self.viewed(x)
+        if q0 is not None:  # a Quant of a quantized tensor: its nested view?
+            v = qonnx_read.view(nd, a, self.consts, _where(nd), q0[0], q0[1], q0[3],
+                                q0[4] if len(q0) > 4 else 8)
+            if v is not None and (len(q0) < 5 or q0[4] == 8):
+                self.alias[nd.output[0]] = self.res(x)
+                self.aview[nd.output[0]] = v
+                return
         q = qonnx_read.activation(nd, a, self.consts, _where(nd),
                                   is_output=nd.output[0] in {o.name for o in self.m.graph.output})
         x = self.res(x)
@@ -344,6 +363,20 @@ class _Reader:
                              f"(scale, zero point) {old[:2]} and {q[:2]}")
         self.act_q[x] = q
         self.alias[nd.output[0]] = x
+
+    def viewed(self, x):
+        """The quantization of the Quant output ``x`` reads (through max pools and
+        flattens, which keep their input's codes), or None."""
+        if not hasattr(self, "_onnx_prod"):
+            self._onnx_prod = {o: nd for nd in self.m.graph.node for o in nd.output}
+        prod = self._onnx_prod
+        while True:
+            if x in self.alias and self.res(x) in self.act_q:
+                return self.act_q[self.res(x)]
+            p = prod.get(x)
+            if p is None or p.op_type not in ("MaxPool", "Flatten", "Reshape", "Identity"):
+                return None
+            x = p.input[0]
 
     # ------------------------------------------------------------ helpers
     def act(self, nd, t):
@@ -498,6 +531,12 @@ def _node(r: _Reader, nd, quantized):
     onnx = r.onnx
     a = _attrs(onnx, nd)
     t = nd.op_type
+    viewed = [i for i in nd.input[:1] if i in r.aview] + [i for i in nd.input[1:2]
+                                                          if i in r.wview and t == "Conv"]
+    if viewed and t not in ("Conv", "Gemm", "MatMul", "Flatten", "Reshape"):
+        raise ValueError(f"{_where(nd)}: reads the nested view {viewed[0]!r} (a narrower Quant "
+                         f"of a Quant); dqt_hw reads such a view only as a Conv/Gemm/MatMul "
+                         f"input or weight")
     if t in ("Identity", "Dropout"):
         if t == "Dropout" and len(nd.input) > 2 and nd.input[2]:
             raise ValueError(f"{_where(nd)}: input training_mode is not supported")
@@ -519,6 +558,7 @@ def _node(r: _Reader, nd, quantized):
                  "groups": g, "relu": False},
                 w=None if isinstance(w, QConst) else w, wq=w if isinstance(w, QConst) else None,
                 bias=r.bias(nd, nd.input[2] if len(nd.input) > 2 else "", int(ws[0])))
+        op.view = _views(r, nd)
         r.emit(op, nd.name)
         return
     if t in ("Gemm", "MatMul"):
@@ -548,6 +588,7 @@ def _node(r: _Reader, nd, quantized):
                 {"out_features": O, "relu": False},
                 w=None if isinstance(w, QConst) else w, wq=w if isinstance(w, QConst) else None,
                 bias=bias)
+        op.view = _views(r, nd)
         r.emit(op, nd.name)
         return
     if t == "Add":
@@ -566,6 +607,15 @@ def _node(r: _Reader, nd, quantized):
         op = Op(r.uname(nd.name, "add"), "add", (a1.name, a2.name), nd.output[0],
                 {"relu": False})
         r.emit(op, nd.name)
+        return
+    if t == "Concat":
+        axis = int(a.get("axis", 1))
+        if axis not in (1, -3):
+            raise ValueError(f"{_where(nd)}: attribute axis = {axis} is not supported (only 1: "
+                             f"the channels of (N, C, H, W))")
+        srcs = [r.act(nd, i) for i in nd.input]
+        r.emit(Op(r.uname(nd.name, "concat"), "concat", tuple(x.name for x in srcs),
+                  nd.output[0]), nd.name)
         return
     if t == "BatchNormalization":
         if int(a.get("training_mode", 0)):
@@ -653,9 +703,18 @@ def _node(r: _Reader, nd, quantized):
                                  f"flatten of (N, {C}, {H}, {W}) to (N, {C * H * W}))")
         r.emit(Op(r.uname(nd.name, "flatten"), "flatten", (src.name,), nd.output[0]),
                nd.name)
+        if nd.input[0] in r.aview:  # export writes the fc's input view before its Flatten
+            r.aview[nd.output[0]] = r.aview[nd.input[0]]
         return
     raise ValueError(f"{_where(nd)}: op type {t} is not supported (supported: "
                      f"{', '.join(SUPPORTED)})")
+
+
+def _views(r: _Reader, nd):
+    """((b_a, rounding) or None, (b_w, rounding) or None) of the nested views a Conv/Gemm
+    reads, or None where it reads none."""
+    va, vw = r.aview.get(nd.input[0]), r.wview.get(nd.input[1])
+    return None if va is None and vw is None else (va, vw)
 
 
 def _avgpool(r: _Reader, nd, src, k, s):

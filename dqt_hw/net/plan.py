@@ -153,6 +153,28 @@ class Session:
 
         return self._kept(L, "add", make)
 
+    def concat_consts(self, net, nd):
+        """Per input of the concat at node nd, the ``model.AddConsts`` of its
+        requantization into the concat's format (the ``lincomb`` of [q, 1]: K2 = 0), or
+        None where a sum cannot be bounded below 2^62 from the input formats."""
+        L = net.layers[nd.name]
+
+        def make():
+            a = net.arith
+            lo, hi = spec.code_range(L.fmt.n, False)
+            out = []
+            for i, cs in zip(nd.inputs, L.constants(a.const_bits)):
+                Ks, Es, S = spec.align(cs)
+                m = (1 << net.layers[i].fmt.n) - 1
+                if not ((abs(Ks[0]) * m << Es[0]) + (abs(Ks[1]) << Es[1]) < (1 << 62)
+                        and Es[0] < 63 and 0 <= S <= 62):
+                    return None
+                out.append(model.AddConsts(Ks[0], Es[0], 0, 0, Ks[1] << Es[1], S,
+                                           spec.ROUNDING_CODES[a.rounding], lo, hi))
+            return out
+
+        return self._kept(L, "concat", make)
+
     def names(self, net) -> list:
         """The conv / fc layers in order."""
         if "names" not in self.memo:

@@ -19,6 +19,9 @@ same bit for bit (tests/test_net_program.py checks it against the layer-by-layer
   its sums, the integer kernel and the short finish), run by ``fused.fused_images``, the
   kernel the layer-by-layer path runs too; one row per width pair it may run at;
 - add: ``fused.fused_add_range`` with the plan's constants (``Session.add_consts``);
+- concat: each input's codes requantized into the concat's format by
+  ``fused.fused_add_range`` with K2 = 0 (``Session.concat_consts``), pixel by pixel
+  into its channels of the concat's channels-last codes;
 - avgpool (no padding), also the controller's global pool: exact sums and
   ``intops.round_div``;
 - the controller's argmax (first maximum, the narrowest width on ties), which sets the
@@ -43,7 +46,7 @@ from .. import model, settings, spec
 from ..model import fused, runtime
 from ..model.intops import round_div
 
-OP_CONV, OP_ADD, OP_POOL, OP_ARGMAX = 0, 1, 2, 3
+OP_CONV, OP_ADD, OP_POOL, OP_ARGMAX, OP_CONCAT = 0, 1, 2, 3, 4
 
 # columns of the parameter table; every row: C_OP, C_SRC, C_SST (source node: offset,
 # codes per image), C_DST, C_DST_ST (destination node), then per kind:
@@ -57,6 +60,10 @@ A_SRC2, A_SST2, A_K1, A_E1, A_K2, A_E2, A_C3, A_S, A_R, A_LO, A_HI = range(5, 16
 P_H, P_W, P_C, P_K, P_S, P_HO, P_WO, P_R = range(5, 13)
 # argmax: C_OP, C_SRC, C_SST, then
 G_L, G_K, G_WIDE = 3, 4, 5
+# concat, one row per input: its channels, the concat's, the input's channel offset and
+# the pixels per image, then the ``model.AddConsts`` of its requantization (K2 = 0)
+X_C, X_CT, X_OFF, X_PIX = range(5, 9)
+X_K1, X_E1, X_C3, X_S, X_R, X_LO, X_HI = range(9, 16)
 
 
 def enabled() -> bool:
@@ -242,6 +249,22 @@ def compile_program(net, widths, plans):
             r[[A_SRC2, A_SST2, A_K1, A_E1, A_K2, A_E2, A_C3, A_S, A_R, A_LO, A_HI]] = (
                 *nodes[b_][:2], *hit[0])
             emit(nd.name, [r])
+        elif nd.op == "concat":
+            hit = plans.concat_consts(net, nd)
+            if hit is None or not byte_src(*nd.inputs) or net.layers[nd.name].fmt.n != 8:
+                return None
+            H, Wd, _ = nodes[nd.inputs[0]][2]
+            region(nd.name, (H, Wd, nd.shape[0]))
+            off = 0
+            for i, ac in zip(nd.inputs, hit):
+                Ci = nodes[i][2][2]
+                r = np.zeros(NCOL, np.int64)
+                r[[C_OP, C_SRC, C_SST, C_DST, C_DST_ST, X_C, X_CT, X_OFF, X_PIX]] = (
+                    OP_CONCAT, *nodes[i][:2], *nodes[nd.name][:2], Ci, nd.shape[0], off, H * Wd)
+                r[[X_K1, X_E1, X_C3, X_S, X_R, X_LO, X_HI]] = (ac.K1, ac.E1, ac.C3, ac.S, ac.r,
+                                                               ac.lo, ac.hi)
+                emit(f"{nd.name}[{i}]", [r])
+                off += Ci
         elif nd.op == "avgpool":
             if nd.attr("padding", 0):
                 return None
@@ -324,6 +347,20 @@ def _add(arena, N, p, a, b):
 
 
 @njit(cache=True, nogil=True)
+def _concat(arena, N, p, a, b):
+    """One input of a concat (row ``p``) on images [a, b): each pixel's C codes
+    requantized into channels [off, off + C) of the concat's pixel."""
+    C, Ct, off = p[X_C], p[X_CT], p[X_OFF]
+    c = fused.AddConsts(p[X_K1], p[X_E1], 0, 0, p[X_C3], p[X_S], p[X_R], p[X_LO], p[X_HI])
+    for n in range(a, b):
+        xs = p[C_SRC] * N + n * p[C_SST]
+        ds = p[C_DST] * N + n * p[C_DST_ST] + off
+        for q in range(p[X_PIX]):
+            src = arena[xs + q * C:xs + (q + 1) * C]
+            fused.fused_add_range(src, src, c, arena[ds + q * Ct:ds + q * Ct + C], 0, C)
+
+
+@njit(cache=True, nogil=True)
 def _pool(arena, N, p, a, b):
     """Average pooling k x k, stride s, of channels-last codes: each channel's exact sum
     over the window, ``round_div`` by k k (the executor's ``avg_pool2d``)."""
@@ -395,6 +432,8 @@ def run_program(arena, wide, N, ops, prm, var, ctrl_ops, i64, i32, i8, u8, per):
                 _add(arena, N, prm[base], n0, n1)
             elif kind == OP_POOL:
                 _pool(arena, N, prm[base], n0, n1)
+            elif kind == OP_CONCAT:
+                _concat(arena, N, prm[base], n0, n1)
             else:
                 _argmax(arena, wide, N, prm[base], var, ctrl_ops, n0, n1)
     return arena

@@ -13,6 +13,8 @@ tools can take a DQT network:
   (``w_m + w_delta * code`` per output channel) behind a per-channel ``Quant`` at n bits
   (scale ``w_delta``, zero point ``-w_m / w_delta``), which gives back the master codes;
 - the bias is a float initializer; a layer with ReLU has a ``Relu`` before its ``Quant``;
+  a concat is an ONNX ``Concat`` (axis 1) of its inputs' real values then a ``Quant`` in
+  its format (each input requantized into it);
   max pooling and flatten are plain ONNX ops (they keep their input's format); an average
   pool is ``AveragePool`` then a ``Quant`` in its input's format (dqt_hw rounds the mean to
   a code, with the pool rounding).
@@ -116,6 +118,9 @@ def to_qonnx(net: Network, mix=None, *, batch: int = 1):
         elif nd.op == "add":
             y = e.node("Add", src, f"{nd.name}.sum", nd.name)
             out_of[nd.name] = _out_quant(e, nd, L.fmt, y, net.arith.rounding)
+        elif nd.op == "concat":  # the inputs' real values, quantized in the concat's format
+            y = e.node("Concat", src, f"{nd.name}.cat", nd.name, axis=1)
+            out_of[nd.name] = _out_quant(e, nd, L.fmt, y, net.arith.rounding)
         elif nd.op == "maxpool":
             a = nd.attrs
             out_of[nd.name] = e.node("MaxPool", src, nd.name, nd.name,
@@ -148,7 +153,7 @@ def to_qonnx(net: Network, mix=None, *, batch: int = 1):
             "mix": {nm: list(map(int, widths[nm])) for nm in names}, "layers": {}}
     for nm, L in net.layers.items():
         d = {}
-        if L.fmt is not None and net.graph[nm].op in ("input", "conv", "fc", "add"):
+        if L.fmt is not None and net.graph[nm].op in ("input", "conv", "fc", "add", "concat"):
             d["fmt"] = [L.fmt.n, float(L.fmt.m).hex(), float(L.fmt.delta).hex()]
         if L.w is not None:
             d.update(widths=list(L.widths), w_m=_hex(L.w_m), w_delta=_hex(L.w_delta),

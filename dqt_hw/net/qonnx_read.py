@@ -9,8 +9,10 @@ zero point, so it maps onto the same DQT format ``m = s (lo - z)``, ``delta = s`
 ``q - lo``):
 
 - on a constant (weights): the codes are computed here, per output channel where the
-  scale is (a scale of shape (O, 1, ...)), at up to 8 bits; a constant quantized at more
-  bits (a 32-bit bias) is its real value;
+  scale is (a scale of shape (O, 1, ...)), at up to 8 bits; b-bit codes q (b < 8) are
+  stored as the 8-bit master codes (q - lo) 2^(8-b) with step s 2^-(8-b), whose nested
+  view at b is q - lo (so the weights run at b_w = b exactly as quantized, and at 8); a
+  constant quantized at more bits (a 32-bit bias) is its real value;
 - on an activation: one scale, not narrow, rounding ``ROUND`` (half to even, as the
   requantization), at exactly 8 bits (dqt_hw's master width; the clamp of a narrower code
   range has no field in the network format), except the graph output, up to 16 bits
@@ -103,9 +105,41 @@ def constant(v, nd, a, consts, where):
     q = _ROUND[rnd](y)
     if bits > MAX_WEIGHT_BITS:
         return ("real", (q - z) * s)
+    # b < 8 bits: the codes of the 8-bit master whose nested view at b they are, (q - lo)
+    # 2^(8-b) with scale s 2^-(8-b) (the same real values; the view at b gives q - lo
+    # back under both view roundings)
+    k = float(1 << (MAX_WEIGHT_BITS - bits))
+    q, s, z = lo + (q - lo) * k, s / k, lo + (z - lo) * k
     return ("codes", q.astype(np.int64), s.reshape(-1) if s.ndim else s, z.reshape(-1) if
             z.ndim else z, axis,
             "int8" if signed else "uint8", lo)
+
+
+VIEW_ROUNDINGS = {"HALF_UP": "half_up", "FLOOR": "floor"}
+VIEW_TOL = 1e-6
+"""Relative agreement (float32 scales) of a view's scale and zero point with the master
+quantization's times 2^(n - b) and divided by it."""
+
+
+def view(nd, a, consts, where, scale, zeropt, qmin, bits):
+    """(b, view rounding) where the Quant ``nd`` of a tensor quantized at ``bits`` bits
+    (unsigned, lowest code ``qmin`` = 0) with ``scale`` and ``zeropt`` (scalars or one per
+    channel) is its nested view at b < bits bits, as ``dqt-hw export --mix`` writes it:
+    unsigned, not narrow, scale ``scale 2^(bits - b)``, zero point ``zeropt / 2^(bits - b)``,
+    rounding ``HALF_UP`` (the paper's Eq. 4) or ``FLOOR`` (the shift); else None."""
+    s, z, b, signed, narrow, rnd = params(nd, a, consts, where)
+    if signed or narrow or qmin != 0 or not 1 <= b < bits or rnd not in VIEW_ROUNDINGS:
+        return None
+    k = float(1 << (bits - b))
+    s0 = np.asarray(scale, np.float64).reshape(-1)
+    z0 = np.broadcast_to(np.asarray(zeropt, np.float64).reshape(-1), s0.shape)
+    sv, zv = s.reshape(-1), z.reshape(-1)
+    if sv.size != s0.size and sv.size != 1:
+        return None
+    sv, zv = np.broadcast_to(sv, s0.shape), np.broadcast_to(zv, s0.shape)
+    ok = (np.all(np.abs(sv - s0 * k) <= VIEW_TOL * s0 * k)
+          and np.all(np.abs(zv - z0 / k) <= VIEW_TOL * (np.abs(z0) / k + 1.0)))
+    return (b, VIEW_ROUNDINGS[rnd]) if ok else None
 
 
 def activation(nd, a, consts, where, *, is_output: bool):
@@ -116,7 +150,8 @@ def activation(nd, a, consts, where, *, is_output: bool):
                          f"({s.size} scales); dqt_hw needs one scale per activation tensor")
     top = MAX_OUTPUT_BITS if is_output else ACT_BITS
     if not (bits == ACT_BITS or (is_output and 2 <= bits <= top)):
-        hint = ("; a dqt-hw export with --mix: import the export without --mix"
+        hint = ("; a nested view of an 8-bit activation needs HALF_UP or FLOOR rounding, "
+                "scale 2^(8 - b) times and zero point 2^-(8 - b) times the activation's"
                 if nd.name.endswith(".input_view") else "")
         raise ValueError(f"{where}: activation bitwidth {bits} is not supported (dqt_hw "
                          f"imports activations at its master width n = {ACT_BITS}; the graph "

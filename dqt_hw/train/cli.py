@@ -33,6 +33,11 @@ def add_train_args(t):
 
     t.add_argument("--out", type=Path, default=Path("out/train/resnet8_digits.json"),
                    help="network file to write (.json + .npz)")
+    t.add_argument("--init", type=Path, default=None,
+                   help="fine-tune this network file (e.g. from dqt-hw import) from its own "
+                        "weights and formats instead of training the small ResNet from "
+                        "scratch (--stages then does not apply; --data may be your .npz: "
+                        "trained on its x_cal/y_cal, tested on x/y)")
     t.add_argument("--data", default=D["data"],
                    help="'digits', 'digits-contrast' (digits with a seeded per-input contrast "
                         "in [1/16, 1]; the shipped network), 'digits-contrast:MIN' or "
@@ -85,7 +90,8 @@ def config_from_args(args) -> dict:
                 tau0=args.tau0, tau1=args.tau1, ctrl_epochs=args.ctrl_epochs,
                 ctrl_beta=args.ctrl_beta, ctrl_holdout=args.ctrl_holdout,
                 ctrl_lr=args.ctrl_lr, ctrl_tau0=args.ctrl_tau0, ctrl_tau1=args.ctrl_tau1,
-                entropy=args.entropy, lr=args.lr, batch=args.batch, threads=args.threads)
+                entropy=args.entropy, lr=args.lr, batch=args.batch, threads=args.threads,
+                init=args.init)
 
 
 def run(args, argv=None) -> int:

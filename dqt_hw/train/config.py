@@ -23,7 +23,8 @@ MASTER_BITS = Design().n
 DEFAULTS = dict(data="digits-contrast", stages=(16, 32, 64), widths=(2, 4, 6, 8), kprime=None,
                 epochs=40, batch=64, lr=3e-3, alpha=0.5, beta=1.0, tau0=2.0, tau1=0.3,
                 seed=0, threads=1, hidden=64, cost_target=None, ctrl_epochs=20, ctrl_lr=1e-2,
-                ctrl_tau0=2.0, ctrl_tau1=0.5, ctrl_beta=0.25, ctrl_holdout=0.25, entropy=0.0)
+                ctrl_tau0=2.0, ctrl_tau1=0.5, ctrl_beta=0.25, ctrl_holdout=0.25, entropy=0.0,
+                init=None)
 
 
 MAX_STAGES = 8

@@ -15,7 +15,9 @@ the exported integer network computes the same codes (docs/networks.md, "Trainin
   m = 0, delta = alpha / (2^n - 1); other outputs use ranges tracked by an exponential
   moving average (EMA) of the batch min and max; the logits are 16-bit codes;
 - requantization and the add round half to even (``torch.round``), average pooling
-  rounds the mean of the codes half to even, as the integer kernels do.
+  rounds the mean of the codes half to even, as the integer kernels do;
+- a concat (channels) joins its inputs' real values and quantizes them in its own format
+  (an EMA range): each input requantized into it, as the executor does.
 
 The controller is a two-layer MLP (hidden 64) on the global average pool of the stem's
 output codes, fake-quantized the same way; in training it samples each controlled
@@ -65,12 +67,21 @@ def nested_view(x, m, delta, n, b, rounding):
     return ste(x, val)
 
 
+CONSTANT_SPREAD = 2.0 ** -20
+"""A weight channel whose spread max - min is at most this fraction of its largest
+magnitude is constant (delta = 1, every code 0, m its minimum): a step of float noise
+would make k1 = delta_a delta_w / delta_o so small that the requantization's aligned sum
+leaves the 63-bit datapath (the average pool an import makes a depthwise conv of, after a
+few training steps)."""
+
+
 def weight_format(w):
     """Per output channel (m, delta) over [min, max] (``spec.fit_format``, unsigned,
-    delta = 1 for a constant channel)."""
+    delta = 1 for a constant channel, ``CONSTANT_SPREAD``)."""
     flat = w.detach().reshape(w.shape[0], -1)
     lo, hi = flat.min(dim=1).values, flat.max(dim=1).values
-    delta = torch.where(hi > lo, (hi - lo) / 255.0, torch.ones_like(hi))
+    spread = torch.maximum(lo.abs(), hi.abs()) * CONSTANT_SPREAD
+    delta = torch.where(hi - lo > spread, (hi - lo) / 255.0, torch.ones_like(hi))
     return lo, delta
 
 
@@ -229,23 +240,28 @@ class DQTModel(nn.Module):
     stem's output, so the stem runs at ``stem_width``)."""
 
     def __init__(self, graph: Graph, *, widths=(2, 4, 6, 8), n=MASTER_BITS, view_rounding="half_up",
-                 hidden=64, stem_width=8, controller=True):
+                 hidden=64, stem_width=8, controller=True, in_fmt=(0.0, 1.0 / 255.0),
+                 out_bits=LOGIT_BITS):
         super().__init__()
         self.graph = graph
         self.n = n
+        self.in_fmt = (float(in_fmt[0]), float(in_fmt[1]))  # (m, delta) of the input codes
         self.widths = tuple(widths)
         self.view_rounding = view_rounding
         self.stem_width = stem_width
         self.ops = nn.ModuleDict()
         self.adds = nn.ModuleDict()
+        self.cats = nn.ModuleDict()
         names = [nd.name for nd in graph.compute_layers()]
         last = list(graph.nodes)[-1]
         for nd in graph:
             key = nd.name.replace(".", "_")
             if nd.op in ("conv", "fc"):
-                self.ops[key] = QLinearOp(graph, nd, LOGIT_BITS if nd.name == last else 8)
+                self.ops[key] = QLinearOp(graph, nd, out_bits if nd.name == last else 8)
             elif nd.op == "add":
                 self.adds[key] = ActQuant(bool(nd.attr("relu")), 8)
+            elif nd.op == "concat":
+                self.cats[key] = ActQuant(False, 8)
         self.stem = names[0]
         self.controlled = names[1:]
         self.macs = {r["name"]: r["macs"] for r in graph.layer_table()}
@@ -256,14 +272,14 @@ class DQTModel(nn.Module):
         return self.ops[name.replace(".", "_")]
 
     def forward(self, x, widths=8, tau=1.0, hard_argmax=False):
-        """``x``: real inputs in [0, 1] (N, C, H, W). ``widths``: an int (static, every
-        layer), a dict name -> width, or ``"dynamic"`` (the controller; Gumbel-softmax
-        samples in training, argmax otherwise). Returns (logits, probs or None) where
-        probs (N, L, K) are the controller's softmax probabilities."""
+        """``x``: real inputs (N, C, H, W), quantized in ``in_fmt``. ``widths``: an int
+        (static, every layer), a dict name -> width, or ``"dynamic"`` (the controller;
+        Gumbel-softmax samples in training, argmax otherwise). Returns (logits, probs or
+        None) where probs (N, L, K) are the controller's softmax probabilities."""
         n, r = self.n, self.view_rounding
-        one = torch.ones((), dtype=x.dtype)
-        fmt_in = (torch.zeros((), dtype=x.dtype), one / 255.0)
-        xq = torch.clamp(torch.round(x / fmt_in[1]), 0, 255) * fmt_in[1]
+        fmt_in = tuple(torch.tensor(v, dtype=x.dtype) for v in self.in_fmt)
+        top = (1 << n) - 1
+        xq = torch.clamp(torch.round((x - fmt_in[0]) / fmt_in[1]), 0, top) * fmt_in[1] + fmt_in[0]
         vals = {}
         gates = {}
         probs = None
@@ -295,6 +311,9 @@ class DQTModel(nn.Module):
             elif nd.op == "add":
                 (x1, _), (x2, _) = vals[nd.inputs[0]], vals[nd.inputs[1]]
                 vals[nd.name] = self.adds[nd.name.replace(".", "_")](x1 + x2)
+            elif nd.op == "concat":
+                vals[nd.name] = self.cats[nd.name.replace(".", "_")](
+                    torch.cat([vals[i][0] for i in nd.inputs], dim=1))
             elif nd.op == "avgpool":
                 xin, (m, d) = vals[nd.inputs[0]]
                 k = nd.attrs["kernel"]

@@ -21,6 +21,11 @@ network the inputs that the cheap mix does not fit remain, and the controller le
 give them more bits. ``entropy`` subtracts that weight times the mean entropy of the
 controller's probabilities (both phases; 0 by default).
 
+``init`` (a network file or ``Network``): fine-tune that network instead of training
+``resnet_tiny`` from scratch (``dqt_hw.train.init``: its graph, weights and formats);
+``data`` may then also be the user's ``.npz`` (training on its ``x_cal``/``y_cal``,
+testing on its ``x``/``y``).
+
 ``export`` writes the trained model to the ``dqt_hw.net`` format: master weight codes,
 formats, and the integer constants computed from them (``dqt_hw.net.network``).
 """
@@ -40,7 +45,8 @@ from ..net import network as nw
 from ..net.graph import resnet_tiny
 from . import data as data_mod
 from .config import DEFAULTS, check_config  # noqa: F401 (re-exported)
-from .qat import PACT_MIN, ActQuant, DQTModel
+from .qat import CONSTANT_SPREAD, PACT_MIN, ActQuant, DQTModel
+
 
 def _batches(n, batch, rng):
     idx = rng.permutation(n)
@@ -54,6 +60,32 @@ def build_model(ds: data_mod.DataSet, *, stages, widths, hidden, name=None):
     g = resnet_tiny(ds.shape, tuple(stages), ds.classes,
                     name=name or f"resnet{2 + 2 * len(stages)}_{family}")
     return DQTModel(g, widths=widths, hidden=hidden)
+
+
+def _init(cfg):
+    """(the network to start from, its data set) of ``cfg["init"]``, checked."""
+    init = cfg["init"]
+    net = init if isinstance(init, nw.Network) else nw.load(init)
+    src = f"network {net.name!r}" if isinstance(init, nw.Network) else \
+        f"network file {str(init)!r}"
+    shape = tuple(next(iter(net.graph)).shape)
+    name = cfg["data"]
+    ds = cfg.get("dataset")
+    if ds is None and data_mod.is_file_spec(name):
+        ds = data_mod.load_arrays(name, shape=shape)
+        if not len(ds.y_train):
+            raise ValueError(f"data file {str(name)!r}: fine-tuning needs 'x_cal' and 'y_cal' "
+                             f"(the training inputs; 'x' and 'y' are the test set)")
+    elif ds is None:
+        ds = data_mod.load(name)
+    if tuple(ds.shape) != shape:
+        raise ValueError(f"data set {ds.name!r} has inputs {tuple(ds.shape)}; {src} takes "
+                         f"{shape}")
+    classes = net.graph[net.output_node()].shape[0]
+    top = int(max(ds.y_train.max(initial=0), ds.y_test.max(initial=0)))
+    if top >= classes:
+        raise ValueError(f"data set {ds.name!r} has label {top}; {src} has {classes} outputs")
+    return net, ds, src
 
 
 def evaluate(model: DQTModel, x, y, widths, batch=512):
@@ -98,8 +130,16 @@ def train(*, log=print, **kw):
     torch.manual_seed(cfg["seed"])
     torch.set_num_threads(cfg["threads"])
     rng = np.random.default_rng(cfg["seed"])
-    ds = cfg.get("dataset") or data_mod.load(cfg["data"])
-    model = build_model(ds, stages=cfg["stages"], widths=cfg["widths"], hidden=cfg["hidden"])
+    if cfg.get("init") is not None:
+        from .init import model_from_network
+
+        net0, ds, src = _init(cfg)
+        model = model_from_network(net0, widths=cfg["widths"], hidden=cfg["hidden"],
+                                   source=src)
+    else:
+        ds = cfg.get("dataset") or data_mod.load(cfg["data"])
+        model = build_model(ds, stages=cfg["stages"], widths=cfg["widths"],
+                            hidden=cfg["hidden"])
     kprime = tuple(cfg["kprime"] or cfg["widths"])
     opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
     xt = torch.as_tensor(ds.x_train, dtype=torch.float32)
@@ -226,10 +266,24 @@ def _weights(op):
     w = op.weight.detach().double().numpy()
     flat = w.reshape(w.shape[0], -1)
     lo, hi = flat.min(axis=1), flat.max(axis=1)
-    delta = np.where(hi > lo, (hi - lo) / 255.0, 1.0)
+    spread = np.maximum(np.abs(lo), np.abs(hi)) * CONSTANT_SPREAD
+    delta = np.where(hi - lo > spread, (hi - lo) / 255.0, 1.0)
     shape = (-1,) + (1,) * (w.ndim - 1)
     codes = np.clip(np.rint((w - lo.reshape(shape)) / delta.reshape(shape)), 0, 255)
     return codes.astype(np.int64), lo, delta, op.bias.detach().double().numpy()
+
+
+BIAS_FLUSH = 2.0 ** -20
+"""A bias below this fraction of its layer's output step is exported as 0: it moves no
+output code but at an exact tie, and its constant k4 (bias / delta_o where the input and
+output have m = 0, as in the controller's fc1) would need a shift so much larger than
+the other terms' that their aligned sum leaves the 63-bit datapath
+(docs/arithmetic.md, section 4); a channel whose bias the training never moved from 0 by
+more than float rounding gives such a bias."""
+
+
+def _flush(bias, fo):
+    return np.where(np.abs(bias) < fo.delta * BIAS_FLUSH, 0.0, bias)
 
 
 def _fmt(act) -> spec.Format:
@@ -241,19 +295,21 @@ def export(model: DQTModel, *, provenance=None) -> nw.Network:
     """The trained ``model`` as a ``dqt_hw.net.Network`` (integer constants included)."""
     model = copy.deepcopy(model).double().eval()
     g = model.graph
-    arith = nw.Arith(n=model.n, view_rounding=model.view_rounding)
+    arith = getattr(model, "arith", None) or nw.Arith(n=model.n,
+                                                      view_rounding=model.view_rounding)
     layers = {}
     table = {r["name"]: r for r in g.layer_table()}
     for nd in g:
         if nd.op == "input":
-            layers[nd.name] = nw.Layer(nd.name, nd.op, fmt=spec.Format(model.n, m=0.0,
-                                                                      delta=1.0 / 255.0))
+            layers[nd.name] = nw.Layer(nd.name, nd.op, fmt=spec.Format(
+                model.n, m=model.in_fmt[0], delta=model.in_fmt[1]))
         elif nd.op in nw.PASS_OPS:
             layers[nd.name] = nw.Layer(nd.name, nd.op, fmt=layers[nd.inputs[0]].fmt)
         elif nd.op in ("conv", "fc"):
             op = model.op(nd.name)
             w, w_m, w_d, bias = _weights(op)
             fo = _fmt(op.act)
+            bias = _flush(bias, fo)
             K, S = nw.layer_constants(arith, layers[nd.inputs[0]].fmt, w_m, w_d, fo,
                                       table[nd.name]["taps"], bias)
             layers[nd.name] = nw.Layer(nd.name, nd.op, fmt=fo, widths=model.widths, w=w,
@@ -262,6 +318,10 @@ def export(model: DQTModel, *, provenance=None) -> nw.Network:
             fo = _fmt(model.adds[nd.name.replace(".", "_")])
             f1, f2 = (layers[i].fmt for i in nd.inputs)
             K, S = nw.add_layer_constants(arith, f1, f2, fo)
+            layers[nd.name] = nw.Layer(nd.name, nd.op, fmt=fo, K=K, S=S)
+        elif nd.op == "concat":
+            fo = _fmt(model.cats[nd.name.replace(".", "_")])
+            K, S = nw.concat_layer_constants(arith, [layers[i].fmt for i in nd.inputs], fo)
             layers[nd.name] = nw.Layer(nd.name, nd.op, fmt=fo, K=K, S=S)
     ctrl = None
     c = model.controller
@@ -273,6 +333,7 @@ def export(model: DQTModel, *, provenance=None) -> nw.Network:
             holder = type("W", (), {"weight": w_, "bias": b_})
             w, w_m, w_d, bias = _weights(holder)
             fo = _fmt(act)
+            bias = _flush(bias, fo)
             f_in = f_in if f_in is not None else fcs[0].fmt
             K, S = nw.layer_constants(arith, f_in, w_m, w_d, fo, w.shape[1], bias)
             fcs.append(nw.Layer(name, "fc", fmt=fo, widths=(model.n,), w=w, w_m=w_m,
@@ -294,10 +355,14 @@ def train_and_export(out, *, log=print, command=None, **kw):
     acc["dynamic"], dyn_bitops = evaluate(m64, ds.x_test, ds.y_test, "dynamic")
     prov = {"command": command, "seed": cfg["seed"], "torch": torch.__version__,
             "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()
-                       if k != "dataset"},
+                       if k not in ("dataset", "init")},
             "data": ds.name, "float_fake_quant_test_accuracy": acc,
             "dynamic_mean_bitops": dyn_bitops, "epochs_trained": len(hist),
             "train_seconds": hist[-1]["seconds"] if hist else 0.0}
+    if cfg.get("init") is not None:
+        init = cfg["init"]
+        prov["init"] = ({"network": init.name} if isinstance(init, nw.Network)
+                        else {"file": str(init), "network": model.graph.name})
     net = export(model, provenance=prov)
     from ..net.executor import codes_digest, execute, input_codes
 
