@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 test: $(STAMP)
-	$(RUN) $(BIN)/python -m pytest -n $(JOBS) --durations=15 tests
+	$(RUN) $(BIN)/python -m pytest -n $(JOBS) --durations=15 -m 'not heavy' tests
 
 # everything from one design file: its golden sets (demo), their cocotb regression on its
 # generated tile (sim), its Verilog (rtl) and its cost report (cost); then the network run
@@ -88,6 +88,7 @@ ip-gen: $(STAMP)
 	$(FUSESOC) --target=gen dqt_hw:dqt_hw:dqt_hw
 
 fusesoc: ip-check ip-lint ip-sim ip-gen
+	$(RUN) $(BIN)/python -m pytest -m heavy tests/test_ip_fusesoc.py
 
 # verilator --lint-only -Wall on every rtl/*.v with the checked-in waivers rtl/verilator.vlt
 lint-rtl: $(STAMP)

@@ -32,6 +32,11 @@ settings.load_profile(
 SEED = int(os.environ.get("DQT_SEED", "20261124"))
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "heavy: a long run with its own make target (named in "
+                            "the test), left out of make test")
+
+
 @pytest.fixture
 def rng(request):
     """A seeded generator; the seed is printed with a failing test's output."""

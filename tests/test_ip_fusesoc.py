@@ -162,6 +162,7 @@ def test_fusesoc_lint_target(tmp_path):
     assert any(a.endswith("rtl/verilator.vlt") for a in vc)
 
 
+@pytest.mark.heavy  # a minute of Verilator builds: `make fusesoc` runs it
 @needs_fusesoc
 def test_fusesoc_sim_target_passes_and_fails_on_a_flipped_code(tmp_path):
     """The sim target builds the testbench around the flagship tile and passes; the
