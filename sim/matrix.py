@@ -160,7 +160,7 @@ def nodes(full: bool = True) -> list[Node]:
 
 # Small tiles that, with the quick 2x2 W = 32 node, give QUICK every tile feature: signed and
 # unsigned, wrap and saturate, floor and half_up views, packed (max_pack 4) and not, a
-# time-multiplexed requantizer (rq_lanes < cols), and a small K field so that full-depth
+# time-multiplexed requantizer (rq_lanes < cols), a pipelined one (rq_stages), and a small K field so that full-depth
 # tiles (K = 2^depth_bits, cmd k field 0) are short.
 # Every tb_tile node runs with idle cycles on the inputs and back-pressure on the output.
 FEATURE_TILES = [
@@ -177,6 +177,11 @@ FEATURE_TILES = [
     ("tile4x4-rq1-w24-satu-u-fl-d4", dict(rows=4, cols=4, acc_width=24, overflow="saturate",
                                           view_rounding="floor", signed=False, depth_bits=4,
                                           rq_lanes=1)),
+    # pipelined requantizer lanes (two register ranks), R > C: rows of consecutive tiles in
+    # the lanes at once, each with its own tile's constants; latency C + 4
+    ("tile3x2-rs2-w20-wrap-s-hu-d4", dict(rows=3, cols=2, acc_width=20, overflow="wrap",
+                                          view_rounding="half_up", signed=True, depth_bits=4,
+                                          rq_stages=2)),
 ]
 
 

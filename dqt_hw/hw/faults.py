@@ -18,6 +18,9 @@ FAULTS = {
     "last_row": "out.last on row R - 1 instead of row M - 1",
     "drop_on_stall": "the out register takes a new row while the old one is still stalled "
                      "(a row dropped under back-pressure)",
+    "rq_ctrl_early": "a pipelined requantizer's row control passes one register rank fewer "
+                     "than the lanes' data (a row leaves before its codes)",
+    "latency_short": "the tile's latency (the sidecar's latency_cycles) is one cycle short",
 }
 
 _active: set[str] = set()
