@@ -214,6 +214,17 @@ EXTRA = [
             p_idle=0.1, p_stall=0.2),
        quick=True),
     _n("cycles-tile4x4", "tb_cycles", "tile", NET_TILE, {}, quick=True),
+    # the cycle model on the pipelined feature tile (rq_stages = 2; the same build as its
+    # QUICK tb_tile node, so a few seconds): shapes with K <= 2^4
+    _n("cycles-tile3x2-rs2-d4", "tb_cycles", "tile",
+       dict(rows=3, cols=2, acc_width=20, overflow="wrap", view_rounding="half_up",
+            signed=True, depth_bits=4, rq_stages=2, n=8),
+       dict(shapes=[["K2_padded", 1, [6, 3, 3], 2, False],
+                    ["K3_short_folds", 1, [5, 3, 3], 3, True],
+                    ["K9_switch", 1, [8, 4, 4], 9, True],
+                    ["K1_one_step", 1, [4, 2, 2], 1, True],
+                    ["groups2", 2, [8, 3, 2], 7, True]]),
+       quick=True),
     # the AXI shell (sim/tb/tb_axi.py, cocotbext-axi): the checked-in reference shell
     Node("axi-dqt_axi4x4", "tb_axi", rtl="dqt_axi4x4",
          params=dict(p_idle=0.2, p_stall=0.2, groups=8), quick=True),
