@@ -216,12 +216,16 @@ def random_jobs_nn(design, *, seed: int, max_macs: int, k: int = 64):
 
 def measure(design, *, sources=("resnet18", "shipped"), pairs=PAIRS, dynamic: bool = True,
             max_macs: int = 4096, inputs: int = 2, seed: int = 2026, tech="horowitz45",
-            workdir: Path | None = None, say=print) -> dict:
+            workdir: Path | None = None, say=print, plain: bool = True) -> dict:
     """Toggles and energy of ``design`` (a tile :class:`dqt_hw.design.Design`) on each
     source at each pair (and the controller's mix on the shipped network): a calibration
     run on random n x n codes, then one SAIF run per (source, pair). Returns a JSON-able
     report: the per-toggle energies (pJ and fF), and per run the counts, the toggles and
-    activity energy per class and the per-operation model's energy."""
+    activity energy per class (of the whole tile, and of its PE array alone:
+    ``array_toggles``, ``array_energy_pj``) and the per-operation model's energy. With
+    ``plain``, each n x n run's jobs also go through the plain MAC array of the same shape
+    (``sim.plain_activity``), its toggles classed and priced with the same per-toggle
+    energies (``plain_runs``)."""
     from dqt_hw.cost import activity as act
 
     d = runner.generated(design)
@@ -236,7 +240,9 @@ def measure(design, *, sources=("resnet18", "shipped"), pairs=PAIRS, dynamic: bo
 
     def one(label, jobs):
         r = run_saif(exe, base / label, sc, jobs)
-        tog = act.class_toggles(r["saif"], tile_path=tile_path, n=n)
+        nets = act.read_saif(r["saif"])
+        tog = act.classify(nets, tile_path=tile_path, n=n)
+        r["array_toggles"] = act.classify(nets, tile_path=tile_path + ("array",), n=n)
         counts = act.Counts(r["macs"], sum(j.k for j, _ in jobs), r["rows"])
         return r, tog, counts
 
@@ -244,7 +250,14 @@ def measure(design, *, sources=("resnet18", "shipped"), pairs=PAIRS, dynamic: bo
         design, seed=seed, max_macs=max(max_macs, 4 * R * C * 64)))
     e_t = act.calibrate(cal_tog, design, cal_counts, tech)
     volt = act.load_tech(tech).data.get("voltage_v")  # None: no capacitances reported
-    runs = []
+    runs, plain_runs = [], []
+    if plain:
+        from . import plain_activity
+
+        pd = plain_activity.plain_design(design)
+        say(f"power: building the SAIF model of the plain array {pd.name}")
+        p_files, p_exe, p_top = plain_activity.build(pd, harness=HARNESS_SAIF_CPP,
+                                                     args=BUILD_ARGS)
     plan = []
     for src in sources:
         for p in pairs:
@@ -274,16 +287,32 @@ def measure(design, *, sources=("resnet18", "shipped"), pairs=PAIRS, dynamic: bo
                      "input_pairs": [list(q) for q in per_input], "jobs": r["jobs"],
                      "cycles": r["cycles"], "rows_checked": r["rows"], "macs": r["macs"],
                      "toggles": tog, "energy_pj": energy, "op_model_pj": model,
-                     "toggles_per_mac": {k: v / r["macs"] for k, v in tog.items()}})
+                     "toggles_per_mac": {k: v / r["macs"] for k, v in tog.items()},
+                     "array_toggles": r["array_toggles"],
+                     "array_energy_pj": act.activity_energy(r["array_toggles"], e_t)})
         say(f"  {label:<18} {r['macs']:>7} MACs, {r['rows']} rows equal the model; "
             f"mult {tog['multiplier'] / r['macs']:.2f} acc {tog['accumulator'] / r['macs']:.2f}"
             f" toggles/MAC; {energy['total'] / r['macs']:.4f} pJ/MAC "
             f"(op model {model['total'] / r['macs']:.4f})")
+        if plain and tag == f"{n}x{n}":  # the plain array on the very same jobs
+            pr = plain_activity.run_plain(p_exe, base / f"{label}-plain", p_files.sidecar,
+                                          [j for j, _ in jobs])
+            ptog = act.class_toggles(pr["saif"], tile_path=("TOP", p_top, "dut"), n=n)
+            pe = act.activity_energy(ptog, e_t)
+            plain_runs.append({"label": f"{label}-plain", "source": src, "layer": layer,
+                               "design": pd.name, "cycles": pr["cycles"],
+                               "rows_checked": pr["rows"], "macs": pr["macs"],
+                               "toggles": ptog, "energy_pj": pe,
+                               "toggles_per_mac": {k: v / pr["macs"] for k, v in ptog.items()}})
+            dqt = runs[-1]["array_energy_pj"]["total"] / r["macs"]
+            say(f"  {label + '-plain':<18} {pr['macs']:>7} MACs, {pr['rows']} rows exact; "
+                f"{pe['total'] / pr['macs']:.4f} pJ/MAC against the DQT array's {dqt:.4f} "
+                f"({100 * (dqt * pr['macs'] / pe['total'] - 1):+.1f} %)")
     return {"design": design.name, "tile": dict(rows=R, cols=C, n=n, acc_width=design.acc_width,
                                                 view_rounding=design.view_rounding),
             "tech": act.load_tech(tech).name, "voltage_v": volt,
             "toggle_pj": e_t, "capacitance_ff": {k: act.capacitance_ff(v, volt) if volt
                                                  else None for k, v in e_t.items()},
             "calibration": {"macs": cal_counts.macs, "toggles": cal_tog},
-            "runs": runs}
+            "runs": runs, "plain_runs": plain_runs}
 

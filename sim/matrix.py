@@ -160,7 +160,7 @@ def nodes(full: bool = True) -> list[Node]:
 
 # Small tiles that, with the quick 2x2 W = 32 node, give QUICK every tile feature: signed and
 # unsigned, wrap and saturate, floor and half_up views, packed (max_pack 4) and not, a
-# time-multiplexed requantizer (rq_lanes < cols), and a small K field so that full-depth
+# time-multiplexed requantizer (rq_lanes < cols), a pipelined one (rq_stages), and a small K field so that full-depth
 # tiles (K = 2^depth_bits, cmd k field 0) are short.
 # Every tb_tile node runs with idle cycles on the inputs and back-pressure on the output.
 FEATURE_TILES = [
@@ -177,6 +177,11 @@ FEATURE_TILES = [
     ("tile4x4-rq1-w24-satu-u-fl-d4", dict(rows=4, cols=4, acc_width=24, overflow="saturate",
                                           view_rounding="floor", signed=False, depth_bits=4,
                                           rq_lanes=1)),
+    # pipelined requantizer lanes (two register ranks), R > C: rows of consecutive tiles in
+    # the lanes at once, each with its own tile's constants; latency C + 4
+    ("tile3x2-rs2-w20-wrap-s-hu-d4", dict(rows=3, cols=2, acc_width=20, overflow="wrap",
+                                          view_rounding="half_up", signed=True, depth_bits=4,
+                                          rq_stages=2)),
 ]
 
 
@@ -209,6 +214,17 @@ EXTRA = [
             p_idle=0.1, p_stall=0.2),
        quick=True),
     _n("cycles-tile4x4", "tb_cycles", "tile", NET_TILE, {}, quick=True),
+    # the cycle model on the pipelined feature tile (rq_stages = 2; the same build as its
+    # QUICK tb_tile node, so a few seconds): shapes with K <= 2^4
+    _n("cycles-tile3x2-rs2-d4", "tb_cycles", "tile",
+       dict(rows=3, cols=2, acc_width=20, overflow="wrap", view_rounding="half_up",
+            signed=True, depth_bits=4, rq_stages=2, n=8),
+       dict(shapes=[["K2_padded", 1, [6, 3, 3], 2, False],
+                    ["K3_short_folds", 1, [5, 3, 3], 3, True],
+                    ["K9_switch", 1, [8, 4, 4], 9, True],
+                    ["K1_one_step", 1, [4, 2, 2], 1, True],
+                    ["groups2", 2, [8, 3, 2], 7, True]]),
+       quick=True),
     # the AXI shell (sim/tb/tb_axi.py, cocotbext-axi): the checked-in reference shell
     Node("axi-dqt_axi4x4", "tb_axi", rtl="dqt_axi4x4",
          params=dict(p_idle=0.2, p_stall=0.2, groups=8), quick=True),

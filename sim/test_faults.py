@@ -3,7 +3,9 @@
 Each fault of :mod:`dqt_hw.hw.faults` (a deliberate bug in the tile or array generator:
 a side sum from the wrong row, a full-depth tile one element short, the first element
 viewed at the previous tile's widths, ``last`` on the wrong row, a row dropped under
-back-pressure, a plane reader that reads one plane too few at half_up) is built into the tile of a QUICK node (``sim.matrix.QUICK``, its
+back-pressure, a plane reader that reads one plane too few at half_up, a pipelined
+requantizer whose row control runs one rank ahead of its data, a sidecar whose latency is
+one cycle short) is built into the tile of a QUICK node (``sim.matrix.QUICK``, its
 generator parameters and its bench knobs unchanged), and the node's quick bench must
 fail on it; where the fault is in code of both the packed and the unpacked tile, both
 kinds of node. Some faults must also fail with a named protocol violation (the row
@@ -26,6 +28,7 @@ from sim import matrix, runner
 UNPACKED = "tile2x2-w16-satu-s-hu-d3"
 PACKED = "tile2x2-p4-w17-satu-u-hu-d3"
 PLANES = "plane_tile2x2-w20-wrap-u-hu-d4"
+PIPELINED = "tile3x2-rs2-w20-wrap-s-hu-d4"
 
 CASES = [
     # (fault, QUICK node, text the failure must contain)
@@ -38,6 +41,9 @@ CASES = [
     ("last_row", UNPACKED, "(last flag on the wrong row)"),
     ("drop_on_stall", UNPACKED, "payload changed while stalled"),
     ("planes_half_up_short", PLANES, "plane reads of tile 1"),
+    ("drop_on_stall", PIPELINED, "payload changed while stalled"),
+    ("rq_ctrl_early", PIPELINED, "mismatch"),
+    ("latency_short", PIPELINED, "the sidecar's latency_cycles = 5"),
 ]
 
 

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -199,3 +200,21 @@ def test_power_cli_refuses_bad_options(tmp_path, capsys, argv, match):
 
     assert main(["power", "--out", str(tmp_path), *argv]) == EXIT_BAD_INPUT
     assert re.search(match, capsys.readouterr().err)
+
+
+def test_plain_array_stimulus_and_expected_rows():
+    """The plain array's run (sim/plain_activity.py): one word per step {last, first,
+    valid, w, a} with zero padding, an idle step where two last steps would come closer
+    than max(R, C), the drain; R rows per job of exact sums wrapped to W (worked by hand)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from dqt_hw.hw.reference import LaneConstants, TileJob
+    from sim.plain_activity import expected_rows, step_words
+
+    lane = LaneConstants((1, 0, 0, 0), (0, 0, 0, 0), 0)
+    a = TileJob(a=[[3], [5]], w=[[7, 1]], b_a=4, b_w=4, b_out=4, rounding="floor",
+                lanes=[lane, lane])
+    b = TileJob(a=[[2]], w=[[4]], b_a=4, b_w=4, b_out=4, rounding="floor", lanes=[lane])
+    assert step_words([a, b], 2, 2, 4) == [0x71753, 0, 0x70402] + [0] * 6
+    assert expected_rows([a, b], 2, 2, 6) == [[21, 3], [35 - 64, 5], [8, 0], [0, 0]]

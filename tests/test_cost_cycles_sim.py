@@ -79,23 +79,26 @@ def layer_jobs(info, R, C):
     return jobs
 
 
-@pytest.mark.parametrize("R, C, out_shape, taps, groups, rq_lanes", [
-    (2, 3, (5, 2, 3), 7, 1, None),      # K > max(R, C): tiles back to back
-    (3, 2, (3, 2, 2), 2, 1, None),      # K < max(R, C): padded to the period
-    (4, 4, (8, 3, 3), 9, 2, None),      # groups, a short last row fold
-    (1, 1, (2, 1, 1), 3, 1, None),
+@pytest.mark.parametrize("R, C, out_shape, taps, groups, rq_lanes, rq_stages", [
+    (2, 3, (5, 2, 3), 7, 1, None, 0),      # K > max(R, C): tiles back to back
+    (3, 2, (3, 2, 2), 2, 1, None, 0),      # K < max(R, C): padded to the period
+    (4, 4, (8, 3, 3), 9, 2, None, 0),      # groups, a short last row fold
+    (1, 1, (2, 1, 1), 3, 1, None, 0),
     # fewer requantizer lanes than columns: C / rq_lanes cycles per emitted row
-    (2, 3, (5, 2, 3), 7, 1, 1),
-    (3, 2, (3, 2, 2), 2, 1, 1),
-    (4, 4, (8, 3, 3), 9, 2, 2),
-    (4, 4, (8, 3, 3), 9, 1, 1),
-    (3, 4, (4, 5, 1), 2, 1, 2),         # short tiles and short row folds
+    (2, 3, (5, 2, 3), 7, 1, 1, 0),
+    (3, 2, (3, 2, 2), 2, 1, 1, 0),
+    (4, 4, (8, 3, 3), 9, 2, 2, 0),
+    (4, 4, (8, 3, 3), 9, 1, 1, 0),
+    (3, 4, (4, 5, 1), 2, 1, 2, 0),         # short tiles and short row folds
+    # pipelined requantizer lanes: rq_stages more cycles of latency, nothing else
+    (2, 3, (5, 2, 3), 7, 1, None, 2),
+    (4, 1, (3, 3, 3), 2, 1, None, 1),   # R > C, short tiles: rows of two tiles in the lanes
 ])
-def test_cycle_model_equals_tile_simulation(R, C, out_shape, taps, groups, rq_lanes):
+def test_cycle_model_equals_tile_simulation(R, C, out_shape, taps, groups, rq_lanes, rq_stages):
     O, Ho, Wo = out_shape
     info = {"name": "layer", "groups": groups, "out_shape": out_shape, "taps": taps,
             "macs": O * Ho * Wo * taps}
     dut = Tile(rows=R, cols=C, n=8, acc_width=24, kbits=16, ebits=3, sbits=5,
-               depth_bits=6, rq_lanes=rq_lanes)
+               depth_bits=6, rq_lanes=rq_lanes, rq_stages=rq_stages)
     model = layer_cycles(info, dut, b_a=4, b_w=8)["Total Cycles"]
     assert simulate_cycles(dut, layer_jobs(info, R, C)) == model

@@ -120,9 +120,10 @@ def doc_section(title: str) -> str:
     return text[start:end if end >= 0 else None]
 
 
-def doc_tile_table() -> dict[str, tuple[str, set[str], set[str]]]:
+def doc_tile_table() -> dict[str, tuple[str, set[str], set[str], set[str]]]:
     """docs/hardware.md's tile dependency table: {signal: (kind, inputs, extra inputs at
-    max_pack > 1)}; signals written `a` / `b` on one row share it."""
+    max_pack > 1, inputs not there at rq_stages > 0)}; signals written `a` / `b` on one
+    row share it."""
     section = doc_section("### Tile: what each ready and valid depends on")
     rows = {}
     for line in section.splitlines():
@@ -130,32 +131,36 @@ def doc_tile_table() -> dict[str, tuple[str, set[str], set[str]]]:
         if len(cells) < 3 or not cells[0].startswith("`"):
             continue
         kind = cells[1].split()[0].lower()
-        base, _, packed = cells[2].partition("max_pack > 1:")
+        base, _, staged = cells[2].partition("rq_stages > 0:")
+        base, _, packed = base.partition("max_pack > 1:")
         names = set(re.findall(r"`([^`]+)`", base))
         extra = set(re.findall(r"`([^`]+)`", packed))
+        gone = set(re.findall(r"`([^`]+)`", staged))
         names.discard("none")
         for sig in re.findall(r"`([^`]+)`", cells[0]):
-            rows[sig] = (kind, names, extra)
+            rows[sig] = (kind, names, extra, gone)
     return rows
 
 
 TILE_STREAM_OUTPUTS = {"cmd.ready", "act.ready", "wgt.ready", "rq.ready", "out.valid"}
 
 
-@pytest.mark.parametrize("max_pack, rq_lanes", [(1, None), (4, None), (1, 1), (4, 1)])
-def test_tile_dependency_table_is_the_hardware(max_pack, rq_lanes):
+@pytest.mark.parametrize("max_pack, rq_lanes, rq_stages",
+                         [(1, None, 0), (4, None, 0), (1, 1, 0), (4, 1, 0), (1, None, 1),
+                          (4, None, 2)])
+def test_tile_dependency_table_is_the_hardware(max_pack, rq_lanes, rq_stages):
     """Every row of the documented table against the Yosys input cones; out.payload (no
     row: a register) must have no combinational input either. The same table holds with
-    one requantizer lane for the three columns."""
+    one requantizer lane for the three columns, and with pipelined lanes as it says."""
     table = doc_tile_table()
     assert set(table) == TILE_STREAM_OUTPUTS, "the table must cover every ready and valid"
     kw = dict(rows=2, cols=3, n=4, acc_width=12, depth_bits=3, kbits=6, ebits=2, sbits=3,
-              rq_lanes=rq_lanes)
+              rq_lanes=rq_lanes, rq_stages=rq_stages)
     tile = Tile(**kw, **({"max_pack": max_pack} if max_pack > 1 else {}))
     cones, inputs = comb_cones(tile)
     assert {"rst", "clk", "cmd.payload.b_a", "act.payload", "rq.payload.lanes"} <= inputs
-    for sig, (kind, names, extra) in table.items():
-        expected = names | (extra if max_pack > 1 else set())
+    for sig, (kind, names, extra, gone) in table.items():
+        expected = (names | (extra if max_pack > 1 else set())) - (gone if rq_stages else set())
         assert cones[sig] == expected, (sig, max_pack)
         assert kind in ("registered", "combinational")
         assert (kind == "registered") == (not cones[sig]), sig
@@ -347,15 +352,17 @@ class TileHandshake:
     Row i of a tile whose last step is step s is due at step s + 1 + C + i (the PE array's
     drain timing); the last steps of two tiles are at least max(R, C) steps apart."""
 
-    def __init__(self, R, C, n, depth_bits, max_pack, rq_lanes=None):
+    def __init__(self, R, C, n, depth_bits, max_pack, rq_lanes=None, rq_stages=0):
         self.R, self.C, self.n, self.db, self.P = R, C, n, depth_bits, max_pack
         self.period = max(R, C)
         self.G = C // (rq_lanes or C)  # cycles per emitted row (lane groups)
+        self.S = rq_stages  # register ranks of the requantizer lanes
         self.reset()
 
     def reset(self):
         self.k, self.gap, self.step, self.due, self.out_full = 0, self.period, 0, {}, False
         self.group = 0
+        self.pipe = [False] * self.S  # rq_stages > 0: is the row in each rank emitted?
 
     def comb(self, i):
         """Every ready / valid for the inputs ``i`` in the current state, and the
@@ -364,8 +371,12 @@ class TileHandshake:
         due = row is not None
         emit = due and row < i["m"]
         row_done = self.group == self.G - 1
-        advance = not due or (i["rq_valid"] and (not emit or (
-            row_done and (not self.out_full or i["out_ready"]))))
+        out_free = not self.out_full or i["out_ready"]
+        if self.S:  # the row entering the lanes needs rq; the one leaving them, out
+            leaving = self.pipe[-1]
+            advance = (not due or i["rq_valid"]) and (not leaving or out_free)
+        else:
+            advance = not due or (i["rq_valid"] and (not emit or (row_done and out_free)))
         K = i["k"] or (1 << self.db)
         if self.P == 1:
             step_elems, is_last = 1, self.k == K - 1
@@ -377,7 +388,8 @@ class TileHandshake:
         out = {"cmd.ready": fire and is_last, "act.ready": fire, "wgt.ready": fire,
                "rq.ready": advance and due and row == self.R - 1, "out.valid": self.out_full}
         terms = dict(due=due, emit=emit, advance=advance, fire=fire, is_last=is_last,
-                     waits=waits, step_elems=step_elems, row_done=row_done)
+                     waits=waits, step_elems=step_elems, row_done=row_done,
+                     loads=advance and (self.pipe[-1] if self.S else due and emit))
         return out, terms
 
     def edge(self, i, rst):
@@ -385,8 +397,9 @@ class TileHandshake:
             self.reset()
             return
         _, t = self.comb(i)
-        self.out_full = (self.out_full and not i["out_ready"]) or (t["advance"] and t["due"]
-                                                                    and t["emit"])
+        self.out_full = (self.out_full and not i["out_ready"]) or t["loads"]
+        if self.S and t["advance"]:
+            self.pipe = [t["due"] and t["emit"]] + self.pipe[:-1]
         if t["advance"] and t["due"] and t["emit"]:
             self.group = 0
         elif t["due"] and t["emit"] and i["rq_valid"] and not t["row_done"]:
@@ -444,6 +457,8 @@ TILE_CONFIGS = [
     dict(rows=2, cols=2, max_pack=4),
     dict(rows=2, cols=4, rq_lanes=2),
     dict(rows=3, cols=2, rq_lanes=1),
+    dict(rows=2, cols=3, rq_stages=1),
+    dict(rows=3, cols=2, rq_stages=2, max_pack=4),
 ]
 
 
@@ -457,7 +472,7 @@ def test_tile_handshake_matches_documented_model(params):
     dut = Tile(n=4, acc_width=12, depth_bits=3, kbits=6, ebits=2, sbits=3, **params)
     R, C, P, db = dut.rows, dut.cols, dut.max_pack, dut.depth_bits
     top, cd = with_domain(dut)
-    model = TileHandshake(R, C, dut.n, db, P, dut.design.rq_lanes)
+    model = TileHandshake(R, C, dut.n, db, P, dut.design.rq_lanes, dut.design.rq_stages)
     hs_sigs, out_sigs = _tile_ports(dut)
     hs_cat = Cat(*hs_sigs.values())
     rng = random.Random(f"handshake-{params}")
@@ -540,16 +555,16 @@ def test_tile_handshake_matches_documented_model(params):
             prev_out = out_payload if (want["out.valid"] and not out_ready and not rst) else None
             if not rst:
                 cov["row_frozen_rq"] += t["due"] and not i["rq_valid"]
-                cov["row_frozen_out"] += (t["due"] and t["emit"] and model.out_full
-                                          and not out_ready and i["rq_valid"]
-                                          and t["row_done"])
+                cov["row_frozen_out"] += (
+                    (model.pipe[-1] if model.S else t["due"] and t["emit"] and i["rq_valid"]
+                     and t["row_done"]) and model.out_full and not out_ready)
                 if model.G > 1:  # frozen while a lane group of the row is requantized
                     cov["lane_group"] = cov.get("lane_group", 0) + (
                         t["due"] and t["emit"] and i["rq_valid"] and not t["row_done"])
                 cov["gap_wait"] += (t["waits"] and i["cmd_valid"] and i["act_valid"]
                                     and i["wgt_valid"])
                 cov["skip_row"] += t["due"] and not t["emit"] and t["advance"]
-                cov["emit"] += t["due"] and t["emit"] and t["advance"]
+                cov["emit"] += t["loads"]
                 cov["tile"] += want["cmd.ready"]
                 cov["k0"] += want["cmd.ready"] and i["k"] == 0
             await ctx.tick()
@@ -633,17 +648,19 @@ def _tile(**kw):
                 **kw)
 
 
-@pytest.mark.parametrize("max_pack, rq_lanes", [(1, None), (4, None), (1, 1)])
-def test_tile_one_reset_cycle_equals_power_on(max_pack, rq_lanes):
+@pytest.mark.parametrize("max_pack, rq_lanes, rq_stages", [(1, None, 0), (4, None, 0), (1, 1, 0),
+                                                          (1, None, 2)])
+def test_tile_one_reset_cycle_equals_power_on(max_pack, rq_lanes, rq_stages):
     """docs/hardware.md, "Reset": one rising edge with rst high, from any state, leaves the
     tile exactly as it powers up; a longer reset changes nothing. Compared cycle for cycle
     on every ready / valid and out.payload, from dirty states reached by random traffic
     (mid-tile, rows pending in the array, out full)."""
-    kw = ({"max_pack": max_pack} if max_pack > 1 else {}) | {"rq_lanes": rq_lanes}
+    kw = ({"max_pack": max_pack} if max_pack > 1 else {}) | {"rq_lanes": rq_lanes,
+                                                             "rq_stages": rq_stages}
     fresh, _ = _trace(_tile(**kw), ClockDomain("sync"), 150, 0)
     assert sum(r["out.valid"] for r, _ in fresh) > 10
     states = []
-    for dirty, reset_len in ((8, 1), (20, 1), (47, 1), (59, 1), (20, 3)):
+    for dirty, reset_len in ((8, 1), (20, 1), (22, 1), (47, 1), (59, 1), (20, 3)):
         got, left = _trace(_tile(**kw), ClockDomain("sync"), 150, 0, dirty=dirty,
                            reset_len=reset_len)
         assert got == fresh, (dirty, reset_len)

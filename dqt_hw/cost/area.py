@@ -124,6 +124,17 @@ def _tile(d):
         lane_in = d.acc_width + d.side_sum_width + 4 * d.kbits + 4 * d.ebits + d.sbits
         _add(f, {"mux": L * (G - 1) * lane_in + (G - 1) * L * n,
                  "ff": (G - 1) * L * n + (G - 1).bit_length(), "hc": (G - 1).bit_length()})
+    S = d.rq_stages
+    if S:  # pipelined lanes: the exact sum (and the four shifted terms) with the late
+        # constants (S, rounding, b_out) per rank; the row control (valid, row, emit,
+        # last, ncols) per rank
+        late = d.sbits + 2 + d.width_bits
+        lane = d.requant_sum_bits + late
+        if S == 2:
+            emax, kb, sw = (1 << d.ebits) - 1, d.kbits, d.side_sum_width
+            lane += (kb + d.acc_width + emax) + 2 * (kb + sw + emax) + (kb + emax) + late
+        ctrl = 3 + max(1, (R - 1).bit_length()) + C.bit_length()
+        _add(f, {"ff": C * lane + S * ctrl})
     db = d.depth_bits
     _add(f, {"ff": C * n + max(1, (R - 1).bit_length()) + 2 + db + d.min_period.bit_length(),
              "hc": 2 * db, "mux": C * n})

@@ -13,7 +13,8 @@ at cycle ``L_t = K - 1 + t * max(K, P)`` with ``P = design.min_period`` = max(R,
 array's double-buffered results let the next tile start at once; a tile shorter than P is
 padded with idle steps), and its rows leave ``design.latency`` = C + 1 + G cycles later,
 one per G cycles, where G = ``design.row_cycles`` = C / rq_lanes (1 with a requantizer
-lane per column: latency C + 2, one row per cycle). With G > 1 every emitted row freezes
+lane per column: latency C + 2, one row per cycle; pipelined lanes, ``rq_stages``, add
+their register ranks to the latency and nothing else). With G > 1 every emitted row freezes
 the whole datapath (inputs included) for G - 1 cycles while the lane groups take its
 columns in turn, so a layer of T tiles takes
 

@@ -256,19 +256,21 @@ def _version(exe):
 
 def fpga_configs(target: str = "ecp5", include_large: bool = False):
     """The configurations of ``make synth-fpga``: the DQT PE and 4x4 array beside the plain
-    PE and array of the same shape, the 2x2 tile (with its requantizer lanes); iCE40 the
-    two PEs only (its pins). The 8x8 reference tile only with ``include_large``."""
-    from ..design.reference import reference
+    PE and array of the same shape, the 2x2 tile (with its requantizer lanes) and the same
+    with pipelined lanes (``rq_stages`` = 2); iCE40 the two PEs only (its pins). With
+    ``include_large`` the 8x8 tile with one time-multiplexed requantizer lane
+    (``tile8x8_w32_rq1``: its 76 MULT18X18D fit the 85k part; the reference 8x8 tile's
+    eight lanes do not, and its ``-nodsp`` synthesis does not finish, docs/cost.md)."""
     from .synth import fit_configs
 
-    by = {c.name: c for c in fit_configs() if not isinstance(c, str)}
+    by = {c.name: c for c in fit_configs(include_large=include_large)
+          if not isinstance(c, str)}
     names = ["dqt_pe", "plain_pe"]
     if target == "ecp5":
-        names += ["dqt_array4x4", "plain_array4x4", "fit_tile2x2_w20"]
-    cfgs = [by[n] for n in names]
-    if include_large and target == "ecp5":
-        cfgs.append(reference("dqt_tile8x8_w32"))
-    return cfgs
+        names += ["dqt_array4x4", "plain_array4x4", "fit_tile2x2_w20", "fit_tile2x2_w20_rs2"]
+        if include_large:
+            names.append("tile8x8_w32_rq1")
+    return [by[n] for n in names]
 
 
 def _data(name):

@@ -7,7 +7,9 @@ runs the tile (default: the 4x4 tile of the shipped network's arithmetic, the on
 sim/tb/tb_net.py; or ``--design``) in Verilator with ``--trace-saif`` on a ResNet-18
 CIFAR-10 layer (seeded realistic data) and on a layer of the shipped trained network (its
 own test images) at each width pair and at the controller's own widths, checks every
-output row, counts the toggles of each component class and turns them into energy
+output row, counts the toggles of each component class and turns them into energy; the
+plain int8 MAC array of the same shape runs the n x n jobs too (``--no-plain`` skips it),
+for the DQT-vs-plain overhead of the PE array
 (:mod:`dqt_hw.cost.activity`; docs/cost.md, "Energy from switching activity"). Writes
 ``power.json`` and ``power_vs_width.png`` into ``--out``. The benches (``sim/``) come with
 the repository checkout.
@@ -37,6 +39,8 @@ def register(sub):
                    help=f"layer data, comma separated, of {', '.join(SOURCES)}")
     p.add_argument("--no-dynamic", action="store_true",
                    help="skip the controller's own widths on the shipped network")
+    p.add_argument("--no-plain", action="store_true",
+                   help="skip the plain int8 MAC array on the n x n runs' data")
     p.add_argument("--max-macs", type=int, default=4096,
                    help="tile MAC slots per run (at least one tile of the layer)")
     p.add_argument("--inputs", type=int, default=2,
@@ -81,7 +85,8 @@ def run(args) -> int:
 
     rep = activity.measure(design, sources=sources, pairs=pairs,
                            dynamic=not args.no_dynamic, max_macs=args.max_macs,
-                           inputs=args.inputs, seed=args.seed, tech=args.tech)
+                           inputs=args.inputs, seed=args.seed, tech=args.tech,
+                           plain=not args.no_plain)
     rep["command"] = " ".join(["dqt-hw", *getattr(args, "argv", [])])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -107,6 +112,16 @@ def summary(rep: dict) -> str:
                      f"{t['accumulator']:>10.2f} {e['multiplier'] / m:>11.4f} "
                      f"{e['accumulator'] / m:>10.4f} {e['total'] / m:>8.4f} "
                      f"{r['op_model_pj']['total'] / m:>12.4f}")
+    if rep.get("plain_runs"):
+        lines.append("PE array alone (pJ/MAC; DQT: PEs, views, side sums, array registers) "
+                     "against the plain MAC array on the same data:")
+        for p in rep["plain_runs"]:
+            plain = p["energy_pj"]["total"] / p["macs"]
+            for r in rep["runs"]:
+                if r["source"] == p["source"]:
+                    dqt = r["array_energy_pj"]["total"] / r["macs"]
+                    lines.append(f"  {r['label']:<18} DQT array {dqt:.4f}  plain array "
+                                 f"(n x n) {plain:.4f}  {100 * (dqt / plain - 1):+6.1f} %")
     return "\n".join(lines)
 
 

@@ -29,6 +29,8 @@ FLAGS = (
      "elements per step at narrow widths (scalable_pe, array, tile: 1, 2, 4)"),
     ("--rq-lanes", "rq_lanes", int, "requantizer lanes of a tile, dividing cols (default: "
                                    "cols; fewer take cols / rq_lanes cycles per row)"),
+    ("--rq-stages", "rq_stages", int, "register ranks in a tile's requantizer lanes (0..2; "
+                                     "each adds a cycle of latency)"),
     ("--queue-depth", "queue_depth", int, "command-queue depth of the AXI shell (axi: 2..16)"),
 )
 """(flag, parameter, type, help) of every design parameter with a flag."""

@@ -40,7 +40,8 @@ PARAMETERS = {
               "widths", "depth_bits", "max_pack"),
     "requant": ("n", "acc_width", "sum_width", "kbits", "ebits", "sbits", "signed", "widths"),
     "tile": ("rows", "cols", "n", "acc_width", "overflow", "view_rounding", "signed",
-             "widths", "depth_bits", "kbits", "ebits", "sbits", "max_pack", "rq_lanes"),
+             "widths", "depth_bits", "kbits", "ebits", "sbits", "max_pack", "rq_lanes",
+             "rq_stages"),
     "rescale": ("n", "rounding", "signed", "mult_bits", "sbits", "widths"),
     "axi": ("rows", "cols", "n", "acc_width", "overflow", "view_rounding", "signed",
             "widths", "depth_bits", "kbits", "ebits", "sbits", "max_pack", "queue_depth"),
@@ -56,7 +57,7 @@ PARAMETERS = {
 }
 """The parameters of each component, in documentation (and sidecar) order."""
 
-QUIET_DEFAULTS = {"array": {"max_pack": 1}, "tile": {"max_pack": 1}}
+QUIET_DEFAULTS = {"array": {"max_pack": 1}, "tile": {"max_pack": 1, "rq_stages": 0}}
 """Parameters left out of the sidecar at their default (the sidecars of designs made
 before the parameter existed stay byte-identical)."""
 
@@ -76,6 +77,7 @@ INT_RANGES = {
     "sbits": ("shift width sbits", 1, R.MAX_S_BITS),
     "acc_width": ("accumulator width W", 2, R.MAX_ACC_WIDTH),
     "rq_lanes": ("requantizer lanes rq_lanes", 1, R.MAX_DIM),
+    "rq_stages": ("requantizer pipeline stages rq_stages", 0, R.MAX_RQ_STAGES),
 }
 """(what, lo, hi) of every integer parameter checked by range alone (acc_width: of a
 standalone requantizer; elsewhere it must also hold one product). The checks below and
@@ -159,6 +161,7 @@ class Design:
     mult_bits: int = 16
     queue_depth: int = 4
     rq_lanes: int | None = None
+    rq_stages: int = 0
 
     def __post_init__(self):
         comp = self.component
@@ -232,6 +235,8 @@ class Design:
         if "rq_lanes" in params and self.rq_lanes is not None:
             lanes = R.check_rq_lanes(self.rq_lanes, v["cols"])
             v["rq_lanes"] = None if lanes == v["cols"] else lanes
+        if "rq_stages" in params:
+            v["rq_stages"] = R.check_rq_stages(self.rq_stages, v.get("rq_lanes"), v["cols"])
         for k, val in v.items():
             object.__setattr__(self, k, val)
 
@@ -394,9 +399,9 @@ class Design:
     def latency(self) -> int:
         """Clock edges from the edge that transfers a tile's last step to the one that
         transfers its first ``out`` row, without back-pressure: the array's latency, the
-        row's lane groups and the output register, C + 1 + row_cycles (C + 2 with a lane
-        per column)."""
-        return self.array_latency + self.row_cycles
+        row's lane groups, the requantizer's pipeline registers and the output register,
+        C + 1 + row_cycles + rq_stages (C + 2 with a combinational lane per column)."""
+        return self.array_latency + self.row_cycles + self.rq_stages
 
     @property
     def max_depth(self) -> int:

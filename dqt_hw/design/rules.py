@@ -21,10 +21,11 @@ from ..spec import (
 
 __all__ = [
     "HW_OVERFLOW_MODES", "MAX_ACC_WIDTH", "MAX_DEPTH_BITS", "MAX_DIM", "MAX_E_BITS",
-    "MAX_PLANE_DEPTH_BITS",
-    "MAX_MULT_BITS", "MAX_S_BITS", "PACK_FACTORS", "QUEUE_DEPTHS", "VIEW_ROUNDINGS",
+    "MAX_PLANE_DEPTH_BITS", "MAX_MULT_BITS", "MAX_RQ_STAGES", "MAX_S_BITS", "PACK_FACTORS",
+    "QUEUE_DEPTHS", "VIEW_ROUNDINGS",
     "check_acc_width", "check_bool", "check_choice", "check_int", "check_master_width",
-    "check_max_pack", "check_overflow", "check_queue_depth", "check_rq_lanes", "check_view_rounding",
+    "check_max_pack", "check_overflow", "check_queue_depth", "check_rq_lanes", "check_rq_stages",
+    "check_view_rounding",
     "check_widths",
     "cycles_per_width_pair", "depth_bits_for", "max_product", "min_acc_width", "min_view_width",
     "pack_factor", "pack_modes", "requant_sum_bits", "row_cycles", "side_sum_width",
@@ -39,6 +40,9 @@ HW_OVERFLOW_MODES = ("wrap", "saturate")
 
 MAX_DIM = 64
 """Largest R or C of a PE array."""
+
+MAX_RQ_STAGES = 2
+"""Most register ranks in a requantizer lane (after the shifted terms, after the sum)."""
 
 MAX_DEPTH_BITS = 24
 """Widest K field of a tile (tiles of up to 2^24 steps)."""
@@ -252,6 +256,16 @@ def check_rq_lanes(rq_lanes, cols: int) -> int:
         raise ValueError(f"requantizer lanes rq_lanes must divide cols = {cols} (one of "
                          f"{divisors}), not {rq_lanes}")
     return rq_lanes
+
+
+def check_rq_stages(rq_stages, rq_lanes, cols: int) -> int:
+    """Register ranks in the tile's requantizer lanes: an int in 0..MAX_RQ_STAGES, above 0
+    only with a lane per column (``rq_lanes`` None or equal to cols)."""
+    rq_stages = check_int("requantizer pipeline stages rq_stages", rq_stages, 0, MAX_RQ_STAGES)
+    if rq_stages and rq_lanes is not None and rq_lanes != cols:
+        raise ValueError(f"requantizer pipeline stages rq_stages = {rq_stages} need a lane per "
+                         f"column (rq_lanes = cols = {cols}), not rq_lanes = {rq_lanes}")
+    return rq_stages
 
 
 def check_queue_depth(depth) -> int:

@@ -20,6 +20,9 @@ FAULTS = {
                      "(a row dropped under back-pressure)",
     "planes_half_up_short": "the plane reader enables b rows at half_up instead of b + 1 "
                             "(the rounding plane is not read)",
+    "rq_ctrl_early": "a pipelined requantizer's row control passes one register rank fewer "
+                     "than the lanes' data (a row leaves before its codes)",
+    "latency_short": "the tile's latency (the sidecar's latency_cycles) is one cycle short",
 }
 
 _active: set[str] = set()

@@ -16,7 +16,7 @@ configuration writer (docs/hardware.md). ``rounding`` is a run-time 2-bit code,
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth import Cat, Const, Module, Mux, Signal, Value, unsigned
 from amaranth import signed as signed_shape
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
@@ -27,7 +27,8 @@ from ..spec import ROUNDING_CODES, code_range
 from ._params import validated_init
 from .view import code_shape
 
-__all__ = ["Requantizer", "lane_layout", "round_shift_hw"]
+__all__ = ["PipelinedRequantizer", "Requantizer", "lane_code", "lane_layout", "lane_terms",
+           "lane_total", "round_shift_hw"]
 
 def lane_layout(kbits: int, ebits: int, sbits: int) -> data.StructLayout:
     """Per-lane (per output channel) constants: K1..K4 (signed, kbits), E1..E4
@@ -137,22 +138,89 @@ class Requantizer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         c = self.cfg
-        t1 = (c.k1 * self.acc) << c.e1
-        t2 = (c.k2 * self.sum_a) << c.e2
-        t3 = (c.k3 * self.sum_w) << c.e3
-        t4 = c.k4 << c.e4
-        total = Signal(signed_shape(self.sum_bits), name="total")
-        m.d.comb += total.eq(t1 + t2 + t3 + t4)
-        rounded = Signal(signed_shape(self.sum_bits), name="rounded")
-        m.d.comb += rounded.eq(round_shift_hw(m, total, c.s, self.rounding))
-        lo = Signal(code_shape(self._n, self._signed), name="lo")
-        hi = Signal(code_shape(self._n, self._signed), name="hi")
-        with m.Switch(self.b_out):
-            for b in self._widths:
-                with m.Case(b):
-                    blo, bhi = code_range(b, self._signed)
-                    m.d.comb += [lo.eq(blo), hi.eq(bhi)]
-            with m.Default():
-                m.d.comb += [lo.eq(0), hi.eq(0)]
-        m.d.comb += self.code.eq(Mux(rounded < lo, lo, Mux(rounded > hi, hi, rounded)))
+        total = lane_total(m, lane_terms(c, self.acc, self.sum_a, self.sum_w), self.sum_bits)
+        m.d.comb += self.code.eq(lane_code(m, total, c.s, self.rounding, self.b_out,
+                                           self.design))
         return m
+
+
+def lane_terms(cfg, acc, sum_a, sum_w) -> list:
+    """The four terms K1*acc << E1, K2*sum_a << E2, K3*sum_w << E3, K4 << E4 (Amaranth
+    values at their exact widths)."""
+    return [(cfg.k1 * acc) << cfg.e1, (cfg.k2 * sum_a) << cfg.e2,
+            (cfg.k3 * sum_w) << cfg.e3, cfg.k4 << cfg.e4]
+
+
+def lane_total(m: Module, terms, sum_bits: int) -> Signal:
+    """The exact sum of the four terms (``sum_bits`` wide: it never overflows)."""
+    total = Signal(signed_shape(sum_bits), name="total")
+    m.d.comb += total.eq(terms[0] + terms[1] + terms[2] + terms[3])
+    return total
+
+
+def lane_code(m: Module, total, s, rounding, b_out, design):
+    """The output code of the sum: rounded once by S, clamped to the range of ``b_out``."""
+    rounded = Signal(signed_shape(len(total)), name="rounded")
+    m.d.comb += rounded.eq(round_shift_hw(m, total, s, rounding))
+    lo = Signal(code_shape(design.n, design.signed), name="lo")
+    hi = Signal(code_shape(design.n, design.signed), name="hi")
+    with m.Switch(b_out):
+        for b in design.widths:
+            with m.Case(b):
+                blo, bhi = code_range(b, design.signed)
+                m.d.comb += [lo.eq(blo), hi.eq(bhi)]
+        with m.Default():
+            m.d.comb += [lo.eq(0), hi.eq(0)]
+    return Mux(rounded < lo, lo, Mux(rounded > hi, hi, rounded))
+
+
+class PipelinedRequantizer(wiring.Component):
+    """A requantizer lane with ``stages`` register ranks (1 or 2), for a tile with
+    ``rq_stages`` > 0: the ports of :class:`Requantizer` plus ``en``. Every rank loads at a
+    rising edge with ``en`` high and holds otherwise, so ``code`` is the lane's value of
+    the inputs presented ``stages`` enabled edges earlier (the constants S, ``rounding``
+    and ``b_out`` travel with their row). Rank 1 (``stages`` = 2 only) holds the four
+    shifted terms, the last rank the exact sum; rounding and clamp follow it."""
+
+    @validated_init
+    def __init__(self, design, stages: int):
+        self.design = d = Design.of("requant", design)
+        if stages not in (1, 2):
+            raise ValueError(f"requantizer pipeline stages must be 1 or 2, not {stages!r}")
+        self._stages = stages
+        self._layout = lane_layout(d.kbits, d.ebits, d.sbits)
+        super().__init__(
+            {
+                "acc": In(signed_shape(d.acc_width)),
+                "sum_a": In(signed_shape(d.sum_width)),
+                "sum_w": In(signed_shape(d.sum_width)),
+                "cfg": In(self._layout),
+                "rounding": In(unsigned(2)),
+                "b_out": In(unsigned(width_field_bits(d.n))),
+                "en": In(1),
+                "code": Out(code_shape(d.n, d.signed)),
+            }
+        )
+
+    stages = property(lambda self: self._stages)
+
+    def elaborate(self, platform):
+        m = Module()
+        c = self.cfg
+        terms = lane_terms(c, self.acc, self.sum_a, self.sum_w)
+        late = [c.s, self.rounding, self.b_out]  # what the stages after the sum read
+        if self._stages == 2:
+            terms = self._rank(m, terms, [f"term{i}_q" for i in range(1, 5)])
+            late = self._rank(m, late, ["s_q1", "rounding_q1", "b_out_q1"])
+        total = lane_total(m, terms, self.design.requant_sum_bits)
+        total, *late = self._rank(m, [total, *late],
+                                  ["total_q", "s_q", "rounding_q", "b_out_q"])
+        m.d.comb += self.code.eq(lane_code(m, total, *late, self.design))
+        return m
+
+    def _rank(self, m, values, names):
+        """Registers of ``values`` (loaded when ``en``)."""
+        regs = [Signal(Value.cast(v).shape(), name=nm) for v, nm in zip(values, names)]
+        with m.If(self.en):
+            m.d.sync += [r.eq(v) for r, v in zip(regs, values)]
+        return regs

@@ -20,7 +20,9 @@ protocol (docs/hardware.md, "Tile stream protocol"):
 Back-pressure: when ``out`` is full and not ready, or a row is due and ``rq`` is not
 valid, the whole datapath freezes for that cycle (nothing is lost or duplicated). With
 ``rq_lanes`` = L < C requantizer lanes, each emitted row also freezes it for C / L - 1
-cycles while the L lanes take the row's columns group by group (``_grouped_drain``). The last
+cycles while the L lanes take the row's columns group by group (``_grouped_drain``). With
+``rq_stages`` = S > 0 the lanes are pipelined (``_pipelined_drain``): a row's codes reach
+``out`` S steps after it leaves the array, its control carried beside them. The last
 steps of consecutive tiles are at least max(R, C) steps apart (a shorter tile is padded
 with idle steps), so for K >= max(R, C) tiles follow each other back to back, whatever
 their widths: a precision switch costs no drain and no cycle.
@@ -36,7 +38,7 @@ from ..design import Design
 from . import faults
 from ._params import validated_init
 from .array import PEArray
-from .requant import Requantizer, lane_layout
+from .requant import PipelinedRequantizer, Requantizer, lane_layout
 from .view import code_shape
 
 __all__ = ["Tile"]
@@ -57,7 +59,8 @@ class Tile(wiring.Component):
         :class:`~dqt_hw.hw.scalable.ScalableMACPE` bricks and every transfer carries
         ``max_pack`` slots, of which the first ``pack_factor(b_a, b_w)`` hold elements.
         ``rq_lanes``: requantizer lanes, dividing C (default C); fewer are
-        time-multiplexed over C / rq_lanes cycles per output row.
+        time-multiplexed over C / rq_lanes cycles per output row. ``rq_stages``:
+        register ranks in every lane (0..2, default 0), each one more cycle of latency.
     **params
         Keyword parameters on top of ``design`` (or of the defaults).
 
@@ -149,8 +152,9 @@ class Tile(wiring.Component):
     def latency(self) -> int:
         """Clock edges from the one that transfers a tile's last step to the one that
         transfers its first ``out`` row, without back-pressure (``out.valid`` rises one
-        edge earlier): C + 2 (C + 1 + C / rq_lanes with fewer lanes)."""
-        return self.design.latency
+        edge earlier): C + 2 (C + 1 + C / rq_lanes with fewer lanes; + rq_stages with a
+        pipelined requantizer)."""
+        return self.design.latency - (1 if faults.on("latency_short") else 0)
 
     @property
     def requant_sum_bits(self) -> int:
@@ -170,6 +174,9 @@ class Tile(wiring.Component):
         # ---- drain side: requantize the row the array presents, into the out register
         if self.design.row_cycles > 1:
             advance = self._grouped_drain(m, arr)
+            return self._input_side(m, arr, advance)
+        if self.design.rq_stages:
+            advance = self._pipelined_drain(m, arr)
             return self._input_side(m, arr, advance)
         lanes = []
         for j in range(C):
@@ -312,6 +319,63 @@ class Tile(wiring.Component):
                                  for i, lane in enumerate(lanes)]
         last_row = (arr.row_index == R - 1) if R > 1 else 1
         m.d.comb += rq.ready.eq(advance & due & last_row)
+        return advance
+
+    def _pipelined_drain(self, m, arr):
+        """Drain side with ``rq_stages`` = S register ranks in every lane: the row the
+        array presents enters the lanes (``rq`` must be valid: its constants are read
+        here, and it is taken with row R - 1), its control (valid, index, emit = i < m,
+        last, ncols) travels through S ranks beside the lanes' data, and it is loaded into
+        ``out`` S steps later. Everything advances together: the datapath freezes while a
+        row enters without ``rq`` or while the row leaving the last rank is to be emitted
+        and ``out`` is full. Returns ``advance``."""
+        R, C, S = self._R, self._C, self.design.rq_stages
+        rq, out = self.rq, self.out
+        advance = Signal(name="advance")
+        lanes = []
+        for j in range(C):
+            lane = PipelinedRequantizer(self.design, S)
+            m.submodules[f"lane{j}"] = lane
+            m.d.comb += [
+                lane.acc.eq(arr.row_acc[j]),
+                lane.sum_a.eq(arr.row_sum_a),
+                lane.sum_w.eq(arr.row_sum_w[j]),
+                lane.cfg.eq(rq.payload.lanes[j]),
+                lane.rounding.eq(rq.payload.rounding),
+                lane.b_out.eq(rq.payload.b_out),
+                lane.en.eq(advance),
+            ]
+            lanes.append(lane)
+        ctrl = data.StructLayout({"valid": 1, "row": self.out_layout["row"].shape,
+                                  "emit": 1, "last": 1, "ncols": unsigned(C.bit_length())})
+        entry = Signal(ctrl, name="rq_row0")
+        m.d.comb += [entry.valid.eq(arr.row_valid), entry.row.eq(arr.row_index),
+                     entry.emit.eq(arr.row_index < rq.payload.m),
+                     entry.last.eq(arr.row_index + 1 == rq.payload.m),
+                     entry.ncols.eq(rq.payload.ncols)]
+        row = entry
+        for r in range(1, S + (0 if faults.on("rq_ctrl_early") else 1)):
+            nxt = Signal(ctrl, name=f"rq_row{r}")
+            with m.If(advance):
+                m.d.sync += nxt.eq(row)
+            row = nxt
+        out_free = Signal(name="out_free")
+        m.d.comb += out_free.eq(1 if faults.on("drop_on_stall") else ~out.valid | out.ready)
+        leaving = Signal(name="leaving")  # the row leaving the last rank is emitted
+        m.d.comb += leaving.eq(row.valid & row.emit)
+        m.d.comb += advance.eq((~arr.row_valid | rq.valid) & (~leaving | out_free))
+        with m.If(out.ready):
+            m.d.sync += out.valid.eq(0)
+        with m.If(advance & leaving):
+            m.d.sync += [
+                out.valid.eq(1),
+                out.payload.row.eq(row.row),
+                out.payload.last.eq(row.row == R - 1 if faults.on("last_row") else row.last),
+            ]
+            for j, lane in enumerate(lanes):
+                m.d.sync += out.payload.codes[j].eq(Mux(j < row.ncols, lane.code, 0))
+        last_row = (arr.row_index == R - 1) if R > 1 else 1
+        m.d.comb += rq.ready.eq(advance & arr.row_valid & last_row)
         return advance
 
     def _widths_to(self, m, arr, fire):

@@ -118,6 +118,16 @@ def generate(design: Design) -> tuple[str, dict]:
                                   "datapath (inputs included) frozen until the last group; "
                                   "rows of a tile leave cycles_per_row cycles apart",
             })
+        if tile.design.rq_stages:
+            sidecar["timing"].update({
+                "rq_stages": tile.design.rq_stages,
+                "requant_pipeline": "each requantizer lane has rq_stages register ranks: an "
+                                    "out row leaves rq_stages cycles later than with a "
+                                    "combinational lane (latency_cycles counts them); rq is "
+                                    "read as a row enters the lanes and taken as row R - 1 "
+                                    "enters, so the next tile's rq can be needed before the "
+                                    "previous tile's last out transfer",
+            })
         if tile.max_pack > 1:
             pairs = [(ba, bw) for ba in tile.widths for bw in tile.widths]
             sidecar["timing"].update({

@@ -425,15 +425,17 @@ async def test_back_to_back(dut):
     tile's transfers: a shorter tile is padded to the minimum period, docs/hardware.md, and
     nothing is slower); then with back-pressure on half the cycles, so the array freezes
     with the next tile in flight (every other job M = R, N = C, K >= 2, accumulator lanes
-    only) (``b2b_jobs`` per phase, default 24)."""
+    only) (``b2b_jobs`` per phase, default 24). Without back-pressure every out row must also
+    leave when the sidecar's ``timing.latency_cycles`` says (``_check_latency``)."""
     count = Config().get("b2b_jobs", 24)
     for p_stall in (0.0, 0.5):
         tb = TB(dut, p_idle=0.0, p_stall=p_stall)
         await tb.start()
         P = max(tb.R, tb.C)
         depth = 1 << tb.cfg.hw["depth_bits"]
-        takes = []
+        takes, outs = [], []
         tb.mon["cmd"].callbacks.append(lambda word: takes.append(tb.mon["cmd"].cycle))
+        tb.mon["out"].callbacks.append(lambda word: outs.append(tb.mon["out"].cycle))
         transfers, rows = [], []
         for idx, pair in enumerate(tile_stim.switch_pairs(tb.rng, tb.cfg.design, count)):
             K = min(depth, tb.rng.choice((1, 2, max(1, P - 1), P, P + 1, 2 * P + 1)))
@@ -450,6 +452,7 @@ async def test_back_to_back(dut):
         await tb.run()
         tb.finish()
         if p_stall == 0.0:
+            _check_latency(tb, takes, outs, rows)
             waits = _row_group_waits(tb, transfers, rows)
             for i in range(1, len(takes)):
                 want = max(transfers[i], P) + waits[i]
@@ -458,6 +461,23 @@ async def test_back_to_back(dut):
                         f"cmd stream: job {i} ({transfers[i]} transfer(s)) taken at cycle "
                         f"{takes[i]}, {takes[i] - takes[i - 1]} cycles after job {i - 1}; "
                         f"expected {want} (no idle cycle, no back-pressure)")
+
+
+def _check_latency(tb, takes, outs, rows):
+    """The sidecar's timing, without back-pressure: row r of a job leaves
+    ``timing.latency_cycles`` + r ``cycles_per_row`` cycles after the job's last step (its
+    cmd transfer). Every job with a lane per column (nothing freezes the datapath); the
+    first job's rows with fewer lanes (later rows wait on each other's lane groups)."""
+    lat, G = tb.cfg.timing["latency_cycles"], tb.cfg.timing.get("cycles_per_row", 1)
+    want = [t + lat + G * r for j, (t, m) in enumerate(zip(takes, rows))
+            if G == 1 or j == 0 for r in range(m)]
+    got = outs[:len(want)]
+    if got != want:
+        bad = next(i for i, (a, b) in enumerate(zip(got, want)) if a != b)
+        raise AssertionError(
+            f"out stream: transfer {bad} at cycle {got[bad]}, the sidecar's latency_cycles = "
+            f"{lat} (cycles_per_row {G}) puts it at cycle {want[bad]} (no idle cycle, no "
+            f"back-pressure)")
 
 
 def _row_group_waits(tb, transfers, rows):
