@@ -256,8 +256,9 @@ def _version(exe):
 
 def fpga_configs(target: str = "ecp5", include_large: bool = False):
     """The configurations of ``make synth-fpga``: the DQT PE and 4x4 array beside the plain
-    PE and array of the same shape, the 2x2 tile (with its requantizer lanes) and the same
-    with pipelined lanes (``rq_stages`` = 2); iCE40 the two PEs only (its pins). With
+    PE and array of the same shape, the 2x2 tile (with its requantizer lanes), the same
+    with pipelined lanes (``rq_stages`` = 2) and with one lane for both columns
+    (``rq_lanes`` = 1); iCE40 the two PEs only (its pins). With
     ``include_large`` the 8x8 tile with one time-multiplexed requantizer lane
     (``tile8x8_w32_rq1``: its 76 MULT18X18D fit the 85k part; the reference 8x8 tile's
     eight lanes do not, and its ``-nodsp`` synthesis does not finish, docs/cost.md)."""
@@ -267,7 +268,8 @@ def fpga_configs(target: str = "ecp5", include_large: bool = False):
           if not isinstance(c, str)}
     names = ["dqt_pe", "plain_pe"]
     if target == "ecp5":
-        names += ["dqt_array4x4", "plain_array4x4", "fit_tile2x2_w20", "fit_tile2x2_w20_rs2"]
+        names += ["dqt_array4x4", "plain_array4x4", "fit_tile2x2_w20", "fit_tile2x2_w20_rs2",
+                  "fit_tile2x2_w20_rq1"]
         if include_large:
             names.append("tile8x8_w32_rq1")
     return [by[n] for n in names]

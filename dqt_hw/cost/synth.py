@@ -308,7 +308,8 @@ def fits_area_model(result: dict) -> bool:
               and result["params"].get("max_pack", 1) > 1)
     plain = result["component"].startswith("plain_")  # the reference MACs, not DQT units
     planes = result["component"] in ("planes", "plane_tile")  # memories: no feature for them
-    piped = result["params"].get("rq_stages", 0) > 0  # the timing variants
+    piped = (result["params"].get("rq_stages", 0) > 0  # the timing variants
+             or result["params"].get("rq_lanes") is not None)
     return (result.get("flow", "abc") == "abc" and not packed and not plain and not planes
             and not piped)
 
@@ -355,6 +356,10 @@ def fit_configs(include_large: bool = False):
         *(D(component="tile", name=f"fit_tile2x2_w20_rs{s}", rows=2, cols=2, n=8,
             acc_width=20, kbits=16, ebits=3, sbits=5, depth_bits=8, rq_stages=s)
           for s in (1, 2)),
+        # and with one requantizer lane for its two columns (rq_lanes = 1): what the lane
+        # multiplexers add to the path (docs/cost.md, "Time-multiplexed requantizer")
+        D(component="tile", name="fit_tile2x2_w20_rq1", rows=2, cols=2, n=8, acc_width=20,
+          kbits=16, ebits=3, sbits=5, depth_bits=8, rq_lanes=1),
         # the plain MAC PE / array of the reference PE's and array's shape (no views, no
         # width registers, no side sums), and int8 x int8 (signed) PEs of both kinds: the
         # measured overhead of shift-based precision switching (docs/cost.md)

@@ -7,13 +7,13 @@ values involved. Results are ``numpy.int64`` arrays.
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass
 
 import numpy as np
 
 from .. import spec
 from ..spec.format import code_range
+from ..spec.intops import as_int
 from . import drivers, wcache
 from .plan import F32_EXACT
 from . import _kernels as K
@@ -25,15 +25,6 @@ CODE_LIMIT = 1 << 16
 
 _EXACT_LIMIT = 1 << 62  # every exact int64 sum in the kernels stays below this
 _F64_EXACT = 1 << 53  # a float64 GEMM is exact while every partial sum stays below this
-
-
-def _int(name, v):
-    if isinstance(v, bool):
-        raise TypeError(f"{name} must be an integer, not {v!r}")
-    try:
-        return operator.index(v)
-    except TypeError:
-        raise TypeError(f"{name} must be an integer, not {v!r}") from None
 
 
 def as_codes(name: str, x, lo: int | None = None, hi: int | None = None) -> np.ndarray:
@@ -101,7 +92,7 @@ def lincomb(terms, constants, *, rounding: str, lo: int, hi: int) -> np.ndarray:
     """Element-wise ``spec.lincomb``: clamp(round_shift(sum_i (K_i x_i) << E_i, S), lo, hi)
     over broadcast integer arrays ``terms``."""
     r = spec.ROUNDING_CODES[spec.check_rounding(rounding)]
-    lo, hi = _int("lo", lo), _int("hi", hi)
+    lo, hi = as_int("lo", lo), as_int("hi", hi)
     if lo > hi:
         raise ValueError(f"clamp range is empty: lo = {lo} > hi = {hi}")
     terms = [as_codes(f"term {i}", t) for i, t in enumerate(terms)]
@@ -261,9 +252,9 @@ def side_sums_gemm(a, w):
 
 
 def _conv_geometry(x, w, stride, padding, groups):
-    stride = _int("stride", stride)
-    padding = _int("padding", padding)
-    groups = _int("groups", groups)
+    stride = as_int("stride", stride)
+    padding = as_int("padding", padding)
+    groups = as_int("groups", groups)
     if stride < 1:
         raise ValueError(f"stride must be at least 1, not {stride}")
     if padding < 0:
@@ -311,7 +302,7 @@ def conv2d(
     W, mode = _check_acc(acc_width, overflow)
     x, xlo, xhi = wcache.codes("x", x, as_codes, CODE_LIMIT)
     w, wlo, whi, wentry = wcache.weight_codes("w", w, as_codes, CODE_LIMIT)
-    pad_code = _int("pad_code", pad_code)
+    pad_code = as_int("pad_code", pad_code)
     if not -CODE_LIMIT <= pad_code <= CODE_LIMIT:
         raise ValueError(f"pad_code {pad_code} is outside [{-CODE_LIMIT}, {CODE_LIMIT}]")
     stride, padding, groups, Ho, Wo = _conv_geometry(x, w, stride, padding, groups)
@@ -356,7 +347,7 @@ def side_sums_conv2d(x, w, *, stride=1, padding=0, groups=1, pad_code=0):
     (padding included, as ``pad_code``) and of each output channel's weights."""
     x = as_codes("x", x, -CODE_LIMIT, CODE_LIMIT)
     w = as_codes("w", w, -CODE_LIMIT, CODE_LIMIT)
-    pad_code = _int("pad_code", pad_code)
+    pad_code = as_int("pad_code", pad_code)
     stride, padding, groups, Ho, Wo = _conv_geometry(x, w, stride, padding, groups)
     Nb = x.shape[0]
     O, Cg, kh, kw = w.shape
@@ -395,8 +386,8 @@ def global_avg_pool_nhwc(x, *, rounding: str) -> np.ndarray:
 
 
 def _pool_args(x, kernel, stride):
-    kernel = _int("kernel", kernel)
-    stride = kernel if stride is None else _int("stride", stride)
+    kernel = as_int("kernel", kernel)
+    stride = kernel if stride is None else as_int("stride", stride)
     if kernel < 1 or stride < 1:
         raise ValueError(f"kernel and stride must be at least 1, not {kernel} and {stride}")
     if x.ndim != 4:

@@ -26,7 +26,7 @@ from .core import (
     CODE_LIMIT,
     _check_acc,
     _conv_geometry,
-    _int,
+    as_int,
     as_codes,
     conv2d,
     gemm,
@@ -67,7 +67,7 @@ class Requant:
         object.__setattr__(self, "constants", cs)
         lo, hi = code_range(self.b_out, self.signed)
         if self.clamp is not None:
-            clo, chi = (_int("clamp low", self.clamp[0]), _int("clamp high", self.clamp[1]))
+            clo, chi = (as_int("clamp low", self.clamp[0]), as_int("clamp high", self.clamp[1]))
             if not lo <= clo <= chi <= hi:
                 raise ValueError(
                     f"clamp ({clo}, {chi}) must lie within the {self.b_out}-bit code range "
@@ -234,7 +234,7 @@ def _check_product_width(acc_width, b_a, b_w, a_fmt, w_fmt):
     lo_w, hi_w = code_range(b_w, w_fmt.signed)
     prod = max(abs(x * y) for x in (lo_a, hi_a) for y in (lo_w, hi_w))
     need = spec.signed_bits_for_magnitude(prod)
-    if _int("acc_width", acc_width) < need:
+    if as_int("acc_width", acc_width) < need:
         raise ValueError(
             f"acc_width = {acc_width} is narrower than one product of a {b_a}-bit by a "
             f"{b_w}-bit code ({prod} needs {need} bits)"
@@ -471,7 +471,7 @@ def conv_layer(x, w, *, a_fmt, w_fmt, b_a, b_w, view_rounding, acc_width, overfl
         wv = nested_view(w, n=w_fmt.n, b=b_w, rounding=view_rounding, signed=w_fmt.signed)
         _check_product_width(acc_width, b_a, b_w, a_fmt, w_fmt)
         W, mode = _check_acc(acc_width, overflow)
-        pc = _int("pad_code", pad_code)
+        pc = as_int("pad_code", pad_code)
         if (isinstance(requant, Requant) and -CODE_LIMIT <= pc <= CODE_LIMIT
                 and x.ndim == 4 and w.ndim == 4):
             st_, pd_, gr_, _, _ = _conv_geometry(x, wv, stride, padding, groups)

@@ -15,7 +15,7 @@ import numpy as np
 from .. import spec
 from ..spec.format import code_range
 from ..spec.planes import PLANE_WORD_BITS, planes_read
-from .core import _int, as_codes
+from .core import as_int, as_codes
 from .core import nested_view as _nested_view
 
 __all__ = ["PLANE_WORD_BITS", "planes_read", "to_planes", "from_planes", "view_from_planes"]
@@ -75,7 +75,7 @@ def _shape(shape) -> tuple[int, ...]:
         shape = (shape,)
     if not isinstance(shape, (tuple, list)):
         raise TypeError(f"shape must be a tuple of integers, not {shape!r}")
-    out = tuple(_int("shape entry", s) for s in shape)
+    out = tuple(as_int("shape entry", s) for s in shape)
     if any(s < 0 for s in out):
         raise ValueError(f"shape must have non-negative entries, not {out}")
     return out

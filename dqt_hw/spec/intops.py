@@ -9,7 +9,9 @@ MAX_INT_BITS = 4096
 ``round_shift``: far beyond any datapath, small enough that no call allocates absurdly."""
 
 
-def _int(name, x):
+def as_int(name, x) -> int:
+    """``x`` as a Python int (``operator.index``); a bool or a non-integer is a
+    ``TypeError`` naming ``name``."""
     if isinstance(x, bool):
         raise TypeError(f"{name} must be an integer, not {x!r}")
     try:
@@ -20,7 +22,7 @@ def _int(name, x):
 
 def check_width(name: str, width, lo: int = 1, hi: int = 64) -> int:
     """Validate a bit width: an int in [lo, hi]."""
-    width = _int(name, width)
+    width = as_int(name, width)
     if not lo <= width <= hi:
         raise ValueError(f"{name} must be in [{lo}, {hi}], not {width}")
     return width
@@ -38,7 +40,7 @@ def unsigned_range(width: int) -> tuple[int, int]:
 
 def wrap(x: int, width: int) -> int:
     """x modulo 2^width, read as a two's-complement ``width``-bit integer."""
-    x = _int("x", x)
+    x = as_int("x", x)
     width = check_width("width", width, 1, MAX_INT_BITS)
     m = 1 << width
     x &= m - 1
@@ -47,7 +49,7 @@ def wrap(x: int, width: int) -> int:
 
 def saturate(x: int, width: int) -> int:
     """x clamped to the two's-complement range of ``width`` bits."""
-    x = _int("x", x)
+    x = as_int("x", x)
     width = check_width("width", width, 1, MAX_INT_BITS)
     lo, hi = signed_range(width)
     return lo if x < lo else hi if x > hi else x
@@ -60,13 +62,13 @@ def clamp(x: int, lo: int, hi: int) -> int:
 
 def signed_bits(x: int) -> int:
     """The fewest two's-complement bits that hold x (at least 1)."""
-    x = _int("x", x)
+    x = as_int("x", x)
     return (x if x >= 0 else ~x).bit_length() + 1
 
 
 def signed_bits_for_magnitude(m: int) -> int:
     """The fewest two's-complement bits that hold every integer in [-m, m]."""
-    m = _int("m", m)
+    m = as_int("m", m)
     if m < 0:
         raise ValueError(f"magnitude must be non-negative, not {m}")
     return m.bit_length() + 1

@@ -13,9 +13,8 @@ numpy twins and ``tests/naive.py`` the oracle.
 
 from __future__ import annotations
 
-import operator
-
 from .format import code_range
+from .intops import as_int
 from .nested import check_view_widths, nested_view
 from .rounding import check_rounding
 
@@ -26,17 +25,8 @@ PLANE_WORD_BITS = 64
 """Word width W of a packed plane in the model and in golden files (16 hex digits)."""
 
 
-def _index(name, v) -> int:
-    if isinstance(v, bool):
-        raise TypeError(f"{name} must be an integer, not {v!r}")
-    try:
-        return operator.index(v)
-    except TypeError:
-        raise TypeError(f"{name} must be an integer, not {v!r}") from None
-
-
 def _word_bits(word_bits) -> int:
-    w = _index("word width word_bits", word_bits)
+    w = as_int("word width word_bits", word_bits)
     if w < 1:
         raise ValueError(f"word width word_bits must be at least 1, not {w}")
     return w
@@ -44,7 +34,7 @@ def _word_bits(word_bits) -> int:
 
 def plane_words(count: int, word_bits: int = PLANE_WORD_BITS) -> int:
     """Words of one plane of ``count`` elements: ceil(count / word_bits)."""
-    count, w = _index("element count", count), _word_bits(word_bits)
+    count, w = as_int("element count", count), _word_bits(word_bits)
     if count < 0:
         raise ValueError(f"element count must be non-negative, not {count}")
     return -(-count // w)
@@ -73,7 +63,7 @@ def to_planes(codes, n: int, *, signed: bool = False,
     n, _ = check_view_widths(n, n, signed)
     w = _word_bits(word_bits)
     lo, hi = code_range(n, signed)
-    codes = [_index(f"code {i}", q) for i, q in enumerate(codes)]
+    codes = [as_int(f"code {i}", q) for i, q in enumerate(codes)]
     for i, q in enumerate(codes):
         if not lo <= q <= hi:
             raise ValueError(f"code {i} = {q} is outside [{lo}, {hi}] for master width "
@@ -102,7 +92,7 @@ def _rebuild(rows, n: int, count: int, signed: bool, w: int) -> list[int]:
         p = n - 1 - j
         weight = -(1 << p) if signed and p == n - 1 else 1 << p
         for k, word in enumerate(row):
-            word = _index(f"plane row {j} word {k}", word)
+            word = as_int(f"plane row {j} word {k}", word)
             if not 0 <= word < 1 << w:
                 raise ValueError(f"plane row {j} word {k} = {word} is not a {w}-bit word")
             valid = min(w, count - k * w)
@@ -124,7 +114,7 @@ def from_planes(planes, n: int, count: int, *, signed: bool = False,
     if len(planes) != n:
         raise ValueError(f"a plane array of master width n = {n} has {n} rows, not "
                          f"{len(planes)}")
-    return _rebuild(planes, n, _index("element count", count), signed, w)
+    return _rebuild(planes, n, as_int("element count", count), signed, w)
 
 
 def view_from_planes(rows, n: int, b: int, rounding: str, count: int, *,
@@ -139,5 +129,5 @@ def view_from_planes(rows, n: int, b: int, rounding: str, count: int, *,
     if not need <= len(rows) <= n:
         raise ValueError(f"the {b}-bit {rounding} view of n = {n} codes reads {need} plane "
                          f"rows; {len(rows)} given (between {need} and {n})")
-    q = _rebuild(rows[:need], n, _index("element count", count), signed, w)
+    q = _rebuild(rows[:need], n, as_int("element count", count), signed, w)
     return [nested_view(v, n, b, rounding, signed=signed) for v in q]
