@@ -165,6 +165,13 @@ class Tile(wiring.Component):
         """A lane as built inside this tile (for its widths)."""
         return Requantizer(self.design)
 
+    def _lane_inputs(self, lane, arr, j: int) -> list:
+        """Column j's row of the array and its constants into ``lane``."""
+        rq = self.rq
+        return [lane.acc.eq(arr.row_acc[j]), lane.sum_a.eq(arr.row_sum_a),
+                lane.sum_w.eq(arr.row_sum_w[j]), lane.cfg.eq(rq.payload.lanes[j]),
+                lane.rounding.eq(rq.payload.rounding), lane.b_out.eq(rq.payload.b_out)]
+
     def elaborate(self, platform):
         m = Module()
         R, C = self._R, self._C
@@ -182,14 +189,7 @@ class Tile(wiring.Component):
         for j in range(C):
             lane = self.requantizer()
             m.submodules[f"lane{j}"] = lane
-            m.d.comb += [
-                lane.acc.eq(arr.row_acc[j]),
-                lane.sum_a.eq(arr.row_sum_a),
-                lane.sum_w.eq(arr.row_sum_w[j]),
-                lane.cfg.eq(rq.payload.lanes[j]),
-                lane.rounding.eq(rq.payload.rounding),
-                lane.b_out.eq(rq.payload.b_out),
-            ]
+            m.d.comb += self._lane_inputs(lane, arr, j)
             lanes.append(lane)
         due = arr.row_valid
         emit = Signal(name="emit")
@@ -336,15 +336,7 @@ class Tile(wiring.Component):
         for j in range(C):
             lane = PipelinedRequantizer(self.design, S)
             m.submodules[f"lane{j}"] = lane
-            m.d.comb += [
-                lane.acc.eq(arr.row_acc[j]),
-                lane.sum_a.eq(arr.row_sum_a),
-                lane.sum_w.eq(arr.row_sum_w[j]),
-                lane.cfg.eq(rq.payload.lanes[j]),
-                lane.rounding.eq(rq.payload.rounding),
-                lane.b_out.eq(rq.payload.b_out),
-                lane.en.eq(advance),
-            ]
+            m.d.comb += self._lane_inputs(lane, arr, j) + [lane.en.eq(advance)]
             lanes.append(lane)
         ctrl = data.StructLayout({"valid": 1, "row": self.out_layout["row"].shape,
                                   "emit": 1, "last": 1, "ncols": unsigned(C.bit_length())})
