@@ -85,9 +85,9 @@ def test_toggle_energy_formula():
     # C V^2 / 2: 10 fF at 1 V is 5 fJ = 0.005 pJ; 20 fF at 0.5 V is 2.5 fJ. Energies are
     # floats (not codes): the tolerance is only float rounding against the decimal values
     # float reference (decimal energies), the tolerance is float rounding only
-    assert act.toggle_energy_pj(10.0, 1.0) == pytest.approx(0.005, rel=1e-12)
-    assert act.toggle_energy_pj(20.0, 0.5) == pytest.approx(0.0025, rel=1e-12)
-    assert act.capacitance_ff(0.0025, 0.5) == pytest.approx(20.0, rel=1e-12)
+    assert act.toggle_energy_pj(10.0, 1.0) == pytest.approx(0.005, rel=1e-12)  # float reference
+    assert act.toggle_energy_pj(20.0, 0.5) == pytest.approx(0.0025, rel=1e-12)  # float reference
+    assert act.capacitance_ff(0.0025, 0.5) == pytest.approx(20.0, rel=1e-12)  # float reference
     with pytest.raises(ValueError, match=r"voltage > 0 V, not 10.0 fF, 0.0 V"):
         act.toggle_energy_pj(10.0, 0.0)
     e = act.activity_energy({"multiplier": 10, "registers": 4},

@@ -102,8 +102,8 @@ def test_requantization_rule_and_identity(net, rng):
         k1, k3 = (spec.Constant(int(L.K[t, j]), int(L.S[t, j]), 32) for t in range(2))
         # against the float ratios the integer constants quantize (a float reference:
         # 32-bit K, so the tolerance is the constant's own quantization, not the codes')
-        assert k1.value == pytest.approx(f.delta / fo.delta, rel=1e-9)
-        assert k3.value == pytest.approx((f.m - fo.m) / fo.delta, rel=1e-9, abs=1e-9)
+        assert k1.value == pytest.approx(f.delta / fo.delta, rel=1e-9)  # float reference
+        assert k3.value == pytest.approx((f.m - fo.m) / fo.delta, rel=1e-9, abs=1e-9)  # float reference
     ident = nw.Network(net.graph, net.arith, dict(net.layers), None, {})
     c3 = net.layers["c3"].fmt
     K, S = nw.concat_layer_constants(net.arith, [c3, c3], c3)
