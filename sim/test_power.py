@@ -31,7 +31,7 @@ def test_power_end_to_end(tmp_path):
     # side sums
     (plain,) = rep["plain_runs"]
     assert plain["rows_checked"] > 0 and plain["macs"] == r88["macs"]
-    assert plain["toggles"]["multiplier"] == pytest.approx(
-        r88["array_toggles"]["multiplier"], rel=0.02)
+    assert plain["toggles"]["multiplier"] == pytest.approx(  # toggle counts, not codes or a
+        r88["array_toggles"]["multiplier"], rel=0.02)  # float reference: 2 % for idle steps
     assert plain["toggles"]["views"] == plain["toggles"]["side_sums"] == 0
     assert r88["array_toggles"]["views"] > 0 and r88["array_toggles"]["side_sums"] > 0

@@ -113,13 +113,13 @@ def test_calibration_matches_op_model_on_the_calibration_run():
     tech = load_tech()
     # by hand from the table: 8x8 multiply 0.2 pJ, 32-bit add 0.1 pJ per MAC slot (float
     # energies: the tolerance is float rounding only)
-    assert e_t["multiplier"] == pytest.approx(1000 * 0.2 / 4000, rel=1e-12)
-    assert e_t["accumulator"] == pytest.approx(1000 * 0.1 / 2000, rel=1e-12)
-    assert e_t["registers"] == pytest.approx(2 * 0.0015, rel=1e-12)
+    assert e_t["multiplier"] == pytest.approx(1000 * 0.2 / 4000, rel=1e-12)  # float energies
+    assert e_t["accumulator"] == pytest.approx(1000 * 0.1 / 2000, rel=1e-12)  # float energies
+    assert e_t["registers"] == pytest.approx(2 * 0.0015, rel=1e-12)  # float energies
     e = act.activity_energy(toggles, e_t)
     ops = act.op_energy_pj(tile, counts, tech)
     for c in act.CLASSES[:-1]:
-        assert e[c] == pytest.approx(ops[c], rel=1e-12)
+        assert e[c] == pytest.approx(ops[c], rel=1e-12)  # float energies
     with pytest.raises(ValueError, match=r"class 'views' has no toggles"):
         act.calibrate(dict(toggles, views=0), tile, counts)
 

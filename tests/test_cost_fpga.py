@@ -41,7 +41,7 @@ def test_parse_recorded_nextpnr_report():
     # come from pins: no register before the multiplier)
     path = rep["critical_path"]["clk"]
     assert path["to"].startswith("acc") or path["to"].startswith("result")
-    assert path["ns"] == pytest.approx(1000.0 / rep["fmax"]["clk"]["achieved"], rel=0.1)
+    assert path["ns"] == pytest.approx(1000.0 / rep["fmax"]["clk"]["achieved"], rel=0.1)  # float quantities, not codes
 
 
 def test_parse_recorded_synth_ecp5_stat():
@@ -127,7 +127,7 @@ def test_critical_path_of_recorded_adder():
 
 
 def test_cycles_to_seconds():
-    assert cycles_to_seconds(1_000_000, 100.0) == pytest.approx(0.01)
+    assert cycles_to_seconds(1_000_000, 100.0) == pytest.approx(0.01)  # float quantities, not codes
     for bad in (0, -5.0, float("nan"), float("inf"), 1e9, True, "100"):
         with pytest.raises(ValueError, match="clock frequency must be a number of MHz"):
             cycles_to_seconds(10, bad)
@@ -140,9 +140,9 @@ def test_cost_report_in_seconds():
     tile = Design(component="tile", rows=8, cols=8, n=8, acc_width=32)
     rep = cost_report("resnet18_cifar10", tile, "8x8", clock_mhz=200.0)
     tot = rep["totals"]
-    assert tot["seconds_per_inference"] == pytest.approx(tot["cycles"] / 200e6)
-    assert tot["inferences_per_s"] == pytest.approx(200e6 / tot["cycles"])
-    assert sum(r["time_us"] for r in rep["rows"]) == pytest.approx(tot["cycles"] / 200.0)
+    assert tot["seconds_per_inference"] == pytest.approx(tot["cycles"] / 200e6)  # float quantities, not codes
+    assert tot["inferences_per_s"] == pytest.approx(200e6 / tot["cycles"])  # float quantities, not codes
+    assert sum(r["time_us"] for r in rep["rows"]) == pytest.approx(tot["cycles"] / 200.0)  # float quantities, not codes
     assert "inferences/s (batch 1)" in format_table(rep)
     assert "time_us" not in cost_report("resnet18_cifar10", tile, "8x8")["rows"][0]
 
@@ -288,7 +288,7 @@ def test_sweep_fpga_columns_one_run_per_tile():
     assert sorted(placed) == [(4, 24, "wrap", "ecp5", (1,)), (8, 32, "saturate", "ecp5", (1,))]
     assert all(set(FPGA_COLUMNS) <= set(r) for r in out)
     # 2000 cycles at 200 MHz: 10 us; 1000 cycles at 400 MHz: 2.5 us
-    assert [r["fpga_seconds_per_inference"] for r in out] == pytest.approx([1e-5, 2.5e-6, 2.5e-6])
+    assert [r["fpga_seconds_per_inference"] for r in out] == pytest.approx([1e-5, 2.5e-6, 2.5e-6])  # float quantities, not codes
     assert [r["fpga_comb"] for r in out] == [40, 40, 80]
     with pytest.raises(ValueError, match="--fpga must be one of"):
         add_fpga_columns(rows, "xc7", implement=fake)
@@ -358,7 +358,7 @@ def test_clock_from_a_recorded_fmax(tmp_path, capsys):
                  str(tmp_path / "c")]) == 0
     summary = json.loads((tmp_path / "c" / "summary.json").read_text())
     assert summary["clock_mhz"] == fmax
-    assert summary["seconds_per_inference"] == pytest.approx(summary["cycles"] / (fmax * 1e6))
+    assert summary["seconds_per_inference"] == pytest.approx(summary["cycles"] / (fmax * 1e6))  # float quantities, not codes
     capsys.readouterr()
     assert main(["cost", "--clock-from", "ecp5/x", "--clock-mhz", "5", "--no-plots",
                  "--out", str(tmp_path / "d")]) == 2

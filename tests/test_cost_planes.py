@@ -46,8 +46,8 @@ def test_planes_traffic_counts_the_planes_read(tile, b_a, b_w):
             mem = MemoryConfig(storage="planes", plane_word_bits=W)
             e = layer_energy(info, tile, b_a=b_a, b_w=b_w, memory=mem)
             want = _dram_bits(info, tile, b_a, b_w, W)
-            assert e["dram_bits"] == pytest.approx(want, rel=1e-12)
-            assert e["dram_pj"] == pytest.approx(want * TECH.dram_pj_per_bit(None), rel=1e-12)
+            assert e["dram_bits"] == pytest.approx(want, rel=1e-12)  # float quantities, not codes
+            assert e["dram_pj"] == pytest.approx(want * TECH.dram_pj_per_bit(None), rel=1e-12)  # float quantities, not codes
 
 
 def test_planes_against_master_and_packed():
@@ -60,7 +60,7 @@ def test_planes_against_master_and_packed():
          for s in ("master", "packed", "planes")}
     assert e["planes"]["dram_bits"] == e["packed"]["dram_bits"] == \
         (info["weights"] + info["in_activations"]) * 4 + info["out_activations"] * 8
-    assert e["planes"]["sram_pj"] == pytest.approx(e["packed"]["sram_pj"], rel=1e-12)
+    assert e["planes"]["sram_pj"] == pytest.approx(e["packed"]["sram_pj"], rel=1e-12)  # float quantities, not codes
     assert e["master"]["dram_bits"] == (info["weights"] + info["in_activations"]
                                         + info["out_activations"]) * 8
     hu = layer_energy(info, HALF_UP, b_a=4, b_w=4, memory=MemoryConfig(storage="planes"))
@@ -69,7 +69,7 @@ def test_planes_against_master_and_packed():
     full = {s: layer_energy(info, FLOOR, b_a=8, b_w=8, memory=MemoryConfig(storage=s))
             for s in ("master", "planes")}
     assert full["planes"]["dram_bits"] == full["master"]["dram_bits"]
-    assert full["planes"]["total_pj"] == pytest.approx(full["master"]["total_pj"], rel=1e-12)
+    assert full["planes"]["total_pj"] == pytest.approx(full["master"]["total_pj"], rel=1e-12)  # float quantities, not codes
 
 
 def test_memory_config_refusals():
@@ -93,18 +93,18 @@ def test_dynamic_energy_is_the_mean_of_each_inputs_static_energy():
                               memory=mem)[1]["total_pj"] for p in ((8, 8), (4, 4), (2, 4))}
     d = dynamic_energy(g, FLOOR, _dyn(g, [(8, 8), (4, 4), (4, 4), (2, 4)]), memory=mem)
     assert d["inputs"] == 4
-    np.testing.assert_allclose(d["per_input_pj"], [stat[(8, 8)], stat[(4, 4)], stat[(4, 4)],
+    np.testing.assert_allclose(d["per_input_pj"], [stat[(8, 8)], stat[(4, 4)], stat[(4, 4)],  # float
                                                    stat[(2, 4)]], rtol=1e-12)
-    assert d["mean_pj"] == pytest.approx((stat[(8, 8)] + 2 * stat[(4, 4)] + stat[(2, 4)]) / 4,
+    assert d["mean_pj"] == pytest.approx((stat[(8, 8)] + 2 * stat[(4, 4)] + stat[(2, 4)]) / 4,  # float quantities, not codes
                                          rel=1e-12)
-    assert d["min_pj"] == pytest.approx(stat[(2, 4)], rel=1e-12)
+    assert d["min_pj"] == pytest.approx(stat[(2, 4)], rel=1e-12)  # float quantities, not codes
     # a layer-by-layer mix per input: the layers' own pairs
     layers = tuple(nd.name for nd in g.compute_layers())
     w = np.full((1, len(layers), 2), 8)
     w[0, 0] = (2, 2)
     one = dynamic_energy(g, FLOOR, DynamicWidths(layers, w), memory=mem)["mean_pj"]
     mix = WidthMix.parse({"*": "8x8", layers[0]: "2x2"}).check(g)
-    assert one == pytest.approx(network_energy(g, FLOOR, mix, memory=mem)[1]["total_pj"],
+    assert one == pytest.approx(network_energy(g, FLOOR, mix, memory=mem)[1]["total_pj"],  # float quantities, not codes
                                 rel=1e-12)
 
 
@@ -123,7 +123,7 @@ def test_cost_cli_planes_with_per_input_widths(tmp_path, capsys):
     e = {b: network_energy(g, FLOOR, WidthMix.parse(f"{b}x{b}").check(g),
                            memory=MemoryConfig(storage="planes"))[1]["total_pj"]
          for b in (8, 4)}
-    assert s["dynamic_energy"]["mean_pj"] == pytest.approx((e[8] + 2 * e[4]) / 3, rel=1e-12)
+    assert s["dynamic_energy"]["mean_pj"] == pytest.approx((e[8] + 2 * e[4]) / 3, rel=1e-12)  # float quantities, not codes
     assert main(["cost", "--storage", "packed", "--plane-word-bits", "32", "--no-plots",
                  "--out", str(tmp_path / "x")]) == 2
     assert "--plane-word-bits sizes the words of --storage planes" in capsys.readouterr().err
@@ -174,7 +174,7 @@ def test_planes_report_table(tmp_path, capsys):
         for col, (storage, rounding) in STORAGES.items():
             tile = Design(view_rounding=rounding)
             want = network_energy(g, tile, mix, memory=MemoryConfig(storage=storage))[1]
-            assert r[col] == pytest.approx(want["total_pj"] / 1e6, rel=1e-12)
+            assert r[col] == pytest.approx(want["total_pj"] / 1e6, rel=1e-12)  # float quantities, not codes
         if b < 8:  # a view reads fewer planes than the master codes' bits
             assert r["planes"] < r["planes, half_up views"] < r["master"]
     text = markdown_table(rows, None)
