@@ -17,7 +17,7 @@ import sys
 import numba
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import naive
@@ -101,11 +101,69 @@ def test_vnni_int32_bound_at_its_limit(ws):
     w[:, :, 0, 0] = 128 + ws  # ow = 128 (the codes span 0..255)
     w[0, 0, 0, 0], w[1, 0, 0, 0] = 0, 255
     plan = mplan.plan_conv(K, 1, 1, 0, 255, 0, 255)
-    assert plan == ("vnni", 0, 128, 1)
+    assert plan == ("vnni", 0, 128, 1, 0)  # 8-bit products: no int16 chunks
     got = drivers.conv_exact(x, w, drivers.ConvArgs(1, 0, 1, 0, 48), plan)
     want = w.reshape(20, K).astype(np.int64) @ np.full(K, 255, np.int64)
     np.testing.assert_array_equal(got.reshape(20), want)
     assert abs(int(got[0, 2, 0, 0]) - 128 * 255 * K) == abs(ws * 255 * K) < 2 ** 31
+
+
+@needs_vnni
+@settings(max_examples=80, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=conv_case(max_b=8), data=st.data())
+def test_narrow_kernel_any_chunk_matches_oracle(case, data, units):
+    """The narrow kernel (``vpmaddubsw`` into int16 lanes, ``_simd._maddubs_code``) at
+    this level's vector width, with any admissible offsets and any int16 chunk up to the
+    bound ``plan.int16_steps`` of the moved codes (down to one step: a chunk per k4),
+    gives the exact sums wrapped to any W."""
+    x, w, stride, pad, groups, pad_code = case
+    xlo, xhi, wlo, whi = code_bounds(x, w, pad, pad_code)
+    ox = data.draw(st.integers(xhi - 255, xlo))
+    ow = data.draw(st.integers(whi - 127, wlo + 128))
+    L = mplan.int16_steps(xhi - ox, max(abs(wlo - ow), abs(whi - ow)))
+    assume(L >= 1)
+    l16 = data.draw(st.sampled_from(sorted({1, min(2, L), min(L, 1 << 16)})))
+    W = data.draw(st.integers(2, 48))
+    cs = drivers.ConvArgs(stride, pad, groups, pad_code, W)
+    got = drivers.conv_exact(x, w, cs, ("vnni", ox, ow, 1, l16))
+    np.testing.assert_array_equal(got, wrap(exact_ref(x, w, stride, pad, groups, pad_code),
+                                            W))
+
+
+@needs_vnni
+@pytest.mark.parametrize("xu,ws,L", [(255, -64, 1), (255, 64, 1), (15, -8, 136),
+                                     (63, -32, 8), (3, -2, 2730), (255, -8, 8)])
+def test_narrow_int16_bound_at_its_limit(xu, ws, L, units):
+    """Every product at the bound's extreme (x - ox = xu, w - ow = ws everywhere, K of
+    several chunks): chunks of L steps (the bound, worked out by hand: L = 32767 //
+    (2 xu |ws|)) are exact; one step more per chunk takes an int16 lane beyond -32768 or
+    32767 (every case here but the one with too few steps for L + 1), which the result
+    shows: the bound is tight and this test sees a
+    wrong one."""
+    assert mplan.int16_steps(xu, abs(ws)) == L
+    C = 4 * min(L + 1, 600)  # (L + 1) steps of k4 at least, in one tap
+    x = np.full((1, C, 7, 7), xu, np.uint8)
+    w = np.full((20, C, 1, 1), ws, np.int8)
+    want = np.full((1, 20, 7, 7), C * xu * ws, np.int64)
+    cs = drivers.ConvArgs(1, 0, 1, 0, 48)
+    np.testing.assert_array_equal(drivers.conv_exact(x, w, cs, ("vnni", 0, 0, 1, L)), want)
+    over = drivers.conv_exact(x, w, cs, ("vnni", 0, 0, 1, L + 1))
+    lane = (L + 1) * 2 * xu * ws  # a lane's sum over a chunk of L + 1 steps
+    assert np.array_equal(over, want) == (C < 4 * (L + 1) or -2 ** 15 <= lane < 2 ** 15)
+
+
+def test_narrow_plan_only_where_faster(monkeypatch):
+    """The planner takes the narrow kernel at the levels without VNNI (where it is the
+    faster: docs/speed.md) for every range whose bound allows chunks of at least
+    NARROW_MIN_STEPS steps, never with VNNI; 8-bit codes by 8-bit weights never."""
+    for narrow in (True, False):
+        monkeypatch.setattr(_simd, "AVAILABLE", True)
+        monkeypatch.setattr(_simd, "NARROW", narrow)
+        p44 = mplan.plan_conv(64, 3, 3, 0, 15, -8, 7)
+        assert p44.vnni and p44.l16 == (136 if narrow else 0)
+        assert mplan.plan_conv(64, 3, 3, 0, 255, -128, 127).l16 == 0
+        assert mplan.plan_conv(64, 3, 3, 0, 255, -64, 63).l16 == 0  # L = 1: not worth it
+        assert mplan.plan_conv(64, 3, 3, 0, 127, -64, 63).l16 == (2 if narrow else 0)
 
 
 def test_plan_conv_ranges_and_fallback(monkeypatch):
@@ -116,9 +174,14 @@ def test_plan_conv_ranges_and_fallback(monkeypatch):
                    ((-8, 7), (-3, 250)), ((1000, 1255), (-500, -245)), ((3, 3), (0, 0))]:
         plan = mplan.plan_conv(64, 3, 3, *xr, *wr)
         assert plan[0] == "vnni"
-        _, ox, ow, _ = plan
+        ox, ow = plan.ox, plan.ow
         assert 0 <= xr[0] - ox and xr[1] - ox <= 255
         assert -128 <= wr[0] - ow and wr[1] - ow <= 127
+        # the int16 chunk of the narrow kernel: as long as the moved products allow
+        P = 2 * (xr[1] - ox) * max(abs(wr[0] - ow), abs(wr[1] - ow))
+        if plan.l16:
+            assert plan.l16 * P <= 2 ** 15 - 1 < (plan.l16 + 1) * P or P == 0
+        assert plan.l16 == 0 or _simd.NARROW
     assert mplan.plan_conv(64, 3, 3, 0, 256, 0, 255)[0] != "vnni"
     assert mplan.plan_conv(64, 3, 3, 0, 255, -128, 128)[0] != "vnni"
     # channels pad to a multiple of four: 9 * 7280 = 65520 <= MAX_K < 9 * 7284

@@ -169,6 +169,7 @@ class _Tile(NamedTuple):
     nacc: int = 1
     vbytes: int = 64
     esz: int = 1
+    add: bool = False  # add the tile to what is stored there (a later chunk of k)
 
 
 def _tile_loop(builder, t, a, step, fin=None):
@@ -228,7 +229,10 @@ def _tile_loop(builder, t, a, step, fin=None):
         for j in range(nv):
             out = res[i][j] if fin is None else fin(res[i][j * nacc:(j + 1) * nacc])
             addr = builder.add(builder.add(cb, builder.mul(ldc, _c64(i))), _c64(vbytes * j))
-            builder.store(out, builder.inttoptr(addr, out.type.as_pointer()), align=4)
+            ptr = builder.inttoptr(addr, out.type.as_pointer())
+            if t.add:
+                out = builder.add(out, builder.load(ptr, align=4))
+            builder.store(out, ptr, align=4)
 
 
 _V64B = ir.VectorType(ir.IntType(8), 64)
@@ -311,6 +315,77 @@ def _pmadd_code(builder, nv, args, bits):
     _tile_loop(builder, _Tile(VA, nv, mr, _V64B, nacc), args, step, fin)
 
 
+def _maddubs_code(builder, nv, args, bits, add):
+    """The narrow kernel (``vpmaddubsw``, AVX-512BW on 512 bits, AVX2 on 256) for one
+    chunk of at most ``NarrowPlan`` steps of k4: each instruction multiplies the pixel's
+    four unsigned bytes by a channel's four signed bytes and adds them in pairs into
+    int16 lanes (lane 2l: bytes 0, 1 of channel l; lane 2l + 1: bytes 2, 3), and
+    ``vpaddw`` accumulates the chunk in those int16 lanes. The caller's bound (see
+    ``plan.narrow_steps``) makes every pair sum, and every lane's sum over the chunk, at
+    most 32767 in magnitude: no pair saturates and no lane wraps, so each holds its exact
+    sum. After the chunk ``vpmaddwd`` by ones adds each channel's two lanes into its int32
+    lane, stored (``add``: added to the tile of the earlier chunks). No widening of the
+    bytes: half the instructions of ``_pmadd_code`` per product. 512 bits: MR pixels x
+    ``nv`` vectors of 16 channels; 256 bits: MR pixels x one vector in two halves."""
+    lanes = bits // 32
+    I16 = ir.IntType(16)
+    W16 = ir.VectorType(I16, 2 * lanes)
+    VB = ir.VectorType(ir.IntType(8), 4 * lanes)
+    VA = ir.VectorType(_I32, lanes)
+    if bits == 512:
+        mub, mwd = "llvm.x86.avx512.pmaddubs.w.512", "llvm.x86.avx512.pmaddw.d.512"
+    else:
+        mub, mwd = "llvm.x86.avx2.pmadd.ub.sw", "llvm.x86.avx2.pmadd.wd"
+    pb = _intrinsic_fn(builder, mub, W16, [VB, VB])
+    pw = _intrinsic_fn(builder, mwd, VA, [W16, W16])
+    ones = ir.Constant(W16, [1] * (2 * lanes))
+    nacc = 64 // (4 * lanes)  # parts of a 64-byte weight vector
+    rep = ir.Constant(ir.VectorType(_I32, 4 * lanes), [t % 4 for t in range(4 * lanes)])
+    V4B = ir.VectorType(ir.IntType(8), 4)
+
+    def step(base, tap, wv, acc):
+        wparts = [[w if nacc == 1 else builder.shuffle_vector(
+            w, w, _lanes(4 * lanes, h * 4 * lanes, 1)) for h in range(nacc)] for w in wv]
+        new = []
+        for i in range(MR):
+            a = builder.load(builder.inttoptr(builder.add(base[i], tap), V4B.as_pointer()),
+                             align=1)
+            a = builder.shuffle_vector(a, a, rep)  # the 4 codes in every 32-bit lane
+            row = []
+            for j in range(len(wv)):
+                for h in range(nacc):
+                    row.append(builder.add(acc[i][j * nacc + h],
+                                           builder.call(pb, [a, wparts[j][h]])))
+            new.append(row)
+        return new
+
+    def fin(parts):
+        out = [builder.call(pw, [p, ones]) for p in parts]  # channel l's two lanes added
+        if len(out) == 1:
+            return out[0]
+        return builder.shuffle_vector(out[0], out[1], _lanes(2 * lanes, 0, 1))
+
+    _tile_loop(builder, _Tile(W16, nv, MR, _V64B, nacc, add=add), args, step, fin)
+
+
+def _narrow_kernel(nv: int, add: bool):
+    """An intrinsic like ``_tile_kernel``'s by ``_maddubs_code`` (levels "avx512bw" and
+    "avx2"; at "vnni" too, where the tests run it): nk4 at most the chunk's steps,
+    ``add`` adds the tile to the stored one."""
+
+    @intrinsic
+    def kern(typingctx, xbase, rows, koff, nk4, wb, cb, ldc, wstep):
+        sig = types.void(*([types.int64] * 8))
+
+        def codegen(context, builder, signature, args):
+            _maddubs_code(builder, nv, _Args(*args), 256 if LEVEL == "avx2" else 512, add)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return kern
+
+
 def _tile_kernel(nv: int):
     """An intrinsic kern(xbase, rows, koff, nk4, wb, cb, ldc, wstep) (all int64; addresses
     of the NHWC bytes, of the pixel offsets, of nk4 int64 tap offsets, of the packed
@@ -344,15 +419,54 @@ _k2 = _tile_kernel(2)
 _k3 = _tile_kernel(3)
 _k4 = _tile_kernel(4)
 KPIX = 2 if LEVEL == "avx2" else MR  # pixels per kernel call
+_n1, _n1a = _narrow_kernel(1, False), _narrow_kernel(1, True)
+_n2, _n2a = _narrow_kernel(2, False), _narrow_kernel(2, True)
+_n4, _n4a = _narrow_kernel(4, False), _narrow_kernel(4, True)
+NARROW = LEVEL in ("avx512bw", "avx2")  # levels where the narrow kernel is the faster
+NARROW_NV = 1 if LEVEL == "avx2" else 4  # vectors of 16 channels per narrow call
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _narrow_call(nv, add, xa, r, ka, nk4, wb, cb, ldc, ws):
+    if nv == 4:
+        if add:
+            _n4a(xa, r, ka, nk4, wb, cb, ldc, ws)
+        else:
+            _n4(xa, r, ka, nk4, wb, cb, ldc, ws)
+    elif nv == 2:
+        if add:
+            _n2a(xa, r, ka, nk4, wb, cb, ldc, ws)
+        else:
+            _n2(xa, r, ka, nk4, wb, cb, ldc, ws)
+    elif add:
+        _n1a(xa, r, ka, nk4, wb, cb, ldc, ws)
+    else:
+        _n1(xa, r, ka, nk4, wb, cb, ldc, ws)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _narrow_tile(xa, r, ka, nk4, l16, wb, cb, ldc, ws, nv):
+    """One micro-tile by the narrow kernel: chunks of at most l16 steps of k4, the first
+    stored, the others added; the tile's vectors 4, 2 or 1 at a time."""
+    j = 0
+    while j < nv:
+        step = 4 if nv - j >= 4 and NARROW_NV >= 4 else 2 if nv - j >= 2 and NARROW_NV >= 2 else 1
+        k0 = 0
+        while k0 == 0 or k0 < nk4:  # one call even for nk4 = 0: the tile stored as 0
+            _narrow_call(step, k0 > 0, xa, r, ka + 8 * k0, min(l16, nk4 - k0),
+                         wb + k0 * ws + 64 * j, cb + 64 * j, ldc, ws)
+            k0 += l16
+        j += step
 
 
 @njit(cache=True, nogil=True)
-def gemm_tiles(xp, rows, koff, wp, woff, nvs, C, m0, m1, b0, b1):
+def gemm_tiles(xp, rows, koff, wp, woff, nvs, C, m0, m1, b0, b1, l16):
     """C[m, 64 b + n] (int32) = the exact sum over k4 < len(koff) for the pixels m in
     [m0, m1) (m0 a multiple of MR; ``rows`` holds a pixel offset into the flat byte array
     ``xp`` for every row of C) and the weight blocks b in [b0, b1) (block b at byte
     ``woff[b]`` of ``wp``, ``nvs[b]`` vectors of 16 channels), by the kernel of ``LEVEL``
-    (vectors 4 at a time for "vnni", 2 for "avx512bw", 1 for "avx2")."""
+    (vectors 4 at a time for "vnni", 2 for "avx512bw", 1 for "avx2"), or where l16 > 0
+    by the narrow kernel in chunks of l16 steps of k4 (``plan.narrow_steps``)."""
     nk4 = koff.shape[0]
     xa = xp.ctypes.data
     ra = rows.ctypes.data
@@ -367,7 +481,9 @@ def gemm_tiles(xp, rows, koff, wp, woff, nvs, C, m0, m1, b0, b1):
         for m in range(m0, m1, MR):
             r = ra + m * 8
             cb = ca + m * ldc + b * NB * 4
-            if LEVEL == "vnni":
+            if l16 > 0:
+                _narrow_tile(xa, r, ka, nk4, l16, wb, cb, ldc, ws, nv)
+            elif LEVEL == "vnni":
                 if nv == 4:
                     _k4(xa, r, ka, nk4, wb, cb, ldc, ws)
                 elif nv == 3:
@@ -391,11 +507,11 @@ def gemm_tiles(xp, rows, koff, wp, woff, nvs, C, m0, m1, b0, b1):
 
 
 @njit(cache=True, parallel=True)
-def gemm_tiles_par(xp, rows, koff, wp, woff, nvs, C, m0, m1, b0, b1):
+def gemm_tiles_par(xp, rows, koff, wp, woff, nvs, C, m0, m1, b0, b1, l16):
     """``gemm_tiles`` with the weight blocks shared out over Numba's threads (small
     work with several blocks: a parallel region of Numba's pool costs microseconds)."""
     for b in prange(b0, b1):
-        gemm_tiles(xp, rows, koff, wp, woff, nvs, C, m0, m1, b, b + 1)
+        gemm_tiles(xp, rows, koff, wp, woff, nvs, C, m0, m1, b, b + 1, l16)
 
 
 def pad4(c: int) -> int:

@@ -104,7 +104,7 @@ def conv_exact(x, w, cs, plan, entry=None, lv=None, rq=None, out=None, tuner=Non
     if plan.vnni:
         return conv_vnni(x, w, cs, plan, entry, lv, rq, out, tuner)
     stride, pad, groups, pad_code, W = cs
-    dt, ox, ow, nch = plan
+    dt, ox, ow, nch = plan[:4]
     Nb = x.shape[0]
     O, Cg, kh, kw = w.shape
     blk, Og, K, M = _sizes(x, w, cs, False)
@@ -271,13 +271,13 @@ def fused_layer(w, cs, plan, lv, rq, H, Wd, entry=None):
     O, Cg, kh, kw = w.shape
     x = np.zeros((1, H, Wd, Cg), np.uint8)
     g = block_of(x, w, cs.stride, cs.pad, True)
-    _, ox, ow, _ = plan
+    ox, ow = plan.ox, plan.ow
     _, btab, ident = _byte_view(x, lv, ox, entry, True)
     padv = np.uint8((cs.pad_code - ox) & 0xFF)
     wp, woff, nvs, Np, sw = packed_groups(w, 1, ow, entry)[0]
     koff, rows = _geometry(g, 1, entry)
     return FusedLayer(g, View(cs.pad, padv, ox, *lv.nested, btab, 0, ident, _simd.BYTES64),
-                      Packed(wp, woff, nvs, Np, koff), rows[:g.Ho * g.Wo],
+                      Packed(wp, woff, nvs, Np, koff, plan.l16), rows[:g.Ho * g.Wo],
                       block_rows(g.Cp, kh, kw), O, Sums(_NO_SUMS, ow, ox * sw, Cg * kh * kw * ox,
                                                          cs.W), rq)
 
@@ -321,7 +321,7 @@ def conv_vnni(x, w, cs, plan, entry=None, lv=None, rq=None, out=None, tuner=None
     the ``SHORT`` or ``AFFINE`` form, one group and at least two images the whole layer
     is one call (``fused.layer_nhwc``)."""
     stride, pad, groups, pad_code, W = cs
-    _, ox, ow, _ = plan
+    ox, ow, l16 = plan.ox, plan.ow, plan.l16
     Nb = x.shape[0]
     O, Cg, kh, kw = w.shape
     g, Og, K, M = _sizes(x, w, cs, nhwc)
@@ -396,9 +396,10 @@ def conv_vnni(x, w, cs, plan, entry=None, lv=None, rq=None, out=None, tuner=None
                 rl = np.concatenate([rl, np.full(mr - (m1 - m0) % mr, rl[-1], np.int64)])
             Cacc = np.empty((rl.size, Np), dtype=np.int32)
             if par_blocks and b1 - b0 > 1:
-                _simd.gemm_tiles_par(xflat, rl, koff, wp, woff, nvs, Cacc, 0, rl.size, b0, b1)
+                _simd.gemm_tiles_par(xflat, rl, koff, wp, woff, nvs, Cacc, 0, rl.size, b0, b1,
+                                     l16)
             else:
-                _simd.gemm_tiles(xflat, rl, koff, wp, woff, nvs, Cacc, 0, rl.size, b0, b1)
+                _simd.gemm_tiles(xflat, rl, koff, wp, woff, nvs, Cacc, 0, rl.size, b0, b1, l16)
             b = Tile(m0, m0, m1, b0 * _simd.NB, min(Og, b1 * _simd.NB), gi * Og)
             if nhwc:
                 finish_tiles_nhwc(Cacc, b, s, rq, out2)

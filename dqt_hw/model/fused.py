@@ -39,20 +39,22 @@ MR = _simd.MR
  F_PIX, F_MB, F_O,
  F_OW, F_CORR, F_KSA, F_W,
  F_K1, F_E1, F_K2, F_E2, F_C34, F_S, F_SH, F_Q, F_RQ, F_NQ, F_RR, F_LO, F_HI,
- F_FORM) = range(50)
-NFIELDS = 50
+ F_FORM, F_L16) = range(51)
+NFIELDS = 51
 
 
 class Packed(NamedTuple):
     """A group's weights packed for the integer kernel (``_simd.pack_weights``: bytes
     ``wp``, block offsets ``woff``, vectors per block ``nvs``, ``Np`` padded channels)
-    and the offsets of the kernel's taps in the padded block (``_simd.tap_offsets``)."""
+    and the offsets of the kernel's taps in the padded block (``_simd.tap_offsets``), and
+    the plan's ``l16`` (``plan.narrow_steps``)."""
 
     wp: np.ndarray
     woff: np.ndarray
     nvs: np.ndarray
     Np: int
     koff: np.ndarray
+    l16: int  # steps per int16 chunk of the narrow kernel, 0: the int32 kernel
 
 
 class FusedLayer(NamedTuple):
@@ -119,6 +121,7 @@ def encode(L, pools_):
         i64.add(q.S), i64.add(q.H))
     r[[F_Q, F_RQ, F_NQ]] = i64.add(q.Q), i64.add(q.R), q.Q.size
     r[[F_RR, F_LO, F_HI, F_FORM]] = q.r, q.lo, q.hi, q.form
+    r[F_L16] = w.l16
     return r
 
 
@@ -132,7 +135,8 @@ def decode(p, i64, i32, i8, u8):
              u8[p[F_TAB]:p[F_TAB] + 256], 0, p[F_IDENT] != 0, p[F_USE64] != 0)
     nblk = p[F_NBLK]
     w = Packed(i8[p[F_WPK]:p[F_WPK] + p[F_WPN]], i64[p[F_WOFF]:p[F_WOFF] + nblk],
-               i64[p[F_NVS]:p[F_NVS] + nblk], p[F_NP], i64[p[F_KOFF]:p[F_KOFF] + p[F_NK]])
+               i64[p[F_NVS]:p[F_NVS] + nblk], p[F_NP], i64[p[F_KOFF]:p[F_KOFF] + p[F_NK]],
+               p[F_L16])
     s = Sums(i64[0:0], p[F_OW], i64[p[F_CORR]:p[F_CORR] + O], p[F_KSA], p[F_W])
     rq = Requant(i32[p[F_K1]:p[F_K1] + O], i64[p[F_E1]:p[F_E1] + O],
                  i32[p[F_K2]:p[F_K2] + O], i64[p[F_E2]:p[F_E2] + O],
@@ -181,7 +185,7 @@ def fused_images(xin, a, b, L, out2):
         for i in range(cnt, cntp):
             rl[i] = rl[cnt - 1]
         Cacc = np.empty((cntp, w.Np), dtype=np.int32)
-        _simd.gemm_tiles(xp, rl, w.koff, w.wp, w.woff, w.nvs, Cacc, 0, cntp, 0, nblk)
+        _simd.gemm_tiles(xp, rl, w.koff, w.wp, w.woff, w.nvs, Cacc, 0, cntp, 0, nblk, w.l16)
         finish_tiles_nhwc(Cacc, Tile(m0, m0, m1, 0, L.O, 0), s, L.rq, out2)
     return out2
 

@@ -367,7 +367,7 @@ class FusedConv:
         32 x 32-bit product, then a shift). Required here: |P| max|C| + |Q| max|sx| +
         |R| < 2^61 (so no term and no sum overflows int64: the rounding adds at most
         2^61)."""
-        _, ox, ow, _ = self.plan
+        ox, ow = self.plan.ox, self.plan.ow
         cmax = taps * 255 * 128
         smax = taps * 255
         Q, R = [], []

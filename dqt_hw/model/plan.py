@@ -29,12 +29,14 @@ VNNI = "vnni"
 class ConvPlan(NamedTuple):
     """How a conv's exact sums are computed: ``dtype`` np.float32 / np.float64 (chunked
     BLAS GEMMs in ``nchunks`` pieces of K) or ``VNNI`` (the integer kernel, one piece);
-    the codes are moved by -ox (activations) and -ow (weights) first."""
+    the codes are moved by -ox (activations) and -ow (weights) first. ``l16`` > 0: the
+    integer kernel's sums by the narrow kernel in chunks of l16 steps (``narrow_steps``)."""
 
     dtype: object
     ox: int
     ow: int
     nchunks: int
+    l16: int = 0  # integer kernel: k4 steps per int16 chunk of the narrow kernel (0: none)
 
     @property
     def vnni(self) -> bool:
@@ -92,16 +94,41 @@ def plan_exact(K: int, xlo: int, xhi: int, wlo: int, whi: int):
     return ConvPlan(np.float64, ox, ow, -(-K // kc64))
 
 
+I16_MAX = (1 << 15) - 1
+NARROW_MIN_STEPS = 2  # one step per chunk: its int32 store costs what int16 saves
+
+
+def int16_steps(xu_max: int, ws_max: int) -> int:
+    """The steps of k4 (four products per channel, two in each of its int16 lanes) that
+    one int16 chunk of the narrow kernel may take for moved codes xu in [0, xu_max] and
+    |ws| <= ws_max: each ``vpmaddubsw`` pair sum is at most P = 2 xu_max ws_max in
+    magnitude, and a lane's sum over L steps at most L P, so L = 32767 // P keeps both
+    inside int16: no pair saturates and no lane wraps (``_simd._maddubs_code``). 0 where
+    P > 32767 (8-bit codes against 8-bit weights); ``_simd.MAX_K`` where P = 0."""
+    P = 2 * xu_max * ws_max
+    return I16_MAX // P if P else _simd.MAX_K
+
+
+def narrow_steps(xu_max: int, ws_max: int) -> int:
+    """``ConvPlan.l16``: ``int16_steps`` where the level's narrow kernel is the faster
+    (``_simd.NARROW``: AVX-512BW and AVX2; with VNNI one ``vpdpbusd`` does the work of
+    ``vpmaddubsw`` and ``vpaddw``) and a chunk takes at least ``NARROW_MIN_STEPS``
+    steps, else 0 (the int32 kernel)."""
+    L = int16_steps(xu_max, ws_max)
+    return L if _simd.NARROW and L >= NARROW_MIN_STEPS else 0
+
+
 def plan_conv(Cg: int, kh: int, kw: int, xlo: int, xhi: int, wlo: int, whi: int):
     """The ``ConvPlan`` of a conv of Cg channels per group and a kh x kw kernel:
-    (VNNI, ox, ow, 1) where the integer kernel applies (``_simd``: codes moved to
-    x - ox in [0, 255] and w - ow in [-128, 127], at most ``_simd.MAX_K`` terms), else
-    ``plan_exact``."""
+    (VNNI, ox, ow, 1, l16) where the integer kernel applies (``_simd``: codes moved to
+    x - ox in [0, 255] and w - ow in [-128, 127], at most ``_simd.MAX_K`` terms; l16
+    from ``narrow_steps`` of the moved ranges), else ``plan_exact``."""
     if (_simd.AVAILABLE and xhi - xlo <= 255 and whi - wlo <= 255
             and kh * kw * _simd.pad4(Cg) <= _simd.MAX_K):
         ox = 0 if 0 <= xlo and xhi <= 255 else xlo
         ow = 0 if -128 <= wlo and whi <= 127 else wlo + 128
-        return ConvPlan(VNNI, ox, ow, 1)
+        l16 = narrow_steps(xhi - ox, max(abs(wlo - ow), abs(whi - ow)))
+        return ConvPlan(VNNI, ox, ow, 1, l16)
     return plan_exact(Cg * kh * kw, xlo, xhi, wlo, whi)
 
 
