@@ -132,6 +132,16 @@ def plan_conv(Cg: int, kh: int, kw: int, xlo: int, xhi: int, wlo: int, whi: int)
     return plan_exact(Cg * kh * kw, xlo, xhi, wlo, whi)
 
 
+def kernel_of(plan) -> str:
+    """Which kernel computes a ``ConvPlan``'s sums, in words (for benchmark reports)."""
+    if not plan.vnni:
+        return f"{np.dtype(plan.dtype).name} BLAS GEMMs in {plan.nchunks} chunk(s)"
+    if plan.l16:
+        return f"narrow ({_simd.LEVEL}, int16 chunks of {plan.l16} steps)"
+    return {"vnni": "vpdpbusd", "avx512bw": "vpmaddwd 512", "avx2": "vpmaddwd 256"}[
+        _simd.LEVEL]
+
+
 def chunks(K: int, n: int):
     """n balanced [k0, k1) pieces of range(K)."""
     size = -(-K // n)
