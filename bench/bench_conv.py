@@ -36,6 +36,12 @@ width, so the other rows repeat their figures; ``bench/torch_peers.py``):
 - ``torch _int_mm``: the exact int8 GEMM ``torch._int_mm`` on the im2col shapes (the GEMM
   alone); its int32 result is checked equal to dqt_hw's on codes shifted to int8.
 
+Each row also names the kernel that computed its sums (``vpdpbusd``, ``vpmaddwd``, or the
+narrow kernel with its int16 chunk, ``dqt_hw.model.plan.kernel_of``), its rate as a
+fraction of that kernel's own limit measured in the same run (operands in L1, the same
+threads: ``bench/kernel_limit.py``), and for the 4/4 rows the rate over the 8/8 row of
+the same weights (where lower widths buy speed: the narrow kernel's levels).
+
 ``vs qconv`` and ``vs _int_mm`` are dqt_hw / peer (issue 15's targets, 0.5x and 1.0x at
 batch 16, are stated for a CPU with AMX, whose tile unit these peers use).
 """
@@ -102,6 +108,13 @@ def main(argv=None) -> int:
     import torch_peers
 
     use_torch = torch_peers.available() and not args.no_torch
+    import kernel_limit
+
+    # the kernel's own rate with its operands in L1, on the benchmark's threads: the
+    # int32 kernel, and the narrow one where this level has it
+    limits = {"int32": kernel_limit.l1_rate(THREADS)}
+    if plan_conv(64, 3, 3, 0, 15, -8, 7).l16:
+        limits["narrow"] = kernel_limit.l1_rate(THREADS, l16=64)
 
     numba.set_num_threads(min(THREADS, numba.config.NUMBA_NUM_THREADS))
     rng = np.random.default_rng(args.seed)
@@ -200,7 +213,10 @@ def main(argv=None) -> int:
                 kern = kernel_of(plan_conv(C, 3, 3, lo, hi, int(w.min()), int(w.max())))
                 if ovf == "saturate":
                     kern = "saturating (float lanes)"
+                lim = None if ovf == "saturate" else limits[
+                    "narrow" if kern.startswith("narrow") else "int32"]
                 row = dict(layer=f"{C}x{H}x{H}", batch=Nb, case=name, kernel=kern,
+                           of_limit=None if lim is None else g_ours / lim,
                            peer_u8u8=g_base, peer_same=g_same,
                            peer_kind="u8s8" if w.dtype == np.int8 else "u8u8",
                            dqt=g_ours, ratio=ratio, target=target,
@@ -222,6 +238,10 @@ def main(argv=None) -> int:
 
     notes = environment_notes(repeats, ort.__version__, numba.__version__, elapsed,
                               load0, load_average())
+    notes += ("- the kernel's limit (its rate with operands in L1 on "
+              f"{THREADS} threads, bench/kernel_limit.py): "
+              + ", ".join(f"{k} {v:.0f} GMAC/s" for k, v in limits.items())
+              + "; \"of limit\" is a row's rate over its kernel's\n")
     if use_torch:
         import torch
 
@@ -252,7 +272,12 @@ def format_row(r) -> str:
     return (f"{r['layer']:>10} N={r['batch']:<2} {r['case']:<14} ConvInteger u8u8 "
             f"{r['peer_u8u8']:6.1f}  {r['peer_kind']} {r['peer_same']:6.1f}  dqt_hw "
             f"{r['dqt']:6.1f} GMAC/s  ratio {r['ratio']:.2f} (target {r['target']})  "
-            f"{r['check']}{sat}{_torch_cols(r)}{_width_col(r)}  [{r['kernel']}]")
+            f"{r['check']}{sat}{_torch_cols(r)}{_width_col(r)}  [{r['kernel']}"
+            f"{_limit_col(r)}]")
+
+
+def _limit_col(r) -> str:
+    return "" if r.get("of_limit") is None else f", {r['of_limit']:.0%} of its limit"
 
 
 def _width_col(r) -> str:
@@ -272,8 +297,9 @@ def _fmt(v, spec=".1f") -> str:
 
 def markdown(rows, notes) -> str:
     head = ("| layer | N | case | ConvInteger u8u8 | ConvInteger same dtypes | torch qconv | "
-            "torch _int_mm | dqt_hw | kernel | 4/4 vs 8/8 | ratio vs u8u8 | target | vs qconv | "
-            "vs _int_mm | check |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+            "torch _int_mm | dqt_hw | kernel | of limit | 4/4 vs 8/8 | ratio vs u8u8 | target | "
+            "vs qconv | vs _int_mm | check |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     body = ""
     for r in rows:
         chk = f"{r['check']} vs {r['reference']}"
@@ -282,6 +308,8 @@ def markdown(rows, notes) -> str:
         body += (f"| {r['layer']} | {r['batch']} | {r['case']} | {r['peer_u8u8']:.1f} | "
                  f"{r['peer_kind']} {r['peer_same']:.1f} | {_fmt(r['torch_qconv'])} | "
                  f"{_fmt(r['torch_int_mm'])} | {r['dqt']:.1f} | {r['kernel']} | "
+                 f"{_fmt(None if r['of_limit'] is None else 100 * r['of_limit'], '.0f')}"
+                 f"{'' if r['of_limit'] is None else ' %'} | "
                  f"{_fmt(r['vs_8_8'], '.2f')} | "
                  f"{r['ratio']:.2f} | {'>=' + str(r['target'])} "
                  f"{'met' if r['met'] else 'MISSED'} | {_fmt(r['vs_qconv'], '.2f')} | "

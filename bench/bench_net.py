@@ -169,8 +169,13 @@ def best_time(fn, repeats):
     return min(ts)
 
 
-def bench_one(label, net, x_real, *, threads, repeats, dynamic=True, use_torch=False):
+def bench_one(label, net, x_real, *, threads, repeats, dynamic=True, use_torch=False,
+              limit=None):
+    """Times one network's executors side by side and prints the table; ``limit``: the
+    integer kernel's rate with operands in L1 on these threads (``kernel_limit``), to
+    which each static dqt_hw row's multiply-adds per second are compared."""
     from dqt_hw.net.executor import execute, input_codes
+    from dqt_hw.net.plan import session
 
     N = len(x_real)
     xq = input_codes(net, x_real)
@@ -200,6 +205,12 @@ def bench_one(label, net, x_real, *, threads, repeats, dynamic=True, use_torch=F
         print(f"{name:28s} {t:9.4f} {N / t:10.1f} {t_ort / t:7.2f}x"
               + (f" {t_pt / t:9.2f}x" if t_pt else ""))
         res[name] = N / t
+    macs = int(session(net).macs(net).sum())
+    if limit:
+        print(f"{macs / 1e6:.1f} M multiply-adds per image; static rows: "
+              + ", ".join(f"{w}/{w} {res[f'dqt_hw static {w}/{w}'] * macs / 1e9:.0f} GMAC/s "
+                          f"({res[f'dqt_hw static {w}/{w}'] * macs / 1e9 / limit:.0%} of the "
+                          f"kernel's {limit:.0f})" for w in (8, 4)))
     if "dqt_hw dynamic" in res:
         print(f"dynamic / static 8/8 time per image: "
               f"{res['dqt_hw static 8/8'] / res['dqt_hw dynamic']:.2f}x (target <= 1.5x)")
@@ -230,16 +241,23 @@ def main(argv=None):
 
     print(f"system load average (1/5/15 min) at start: {_load()}")
     print("dqt_hw's exact sums: " + _simd.describe())
+    import kernel_limit
+
+    limit = kernel_limit.l1_rate(args.threads)
+    print(f"the int32 kernel's limit (operands in L1, {args.threads} threads): "
+          f"{limit:.0f} GMAC/s")
     net = nw.load(args.net or nw.default_path())
     ds = load_data(net.provenance.get("data", "digits"))  # the test data the network records
     # a call of a few ms: more repeats, so that the best of them is not one the OS delayed
     bench_one(f"{net.name} (shipped, trained)", net, ds.x_test[:args.batch],
-              threads=args.threads, repeats=max(args.repeats, 20), use_torch=use_torch)
+              threads=args.threads, repeats=max(args.repeats, 20), use_torch=use_torch,
+              limit=limit)
     if not args.skip_resnet18:
         r18 = nw.random_controller(nw.random_network(resnet18_cifar(), seed=0), seed=1)
         x = np.random.default_rng(0).uniform(0, 1, (args.batch, 3, 32, 32))
         bench_one("resnet18_cifar10 (random weights and codes)", r18, x,
-                  threads=args.threads, repeats=args.repeats, use_torch=use_torch)
+                  threads=args.threads, repeats=args.repeats, use_torch=use_torch,
+                  limit=limit)
     print(f"\nsystem load average (1/5/15 min) at end: {_load()} (other work on the "
           f"{os.cpu_count()} CPUs skews both sides)")
 
