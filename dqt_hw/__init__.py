@@ -61,6 +61,60 @@ def _numba_target():
 
 _numba_target()
 
+
+def _numba_cache_guard(here):
+    """Numba recompiles a cached kernel when its own file changes, not when a function it
+    inlines or calls from another module does (``intops.round_shift``, ``_simd``'s
+    kernels, ``fused.decode`` ...): a stale kernel would then run old code. So the
+    in-tree caches of ``dqt_hw.model`` and ``dqt_hw.net`` are keyed on the sources they
+    compile from: where a digest of the .py files of ``model``, ``net``, ``spec`` and
+    ``settings.py`` differs from the one stored beside the caches, their ``*.nbi`` /
+    ``*.nbc`` files are deleted (Numba then compiles afresh) and the new digest is
+    stored. Read-only trees (an installed package whose caches live elsewhere, or none)
+    are left alone. ``here``: the package's folder."""
+    import hashlib
+
+    h = hashlib.sha256()
+    dirs = [_os.path.join(here, d) for d in ("model", "net", "spec")]
+    try:
+        for d in dirs:
+            for name in sorted(_os.listdir(d)):
+                if name.endswith(".py"):
+                    with open(_os.path.join(d, name), "rb") as f:
+                        h.update(name.encode() + b"\0" + f.read())
+        with open(_os.path.join(here, "settings.py"), "rb") as f:
+            h.update(f.read())
+    except OSError:  # pragma: no cover - sources not readable: nothing to guard
+        return
+    digest = h.hexdigest()
+    stamp = _os.path.join(here, "model", "__pycache__", "dqt_hw_sources.sha256")
+    try:
+        with open(stamp) as f:
+            if f.read().strip() == digest:
+                return
+    except OSError:
+        pass
+    try:
+        for d in dirs[:2]:
+            cache = _os.path.join(d, "__pycache__")
+            if _os.path.isdir(cache):
+                for name in _os.listdir(cache):
+                    if name.endswith((".nbi", ".nbc")):
+                        try:
+                            _os.remove(_os.path.join(cache, name))
+                        except FileNotFoundError:  # another process got there first
+                            pass
+        _os.makedirs(_os.path.dirname(stamp), exist_ok=True)
+        tmp = f"{stamp}.{_os.getpid()}.tmp"
+        with open(tmp, "w") as f:
+            f.write(digest + "\n")
+        _os.replace(tmp, stamp)
+    except OSError:  # pragma: no cover - a read-only tree: Numba caches elsewhere or not
+        pass
+
+
+_numba_cache_guard(_os.path.dirname(_os.path.abspath(__file__)))
+
 from .spec import CONTRACT_VERSION  # noqa: E402
 
 __version__ = "0.1.0"
