@@ -106,11 +106,25 @@ def wrap(a, W):
 
 
 @njit(cache=True, inline="always")
+def rq_scalars(q, o):
+    """(K1, E1, K2, E2, C34, S, H) of channel o of the cut constants q: a loop over one
+    channel's outputs keeps them in registers (``requant1``)."""
+    return (q.K1[o], q.E1[o], q.K2[o], q.E2[o], q.C34[o], q.S[o], q.H[o])
+
+
+@njit(cache=True, inline="always")
+def requant1(acc, sa, k, r, lo, hi):
+    """The output code of accumulator ``acc`` with side sum ``sa`` by the constants k
+    = ``rq_scalars(q, o)`` of one channel."""
+    v = ((k[0] * acc) << k[1]) + ((k[2] * sa) << k[3]) + k[4]
+    return clamp(shift_round(v, k[5], k[6], r), lo, hi)
+
+
+@njit(cache=True, inline="always")
 def requant(acc, sa, q, o):
     """The output code of accumulator ``acc`` with side sum ``sa`` at channel o of the
     cut constants q (``rq_channels``)."""
-    v = ((q.K1[o] * acc) << q.E1[o]) + ((q.K2[o] * sa) << q.E2[o]) + q.C34[o]
-    return clamp(shift_round(v, q.S[o], q.H[o], q.r), q.lo, q.hi)
+    return requant1(acc, sa, rq_scalars(q, o), q.r, q.lo, q.hi)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -199,21 +213,34 @@ def finish_cols(GT, o0, s, rq, out):
     return out
 
 
-@njit(cache=True, inline="always")
-def rq_scalars(q, o):
-    """(K1, E1, K2, E2, C34, S, H) of channel o of the cut constants q: a loop over one
-    channel's outputs keeps them in registers (``requant1``)."""
-    return (q.K1[o], q.E1[o], q.K2[o], q.E2[o], q.C34[o], q.S[o], q.H[o])
-
-
-@njit(cache=True, inline="always")
-def requant1(acc, sa, k, r, lo, hi):
-    """``requant`` with the channel's constants k = ``rq_scalars(q, o)``."""
-    v = ((k[0] * acc) << k[1]) + ((k[2] * sa) << k[3]) + k[4]
-    return clamp(shift_round(v, k[5], k[6], r), lo, hi)
-
-
 _LITTLE = sys.byteorder == "little"
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _finish_pixels(Cacc, b, s, rq, of, O):
+    """``finish_tiles`` where each image has one output pixel (HW = 1): the output is
+    then channels-last too (``of``: out flat, O channels), so each output is one loop
+    over its channels from Cacc's row (no transpose)."""
+    nro = b.n1 - b.n0
+    c0 = b.og + b.n0
+    cr = s.corr[b.n0:b.n1]
+    if rq is not None:
+        q = rq_channels(rq, c0, nro)
+    for m in range(b.m0, b.m1):
+        src = Cacc[m - b.cm0, b.n0:b.n1]
+        dst = of[m * O + c0:m * O + c0 + nro]
+        if rq is not None:
+            bm = s.ow * s.sx[m]
+            sa = s.sx[m] + s.ksa
+            for o in range(nro):
+                dst[o] = requant(wrap(np.int64(src[o]) + cr[o] + bm, s.W), sa, q, o)
+        elif s.ow != 0:
+            bm = s.ow * s.sx[m]
+            for o in range(nro):
+                dst[o] = wrap(np.int64(src[o]) + cr[o] + bm, s.W)
+        else:
+            for o in range(nro):
+                dst[o] = wrap(np.int64(src[o]) + cr[o], s.W)
 
 
 @njit(cache=True, nogil=True)
@@ -221,8 +248,8 @@ def finish_tiles(Cacc, b, s, rq, out):
     """out[n, og + o, p] for the outputs m = (n, p) in [b.m0, b.m1) and the columns o in
     [b.n0, b.n1) (``Tile`` b) of the int32 sums of the integer kernel (exact, so the
     int64 total is the exact sum): the accumulator wrap_W(Cacc[m - cm0, o] + corr[o] +
-    ow sx[m]), requantized by ``rq`` (channel og + o) unless it is None. ``Cacc`` is
-    C-contiguous.
+    ow sx[m]), requantized by ``rq`` (channel og + o) unless it is None. ``Cacc`` and
+    ``out`` are C-contiguous.
 
     The transpose runs of ``settings.FINISH_RUN`` pixels of one image: per channel, one
     loop over the run reads a column of Cacc (vector gathers from the L1-resident rows)
@@ -230,10 +257,14 @@ def finish_tiles(Cacc, b, s, rq, out):
     columns allow (even n0 and row length): the two int32 sums of channels 2k, 2k + 1
     read as one int64 (low half: the even channel), one gather for two outputs. The side
     term ow sx and the requantization's per-channel constants are hoisted out of the
-    loops (the wrapping-only pass with ow = 0 reads no sx at all)."""
+    loops (the wrapping-only pass with ow = 0 reads no sx at all). With one output pixel
+    per image (HW = 1) out is channels-last as well: no transpose (``_finish_pixels``)."""
+    HW = out.shape[2]
+    if HW == 1:
+        _finish_pixels(Cacc, b, s, rq, out.reshape(-1), out.shape[1])
+        return out
     nro = b.n1 - b.n0
     c0 = b.og + b.n0
-    HW = out.shape[2]
     W = s.W
     TP = settings.FINISH_RUN
     cr = s.corr[b.n0:b.n1]
