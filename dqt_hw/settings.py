@@ -86,8 +86,12 @@ VNNI_BLOCK = 1 << 19
 (``model/plan.block_rows``)."""
 
 FINISH_TILE = 16
-"""Output pixels per tile of the finishing passes that write channels-first
-(``model/epilogue.py``)."""
+"""Output pixels per tile of the finishing passes of the float path that write
+channels-first (``model/epilogue.py``: ``finish_rows``)."""
+
+FINISH_RUN = 64
+"""Output pixels per run of the integer kernel's channels-first finishing pass
+(``model/epilogue.py``: ``finish_tiles``; the run's rows of the int32 tile stay in L1)."""
 
 # ----------------------------------------------------------------------------- caches
 

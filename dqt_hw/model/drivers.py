@@ -49,6 +49,7 @@ from .views import (
     make_view,
     nhwc_to_padded_view,
     to_nhwc,
+    to_nhwc_bytes,
     view_table,
     window_sums,
     window_sums_bytes,
@@ -381,7 +382,7 @@ def conv_vnni(x, w, cs, plan, entry=None, lv=None, rq=None, out=None, tuner=None
                     window_sums_plane(plane, n0, n1, kh, kw, stride, g.Ho, g.Wo,
                                       sx[n0 * HW:n1 * HW])
                 return
-            to_nhwc(x, n0, n1, 0, Hp, gi * Cg, Cg, view, xb)
+            to_nhwc_bytes(x, n0, n1, gi * Cg, Cg, view, xb)
             if sums:
                 window_sums_bytes(xb, n0, 0, n0 * HW, n1 * HW, kh, kw, stride, g.Ho, g.Wo,
                                   sx[n0 * HW:n1 * HW])

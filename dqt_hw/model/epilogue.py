@@ -30,6 +30,7 @@ output between them would keep it scalar (docs/speed.md, "Epilogues").
 
 from __future__ import annotations
 
+import sys
 from typing import NamedTuple
 
 import numpy as np
@@ -105,11 +106,25 @@ def wrap(a, W):
 
 
 @njit(cache=True, inline="always")
+def rq_scalars(q, o):
+    """(K1, E1, K2, E2, C34, S, H) of channel o of the cut constants q: a loop over one
+    channel's outputs keeps them in registers (``requant1``)."""
+    return (q.K1[o], q.E1[o], q.K2[o], q.E2[o], q.C34[o], q.S[o], q.H[o])
+
+
+@njit(cache=True, inline="always")
+def requant1(acc, sa, k, r, lo, hi):
+    """The output code of accumulator ``acc`` with side sum ``sa`` by the constants k
+    = ``rq_scalars(q, o)`` of one channel."""
+    v = ((k[0] * acc) << k[1]) + ((k[2] * sa) << k[3]) + k[4]
+    return clamp(shift_round(v, k[5], k[6], r), lo, hi)
+
+
+@njit(cache=True, inline="always")
 def requant(acc, sa, q, o):
     """The output code of accumulator ``acc`` with side sum ``sa`` at channel o of the
     cut constants q (``rq_channels``)."""
-    v = ((q.K1[o] * acc) << q.E1[o]) + ((q.K2[o] * sa) << q.E2[o]) + q.C34[o]
-    return clamp(shift_round(v, q.S[o], q.H[o], q.r), q.lo, q.hi)
+    return requant1(acc, sa, rq_scalars(q, o), q.r, q.lo, q.hi)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -198,33 +213,133 @@ def finish_cols(GT, o0, s, rq, out):
     return out
 
 
+_LITTLE = sys.byteorder == "little"
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _finish_pixels(Cacc, b, s, rq, of, O):
+    """``finish_tiles`` where each image has one output pixel (HW = 1): the output is
+    then channels-last too (``of``: out flat, O channels), so each output is one loop
+    over its channels from Cacc's row (no transpose)."""
+    nro = b.n1 - b.n0
+    c0 = b.og + b.n0
+    cr = s.corr[b.n0:b.n1]
+    if rq is not None:
+        q = rq_channels(rq, c0, nro)
+    for m in range(b.m0, b.m1):
+        src = Cacc[m - b.cm0, b.n0:b.n1]
+        dst = of[m * O + c0:m * O + c0 + nro]
+        if rq is not None:
+            bm = s.ow * s.sx[m]
+            sa = s.sx[m] + s.ksa
+            for o in range(nro):
+                dst[o] = requant(wrap(np.int64(src[o]) + cr[o] + bm, s.W), sa, q, o)
+        elif s.ow != 0:
+            bm = s.ow * s.sx[m]
+            for o in range(nro):
+                dst[o] = wrap(np.int64(src[o]) + cr[o] + bm, s.W)
+        else:
+            for o in range(nro):
+                dst[o] = wrap(np.int64(src[o]) + cr[o], s.W)
+
+
 @njit(cache=True, nogil=True)
 def finish_tiles(Cacc, b, s, rq, out):
     """out[n, og + o, p] for the outputs m = (n, p) in [b.m0, b.m1) and the columns o in
     [b.n0, b.n1) (``Tile`` b) of the int32 sums of the integer kernel (exact, so the
     int64 total is the exact sum): the accumulator wrap_W(Cacc[m - cm0, o] + corr[o] +
-    ow sx[m]), requantized by ``rq`` (channel og + o) unless it is None."""
+    ow sx[m]), requantized by ``rq`` (channel og + o) unless it is None. ``Cacc`` and
+    ``out`` are C-contiguous.
+
+    The transpose runs of ``settings.FINISH_RUN`` pixels of one image: per channel, one
+    loop over the run reads a column of Cacc (vector gathers from the L1-resident rows)
+    and writes a contiguous piece of an output row. Channels go in pairs where Cacc's
+    columns allow (even n0 and row length): the two int32 sums of channels 2k, 2k + 1
+    read as one int64 (low half: the even channel), one gather for two outputs. The side
+    term ow sx and the requantization's per-channel constants are hoisted out of the
+    loops (the wrapping-only pass with ow = 0 reads no sx at all). With one output pixel
+    per image (HW = 1) out is channels-last as well: no transpose (``_finish_pixels``)."""
+    HW = out.shape[2]
+    if HW == 1:
+        _finish_pixels(Cacc, b, s, rq, out.reshape(-1), out.shape[1])
+        return out
     nro = b.n1 - b.n0
     c0 = b.og + b.n0
-    TJ = settings.FINISH_TILE
-    tile = np.empty((TJ, nro), dtype=np.int64)
+    W = s.W
+    TP = settings.FINISH_RUN
     cr = s.corr[b.n0:b.n1]
+    side = s.ow != 0 or rq is not None
+    base = np.zeros(TP, np.int64)  # ow sx of the run's pixels
+    sa = np.zeros(TP, np.int64)  # their sum_a (``rq``)
     if rq is not None:
         q = rq_channels(rq, c0, nro)
-    for j0 in range(b.m0, b.m1, TJ):
-        jn = min(TJ, b.m1 - j0)
-        for t in range(jn):
-            base = s.ow * s.sx[j0 + t] if s.ow != 0 else np.int64(0)
-            src = Cacc[j0 + t - b.cm0, b.n0:b.n1]
-            tr = tile[t]
-            if rq is None:
-                for o in range(nro):
-                    tr[o] = wrap(np.int64(src[o]) + cr[o] + base, s.W)
+    rows, cols = Cacc.shape
+    flat = Cacc.reshape(-1)
+    if _LITTLE and b.n0 % 2 == 0 and cols % 2 == 0:
+        npair = nro // 2
+        P = flat.view(np.int64).reshape(rows, cols // 2)
+    else:
+        npair = 0
+        P = flat[:0].view(np.int64).reshape(0, 1)
+    h0 = np.uintp(b.n0 // 2)
+    m = b.m0
+    while m < b.m1:
+        n = m // HW
+        p = m - n * HW
+        ln = min(TP, b.m1 - m, HW - p)
+        r0 = m - b.cm0
+        if side:
+            sxs = s.sx[m:m + ln]
+            for t in range(ln):
+                base[t] = s.ow * sxs[t]
+            if rq is not None:
+                for t in range(ln):
+                    sa[t] = sxs[t] + s.ksa
+        Pr = P[r0:r0 + ln]
+        Cr = Cacc[r0:r0 + ln]
+        og = out[n]
+        for k in range(npair):
+            uk = h0 + np.uintp(k)
+            o = 2 * k
+            d0 = og[c0 + o, p:p + ln]
+            d1 = og[c0 + o + 1, p:p + ln]
+            ca = cr[o]
+            cb = cr[o + 1]
+            if rq is not None:
+                ka = rq_scalars(q, o)
+                kb = rq_scalars(q, o + 1)
+                for t in range(ln):
+                    v = Pr[np.uintp(t), uk]
+                    d0[t] = requant1(wrap(((v << 32) >> 32) + ca + base[t], W), sa[t], ka,
+                                     q.r, q.lo, q.hi)
+                    d1[t] = requant1(wrap((v >> 32) + cb + base[t], W), sa[t], kb,
+                                     q.r, q.lo, q.hi)
+            elif s.ow != 0:
+                for t in range(ln):
+                    v = Pr[np.uintp(t), uk]
+                    d0[t] = wrap(((v << 32) >> 32) + ca + base[t], W)
+                    d1[t] = wrap((v >> 32) + cb + base[t], W)
             else:
-                sa = s.sx[j0 + t] + s.ksa
-                for o in range(nro):
-                    tr[o] = requant(wrap(np.int64(src[o]) + cr[o] + base, s.W), sa, q, o)
-        _put_tile(tile, j0, jn, c0, nro, out)
+                for t in range(ln):
+                    v = Pr[np.uintp(t), uk]
+                    d0[t] = wrap(((v << 32) >> 32) + ca, W)
+                    d1[t] = wrap((v >> 32) + cb, W)
+        for o in range(2 * npair, nro):
+            uo = np.uintp(b.n0 + o)
+            d = og[c0 + o, p:p + ln]
+            c = cr[o]
+            if rq is not None:
+                kc = rq_scalars(q, o)
+                for t in range(ln):
+                    d[t] = requant1(wrap(np.int64(Cr[np.uintp(t), uo]) + c + base[t], W),
+                                    sa[t], kc, q.r, q.lo, q.hi)
+            elif s.ow != 0:
+                for t in range(ln):
+                    d[t] = wrap(np.int64(Cr[np.uintp(t), uo]) + c + base[t], W)
+            else:
+                for t in range(ln):
+                    d[t] = wrap(np.int64(Cr[np.uintp(t), uo]) + c, W)
+        m += ln
     return out
 
 

@@ -5,7 +5,8 @@ block its GEMMs read, and the side sums of that block.
   vhi), moved by -off (the plan's ox), by a table over the codes or computed; the border
   value and width of the padded block.
 - ``Block`` (a record): the geometry of a conv's padded channels-last block and outputs.
-- the padded block from channels-first codes (``to_nhwc``) or from channels-last bytes
+- the padded block from channels-first codes (``to_nhwc``; ``to_nhwc_bytes``, the
+  integer kernel's byte block) or from channels-last bytes
   (``nhwc_to_padded_view``, with the per-pixel sums), im2col rows of it
   (``im2col_nhwc``), and the window sums sum_a of the moved codes
   (``window_sums``, ``window_sums_bytes``, ``window_sums_plane``).
@@ -274,6 +275,103 @@ def to_nhwc(x, n0, n1, iy0, iy1, c0, cg, v, xp):
                 else:
                     for ix in range(Wd):
                         row[ix + pad, c] = _view1(xr[ix], v.d, v.r, v.vlo, v.vhi) - v.off
+    return xp
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _bytes4(xs, ux, d0, d1, d2, d3, cg, v, mode, ob):
+    """dj[c] = the byte of code xs[c, ux + j] (j < 4, c < cg) by the ``View`` v: mode 0,
+    q - off (ob = off mod 256: a byte is the value mod 256 either way); 1, by the
+    table; 2, the computed view, moved. One loop per mode (each vectorises)."""
+    u1, u2, u3 = np.uintp(1), np.uintp(2), np.uintp(3)
+    if mode == 0:
+        for c in range(cg):
+            xr = xs[np.uintp(c)]
+            d0[c] = xr[ux] - ob
+            d1[c] = xr[ux + u1] - ob
+            d2[c] = xr[ux + u2] - ob
+            d3[c] = xr[ux + u3] - ob
+    elif mode == 1:
+        for c in range(cg):
+            xr = xs[np.uintp(c)]
+            d0[c] = v.tab[np.int64(xr[ux]) - v.qlo]
+            d1[c] = v.tab[np.int64(xr[ux + u1]) - v.qlo]
+            d2[c] = v.tab[np.int64(xr[ux + u2]) - v.qlo]
+            d3[c] = v.tab[np.int64(xr[ux + u3]) - v.qlo]
+    else:
+        for c in range(cg):
+            xr = xs[np.uintp(c)]
+            d0[c] = _view1(xr[ux], v.d, v.r, v.vlo, v.vhi) - v.off
+            d1[c] = _view1(xr[ux + u1], v.d, v.r, v.vlo, v.vhi) - v.off
+            d2[c] = _view1(xr[ux + u2], v.d, v.r, v.vlo, v.vhi) - v.off
+            d3[c] = _view1(xr[ux + u3], v.d, v.r, v.vlo, v.vhi) - v.off
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _bytes1(xs, ux, d0, cg, v, mode, ob):
+    """d0[c] = the byte of code xs[c, ux] (``_bytes4`` for one pixel)."""
+    if mode == 0:
+        for c in range(cg):
+            d0[c] = xs[np.uintp(c), ux] - ob
+    elif mode == 1:
+        for c in range(cg):
+            d0[c] = v.tab[np.int64(xs[np.uintp(c), ux]) - v.qlo]
+    else:
+        for c in range(cg):
+            d0[c] = _view1(xs[np.uintp(c), ux], v.d, v.r, v.vlo, v.vhi) - v.off
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _fill_pixels(row, i0, i1, Cp, cg, b):
+    """Channels [0, cg) of the pixels [i0, i1) of a flat padded row hold byte b."""
+    for ix in range(i0, i1):
+        d = row[ix * Cp:ix * Cp + cg]
+        for c in range(cg):
+            d[c] = b
+
+
+@njit(cache=True, nogil=True)
+def to_nhwc_bytes(x, n0, n1, c0, cg, v, xp):
+    """``to_nhwc`` of whole padded images into a block of bytes (the integer kernel's):
+    xp[n - n0] (Hp, Wp, Cp >= cg) for the images [n0, n1) of x (N, C, H, W), channels
+    [c0, c0 + cg) (channels past cg left as they are), each code's byte by the ``View``
+    v (its value mod 256). Per image row, four pixels at a time: one loop over the
+    channels reads their four codes from each channel's row (vector gathers; four
+    pixels per pass over the channels' rows, so a plane stride of a power of two does
+    not evict them from L1 between pixels) and writes four contiguous runs of cg
+    bytes."""
+    H = x.shape[2]
+    Wd = x.shape[3]
+    Hp = xp.shape[1]
+    Wp = xp.shape[2]
+    Cp = xp.shape[3]
+    pad = v.pad
+    pb = np.uint8(v.padv)
+    ob = np.uint8(np.int64(v.off) & 0xFF)
+    mode = 1 if v.tab.shape[0] > 0 else (0 if v.d == 0 else 2)
+    for n in range(n0, n1):
+        img = xp[n - n0]
+        for r_ in range(Hp):
+            row = img[r_].reshape(-1)
+            if r_ < pad or r_ >= H + pad:
+                _fill_pixels(row, 0, Wp, Cp, cg, pb)
+                continue
+            _fill_pixels(row, 0, pad, Cp, cg, pb)
+            _fill_pixels(row, Wd + pad, Wp, Cp, cg, pb)
+            xs = x[n, c0:c0 + cg, r_ - pad]
+            ix = 0
+            while ix + 4 <= Wd:
+                p0 = (ix + pad) * Cp
+                d0 = row[p0:p0 + cg]
+                d1 = row[p0 + Cp:p0 + Cp + cg]
+                d2 = row[p0 + 2 * Cp:p0 + 2 * Cp + cg]
+                d3 = row[p0 + 3 * Cp:p0 + 3 * Cp + cg]
+                _bytes4(xs, np.uintp(ix), d0, d1, d2, d3, cg, v, mode, ob)
+                ix += 4
+            while ix < Wd:
+                p0 = (ix + pad) * Cp
+                _bytes1(xs, np.uintp(ix), row[p0:p0 + cg], cg, v, mode, ob)
+                ix += 1
     return xp
 
 
