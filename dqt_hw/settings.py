@@ -61,6 +61,10 @@ PAR_BLOCKS_WORK = 1 << 23
 """Multiply-adds from which one image's weight blocks go over Numba's threads in a serial
 call (``model/drivers.py``)."""
 
+UNIT_PIXELS = 256
+"""Fewest output pixels per unit of images of a threaded ``conv2d`` where the batch
+allows (``model/drivers.py``): every unit streams all the weights once."""
+
 TUNER_RETUNE = 64
 """Calls after which a ``runtime.Tuner`` times serial and threaded execution again."""
 

@@ -33,13 +33,16 @@ needs_vnni = pytest.mark.skipif(not _simd.AVAILABLE,
                                        "needed): the float paths do the work")
 
 
-@pytest.fixture(params=["serial", "units"])
+@pytest.fixture(params=["serial", "units", "image_units"])
 def units(request, monkeypatch):
     """serial: one unit in the calling thread; units: two threads, every call split
-    into units of one micro-tile's rows (and blocks of weights)."""
-    if request.param == "units":
+    into units of one micro-tile's rows (and blocks of weights), or where the batch
+    allows (image_units: any number of pixels a unit) into units of whole images."""
+    if request.param != "serial":
         monkeypatch.setattr(dsettings, "SERIAL_WORK", 0)
         monkeypatch.setattr(dsettings, "VNNI_BLOCK", 1)
+        if request.param == "image_units":
+            monkeypatch.setattr(dsettings, "UNIT_PIXELS", 1)
         with num_threads(2):
             yield request.param
     else:
@@ -88,6 +91,25 @@ def test_vnni_channel_blocks_and_pixel_tails(O, units, rng):
         want = model.conv2d(x, w, padding=1, pad_code=7, acc_width=32, overflow="wrap",
                             stats=True)[0]
         np.testing.assert_array_equal(got, want)
+
+
+@needs_vnni
+@pytest.mark.parametrize("shape", [(5, 7, 6, 6), (9, 16, 3, 2), (4, 130, 2, 2)])
+def test_vnni_batches_in_every_kind_of_unit(shape, units, rng):
+    """Batches of more images than threads: in units of whole images (image_units), of
+    output rows x weight blocks (units: too few pixels an image), or serial; narrow and
+    8-bit codes; the sequential kernel's sums."""
+    N, C, H, Wd = shape
+    for xm, wr in ((255, (-128, 128)), (15, (-8, 8))):
+        x = rng.integers(0, xm + 1, shape).astype(np.uint8)
+        w = rng.integers(*wr, (70, C, 3, 3)).astype(np.int8)
+        plan = mplan.plan_conv(C, 3, 3, 0, xm, *(int(v) for v in (w.min(), w.max())))
+        for l16 in sorted({0, mplan.int16_steps(xm, 128 if xm == 255 else 8)}):
+            got = drivers.conv_exact(x, w, drivers.ConvArgs(1, 1, 1, 3, 32),
+                                     plan._replace(l16=l16))
+            want = model.conv2d(x, w, padding=1, pad_code=3, acc_width=32, overflow="wrap",
+                                stats=True)[0]
+            np.testing.assert_array_equal(got, want)
 
 
 @needs_vnni

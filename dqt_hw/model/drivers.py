@@ -407,10 +407,14 @@ def conv_vnni(x, w, cs, plan, entry=None, lv=None, rq=None, out=None, tuner=None
             else:
                 finish_tiles(Cacc, b, s, rq, out)
 
-        if serial or Nb >= 2 * nt:
+        # units of whole images take at least settings.UNIT_PIXELS output pixels where
+        # the batch allows: each unit streams all the weights once, so units of a few
+        # pixels of many channels would read them from memory many times over
+        per = Nb if serial else max(-(-Nb // (8 * nt)),
+                                    min(-(-settings.UNIT_PIXELS // HW), -(-Nb // nt)))
+        if serial or (Nb >= 2 * nt and per * HW >= settings.UNIT_PIXELS):
             # units of whole images: each builds its images' block and computes their
             # outputs (no unit reads another's images: one pass, no barrier between)
-            per = Nb if serial else -(-Nb // (8 * nt))
             imgs = [(n0, min(Nb, n0 + per)) for n0 in range(0, Nb, per)]
 
             def unit(i, prep=prep, block=block, nblk=nblk):
@@ -424,7 +428,8 @@ def conv_vnni(x, w, cs, plan, entry=None, lv=None, rq=None, out=None, tuner=None
             else:
                 th.run(unit, len(imgs), blas=False)
             continue
-        # few images: the block first, then units of output rows x weight blocks
+        # few images, or few pixels an image: the block first, then units of output
+        # rows x weight blocks
         per = max(1, Nb // nt)
         imgs = [(n0, min(Nb, n0 + per)) for n0 in range(0, Nb, per)]
         th.run(lambda i: prep(*imgs[i]), len(imgs), blas=False)
