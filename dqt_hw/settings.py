@@ -68,6 +68,10 @@ allows (``model/drivers.py``): every unit streams all the weights once."""
 TUNER_RETUNE = 64
 """Calls after which a ``runtime.Tuner`` times serial and threaded execution again."""
 
+TUNER_SAMPLES = 3
+"""Calls a ``runtime.Tuner`` times each way (serial, threaded) before it keeps the way of
+the faster best call."""
+
 SPLIT_WORK = 1 << 30
 """Multiply-adds per batch from which the layer-by-layer executor cuts a batch into one
 part per thread (``net/executor.py``)."""

@@ -29,38 +29,38 @@ from .. import settings
 
 class Tuner:
     """Serial or threaded, for one recurring call (a layer, a weight array and shape):
-    after a warm-up call it times one call each way and keeps the faster, trying again
-    every ``settings.TUNER_RETUNE`` calls (the load of a shared machine changes). Both
-    ways compute the very same integers; only the time differs. On a machine whose second core is busy
-    with other work, or is a sibling of the first, a second thread only adds overhead."""
+    after a warm-up call it times ``settings.TUNER_SAMPLES`` calls each way, alternating,
+    and keeps the way of the faster best call, trying again every
+    ``settings.TUNER_RETUNE`` calls (the load of a shared machine changes). Both ways
+    compute the very same integers; only the time differs. On a machine whose second
+    core is busy with other work, or is a sibling of the first, a second thread only adds
+    overhead. (One call each way let one delayed call fix the slower way for the next
+    64 calls: a benchmark row then ran at half its speed.)"""
 
     def __init__(self):
         self.calls = 0
-        self.times = {}
+        self.times = {True: [], False: []}
         self.choice = None
 
     def pick(self) -> bool:
         """True: run serially this call."""
         self.calls += 1
         if self.calls % settings.TUNER_RETUNE == 0:
-            self.times.clear()
+            self.times = {True: [], False: []}
             self.choice = None
         if self.choice is not None:
             return self.choice
         if self.calls == 1:
             return False  # warm-up (compilation, prepared weights): not timed
-        for mode in (True, False):
-            if mode not in self.times:
-                return mode
-        return False  # pragma: no cover
+        return len(self.times[True]) <= len(self.times[False])
 
     def record(self, serial: bool, dt: float):
         if self.calls == 1 or self.choice is not None:
             return
-        self.times[serial] = dt
-        if len(self.times) == 2:
-            self.choice = self.times[True] <= self.times[False]
-
+        self.times[serial].append(dt)
+        n = settings.TUNER_SAMPLES
+        if len(self.times[True]) >= n and len(self.times[False]) >= n:
+            self.choice = min(self.times[True]) <= min(self.times[False])
 
 
 _LOCAL = threading.local()
