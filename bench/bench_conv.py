@@ -42,6 +42,11 @@ fraction of that kernel's own limit measured in the same run (operands in L1, th
 threads: ``bench/kernel_limit.py``), and for the 4/4 rows the rate over the 8/8 row of
 the same weights (where lower widths buy speed: the narrow kernel's levels).
 
+With torch, each shape and batch also times dqt_hw's requantized layer against the quantized
+``Conv2d`` like for like (a table of its own): ``FusedConv.run_nhwc``, 8/8 codes, W = 32,
+uint8 codes channels-last in and out, its output checked equal to the layer-by-layer
+model and spread over the code range.
+
 ``vs qconv`` and ``vs _int_mm`` are dqt_hw / peer (issue 15's targets, 0.5x and 1.0x at
 batch 16, are stated for a CPU with AMX, whose tile unit these peers use).
 """
@@ -110,16 +115,18 @@ def main(argv=None) -> int:
     use_torch = torch_peers.available() and not args.no_torch
     import kernel_limit
 
-    # the kernel's own rate with its operands in L1, on the benchmark's threads: the
+    # the kernel's own rate with its operands in L1, one core's times the benchmark's
+    # threads (two threads measured together move with the machine's other load): the
     # int32 kernel, and the narrow one where this level has it
-    limits = {"int32": kernel_limit.l1_rate(THREADS)}
+    limits = {"int32": THREADS * kernel_limit.l1_rate(1)}
     if plan_conv(64, 3, 3, 0, 15, -8, 7).l16:
-        limits["narrow"] = kernel_limit.l1_rate(THREADS, l16=64)
+        limits["narrow"] = THREADS * kernel_limit.l1_rate(1, l16=64)
 
     numba.set_num_threads(min(THREADS, numba.config.NUMBA_NUM_THREADS))
     rng = np.random.default_rng(args.seed)
 
     rows = []
+    fused_rows = []
     failures = []
     load0 = load_average()
     t_start = time.perf_counter()
@@ -224,6 +231,13 @@ def main(argv=None) -> int:
                            reference="sequential" if ovf == "saturate" else "ConvInteger",
                            saturated=sat)
                 rows.append(row)
+            if use_torch:
+                # the requantized layer, channels-last uint8 in and out: what the quantized
+                # Conv2d computes (dqt_hw exactly, PyTorch in float), timed side by side
+                fused_rows.append(_fused_row(C, H, Nb, x8, w8s, qconv, mac, repeats, limits))
+                print(_format_fused(fused_rows[-1]), flush=True)
+                if fused_rows[-1]["check"] != "ok":
+                    failures.append(f"fused layer C={C} H={H} N={Nb}")
             mine = {r["case"]: r["dqt"] for r in rows[-len(cases):]}
             for row in rows[-len(cases):]:  # the PyTorch peers' figures on every row
                 row.update(torch_qconv=tpeer.get("qconv"), torch_int_mm=tpeer.get("int_mm"))
@@ -238,7 +252,7 @@ def main(argv=None) -> int:
 
     notes = environment_notes(repeats, ort.__version__, numba.__version__, elapsed,
                               load0, load_average())
-    notes += ("- the kernel's limit (its rate with operands in L1 on "
+    notes += ("- the kernel's limit (its rate with operands in L1 on one core, times "
               f"{THREADS} threads, bench/kernel_limit.py): "
               + ", ".join(f"{k} {v:.0f} GMAC/s" for k, v in limits.items())
               + "; \"of limit\" is a row's rate over its kernel's\n")
@@ -247,7 +261,7 @@ def main(argv=None) -> int:
 
         notes += (f"- torch {torch.__version__}, quantized engine "
                   f"{torch.backends.quantized.engine}, {torch.get_num_threads()} threads\n")
-    table = markdown(rows, notes)
+    table = markdown(rows, notes) + fused_markdown(fused_rows)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "conv.md").write_text(table)
@@ -265,6 +279,63 @@ def main(argv=None) -> int:
         print("MISMATCH in: " + "; ".join(failures), file=sys.stderr)
         return 1
     return 0
+
+
+def _fused_row(C, H, Nb, x8, w8s, qconv, mac, repeats, limits):
+    """dqt_hw's fused layer (``model.FusedConv``: the 8/8 conv, W = 32, requantized to
+    uint8 codes, channels-last in and out) and PyTorch's quantized Conv2d on the same
+    codes, in alternating blocks: (row dict)."""
+    from dqt_hw import model, spec
+    from dqt_hw.model.layer import FusedConv
+
+    rng = np.random.default_rng(C)
+    S = 41  # int8 weights against uint8 codes: the outputs spread over the code range
+    consts = tuple((spec.Constant(int(rng.integers(1 << 29, 1 << 30)), S),
+                    spec.Constant(-int(rng.integers(1 << 20, 1 << 22)), S),
+                    spec.Constant(int(rng.integers(-(1 << 20), 1 << 20)), S),
+                    spec.Constant(int(rng.integers(1 << 29, 1 << 30)), S))
+                   for _ in range(C))
+    rq = model.Requant(consts, "half_even", 8)
+    fc = FusedConv(w8s.astype(np.int64), model.ConvArgs(1, 1, 1, 0, 32), a_fmt=spec.Format(8),
+                   b_a=8, view_rounding="floor", mode=spec.OVERFLOW_CODES["wrap"], rq=rq,
+                   out_dtype=np.uint8)
+    xl = np.ascontiguousarray(x8.transpose(0, 2, 3, 1))
+    ours = lambda: fc.run_nhwc(xl, True)  # noqa: E731
+    got = ours()
+    want = fc.run(x8).transpose(0, 2, 3, 1)  # the layer-by-layer model, channels-first
+    ok = bool(np.array_equal(got, want)) and got.min() < got.max()
+    t_ours, t_q = [], []
+    done = 0
+    while done < repeats:
+        for fn, ts in ((ours, t_ours), (qconv, t_q)):
+            time.sleep(PAUSE)
+            for _ in range(min(BLOCK, repeats - done)):
+                ts.append(timed(fn)[0])
+        done += BLOCK
+    g_ours = mac / statistics.median(t_ours) / 1e9
+    g_q = mac / statistics.median(t_q) / 1e9
+    return dict(layer=f"{C}x{H}x{H}", batch=Nb, dqt=g_ours, qconv=g_q, vs_qconv=g_ours / g_q,
+                of_limit=g_ours / limits["int32"], check="ok" if ok else "MISMATCH")
+
+
+def _format_fused(r) -> str:
+    return (f"{r['layer']:>10} N={r['batch']:<2} fused 8/8 -> u8 NHWC dqt_hw {r['dqt']:6.1f} "
+            f"GMAC/s ({r['of_limit']:.0%} of the limit)  torch qconv {r['qconv']:.1f}  "
+            f"x{r['vs_qconv']:.2f}  {r['check']}")
+
+
+def fused_markdown(rows) -> str:
+    if not rows:
+        return ""
+    body = "".join(f"| {r['layer']} | {r['batch']} | {r['dqt']:.1f} | "
+                   f"{100 * r['of_limit']:.0f} % | {r['qconv']:.1f} | {r['vs_qconv']:.2f} | "
+                   f"{r['check']} |\n" for r in rows)
+    return ("\n## The requantized layer against PyTorch's quantized Conv2d (GMAC/s, medians)\n\n"
+            "8/8 codes, W = 32, uint8 codes channels-last in and out on both sides "
+            "(dqt_hw `FusedConv.run_nhwc`, exact, checked equal to the layer-by-layer "
+            "model; PyTorch requantizes in float).\n\n"
+            "| layer | N | dqt_hw fused | of limit | torch qconv | vs qconv | check |\n"
+            "|---|---|---|---|---|---|---|\n" + body)
 
 
 def format_row(r) -> str:

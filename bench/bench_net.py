@@ -243,9 +243,9 @@ def main(argv=None):
     print("dqt_hw's exact sums: " + _simd.describe())
     import kernel_limit
 
-    limit = kernel_limit.l1_rate(args.threads)
-    print(f"the int32 kernel's limit (operands in L1, {args.threads} threads): "
-          f"{limit:.0f} GMAC/s")
+    limit = args.threads * kernel_limit.l1_rate(1)
+    print(f"the int32 kernel's limit (operands in L1, one core's rate times {args.threads} "
+          f"threads): {limit:.0f} GMAC/s")
     net = nw.load(args.net or nw.default_path())
     ds = load_data(net.provenance.get("data", "digits"))  # the test data the network records
     # a call of a few ms: more repeats, so that the best of them is not one the OS delayed
