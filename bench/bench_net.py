@@ -210,7 +210,7 @@ def bench_one(label, net, x_real, *, threads, repeats, dynamic=True, use_torch=F
         print(f"{macs / 1e6:.1f} M multiply-adds per image; static rows: "
               + ", ".join(f"{w}/{w} {res[f'dqt_hw static {w}/{w}'] * macs / 1e9:.0f} GMAC/s "
                           f"({res[f'dqt_hw static {w}/{w}'] * macs / 1e9 / limit:.0%} of the "
-                          f"kernel's {limit:.0f})" for w in (8, 4)))
+                          f"int32 kernel's {limit:.0f})" for w in (8, 4)))
     if "dqt_hw dynamic" in res:
         print(f"dynamic / static 8/8 time per image: "
               f"{res['dqt_hw static 8/8'] / res['dqt_hw dynamic']:.2f}x (target <= 1.5x)")
