@@ -235,6 +235,7 @@ def main(argv=None) -> int:
                 # the requantized layer, channels-last uint8 in and out: what the quantized
                 # Conv2d computes (dqt_hw exactly, PyTorch in float), timed side by side
                 fused_rows.append(_fused_row(C, H, Nb, x8, w8s, qconv, mac, repeats, limits))
+                fused_rows[-1]["vs_int_mm"] = fused_rows[-1]["dqt"] / tpeer["int_mm"]
                 print(_format_fused(fused_rows[-1]), flush=True)
                 if fused_rows[-1]["check"] != "ok":
                     failures.append(f"fused layer C={C} H={H} N={Nb}")
@@ -324,18 +325,22 @@ def _format_fused(r) -> str:
             f"x{r['vs_qconv']:.2f}  {r['check']}")
 
 
+def _int_mm_col(r) -> str:
+    return _fmt(r.get("vs_int_mm"), ".2f")
+
+
 def fused_markdown(rows) -> str:
     if not rows:
         return ""
     body = "".join(f"| {r['layer']} | {r['batch']} | {r['dqt']:.1f} | "
                    f"{100 * r['of_limit']:.0f} % | {r['qconv']:.1f} | {r['vs_qconv']:.2f} | "
-                   f"{r['check']} |\n" for r in rows)
+                   f"{_int_mm_col(r)} | {r['check']} |\n" for r in rows)
     return ("\n## The requantized layer against PyTorch's quantized Conv2d (GMAC/s, medians)\n\n"
             "8/8 codes, W = 32, uint8 codes channels-last in and out on both sides "
             "(dqt_hw `FusedConv.run_nhwc`, exact, checked equal to the layer-by-layer "
             "model; PyTorch requantizes in float).\n\n"
-            "| layer | N | dqt_hw fused | of limit | torch qconv | vs qconv | check |\n"
-            "|---|---|---|---|---|---|---|\n" + body)
+            "| layer | N | dqt_hw fused | of limit | torch qconv | vs qconv | vs _int_mm (GEMM "
+            "alone) | check |\n|---|---|---|---|---|---|---|---|\n" + body)
 
 
 def format_row(r) -> str:
