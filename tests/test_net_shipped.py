@@ -60,6 +60,9 @@ def test_run_command_writes_results_and_plots(tmp_path, capsys):
         assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG"
     out = capsys.readouterr().out
     assert "static 8/8: accuracy" in out and "knapsack mix within" in out
+    from dqt_hw.model import _simd
+
+    assert f"exact sums by the {_simd.describe()}" in out  # which kernel level ran
 
 
 def test_summary_command(capsys):

@@ -113,8 +113,9 @@ def _detect():
 
 
 LEVEL = _detect()
-KERNEL_NAMES = {"vnni": "AVX-512 VNNI (vpdpbusd)", "avx512bw": "AVX-512BW (vpmaddwd, 512 bits)",
-                "avx2": "AVX2 (vpmaddwd, 256 bits)"}
+KERNEL_NAMES = {"vnni": "AVX-512 VNNI (vpdpbusd)",
+                "avx512bw": "AVX-512BW (vpmaddwd, 512 bits; narrow codes: vpmaddubsw into int16)",
+                "avx2": "AVX2 (vpmaddwd, 256 bits; narrow codes: vpmaddubsw into int16)"}
 
 
 def describe() -> str:

@@ -182,6 +182,9 @@ def _run(args) -> int:
     where = "x_cal" if data_mod.is_file_spec(name) else "the training set"
     print(f"network {net.name} ({path}), data {ds.name}: {len(yt)} test inputs, "
           f"{cal} calibration inputs from {where}" + ("" if cal else " (no knapsack mixes)"))
+    from ..model import _simd
+
+    print(f"exact sums by the {_simd.describe()}")
     res = run_results(net, xt, yt, ds.x_train[:cal] if cal else None,
                       ds.y_train[:cal] if cal else None, out=args.out,
                       batch_size=args.batch_size, progress=not args.no_progress)
