@@ -265,6 +265,25 @@ def _vnni_code(builder, nv, args):
     _tile_loop(builder, _Tile(_V16, nv), args, step)
 
 
+def _pair_steps(builder, mr, base, tap, rep, widen, wparts, acc, op):
+    """One step of k4 of the pairwise kernels: for each of the ``mr`` pixels its four
+    codes at base[i] + tap, repeated by the shuffle ``rep`` (and zero-extended to
+    ``widen`` where given), and acc[i][j * nacc + h] + op(codes, wparts[j][h]) for every
+    weight vector j and part h (nacc parts each)."""
+    V4B = ir.VectorType(ir.IntType(8), 4)
+    nacc = len(wparts[0])
+    new = []
+    for i in range(mr):
+        a = builder.load(builder.inttoptr(builder.add(base[i], tap), V4B.as_pointer()),
+                         align=1)
+        a = builder.shuffle_vector(a, a, rep)  # the 4 codes in every 32-bit lane
+        if widen is not None:
+            a = builder.zext(a, widen)
+        new.append([builder.add(acc[i][j * nacc + h], builder.call(op, [a, wparts[j][h]]))
+                    for j in range(len(wparts)) for h in range(nacc)])
+    return new
+
+
 def _pmadd_code(builder, nv, args, bits):
     """``vpmaddwd`` (AVX-512BW on 512 bits, AVX2 on 256): the bytes widened to int16
     (pixel codes zero-, weights sign-extended: every product fits int16, |255 x 128| <
@@ -283,24 +302,12 @@ def _pmadd_code(builder, nv, args, bits):
     nacc = 64 // (2 * lanes)  # 16-bit halves of a 64-byte weight vector
     mr = MR if bits == 512 else 2
     rep = ir.Constant(ir.VectorType(_I32, 2 * lanes), [t % 4 for t in range(2 * lanes)])
-    V4B = ir.VectorType(ir.IntType(8), 4)
 
     def step(base, tap, wv, acc):
         wparts = [[builder.sext(builder.shuffle_vector(w, w, _lanes(2 * lanes, h * 2 * lanes,
                                                                        1)), W16)
                    for h in range(nacc)] for w in wv]
-        new = []
-        for i in range(mr):
-            a = builder.load(builder.inttoptr(builder.add(base[i], tap), V4B.as_pointer()),
-                             align=1)
-            a = builder.zext(builder.shuffle_vector(a, a, rep), W16)  # the 4 codes, repeated
-            row = []
-            for j in range(len(wv)):
-                for h in range(nacc):
-                    row.append(builder.add(acc[i][j * nacc + h],
-                                           builder.call(pm, [a, wparts[j][h]])))
-            new.append(row)
-        return new
+        return _pair_steps(builder, mr, base, tap, rep, W16, wparts, acc, pm)
 
     def fin(parts):
         # lane e of part h holds channel (h * lanes + e) // 2's pair e % 2: add the pairs
@@ -342,23 +349,11 @@ def _maddubs_code(builder, nv, args, bits, add):
     ones = ir.Constant(W16, [1] * (2 * lanes))
     nacc = 64 // (4 * lanes)  # parts of a 64-byte weight vector
     rep = ir.Constant(ir.VectorType(_I32, 4 * lanes), [t % 4 for t in range(4 * lanes)])
-    V4B = ir.VectorType(ir.IntType(8), 4)
 
     def step(base, tap, wv, acc):
         wparts = [[w if nacc == 1 else builder.shuffle_vector(
             w, w, _lanes(4 * lanes, h * 4 * lanes, 1)) for h in range(nacc)] for w in wv]
-        new = []
-        for i in range(MR):
-            a = builder.load(builder.inttoptr(builder.add(base[i], tap), V4B.as_pointer()),
-                             align=1)
-            a = builder.shuffle_vector(a, a, rep)  # the 4 codes in every 32-bit lane
-            row = []
-            for j in range(len(wv)):
-                for h in range(nacc):
-                    row.append(builder.add(acc[i][j * nacc + h],
-                                           builder.call(pb, [a, wparts[j][h]])))
-            new.append(row)
-        return new
+        return _pair_steps(builder, MR, base, tap, rep, None, wparts, acc, pb)
 
     def fin(parts):
         out = [builder.call(pw, [p, ones]) for p in parts]  # channel l's two lanes added
