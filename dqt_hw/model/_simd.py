@@ -325,7 +325,7 @@ def _pmadd_code(builder, nv, args, bits):
 
 def _maddubs_code(builder, nv, args, bits, add):
     """The narrow kernel (``vpmaddubsw``, AVX-512BW on 512 bits, AVX2 on 256) for one
-    chunk of at most ``NarrowPlan`` steps of k4: each instruction multiplies the pixel's
+    chunk of at most ``plan.int16_steps`` steps of k4: each instruction multiplies the pixel's
     four unsigned bytes by a channel's four signed bytes and adds them in pairs into
     int16 lanes (lane 2l: bytes 0, 1 of channel l; lane 2l + 1: bytes 2, 3), and
     ``vpaddw`` accumulates the chunk in those int16 lanes. The caller's bound (see
@@ -446,7 +446,7 @@ def _narrow_tile(xa, r, ka, nk4, l16, wb, cb, ldc, ws, nv):
     stored, the others added; the tile's vectors 4, 2 or 1 at a time."""
     j = 0
     while j < nv:
-        step = 4 if nv - j >= 4 and NARROW_NV >= 4 else 2 if nv - j >= 2 and NARROW_NV >= 2 else 1
+        step = min(NARROW_NV, 4 if nv - j >= 4 else 2 if nv - j >= 2 else 1)
         k0 = 0
         while k0 == 0 or k0 < nk4:  # one call even for nk4 = 0: the tile stored as 0
             _narrow_call(step, k0 > 0, xa, r, ka + 8 * k0, min(l16, nk4 - k0),
