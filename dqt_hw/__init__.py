@@ -20,39 +20,49 @@ def _numba_target():
       Intel cores to prefer 256-bit vectors, which halves the lanes of the kernels' int64
       loops (the requantizing finish runs 1.4x slower); the same instructions, wider
       loops;
-    - with DQT_HW_KERNEL=avx512bw or avx2, the features above that level turned off
-      ("-avx512vnni", or "-avx512f"), so that Numba compiles for, and the integer kernel
-      of ``dqt_hw.model._simd`` takes, that level (to test and measure it on a newer CPU).
+    - with DQT_HW_KERNEL=vnni, avx512bw or avx2, the features above that level turned
+      off ("-amx-tile,-amx-int8", "-avx512vnni" or "-avx512f"), so that Numba compiles
+      for, and the integer kernel of ``dqt_hw.model._simd`` takes, that level (to test
+      and measure it on a newer CPU);
+    - on a CPU with AMX-INT8, the tile state asked of the OS (``_cpu.request_amx``) and
+      AMX turned off where it is refused, so that no tile instruction is compiled;
+    - with DQT_HW_KERNEL=amx-emulated (the AMX level's driver with the tile kernel in
+      Numba code, ``model/_amx.py``), "-amx-tile,-amx-int8,-amx-bf16": a feature string
+      of its own, so that Numba's cache keeps that level's code apart.
 
     Numba reads the features when it first compiles; its cache keeps code per feature
     set, so code for one level is never loaded for another."""
     if _os.environ.get("NUMBA_CPU_NAME") or _os.environ.get("NUMBA_CPU_FEATURES"):
         return
-    try:
-        from llvmlite import binding
+    from . import _cpu
 
-        feats = binding.get_host_cpu_features()
-    except Exception:  # pragma: no cover - no LLVM feature query on this platform
+    feats = _cpu.host_features()
+    if feats is None:  # pragma: no cover - no LLVM feature query on this platform
         return
     extra = []
     if feats.get("avx512f", False) and settings.WIDE_VECTORS:
         extra.append("-prefer-256-bit")
     level = settings.KERNEL
-    if level not in ("", "avx512bw", "avx2"):
-        raise ValueError(f"DQT_HW_KERNEL must be 'avx512bw' or 'avx2' (a level below the "
-                         f"host's), not {level!r}")
-    need = {"avx512bw": ("avx512f", "avx512bw"), "avx2": ("avx2",)}.get(level, ())
+    if level not in ("",) + settings.KERNEL_LEVELS:
+        raise ValueError(f"DQT_HW_KERNEL must be one of "
+                         f"{', '.join(repr(v) for v in settings.KERNEL_LEVELS)}, not {level!r}")
+    need = {"vnni": ("avx512f", "avx512bw", "avx512vnni"), "avx512bw": ("avx512f", "avx512bw"),
+            "avx2": ("avx2",), "amx-emulated": ("avx2",)}.get(level, ())
     missing = [f for f in need if not feats.get(f, False)]
     if missing:
         raise ValueError(f"DQT_HW_KERNEL={level} needs a CPU with {', '.join(need)}; this "
                          f"one lacks {', '.join(missing)}")
+    if level == "amx-emulated":
+        extra.append("-amx-tile,-amx-int8,-amx-bf16")
+    elif _cpu.host_has_amx(feats) and (level or not _cpu.request_amx()[0]):
+        extra.append("-amx-tile,-amx-int8")
     if level == "avx512bw":
         extra.append("-avx512vnni")
     elif level == "avx2":
         extra.append("-avx512f")
     if not extra:
         return
-    flat = feats.flatten() + "," + ",".join(extra)
+    flat = ",".join([f"{'+' if on else '-'}{k}" for k, on in sorted(feats.items())] + extra)
     _os.environ["NUMBA_CPU_FEATURES"] = flat
     cfg = _sys.modules.get("numba.core.config")
     if cfg is not None and getattr(cfg, "CPU_FEATURES", None) is None:

@@ -27,9 +27,14 @@ VNNI = _on("DQT_HW_VNNI")
 """DQT_HW_VNNI=0: no integer kernel (``model/_simd.py``); the float-BLAS paths do the
 work."""
 
+KERNEL_LEVELS = ("vnni", "avx512bw", "avx2", "amx-emulated")
+"""The values of DQT_HW_KERNEL."""
+
 KERNEL = _os.environ.get("DQT_HW_KERNEL", "").strip()
-"""DQT_HW_KERNEL=avx512bw or avx2: Numba compiles for, and the integer kernel takes, that
-level below the host's (``dqt_hw/__init__.py`` turns the CPU features down)."""
+"""DQT_HW_KERNEL=vnni, avx512bw or avx2: Numba compiles for, and the integer kernel takes,
+that level below the host's (``dqt_hw/__init__.py`` turns the CPU features down);
+amx-emulated: the AMX level's driver with its tile kernel emulated in Numba code
+(``model/_amx.py``; slow, for tests on any CPU with AVX2)."""
 
 WIDE_VECTORS = _on("DQT_HW_WIDE_VECTORS")
 """DQT_HW_WIDE_VECTORS=0: leave LLVM's preference for 256-bit vectors on AVX-512 CPUs

@@ -1,8 +1,10 @@
 """The exact integer kernel at every level below the host's: the kernel and network
-tests run again in a child process whose Numba compiles for AVX-512BW (``vpmaddwd`` on
-512 bits) or AVX2 (``vpmaddwd`` on 256 bits), as on a CPU without AVX-512 VNNI
-(``DQT_HW_KERNEL``, see dqt_hw/__init__.py); each level's codes are checked against the
-oracle and the other paths there, bit for bit."""
+tests run again in a child process whose Numba compiles for AVX-512 VNNI (below AMX),
+AVX-512BW (``vpmaddwd`` on 512 bits) or AVX2 (``vpmaddwd`` on 256 bits), as on a CPU
+without the levels above (``DQT_HW_KERNEL``, see dqt_hw/__init__.py), and once more at
+the AMX level with its tile kernel emulated (``amx-emulated``, any CPU with AVX2; on an
+AMX host the other tests run the instructions themselves); each level's codes are
+checked against the oracle and the other paths there, bit for bit."""
 
 import os
 import subprocess
@@ -12,9 +14,12 @@ import pytest
 from llvmlite import binding
 
 HOST = binding.get_host_cpu_features()
-LEVELS = [lv for lv, ok in (("avx512bw", HOST.get("avx512vnni", False)
-                                          and HOST.get("avx512bw", False)),
-                            ("avx2", HOST.get("avx512f", False) and HOST.get("avx2", False)))
+AMX = HOST.get("amx-tile", False) and HOST.get("amx-int8", False)
+LEVELS = [lv for lv, ok in (("vnni", AMX and HOST.get("avx512vnni", False)),
+                            ("avx512bw", HOST.get("avx512vnni", False)
+                                         and HOST.get("avx512bw", False)),
+                            ("avx2", HOST.get("avx512f", False) and HOST.get("avx2", False)),
+                            ("amx-emulated", HOST.get("avx2", False)))
           if ok]
 
 
@@ -29,7 +34,7 @@ def test_kernel_level_in_a_child(level):
     check = subprocess.run(
         [sys.executable, "-c", "from dqt_hw.model import _simd; print(_simd.LEVEL)"],
         env=env, capture_output=True, text=True, check=True)
-    assert check.stdout.strip() == level
+    assert check.stdout.strip() == ("amx" if level == "amx-emulated" else level)
     out = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
          "-p", "no:xdist", os.path.join(here, "test_simd.py"),

@@ -263,8 +263,12 @@ def test_numba_target_and_kernel_level():
     assert _child(level, DQT_HW_VNNI="0") == "None"
     out = subprocess.run([sys.executable, "-c", "import dqt_hw"], capture_output=True,
                          text=True, env=_child_env(DQT_HW_KERNEL="sse"))
-    assert out.returncode != 0 and ("DQT_HW_KERNEL must be 'avx512bw' or 'avx2' (a level "
-                                    "below the host's), not 'sse'") in out.stderr
+    assert out.returncode != 0 and ("DQT_HW_KERNEL must be one of 'vnni', 'avx512bw', "
+                                    "'avx2', 'amx-emulated', not 'sse'") in out.stderr
+    if host.get("avx2", False):
+        assert _child(level, DQT_HW_KERNEL="amx-emulated") == "amx"
+        feats = _child("import dqt_hw; " + show, DQT_HW_KERNEL="amx-emulated")
+        assert feats.endswith("-amx-tile,-amx-int8,-amx-bf16")
     # a level the CPU cannot reach (an AVX2-only host, simulated)
     fake = ("from llvmlite import binding; from llvmlite.binding.targets import FeatureMap; "
             "m = FeatureMap(); m.update({'avx2': True, 'avx512f': False}); "

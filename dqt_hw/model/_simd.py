@@ -30,9 +30,11 @@ weights per vector, [k4][16 NV channels][4 bytes]. The six pixel bases come from
 so a tile may span output rows and images (the last tile repeats its last pixel; those
 rows of the int32 result are ignored).
 
-Levels. ``LEVEL`` follows the features Numba compiles for: "vnni" as above;
+Levels. ``VECTOR_LEVEL`` follows the features Numba compiles for: "vnni" as above;
 "avx512bw" and "avx2" do the same sums with ``vpmaddwd`` (bytes widened to int16, pairs
-of products in int32 lanes; see ``_pmadd_code``). ``AVAILABLE`` (any level) is False on
+of products in int32 lanes; see ``_pmadd_code``). ``LEVEL`` is "amx" above them where
+the CPU has AMX-INT8 and the OS grants the tile state (``_amx``: ``tdpbusd`` tiles, the
+same operands and bound), else ``VECTOR_LEVEL``. ``AVAILABLE`` (any level) is False on
 CPUs without AVX2, when Numba compiles for another CPU by name (``NUMBA_CPU_NAME``), or
 with the environment variable ``DQT_HW_VNNI=0``; the float-BLAS paths (``drivers.conv_exact``) then
 do the same work.
@@ -59,36 +61,12 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
-from .. import settings
+from .. import _cpu, settings
+from . import _amx
 
 MR = 6  # output pixels per micro-tile
 NB = 64  # output channels per weight block (NV = 4 vectors of 16 int32 lanes)
 MAX_K = 1 << 16  # terms per sum: 65536 * 255 * 128 < 2^31
-
-
-def _target_features():
-    """{feature: on} for the CPU Numba compiles for: the host's, then Numba's
-    ``CPU_FEATURES`` applied in order (the last mention of a feature counts; turning
-    avx512f or avx2 off turns every AVX-512 feature off, as LLVM does). None where Numba
-    compiles for another CPU by name or the features cannot be read."""
-    from numba.core import config
-    from llvmlite import binding
-
-    if config.CPU_NAME not in (None, "host"):
-        return None
-    feats = {k: bool(v) for k, v in binding.get_host_cpu_features().items()}
-    if config.CPU_FEATURES is not None:
-        for f in config.CPU_FEATURES.split(","):
-            f = f.strip()
-            if f[:1] not in "+-" or len(f) < 2:
-                continue
-            on, name = f[0] == "+", f[1:]
-            feats[name] = on
-            if not on and name in ("avx512f", "avx2"):
-                for k in list(feats):
-                    if k.startswith("avx512"):
-                        feats[k] = False
-    return feats
 
 
 def _detect():
@@ -98,7 +76,7 @@ def _detect():
     if not settings.VNNI:
         return None
     try:
-        feats = _target_features()
+        feats = _cpu.target_features()
     except Exception:  # pragma: no cover - no LLVM feature query on this platform
         return None
     if feats is None:
@@ -112,8 +90,31 @@ def _detect():
     return None
 
 
-LEVEL = _detect()
-KERNEL_NAMES = {"vnni": "AVX-512 VNNI (vpdpbusd)",
+VECTOR_LEVEL = _detect()  # the level of the vector kernels below
+
+
+def _detect_amx():
+    """(on, why): the AMX level (``_amx``) runs where a vector level does, Numba's target
+    has AMX-TILE and AMX-INT8 and the OS grants the tile state, or where it is emulated
+    (``DQT_HW_KERNEL=amx-emulated``); ``why`` says which, or why not, in words."""
+    if VECTOR_LEVEL is None:
+        return False, "no integer kernel"
+    if _amx.EMULATED:
+        return True, "emulated (DQT_HW_KERNEL=amx-emulated): the tile kernel in Numba code"
+    if _amx.HARDWARE:
+        return _cpu.request_amx()
+    host = _cpu.host_features()
+    if host is not None and _cpu.host_has_amx(host):
+        if settings.KERNEL:
+            return False, f"turned off by DQT_HW_KERNEL={settings.KERNEL}"
+        return False, _cpu.request_amx()[1]
+    return False, "this CPU has no AMX-INT8"
+
+
+AMX_ON, AMX_WHY = _detect_amx()
+LEVEL = "amx" if AMX_ON else VECTOR_LEVEL
+KERNEL_NAMES = {"amx": "AMX-INT8 (tdpbusd tiles of 16 pixels x 16 channels)",
+                "vnni": "AVX-512 VNNI (vpdpbusd)",
                 "avx512bw": "AVX-512BW (vpmaddwd, 512 bits; narrow codes: vpmaddubsw into int16)",
                 "avx2": "AVX2 (vpmaddwd, 256 bits; narrow codes: vpmaddubsw into int16)"}
 
@@ -123,10 +124,15 @@ def describe() -> str:
     if LEVEL is None:
         return ("float-BLAS paths (no AVX2 or AVX-512 target, a named NUMBA_CPU_NAME, or "
                 "DQT_HW_VNNI=0)")
-    return (f"integer kernel for {KERNEL_NAMES[LEVEL]} (DQT_HW_KERNEL=avx512bw / avx2 takes "
-            f"a lower level, DQT_HW_VNNI=0 the float-BLAS paths)")
+    name = KERNEL_NAMES[LEVEL] + (", emulated" if LEVEL == "amx" and _amx.EMULATED else "")
+    note = ("" if LEVEL == "amx" or AMX_WHY == "this CPU has no AMX-INT8"
+            else f"; AMX not used: {AMX_WHY}")
+    return (f"integer kernel for {name} (DQT_HW_KERNEL=vnni / avx512bw / avx2 takes a lower "
+            f"level, DQT_HW_VNNI=0 the float-BLAS paths{note})")
+
+
 AVAILABLE = LEVEL is not None  # an exact integer tile kernel (any level)
-BYTES64 = LEVEL in ("vnni", "avx512bw")  # the 64-byte kernels view64 / sad64
+BYTES64 = VECTOR_LEVEL in ("vnni", "avx512bw")  # the 64-byte kernels view64 / sad64
 
 _I32 = ir.IntType(32)
 _I64 = ir.IntType(64)
@@ -374,7 +380,7 @@ def _narrow_kernel(nv: int, add: bool):
         sig = types.void(*([types.int64] * 8))
 
         def codegen(context, builder, signature, args):
-            _maddubs_code(builder, nv, _Args(*args), 256 if LEVEL == "avx2" else 512, add)
+            _maddubs_code(builder, nv, _Args(*args), 256 if VECTOR_LEVEL == "avx2" else 512, add)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -397,9 +403,9 @@ def _tile_kernel(nv: int):
 
         def codegen(context, builder, signature, args):
             a = _Args(*args)
-            if LEVEL == "vnni":
+            if VECTOR_LEVEL == "vnni":
                 _vnni_code(builder, nv, a)
-            elif LEVEL == "avx512bw":
+            elif VECTOR_LEVEL == "avx512bw":
                 _pmadd_code(builder, nv, a, 512)
             else:
                 _pmadd_code(builder, nv, a, 256)
@@ -414,12 +420,12 @@ _k1 = _tile_kernel(1)
 _k2 = _tile_kernel(2)
 _k3 = _tile_kernel(3)
 _k4 = _tile_kernel(4)
-KPIX = 2 if LEVEL == "avx2" else MR  # pixels per kernel call
+KPIX = 2 if VECTOR_LEVEL == "avx2" else MR  # pixels per kernel call
 _n1, _n1a = _narrow_kernel(1, False), _narrow_kernel(1, True)
 _n2, _n2a = _narrow_kernel(2, False), _narrow_kernel(2, True)
 _n4, _n4a = _narrow_kernel(4, False), _narrow_kernel(4, True)
 NARROW = LEVEL in ("avx512bw", "avx2")  # levels where the narrow kernel is the faster
-NARROW_NV = 1 if LEVEL == "avx2" else 4  # vectors of 16 channels per narrow call
+NARROW_NV = 1 if VECTOR_LEVEL == "avx2" else 4  # vectors of 16 channels per narrow call
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -462,7 +468,11 @@ def gemm_tiles(xp, rows, koff, wp, woff, nvs, C, m0, m1, b0, b1, l16):
     ``xp`` for every row of C) and the weight blocks b in [b0, b1) (block b at byte
     ``woff[b]`` of ``wp``, ``nvs[b]`` vectors of 16 channels), by the kernel of ``LEVEL``
     (vectors 4 at a time for "vnni", 2 for "avx512bw", 1 for "avx2"), or where l16 > 0
-    by the narrow kernel in chunks of l16 steps of k4 (``plan.narrow_steps``)."""
+    by the narrow kernel in chunks of l16 steps of k4 (``plan.narrow_steps``); at the
+    "amx" level by ``_amx.amx_tiles``."""
+    if LEVEL == "amx" and l16 == 0:
+        _amx.amx_tiles(xp, rows, koff, wp, woff, nvs, C, m0, m1, b0, b1)
+        return
     nk4 = koff.shape[0]
     xa = xp.ctypes.data
     ra = rows.ctypes.data
@@ -479,7 +489,7 @@ def gemm_tiles(xp, rows, koff, wp, woff, nvs, C, m0, m1, b0, b1, l16):
             cb = ca + m * ldc + b * NB * 4
             if l16 > 0:
                 _narrow_tile(xa, r, ka, nk4, l16, wb, cb, ldc, ws, nv)
-            elif LEVEL == "vnni":
+            elif VECTOR_LEVEL == "vnni":
                 if nv == 4:
                     _k4(xa, r, ka, nk4, wb, cb, ldc, ws)
                 elif nv == 3:
@@ -488,7 +498,7 @@ def gemm_tiles(xp, rows, koff, wp, woff, nvs, C, m0, m1, b0, b1, l16):
                     _k2(xa, r, ka, nk4, wb, cb, ldc, ws)
                 else:
                     _k1(xa, r, ka, nk4, wb, cb, ldc, ws)
-            elif LEVEL == "avx512bw":
+            elif VECTOR_LEVEL == "avx512bw":
                 j = 0
                 while j + 2 <= nv:
                     _k2(xa, r, ka, nk4, wb + 64 * j, cb + 64 * j, ldc, ws)
@@ -518,14 +528,17 @@ def pack_weights(wg, ow):
     """(wp, woff, nvs, Np) for one group's weights wg (Og, Cg, kh, kw): ws = w - ow as
     int8 (the caller has checked the range), k in (ky, kx, c) order with c padded to a
     multiple of four, in blocks of NB output channels (the last one of 16 nv, padded
-    with zero weights)."""
+    with zero weights). Each block's K4 = kh kw Cp / 4 rows are followed by zero rows up
+    to a whole number of AMX tile steps (``_amx.steps``), which only the AMX level
+    reads."""
     Og, Cg, kh, kw = wg.shape
     Cp = pad4(Cg)
     Np = -(-Og // 16) * 16
     K4 = kh * kw * Cp // 4
+    K4p = _amx.steps(K4) * _amx.STEP_K4
     full = np.zeros((kh, kw, Cp, Np), dtype=np.int8)
     full[:, :, :Cg, :Og] = (wg.astype(np.int64) - ow).transpose(2, 3, 1, 0)
-    full = full.reshape(K4, 4, Np)
+    full = np.concatenate([full.reshape(K4, 4, Np), np.zeros((K4p - K4, 4, Np), np.int8)])
     blocks, woff, nvs = [], [], []
     pos = 0
     for n0 in range(0, Np, NB):

@@ -138,8 +138,8 @@ def kernel_of(plan) -> str:
         return f"{np.dtype(plan.dtype).name} BLAS GEMMs in {plan.nchunks} chunk(s)"
     if plan.l16:
         return f"narrow ({_simd.LEVEL}, int16 chunks of {plan.l16} steps)"
-    return {"vnni": "vpdpbusd", "avx512bw": "vpmaddwd 512", "avx2": "vpmaddwd 256"}[
-        _simd.LEVEL]
+    return {"amx": "tdpbusd tiles (AMX)", "vnni": "vpdpbusd", "avx512bw": "vpmaddwd 512",
+            "avx2": "vpmaddwd 256"}[_simd.LEVEL]
 
 
 def chunks(K: int, n: int):
