@@ -54,8 +54,24 @@ def _amx_sums(xu, ws, stride, m0=None, m1=None, b0=0, b1=None):
     m1 = M if m1 is None else m1
     b1 = nvs.size if b1 is None else b1
     Cm = np.full((M, Np), -7, np.int32)
-    _amx.amx_tiles(img.reshape(-1), rows, koff, wp, woff, nvs, Cm, m0, m1, b0, b1)
-    return Cm, (N, Ho, Wo, O)
+    nd = _amx.amx_tiles(img.reshape(-1), rows, koff, wp, woff, nvs, Cm, m0, m1, b0, b1)
+    return Cm, (N, Ho, Wo, O), nd
+
+
+def _direct_groups(N, H, Wd, Cp, Ho, Wo, stride, m0, m1):
+    """The groups of 16 pixels from m0 whose windows are equally spaced in the NHWC
+    block (16 pixels of one output row; or across rows where nothing lies between them,
+    as in an unpadded 1 x 1 conv), where Cp is a multiple of 64: those whose A tiles
+    load straight from the block."""
+    if Cp % 64:
+        return 0
+    corner = [((n * H + oy * stride) * Wd + ox * stride) * Cp
+              for n in range(N) for oy in range(Ho) for ox in range(Wo)]
+    n = 0
+    for m in range(m0, m1 - 15, 16):
+        gaps = {corner[m + p + 1] - corner[m + p] for p in range(15)}
+        n += len(gaps) == 1 and gaps.pop() > 0
+    return n
 
 
 def _oracle(xu, ws, stride):
@@ -70,21 +86,27 @@ def _oracle(xu, ws, stride):
     (3, 16, 3, 6, 2),    # K4 = 9 (less than a step), stride 2, one vector
     (130, 48, 1, 4, 1),  # K4 = 33: 3 steps; 3 vectors
     (8, 130, 2, 9, 1),   # 64 pixels, blocks of 4, 4 and 1 vectors
+    (64, 40, 3, 18, 1),  # output rows of 16 pixels, Cp = 64: every A tile loaded straight
+    (128, 20, 1, 33, 2),  # stride 2, rows of 17: straight where a group is in one row
+    (60, 16, 3, 18, 1),  # rows of 16 but Cp = 60: steps cross taps, so the panel
 ])
 def test_amx_tiles_match_oracle(C, O, kh, HW, stride, rng):
     xu, ws = _conv_case(rng, 2, C, HW, HW, O, kh, kh, stride)
     # the edges of both ranges in every case
     xu.reshape(-1)[:4] = [0, 255, 254, 1]
     ws.reshape(-1)[:4] = [-128, 127, -127, 0]
-    got, (N, Ho, Wo, _) = _amx_sums(xu, ws, stride)
+    got, (N, Ho, Wo, _), nd = _amx_sums(xu, ws, stride)
     np.testing.assert_array_equal(got[:, :O], _oracle(xu, ws, stride))
+    assert nd == _direct_groups(N, HW, HW, _simd.pad4(C), Ho, Wo, stride, 0, N * Ho * Wo)
+    if (C, HW) in ((64, 18), (128, 33)):  # the cases meant for straight loads
+        assert nd > 0
 
 
 def test_amx_tiles_range_of_pixels_and_blocks_only(rng):
     """A call for pixels [m0, m1) and blocks [b0, b1) writes exactly those sums."""
     xu, ws = _conv_case(rng, 1, 12, 8, 8, 150, 3, 3, 1)
     want = _oracle(xu, ws, 1)
-    got, _ = _amx_sums(xu, ws, 1, m0=6, m1=29, b0=1, b1=2)
+    got, _, _ = _amx_sums(xu, ws, 1, m0=6, m1=29, b0=1, b1=2)
     np.testing.assert_array_equal(got[6:29, 64:128], want[6:29, 64:128])
     untouched = np.ones(got.shape, bool)
     untouched[6:29, 64:128] = False
@@ -104,7 +126,7 @@ def test_amx_tiles_any_shape_matches_oracle(data):
     xlo = data.draw(st.sampled_from([0, 0, 200, 255]))
     wlo = data.draw(st.sampled_from([-128, -128, 0, 127]))
     xu, ws = _conv_case(rng, 1, C, H, H, O, kh, kh, stride, (xlo, 255), (wlo, 127))
-    got, _ = _amx_sums(xu, ws, stride)
+    got, _, _ = _amx_sums(xu, ws, stride)
     np.testing.assert_array_equal(got[:, :O], _oracle(xu, ws, stride))
 
 
@@ -115,7 +137,7 @@ def test_amx_int32_bound_at_its_limit(w):
     C = _simd.MAX_K  # a 1 x 1 conv over MAX_K channels: K = MAX_K
     xu = np.full((1, C, 1, 1), 255)
     ws = np.full((16, C, 1, 1), w)
-    got, _ = _amx_sums(xu, ws, 1)
+    got, _, _ = _amx_sums(xu, ws, 1)
     assert (got[:, :16] == 255 * w * C).all() and abs(255 * w * C) < 2 ** 31
 
 

@@ -15,10 +15,14 @@ Layout.
   channels are one B tile at ``wb + 16 s wstep + 64 j`` with row stride ``wstep`` (=
   64 nv). ``pack_weights`` pads every block to a whole number of 16-row steps with zero
   rows, so the last step reads only the block's own zeros.
-- A: 16 output pixels' windows, gathered once per group of 16 pixels into a panel of
-  ``lda`` = 64 x steps bytes per pixel (k4 order, as the weights; the tail bytes zero):
-  any pixel set the callers form (rows that span output rows, images and strides, the
-  last pixel repeated) works alike. Contiguous taps are copied as runs.
+- A: straight from the channels-last block where a group's 16 windows are equally
+  spaced (d bytes apart: one output row) and every step's 16 k4 are 64 contiguous bytes
+  of a window (``direct_steps``): step s at window + koff[16 s], row stride d. Else 16
+  output pixels' windows, gathered once per group of 16 pixels into a panel of ``lda``
+  = 64 x steps bytes per pixel (k4 order, as the weights; the tail bytes zero): any
+  pixel set the callers form (rows that span output rows, images and strides, the last
+  pixel repeated) works alike. Contiguous taps are copied as runs. The kernel reads
+  step s's A address from a table (64 s for the panel, koff[16 s] for the block).
 - C: 16 pixels x 16 channels of int32 per tile; four C tiles (tmm0-3) take a block's 64
   channels, A sits in tmm4 and the B tiles rotate through tmm5-7. A group of fewer than
   16 pixels (the last) is stored to a scratch tile and its rows copied out.
@@ -113,18 +117,19 @@ def _release_hw(typingctx):
 
 
 def _tile_hw(nv: int):
-    """An intrinsic kern(abase, lda, nst, wb, wstep, cb, ldc) (int64): C tiles 0..nv-1
-    zeroed; for s < nst: A (tmm4) loaded from abase + 64 s (row stride lda), and for
+    """An intrinsic kern(abase, atab, lda, nst, wb, wstep, cb, ldc) (int64): C tiles
+    0..nv-1 zeroed; for s < nst: A (tmm4) loaded from abase + atab[s] (atab the address
+    of an int64 table; row stride lda), and for
     each j < nv the B tile of vector j (tmm5 + j % 3) from wb + 16 s wstep + 64 j (row
     stride wstep) and ``tdpbusd`` C_j, A, B_j; then C_j stored at cb + 64 j (row stride
     ldc). Compiled only where Numba's target has AMX-TILE and AMX-INT8."""
 
     @intrinsic
-    def kern(typingctx, abase, lda, nst, wb, wstep, cb, ldc):
-        sig = types.void(*([types.int64] * 7))
+    def kern(typingctx, abase, atab, lda, nst, wb, wstep, cb, ldc):
+        sig = types.void(*([types.int64] * 8))
 
         def codegen(context, builder, signature, args):
-            abase, lda, nst, wb, wstep, cb, ldc = args
+            abase, atab, lda, nst, wb, wstep, cb, ldc = args
             zero = _fn(builder, "llvm.x86.tilezero", [_I8])
             load = _fn(builder, "llvm.x86.tileloadd64", [_I8, _P8, _I64])
             dp = _fn(builder, "llvm.x86.tdpbusd", [_I8, _I8, _I8])
@@ -138,7 +143,9 @@ def _tile_hw(nv: int):
             builder.position_at_end(loop)
             s = builder.phi(_I64)
             s.add_incoming(ir.Constant(_I64, 0), pre)
-            a = builder.add(abase, builder.mul(s, ir.Constant(_I64, TILE_BYTES)))
+            ta = builder.add(atab, builder.mul(s, ir.Constant(_I64, 8)))
+            a = builder.add(abase, builder.load(builder.inttoptr(ta, _I64.as_pointer()),
+                                                align=8))
             builder.call(load, [_imm(4), builder.inttoptr(a, _P8), lda])
             brow = builder.add(wb, builder.mul(builder.mul(s, ir.Constant(_I64, ROWS)), wstep))
             for j in range(nv):
@@ -166,7 +173,7 @@ def _tile_hw(nv: int):
 def _mem(ty, name):
     @intrinsic
     def load(typingctx, addr):
-        nt = {8: types.uint8 if name == "u8" else types.int8, 32: types.int32}[ty.width]
+        nt = {"u8": types.uint8, "i8": types.int8, "i64": types.int64}[name]
 
         def codegen(context, builder, signature, args):
             return builder.load(builder.inttoptr(args[0], ty.as_pointer()), align=1)
@@ -178,6 +185,7 @@ def _mem(ty, name):
 
 _load_u8 = _mem(_I8, "u8")
 _load_i8 = _mem(_I8, "i8")
+_load_i64 = _mem(_I64, "i64")
 
 
 @intrinsic
@@ -203,7 +211,7 @@ def _release_soft():
 
 
 @njit(cache=True, nogil=True)
-def _tile_soft(nv, abase, lda, nst, wb, wstep, cb, ldc):
+def _tile_soft(nv, abase, atab, lda, nst, wb, wstep, cb, ldc):
     """What ``_tile_hw(nv)`` computes, by the SDM's pseudo-code of TILEZERO, TILELOADD,
     TDPBUSD (int32 lanes, sums wrapping modulo 2^32) and TILESTORED, at the same
     addresses."""
@@ -212,7 +220,7 @@ def _tile_soft(nv, abase, lda, nst, wb, wstep, cb, ldc):
         for j in range(nv):
             bt = wb + ROWS * s * wstep + TILE_BYTES * j
             for i in range(ROWS):  # row i of A and of C
-                arow = abase + TILE_BYTES * s + i * lda
+                arow = abase + _load_i64(atab + 8 * s) + i * lda
                 for k in range(ROWS):  # dword k of A's row, row k of B
                     for n in range(ROWS):  # dword n of B's row, lane n of C
                         d = np.int64(0)
@@ -242,15 +250,15 @@ if HARDWARE:
     _config, _release = _config_hw, _release_hw
 
     @njit(cache=True, nogil=True, inline="always")
-    def _tile(nv, abase, lda, nst, wb, wstep, cb, ldc):
+    def _tile(nv, abase, atab, lda, nst, wb, wstep, cb, ldc):
         if nv == 4:
-            _h4(abase, lda, nst, wb, wstep, cb, ldc)
+            _h4(abase, atab, lda, nst, wb, wstep, cb, ldc)
         elif nv == 3:
-            _h3(abase, lda, nst, wb, wstep, cb, ldc)
+            _h3(abase, atab, lda, nst, wb, wstep, cb, ldc)
         elif nv == 2:
-            _h2(abase, lda, nst, wb, wstep, cb, ldc)
+            _h2(abase, atab, lda, nst, wb, wstep, cb, ldc)
         else:
-            _h1(abase, lda, nst, wb, wstep, cb, ldc)
+            _h1(abase, atab, lda, nst, wb, wstep, cb, ldc)
 else:
     _config, _release, _tile = _config_soft, _release_soft, _tile_soft
 
@@ -279,42 +287,85 @@ def tap_runs(koff):
 
 
 @njit(cache=True, nogil=True)
+def direct_steps(koff):
+    """The A addresses (relative to a pixel's window) of the tile steps where every step's
+    16 groups of four k are 64 contiguous bytes of the window (a tap's channels, Cp a
+    multiple of 64): koff[16 s]; an empty table where some step is not."""
+    nk4 = koff.shape[0]
+    if nk4 % STEP_K4:
+        return np.empty(0, np.int64)
+    nst = nk4 // STEP_K4
+    for s in range(nst):
+        for t in range(1, STEP_K4):
+            if koff[STEP_K4 * s + t] != koff[STEP_K4 * s] + 4 * t:
+                return np.empty(0, np.int64)
+    return np.ascontiguousarray(koff[::STEP_K4])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _spacing(rows, m):
+    """d > 0 where the 16 pixels from row m have windows d bytes apart (one output row:
+    d = stride Cp), else 0."""
+    d = rows[m + 1] - rows[m]
+    if d <= 0:
+        return 0
+    for p in range(2, ROWS):
+        if rows[m + p] != rows[m] + p * d:
+            return 0
+    return d
+
+
+@njit(cache=True, nogil=True)
 def amx_tiles(xp, rows, koff, wp, woff, nvs, C, m0, m1, b0, b1):
     """``_simd.gemm_tiles``'s sums (C[m, 64 b + n] for m in [m0, m1), blocks b in
-    [b0, b1)) by AMX tiles: per group of 16 pixels the panel of their windows, then per
-    block its 1-4 C tiles over the tile steps."""
+    [b0, b1)) by AMX tiles, per group of 16 pixels and per block its 1-4 C tiles over the
+    tile steps. The A tiles come straight from the channels-last block where the group's
+    windows are equally spaced (16 pixels of one output row) and every step is 64
+    contiguous bytes of a window (``direct_steps``), else from a panel of the group's
+    windows. Returns the number of groups loaded straight (for tests and reports)."""
     nk4 = koff.shape[0]
     nst = (nk4 + STEP_K4 - 1) // STEP_K4
     lda = nst * TILE_BYTES
     panel = np.zeros((ROWS, max(lda, TILE_BYTES)), np.uint8)
     scratch = np.empty((ROWS, NB), np.int32)
+    ptab = np.arange(max(nst, 1)) * TILE_BYTES  # A at step s of the panel: 64 s
+    dtab = direct_steps(koff)
     rst, rln = tap_runs(koff)
-    pa = panel.ctypes.data
-    sa = scratch.ctypes.data
+    xa = xp.ctypes.data
     wa = wp.ctypes.data
     ca = C.ctypes.data
     ldc = C.shape[1] * 4
+    ndirect = 0
     cfg = tile_config()
     _config(cfg.ctypes.data)
     for m in range(m0, m1, ROWS):
         cnt = min(ROWS, m1 - m)
-        for p in range(cnt):
-            r = rows[m + p]
-            for q in range(rst.shape[0]):
-                k0 = rst[q]
-                nb = 4 * rln[q]
-                src = r + koff[k0]
-                panel[p, 4 * k0:4 * k0 + nb] = xp[src:src + nb]
-        for p in range(cnt, ROWS):
-            panel[p, :] = 0
+        d = _spacing(rows, m) if cnt == ROWS and dtab.shape[0] > 0 else 0
+        if d > 0:  # A tile rows d bytes apart in the block itself
+            abase, atab, astr = xa + rows[m], dtab.ctypes.data, d
+            ndirect += 1
+        else:
+            for p in range(cnt):
+                r = rows[m + p]
+                for q in range(rst.shape[0]):
+                    k0 = rst[q]
+                    nb = 4 * rln[q]
+                    src = r + koff[k0]
+                    panel[p, 4 * k0:4 * k0 + nb] = xp[src:src + nb]
+            for p in range(cnt, ROWS):
+                panel[p, :] = 0
+            abase, atab, astr = panel.ctypes.data, ptab.ctypes.data, lda
         for b in range(b0, b1):
             nv = nvs[b]
             wb = wa + woff[b]
             if cnt == ROWS:
-                _tile(nv, pa, lda, nst, wb, TILE_BYTES * nv, ca + m * ldc + b * NB * 4, ldc)
+                _tile(nv, abase, atab, astr, nst, wb, TILE_BYTES * nv,
+                      ca + m * ldc + b * NB * 4, ldc)
             else:
-                _tile(nv, pa, lda, nst, wb, TILE_BYTES * nv, sa, NB * 4)
+                _tile(nv, abase, atab, astr, nst, wb, TILE_BYTES * nv, scratch.ctypes.data,
+                      NB * 4)
                 for p in range(cnt):
                     for n in range(16 * nv):
                         C[m + p, b * NB + n] = scratch[p, n]
     _release()
+    return ndirect
