@@ -262,3 +262,53 @@ def test_amx_host_runs_the_amx_level():
     if os.environ.get("DQT_HW_KERNEL") or os.environ.get("NUMBA_CPU_FEATURES"):
         pytest.skip("a level was chosen by the environment")
     assert _simd.LEVEL == "amx" and _amx.HARDWARE, _simd.AMX_WHY
+
+
+def test_self_check_passes_and_names_a_wrong_sum():
+    """The check run before the instructions are trusted (on an AMX host: the
+    instructions; here: the emulation) passes, and one wrong sum makes it fail with the
+    pixel, channel and both values."""
+    assert _amx.self_check() is None
+
+    def one_off(*args):
+        n = _amx.amx_tiles(*args)
+        args[6][3, 70] += 1  # C: pixel 3, channel 70 (the 64-channel case's second block)
+        return n
+
+    msg = _amx.self_check(one_off)
+    head = "1 of 20480 sums differ on a 64-channel 3x3 conv of 18x18 (pixel 3, channel 70: "
+    assert msg.startswith(head), msg
+    got, exact = msg[len(head):-1].split(", exact ")
+    assert int(got) == int(exact) + 1
+
+
+def test_amx_decision_in_every_case():
+    """The AMX level's decision from its facts (the OS's answer and the self-check
+    replaced): emulated; the instructions granted and checked; a failed self-check,
+    which warns and leaves the vector level; the OS's refusal; AMX turned off by
+    DQT_HW_KERNEL; no AMX."""
+    amx = {"amx-tile": True, "amx-int8": True}
+    granted = lambda: (True, "granted")  # noqa: E731
+    refused = lambda: (False, "refused: errno 95")  # noqa: E731
+
+    def check_never():
+        raise AssertionError("the self-check ran without the OS's grant")
+
+    F = _simd.AmxFacts
+    assert _simd.amx_decision(F("vnni", True, False, refused, check_never, {}, ""))[0]
+    assert _simd.amx_decision(F(None, True, True, granted, check_never, amx, "")) == (
+        False, "no integer kernel")
+    assert _simd.amx_decision(F("vnni", False, True, granted, lambda: None, amx, "")) == (
+        True, "granted")
+    with pytest.warns(RuntimeWarning, match=r"the AMX tile kernel failed its self-check "
+                                            r"\(3 of 9 sums differ\); the vnni kernel runs "
+                                            r"instead"):
+        got = _simd.amx_decision(F("vnni", False, True, granted,
+                                   lambda: "3 of 9 sums differ", amx, ""))
+    assert got == (False, "the tile kernel failed its self-check: 3 of 9 sums differ")
+    assert _simd.amx_decision(F("vnni", False, True, refused, check_never, amx, "")) == (
+        False, "refused: errno 95")
+    assert _simd.amx_decision(F("vnni", False, False, granted, check_never, amx, "vnni")) == (
+        False, "turned off by DQT_HW_KERNEL=vnni")
+    assert _simd.amx_decision(F("avx2", False, False, granted, check_never, {}, "")) == (
+        False, "this CPU has no AMX-INT8")

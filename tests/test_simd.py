@@ -256,10 +256,12 @@ def test_numba_target_and_kernel_level():
     assert _child("import dqt_hw; " + show, NUMBA_CPU_FEATURES="+sse2") == "+sse2"
     level = "from dqt_hw.model import _simd; print(_simd.LEVEL)"
     if avx512 and host.get("avx512bw", False):
-        assert _child(level, NUMBA_CPU_FEATURES="+avx512f,+avx512bw,-avx512vnni") == "avx512bw"
+        # (-amx-tile: on an AMX host the target would otherwise keep the host's AMX)
+        assert _child(level, NUMBA_CPU_FEATURES="+avx512f,+avx512bw,-avx512vnni,"
+                                                "-amx-tile") == "avx512bw"
         assert _child(level, DQT_HW_KERNEL="avx512bw") == "avx512bw"
         assert _child(level, DQT_HW_KERNEL="avx2") == "avx2"
-        assert _child(level, NUMBA_CPU_FEATURES="+avx512bw,-avx512f") == "avx2"
+        assert _child(level, NUMBA_CPU_FEATURES="+avx512bw,-avx512f,-amx-tile") == "avx2"
     assert _child(level, DQT_HW_VNNI="0") == "None"
     out = subprocess.run([sys.executable, "-c", "import dqt_hw"], capture_output=True,
                          text=True, env=_child_env(DQT_HW_KERNEL="sse"))

@@ -46,11 +46,10 @@ from numba import njit, types
 from numba.extending import intrinsic
 
 from .. import _cpu, settings
+from ._pack import NB, STEP_K4, pack_weights, pad4, pixel_offsets, steps, tap_offsets
 
-ROWS = 16  # pixels per A tile, k4 steps per B tile
-TILE_BYTES = 64  # bytes per tile row
-STEP_K4 = TILE_BYTES // 4  # groups of four k per tile step (= ROWS)
-NB = 64  # output channels per weight block: four C tiles
+ROWS = STEP_K4  # pixels per A tile (16), rows of four k per B tile
+TILE_BYTES = 4 * STEP_K4  # bytes per tile row (64)
 PALETTE = 1  # the tile palette of 8 registers of 16 rows x 64 bytes
 EMULATED = settings.KERNEL == "amx-emulated"
 
@@ -72,11 +71,6 @@ def tile_config():
         cfg[17 + 2 * t] = TILE_BYTES >> 8
         cfg[48 + t] = ROWS
     return cfg
-
-
-def steps(nk4: int) -> int:
-    """Tile steps of 16 k4 for nk4 groups of four k (the weights' rows per block)."""
-    return -(-nk4 // STEP_K4)
 
 
 # ----------------------------------------------------------------------------- hardware
@@ -369,3 +363,35 @@ def amx_tiles(xp, rows, koff, wp, woff, nvs, C, m0, m1, b0, b1):
                         C[m + p, b * NB + n] = scratch[p, n]
     _release()
     return ndirect
+
+
+def self_check(run=None) -> str | None:
+    """None where ``amx_tiles`` (or ``run`` of its signature) gives the exact sums of
+    two small convolutions that take every path of the AMX level (A tiles straight and
+    from the panel, 1 and 4 vectors of channels, a K tail, a partial group), against
+    int64 sums of the same codes; else what differs, in words. Run once where the
+    instructions would run (``_simd.amx_decision``): a CPU that computes them otherwise falls
+    back to the vector level instead of giving wrong codes."""
+    run = amx_tiles if run is None else run
+    rng = np.random.default_rng(20261207)
+    for C, H, O in ((64, 18, 80), (20, 7, 16)):  # straight A tiles; panel, K tail, 25 px
+        x = rng.integers(0, 256, size=(1, H, H, C)).astype(np.uint8)
+        w = rng.integers(-128, 128, size=(O, C, 3, 3))
+        Cp = pad4(C)
+        xp = np.zeros((1, H, H, Cp), np.uint8)
+        xp[..., :C] = x
+        Ho = H - 2
+        rows = pixel_offsets(1, H, H, Cp, Ho, Ho, 1)
+        koff = tap_offsets(3, 3, Cp, H)
+        wp, woff, nvs, Np = pack_weights(w, 0)
+        got = np.zeros((rows.size, Np), np.int32)
+        run(xp.reshape(-1), rows, koff, wp, woff, nvs, got, 0, rows.size, 0, nvs.size)
+        win = np.stack([x[0, ky:ky + Ho, kx:kx + Ho, :] for ky in range(3) for kx in range(3)],
+                       axis=2).reshape(Ho * Ho, 9 * C).astype(np.int64)
+        want = win @ w.transpose(2, 3, 1, 0).reshape(9 * C, O).astype(np.int64)
+        bad = np.argwhere(got[:, :O] != want)
+        if bad.size:
+            i, o = bad[0]
+            return (f"{len(bad)} of {want.size} sums differ on a {C}-channel 3x3 conv of "
+                    f"{H}x{H} (pixel {i}, channel {o}: {got[i, o]}, exact {want[i, o]})")
+    return None

@@ -54,6 +54,7 @@ any CPU (AVX-512 makes one vector one register).
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -63,9 +64,9 @@ from numba.extending import intrinsic
 
 from .. import _cpu, settings
 from . import _amx
+from ._pack import NB, pack_weights, pad4, pixel_offsets, tap_offsets  # noqa: F401
 
 MR = 6  # output pixels per micro-tile
-NB = 64  # output channels per weight block (NV = 4 vectors of 16 int32 lanes)
 MAX_K = 1 << 16  # terms per sum: 65536 * 255 * 128 < 2^31
 
 
@@ -93,25 +94,45 @@ def _detect():
 VECTOR_LEVEL = _detect()  # the level of the vector kernels below
 
 
-def _detect_amx():
+class AmxFacts(NamedTuple):
+    """What decides the AMX level (``amx_decision``)."""
+
+    vector_level: object  # VECTOR_LEVEL
+    emulated: bool  # DQT_HW_KERNEL=amx-emulated
+    hardware: bool  # Numba's target has AMX-TILE and AMX-INT8 (``_amx.HARDWARE``)
+    request: object  # () -> (granted, why): the OS's answer (``_cpu.request_amx``)
+    self_check: object  # () -> None or what differs (``_amx.self_check``)
+    host: object  # the host's features, or None
+    kernel: str  # DQT_HW_KERNEL
+
+
+def amx_decision(f: AmxFacts):
     """(on, why): the AMX level (``_amx``) runs where a vector level does, Numba's target
-    has AMX-TILE and AMX-INT8 and the OS grants the tile state, or where it is emulated
-    (``DQT_HW_KERNEL=amx-emulated``); ``why`` says which, or why not, in words."""
-    if VECTOR_LEVEL is None:
+    has AMX-TILE and AMX-INT8, the OS grants the tile state and the tile kernel passes
+    its self-check, or where it is emulated; ``why`` says which, or why not, in words. A
+    failed self-check also warns (RuntimeWarning): the vector level runs instead."""
+    if f.vector_level is None:
         return False, "no integer kernel"
-    if _amx.EMULATED:
+    if f.emulated:
         return True, "emulated (DQT_HW_KERNEL=amx-emulated): the tile kernel in Numba code"
-    if _amx.HARDWARE:
-        return _cpu.request_amx()
-    host = _cpu.host_features()
-    if host is not None and _cpu.host_has_amx(host):
-        if settings.KERNEL:
-            return False, f"turned off by DQT_HW_KERNEL={settings.KERNEL}"
-        return False, _cpu.request_amx()[1]
+    if f.hardware:
+        ok, why = f.request()
+        bad = f.self_check() if ok else None
+        if bad is not None:
+            warnings.warn(f"dqt_hw: the AMX tile kernel failed its self-check ({bad}); "
+                          f"the {f.vector_level} kernel runs instead", RuntimeWarning)
+            return False, f"the tile kernel failed its self-check: {bad}"
+        return ok, why
+    if f.host is not None and _cpu.host_has_amx(f.host):
+        if f.kernel:
+            return False, f"turned off by DQT_HW_KERNEL={f.kernel}"
+        return False, f.request()[1]
     return False, "this CPU has no AMX-INT8"
 
 
-AMX_ON, AMX_WHY = _detect_amx()
+AMX_ON, AMX_WHY = amx_decision(AmxFacts(VECTOR_LEVEL, _amx.EMULATED, _amx.HARDWARE,
+                                          _cpu.request_amx, _amx.self_check,
+                                          _cpu.host_features(), settings.KERNEL))
 LEVEL = "amx" if AMX_ON else VECTOR_LEVEL
 KERNEL_NAMES = {"amx": "AMX-INT8 (tdpbusd tiles of 16 pixels x 16 channels)",
                 "vnni": "AVX-512 VNNI (vpdpbusd)",
@@ -518,53 +539,6 @@ def gemm_tiles_par(xp, rows, koff, wp, woff, nvs, C, m0, m1, b0, b1, l16):
     work with several blocks: a parallel region of Numba's pool costs microseconds)."""
     for b in prange(b0, b1):
         gemm_tiles(xp, rows, koff, wp, woff, nvs, C, m0, m1, b, b + 1, l16)
-
-
-def pad4(c: int) -> int:
-    return -(-c // 4) * 4
-
-
-def pack_weights(wg, ow):
-    """(wp, woff, nvs, Np) for one group's weights wg (Og, Cg, kh, kw): ws = w - ow as
-    int8 (the caller has checked the range), k in (ky, kx, c) order with c padded to a
-    multiple of four, in blocks of NB output channels (the last one of 16 nv, padded
-    with zero weights). Each block's K4 = kh kw Cp / 4 rows are followed by zero rows up
-    to a whole number of AMX tile steps (``_amx.steps``), which only the AMX level
-    reads."""
-    Og, Cg, kh, kw = wg.shape
-    Cp = pad4(Cg)
-    Np = -(-Og // 16) * 16
-    K4 = kh * kw * Cp // 4
-    K4p = _amx.steps(K4) * _amx.STEP_K4
-    full = np.zeros((kh, kw, Cp, Np), dtype=np.int8)
-    full[:, :, :Cg, :Og] = (wg.astype(np.int64) - ow).transpose(2, 3, 1, 0)
-    full = np.concatenate([full.reshape(K4, 4, Np), np.zeros((K4p - K4, 4, Np), np.int8)])
-    blocks, woff, nvs = [], [], []
-    pos = 0
-    for n0 in range(0, Np, NB):
-        n1 = min(Np, n0 + NB)
-        blk = np.ascontiguousarray(full[:, :, n0:n1].transpose(0, 2, 1)).reshape(-1)
-        blocks.append(blk)
-        woff.append(pos)
-        nvs.append((n1 - n0) // 16)
-        pos += blk.size
-    wp = np.concatenate(blocks) if blocks else np.zeros(0, np.int8)
-    return wp, np.array(woff, np.int64), np.array(nvs, np.int64), Np
-
-
-def tap_offsets(kh, kw, Cp, Wp):
-    """koff[k4] for k4 = (ky, kx, c4): the byte offset of four channels of a tap in the
-    padded NHWC image, relative to the window's corner."""
-    ky, kx, c4 = np.meshgrid(np.arange(kh), np.arange(kw), np.arange(Cp // 4), indexing="ij")
-    return np.ascontiguousarray(((ky * Wp + kx) * Cp + 4 * c4).reshape(-1), dtype=np.int64)
-
-
-def pixel_offsets(Nb, Hp, Wp, Cp, Ho, Wo, stride):
-    """rows[m] for the output pixels m = (n, oy, ox): the byte offset of the window's
-    corner in the NHWC block (a caller pads its own ranges to whole micro-tiles)."""
-    n, oy, ox = np.meshgrid(np.arange(Nb), np.arange(Ho), np.arange(Wo), indexing="ij")
-    r = (((n * Hp + oy * stride) * Wp + ox * stride) * Cp).reshape(-1).astype(np.int64)
-    return np.ascontiguousarray(r)
 
 
 # ----------------------------------------------------------------------------- saturate
