@@ -22,6 +22,7 @@ _COMMAND_MODULES = (
     "dqt_hw.cost.power_cli",
     "dqt_hw.sweep.cli",
     "dqt_hw.sim_cli",
+    "dqt_hw.info_cli",
 )
 
 

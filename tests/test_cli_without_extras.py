@@ -19,7 +19,7 @@ def _run(code: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("command", ["rtl", "golden", "cost", "synth", "sweep", "run", "demo",
-                                     "train"])
+                                     "train", "info"])
 def test_every_help_without_torch(command):
     r = _run(f"sys.exit(main([{command!r}, '--help']))")
     assert r.returncode == 0, r.stderr
@@ -31,6 +31,7 @@ def test_commands_run_without_torch(tmp_path):
         rc = main(['rtl', '--rows', '2', '--cols', '2', '-o', {str(tmp_path / 'rtl')!r}])
         rc |= main(['cost', '--rows', '2', '--cols', '2', '--no-plots', '--out',
                     {str(tmp_path / 'cost')!r}])
+        rc |= main(['info'])
         sys.exit(rc)"""))
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "rtl" / "dqt_tile.v").exists()
