@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 import naive
 from dqt_hw import _cpu
 from dqt_hw.model import _amx, _simd
+from test_simd import _child_env
 
 needs_kernel = pytest.mark.skipif(not _simd.AVAILABLE, reason="no integer kernel (AVX2 "
                                                                  "needed) for this CPU")
@@ -221,13 +222,6 @@ def test_amx_request_answers_in_words():
     host = _cpu.host_features() or {}
     if not _cpu.host_has_amx(host):
         assert not ok and "arch_prctl" in why
-
-
-def _child_env(**env):
-    base = {k: v for k, v in os.environ.items()
-            if k not in ("NUMBA_CPU_FEATURES", "NUMBA_CPU_NAME", "DQT_HW_WIDE_VECTORS",
-                         "DQT_HW_KERNEL", "DQT_HW_VNNI")}
-    return dict(base, **env)
 
 
 @needs_kernel
