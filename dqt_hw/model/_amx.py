@@ -164,11 +164,12 @@ def _tile_hw(nv: int):
 # ----------------------------------------------------------------------------- emulation
 
 
-def _mem(ty, name):
+def _load(nt, ty):
+    """An intrinsic load(addr): the value at address addr (int64, any alignment) of LLVM
+    type ty, typed as Numba's nt."""
+
     @intrinsic
     def load(typingctx, addr):
-        nt = {"u8": types.uint8, "i8": types.int8, "i64": types.int64}[name]
-
         def codegen(context, builder, signature, args):
             return builder.load(builder.inttoptr(args[0], ty.as_pointer()), align=1)
 
@@ -177,9 +178,9 @@ def _mem(ty, name):
     return load
 
 
-_load_u8 = _mem(_I8, "u8")
-_load_i8 = _mem(_I8, "i8")
-_load_i64 = _mem(_I64, "i64")
+_load_u8 = _load(types.uint8, _I8)
+_load_i8 = _load(types.int8, _I8)
+_load_i64 = _load(types.int64, _I64)
 
 
 @intrinsic
