@@ -376,7 +376,8 @@ def test_fused_short_finish_on_ties(rounding, shift, rng):
 @pytest.mark.parametrize("shape", [(5, 8, 8, 1, 1, 0, 1), (4, 8, 8, 16, 16, 0, 1),
                                    (3, 7, 7, 16, 16, 0, 1), (3, 7, 5, 8, 8, 0, 2),
                                    (2, 3, 3, 128, 128, 0, 1), (4, 5, 5, 12, 6, 6, 2),
-                                   (2, 4, 4, 32, 32, 0, 0), (2, 6, 6, 12, 12, 0, 1)])
+                                   (2, 4, 4, 32, 32, 0, 0), (2, 6, 6, 12, 12, 0, 1),
+                                   (2, 5, 3, 64, 64, 0, 0), (2, 3, 4, 192, 192, 0, 2)])
 @pytest.mark.parametrize("view", [(0, 1, 0), (4, 1, 0), (3, 0, 0), (4, 2, 0), (2, 2, 3),
                                   (1, 3, 0)])
 @pytest.mark.parametrize("use64", [True, False])
@@ -385,8 +386,8 @@ def test_padded_view_block_and_pixel_sums(shape, view, use64, rng):
     the viewed codes (border code 7) and each pixel's sum, by every way it has (one
     channel; whole padded images with the byte kernel and psadbw sums, their tails
     past a multiple of 64 bytes; rows of unpadded channels; padded channels; a channel
-    offset for groups) for the identity, floor / half_up, table and moved views, with
-    and without AVX-512."""
+    offset for groups; whole pixels of 64-byte pieces, padded or not) for the identity,
+    floor / half_up, table and moved views, with and without AVX-512."""
     N, H, W, C, cg, c0, pad = shape
     d, r, off = view
     use64 = use64 and _simd.BYTES64

@@ -432,7 +432,9 @@ def nhwc_to_padded_view(xf, n0, n1, c0, cg, g, v, xpf, planef):
     ``_simd.view64`` and the pixel sums by ``_simd.sad64``); planef (flat (n1 - n0, Hp,
     Wp)) receives the sum of each pixel's cg bytes. Flat indices from 0, so the loops
     vectorise; where the channels are not padded (cg = C = Cp) a row's view is one loop
-    over its bytes."""
+    over its bytes, and where they are whole 64-byte pieces as well (C a multiple of
+    64, the byte kernel) each pixel is one pass over its pieces, their sums from
+    ``view64`` itself, and only the border is filled."""
     H, Wd, C, Hp, Wp, Cp = g.H, g.Wd, g.C, g.Hp, g.Wp, g.Cp
     pad, padv, d, r, vlo, vhi = v.pad, v.padv, v.d, v.r, v.vlo, v.vhi
     tab, ident = v.tab, v.ident
@@ -457,9 +459,39 @@ def nhwc_to_padded_view(xf, n0, n1, c0, cg, g, v, xpf, planef):
     xfa = xf.ctypes.data
     sa8 = s8.ctypes.data
     HWp = Hp * Wp
+    # whole pixels of 64-byte pieces: one pass, the byte kernel's own sums
+    by64 = sad and v64 and C % 64 == 0
     for n in range(n0, n1):
         ib = (n - n0) * img
         pb = (n - n0) * HWp
+        if by64:
+            # the border rows and columns at the border code (and their pixel sums);
+            # each inner pixel viewed 64 bytes at a time, its sum the pieces' sums
+            # (``view64`` returns them): the block is written once and read never
+            nb = Wd * C
+            _fill(xpf, ib, ib + pad * rowlen, pb8)
+            _fill(xpf, ib + (H + pad) * rowlen, ib + img, pb8)
+            _fill(planef, pb, pb + pad * Wp, pv)
+            _fill(planef, pb + (H + pad) * Wp, pb + HWp, pv)
+            for r_ in range(pad, H + pad):
+                rb = ib + r_ * rowlen
+                prb = pb + r_ * Wp
+                if pad:
+                    _fill(xpf, rb, rb + pad * Cp, pb8)
+                    _fill(xpf, rb + (Wd + pad) * Cp, rb + rowlen, pb8)
+                    _fill(planef, prb, prb + pad, pv)
+                    _fill(planef, prb + Wd + pad, prb + Wp, pv)
+                sb = xfa + (n * H + r_ - pad) * nb
+                db = xpa + rb + pad * Cp
+                pl = planef[prb + pad:prb + pad + Wd]
+                for ix in range(Wd):
+                    t = np.int64(0)
+                    for c in range(0, C, 64):
+                        t += _simd.view64(sb + c, db + c, hv, dv)
+                    pl[ix] = t
+                    sb += C
+                    db += C
+            continue
         if sad:
             # the padded image: all of it at the border code, then each row's view
             # (64 bytes at a time by AVX-512 where it is the identity or a floor /
