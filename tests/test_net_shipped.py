@@ -54,6 +54,7 @@ def test_run_command_writes_results_and_plots(tmp_path, capsys):
     res = json.loads((tmp_path / "results.json").read_text())
     assert [s["width"] for s in res["static"]] == [2, 4, 6, 8]
     assert res["dynamic"]["accuracy"] > 0.9
+    assert res["own_mix"] is None  # trained here: no imported per-layer widths
     assert len(res["dynamic"]["switches_per_input"]["per_input"]) == 64
     assert all(k["mean_bitops"] <= k["budget_bitops"] for k in res["knapsack"])
     for png in ("accuracy_vs_bitops.png", "width_histogram.png", "switches.png"):

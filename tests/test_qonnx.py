@@ -443,3 +443,27 @@ def test_export_refusals(nets, tmp_path, capsys):
     assert "has no conv/fc layer 'nolayer'" in capsys.readouterr().err
     m = to_qonnx(net, batch=0)
     assert m.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "N"
+
+
+def test_run_reports_an_imported_models_own_mix(nets, tmp_path, capsys):
+    """``dqt-hw run`` on an imported QONNX model whose Quant nodes give each layer its own
+    widths runs that mix too (``results.json`` "own_mix", a point of the plot and a
+    knapsack budget): the same accuracy and BitOPs as the executor at that mix."""
+    net, _ = nets["shipped"]
+    mix = _mixes(net)[1]
+    back = from_onnx(export_file(net, tmp_path / "m.onnx", mix=mix))
+    path = back.save(tmp_path / "back.json")
+    out = tmp_path / "run"
+    assert main(["run", "--net", str(path), "--data", "digits", "--limit", "150",
+                 "--calibration", "40", "--out", str(out), "--no-progress"]) == 0
+    said = capsys.readouterr().out
+    res = json.loads((out / "results.json").read_text())
+    ds = data_mod.load("digits")
+    want = execute(back, input_codes(back, ds.x_test[:150]), widths=mix)
+    assert res["own_mix"]["mix"] == {nm: list(b) for nm, b in mix.items()}
+    assert res["own_mix"]["accuracy"] == want.accuracy(ds.y_test[:150])
+    assert res["own_mix"]["mean_bitops"] == float(want.bitops.mean())
+    # a mix of its own, not one of the uniform ones
+    assert res["own_mix"]["mean_bitops"] not in [s["mean_bitops"] for s in res["static"]]
+    assert res["own_mix"]["mean_bitops"] in [k["budget_bitops"] for k in res["knapsack"]]
+    assert "the model's own mix (4x6, 6x4, 8x2, 8x8; provenance.mix): accuracy" in said

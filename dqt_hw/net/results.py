@@ -103,14 +103,16 @@ def knapsack(net: Network, sens: dict, budget_bitops: float, *, max_cells: int =
 
 def run_results(net: Network, x_test, y_test, x_cal=None, y_cal=None, *, out=None,
                 batch_size=512, progress=False, log=print) -> dict:
-    """Static widths, dynamic controller and knapsack mixes on (x_test, y_test) (real
-    inputs in [0, 1]); writes results.json and PNG plots under ``out`` when given, each
-    file atomically and ``summary.json`` (listing them) last (``dqt_hw.files``)."""
+    """Static widths, the network's own mix (an imported model's per-layer widths,
+    ``provenance.mix``, where it has one), dynamic controller and knapsack mixes on
+    (x_test, y_test) (real inputs in [0, 1]); writes results.json and PNG plots under
+    ``out`` when given, each file atomically and ``summary.json`` (listing them) last
+    (``dqt_hw.files``)."""
     xq = input_codes(net, x_test)
     widths = sorted(set.intersection(*(set(net.layers[nm].widths)
                                        for nm in net.compute_layers())))
     res = {"network": net.name, "test_inputs": int(len(y_test)), "static": [],
-           "knapsack": [], "dynamic": None}
+           "own_mix": None, "knapsack": [], "dynamic": None}
     for b in widths:
         r = execute(net, xq, widths=b, batch_size=batch_size, progress=progress,
                     desc=f"static {b}")
@@ -119,6 +121,21 @@ def run_results(net: Network, x_test, y_test, x_cal=None, y_cal=None, *, out=Non
         log(f"static {b}/{b}: accuracy {r.accuracy(y_test):.4f}, "
             f"{r.bitops.mean() / 1e6:.3f} M BitOPs per input")
     budgets = [s["mean_bitops"] for s in res["static"]]
+    own = net.provenance.get("mix")
+    if own:
+        # the widths the imported model was quantized at (QONNX Quant nodes per layer):
+        # the mix its authors ran, beside the uniform ones and a knapsack at its budget
+        wm = net.width_mix(own)  # each a candidate width pair of its layer, or an error
+        r = execute(net, xq, widths=wm, batch_size=batch_size, progress=progress,
+                    desc="own mix")
+        res["own_mix"] = {"mix": {nm: [int(a), int(b)]
+                                  for nm, (a, b) in zip(net.compute_layers(), wm)},
+                          "accuracy": r.accuracy(y_test),
+                          "mean_bitops": float(r.bitops.mean())}
+        pairs = sorted({f"{a}x{b}" for a, b in res["own_mix"]["mix"].values()})
+        log(f"the model's own mix ({', '.join(pairs)}; provenance.mix): accuracy "
+            f"{r.accuracy(y_test):.4f}, {r.bitops.mean() / 1e6:.3f} M BitOPs per input")
+        budgets.append(res["own_mix"]["mean_bitops"])
     if net.controller is not None:
         r = execute(net, xq, widths="dynamic", batch_size=batch_size, progress=progress,
                     desc="dynamic")
@@ -184,6 +201,10 @@ def plot_results(res: dict, out: Path) -> list:
         ks = sorted(res["knapsack"], key=lambda k: k["mean_bitops"])
         ax.plot([k["mean_bitops"] / 1e6 for k in ks], [100 * k["accuracy"] for k in ks], "s--",
                 label="best static per-layer mix (knapsack)")
+    if res.get("own_mix"):
+        m = res["own_mix"]
+        ax.plot([m["mean_bitops"] / 1e6], [100 * m["accuracy"]], "D", markersize=9,
+                label="the model's own mix (provenance.mix)")
     if res["dynamic"]:
         d = res["dynamic"]
         ax.plot([d["mean_bitops"] / 1e6], [100 * d["accuracy"]], "*", markersize=14,
