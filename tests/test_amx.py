@@ -248,13 +248,19 @@ def test_amx_refused_falls_back_and_says_why():
 
 
 def test_amx_host_runs_the_amx_level():
-    """On a CPU with AMX-INT8 the suite must run the instructions, not fall back
-    silently: the level is "amx", or this test fails with the OS's answer."""
+    """On a CPU with AMX-INT8 whose OS grants the tile state the suite must run the
+    instructions, not fall back silently: the level is "amx", or this test fails with
+    the reason (a failed self-check, say). Where the OS refuses (a kernel before Linux
+    5.16, a sandbox) nothing here can run them: a skip that gives the OS's answer."""
     host = _cpu.host_features() or {}
     if not _cpu.host_has_amx(host):
         pytest.skip("this CPU has no AMX-INT8")
     if os.environ.get("DQT_HW_KERNEL") or os.environ.get("NUMBA_CPU_FEATURES"):
         pytest.skip("a level was chosen by the environment")
+    granted, why = _cpu.request_amx()
+    if not granted:
+        pytest.skip(f"this CPU has AMX-INT8 but the OS refuses its tile state, so the "
+                    f"VNNI level runs: {why}")
     assert _simd.LEVEL == "amx" and _amx.HARDWARE, _simd.AMX_WHY
 
 

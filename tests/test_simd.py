@@ -247,11 +247,12 @@ def test_numba_target_and_kernel_level():
     host = binding.get_host_cpu_features()
     avx512 = host.get("avx512f", False)
     show = "import os; print(os.environ.get('NUMBA_CPU_FEATURES', '-'))"
+    # (on an AMX host whose OS refuses the tile state, -amx-tile,-amx-int8 follow it)
     got = _child("import dqt_hw; " + show)
-    assert got.endswith(",-prefer-256-bit") if avx512 else got == "-"
+    assert "-prefer-256-bit" in got.split(",") if avx512 else got == "-"
     got = _child("import numba; import dqt_hw; from numba.core import config; "
                  "print(config.CPU_FEATURES)")
-    assert got.endswith(",-prefer-256-bit") if avx512 else got == "None"
+    assert "-prefer-256-bit" in got.split(",") if avx512 else got == "None"
     assert _child("import dqt_hw; " + show, DQT_HW_WIDE_VECTORS="0") == "-"
     assert _child("import dqt_hw; " + show, NUMBA_CPU_FEATURES="+sse2") == "+sse2"
     level = "from dqt_hw.model import _simd; print(_simd.LEVEL)"
