@@ -26,6 +26,7 @@ arguments and decide which path applies; these functions assume valid input.
 from __future__ import annotations
 
 import numpy as np
+from numba import njit, prange
 
 from .. import settings
 from . import _simd, fused
@@ -310,6 +311,91 @@ def _geometry(g, Nb, entry):
     return geom
 
 
+# conv_vnni's units on NCHW codes read of one group: the ``View`` v of its bytes, the
+# ``Sums`` s (window sums into s.sx), the ``Block`` g, the ``Packed`` weights pk, the
+# numbers k = (c0, cg, sums, mb, og, Og): input channels [c0, c0 + cg), whether the
+# finish reads window sums, output rows per GEMM block, the group's first output
+# channel og of its Og; the padded block xp (N, Hp, Wp, Cp) and the window corner of
+# every output pixel, ``rows``. (Numba's parallel loops take namedtuples of arrays as
+# arguments, but not nested in one another: hence the separate arguments.)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _prep_nchw(x, n0, n1, v, s, g, k, xp):
+    """Images [n0, n1) of the NCHW codes x into their padded byte block xp[n0:n1]
+    (``to_nhwc_bytes``) and, where k[2] (``sums``), their window sums into s.sx."""
+    HW = g.Ho * g.Wo
+    xb = xp[n0:n1]
+    to_nhwc_bytes(x, n0, n1, k[0], k[1], v, xb)
+    if k[2]:
+        window_sums_bytes(xb, n0, 0, n0 * HW, n1 * HW, g.kh, g.kw, g.stride, g.Ho, g.Wo,
+                          s.sx[n0 * HW:n1 * HW])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _block_nchw(m0, m1, b0, b1, s, pk, k, xp, rows, rq, out):
+    """Output rows [m0, m1) x weight blocks [b0, b1): the integer sums into a scratch
+    tile (rows padded to whole micro-tiles by repeating the last pixel), then
+    ``finish_tiles`` into out (N, O, Ho Wo)."""
+    mr = _simd.MR
+    cnt = m1 - m0
+    cntp = (cnt + mr - 1) // mr * mr
+    rl = np.empty(cntp, dtype=np.int64)
+    rl[:cnt] = rows[m0:m1]
+    rl[cnt:] = rows[m1 - 1]
+    Cacc = np.empty((cntp, pk.Np), dtype=np.int32)
+    _simd.gemm_tiles(xp.reshape(-1), rl, pk.koff, pk.wp, pk.woff, pk.nvs, Cacc, 0, cntp,
+                     b0, b1, pk.l16)
+    b = Tile(m0, m0, m1, b0 * _simd.NB, min(k[5], b1 * _simd.NB), k[4])
+    finish_tiles(Cacc, b, s, rq, out)
+
+
+@njit(cache=True, nogil=True)
+def images_nchw(x, n0, n1, v, s, g, pk, k, xp, rows, rq, out):
+    """A unit of ``conv_vnni`` on NCHW codes in one call (no GIL between its steps):
+    images [n0, n1) into their block (``_prep_nchw``), then their output rows k[3] at a
+    time by all weight blocks (``_block_nchw``)."""
+    HW = g.Ho * g.Wo
+    _prep_nchw(x, n0, n1, v, s, g, k, xp)
+    for m0 in range(n0 * HW, n1 * HW, k[3]):
+        _block_nchw(m0, min(n1 * HW, m0 + k[3]), 0, pk.nvs.shape[0], s, pk, k, xp, rows,
+                    rq, out)
+    return out
+
+
+@njit(cache=True, parallel=True)
+def images_par(x, per, v, s, g, pk, k, xp, rows, rq, out):
+    """``images_nchw`` on all of x's images, ``per`` images a unit, the units over
+    Numba's threads (whose OpenMP workers wait spinning between calls, where the
+    Python pool's threads, woken by the caller, were often placed on its own CPU)."""
+    Nb = x.shape[0]
+    for t in prange((Nb + per - 1) // per):
+        n0 = t * per
+        images_nchw(x, n0, min(Nb, n0 + per), v, s, g, pk, k, xp, rows, rq, out)
+    return out
+
+
+@njit(cache=True, parallel=True)
+def blocks_par(x, per, bstep, v, s, g, pk, k, xp, rows, rq, out):
+    """Few images, or few pixels an image: the block of ``per`` images a unit, then
+    units of k[3] output rows x ``bstep`` weight blocks, each over Numba's threads (the
+    first loop done before the second starts)."""
+    Nb = x.shape[0]
+    for t in prange((Nb + per - 1) // per):
+        n0 = t * per
+        _prep_nchw(x, n0, min(Nb, n0 + per), v, s, g, k, xp)
+    M = Nb * g.Ho * g.Wo
+    mb = k[3]
+    nblk = pk.nvs.shape[0]
+    nb = (nblk + bstep - 1) // bstep
+    for t in prange(((M + mb - 1) // mb) * nb):
+        m0 = (t // nb) * mb
+        b0 = (t % nb) * bstep
+        _block_nchw(m0, min(M, m0 + mb), b0, min(nblk, b0 + bstep), s, pk, k, xp, rows, rq,
+                    out)
+    return out
+
+
 def conv_vnni(x, w, cs, plan, entry=None, lv=None, rq=None, out=None, tuner=None,
               nhwc=False):
     """``conv_exact`` by the integer kernel (``_simd``; ``plan`` = (VNNI, ox, ow, 1)
@@ -417,11 +503,27 @@ def conv_vnni(x, w, cs, plan, entry=None, lv=None, rq=None, out=None, tuner=None
             # outputs (no unit reads another's images: one pass, no barrier between)
             imgs = [(n0, min(Nb, n0 + per)) for n0 in range(0, Nb, per)]
 
-            def unit(i, prep=prep, block=block, nblk=nblk):
-                n0, n1 = imgs[i]
-                prep(n0, n1)
-                for m0 in range(n0 * HW, n1 * HW, mb):
-                    block(m0, min(n1 * HW, m0 + mb), 0, nblk)
+            if nhwc or par_blocks:
+                def unit(i, prep=prep, block=block, nblk=nblk):
+                    n0, n1 = imgs[i]
+                    prep(n0, n1)
+                    for m0 in range(n0 * HW, n1 * HW, mb):
+                        block(m0, min(n1 * HW, m0 + mb), 0, nblk)
+            else:
+                # the units in one call over Numba's threads (docs/speed.md, "The
+                # threaded conv2d now runs on Numba's threads": the Python pool's,
+                # handing the GIL to and fro, were often woken onto one CPU)
+                u = (view, s, g, Packed(wp, woff, nvs, Np, koff, l16),
+                     (gi * Cg, Cg, int(sums), mb, gi * Og, Og), xp, rows, rq, out)
+                if serial:  # no parallel region at all (the executor's parts call here)
+                    images_nchw(x, 0, Nb, *u)
+                    continue
+                numba_threads(nt)
+                try:
+                    images_par(x, per, *u)
+                finally:
+                    numba_threads(None)
+                continue
 
             if serial:
                 unit(0)
@@ -431,12 +533,19 @@ def conv_vnni(x, w, cs, plan, entry=None, lv=None, rq=None, out=None, tuner=None
         # few images, or few pixels an image: the block first, then units of output
         # rows x weight blocks
         per = max(1, Nb // nt)
+        nm = -(-M // mb)
+        bstep = -(-nblk // min(nblk, max(1, -(-4 * nt // nm))))
+        if not nhwc:
+            numba_threads(nt)
+            try:
+                blocks_par(x, per, bstep, view, s, g, Packed(wp, woff, nvs, Np, koff, l16),
+                           (gi * Cg, Cg, int(sums), mb, gi * Og, Og), xp, rows, rq, out)
+            finally:
+                numba_threads(None)
+            continue
         imgs = [(n0, min(Nb, n0 + per)) for n0 in range(0, Nb, per)]
         th.run(lambda i: prep(*imgs[i]), len(imgs), blas=False)
-        mranges = [(m0, min(M, m0 + mb)) for m0 in range(0, M, mb)]
-        bsplit = min(nblk, max(1, -(-4 * nt // len(mranges))))
-        bstep = -(-nblk // bsplit)
-        units = [(m0, m1, b0, min(nblk, b0 + bstep)) for m0, m1 in mranges
+        units = [(m0, min(M, m0 + mb), b0, min(nblk, b0 + bstep)) for m0 in range(0, M, mb)
                  for b0 in range(0, nblk, bstep)]
         th.run(lambda i, block=block: block(*units[i]), len(units), blas=False)
     tuned_done(tuner, serial, t0)
