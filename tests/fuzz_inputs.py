@@ -20,6 +20,7 @@ as one JSON line per format.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import copy
 import io
@@ -27,6 +28,7 @@ import json
 import math
 import os
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -48,6 +50,7 @@ EXAMPLES = {"tech-table": 400, "sweep-grid": 300, "per-input-widths": 400, "desi
 """Documents tried per format (the default of --examples)."""
 
 WORK = Path(tempfile.mkdtemp(prefix="dqt-fuzz-"))
+atexit.register(shutil.rmtree, WORK, ignore_errors=True)  # every run left its files in /tmp
 _serial = iter(range(10**9))
 
 TINY_NET = {"name": "tiny", "nodes": [
