@@ -98,6 +98,15 @@ VNNI_BLOCK = 1 << 19
 """Bytes of input windows per GEMM block of the integer kernel (about a quarter of L2)
 (``model/plan.block_rows``)."""
 
+DEPTHWISE_BLOCK = 1 << 18
+"""Bytes of padded input rows per unit of a depthwise conv (an L2-resident band)
+(``model/depthwise.py``)."""
+
+DEPTHWISE_SERIAL_WORK = 1 << 22
+"""Multiply-adds below which a depthwise conv runs in the calling thread: its kernel
+does about a tenth of the GEMM's multiply-adds per second, so threads pay off on less
+work than ``SERIAL_WORK`` (``model/depthwise.py``)."""
+
 FINISH_TILE = 16
 """Output pixels per tile of the finishing passes of the float path that write
 channels-first (``model/epilogue.py``: ``finish_rows``)."""

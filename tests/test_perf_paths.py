@@ -159,9 +159,11 @@ def test_requant_arrays_cached_and_safe():
 
 
 @st.composite
-def layer_case(draw):
-    groups = draw(st.integers(1, 2))
-    C = groups * draw(st.integers(1, 3))
+def layer_case(draw, depthwise=False):
+    """A conv layer's operands, formats and constants; ``depthwise``: one input channel
+    per group, two groups or more (``model.depthwise``)."""
+    groups = draw(st.integers(2, 6) if depthwise else st.integers(1, 2))
+    C = groups * (1 if depthwise else draw(st.integers(1, 3)))
     O = groups * draw(st.integers(1, 4))
     k = draw(st.integers(1, 3))
     pad = draw(st.integers(0, 2))

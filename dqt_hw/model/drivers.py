@@ -29,7 +29,7 @@ import numpy as np
 from numba import njit, prange
 
 from .. import settings
-from . import _simd, fused
+from . import _simd, depthwise, fused
 from .epilogue import (
     GENERAL,
     Sums,
@@ -647,10 +647,13 @@ def try_conv2d(x, w, cs, mode, bounds, entry=None):
             return None
         if mode == O_SATURATE:
             return conv_saturate_driver(x, w, cs, entry)
-    plan = plan_conv(Cg, kh, kw, xlo, xhi, wlo, whi)
+    dts = depthwise.dtypes(A, B, K) if depthwise.applies(w, groups) else None
+    plan = dts or plan_conv(Cg, kh, kw, xlo, xhi, wlo, whi)
     tuner = None
     if entry is not None:
         tuner = entry["prep"].setdefault(("tune", x.shape, stride, pad, groups, plan), Tuner())
+    if dts is not None:  # direct stencils in types proved wide enough
+        return depthwise.conv(np.ascontiguousarray(x), w, cs, dts, tuner=tuner, entry=entry)
     return conv_exact(x, w, cs, plan, entry, tuner=tuner)
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import spec
 from ..spec.format import code_range
-from . import drivers
+from . import depthwise, drivers
 from .epilogue import AFFINE, GENERAL, SHORT
 from .epilogue import Requant as RqConsts
 from .plan import ConvArgs, plan_conv
@@ -293,6 +293,7 @@ class FusedConv:
 
     def __init__(self, wv, cs, *, a_fmt, b_a, view_rounding, mode, rq, out_dtype=np.int64):
         self.ok = False
+        self.dw = None
         self.wv = wv
         self.cs = cs
         stride, padding, groups, pad_code, W = cs
@@ -330,6 +331,8 @@ class FusedConv:
         # the view by a table over the master codes (run() takes codes in that range)
         self.view = LayerView(d, vr, vlo, vhi, qlo, qhi, qhi - qlo < (1 << 16))
         self.plan = plan_conv(Cg, kh, kw, alo, ahi, wlo, whi)
+        # a depthwise layer: direct stencils in types proved wide enough (``depthwise``)
+        self.dw = depthwise.dtypes(A, B, taps) if depthwise.applies(wv, groups) else None
         # the shorter forms of the finish (``epilogue.SHORT``, ``AFFINE``) where their
         # conditions hold: no sum can overflow W or int32, K1/K2 and sum_a fit int32,
         # every S >= 1
@@ -392,15 +395,20 @@ class FusedConv:
         if Nb:
             if self._tuned_n is None:
                 self._tuned_n = Nb
-            drivers.conv_exact(np.ascontiguousarray(x), self.wv, self.cs, self.plan, self.entry,
-                               self.view, self.rq, out,
-                               self.tuner if Nb == self._tuned_n else None)
+            tuner = self.tuner if Nb == self._tuned_n else None
+            if self.dw is not None:
+                depthwise.conv(np.ascontiguousarray(x), self.wv, self.cs, self.dw, self.view,
+                               self.rq, out, tuner, entry=self.entry)
+            else:
+                drivers.conv_exact(np.ascontiguousarray(x), self.wv, self.cs, self.plan,
+                                   self.entry, self.view, self.rq, out, tuner)
         return out.reshape(Nb, O, Ho, Wo)
 
     @property
     def nhwc(self) -> bool:
-        """True where ``run_nhwc`` applies (the integer kernel with a view table)."""
-        return self.ok and self.plan.vnni and self.view.table
+        """True where ``run_nhwc`` applies (the integer kernel with a view table, or a
+        depthwise layer)."""
+        return self.ok and (self.dw is not None or (self.plan.vnni and self.view.table))
 
     def fused_layer(self, H: int, Wd: int):
         """The ``fused.FusedLayer`` of this layer on uint8 channels-last images H x Wd,
@@ -432,9 +440,13 @@ class FusedConv:
         if Nb:
             if self._tuned_n is None:
                 self._tuned_n = Nb
-            drivers.conv_vnni(np.ascontiguousarray(x), self.wv, self.cs, self.plan, self.entry,
-                              self.view, self.rq, out,
-                              self.tuner if Nb == self._tuned_n else None, nhwc=True)
+            tuner = self.tuner if Nb == self._tuned_n else None
+            if self.dw is not None:
+                depthwise.conv(np.ascontiguousarray(x), self.wv, self.cs, self.dw, self.view,
+                               self.rq, out, tuner, nhwc=True, entry=self.entry)
+            else:
+                drivers.conv_vnni(np.ascontiguousarray(x), self.wv, self.cs, self.plan,
+                                  self.entry, self.view, self.rq, out, tuner, nhwc=True)
         return out.reshape(Nb, Ho, Wo, O)
 
 
