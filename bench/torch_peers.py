@@ -38,10 +38,11 @@ def _torch(threads: int):
     return torch
 
 
-def qconv_x86(x_codes, w_codes, *, padding: int, threads: int):
+def qconv_x86(x_codes, w_codes, *, padding: int, threads: int, stride: int = 1,
+              groups: int = 1):
     """PyTorch's quantized Conv2d (x86 backend) on NCHW uint8 activation codes and OIHW
-    weight codes (int8, or uint8 taken as int8 - 128): the call times the convolution
-    alone (input already a channels-last quantized tensor)."""
+    weight codes (int8, or uint8 taken as int8 - 128), ``groups`` groups: the call times
+    the convolution alone (input already a channels-last quantized tensor)."""
     torch = _torch(threads)
     import torch.ao.nn.quantized as nnq
 
@@ -49,7 +50,8 @@ def qconv_x86(x_codes, w_codes, *, padding: int, threads: int):
     w = np.asarray(w_codes).astype(np.int64)
     if w_codes.dtype == np.uint8:
         w = w - 128
-    m = nnq.Conv2d(C, O, (kh, kw), padding=padding, bias=False)
+    m = nnq.Conv2d(C * groups, O, (kh, kw), stride=stride, padding=padding, groups=groups,
+                   bias=False)
     scales = torch.full((O,), 0.01, dtype=torch.double)
     qw = torch._make_per_channel_quantized_tensor(
         torch.from_numpy(w.astype(np.int8)), scales, torch.zeros(O, dtype=torch.long), 0)

@@ -10,9 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 
-def conv_integer_session(x_shape, w, *, stride=1, padding=0, threads=2, w_dtype=np.uint8):
-    """An onnxruntime session computing ConvInteger(x, w) (zero points 0) with the weight
-    ``w`` (OIHW) built in. Run it with ``sess.run(None, {"x": x_uint8})[0]`` (int32)."""
+def conv_integer_session(x_shape, w, *, stride=1, padding=0, threads=2, w_dtype=np.uint8,
+                         groups=1):
+    """An onnxruntime session computing ConvInteger(x, w) (zero points 0, ``groups``
+    groups) with the weight ``w`` (OIHW) built in. Run it with
+    ``sess.run(None, {"x": x_uint8})[0]`` (int32)."""
     import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
@@ -20,7 +22,8 @@ def conv_integer_session(x_shape, w, *, stride=1, padding=0, threads=2, w_dtype=
     w = np.asarray(w)
     wt = numpy_helper.from_array(w.astype(w_dtype), name="w")
     node = helper.make_node("ConvInteger", ["x", "w"], ["y"], strides=[stride, stride],
-                            pads=[padding] * 4, kernel_shape=list(w.shape[2:]))
+                            pads=[padding] * 4, kernel_shape=list(w.shape[2:]),
+                            group=groups)
     graph = helper.make_graph(
         [node], "conv_integer",
         [helper.make_tensor_value_info("x", TensorProto.UINT8, list(x_shape))],

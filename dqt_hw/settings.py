@@ -102,7 +102,7 @@ DEPTHWISE_BLOCK = 1 << 18
 """Bytes of padded input rows per unit of a depthwise conv (an L2-resident band)
 (``model/depthwise.py``)."""
 
-DEPTHWISE_SERIAL_WORK = 1 << 22
+DEPTHWISE_SERIAL_WORK = 1 << 20
 """Multiply-adds below which a depthwise conv runs in the calling thread: its kernel
 does about a tenth of the GEMM's multiply-adds per second, so threads pay off on less
 work than ``SERIAL_WORK`` (``model/depthwise.py``)."""

@@ -131,6 +131,36 @@ def test_depthwise_large_layer_every_mode(dw_mode, rng):
         np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("stride,Og,b_a", [(1, 1, 8), (2, 1, 8), (1, 2, 6), (2, 3, 5)])
+def test_depthwise_fused_layer_side_sums_count(stride, Og, b_a, dw_mode, rng):
+    """A MobileNet-sized fused 3 x 3 layer whose constants give sum_a a weight of tens
+    of output codes (random constants mostly shift it away): run and run_nhwc give the
+    general path's codes (``conv_layer`` with ``stats``), spread over the code range."""
+    from dqt_hw import spec
+
+    C = 24
+    x = rng.integers(0, 256, (3, C, 11, 9))
+    w = rng.integers(0, 256, (C * Og, 1, 3, 3))
+    # acc (std about 4e4 at 8 bits) about 60 codes of spread, sum_a (about 220) about
+    # 30, centred near 128
+    consts = tuple((spec.Constant(int(rng.integers(1 << 26, 1 << 27)), 36),
+                    spec.Constant(-int(rng.integers(1 << 27, 1 << 28)), 30),
+                    spec.Constant(int(rng.integers(-(1 << 10), 1 << 10)), 20),
+                    spec.Constant(int(rng.integers(60, 80)) << 20, 20))
+                   for _ in range(C * Og))
+    kw = dict(a_fmt=spec.Format(8), w_fmt=spec.Format(8), b_a=b_a, b_w=8,
+              view_rounding="half_even", acc_width=32, overflow="wrap",
+              requant=model.Requant(consts, "half_up", 8),
+              geometry=model.ConvGeometry(stride, 1, C, 3))
+    want, _ = model.conv_layer(x, w, stats=True, **kw)
+    assert len(np.unique(want)) > 16
+    fc = model.fused_conv(w, x.shape, **kw)
+    assert fc.ok and fc.dw is not None
+    np.testing.assert_array_equal(fc.run(x), want)
+    xl = np.ascontiguousarray(x.transpose(0, 2, 3, 1).astype(np.uint8))
+    np.testing.assert_array_equal(fc.run_nhwc(xl, True), want.transpose(0, 2, 3, 1))
+
+
 def test_depthwise_types_at_their_bounds():
     """int32 sums up to 2^31 - 1, int16 codes up to 2^15 - 1, int64 below 2^62, and no
     type at all from there: max(A B, A) taps is the bound."""

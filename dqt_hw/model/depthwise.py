@@ -194,21 +194,68 @@ def _side(blk, base, toff, sa):
 
 
 @njit(cache=True, nogil=True)
-def _finish(acc, sa, Og, rq, W, dst):
-    """dst[o] = the accumulator wrap_W(acc[o]), requantized with sum_a sa[o // Og] by
-    ``rq`` (channel o) unless it is None."""
-    O = acc.shape[0]
-    if rq is None:
-        for o in range(O):
-            dst[o] = wrap(np.int64(acc[o]), W)
-    elif Og == 1:
-        for o in range(O):
-            dst[o] = requant1(wrap(np.int64(acc[o]), W), np.int64(sa[o]), rq_scalars(rq, o),
-                              rq.r, rq.lo, rq.hi)
-    else:
-        for o in range(O):
-            dst[o] = requant1(wrap(np.int64(acc[o]), W), np.int64(sa[o // Og]),
-                              rq_scalars(rq, o), rq.r, rq.lo, rq.hi)
+def _row_taps(blk, wrow, base, toff, acc, sa, side):
+    """Stride 1, one output per channel: a whole output row at once, acc[j] (j = xo C +
+    c) = sum over the taps t of blk[base + toff[t] + j] wrow[t, j] (wrow: the taps'
+    weights repeated along the row), and with ``side`` sa[j] = sum of those blk."""
+    n = acc.shape[0]
+    T = toff.shape[0]
+    un = np.uintp(n)
+    if T == 9:
+        p0, p1, p2 = base + toff[0], base + toff[1], base + toff[2]
+        p3, p4, p5 = base + toff[3], base + toff[4], base + toff[5]
+        p6, p7, p8 = base + toff[6], base + toff[7], base + toff[8]
+        for j in range(n):
+            u = np.uintp(j)
+            acc[u] = (blk[p0 + u] * wrow[u] + blk[p1 + u] * wrow[un + u]
+                      + blk[p2 + u] * wrow[2 * un + u] + blk[p3 + u] * wrow[3 * un + u]
+                      + blk[p4 + u] * wrow[4 * un + u] + blk[p5 + u] * wrow[5 * un + u]
+                      + blk[p6 + u] * wrow[6 * un + u] + blk[p7 + u] * wrow[7 * un + u]
+                      + blk[p8 + u] * wrow[8 * un + u])
+        if side:
+            for j in range(n):
+                u = np.uintp(j)
+                sa[u] = (blk[p0 + u] + blk[p1 + u] + blk[p2 + u] + blk[p3 + u]
+                         + blk[p4 + u] + blk[p5 + u] + blk[p6 + u] + blk[p7 + u]
+                         + blk[p8 + u])
+        return
+    acc[:] = 0
+    if side:
+        sa[:] = 0
+    for t in range(T):
+        p = base + toff[t]
+        w0 = np.uintp(t) * un
+        for j in range(n):
+            u = np.uintp(j)
+            acc[u] += blk[p + u] * wrow[w0 + u]
+        if side:
+            for j in range(n):
+                u = np.uintp(j)
+                sa[u] += blk[p + u]
+
+
+@njit(cache=True, nogil=True)
+def _finish_row(acc, sa, Og, rq, W, dst):
+    """dst[xo, o] = the accumulator wrap_W(acc[xo O + o]) of a row of outputs,
+    requantized with sum_a sa[xo C + o // Og] by ``rq`` (channel o) unless it is None."""
+    Wo, O = dst.shape
+    C = O // Og
+    for xo in range(Wo):
+        a = acc[xo * O:(xo + 1) * O]
+        d = dst[xo]
+        if rq is None:
+            for o in range(O):
+                d[o] = wrap(np.int64(a[o]), W)
+            continue
+        sx = sa[xo * C:(xo + 1) * C]
+        if Og == 1:
+            for o in range(O):
+                d[o] = requant1(wrap(np.int64(a[o]), W), np.int64(sx[o]), rq_scalars(rq, o),
+                                rq.r, rq.lo, rq.hi)
+        else:
+            for o in range(O):
+                d[o] = requant1(wrap(np.int64(a[o]), W), np.int64(sx[o // Og]),
+                                rq_scalars(rq, o), rq.r, rq.lo, rq.hi)
 
 
 @njit(cache=True, nogil=True)
@@ -232,9 +279,16 @@ def units(x, wt, geo, vw, rq, out, zacc, u0, u1):
     for ky in range(kh):
         for kx in range(kw):
             toff[ky * kw + kx] = np.uintp((ky * Wp + kx) * C)
-    acc = np.empty(O, zacc.dtype)
-    sa = np.zeros(C, zacc.dtype)
     row = np.empty((Wo if chw else 0, O), np.int64)
+    # stride 1, one output per channel: whole output rows at once (``_row_taps``)
+    byrow = s == 1 and Og == 1
+    WoC = Wo * C if byrow else 0
+    wrow = np.empty(kh * kw * WoC, wt.dtype)
+    for t in range(kh * kw if byrow else 0):
+        for xo in range(Wo):
+            wrow[t * WoC + xo * C:t * WoC + (xo + 1) * C] = wt[t]
+    acc = np.empty(Wo * O, zacc.dtype)
+    sa = np.zeros(Wo * C, zacc.dtype)
     for u in range(u0, u1):
         n = u // nb
         y0 = (u - n * nb) * step
@@ -242,20 +296,22 @@ def units(x, wt, geo, vw, rq, out, zacc, u0, u1):
         for i in range((y1 - 1 - y0) * s + kh):
             _fill(x, n, y0 * s + i - vw[0], vw, chw, blk[i * WC:(i + 1) * WC])
         for y in range(y0, y1):
-            for xo in range(Wo):
-                base = np.uintp(((y - y0) * s * Wp + xo * s) * C)
-                _taps(blk, wf, base, toff, Og, acc)
-                if rq is not None:
-                    _side(blk, base, toff, sa)
-                if chw:
-                    _finish(acc, sa, Og, rq, W, row[xo])
-                else:
-                    _finish(acc, sa, Og, rq, W, out[n, y * Wo + xo])
+            if byrow:
+                _row_taps(blk, wrow, np.uintp((y - y0) * WC), toff, acc, sa, rq is not None)
+            else:
+                for xo in range(Wo):
+                    base = np.uintp(((y - y0) * s * Wp + xo * s) * C)
+                    _taps(blk, wf, base, toff, Og, acc[xo * O:(xo + 1) * O])
+                    if rq is not None:
+                        _side(blk, base, toff, sa[xo * C:(xo + 1) * C])
             if chw:
+                _finish_row(acc, sa, Og, rq, W, row)
                 for o in range(O):
                     d = out[n, o, y * Wo:(y + 1) * Wo]
                     for xo in range(Wo):
                         d[xo] = row[xo, o]
+            else:
+                _finish_row(acc, sa, Og, rq, W, out[n, y * Wo:(y + 1) * Wo])
 
 
 @njit(cache=True, nogil=True, parallel=True)
