@@ -168,6 +168,7 @@ bench-sim: $(STAMP)
 
 bench: $(STAMP)
 	$(RUN) $(BIN)/python bench/bench_conv.py
+	$(RUN) $(BIN)/python -W ignore bench/bench_depthwise.py
 	NUMBA_NUM_THREADS=2 $(RUN) $(BIN)/python bench/bench_net.py
 
 clean:

@@ -84,8 +84,10 @@ def conv(x, w, cs, dts, lv=None, rq=None, out=None, tuner=None, nhwc=False, entr
     bt, dt = dts
     wt = _weights(w, bt, entry)
     d, r, vlo, vhi = NO_VIEW if lv is None else lv.nested
+    # the view is the identity on x's codes: the block is a plain copy
+    ident = lv is None or (d == 0 and vlo <= lv.qlo and lv.qhi <= vhi)
     vw = (np.int64(pad), np.int64(pad_code), np.int64(d), np.int64(r), np.int64(vlo),
-          np.int64(vhi))
+          np.int64(vhi), np.int64(ident))
     nt = threads().count()
     serial, t0 = tuned(tuner, Nb * Ho * Wo * O * kh * kw, nt, settings.DEPTHWISE_SERIAL_WORK)
     # units of output rows of one image: their padded input rows about
@@ -110,32 +112,52 @@ def conv(x, w, cs, dts, lv=None, rq=None, out=None, tuner=None, nhwc=False, entr
     return out.reshape((Nb, Ho, Wo, O) if nhwc else (Nb, O, Ho, Wo))
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _col(q, s, Wq, C):
+    """Where padded column q starts in a block row split by phase: column q is pixel
+    q // s of phase q % s (each phase Wq pixels of C channels), so at stride s the
+    columns an output row reads through one tap are contiguous."""
+    return ((q % s) * Wq + q // s) * C
+
+
 @njit(cache=True, nogil=True)
-def _fill(x, n, iy, vw, chw, dst):
-    """Padded row ``dst`` (Wp C, channels-last) from input row iy of image n: the viewed
-    codes between ``pad`` border pixels (vw = (pad, pad value, view d, r, vlo, vhi)),
-    all pad values where iy is outside the image."""
+def _fill(x, n, iy, vw, chw, sq, dst):
+    """Padded row ``dst`` (channels-last, split by phase: ``_col``; sq = (stride s,
+    Wq)) from input row iy of image n: the viewed codes between ``pad`` border pixels
+    (vw = (pad, pad value, view d, r, vlo, vhi, the view is the identity)), all pad
+    values where iy is outside the image."""
     if chw:
         _, C, H, Wd = x.shape
     else:
         _, H, Wd, C = x.shape
     pad, padv = vw[0], vw[1]
+    s, Wq = sq
     if iy < 0 or iy >= H:
         dst[:] = padv
         return
-    for j in range(pad * C):
-        dst[j] = padv
-        dst[(pad + Wd) * C + j] = padv
-    b = dst[pad * C:(pad + Wd) * C]
+    for q in range(pad):
+        for k in (_col(q, s, Wq, C), _col(pad + Wd + q, s, Wq, C)):
+            dst[k:k + C] = padv
+    ident = vw[6] != 0
     if chw:
-        for c in range(C):
-            src = x[n, c, iy]
-            for j in range(Wd):
-                b[j * C + c] = _view1(src[j], vw[2], vw[3], vw[4], vw[5])
-    else:
-        src = x[n, iy].reshape(-1)
-        for j in range(Wd * C):
-            b[j] = _view1(src[j], vw[2], vw[3], vw[4], vw[5])
+        for j in range(Wd):
+            k = _col(pad + j, s, Wq, C)
+            for c in range(C):
+                dst[k + c] = _view1(x[n, c, iy, j], vw[2], vw[3], vw[4], vw[5])
+        return
+    src = x[n, iy].reshape(-1)
+    for j in range(0, Wd, Wd if s == 1 else 1):  # stride 1: the row is one run
+        k = np.uintp(_col(pad + j, s, Wq, C))
+        j0 = np.uintp(j * C)
+        m = Wd * C if s == 1 else C
+        if ident:
+            for c in range(m):
+                u = np.uintp(c)
+                dst[k + u] = src[j0 + u]
+        else:
+            for c in range(m):
+                u = np.uintp(c)
+                dst[k + u] = _view1(src[j0 + u], vw[2], vw[3], vw[4], vw[5])
 
 
 @njit(cache=True, nogil=True)
@@ -195,8 +217,9 @@ def _side(blk, base, toff, sa):
 
 @njit(cache=True, nogil=True)
 def _row_taps(blk, wrow, base, toff, acc, sa, side):
-    """Stride 1, one output per channel: a whole output row at once, acc[j] (j = xo C +
-    c) = sum over the taps t of blk[base + toff[t] + j] wrow[t, j] (wrow: the taps'
+    """One output per channel: a whole output row at once, acc[j] (j = xo C + c) = sum
+    over the taps t of blk[base + toff[t] + j] wrow[t, j] (the block's rows split by
+    phase, so tap t's inputs of the row are contiguous at any stride; wrow: the taps'
     weights repeated along the row), and with ``side`` sa[j] = sum of those blk."""
     n = acc.shape[0]
     T = toff.shape[0]
@@ -271,17 +294,18 @@ def units(x, wt, geo, vw, rq, out, zacc, u0, u1):
         _, H, Wd, C = x.shape
     O = C * Og
     Wp = Wd + 2 * vw[0]
-    WC = Wp * C
+    Wq = -(-Wp // s)
+    WC = s * Wq * C  # a block row: s phases of Wq pixels (``_col``)
     nb = -(-Ho // step)
     blk = np.empty(((step - 1) * s + kh) * WC, wt.dtype)
     wf = wt.reshape(-1)
     toff = np.empty(kh * kw, np.uintp)
     for ky in range(kh):
         for kx in range(kw):
-            toff[ky * kw + kx] = np.uintp((ky * Wp + kx) * C)
+            toff[ky * kw + kx] = np.uintp(ky * WC + _col(kx, s, Wq, C))
     row = np.empty((Wo if chw else 0, O), np.int64)
-    # stride 1, one output per channel: whole output rows at once (``_row_taps``)
-    byrow = s == 1 and Og == 1
+    # one output per channel: whole output rows at once (``_row_taps``)
+    byrow = Og == 1
     WoC = Wo * C if byrow else 0
     wrow = np.empty(kh * kw * WoC, wt.dtype)
     for t in range(kh * kw if byrow else 0):
@@ -294,13 +318,14 @@ def units(x, wt, geo, vw, rq, out, zacc, u0, u1):
         y0 = (u - n * nb) * step
         y1 = min(Ho, y0 + step)
         for i in range((y1 - 1 - y0) * s + kh):
-            _fill(x, n, y0 * s + i - vw[0], vw, chw, blk[i * WC:(i + 1) * WC])
+            _fill(x, n, y0 * s + i - vw[0], vw, chw, (s, Wq), blk[i * WC:(i + 1) * WC])
         for y in range(y0, y1):
             if byrow:
-                _row_taps(blk, wrow, np.uintp((y - y0) * WC), toff, acc, sa, rq is not None)
+                _row_taps(blk, wrow, np.uintp((y - y0) * s * WC), toff, acc, sa,
+                          rq is not None)
             else:
                 for xo in range(Wo):
-                    base = np.uintp(((y - y0) * s * Wp + xo * s) * C)
+                    base = np.uintp((y - y0) * s * WC + xo * C)
                     _taps(blk, wf, base, toff, Og, acc[xo * O:(xo + 1) * O])
                     if rq is not None:
                         _side(blk, base, toff, sa[xo * C:(xo + 1) * C])
