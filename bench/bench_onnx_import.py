@@ -7,7 +7,9 @@ depthwise convs, residual adds, global average pool) with random weights, export
 ``dqt_hw.net.from_onnx`` and run by the integer executor: at 8/8 against onnxruntime on
 the same QDQ file (argmax agreement, logit differences in output steps), and at every
 lower width against the float model (argmax agreement); the float model is also imported
-directly (post-training quantization, ``--calibration``). Needs torch (the ``train``
+directly (post-training quantization, ``--calibration``). Each model's 8/8 speed is
+printed beside onnxruntime's on the same QDQ file (and, to show what the depthwise path
+of ``dqt_hw.model.depthwise`` buys, the executor with it switched off). Needs torch (the ``train``
 extra); the tests (tests/test_onnx_import.py) build their models with the onnx helper
 API instead.
 
@@ -82,6 +84,43 @@ def models(torch, cin=3):
     return {"resnet_like": ResNetLike, "mobilenetv2_like": MobileNetV2Like}
 
 
+def _speed(net, q, x, ort, execute, input_codes, from_onnx, repeats=3):
+    """Images per second (best of ``repeats``, 2 threads) of the 8/8 executor, of the
+    same with the depthwise path switched off (a fresh import: the group-by-group GEMM
+    every depthwise conv took before), and of onnxruntime's QDQ session, in words."""
+    import numba
+
+    from dqt_hw.model import depthwise
+
+    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+    o = ort.SessionOptions()
+    o.intra_op_num_threads, o.inter_op_num_threads = 2, 1
+    sess = ort.InferenceSession(str(q), o, providers=["CPUExecutionProvider"])
+    codes = input_codes(net, x)
+
+    def best(fn):
+        fn()
+        ts = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t)
+        return len(x) / min(ts)
+
+    ours = best(lambda: execute(net, codes, widths=8))
+    orig = depthwise.applies
+    depthwise.applies = lambda w, groups: False
+    try:
+        net0 = from_onnx(q)
+        before = best(lambda: execute(net0, codes, widths=8))
+    finally:
+        depthwise.applies = orig
+    peer = best(lambda: sess.run(None, {"x": x}))
+    return (f"speed (images/s, 2 threads, best of {repeats}): dqt_hw 8/8 {ours:.0f} "
+            f"(depthwise path off: {before:.0f}), onnxruntime QDQ {peer:.0f}: "
+            f"{ours / peer:.2f}x")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--inputs", type=int, default=1000)
@@ -143,6 +182,7 @@ def main(argv=None):
             print(f"  8/8 vs onnxruntime QDQ unfused (float ops between Q/DQ): same argmax "
                   f"{np.mean(r8.pred == ref_u.argmax(1)):.2%}, logits max {du.max():.3g} "
                   f"output steps, {np.mean(du > 0.5):.3%} of logits differ")
+            print("  " + _speed(net, q, x, ort, execute, input_codes, from_onnx))
             netf = from_onnx(f, calibration=cal)
             for label, nt in (("QDQ import", net), ("float + calibration", netf)):
                 row = []

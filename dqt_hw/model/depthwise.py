@@ -141,9 +141,13 @@ def _fill(x, n, iy, vw, chw, sq, dst):
     ident = vw[6] != 0
     if chw:
         for j in range(Wd):
-            k = _col(pad + j, s, Wq, C)
-            for c in range(C):
-                dst[k + c] = _view1(x[n, c, iy, j], vw[2], vw[3], vw[4], vw[5])
+            k = np.uintp(_col(pad + j, s, Wq, C))
+            if ident:
+                for c in range(C):
+                    dst[k + np.uintp(c)] = x[n, c, iy, j]
+            else:
+                for c in range(C):
+                    dst[k + np.uintp(c)] = _view1(x[n, c, iy, j], vw[2], vw[3], vw[4], vw[5])
         return
     src = x[n, iy].reshape(-1)
     for j in range(0, Wd, Wd if s == 1 else 1):  # stride 1: the row is one run
