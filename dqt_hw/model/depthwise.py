@@ -25,7 +25,7 @@ from numba import njit, prange
 from .. import settings
 from .epilogue import rq_scalars, requant1, wrap
 from .runtime import numba_threads, threads, tuned, tuned_done
-from .views import NO_VIEW, _view1
+from .views import NO_VIEW, _view1, block_of
 
 I16 = (1 << 15) - 1
 I32 = (1 << 31) - 1
@@ -72,13 +72,9 @@ def conv(x, w, cs, dts, lv=None, rq=None, out=None, tuner=None, nhwc=False, entr
     code of x first (``pad_code`` is a viewed code then). ``dts`` from ``dtypes`` of the
     ranges (the caller proved them). Returns out as (N, O, Ho, Wo) or (N, Ho, Wo, O)."""
     stride, pad, groups, pad_code, W = cs
-    if nhwc:
-        Nb, H, Wd, C = x.shape
-    else:
-        Nb, C, H, Wd = x.shape
-    O, _, kh, kw = w.shape
-    Ho = (H + 2 * pad - kh) // stride + 1
-    Wo = (Wd + 2 * pad - kw) // stride + 1
+    Nb, O = x.shape[0], w.shape[0]
+    g = block_of(x, w, stride, pad, nhwc)
+    C, Wd, kh, kw, Ho, Wo = g.C, g.Wd, g.kh, g.kw, g.Ho, g.Wo
     if out is None:
         out = np.empty((Nb, Ho * Wo, O) if nhwc else (Nb, O, Ho * Wo), dtype=np.int64)
     bt, dt = dts
@@ -166,40 +162,24 @@ def _fill(x, n, iy, vw, chw, sq, dst):
 
 @njit(cache=True, nogil=True)
 def _taps(blk, wf, base, toff, Og, acc):
-    """acc[o] = sum over the taps t of blk[base + toff[t] + o // Og] wf[t, o] (wf flat
-    (taps, O)); 3 x 3 kernels of one output per channel in one pass."""
+    """One output pixel of a layer with Og > 1 outputs per channel: acc[o] = sum over
+    the taps t of blk[base + toff[t] + o // Og] wf[t, o] (wf flat (taps, O)); one output
+    per channel takes whole rows instead (``_row_taps``)."""
     O = acc.shape[0]
-    T = toff.shape[0]
     uO = np.uintp(O)
-    if T == 9 and Og == 1:
-        p0, p1, p2 = base + toff[0], base + toff[1], base + toff[2]
-        p3, p4, p5 = base + toff[3], base + toff[4], base + toff[5]
-        p6, p7, p8 = base + toff[6], base + toff[7], base + toff[8]
-        for o in range(O):
-            u = np.uintp(o)
-            acc[u] = (blk[p0 + u] * wf[u] + blk[p1 + u] * wf[uO + u]
-                      + blk[p2 + u] * wf[2 * uO + u] + blk[p3 + u] * wf[3 * uO + u]
-                      + blk[p4 + u] * wf[4 * uO + u] + blk[p5 + u] * wf[5 * uO + u]
-                      + blk[p6 + u] * wf[6 * uO + u] + blk[p7 + u] * wf[7 * uO + u]
-                      + blk[p8 + u] * wf[8 * uO + u])
-        return
     acc[:] = 0
-    for t in range(T):
+    for t in range(toff.shape[0]):
         p = base + toff[t]
         w0 = np.uintp(t) * uO
-        if Og == 1:
-            for o in range(O):
-                u = np.uintp(o)
-                acc[u] += blk[p + u] * wf[w0 + u]
-        else:
-            for o in range(O):
-                u = np.uintp(o)
-                acc[u] += blk[p + np.uintp(o // Og)] * wf[w0 + u]
+        for o in range(O):
+            u = np.uintp(o)
+            acc[u] += blk[p + np.uintp(o // Og)] * wf[w0 + u]
 
 
 @njit(cache=True, nogil=True)
 def _side(blk, base, toff, sa):
-    """sa[c] = sum over the taps t of blk[base + toff[t] + c]: sum_a of each channel."""
+    """sa[j] = sum over the taps t of blk[base + toff[t] + j]: sum_a of each channel of
+    one pixel, or of a whole row's (``_row_taps``)."""
     C = sa.shape[0]
     T = toff.shape[0]
     if T == 9:
@@ -239,26 +219,16 @@ def _row_taps(blk, wrow, base, toff, acc, sa, side):
                       + blk[p4 + u] * wrow[4 * un + u] + blk[p5 + u] * wrow[5 * un + u]
                       + blk[p6 + u] * wrow[6 * un + u] + blk[p7 + u] * wrow[7 * un + u]
                       + blk[p8 + u] * wrow[8 * un + u])
-        if side:
+    else:
+        acc[:] = 0
+        for t in range(T):
+            p = base + toff[t]
+            w0 = np.uintp(t) * un
             for j in range(n):
                 u = np.uintp(j)
-                sa[u] = (blk[p0 + u] + blk[p1 + u] + blk[p2 + u] + blk[p3 + u]
-                         + blk[p4 + u] + blk[p5 + u] + blk[p6 + u] + blk[p7 + u]
-                         + blk[p8 + u])
-        return
-    acc[:] = 0
+                acc[u] += blk[p + u] * wrow[w0 + u]
     if side:
-        sa[:] = 0
-    for t in range(T):
-        p = base + toff[t]
-        w0 = np.uintp(t) * un
-        for j in range(n):
-            u = np.uintp(j)
-            acc[u] += blk[p + u] * wrow[w0 + u]
-        if side:
-            for j in range(n):
-                u = np.uintp(j)
-                sa[u] += blk[p + u]
+        _side(blk, base, toff, sa)
 
 
 @njit(cache=True, nogil=True)

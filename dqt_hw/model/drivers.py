@@ -46,6 +46,7 @@ from .runtime import Tuner, numba_threads, threads, tuned, tuned_done
 from .views import (
     Block,
     View,
+    block_of,
     im2col_nhwc,
     make_view,
     nhwc_to_padded_view,
@@ -243,18 +244,6 @@ def packed_groups(w, groups, ow, entry=None):
         if entry is not None:
             entry["prep"][key] = packs
     return packs
-
-
-def block_of(x, w, stride, pad, nhwc):
-    """The ``Block`` of a conv of x (NCHW, or NHWC where ``nhwc``) by w."""
-    if nhwc:
-        _, H, Wd, C = x.shape
-    else:
-        _, C, H, Wd = x.shape
-    _, Cg, kh, kw = w.shape
-    Ho = (H + 2 * pad - kh) // stride + 1
-    Wo = (Wd + 2 * pad - kw) // stride + 1
-    return Block(H, Wd, C, H + 2 * pad, Wd + 2 * pad, _simd.pad4(Cg), kh, kw, stride, Ho, Wo)
 
 
 def _sizes(x, w, cs, nhwc):

@@ -93,6 +93,18 @@ class Block(NamedTuple):
     Wo: int
 
 
+def block_of(x, w, stride, pad, nhwc):
+    """The ``Block`` of a conv of x (NCHW, or NHWC where ``nhwc``) by w."""
+    if nhwc:
+        _, H, Wd, C = x.shape
+    else:
+        _, C, H, Wd = x.shape
+    _, Cg, kh, kw = w.shape
+    Ho = (H + 2 * pad - kh) // stride + 1
+    Wo = (Wd + 2 * pad - kw) // stride + 1
+    return Block(H, Wd, C, H + 2 * pad, Wd + 2 * pad, _simd.pad4(Cg), kh, kw, stride, Ho, Wo)
+
+
 @njit(cache=True, inline="always")
 def _pixel(m, HW, Wo):
     """(image, output row, output column) of output pixel m."""
