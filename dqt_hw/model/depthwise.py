@@ -3,18 +3,19 @@
 A depthwise conv has kh * kw terms per output, and each output channel reads one input
 channel, so the GEMM of the other drivers would run one group at a time with a padded
 block per group: hundreds of tiny GEMMs. Here each output is its taps' sum computed
-directly, exactly, in an integer accumulator type proved wide enough from the code
-ranges (``acc_dtype``: int32 where every sum fits, else int64), then wrapped to W bits
-and, in a fused layer, requantized with its side sum sum_a (the same ``epilogue``
-integers: docs/arithmetic.md). The view of a fused layer's input is applied while the
-padded block is built, the padding holds ``pad_code``, and channel multipliers (Og > 1
-outputs per group) are taken too.
+directly, exactly, in integer types proved wide enough from the code ranges
+(``dtypes``: int32 sums of int16 codes where every sum fits, else int64), then wrapped
+to W bits and, in a fused layer, requantized with its side sum sum_a (the same
+``epilogue`` integers: docs/arithmetic.md). The view of a fused layer's input is applied
+while the padded block is built, the padding holds ``pad_code``, and channel
+multipliers (Og > 1 outputs per group) are taken too.
 
-Two layouts, as the other drivers: channels-first (``conv2d``, ``FusedConv.run``), units
-of one image's channel plane, each padded once and swept row by row (the loop over an
-output row vectorises); channels-last (``FusedConv.run_nhwc``, the network layout),
-units of output rows of one image, each output pixel one pass over its taps with the
-loop over the channels vectorised.
+Units are bands of output rows of one image: their padded input rows channels-last
+(split by column phase at stride s > 1, ``_col``), then each output row in one loop over
+its Wo x C sums (``_row_taps``; a loop per pixel where Og > 1) and one finishing pass.
+Both layouts take it: channels-first (``conv2d``, ``FusedConv.run``: the block gathers
+each row's channels, a row buffer transposes the outputs) and channels-last
+(``FusedConv.run_nhwc``, the network layout). docs/speed.md, "Depthwise convolutions".
 """
 
 from __future__ import annotations
